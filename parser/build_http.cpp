@@ -1,0 +1,358 @@
+// nginx's ngx_http_block after the closing brace: initialise upstreams, merge servers and
+// locations module by module, build location trees, check listen ... ssl, variables and
+// server names, and produce the http IR. Order matters: it decides which error wins.
+#include "parser/compiler.hpp"
+#include "parser/http_state.hpp"
+#include "parser/merge.hpp"
+#include "parser/tls_check.hpp"
+#include "parser/url.hpp"
+#include "parser/values.hpp"
+
+#include <algorithm>
+
+namespace ngxlite::conf {
+
+namespace {
+
+std::string at(const SourceRef& w) { return std::string(" in ") + (w.file ? *w.file : "command line") + ":" + std::to_string(w.line); }
+
+ir::SourceLocation location_of(const SourceRef& w) { return {w.file ? *w.file : "", w.line}; }
+
+// --- upstreams ----------------------------------------------------------------------------
+
+void init_upstreams(Compiler& c, ir::HttpConfig& http) {
+    for (auto& up : c.http().upstreams) {
+        ir::UpstreamGroup g;
+        g.name = up->host;
+        g.implicit = !up->explicit_block;
+        g.where = location_of(up->where);
+        if (up->explicit_block) {
+            const bool any_primary =
+                std::any_of(up->servers.begin(), up->servers.end(), [](const auto& s) { return !s.backup; });
+            if (!any_primary) fail("no servers are inside upstream" + at(up->where));
+            g.servers = up->servers;
+            g.balancer = up->balancer;
+            if (const Directive* k = up->block->block->find("keepalive")) g.keepalive = static_cast<int>(k->value);
+            if (const Directive* h = up->block->block->find("hash")) g.hash_key = h->args[1];
+            if (const Directive* t = up->block->block->find("keepalive_timeout")) g.keepalive_timeout = ir::Msec(t->value);
+            if (const Directive* r = up->block->block->find("keepalive_requests")) g.keepalive_requests = static_cast<int>(r->value);
+        } else {
+            ir::UpstreamServer s;
+            s.name = up->url;
+            s.endpoints = resolve_host(up->host, up->port);
+            if (s.endpoints.empty()) fail("host not found in upstream \"" + up->host + "\"" + at(up->where));
+            g.servers.push_back(std::move(s));
+        }
+        http.upstreams.push_back(std::move(g));
+    }
+}
+
+
+// --- ssl (server side) --------------------------------------------------------------------
+
+std::string tls_path(Compiler& c, const std::string& v) {
+    if (v.starts_with("data:") || v.find('$') != std::string::npos) return v;
+    return c.full_path(v, true);
+}
+
+std::vector<std::string> read_passwords(const std::string& path) {
+    std::vector<std::string> out;
+    FILE* f = std::fopen(path.c_str(), "r");
+    if (!f) return out;
+    char line[4096];
+    while (std::fgets(line, sizeof line, f)) {
+        std::string s(line);
+        while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
+        out.push_back(s);
+    }
+    std::fclose(f);
+    return out;
+}
+
+std::vector<std::pair<std::string, std::string>> conf_commands(const Scope& s, std::string_view name) {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const Directive* d : s.find_list(name)) out.emplace_back(d->args[1], d->args[2]);
+    return out;
+}
+
+// Merges the ssl module's settings for one server; nullopt when it has no certificate.
+std::optional<ir::SslServerSettings> merge_server_ssl(Compiler& c, const Scope& s, const SourceRef& server_where) {
+    ir::SslServerSettings t;
+    const auto certs = s.find_list("ssl_certificate");
+    const auto keys = s.find_list("ssl_certificate_key");
+    const Directive* enable = s.find("ssl");
+    if (enable && enable->value) {
+        if (certs.empty()) fail("no \"ssl_certificate\" is defined for the \"ssl\" directive" + at(enable->where));
+        if (keys.size() < certs.size())
+            fail("no \"ssl_certificate_key\" is defined for certificate \"" + certs[keys.size()]->args[1] +
+                 "\" and the \"ssl\" directive" + at(enable->where));
+    } else if (!certs.empty()) {
+        if (keys.size() < certs.size())
+            fail("no \"ssl_certificate_key\" is defined for certificate \"" + certs.back()->args[1] + "\"");
+    } else {
+        return std::nullopt;
+    }
+    (void)server_where;
+    for (std::size_t i = 0; i < certs.size(); ++i)
+        t.certificates.push_back({tls_path(c, certs[i]->args[1]), tls_path(c, keys[i]->args[1])});
+    if (const Directive* p = s.find("ssl_password_file")) t.passwords = read_passwords(c.full_path(p->args[1], true));
+    t.protocols = s.value<std::uint32_t>("ssl_protocols", ir::kDefaultTlsProtocols);
+    t.ciphers = s.str("ssl_ciphers", t.ciphers);
+    t.prefer_server_ciphers = s.value<bool>("ssl_prefer_server_ciphers", false);
+    t.ecdh_curve = s.str("ssl_ecdh_curve", "auto");
+    if (const Directive* d = s.find("ssl_dhparam")) t.dhparam = c.full_path(d->args[1], true);
+    t.session_timeout = ir::Msec(s.value<std::int64_t>("ssl_session_timeout", 300) * 1000);
+    t.session_tickets = s.value<bool>("ssl_session_tickets", true);
+    for (const Directive* d : s.find_list("ssl_session_ticket_key")) t.session_ticket_keys.push_back(c.full_path(d->args[1], true));
+    if (const Directive* d = s.find("ssl_verify_client"))
+        t.verify_client = static_cast<ir::SslServerSettings::VerifyClient>(d->value);
+    t.verify_depth = s.value<int>("ssl_verify_depth", 1);
+    if (const Directive* d = s.find("ssl_client_certificate")) t.client_certificate = c.full_path(d->args[1], true);
+    if (const Directive* d = s.find("ssl_trusted_certificate")) t.trusted_certificate = c.full_path(d->args[1], true);
+    if (const Directive* d = s.find("ssl_crl")) t.crl = c.full_path(d->args[1], true);
+    t.conf_commands = conf_commands(s, "ssl_conf_command");
+    t.early_data = s.value<bool>("ssl_early_data", false);
+    check_server_tls(t, s.value<bool>("ssl_stapling", false), [&](std::string w) { c.warn(std::move(w)); });
+    return t;
+}
+
+// --- proxy --------------------------------------------------------------------------------
+
+}  // namespace
+
+ir::SslClientSettings merge_proxy_ssl(Compiler& c, const Scope& s, std::string_view prefix) {
+    const std::string p(prefix);
+    ir::SslClientSettings t;
+    if (const Directive* d = s.find(p + "_ssl_certificate")) t.certificate = tls_path(c, d->args[1]);
+    if (const Directive* d = s.find(p + "_ssl_certificate_key")) t.certificate_key = tls_path(c, d->args[1]);
+    if (const Directive* d = s.find(p + "_ssl_password_file")) t.passwords = read_passwords(c.full_path(d->args[1], true));
+    if (const Directive* d = s.find(p + "_ssl_trusted_certificate")) t.trusted_certificate = c.full_path(d->args[1], true);
+    if (const Directive* d = s.find(p + "_ssl_crl")) t.crl = c.full_path(d->args[1], true);
+    t.verify = s.value<bool>(p + "_ssl_verify", false);
+    t.verify_depth = s.value<int>(p + "_ssl_verify_depth", 1);
+    t.name = s.str(p + "_ssl_name", "");
+    t.server_name = s.value<bool>(p + "_ssl_server_name", false);
+    t.protocols = s.value<std::uint32_t>(p + "_ssl_protocols", ir::kDefaultTlsProtocols);
+    t.ciphers = s.str(p + "_ssl_ciphers", "DEFAULT");
+    t.conf_commands = conf_commands(s, p + "_ssl_conf_command");
+    t.session_reuse = s.value<bool>(p + "_ssl_session_reuse", true);
+    return t;
+}
+
+namespace {
+
+ir::ProxySettings merge_proxy(Compiler& c, const Scope& s, const Directive& pass) {
+    ir::ProxySettings p;
+    p.pass = pass.args[1];
+    p.pass_has_variables = has_variables(p.pass);
+    if (!p.pass_has_variables) {
+        const bool https = p.pass.size() >= 8 && iequals(p.pass.substr(0, 8), "https://");
+        p.scheme = https ? "https" : "http";
+        std::string rest = p.pass.substr(https ? 8 : 7);
+        auto slash = rest.find('/');
+        p.upstream = rest.substr(0, slash);
+        if (slash != std::string::npos) p.uri = rest.substr(slash);
+    }
+    p.connect_timeout = ir::Msec(s.value<std::int64_t>("proxy_connect_timeout", 60000));
+    p.read_timeout = ir::Msec(s.value<std::int64_t>("proxy_read_timeout", 60000));
+    p.send_timeout = ir::Msec(s.value<std::int64_t>("proxy_send_timeout", 60000));
+    p.http_version_minor = static_cast<int>(s.value<std::int64_t>("proxy_http_version", 0));
+    const auto headers = s.find_list("proxy_set_header");
+    // nginx's defaults come first; a header set in the config replaces its default.
+    auto set = [&](const std::string& name, const std::string& value) {
+        for (const Directive* d : headers)
+            if (iequals(d->args[1], name)) return;
+        p.set_headers.push_back({name, value});
+    };
+    set("Host", "$proxy_host");
+    set("Connection", "close");
+    for (const Directive* d : headers) p.set_headers.push_back({d->args[1], d->args[2]});
+    for (const Directive* d : s.find_list("proxy_hide_header")) p.hide_headers.push_back(d->args[1]);
+    for (const Directive* d : s.find_list("proxy_pass_header")) p.pass_headers.push_back(d->args[1]);
+    p.pass_request_headers = s.value<bool>("proxy_pass_request_headers", true);
+    p.pass_request_body = s.value<bool>("proxy_pass_request_body", true);
+    p.set_body = s.str("proxy_set_body", "");
+    p.method = s.str("proxy_method", "");
+    p.buffering = s.value<bool>("proxy_buffering", true);
+    p.buffer_size = s.value<std::int64_t>("proxy_buffer_size", 4096);
+    if (const Directive* d = s.find("proxy_buffers")) {
+        p.buffers_count = static_cast<int>(d->count);
+        p.buffers_size = d->value;
+    }
+    p.intercept_errors = s.value<bool>("proxy_intercept_errors", false);
+    p.next_upstream = s.value<std::uint32_t>("proxy_next_upstream", ir::kNextError | ir::kNextTimeout);
+    p.next_upstream_tries = s.value<int>("proxy_next_upstream_tries", 0);
+    p.next_upstream_timeout = ir::Msec(s.value<std::int64_t>("proxy_next_upstream_timeout", 0));
+    p.ssl = merge_proxy_ssl(c, s, "proxy");
+    // proxy_pass with variables may reach https at run time, so nginx builds the context too.
+    p.ssl.enabled = p.pass_has_variables || p.scheme == "https";
+    if (p.ssl.enabled) check_client_tls(p.ssl, "proxy");
+    return p;
+}
+
+bool opens_location(const Directive& d) {
+    return d.block && (d.name() == "location" || d.name() == "if" || d.name() == "limit_except");
+}
+
+ir::LocationMatch match_of(const Directive& d) {
+    std::string_view mod = d.nargs() == 2 ? std::string_view(d.args[1]) : std::string_view();
+    std::string_view n = d.args[1];
+    if (mod == "=" || (mod.empty() && n.starts_with("="))) return ir::LocationMatch::exact;
+    if (mod == "^~" || (mod.empty() && n.starts_with("^~"))) return ir::LocationMatch::prefix_no_regex;
+    if (mod == "~*" || (mod.empty() && n.starts_with("~*"))) return ir::LocationMatch::regex_caseless;
+    if (mod == "~" || (mod.empty() && n.starts_with("~"))) return ir::LocationMatch::regex;
+    if (n.starts_with("@")) return ir::LocationMatch::named;
+    return ir::LocationMatch::prefix;
+}
+
+std::string name_of(const Directive& d) {
+    if (d.nargs() == 2) return d.args[2];
+    std::string_view n = d.args[1];
+    switch (match_of(d)) {
+    case ir::LocationMatch::exact: return std::string(n.substr(1));
+    case ir::LocationMatch::prefix_no_regex: return std::string(n.substr(2));
+    case ir::LocationMatch::regex_caseless: return std::string(n.substr(2));
+    case ir::LocationMatch::regex: return std::string(n.substr(1));
+    default: return std::string(n);
+    }
+}
+
+// The proxy module's merge for a location and everything nested in it, in config order.
+void merge_locations(Compiler& c, const Scope& s, ir::Location& loc, const Directive* inherited_pass) {
+    const Directive* pass = s.innermost().find("proxy_pass");
+    const bool noname = s.innermost().opener && s.innermost().opener->name() != "location" &&
+                        s.innermost().opener->name() != "server";
+    if (!pass && noname) pass = inherited_pass;
+    if (pass) loc.proxy = merge_proxy(c, s, *pass);
+    if (const Directive* r = s.find("root")) loc.root = r->args[1];
+    if (const Directive* a = s.innermost().find("alias")) loc.alias = a->args[1];
+    loc.internal = s.innermost().find("internal") != nullptr;
+    for (const auto& d : s.innermost().directives) {
+        if (!opens_location(*d)) continue;
+        ir::Location child;
+        child.where = location_of(d->where);
+        if (d->name() == "location") {
+            child.match = match_of(*d);
+            child.name = name_of(*d);
+            if (child.match == ir::LocationMatch::regex || child.match == ir::LocationMatch::regex_caseless)
+                child.regex = std::make_shared<ir::Regex>(child.name, child.match == ir::LocationMatch::regex_caseless);
+        }
+        merge_locations(c, s.child(d->block.get()), child, pass);
+        if (d->name() == "location") loc.locations.push_back(std::move(child));
+    }
+}
+
+// nginx's ngx_http_init_static_location_trees + join_exact_locations: "duplicate location".
+void check_duplicate_locations(const Block& b) {
+    struct Entry {
+        std::string name;
+        bool exact;
+        const Directive* d;
+    };
+    std::vector<Entry> list;
+    for (const auto& d : b.directives) {
+        if (!d->block || d->name() != "location") continue;
+        const auto m = match_of(*d);
+        if (m == ir::LocationMatch::exact || m == ir::LocationMatch::prefix || m == ir::LocationMatch::prefix_no_regex)
+            list.push_back({name_of(*d), m == ir::LocationMatch::exact, d.get()});
+    }
+    std::stable_sort(list.begin(), list.end(), [](const Entry& a, const Entry& b) {
+        if (a.name != b.name) return a.name < b.name;
+        return a.exact && !b.exact;
+    });
+    for (const auto& e : list) check_duplicate_locations(*e.d->block);
+    for (std::size_t i = 0; i + 1 < list.size();) {
+        Entry& q = list[i];
+        const Entry& x = list[i + 1];
+        if (q.name == x.name) {
+            if (q.exact == x.exact) fail("duplicate location \"" + x.name + "\"" + at(x.d->where));
+            q.exact = false;  // the joined node is now inclusive
+            list.erase(list.begin() + static_cast<std::ptrdiff_t>(i) + 1);
+            continue;
+        }
+        ++i;
+    }
+}
+
+// nginx's ngx_http_server_names: the same name twice on one address:port.
+void warn_conflicting_names(Compiler& c) {
+    auto& st = c.http();
+    for (const auto& addr : st.addresses) {
+        if (addr.servers.size() < 2) continue;
+        std::vector<std::string> exact, head;
+        for (const Directive* server : addr.servers) {
+            auto it = std::find_if(st.servers.begin(), st.servers.end(), [&](const auto& s) { return s.server == server; });
+            for (const auto& name : it->names) {
+                std::string n = name;
+                bool busy = false;
+                if (n.size() > 1 && n[0] == '.') {
+                    const std::string base = n.substr(1);
+                    busy = std::count(exact.begin(), exact.end(), base) || std::count(head.begin(), head.end(), base);
+                    if (!busy) {
+                        exact.push_back(base);
+                        head.push_back(base);
+                    }
+                } else if (n.size() > 2 && n.starts_with("*.")) {
+                    const std::string base = n.substr(2);
+                    busy = std::count(head.begin(), head.end(), base);
+                    if (!busy) head.push_back(base);
+                } else {
+                    busy = std::count(exact.begin(), exact.end(), n);
+                    if (!busy) exact.push_back(n);
+                }
+                if (busy) c.warn("conflicting server name \"" + name + "\" on " + addr.addr_text + ", ignored");
+            }
+        }
+    }
+}
+
+}  // namespace
+
+void finish_http(Compiler& c) {
+    HttpState& st = c.http();
+    ir::HttpConfig http;
+    const Block& http_block = *st.http->block;
+    const Scope top(std::vector<const Block*>{&http_block});
+
+    init_upstreams(c, http);
+
+    std::vector<std::optional<ir::SslServerSettings>> server_ssl;
+    for (const auto& info : st.servers)
+        server_ssl.push_back(merge_server_ssl(c, top.child(info.server->block.get()), info.server->where));
+
+    for (std::size_t i = 0; i < st.servers.size(); ++i) {
+        const auto& info = st.servers[i];
+        ir::HttpServer server;
+        server.where = location_of(info.server->where);
+        server.ssl = server_ssl[i];
+        const Scope s = top.child(info.server->block.get());
+        merge_locations(c, s, server.root_location, nullptr);
+        server.locations = std::move(server.root_location.locations);
+        server.root_location.locations.clear();
+        for (const auto& n : info.names) server.names.push_back({n, nullptr});
+        for (const auto& addr : st.addresses)
+            if (std::find(addr.servers.begin(), addr.servers.end(), info.server) != addr.servers.end())
+                server.listens.push_back(addr.options);
+        http.servers.push_back(std::move(server));
+    }
+
+    for (const auto& info : st.servers) check_duplicate_locations(*info.server->block);
+
+    for (const auto& addr : st.addresses) {
+        if (!addr.options.ssl) continue;
+        auto it = std::find_if(st.servers.begin(), st.servers.end(),
+                               [&](const auto& s) { return s.server == addr.default_server; });
+        if (!server_ssl[static_cast<std::size_t>(it - st.servers.begin())])
+            fail("no \"ssl_certificate\" is defined for the \"listen ... ssl\" directive" + at(addr.default_server->where));
+    }
+
+    for (const auto& addr : st.addresses) {
+        http.listens.push_back(addr.options);
+        http.listens.back().bind = addr.bind;
+    }
+    st.variables.check(c.modules());
+    warn_conflicting_names(c);
+    c.config().http = std::move(http);
+}
+
+}  // namespace ngxlite::conf

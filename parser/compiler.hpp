@@ -1,0 +1,111 @@
+// The configuration compiler: reads files through the grammar, dispatches every
+// statement through the registry (nginx's ngx_conf_handler checks and messages),
+// runs each directive's setter, and builds the IR. One Compiler per load.
+#pragma once
+
+#include "grammar/parse.hpp"
+#include "parser/conf_tree.hpp"
+#include "parser/diagnostics.hpp"
+#include "parser/load.hpp"
+#include "parser/registry.hpp"
+#include "parser/zones.hpp"
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace ngxlite::conf {
+
+struct SourceFile {
+    std::string path;   // as nginx names it in messages (prefix applied)
+    std::string bytes;
+    grammar::ParsedFile parsed;
+    grammar::LineIndex lines{""};
+};
+
+class Compiler;
+using Setter = void (*)(Compiler&, Directive&);
+
+// Module-specific compile state (listen tables, upstream lists, ...), defined by the
+// modules that use it.
+struct HttpState;
+struct StreamState;
+struct MailState;
+
+class Compiler {
+public:
+    explicit Compiler(const LoadOptions& options);
+    ~Compiler();
+
+    LoadResult run();
+
+    // --- for setters -----------------------------------------------------------------
+    Block& block() { return *blocks_.back(); }
+    Context context() const { return blocks_.back()->context; }
+    Block& root() { return root_; }
+
+    // Parses a block directive's body as directives of `context` into d.block.
+    Block& parse_block(Directive& d, Context context);
+    // Calls `line` for each statement of a block whose content is not directives
+    // (types, map, geo, split_clients, charset_map): nginx's cf->handler.
+    // `include` inside is followed when `allow_include`.
+    void parse_custom_block(Directive& d, bool allow_include,
+                            const std::function<void(Directive&)>& line);
+
+    void include(Directive& d);
+    // nginx's ngx_conf_full_name: relative names against the prefix or the conf prefix.
+    std::string full_path(std::string_view name, bool conf_prefix) const;
+    const std::string& prefix() const { return prefix_; }
+
+    void warn_at(const SourceRef& where, std::string message);
+    void warn(std::string message);
+
+    ModuleSet& modules() { return modules_; }
+    ZoneRegistry& zones() { return zones_; }
+    bool test_only() const { return options_.test_only; }
+    ir::Config& config() { return *config_; }
+
+    HttpState& http();
+    StreamState& stream();
+    MailState& mail();
+
+private:
+    void parse_source(const SourceFile& file, const std::vector<ast::Statement>& statements,
+                      bool closed);
+    void dispatch(const SourceFile& file, const ast::Statement& statement);
+    const SourceFile& read_file(const std::string& path, const SourceRef* included_from);
+    [[noreturn]] void syntax_error(const SourceFile& file);
+    void finish_main();
+    void record_unimplemented(const Block& b);
+
+    LoadOptions options_;
+    std::string prefix_;
+    std::string conf_file_;
+    std::string conf_prefix_;
+    ModuleSet modules_;
+    ZoneRegistry zones_;
+    Block root_;
+    std::vector<Block*> blocks_;
+    std::vector<std::unique_ptr<SourceFile>> files_;
+    std::vector<Diagnostic> warnings_;
+    std::shared_ptr<ir::Config> config_;
+    std::unique_ptr<HttpState> http_;
+    std::unique_ptr<StreamState> stream_;
+    std::unique_ptr<MailState> mail_;
+};
+
+// Whether ngxlite's runtime acts on a directive (runtime_support.cpp).
+bool runtime_implements(const DirectiveSpec& spec);
+
+// Setter tables, one per module family, keyed by the nginx handler name they mirror.
+using SetterTable = std::unordered_map<std::string_view, Setter>;
+void register_generic_setters(SetterTable& table);
+void register_core_setters(SetterTable& table);
+void register_http_setters(SetterTable& table);
+void register_stream_setters(SetterTable& table);
+void register_mail_setters(SetterTable& table);
+
+}  // namespace ngxlite::conf

@@ -1,0 +1,263 @@
+// The typed, immutable configuration the runtime reads. Built once per load by the
+// compiler (settings merged parent to child, nginx's defaults applied); a reload builds
+// a new one and live connections keep theirs through shared_ptr<const Config>.
+#pragma once
+
+#include "parser/ir/regex.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace ngxlite::ir {
+
+using Msec = std::chrono::milliseconds;
+
+struct SourceLocation {
+    std::string file;
+    std::size_t line = 0;
+};
+
+// A numeric socket address, resolved at load time ("127.0.0.1", 8080).
+struct Endpoint {
+    std::string ip;
+    std::uint16_t port = 0;
+    bool ipv6 = false;
+    std::string text() const { return ipv6 ? "[" + ip + "]:" + std::to_string(port) : ip + ":" + std::to_string(port); }
+    bool operator==(const Endpoint&) const = default;
+};
+
+// TLS protocol versions, as the *_ssl_protocols bitmask directives name them.
+enum TlsProtocol : std::uint32_t {
+    kSSLv2 = 1u << 1,
+    kSSLv3 = 1u << 2,
+    kTLSv1 = 1u << 3,
+    kTLSv1_1 = 1u << 4,
+    kTLSv1_2 = 1u << 5,
+    kTLSv1_3 = 1u << 6,
+};
+// nginx 1.22.1's default for ssl_protocols and proxy_ssl_protocols (no TLSv1.3 unless listed).
+constexpr std::uint32_t kDefaultTlsProtocols = kTLSv1 | kTLSv1_1 | kTLSv1_2;
+
+// Every proxy_ssl_* setting, merged (http: http -> server -> location; stream: stream -> server).
+struct SslClientSettings {
+    bool enabled = false;            // https:// upstream, or stream `proxy_ssl on`
+    std::string certificate;         // proxy_ssl_certificate (path, may hold variables)
+    std::string certificate_key;     // proxy_ssl_certificate_key
+    std::vector<std::string> passwords;  // lines of proxy_ssl_password_file
+    std::string trusted_certificate;
+    std::string crl;
+    bool verify = false;
+    int verify_depth = 1;
+    std::string name;                // proxy_ssl_name; empty means the proxied host
+    bool server_name = false;        // send SNI
+    std::uint32_t protocols = kDefaultTlsProtocols;
+    std::string ciphers = "DEFAULT";
+    std::vector<std::pair<std::string, std::string>> conf_commands;
+    bool session_reuse = true;
+    bool operator==(const SslClientSettings&) const = default;
+};
+
+struct SslCertificate {
+    std::string certificate;
+    std::string key;
+};
+
+// listen ... ssl: the ssl_* settings of a server, merged http -> server.
+struct SslServerSettings {
+    std::vector<SslCertificate> certificates;
+    std::vector<std::string> passwords;
+    std::uint32_t protocols = kDefaultTlsProtocols;
+    std::string ciphers = "HIGH:!aNULL:!MD5";
+    bool prefer_server_ciphers = false;
+    std::string ecdh_curve = "auto";
+    std::string dhparam;
+    enum class SessionCache { off, none, builtin, shared } session_cache = SessionCache::none;
+    std::int64_t session_cache_size = 0;
+    Msec session_timeout{300000};
+    bool session_tickets = true;
+    std::vector<std::string> session_ticket_keys;
+    enum class VerifyClient { off, on, optional, optional_no_ca } verify_client = VerifyClient::off;
+    int verify_depth = 1;
+    std::string client_certificate;
+    std::string trusted_certificate;
+    std::string crl;
+    std::vector<std::pair<std::string, std::string>> conf_commands;
+    bool early_data = false;
+};
+
+struct Listen {
+    Endpoint endpoint;
+    bool wildcard = false;   // 0.0.0.0 or [::]
+    bool default_server = false;
+    bool ssl = false;
+    bool http2 = false;
+    bool reuseport = false;
+    bool ipv6only = true;
+    int backlog = 511;
+    bool proxy_protocol = false;
+    bool bind = false;       // bound on its own even when a wildcard covers its port
+    bool udp = false;
+    SourceLocation where;
+};
+
+struct UpstreamServer {
+    std::string name;                 // as written ("backend1:443")
+    std::vector<Endpoint> endpoints;  // what it resolved to
+    int weight = 1;
+    int max_fails = 1;
+    Msec fail_timeout{10000};
+    int max_conns = 0;
+    bool backup = false;
+    bool down = false;
+};
+
+enum class Balancer { round_robin, least_conn, ip_hash, hash, hash_consistent, random, random_two };
+
+struct UpstreamGroup {
+    std::string name;
+    bool implicit = false;  // made by proxy_pass http://host:port
+    std::vector<UpstreamServer> servers;
+    Balancer balancer = Balancer::round_robin;
+    std::string hash_key;   // hash $key
+    int keepalive = 0;      // idle connections kept per worker
+    Msec keepalive_timeout{60000};
+    int keepalive_requests = 1000;
+    SourceLocation where;
+};
+
+struct HeaderSetting {
+    std::string name;
+    std::string value;  // template with variables
+};
+
+enum NextUpstream : std::uint32_t {
+    kNextError = 1u << 1,
+    kNextTimeout = 1u << 2,
+    kNextInvalidHeader = 1u << 3,
+    kNextNonIdempotent = 1u << 4,
+    kNextHttp500 = 1u << 5,
+    kNextHttp502 = 1u << 6,
+    kNextHttp503 = 1u << 7,
+    kNextHttp504 = 1u << 8,
+    kNextHttp403 = 1u << 9,
+    kNextHttp404 = 1u << 10,
+    kNextHttp429 = 1u << 11,
+    kNextUpdating = 1u << 12,
+    kNextOff = 1u << 13,
+};
+
+// The http proxy module's settings for one location, merged.
+struct ProxySettings {
+    std::string pass;            // proxy_pass as written ("" when none)
+    bool pass_has_variables = false;
+    std::string upstream;        // the upstream group name it reaches (when static)
+    std::string scheme;          // "http" or "https"
+    std::string uri;             // the URI part of proxy_pass
+    Msec connect_timeout{60000};
+    Msec read_timeout{60000};
+    Msec send_timeout{60000};
+    int http_version_minor = 0;  // proxy_http_version 1.0
+    std::vector<HeaderSetting> set_headers;  // with nginx's defaults applied
+    std::vector<std::string> hide_headers;
+    std::vector<std::string> pass_headers;
+    bool pass_request_headers = true;
+    bool pass_request_body = true;
+    std::string set_body;
+    std::string method;
+    bool buffering = true;
+    std::int64_t buffer_size = 4096;
+    int buffers_count = 8;
+    std::int64_t buffers_size = 4096;
+    bool intercept_errors = false;
+    std::uint32_t next_upstream = kNextError | kNextTimeout;
+    int next_upstream_tries = 0;
+    Msec next_upstream_timeout{0};
+    SslClientSettings ssl;
+};
+
+enum class LocationMatch { exact, prefix, prefix_no_regex, regex, regex_caseless, named };
+
+struct Location {
+    LocationMatch match = LocationMatch::prefix;
+    std::string name;
+    std::shared_ptr<const Regex> regex;
+    bool internal = false;
+    std::string root = "html";
+    std::string alias;
+    std::optional<ProxySettings> proxy;  // set where proxy_pass is
+    std::vector<Location> locations;     // nested
+    SourceLocation where;
+};
+
+struct ServerName {
+    std::string name;
+    std::shared_ptr<const Regex> regex;  // for ~names
+};
+
+struct HttpServer {
+    std::vector<Listen> listens;
+    std::vector<ServerName> names;
+    std::optional<SslServerSettings> ssl;  // set when the server has a certificate
+    Location root_location;                // the server level settings
+    std::vector<Location> locations;       // in nginx's match order
+    SourceLocation where;
+};
+
+struct HttpConfig {
+    std::vector<Listen> listens;  // one per address:port, options merged as nginx does
+    std::vector<HttpServer> servers;
+    std::vector<UpstreamGroup> upstreams;
+};
+
+struct StreamServer {
+    std::vector<Listen> listens;
+    std::string proxy_pass;
+    std::string upstream;
+    Msec connect_timeout{60000};
+    Msec timeout{600000};
+    std::int64_t buffer_size = 16384;
+    SslClientSettings ssl;
+    std::optional<SslServerSettings> ssl_server;
+    SourceLocation where;
+};
+
+struct StreamConfig {
+    std::vector<StreamServer> servers;
+    std::vector<UpstreamGroup> upstreams;
+};
+
+struct ErrorLog {
+    std::string path;  // "stderr" or a file
+    std::string level = "error";
+};
+
+// A directive ngxlite checks like nginx but whose behaviour the runtime does not have
+// yet: the runtime refuses or warns about these, never silently drops them.
+struct UnimplementedDirective {
+    std::string name;
+    std::string module;
+    SourceLocation where;
+};
+
+struct Config {
+    bool daemon = true;
+    bool master_process = true;
+    int worker_processes = 1;          // "auto" resolved to the CPU count
+    std::string pid_path;
+    std::vector<ErrorLog> error_logs;
+    std::string user;
+    std::string group;
+    Msec worker_shutdown_timeout{0};
+    int worker_connections = 512;
+    std::optional<HttpConfig> http;
+    std::optional<StreamConfig> stream;
+    std::vector<Listen> mail_listens;  // mail is checked like nginx, not served
+    std::vector<UnimplementedDirective> unimplemented;
+};
+
+}  // namespace ngxlite::ir

@@ -1,0 +1,34 @@
+// A PCRE2 regular expression compiled once at load time, as nginx compiles its own.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ngxlite::ir {
+
+class Regex {
+public:
+    // Compiles `pattern`; on failure `error()` holds PCRE2's message and the offset
+    // in nginx's form: `pcre2_compile() failed: MESSAGE in "PATTERN"`.
+    Regex(std::string_view pattern, bool caseless);
+    ~Regex();
+    Regex(const Regex&) = delete;
+    Regex& operator=(const Regex&) = delete;
+
+    bool ok() const { return code_ != nullptr; }
+    const std::string& error() const { return error_; }
+    const std::string& pattern() const { return pattern_; }
+    int captures() const { return captures_; }
+    const std::vector<std::string>& names() const { return names_; }  // named captures
+
+private:
+    std::string pattern_;
+    std::string error_;
+    void* code_ = nullptr;  // pcre2_code_8
+    int captures_ = 0;
+    std::vector<std::string> names_;
+};
+
+}  // namespace ngxlite::ir

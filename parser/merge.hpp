@@ -1,0 +1,49 @@
+// Inheritance as nginx merges it: a setting comes from the innermost block that sets it;
+// a list directive set in a block replaces the whole list of the blocks above.
+#pragma once
+
+#include "parser/conf_tree.hpp"
+
+#include <string_view>
+#include <vector>
+
+namespace ngxlite::conf {
+
+class Scope {
+public:
+    Scope() = default;
+    explicit Scope(std::vector<const Block*> chain) : chain_(std::move(chain)) {}
+    Scope child(const Block* b) const {
+        Scope s = *this;
+        s.chain_.push_back(b);
+        return s;
+    }
+    const Block& innermost() const { return *chain_.back(); }
+
+    const Directive* find(std::string_view name) const {
+        for (auto it = chain_.rbegin(); it != chain_.rend(); ++it)
+            if (const Directive* d = (*it)->find(name)) return d;
+        return nullptr;
+    }
+    std::vector<const Directive*> find_list(std::string_view name) const {
+        for (auto it = chain_.rbegin(); it != chain_.rend(); ++it) {
+            auto all = (*it)->find_all(name);
+            if (!all.empty()) return all;
+        }
+        return {};
+    }
+    template <typename T>
+    T value(std::string_view name, T fallback) const {
+        const Directive* d = find(name);
+        return d ? static_cast<T>(d->value) : fallback;
+    }
+    std::string str(std::string_view name, std::string fallback) const {
+        const Directive* d = find(name);
+        return d ? d->args[1] : fallback;
+    }
+
+private:
+    std::vector<const Block*> chain_;
+};
+
+}  // namespace ngxlite::conf

@@ -1,0 +1,88 @@
+// The directive registry: every directive of every nginx 1.22.1 module, as nginx declares
+// it (name, contexts, argument count, handler), and which modules a configuration has.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ngxlite::conf {
+
+// Where a directive may appear (nginx's NGX_*_CONF bits, one per block kind).
+enum Context : std::uint32_t {
+    kMain = 1u << 0,
+    kEvents = 1u << 1,
+    kHttp = 1u << 2,
+    kHttpServer = 1u << 3,
+    kHttpLocation = 1u << 4,
+    kHttpUpstream = 1u << 5,
+    kHttpServerIf = 1u << 6,
+    kHttpLocationIf = 1u << 7,
+    kHttpLimitExcept = 1u << 8,
+    kStream = 1u << 9,
+    kStreamServer = 1u << 10,
+    kStreamUpstream = 1u << 11,
+    kMail = 1u << 12,
+    kMailServer = 1u << 13,
+    kAnyContext = (1u << 14) - 1,
+};
+
+// Argument counts (nginx's NGX_CONF_TAKE* bits and friends).
+enum ArgBits : std::uint32_t {
+    kNoArgs = 1u << 0,
+    kTake1 = 1u << 1,
+    kTake2 = 1u << 2,
+    kTake3 = 1u << 3,
+    kTake4 = 1u << 4,
+    kTake5 = 1u << 5,
+    kTake6 = 1u << 6,
+    kTake7 = 1u << 7,
+    kBlock = 1u << 8,
+    kFlag = 1u << 9,
+    kAnyArgs = 1u << 10,
+    kOneOrMore = 1u << 11,
+    kTwoOrMore = 1u << 12,
+};
+
+struct DirectiveSpec {
+    std::string_view name;
+    std::string_view module;
+    std::uint32_t contexts;
+    std::uint32_t args;
+    std::string_view setter;  // the nginx handler this directive's setter mirrors
+    std::string_view values;  // allowed words of enum and bitmask directives, comma-separated
+};
+
+struct ModuleTable {
+    std::string_view name;
+    std::span<const DirectiveSpec> directives;
+};
+
+// All directives named `name`, in nginx's module order (empty when unknown).
+const std::vector<const DirectiveSpec*>& lookup_directive(std::string_view name);
+
+// The dynamic module file that provides a module in Debian's build ("" when built in),
+// or nullptr when the module is not part of Debian's nginx-full build at all.
+const char* dynamic_module_file(std::string_view module);
+
+// The modules a configuration can use: the built-in ones plus what load_module added.
+class ModuleSet {
+public:
+    bool enabled(std::string_view module) const;
+    // Enables the modules a dynamic module file provides; false for a file ngxlite
+    // does not know (a third-party module).
+    bool load(std::string_view file_name);
+
+private:
+    std::vector<std::string> loaded_files_;
+};
+
+struct BuiltinVariable {
+    std::string_view name;  // a trailing '_' marks a prefix family such as "http_"
+    std::string_view module;
+};
+std::span<const BuiltinVariable> builtin_variables();
+
+}  // namespace ngxlite::conf

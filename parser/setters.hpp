@@ -1,0 +1,25 @@
+// Helpers shared by the setters of every module.
+#pragma once
+
+#include "parser/compiler.hpp"
+
+#include <string>
+#include <string_view>
+
+namespace ngxlite::conf {
+
+// nginx's "is duplicate": the directive already appears in this block.
+void reject_duplicate(Compiler& c, const Directive& d);
+// `"NAME" directive WHAT`, the form nginx uses when a setter returns a string.
+[[noreturn]] void fail_directive(const Directive& d, const std::string& what);
+// Index of `word` in the spec's allowed values (case-insensitive), or -1.
+int value_index(const DirectiveSpec& spec, std::string_view word);
+
+// `server` inside upstream {} (http and stream): parameters, then the address.
+ir::UpstreamServer parse_upstream_server(const Directive& d, bool resolve, std::uint16_t default_port);
+
+class Scope;
+// Every PREFIX_ssl_* setting merged down `s` (http proxy, stream proxy).
+ir::SslClientSettings merge_proxy_ssl(Compiler& c, const Scope& s, std::string_view prefix);
+
+}  // namespace ngxlite::conf

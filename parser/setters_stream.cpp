@@ -1,0 +1,340 @@
+// The stream modules' setters (nginx's ngx_stream_*), and what stream{} does after
+// its closing brace: merge servers, initialise upstreams, check variables.
+#include "parser/compiler.hpp"
+#include "parser/merge.hpp"
+#include "parser/setters.hpp"
+#include "parser/stream_state.hpp"
+#include "parser/tls_check.hpp"
+#include "parser/url.hpp"
+#include "parser/values.hpp"
+
+#include <algorithm>
+
+namespace ngxlite::conf {
+
+namespace {
+
+VariableScope& vars(Compiler& c) { return c.stream().variables; }
+
+std::string at(const SourceRef& w) { return " in " + (w.file ? *w.file : std::string("command line")) + ":" + std::to_string(w.line); }
+
+void finish_stream(Compiler& c);
+
+void stream_block(Compiler& c, Directive& d) {
+    reject_duplicate(c, d);
+    c.stream().stream = &d;
+    c.parse_block(d, kStream);
+    finish_stream(c);
+}
+
+void server_block(Compiler& c, Directive& d) {
+    c.stream().servers.push_back({&d, {}, {}, nullptr});
+    c.parse_block(d, kStreamServer);
+}
+
+void listen(Compiler& c, Directive& d) {
+    UrlOptions o;
+    o.listen = true;
+    ParsedUrl u = parse_url(d.args[1], o);
+    if (!u.err.empty()) fail_at(d.where, u.err + " in \"" + d.args[1] + "\" of the \"listen\" directive");
+    ir::Listen l;
+    l.where = {d.where.file ? *d.where.file : "", d.where.line};
+    for (std::size_t i = 2; i < d.args.size(); ++i) {
+        const std::string& a = d.args[i];
+        if (a == "udp") l.udp = true;
+        else if (a == "bind") l.bind = true;
+        else if (a == "ssl") l.ssl = true;
+        else if (a == "reuseport") l.reuseport = l.bind = true;
+        else if (a == "proxy_protocol") l.proxy_protocol = true;
+        else if (a.starts_with("backlog=")) {
+            auto n = parse_number(std::string_view(a).substr(8));
+            if (!n || *n == 0) fail_at(d.where, "invalid backlog \"" + a.substr(8) + "\"");
+            l.backlog = static_cast<int>(*n);
+            l.bind = true;
+        } else if (a.starts_with("ipv6only=")) {
+            if (a != "ipv6only=on" && a != "ipv6only=off") fail_at(d.where, "invalid ipv6only flags \"" + a.substr(9) + "\"");
+            l.ipv6only = a == "ipv6only=on";
+            l.bind = true;
+        } else if (a.starts_with("rcvbuf=") || a.starts_with("sndbuf=") || a.starts_with("so_keepalive=") ||
+                   a.starts_with("setfib=") || a.starts_with("fastopen=")) {
+            l.bind = true;
+        } else {
+            fail_at(d.where, "invalid parameter \"" + a + "\"");
+        }
+    }
+    if (u.unix_socket) return;
+    l.endpoint = u.addrs.at(0);
+    l.wildcard = u.wildcard;
+    for (const auto& s : c.stream().servers)
+        for (const auto& other : s.listens)
+            if (other.endpoint == l.endpoint && other.udp == l.udp)
+                fail_at(d.where, "duplicate \"" + d.args[1] + "\" address and port pair");
+    auto& info = c.stream().servers.back();
+    if (l.ssl && !info.ssl_listen) info.ssl_listen = &d;
+    info.listens.push_back(l);
+}
+
+UpstreamInfo& add_upstream(Compiler& c, const Directive& d, const std::string& host, std::uint16_t port,
+                           bool no_port, bool create) {
+    auto& ups = c.stream().upstreams;
+    for (auto& up : ups) {
+        if (!iequals(up->host, host)) continue;
+        if (create && up->explicit_block) fail_at(d.where, "duplicate upstream \"" + host + "\"");
+        if (!create && !up->explicit_block && up->port != port) continue;
+        if (create) {
+            up->explicit_block = true;
+            up->where = d.where;
+        }
+        return *up;
+    }
+    auto up = std::make_unique<UpstreamInfo>();
+    up->host = host;
+    up->url = d.args[1];
+    up->port = port;
+    up->no_port = no_port;
+    up->explicit_block = create;
+    up->where = d.where;
+    ups.push_back(std::move(up));
+    return *ups.back();
+}
+
+void upstream_block(Compiler& c, Directive& d) {
+    UpstreamInfo& up = add_upstream(c, d, d.args[1], 0, true, true);
+    up.block = &d;
+    c.parse_block(d, kStreamUpstream);
+}
+
+UpstreamInfo& current_upstream(Compiler& c) {
+    for (auto& up : c.stream().upstreams)
+        if (up->block == c.block().opener) return *up;
+    fail("internal error: upstream block not registered");
+}
+
+void upstream_server(Compiler& c, Directive& d) {
+    UpstreamInfo& up = current_upstream(c);
+    ir::UpstreamServer s = parse_upstream_server(d, true, 0);
+    if (s.backup && up.balancer != ir::Balancer::round_robin && up.balancer != ir::Balancer::least_conn)
+        fail_at(d.where, "invalid parameter \"backup\"");
+    up.servers.push_back(std::move(s));
+}
+
+void balancer(Compiler& c, Directive& d) {
+    UpstreamInfo& up = current_upstream(c);
+    if (up.balancer_set) c.warn_at(d.where, "load balancing method redefined");
+    up.balancer_set = true;
+    if (d.name() == "least_conn") up.balancer = ir::Balancer::least_conn;
+    else if (d.name() == "random") up.balancer = d.nargs() ? ir::Balancer::random_two : ir::Balancer::random;
+    else {
+        vars(c).compile(d.args[1], d.where);
+        up.balancer = d.nargs() == 2 ? ir::Balancer::hash_consistent : ir::Balancer::hash;
+    }
+}
+
+void proxy_pass(Compiler& c, Directive& d) {
+    reject_duplicate(c, d);
+    if (vars(c).compile(d.args[1], d.where)) return;
+    UrlOptions o;
+    o.no_resolve = true;
+    ParsedUrl u = parse_url(d.args[1], o);
+    if (!u.err.empty()) fail_at(d.where, u.err + " in upstream \"" + d.args[1] + "\"");
+    if (!u.unix_socket) add_upstream(c, d, u.host, u.port, u.no_port, false);
+}
+
+void complex_value(Compiler& c, Directive& d) {
+    reject_duplicate(c, d);
+    vars(c).compile(d.args[1], d.where);
+}
+
+void set_variable(Compiler& c, Directive& d) {
+    std::string_view name = d.args[1];
+    if (name.empty() || name[0] != '$') fail_at(d.where, "invalid variable name \"" + d.args[1] + "\"");
+    vars(c).define(name.substr(1));
+    vars(c).compile(d.args[2], d.where);
+}
+
+void map_block(Compiler& c, Directive& d) {
+    std::string_view target = d.args[2];
+    if (target.empty() || target[0] != '$') fail_at(d.where, "invalid variable name \"" + d.args[2] + "\"");
+    vars(c).compile(d.args[1], d.where);
+    vars(c).define(target.substr(1));
+    c.parse_custom_block(d, true, [&](Directive& line) {
+        if (line.nargs() == 0 && (line.args[0] == "hostnames" || line.args[0] == "volatile")) return;
+        if (line.nargs() != 1) fail_at(line.where, "invalid number of the map parameters");
+        vars(c).compile(line.args[1], line.where);
+        const std::string& key = line.args[0];
+        if (!line.quoted[0] && key.size() > 1 && key[0] == '~') {
+            const bool caseless = key[1] == '*';
+            ir::Regex re(std::string_view(key).substr(caseless ? 2 : 1), caseless);
+            if (!re.ok()) fail_at(line.where, re.error());
+            for (const auto& n : re.names()) vars(c).define(n);
+        }
+    });
+}
+
+void define_block_variable(Compiler& c, Directive& d) {
+    std::string_view target = d.args[d.nargs()];
+    if (target.empty() || target[0] != '$') fail_at(d.where, "invalid variable name \"" + std::string(target) + "\"");
+    if (d.nargs() == 2) vars(c).compile(d.args[1], d.where);
+    vars(c).define(target.substr(1));
+    c.parse_custom_block(d, d.name() == "geo", [](Directive&) {});
+}
+
+void log_format(Compiler& c, Directive& d) {
+    auto& formats = c.stream().log_formats;
+    if (std::find(formats.begin(), formats.end(), d.args[1]) != formats.end())
+        fail_at(d.where, "duplicate \"log_format\" name \"" + d.args[1] + "\"");
+    formats.push_back(d.args[1]);
+    for (std::size_t i = 2; i < d.args.size(); ++i)
+        if (!d.args[i].starts_with("escape=")) vars(c).compile(d.args[i], d.where);
+}
+
+void access_log(Compiler& c, Directive& d) {
+    if (d.args[1] == "off") return;
+    if (d.nargs() < 2) fail_at(d.where, "log format is not specified");
+    const auto& formats = c.stream().log_formats;
+    if (std::find(formats.begin(), formats.end(), d.args[2]) == formats.end())
+        fail_at(d.where, "unknown log format \"" + d.args[2] + "\"");
+}
+
+void finish_stream(Compiler& c) {
+    StreamState& st = c.stream();
+    ir::StreamConfig stream;
+    const Scope top(std::vector<const Block*>{st.stream->block.get()});
+    // core module merge: every server needs a handler.
+    for (const auto& info : st.servers) {
+        const Block& b = *info.server->block;
+        if (!b.find("proxy_pass") && !b.find("return"))
+            fail("no handler for server" + at(info.server->where));
+    }
+    // proxy module merge: the upstream TLS context.
+    for (const auto& info : st.servers) {
+        const Scope s = top.child(info.server->block.get());
+        ir::StreamServer server;
+        server.where = {info.server->where.file ? *info.server->where.file : "", info.server->where.line};
+        server.listens = info.listens;
+        if (const Directive* p = s.innermost().find("proxy_pass")) server.proxy_pass = p->args[1];
+        server.connect_timeout = ir::Msec(s.value<std::int64_t>("proxy_connect_timeout", 60000));
+        server.timeout = ir::Msec(s.value<std::int64_t>("proxy_timeout", 600000));
+        server.buffer_size = s.value<std::int64_t>("proxy_buffer_size", 16384);
+        server.ssl = merge_proxy_ssl(c, s, "proxy");
+        server.ssl.enabled = s.value<bool>("proxy_ssl", false);
+        if (server.ssl.enabled) check_client_tls(server.ssl, "proxy");
+        stream.servers.push_back(std::move(server));
+    }
+    // upstream module: implicit upstreams need a port and must resolve.
+    for (auto& up : st.upstreams) {
+        ir::UpstreamGroup g;
+        g.name = up->host;
+        g.implicit = !up->explicit_block;
+        if (up->explicit_block) {
+            if (std::none_of(up->servers.begin(), up->servers.end(), [](const auto& s) { return !s.backup; }))
+                fail("no servers are inside upstream" + at(up->where));
+            g.servers = up->servers;
+            g.balancer = up->balancer;
+        } else {
+            if (up->no_port) fail("no port in upstream \"" + up->host + "\"" + at(up->where));
+            ir::UpstreamServer s;
+            s.name = up->url;
+            s.endpoints = resolve_host(up->host, up->port);
+            if (s.endpoints.empty()) fail("host not found in upstream \"" + up->host + "\"" + at(up->where));
+            g.servers.push_back(std::move(s));
+        }
+        stream.upstreams.push_back(std::move(g));
+    }
+    // ssl module merge: a `listen ... ssl` needs a certificate.
+    for (std::size_t i = 0; i < st.servers.size(); ++i) {
+        const auto& info = st.servers[i];
+        const Scope s = top.child(info.server->block.get());
+        const auto certs = s.find_list("ssl_certificate");
+        if (info.ssl_listen && certs.empty())
+            fail("no \"ssl_certificate\" is defined for the \"listen ... ssl\" directive" + at(info.ssl_listen->where));
+        if (certs.empty()) continue;
+        const auto keys = s.find_list("ssl_certificate_key");
+        if (keys.size() < certs.size())
+            fail("no \"ssl_certificate_key\" is defined for certificate \"" + certs[keys.size()]->args[1] + "\"");
+        ir::SslServerSettings t;
+        for (std::size_t k = 0; k < certs.size(); ++k)
+            t.certificates.push_back({c.full_path(certs[k]->args[1], true), c.full_path(keys[k]->args[1], true)});
+        t.protocols = s.value<std::uint32_t>("ssl_protocols", ir::kDefaultTlsProtocols);
+        t.ciphers = s.str("ssl_ciphers", t.ciphers);
+        if (const Directive* d = s.find("ssl_dhparam")) t.dhparam = c.full_path(d->args[1], true);
+        if (const Directive* d = s.find("ssl_verify_client")) t.verify_client = static_cast<ir::SslServerSettings::VerifyClient>(d->value);
+        if (const Directive* d = s.find("ssl_client_certificate")) t.client_certificate = c.full_path(d->args[1], true);
+        if (const Directive* d = s.find("ssl_trusted_certificate")) t.trusted_certificate = c.full_path(d->args[1], true);
+        if (const Directive* d = s.find("ssl_crl")) t.crl = c.full_path(d->args[1], true);
+        check_server_tls(t, false, [&](std::string w) { c.warn(std::move(w)); });
+        stream.servers[i].ssl_server = t;
+    }
+    st.variables.check(c.modules());
+    c.config().stream = std::move(stream);
+}
+
+// --- mail: checked as nginx checks it; ngxlite does not serve mail ---------------------
+
+void mail_block(Compiler& c, Directive& d) {
+    reject_duplicate(c, d);
+    c.parse_block(d, kMail);
+    const Scope top(std::vector<const Block*>{d.block.get()});
+    for (Directive* server : c.mail().servers) {
+        const Scope s = top.child(server->block.get());
+        if (!s.find("auth_http")) fail("no \"auth_http\" is defined for server" + at(server->where));
+    }
+}
+
+void mail_server(Compiler& c, Directive& d) {
+    c.mail().servers.push_back(&d);
+    c.parse_block(d, kMailServer);
+}
+
+void mail_protocol(Compiler& c, Directive& d) {
+    reject_duplicate(c, d);
+    if (d.args[1] != "imap" && d.args[1] != "pop3" && d.args[1] != "smtp")
+        fail_at(d.where, "unknown protocol \"" + d.args[1] + "\"");
+}
+
+void mail_listen(Compiler& c, Directive& d) {
+    UrlOptions o;
+    o.listen = true;
+    ParsedUrl u = parse_url(d.args[1], o);
+    if (!u.err.empty()) fail_at(d.where, u.err + " in \"" + d.args[1] + "\" of the \"listen\" directive");
+    if (u.unix_socket) return;
+    ir::Listen l;
+    l.endpoint = u.addrs.at(0);
+    l.wildcard = u.wildcard;
+    l.bind = true;
+    for (const auto& other : c.config().mail_listens)
+        if (other.endpoint == l.endpoint) fail_at(d.where, "duplicate \"" + d.args[1] + "\" address and port pair");
+    c.config().mail_listens.push_back(l);
+}
+
+}  // namespace
+
+void register_stream_setters(SetterTable& t) {
+    t["ngx_stream_block"] = stream_block;
+    t["ngx_stream_core_server"] = server_block;
+    t["ngx_stream_core_listen"] = listen;
+    t["ngx_stream_upstream"] = upstream_block;
+    t["ngx_stream_upstream_server"] = upstream_server;
+    t["ngx_stream_upstream_hash"] = balancer;
+    t["ngx_stream_upstream_least_conn"] = balancer;
+    t["ngx_stream_upstream_random"] = balancer;
+    t["ngx_stream_proxy_pass"] = proxy_pass;
+    t["ngx_stream_set_complex_value_slot"] = complex_value;
+    t["ngx_stream_set_complex_value_zero_slot"] = complex_value;
+    t["ngx_stream_set_complex_value_size_slot"] = complex_value;
+    t["ngx_stream_return"] = complex_value;
+    t["ngx_stream_set"] = set_variable;
+    t["ngx_stream_map_block"] = map_block;
+    t["ngx_stream_geo_block"] = define_block_variable;
+    t["ngx_stream_log_set_format"] = log_format;
+    t["ngx_stream_log_set_log"] = access_log;
+}
+
+void register_mail_setters(SetterTable& t) {
+    t["ngx_mail_block"] = mail_block;
+    t["ngx_mail_core_server"] = mail_server;
+    t["ngx_mail_core_protocol"] = mail_protocol;
+    t["ngx_mail_core_listen"] = mail_listen;
+}
+
+}  // namespace ngxlite::conf

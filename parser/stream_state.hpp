@@ -1,0 +1,34 @@
+// What the stream and mail modules keep while compiling.
+#pragma once
+
+#include "parser/conf_tree.hpp"
+#include "parser/http_state.hpp"
+#include "parser/ir/config.hpp"
+#include "parser/variables.hpp"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace ngxlite::conf {
+
+struct StreamServerInfo {
+    Directive* server = nullptr;
+    std::vector<ir::Listen> listens;
+    std::vector<std::string> listen_texts;  // as written, for "duplicate ... address and port pair"
+    const Directive* ssl_listen = nullptr;  // the first `listen ... ssl`
+};
+
+struct StreamState {
+    Directive* stream = nullptr;
+    std::vector<StreamServerInfo> servers;
+    std::vector<std::unique_ptr<UpstreamInfo>> upstreams;
+    VariableScope variables{"ngx_stream"};
+    std::vector<std::string> log_formats{"combined"};
+};
+
+struct MailState {
+    std::vector<Directive*> servers;
+};
+
+}  // namespace ngxlite::conf

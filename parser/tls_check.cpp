@@ -1,0 +1,246 @@
+#include "parser/tls_check.hpp"
+
+#include "parser/diagnostics.hpp"
+
+#include <openssl/dh.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <cstring>
+
+namespace ngxlite::conf {
+
+std::string openssl_errors() {
+    std::string out = " (SSL:";
+    for (;;) {
+        const char* data = nullptr;
+        int flags = 0;
+        unsigned long n = ERR_peek_error_data(&data, &flags);
+        if (n == 0) break;
+        char buf[256];
+        ERR_error_string_n(n, buf, sizeof buf);
+        out += " ";
+        out += buf;
+        if (data && *data && (flags & ERR_TXT_STRING)) {
+            out += ":";
+            out += data;
+        }
+        ERR_get_error();
+    }
+    out += ")";
+    // nginx formats into a 1024-byte buffer (NGX_MAX_CONF_ERRSTR).
+    return out;
+}
+
+namespace {
+
+struct CtxDeleter {
+    void operator()(SSL_CTX* c) const { SSL_CTX_free(c); }
+};
+using Ctx = std::unique_ptr<SSL_CTX, CtxDeleter>;
+
+[[noreturn]] void ssl_fail(const std::string& what) {
+    std::string msg = what + openssl_errors();
+    if (msg.size() > 1023) msg.resize(1023);
+    fail(msg);
+}
+
+Ctx create_ctx(std::uint32_t protocols) {
+    ERR_clear_error();
+    Ctx ctx(SSL_CTX_new(TLS_method()));
+    if (!ctx) ssl_fail("SSL_CTX_new() failed");
+    long options = SSL_OP_NO_SSLv2 | SSL_OP_NO_SSLv3;
+    if (!(protocols & ir::kTLSv1)) options |= SSL_OP_NO_TLSv1;
+    if (!(protocols & ir::kTLSv1_1)) options |= SSL_OP_NO_TLSv1_1;
+    if (!(protocols & ir::kTLSv1_2)) options |= SSL_OP_NO_TLSv1_2;
+    if (!(protocols & ir::kTLSv1_3)) options |= SSL_OP_NO_TLSv1_3;
+    SSL_CTX_set_options(ctx.get(), options);
+    return ctx;
+}
+
+BIO* open_bio(const std::string& name) {
+    if (name.starts_with("data:")) return BIO_new_mem_buf(name.data() + 5, static_cast<int>(name.size() - 5));
+    return BIO_new_file(name.c_str(), "r");
+}
+
+void set_ciphers(SSL_CTX* ctx, const std::string& ciphers) {
+    if (SSL_CTX_set_cipher_list(ctx, ciphers.c_str()) == 0)
+        ssl_fail("SSL_CTX_set_cipher_list(\"" + ciphers + "\") failed");
+}
+
+int password_cb(char* buf, int size, int, void* userdata) {
+    auto* pw = static_cast<const std::string*>(userdata);
+    if (!pw) return 0;
+    int n = static_cast<int>(std::min<std::size_t>(pw->size(), static_cast<std::size_t>(size)));
+    std::memcpy(buf, pw->data(), static_cast<std::size_t>(n));
+    return n;
+}
+
+// ngx_ssl_certificate: the leaf and its chain, then the key. Returns the leaf.
+X509* load_certificate(SSL_CTX* ctx, const std::string& cert, const std::string& key,
+                       const std::vector<std::string>& passwords) {
+    ERR_clear_error();
+    BIO* bio = open_bio(cert);
+    if (!bio) ssl_fail("cannot load certificate \"" + cert + "\": BIO_new_file() failed");
+    X509* x509 = PEM_read_bio_X509_AUX(bio, nullptr, nullptr, nullptr);
+    if (!x509) {
+        BIO_free(bio);
+        ssl_fail("cannot load certificate \"" + cert + "\": PEM_read_bio_X509_AUX() failed");
+    }
+    if (SSL_CTX_use_certificate(ctx, x509) == 0) {
+        BIO_free(bio);
+        ssl_fail("SSL_CTX_use_certificate(\"" + cert + "\") failed");
+    }
+    for (;;) {
+        X509* extra = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
+        if (!extra) {
+            unsigned long n = ERR_peek_last_error();
+            if (ERR_GET_LIB(n) == ERR_LIB_PEM && ERR_GET_REASON(n) == PEM_R_NO_START_LINE) {
+                ERR_clear_error();
+                break;
+            }
+            BIO_free(bio);
+            ssl_fail("cannot load certificate \"" + cert + "\": PEM_read_bio_X509() failed");
+        }
+        SSL_CTX_add0_chain_cert(ctx, extra);
+    }
+    BIO_free(bio);
+
+    BIO* kbio = open_bio(key);
+    if (!kbio) ssl_fail("cannot load certificate key \"" + key + "\": BIO_new_file() failed");
+    EVP_PKEY* pkey = nullptr;
+    if (passwords.empty()) {
+        pkey = PEM_read_bio_PrivateKey(kbio, nullptr, password_cb, nullptr);
+    } else {
+        for (const auto& pw : passwords) {
+            BIO_reset(kbio);
+            ERR_clear_error();
+            pkey = PEM_read_bio_PrivateKey(kbio, nullptr, password_cb, const_cast<std::string*>(&pw));
+            if (pkey) break;
+        }
+    }
+    BIO_free(kbio);
+    if (!pkey) ssl_fail("cannot load certificate key \"" + key + "\": PEM_read_bio_PrivateKey() failed");
+    if (SSL_CTX_use_PrivateKey(ctx, pkey) == 0) {
+        EVP_PKEY_free(pkey);
+        ssl_fail("SSL_CTX_use_PrivateKey(\"" + key + "\") failed");
+    }
+    EVP_PKEY_free(pkey);
+    return x509;
+}
+
+void load_verify(SSL_CTX* ctx, const std::string& file) {
+    if (SSL_CTX_load_verify_locations(ctx, file.c_str(), nullptr) == 0)
+        ssl_fail("SSL_CTX_load_verify_locations(\"" + file + "\") failed");
+    ERR_clear_error();
+}
+
+void load_crl(SSL_CTX* ctx, const std::string& file) {
+    if (file.empty()) return;
+    X509_STORE* store = SSL_CTX_get_cert_store(ctx);
+    X509_LOOKUP* lookup = X509_STORE_add_lookup(store, X509_LOOKUP_file());
+    if (!lookup) ssl_fail("X509_STORE_add_lookup() failed");
+    if (X509_LOOKUP_load_file(lookup, file.c_str(), X509_FILETYPE_PEM) == 0)
+        ssl_fail("X509_LOOKUP_load_file(\"" + file + "\") failed");
+    X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
+}
+
+void conf_commands(SSL_CTX* ctx, const std::vector<std::pair<std::string, std::string>>& commands) {
+    if (commands.empty()) return;
+    SSL_CONF_CTX* cctx = SSL_CONF_CTX_new();
+    SSL_CONF_CTX_set_flags(cctx, SSL_CONF_FLAG_FILE | SSL_CONF_FLAG_CERTIFICATE | SSL_CONF_FLAG_SERVER |
+                                     SSL_CONF_FLAG_CLIENT | SSL_CONF_FLAG_SHOW_ERRORS);
+    SSL_CONF_CTX_set_ssl_ctx(cctx, ctx);
+    for (const auto& [k, v] : commands) {
+        if (SSL_CONF_cmd(cctx, k.c_str(), v.c_str()) <= 0) {
+            SSL_CONF_CTX_free(cctx);
+            ssl_fail("SSL_CONF_cmd(\"" + k + "\", \"" + v + "\") failed");
+        }
+    }
+    SSL_CONF_CTX_finish(cctx);
+    SSL_CONF_CTX_free(cctx);
+}
+
+std::string read_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::ostringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+}  // namespace
+
+void check_server_tls(const ir::SslServerSettings& s, bool stapling, const Warn& warn) {
+    Ctx ctx = create_ctx(s.protocols);
+    set_ciphers(ctx.get(), s.ciphers);
+    std::vector<X509*> leaves;
+    for (const auto& c : s.certificates) {
+        if (c.certificate.find('$') != std::string::npos) continue;  // loaded per handshake
+        leaves.push_back(load_certificate(ctx.get(), c.certificate, c.key, s.passwords));
+    }
+    if (s.verify_client != ir::SslServerSettings::VerifyClient::off) {
+        if (s.client_certificate.empty() && s.verify_client != ir::SslServerSettings::VerifyClient::optional_no_ca)
+            fail("no ssl_client_certificate for ssl_verify_client");
+        if (!s.client_certificate.empty()) {
+            load_verify(ctx.get(), s.client_certificate);
+            STACK_OF(X509_NAME)* list = SSL_load_client_CA_file(s.client_certificate.c_str());
+            if (!list) ssl_fail("SSL_load_client_CA_file(\"" + s.client_certificate + "\") failed");
+            sk_X509_NAME_pop_free(list, X509_NAME_free);
+        }
+    }
+    if (!s.trusted_certificate.empty()) load_verify(ctx.get(), s.trusted_certificate);
+    load_crl(ctx.get(), s.crl);
+    for (std::size_t i = 0; i < leaves.size(); ++i) {
+        STACK_OF(OPENSSL_STRING)* aia = X509_get1_ocsp(leaves[i]);
+        const bool has_url = aia && sk_OPENSSL_STRING_num(aia) > 0;
+        X509_email_free(aia);
+        X509_free(leaves[i]);
+        if (stapling && !has_url)
+            warn("\"ssl_stapling\" ignored, no OCSP responder URL in the certificate \"" +
+                 s.certificates[i].certificate + "\"");
+    }
+    if (!s.dhparam.empty()) {
+        BIO* bio = BIO_new_file(s.dhparam.c_str(), "r");
+        if (!bio) ssl_fail("BIO_new_file(\"" + s.dhparam + "\") failed");
+        // nginx 1.22.1 reads them with the deprecated DH API; so do we, for the same errors.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+        DH* dh = PEM_read_bio_DHparams(bio, nullptr, nullptr, nullptr);
+        BIO_free(bio);
+        if (!dh) ssl_fail("PEM_read_bio_DHparams(\"" + s.dhparam + "\") failed");
+        DH_free(dh);
+#pragma GCC diagnostic pop
+    }
+    if (s.ecdh_curve != "auto" && SSL_CTX_set1_curves_list(ctx.get(), s.ecdh_curve.c_str()) == 0)
+        ssl_fail("SSL_CTX_set1_curves_list(\"" + s.ecdh_curve + "\") failed");
+    for (const auto& keyfile : s.session_ticket_keys) {
+        const std::string key = read_file(keyfile);
+        if (key.size() != 48 && key.size() != 80)
+            fail("\"" + keyfile + "\" must be 48 or 80 bytes");
+    }
+    conf_commands(ctx.get(), s.conf_commands);
+}
+
+void check_client_tls(const ir::SslClientSettings& s, const std::string& prefix) {
+    Ctx ctx = create_ctx(s.protocols);
+    set_ciphers(ctx.get(), s.ciphers);
+    if (!s.certificate.empty()) {
+        if (s.certificate_key.empty())
+            fail("no \"" + prefix + "_ssl_certificate_key\" is defined for certificate \"" + s.certificate + "\"");
+        if (s.certificate.find('$') == std::string::npos && s.certificate_key.find('$') == std::string::npos)
+            X509_free(load_certificate(ctx.get(), s.certificate, s.certificate_key, s.passwords));
+    }
+    if (s.verify) {
+        if (s.trusted_certificate.empty()) fail("no " + prefix + "_ssl_trusted_certificate for " + prefix + "_ssl_verify");
+        load_verify(ctx.get(), s.trusted_certificate);
+        load_crl(ctx.get(), s.crl);
+    }
+    conf_commands(ctx.get(), s.conf_commands);
+}
+
+}  // namespace ngxlite::conf

@@ -1,0 +1,25 @@
+// The TLS work nginx does while loading a configuration (ngx_event_openssl.c): build
+// each SSL_CTX once, load certificates, keys, CA files, CRLs, DH parameters, so that
+// `-t` fails exactly where nginx fails, with OpenSSL's errors in nginx's format.
+#pragma once
+
+#include "parser/ir/config.hpp"
+
+#include <functional>
+#include <string>
+
+namespace ngxlite::conf {
+
+using Warn = std::function<void(std::string)>;
+
+// ngx_http_ssl_merge_srv_conf's checks for a server with certificates (paths already
+// made absolute). `stapling` as ssl_stapling on.
+void check_server_tls(const ir::SslServerSettings& s, bool stapling, const Warn& warn);
+
+// ngx_http_proxy_set_ssl / ngx_stream_proxy_set_ssl.
+void check_client_tls(const ir::SslClientSettings& s, const std::string& directive_prefix);
+
+// "... (SSL: error:...:reason[:data] ...)": OpenSSL's error queue as nginx prints it.
+std::string openssl_errors();
+
+}  // namespace ngxlite::conf

@@ -1,0 +1,81 @@
+#include "parser/variables.hpp"
+
+#include "parser/registry.hpp"
+
+#include <algorithm>
+
+namespace ngxlite::conf {
+
+namespace {
+std::string lower(std::string_view s) {
+    std::string out(s);
+    for (auto& c : out)
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
+    return out;
+}
+
+bool name_char(char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+}
+}  // namespace
+
+bool VariableScope::compile(std::string_view v, const SourceRef& where) {
+    bool any = false;
+    for (std::size_t i = 0; i < v.size();) {
+        if (v[i] != '$') {
+            ++i;
+            continue;
+        }
+        if (++i == v.size()) fail_at(where, "invalid variable name");
+        if (v[i] >= '1' && v[i] <= '9') {  // a regex capture, not a variable
+            ++i;
+            any = true;
+            continue;
+        }
+        bool bracket = false;
+        if (v[i] == '{') {
+            bracket = true;
+            if (++i == v.size()) fail_at(where, "invalid variable name");
+        }
+        const std::size_t start = i;
+        std::size_t len = 0;
+        for (; i < v.size(); ++i, ++len) {
+            if (v[i] == '}' && bracket) {
+                ++i;
+                bracket = false;
+                break;
+            }
+            if (!name_char(v[i])) break;
+        }
+        std::string_view name = v.substr(start, len);
+        if (bracket) fail_at(where, "the closing bracket in \"" + std::string(name) + "\" variable is missing");
+        if (name.empty()) fail_at(where, "invalid variable name");
+        reference(name);
+        any = true;
+    }
+    return any;
+}
+
+void VariableScope::reference(std::string_view name) {
+    std::string n = lower(name);
+    if (std::find(referenced_.begin(), referenced_.end(), n) == referenced_.end()) referenced_.push_back(n);
+}
+
+void VariableScope::define(std::string_view name) { defined_.insert(lower(name)); }
+
+void VariableScope::check(const ModuleSet& modules) const {
+    for (const auto& name : referenced_) {
+        if (defined_.count(name)) continue;
+        bool known = false;
+        for (const auto& v : builtin_variables()) {
+            if (!v.module.starts_with(module_prefix_) || !modules.enabled(v.module)) continue;
+            if (v.name == name || (v.name.ends_with('_') && name.starts_with(v.name))) {
+                known = true;
+                break;
+            }
+        }
+        if (!known) fail("unknown \"" + name + "\" variable");
+    }
+}
+
+}  // namespace ngxlite::conf

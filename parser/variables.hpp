@@ -1,0 +1,40 @@
+// Variables as nginx compiles them: references found in scripts ("$host", "${name}x"),
+// names defined by set/map/geo/regex captures, and the load-time check that every
+// referenced variable exists (`unknown "foo" variable`).
+#pragma once
+
+#include "parser/diagnostics.hpp"
+
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ngxlite::conf {
+
+class ModuleSet;
+
+class VariableScope {
+public:
+    // `prefix` selects the built-in table: "ngx_http" or "ngx_stream".
+    explicit VariableScope(std::string_view module_prefix) : module_prefix_(module_prefix) {}
+
+    // Compiles a value nginx treats as a script: checks its syntax (nginx's errors at
+    // `where`) and records the variables it reads. Returns whether it has variables.
+    bool compile(std::string_view value, const SourceRef& where);
+    void reference(std::string_view name);  // a "$name" a directive reads directly
+    void define(std::string_view name);     // set, map, geo, named captures, ...
+
+    // nginx's ngx_*_variables_init_vars: the first referenced name that nothing defines.
+    void check(const ModuleSet& modules) const;
+
+private:
+    std::string module_prefix_;
+    std::set<std::string> defined_;
+    std::vector<std::string> referenced_;  // in first-reference order
+};
+
+// Whether a value contains a variable reference at all (nginx counts '$').
+inline bool has_variables(std::string_view value) { return value.find('$') != std::string_view::npos; }
+
+}  // namespace ngxlite::conf
