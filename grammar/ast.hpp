@@ -26,7 +26,8 @@ struct Terminator {
     char kind = 0;
     std::vector<Statement> children;
     bool closed = false;
-    std::size_t offset = 0;  // of the ';' or '{': nginx reports this line
+    std::size_t offset = 0;        // of the ';' or '{': nginx reports this line
+    std::size_t close_offset = 0;  // of the '}': where nginx is when a block handler ends
 };
 
 struct Statement {

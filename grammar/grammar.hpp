@@ -22,6 +22,7 @@ struct SyntaxErrorSink {
     bool expecting_block_close = false;  // EOF inside a block: expecting "}"
     bool in_quote = false;                // EOF inside a quoted word
     std::size_t last_quote = 0;           // offset of the last opening quote seen
+    std::size_t last_close = 0;           // offset of the last '}' that closed a block
 };
 struct syntax_error_tag;
 

@@ -103,7 +103,14 @@ const auto note_quote = [](auto& ctx) {
 const auto take_children = [](auto& ctx) { x3::_val(ctx).children = std::move(x3::_attr(ctx)); };
 const auto take_args = [](auto& ctx) { x3::_val(ctx).args = std::move(x3::_attr(ctx)); };
 const auto take_end = [](auto& ctx) { x3::_val(ctx).end = std::move(x3::_attr(ctx)); };
-const auto mark_closed = [](auto& ctx) { x3::_val(ctx).closed = true; };
+const auto mark_closed = [](auto& ctx) {
+    x3::_val(ctx).closed = true;
+    x3::_val(ctx).close_offset = x3::get<syntax_error_tag>(ctx).get().last_close;
+};
+const auto note_close = [](auto& ctx) {
+    auto& sink = x3::get<syntax_error_tag>(ctx).get();
+    sink.last_close = offset_of(x3::_attr(ctx).begin(), sink);
+};
 
 const auto space = char_(" \t\r\n");
 const auto comment = x3::raw[lit('#') >> *(char_ - '\n')][record_comment];
@@ -121,7 +128,7 @@ const auto bare_word = &(char_ - char_(" \t\r\n;{}#\"'")) >> +bare_piece;
 
 const auto word_def = x3::raw[dquoted | squoted | bare_word][make_word];
 const auto semicolon_def = x3::raw[lit(';')][mark_terminator];
-const auto block_close_def = lit('}');
+const auto block_close_def = x3::raw[lit('}')][note_close];
 const auto block_def = (x3::raw[lit('{')][mark_terminator] >> gap >> (*(statement >> gap))[take_children]
                         > block_close) >> x3::eps[mark_closed];
 const auto statement_end_def = semicolon | block;

@@ -39,7 +39,7 @@ void init_upstreams(Compiler& c, ir::HttpConfig& http) {
         } else {
             ir::UpstreamServer s;
             s.name = up->url;
-            s.endpoints = resolve_host(up->host, up->port);
+            s.endpoints = up->addrs.empty() ? resolve_host(up->host, up->port) : up->addrs;
             if (s.endpoints.empty()) fail("host not found in upstream \"" + up->host + "\"" + at(up->where));
             g.servers.push_back(std::move(s));
         }
@@ -81,15 +81,16 @@ std::optional<ir::SslServerSettings> merge_server_ssl(Compiler& c, const Scope& 
     const auto certs = s.find_list("ssl_certificate");
     const auto keys = s.find_list("ssl_certificate_key");
     const Directive* enable = s.find("ssl");
+    t.reject_handshake = s.value<bool>("ssl_reject_handshake", false);
     if (enable && enable->value) {
-        if (certs.empty()) fail("no \"ssl_certificate\" is defined for the \"ssl\" directive" + at(enable->where));
+        if (certs.empty() && !t.reject_handshake) fail("no \"ssl_certificate\" is defined for the \"ssl\" directive" + at(enable->where));
         if (keys.size() < certs.size())
             fail("no \"ssl_certificate_key\" is defined for certificate \"" + certs[keys.size()]->args[1] +
                  "\" and the \"ssl\" directive" + at(enable->where));
     } else if (!certs.empty()) {
         if (keys.size() < certs.size())
             fail("no \"ssl_certificate_key\" is defined for certificate \"" + certs.back()->args[1] + "\"");
-    } else {
+    } else if (!t.reject_handshake) {
         return std::nullopt;
     }
     (void)server_where;

@@ -146,6 +146,7 @@ void Compiler::dispatch(const SourceFile& file, const ast::Statement& st) {
         d->body = &st.end.children;
         d->body_file = &file;
         d->body_closed = st.end.closed;
+        d->body_end = SourceRef{d->where.file, file.lines.line_at(st.end.close_offset)};
     }
     const std::string& name = d->name();
     const auto& specs = lookup_directive(name);

@@ -32,6 +32,7 @@ struct Directive {
     const std::vector<ast::Statement>* body = nullptr;
     const SourceFile* body_file = nullptr;
     bool body_closed = true;
+    SourceRef body_end;  // the line of the closing '}'
 
     const std::string& name() const { return args[0]; }
     std::size_t nargs() const { return args.size() - 1; }  // arguments after the name

@@ -34,6 +34,7 @@ struct UpstreamInfo {
     std::uint16_t port = 0;
     bool no_port = true;
     bool explicit_block = false;  // defined by an upstream {} block
+    std::vector<ir::Endpoint> addrs;  // a literal address needs no resolving
     SourceRef where;
     Directive* block = nullptr;
     std::vector<ir::UpstreamServer> servers;

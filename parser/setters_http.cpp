@@ -430,6 +430,7 @@ UpstreamInfo& add_upstream(Compiler& c, const Directive& d, const ParsedUrl& u, 
     up->no_port = u.no_port;
     up->explicit_block = create;
     up->where = d.where;
+    up->addrs = u.addrs;
     ups.push_back(std::move(up));
     return *ups.back();
 }
@@ -444,6 +445,7 @@ void upstream_block(Compiler& c, Directive& d) {
     UpstreamInfo& up = add_upstream(c, d, u, d.args[1], true);
     up.block = &d;
     c.parse_block(d, kHttpUpstream);
+    if (up.servers.empty()) fail_at(d.body_end, "no servers are inside upstream");
 }
 
 UpstreamInfo& current_upstream(Compiler& c) {

@@ -75,7 +75,7 @@ void listen(Compiler& c, Directive& d) {
 }
 
 UpstreamInfo& add_upstream(Compiler& c, const Directive& d, const std::string& host, std::uint16_t port,
-                           bool no_port, bool create) {
+                           bool no_port, bool create, std::vector<ir::Endpoint> addrs = {}) {
     auto& ups = c.stream().upstreams;
     for (auto& up : ups) {
         if (!iequals(up->host, host)) continue;
@@ -94,6 +94,7 @@ UpstreamInfo& add_upstream(Compiler& c, const Directive& d, const std::string& h
     up->no_port = no_port;
     up->explicit_block = create;
     up->where = d.where;
+    up->addrs = std::move(addrs);
     ups.push_back(std::move(up));
     return *ups.back();
 }
@@ -102,6 +103,7 @@ void upstream_block(Compiler& c, Directive& d) {
     UpstreamInfo& up = add_upstream(c, d, d.args[1], 0, true, true);
     up.block = &d;
     c.parse_block(d, kStreamUpstream);
+    if (up.servers.empty()) fail_at(d.body_end, "no servers are inside upstream");
 }
 
 UpstreamInfo& current_upstream(Compiler& c) {
@@ -137,7 +139,7 @@ void proxy_pass(Compiler& c, Directive& d) {
     o.no_resolve = true;
     ParsedUrl u = parse_url(d.args[1], o);
     if (!u.err.empty()) fail_at(d.where, u.err + " in upstream \"" + d.args[1] + "\"");
-    if (!u.unix_socket) add_upstream(c, d, u.host, u.port, u.no_port, false);
+    if (!u.unix_socket) add_upstream(c, d, u.host, u.port, u.no_port, false, u.addrs);
 }
 
 void complex_value(Compiler& c, Directive& d) {
@@ -235,7 +237,7 @@ void finish_stream(Compiler& c) {
             if (up->no_port) fail("no port in upstream \"" + up->host + "\"" + at(up->where));
             ir::UpstreamServer s;
             s.name = up->url;
-            s.endpoints = resolve_host(up->host, up->port);
+            s.endpoints = up->addrs.empty() ? resolve_host(up->host, up->port) : up->addrs;
             if (s.endpoints.empty()) fail("host not found in upstream \"" + up->host + "\"" + at(up->where));
             g.servers.push_back(std::move(s));
         }

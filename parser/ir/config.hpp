@@ -88,6 +88,7 @@ struct SslServerSettings {
     std::string crl;
     std::vector<std::pair<std::string, std::string>> conf_commands;
     bool early_data = false;
+    bool reject_handshake = false;  // ssl_reject_handshake: no certificate needed
 };
 
 struct Listen {
