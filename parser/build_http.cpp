@@ -124,8 +124,12 @@ std::optional<ir::SslServerSettings> merge_server_ssl(Compiler& c, const Scope& 
 ir::SslClientSettings merge_proxy_ssl(Compiler& c, const Scope& s, std::string_view prefix) {
     const std::string p(prefix);
     ir::SslClientSettings t;
-    if (const Directive* d = s.find(p + "_ssl_certificate")) t.certificate = tls_path(c, d->args[1]);
-    if (const Directive* d = s.find(p + "_ssl_certificate_key")) t.certificate_key = tls_path(c, d->args[1]);
+    const Directive* cert = s.find(p + "_ssl_certificate");
+    const Directive* key = s.find(p + "_ssl_certificate_key");
+    if (cert && !cert->args[1].empty() && !key)
+        fail("no \"" + p + "_ssl_certificate_key\" is defined for certificate \"" + cert->args[1] + "\"");
+    if (cert) t.certificate = tls_path(c, cert->args[1]);
+    if (key) t.certificate_key = tls_path(c, key->args[1]);
     if (const Directive* d = s.find(p + "_ssl_password_file")) t.passwords = read_passwords(c.full_path(d->args[1], true));
     if (const Directive* d = s.find(p + "_ssl_trusted_certificate")) t.trusted_certificate = c.full_path(d->args[1], true);
     if (const Directive* d = s.find(p + "_ssl_crl")) t.crl = c.full_path(d->args[1], true);

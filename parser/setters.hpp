@@ -16,7 +16,10 @@ void reject_duplicate(Compiler& c, const Directive& d);
 int value_index(const DirectiveSpec& spec, std::string_view word);
 
 // `server` inside upstream {} (http and stream): parameters, then the address.
-ir::UpstreamServer parse_upstream_server(const Directive& d, bool resolve, std::uint16_t default_port);
+// `backup_supported`: the balancing method set so far allows backup servers.
+ir::UpstreamServer parse_upstream_server(const Directive& d, bool resolve, std::uint16_t default_port,
+                                         bool backup_supported);
+bool supports_backup(ir::Balancer b);
 
 class Scope;
 // Every PREFIX_ssl_* setting merged down `s` (http proxy, stream proxy).

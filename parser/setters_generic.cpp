@@ -70,7 +70,10 @@ void set_enum(Compiler& c, Directive& d) {
 }
 
 void set_bitmask(Compiler& c, Directive& d) {
+    // A repeated directive ORs into the same field, as in nginx.
     std::int64_t mask = 0;
+    for (const Directive* prev : c.block().find_all(d.name()))
+        if (prev != &d) mask |= prev->value;
     for (std::size_t i = 1; i < d.args.size(); ++i) {
         auto index = value_index(*d.spec, d.args[i]);
         if (index < 0) fail_at(d.where, "invalid value \"" + d.args[i] + "\"");

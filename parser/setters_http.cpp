@@ -456,12 +456,7 @@ UpstreamInfo& current_upstream(Compiler& c) {
 
 void upstream_server(Compiler& c, Directive& d) {
     UpstreamInfo& up = current_upstream(c);
-    ir::UpstreamServer s = parse_upstream_server(d, true, 80);
-    if (s.backup && (up.balancer == ir::Balancer::hash || up.balancer == ir::Balancer::hash_consistent ||
-                     up.balancer == ir::Balancer::ip_hash || up.balancer == ir::Balancer::random ||
-                     up.balancer == ir::Balancer::random_two))
-        fail_at(d.where, "invalid parameter \"backup\"");
-    up.servers.push_back(std::move(s));
+    up.servers.push_back(parse_upstream_server(d, true, 80, supports_backup(up.balancer)));
 }
 
 void set_balancer(Compiler& c, Directive& d, ir::Balancer b) {
@@ -807,7 +802,10 @@ void geoip_database(Compiler& c, Directive& d) {
 }  // namespace
 
 // `server` inside upstream {}: nginx's ngx_http_upstream_server (and the stream one).
-ir::UpstreamServer parse_upstream_server(const Directive& d, bool resolve, std::uint16_t default_port) {
+bool supports_backup(ir::Balancer b) { return b == ir::Balancer::round_robin || b == ir::Balancer::least_conn; }
+
+ir::UpstreamServer parse_upstream_server(const Directive& d, bool resolve, std::uint16_t default_port,
+                                         bool backup_supported) {
     ir::UpstreamServer s;
     s.name = d.args[1];
     auto invalid = [&](const std::string& a) { fail_at(d.where, "invalid parameter \"" + a + "\""); };
@@ -831,6 +829,7 @@ ir::UpstreamServer parse_upstream_server(const Directive& d, bool resolve, std::
             if (!t) invalid(a);
             s.fail_timeout = ir::Msec(*t * 1000);
         } else if (a == "backup") {
+            if (!backup_supported) fail_at(d.where, "balancing method does not support parameter \"backup\"");
             s.backup = true;
         } else if (a == "down") {
             s.down = true;

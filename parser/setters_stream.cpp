@@ -114,10 +114,7 @@ UpstreamInfo& current_upstream(Compiler& c) {
 
 void upstream_server(Compiler& c, Directive& d) {
     UpstreamInfo& up = current_upstream(c);
-    ir::UpstreamServer s = parse_upstream_server(d, true, 0);
-    if (s.backup && up.balancer != ir::Balancer::round_robin && up.balancer != ir::Balancer::least_conn)
-        fail_at(d.where, "invalid parameter \"backup\"");
-    up.servers.push_back(std::move(s));
+    up.servers.push_back(parse_upstream_server(d, true, 0, supports_backup(up.balancer)));
 }
 
 void balancer(Compiler& c, Directive& d) {

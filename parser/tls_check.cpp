@@ -230,8 +230,6 @@ void check_client_tls(const ir::SslClientSettings& s, const std::string& prefix)
     Ctx ctx = create_ctx(s.protocols);
     set_ciphers(ctx.get(), s.ciphers);
     if (!s.certificate.empty()) {
-        if (s.certificate_key.empty())
-            fail("no \"" + prefix + "_ssl_certificate_key\" is defined for certificate \"" + s.certificate + "\"");
         if (s.certificate.find('$') == std::string::npos && s.certificate_key.find('$') == std::string::npos)
             X509_free(load_certificate(ctx.get(), s.certificate, s.certificate_key, s.passwords));
     }

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs what is needed, builds, and runs every test: unit tests (CTest), the nginx
+# corpus, the side-by-side conformance run against real nginx, and a short fuzz run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tools/install-deps.sh
+tools/build.sh
+status=0
+(cd build && ctest --output-on-failure -j"$(nproc)") || status=1
+echo "== nginx corpus: ngxlite -t against nginx's recorded verdicts"
+../shared/corpus/check.sh build/ngxlite || status=1
+echo "== conformance: ngxlite -t beside nginx -t"
+conformance/t_conformance.sh build/ngxlite ../shared/corpus testdata/t || status=1
+echo "== fuzz: grammar and registry, bounded run"
+tools/fuzz.sh 60 || status=1
+exit $status
