@@ -95,17 +95,28 @@ const SourceFile& Compiler::read_file(const std::string& path, const SourceRef* 
     if (fd < 0) open_failed(errno);
     auto file = std::make_unique<SourceFile>();
     file->path = path;
-    char buf[65536];
-    for (;;) {
-        ssize_t n = ::read(fd, buf, sizeof buf);
+    // nginx reads as many bytes as fstat() reports: a device or FIFO reads as empty,
+    // and a directory fails with EISDIR on the first read.
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) {
+        int err = errno;
+        ::close(fd);
+        fail("fstat() \"" + path + "\" failed " + errno_text(err), Level::crit);
+    }
+    const std::size_t size = S_ISDIR(st.st_mode) ? 1 : static_cast<std::size_t>(st.st_size);
+    file->bytes.resize(size);
+    std::size_t got = 0;
+    while (got < size) {
+        ssize_t n = ::read(fd, file->bytes.data() + got, size - got);
         if (n < 0) {
             int err = errno;
             ::close(fd);
             fail("pread() \"" + path + "\" failed " + errno_text(err), Level::crit);
         }
         if (n == 0) break;
-        file->bytes.append(buf, static_cast<std::size_t>(n));
+        got += static_cast<std::size_t>(n);
     }
+    file->bytes.resize(got);
     ::close(fd);
     file->parsed = grammar::parse(file->bytes);
     file->lines = grammar::LineIndex(file->bytes);
@@ -224,6 +235,17 @@ void Compiler::parse_custom_block(Directive& d, bool allow_include,
 }
 
 void Compiler::include(Directive& d) {
+    // nginx keeps every file it is reading open, so a file that includes itself ends in
+    // EMFILE, or in a stack overflow when the fd limit is high. ngxlite stops at a fixed
+    // depth with the error nginx gives under a common 1024-file limit.
+    constexpr int kMaxIncludeDepth = 200;
+    if (include_depth_ >= kMaxIncludeDepth)
+        fail_at(d.where, "open() \"" + full_path(d.args[1], true) + "\" failed (24: Too many open files)");
+    ++include_depth_;
+    struct Leave {
+        int& depth;
+        ~Leave() { --depth; }
+    } leave{include_depth_};
     const std::string pattern = full_path(d.args[1], true);
     if (pattern.find_first_of("*?[") == std::string::npos) {
         const SourceFile& file = read_file(pattern, &d.where);

@@ -89,6 +89,7 @@ private:
     ZoneRegistry zones_;
     Block root_;
     std::vector<Block*> blocks_;
+    int include_depth_ = 0;
     std::vector<std::unique_ptr<SourceFile>> files_;
     std::vector<Diagnostic> warnings_;
     std::shared_ptr<ir::Config> config_;

@@ -1,0 +1,204 @@
+#define BOOST_TEST_MODULE parser
+#include <boost/test/unit_test.hpp>
+
+#include "parser/load.hpp"
+#include "parser/registry.hpp"
+#include "parser/values.hpp"
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+using namespace ngxlite;
+namespace fs = std::filesystem;
+
+namespace {
+
+// A scratch prefix with files in it; conf/nginx.conf style layouts are written per test.
+struct Prefix {
+    fs::path dir;
+    Prefix() {
+        char tmpl[] = "/tmp/ngxlite-parser-test.XXXXXX";
+        dir = ::mkdtemp(tmpl);
+    }
+    ~Prefix() { fs::remove_all(dir); }
+    void write(const std::string& name, const std::string& text) const {
+        fs::create_directories((dir / name).parent_path());
+        std::ofstream(dir / name) << text;
+    }
+    conf::LoadResult load(const std::string& main, const std::string& globals = "error_log stderr;") const {
+        write("nginx.conf", main);
+        conf::LoadOptions o;
+        o.prefix = dir.string() + "/";
+        o.conf_file = "nginx.conf";
+        o.globals = globals;
+        return conf::load(o);
+    }
+    // The error as ngxlite prints it, with the prefix shown as {p}.
+    std::string error(const std::string& main, const std::string& globals = "error_log stderr;") const {
+        auto r = load(main, globals);
+        if (r.config) return "";
+        std::string e = r.diagnostics.back().format();
+        for (auto at = e.find(dir.string()); at != std::string::npos; at = e.find(dir.string()))
+            e.replace(at, dir.string().size(), "{p}");
+        return e;
+    }
+};
+
+std::string http(const std::string& body) { return "events {}\nhttp {\n" + body + "\n}\n"; }
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(value_syntax) {
+    BOOST_TEST(*conf::parse_size("8k") == 8192);
+    BOOST_TEST(*conf::parse_size("1M") == 1048576);
+    BOOST_TEST(!conf::parse_size("1g"));
+    BOOST_TEST(*conf::parse_offset("1g") == 1073741824);
+    BOOST_TEST(!conf::parse_size("k"));
+    BOOST_TEST(*conf::parse_time("500ms", false) == 500);
+    BOOST_TEST(*conf::parse_time("10", false) == 10000);
+    BOOST_TEST(*conf::parse_time("1h 30m", true) == 5400);
+    BOOST_TEST(*conf::parse_time("1d", true) == 86400);
+    BOOST_TEST(!conf::parse_time("1y", false));    // no years or months in msec values
+    BOOST_TEST(!conf::parse_time("500ms", true));  // no ms in second values
+    BOOST_TEST(!conf::parse_time("10s 5m", true)); // units must go down
+    BOOST_TEST(!conf::parse_number("-1"));
+    BOOST_TEST(!conf::parse_number("99999999999999999999"));
+}
+
+BOOST_AUTO_TEST_CASE(generic_setters_speak_nginx) {
+    Prefix p;
+    BOOST_TEST(p.error(http("sendfile yes;")) ==
+               "[emerg] invalid value \"yes\" in \"sendfile\" directive, it must be \"on\" or \"off\" in {p}/nginx.conf:3");
+    BOOST_TEST(p.error(http("sendfile on;\nsendfile off;")) == "[emerg] \"sendfile\" directive is duplicate in {p}/nginx.conf:4");
+    BOOST_TEST(p.error(http("client_max_body_size 1x;")) == "[emerg] \"client_max_body_size\" directive invalid value in {p}/nginx.conf:3");
+    BOOST_TEST(p.error(http("keepalive_requests many;")) == "[emerg] \"keepalive_requests\" directive invalid number in {p}/nginx.conf:3");
+    BOOST_TEST(p.error(http("proxy_read_timeout 1y;")) == "[emerg] \"proxy_read_timeout\" directive invalid value in {p}/nginx.conf:3");
+    BOOST_TEST(p.error(http("proxy_http_version 2.0;")) == "[emerg] invalid value \"2.0\" in {p}/nginx.conf:3");
+    BOOST_TEST(p.error(http("proxy_buffers 0 4k;")) == "[emerg] \"proxy_buffers\" directive invalid value in {p}/nginx.conf:3");
+    BOOST_TEST(p.error(http("proxy_next_upstream error bogus;")) == "[emerg] invalid value \"bogus\" in {p}/nginx.conf:3");
+    auto warned = p.load(http("ssl_protocols TLSv1.2 TLSv1.2;"));
+    BOOST_REQUIRE(warned.config);
+    BOOST_TEST(warned.diagnostics.at(0).format().find("[warn] duplicate value \"TLSv1.2\"") == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(contexts_and_arity_by_family) {
+    Prefix p;
+    BOOST_TEST(p.error(http("sendfiles on;")) == "[emerg] unknown directive \"sendfiles\" in {p}/nginx.conf:3");
+    BOOST_TEST(p.error(http("listen 80;")) == "[emerg] \"listen\" directive is not allowed here in {p}/nginx.conf:3");
+    BOOST_TEST(p.error(http("sendfile;")) == "[emerg] invalid number of arguments in \"sendfile\" directive in {p}/nginx.conf:3");
+    BOOST_TEST(p.error(http("proxy_set_header X;")) == "[emerg] invalid number of arguments in \"proxy_set_header\" directive in {p}/nginx.conf:3");
+    BOOST_TEST(p.error(http("index;")) == "[emerg] invalid number of arguments in \"index\" directive in {p}/nginx.conf:3");
+    BOOST_TEST(p.error(http("server;")) == "[emerg] directive \"server\" has no opening \"{\" in {p}/nginx.conf:3");
+    BOOST_TEST(p.error(http("sendfile on {}")) == "[emerg] directive \"sendfile\" is not terminated by \";\" in {p}/nginx.conf:3");
+    BOOST_TEST(p.error("events {}\nstream {}\n") == "[emerg] unknown directive \"stream\" in {p}/nginx.conf:2");
+    BOOST_TEST(p.error("events {}\nhttp { server { location / { if ($a) { location /b {} } } } }\n") ==
+               "[emerg] \"location\" directive is not allowed here in {p}/nginx.conf:2");
+    BOOST_TEST(p.error("events {}\n") == "");
+    BOOST_TEST(p.error("http {}\n") == "[emerg] no \"events\" section in configuration");
+}
+
+BOOST_AUTO_TEST_CASE(command_line_directives) {
+    Prefix p;
+    BOOST_TEST(p.error("events {}\n", "daemon off") == "[emerg] unexpected end of parameter, expecting \";\" in command line");
+    BOOST_TEST(p.error("events {}\n", "daemon maybe;") ==
+               "[emerg] invalid value \"maybe\" in \"daemon\" directive, it must be \"on\" or \"off\" in command line");
+    BOOST_TEST(p.error("events {}\npid a.pid;\n", "pid b.pid;") == "[emerg] \"pid\" directive is duplicate in {p}/nginx.conf:2");
+}
+
+BOOST_AUTO_TEST_CASE(include_globs_follow_nginx) {
+    Prefix p;
+    p.write("conf.d/b.conf", "server { listen 127.0.0.1:18082; server_name b; }\n");
+    p.write("conf.d/a.conf", "server { listen 127.0.0.1:18081; server_name a; }\n");
+    auto r = p.load(http("include conf.d/*.conf;\ninclude none.d/*.conf;"));
+    BOOST_REQUIRE(r.config);
+    BOOST_REQUIRE(r.config->http->servers.size() == 2u);
+    BOOST_TEST(r.config->http->servers[0].names[0].name == "a");  // glob order is sorted
+    BOOST_TEST(r.files.size() == 3u);
+    BOOST_TEST(p.error(http("include missing.conf;")) ==
+               "[emerg] open() \"{p}/missing.conf\" failed (2: No such file or directory) in {p}/nginx.conf:3");
+    p.write("broken.conf", "server {\n");
+    BOOST_TEST(p.error(http("include broken.conf;")) == "[emerg] unexpected end of file, expecting \"}\" in {p}/broken.conf:2");
+    p.write("brace.conf", "}\n");
+    BOOST_TEST(p.error(http("include brace.conf;")) == "[emerg] unexpected \"}\" in {p}/brace.conf:1");
+}
+
+BOOST_AUTO_TEST_CASE(http_proxy_ssl_merge_and_defaults) {
+    Prefix p;
+    auto r = p.load(http(R"(
+        proxy_ssl_protocols TLSv1.2 TLSv1.3;
+        proxy_ssl_session_reuse off;
+        server {
+            listen 127.0.0.1:18080;
+            proxy_ssl_server_name on;
+            proxy_ssl_verify_depth 3;
+            location /a { proxy_pass https://127.0.0.1:18443; proxy_ssl_name backend.test; }
+            location /b { proxy_pass https://127.0.0.1:18443; proxy_ssl_protocols TLSv1.2; proxy_ssl_ciphers HIGH; }
+            location /c { proxy_pass http://127.0.0.1:18081; }
+        })"));
+    BOOST_REQUIRE(r.config);
+    const auto& locs = r.config->http->servers.at(0).locations;
+    BOOST_REQUIRE(locs.size() == 3u);
+    const auto& a = locs[0].proxy->ssl;
+    BOOST_TEST(a.enabled);
+    BOOST_TEST(a.protocols == (ir::kTLSv1_2 | ir::kTLSv1_3));
+    BOOST_TEST(!a.session_reuse);
+    BOOST_TEST(a.server_name);
+    BOOST_TEST(a.verify_depth == 3);
+    BOOST_TEST(a.name == "backend.test");
+    BOOST_TEST(a.ciphers == "DEFAULT");
+    BOOST_TEST(!a.verify);
+    const auto& b = locs[1].proxy->ssl;
+    BOOST_TEST(b.protocols == ir::kTLSv1_2);
+    BOOST_TEST(b.ciphers == "HIGH");
+    BOOST_TEST(b.name.empty());  // $proxy_host
+    BOOST_TEST(!locs[2].proxy->ssl.enabled);
+    // nginx 1.22.1's defaults where nothing is set.
+    auto d = p.load(http("server { listen 127.0.0.1:18080; location / { proxy_pass https://127.0.0.1:1; } }"));
+    BOOST_REQUIRE(d.config);
+    const auto& def = d.config->http->servers.at(0).locations.at(0).proxy->ssl;
+    BOOST_TEST(def.protocols == ir::kDefaultTlsProtocols);
+    BOOST_TEST(!(def.protocols & ir::kTLSv1_3));
+    BOOST_TEST(def.ciphers == "DEFAULT");
+    BOOST_TEST(def.verify_depth == 1);
+    BOOST_TEST(def.session_reuse);
+    BOOST_TEST(!def.server_name);
+    BOOST_TEST(!def.verify);
+    BOOST_TEST(p.error(http("proxy_ssl_verify on;\nserver { listen 127.0.0.1:18080; location / { proxy_pass https://127.0.0.1:1; } }")) ==
+               "[emerg] no proxy_ssl_trusted_certificate for proxy_ssl_verify");
+}
+
+BOOST_AUTO_TEST_CASE(stream_proxy_ssl_merge_and_defaults) {
+    Prefix p;
+    const std::string stream = "load_module " + std::string("/usr/lib/nginx/modules/ngx_stream_module.so") + ";\nevents {}\n";
+    auto r = p.load(stream + R"(stream {
+        proxy_ssl_verify_depth 2;
+        proxy_ssl_session_reuse off;
+        server { listen 127.0.0.1:18081; proxy_pass 127.0.0.1:18082; proxy_ssl on; proxy_ssl_name b.test; proxy_ssl_server_name on; }
+        server { listen 127.0.0.1:18083; proxy_pass 127.0.0.1:18082; }
+    })");
+    BOOST_REQUIRE(r.config);
+    const auto& s0 = r.config->stream->servers.at(0).ssl;
+    BOOST_TEST(s0.enabled);
+    BOOST_TEST(s0.verify_depth == 2);
+    BOOST_TEST(!s0.session_reuse);
+    BOOST_TEST(s0.name == "b.test");
+    BOOST_TEST(s0.server_name);
+    BOOST_TEST(s0.protocols == ir::kDefaultTlsProtocols);
+    BOOST_TEST(!r.config->stream->servers.at(1).ssl.enabled);
+    BOOST_TEST(p.error(stream + "stream { server { listen 127.0.0.1:18081; proxy_pass 127.0.0.1:1; proxy_ssl on; proxy_ssl_verify on; } }") ==
+               "[emerg] no proxy_ssl_trusted_certificate for proxy_ssl_verify");
+}
+
+BOOST_AUTO_TEST_CASE(registry_covers_the_reference) {
+    BOOST_TEST(conf::lookup_directive("proxy_ssl_verify").size() == 2u);  // http and stream
+    BOOST_TEST(conf::lookup_directive("no_such_directive").empty());
+    BOOST_TEST(conf::dynamic_module_file("ngx_stream_proxy_module") == std::string("ngx_stream_module.so"));
+    BOOST_TEST(conf::dynamic_module_file("ngx_http_proxy_module") == std::string(""));
+    BOOST_TEST(conf::dynamic_module_file("ngx_kqueue_module") == nullptr);
+    for (auto name : {"proxy_ssl_certificate", "proxy_ssl_certificate_key", "proxy_ssl_password_file",
+                      "proxy_ssl_trusted_certificate", "proxy_ssl_verify", "proxy_ssl_verify_depth", "proxy_ssl_crl",
+                      "proxy_ssl_name", "proxy_ssl_server_name", "proxy_ssl_protocols", "proxy_ssl_ciphers",
+                      "proxy_ssl_conf_command", "proxy_ssl_session_reuse"})
+        BOOST_TEST(conf::lookup_directive(name).size() == 2u, name);
+}
