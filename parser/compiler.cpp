@@ -174,8 +174,7 @@ void Compiler::dispatch(const SourceFile& file, const ast::Statement& st) {
         if (!argument_count_ok(spec->args, d->nargs()))
             fail_at(d->where, "invalid number of arguments in \"" + name + "\" directive");
         d->spec = spec;
-        Directive& ref = *d;
-        block().directives.push_back(std::move(d));
+        Directive& ref = block().add(std::move(d));
         const auto& table = setters();
         auto it = table.find(spec->setter);
         if (it != table.end()) it->second(*this, ref);

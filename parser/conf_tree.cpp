@@ -2,17 +2,22 @@
 
 namespace ngxlite::conf {
 
-const Directive* Block::find(std::string_view name) const {
-    for (auto it = directives.rbegin(); it != directives.rend(); ++it)
-        if ((*it)->name() == name) return it->get();
-    return nullptr;
+Directive& Block::add(std::unique_ptr<Directive> d) {
+    Directive& ref = *d;
+    directives.push_back(std::move(d));
+    by_name_[ref.name()].push_back(&ref);
+    return ref;
 }
 
-std::vector<const Directive*> Block::find_all(std::string_view name) const {
-    std::vector<const Directive*> out;
-    for (const auto& d : directives)
-        if (d->name() == name) out.push_back(d.get());
-    return out;
+const Directive* Block::find(std::string_view name) const {
+    auto it = by_name_.find(name);
+    return it == by_name_.end() ? nullptr : it->second.back();
+}
+
+const std::vector<const Directive*>& Block::find_all(std::string_view name) const {
+    static const std::vector<const Directive*> none;
+    auto it = by_name_.find(name);
+    return it == by_name_.end() ? none : it->second;
 }
 
 }  // namespace ngxlite::conf

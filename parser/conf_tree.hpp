@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 namespace ngxlite::conf {
@@ -41,11 +42,17 @@ struct Directive {
 struct Block {
     Context context = kMain;
     const Directive* opener = nullptr;  // the directive that opened it (null for main)
-    std::vector<std::unique_ptr<Directive>> directives;
+    std::vector<std::unique_ptr<Directive>> directives;  // in config order
 
+    Directive& add(std::unique_ptr<Directive> d);
     // The directive `name` set in this block itself (the last one), or nullptr.
     const Directive* find(std::string_view name) const;
-    std::vector<const Directive*> find_all(std::string_view name) const;
+    // Every `name` in this block, in config order.
+    const std::vector<const Directive*>& find_all(std::string_view name) const;
+
+private:
+    // By name: merges look settings up thousands of times in big http blocks.
+    std::unordered_map<std::string_view, std::vector<const Directive*>> by_name_;
 };
 
 }  // namespace ngxlite::conf
