@@ -340,7 +340,7 @@ void set_variable(Compiler& c, Directive& d) {
     std::string_view name = d.args[1];
     if (name.empty() || name[0] != '$') fail_at(d.where, "invalid variable name \"" + d.args[1] + "\"");
     name.remove_prefix(1);
-    vars(c).define(name);
+    vars(c).define(name, c.modules(), d.where);
     vars(c).compile(d.args[2], d.where);
 }
 
@@ -349,11 +349,11 @@ void no_op(Compiler&, Directive&) {}
 // --- map, types, geo, split_clients -----------------------------------------------------
 
 void map_block(Compiler& c, Directive& d) {
+    vars(c).compile(d.args[1], d.where);
     std::string_view target = d.args[2];
     if (target.empty() || target[0] != '$')
         fail_at(d.where, "invalid variable name \"" + d.args[2] + "\"");
-    vars(c).compile(d.args[1], d.where);
-    vars(c).define(target.substr(1));
+    vars(c).define(target.substr(1), c.modules(), d.where);
     bool hostnames = false;
     std::vector<std::string> keys;
     c.parse_custom_block(d, true, [&](Directive& line) {
@@ -389,7 +389,7 @@ void geo_block(Compiler& c, Directive& d) {
     std::string_view target = d.args[d.nargs()];
     if (target.empty() || target[0] != '$') fail_at(d.where, "invalid variable name \"" + std::string(target) + "\"");
     if (d.nargs() == 2) vars(c).compile(d.args[1], d.where);
-    vars(c).define(target.substr(1));
+    vars(c).define(target.substr(1), c.modules(), d.where);
     c.parse_custom_block(d, true, [](Directive&) {});
 }
 
@@ -397,7 +397,7 @@ void split_clients_block(Compiler& c, Directive& d) {
     std::string_view target = d.args[2];
     if (target.empty() || target[0] != '$') fail_at(d.where, "invalid variable name \"" + d.args[2] + "\"");
     vars(c).compile(d.args[1], d.where);
-    vars(c).define(target.substr(1));
+    vars(c).define(target.substr(1), c.modules(), d.where);
     c.parse_custom_block(d, false, [](Directive&) {});
 }
 
@@ -779,14 +779,14 @@ void try_files(Compiler& c, Directive& d) {
 void auth_request_set(Compiler& c, Directive& d) {
     std::string_view name = d.args[1];
     if (name.empty() || name[0] != '$') fail_at(d.where, "invalid variable name \"" + d.args[1] + "\"");
-    vars(c).define(name.substr(1));
+    vars(c).define(name.substr(1), c.modules(), d.where);
     vars(c).compile(d.args[2], d.where);
 }
 
 void perl_set(Compiler& c, Directive& d) {
     std::string_view name = d.args[1];
     if (name.empty() || name[0] != '$') fail_at(d.where, "invalid variable name \"" + d.args[1] + "\"");
-    vars(c).define(name.substr(1));
+    vars(c).define(name.substr(1), c.modules(), d.where);
 }
 
 void geoip_database(Compiler& c, Directive& d) {
@@ -904,6 +904,10 @@ void register_http_setters(SetterTable& t) {
     t["ngx_http_geoip_country"] = geoip_database;
     t["ngx_http_geoip_city"] = geoip_database;
     t["ngx_http_geoip_org"] = geoip_database;
+    t["ngx_http_memcached_pass"] = [](Compiler& c, Directive& d) {
+        reject_duplicate(c, d);
+        vars(c).reference("memcached_key");  // the key is what `set $memcached_key` gives
+    };
     t["ngx_http_proxy_cache_key"] = complex_value;
     t["ngx_http_fastcgi_cache_key"] = complex_value;
     t["ngx_http_uwsgi_cache_key"] = complex_value;

@@ -147,7 +147,7 @@ void complex_value(Compiler& c, Directive& d) {
 void set_variable(Compiler& c, Directive& d) {
     std::string_view name = d.args[1];
     if (name.empty() || name[0] != '$') fail_at(d.where, "invalid variable name \"" + d.args[1] + "\"");
-    vars(c).define(name.substr(1));
+    vars(c).define(name.substr(1), c.modules(), d.where);
     vars(c).compile(d.args[2], d.where);
 }
 
@@ -155,7 +155,7 @@ void map_block(Compiler& c, Directive& d) {
     std::string_view target = d.args[2];
     if (target.empty() || target[0] != '$') fail_at(d.where, "invalid variable name \"" + d.args[2] + "\"");
     vars(c).compile(d.args[1], d.where);
-    vars(c).define(target.substr(1));
+    vars(c).define(target.substr(1), c.modules(), d.where);
     c.parse_custom_block(d, true, [&](Directive& line) {
         if (line.nargs() == 0 && (line.args[0] == "hostnames" || line.args[0] == "volatile")) return;
         if (line.nargs() != 1) fail_at(line.where, "invalid number of the map parameters");
@@ -174,7 +174,7 @@ void define_block_variable(Compiler& c, Directive& d) {
     std::string_view target = d.args[d.nargs()];
     if (target.empty() || target[0] != '$') fail_at(d.where, "invalid variable name \"" + std::string(target) + "\"");
     if (d.nargs() == 2) vars(c).compile(d.args[1], d.where);
-    vars(c).define(target.substr(1));
+    vars(c).define(target.substr(1), c.modules(), d.where);
     c.parse_custom_block(d, d.name() == "geo", [](Directive&) {});
 }
 

@@ -63,6 +63,22 @@ void VariableScope::reference(std::string_view name) {
 
 void VariableScope::define(std::string_view name) { defined_.insert(lower(name)); }
 
+void VariableScope::define(std::string_view name, const ModuleSet& modules, const SourceRef& where) {
+    // Built-ins nginx 1.22.1 flags NGX_HTTP_VAR_CHANGEABLE (checked against nginx -t).
+    static constexpr std::string_view changeable[] = {"args", "limit_rate", "proxy_host", "proxy_port",
+                                                      "uid_reset", "invalid_referer", "ancient_browser",
+                                                      "modern_browser", "msie"};
+    const std::string n = lower(name);
+    for (const auto& v : builtin_variables()) {
+        if (v.name != n || !v.module.starts_with(module_prefix_) || !modules.enabled(v.module)) continue;
+        const bool is_changeable = std::find(std::begin(changeable), std::end(changeable), n) != std::end(changeable) ||
+                                   v.module == "ngx_http_ssl_module" || v.module == "ngx_stream_ssl_module" ||
+                                   v.module.find("geoip") != std::string_view::npos;
+        if (!is_changeable) fail_at(where, "the duplicate \"" + n + "\" variable");
+    }
+    defined_.insert(n);
+}
+
 void VariableScope::check(const ModuleSet& modules) const {
     for (const auto& name : referenced_) {
         if (defined_.count(name)) continue;

@@ -23,7 +23,10 @@ public:
     // `where`) and records the variables it reads. Returns whether it has variables.
     bool compile(std::string_view value, const SourceRef& where);
     void reference(std::string_view name);  // a "$name" a directive reads directly
-    void define(std::string_view name);     // set, map, geo, named captures, ...
+    // set, map, geo, named captures, ...: nginx refuses to redefine a built-in variable
+    // that is not changeable (`the duplicate "host" variable` at `where`).
+    void define(std::string_view name, const ModuleSet& modules, const SourceRef& where);
+    void define(std::string_view name);  // a name that never clashes (regex captures)
 
     // nginx's ngx_*_variables_init_vars: the first referenced name that nothing defines.
     void check(const ModuleSet& modules) const;

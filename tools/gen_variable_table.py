@@ -15,10 +15,10 @@ SUPPLEMENT = [
     ("uid_set", "ngx_http_userid_filter_module"),
     ("uid_reset", "ngx_http_userid_filter_module"),
     ("invalid_referer", "ngx_http_referer_module"),
-    ("memcached_key", "ngx_http_memcached_module"),
 ]
-# ...and SSI commands are not variables (only $date_local and $date_gmt are).
-NOT_VARIABLES = {("block", "ngx_http_ssi_filter_module"), ("config", "ngx_http_ssi_filter_module"),
+# ...SSI commands are not variables (only $date_local and $date_gmt are), and
+# $proxy_add_via sits under "#if 0" in ngx_http_proxy_module.c.
+NOT_VARIABLES = {("proxy_add_via", "ngx_http_proxy_module"),("block", "ngx_http_ssi_filter_module"), ("config", "ngx_http_ssi_filter_module"),
                  ("echo", "ngx_http_ssi_filter_module"), ("elif", "ngx_http_ssi_filter_module"),
                  ("else", "ngx_http_ssi_filter_module"), ("endblock", "ngx_http_ssi_filter_module"),
                  ("endif", "ngx_http_ssi_filter_module"), ("if", "ngx_http_ssi_filter_module"),

@@ -30,8 +30,9 @@ void out(const std::string& text) {
     std::fwrite(text.data(), 1, text.size(), stdout);
 }
 
-const char* kConfigureArguments =
-    "--with-http_ssl_module --with-stream --with-stream_ssl_module";
+// The modules the runtime really serves, nginx style; tools and test harnesses decide
+// what to run from this line. Empty until the runtime lands (issue 3 onwards).
+const char* kConfigureArguments = "";
 
 void show_version(bool configure, bool help) {
     say(std::string("ngxlite version: ngxlite/") + NGXLITE_VERSION);
@@ -57,7 +58,7 @@ void show_version(bool configure, bool help) {
     if (configure) {
         say(std::string("built with ") + OPENSSL_VERSION_TEXT);
         say("TLS SNI support enabled");
-        say(std::string("configure arguments: --prefix=") + conf::default_prefix() + " " + kConfigureArguments);
+        say(std::string("configure arguments: --prefix=") + conf::default_prefix() + kConfigureArguments);
     }
 }
 
