@@ -120,8 +120,8 @@ const auto escaped = lit('\\') >> char_;
 const auto closing_dquote_def = lit('"');
 const auto closing_squote_def = lit('\'');
 const auto need_space_def = &char_(" \t\r\n;{)") | x3::eoi;
-const auto dquoted = x3::raw[lit('"')][note_quote] >> *(escaped | (char_ - '"')) > closing_dquote > need_space;
-const auto squoted = x3::raw[lit('\'')][note_quote] >> *(escaped | (char_ - '\'')) > closing_squote > need_space;
+const auto dquoted = ((x3::raw[lit('"')][note_quote] >> *(escaped | (char_ - '"'))) > closing_dquote) > need_space;
+const auto squoted = ((x3::raw[lit('\'')][note_quote] >> *(escaped | (char_ - '\''))) > closing_squote) > need_space;
 const auto bare_piece = escaped | (lit('$') >> *lit('{')) | (char_ - char_(" \t\r\n;{"));
 // `char_ - set` keeps bytes >= 0x80 ordinary, as nginx treats them.
 const auto bare_word = &(char_ - char_(" \t\r\n;{}#\"'")) >> +bare_piece;
@@ -129,12 +129,12 @@ const auto bare_word = &(char_ - char_(" \t\r\n;{}#\"'")) >> +bare_piece;
 const auto word_def = x3::raw[dquoted | squoted | bare_word][make_word];
 const auto semicolon_def = x3::raw[lit(';')][mark_terminator];
 const auto block_close_def = x3::raw[lit('}')][note_close];
-const auto block_def = (x3::raw[lit('{')][mark_terminator] >> gap >> (*(statement >> gap))[take_children]
+const auto block_def = ((x3::raw[lit('{')][mark_terminator] >> gap >> (*(statement >> gap))[take_children])
                         > block_close) >> x3::eps[mark_closed];
 const auto statement_end_def = semicolon | block;
 const auto statement_def = (+(word >> gap))[take_args] > statement_end[take_end];
 const auto file_end_def = x3::eoi;
-const auto file_rule_def = gap >> *(statement >> gap) > file_end;
+const auto file_rule_def = (gap >> *(statement >> gap)) > file_end;
 
 BOOST_SPIRIT_DEFINE(word, statement, statement_end, semicolon, block, block_close, closing_dquote,
                     closing_squote, need_space, file_end, file_rule)

@@ -11,6 +11,12 @@ echo "== nginx corpus: ngxlite -t against nginx's recorded verdicts"
 ../shared/corpus/check.sh build/ngxlite || status=1
 echo "== conformance: ngxlite -t beside nginx -t"
 conformance/t_conformance.sh build/ngxlite ../shared/corpus testdata/t || status=1
+echo "== conformance: every directive in a wrong context and with too many arguments"
+matrix=$(mktemp -d /tmp/ngxlite-matrix.XXXXXX)
+mkdir -p "$matrix/registry"
+python3 conformance/registry_matrix.py ../shared/reference/nginx-1.22.1-directives.tsv "$matrix/registry"
+conformance/t_conformance.sh build/ngxlite "$matrix/registry" | tail -n 40 || status=1
+rm -rf "$matrix"
 echo "== fuzz: grammar and registry, bounded run"
 tools/fuzz.sh 60 || status=1
 exit $status
