@@ -135,7 +135,9 @@ ir::SslClientSettings merge_proxy_ssl(Compiler& c, const Scope& s, std::string_v
     if (const Directive* d = s.find(p + "_ssl_crl")) t.crl = c.full_path(d->args[1], true);
     t.verify = s.value<bool>(p + "_ssl_verify", false);
     t.verify_depth = s.value<int>(p + "_ssl_verify_depth", 1);
-    t.name = s.str(p + "_ssl_name", "");
+    const Directive* name = s.find(p + "_ssl_name");
+    t.name = name ? name->args[1] : "";
+    if (name) t.name_template = compile_template(name->args[1], name->where);
     t.server_name = s.value<bool>(p + "_ssl_server_name", false);
     t.protocols = s.value<std::uint32_t>(p + "_ssl_protocols", ir::kDefaultTlsProtocols);
     t.ciphers = s.str(p + "_ssl_ciphers", "DEFAULT");
@@ -150,6 +152,7 @@ ir::ProxySettings merge_proxy(Compiler& c, const Scope& s, const Directive& pass
     ir::ProxySettings p;
     p.pass = pass.args[1];
     p.pass_has_variables = has_variables(p.pass);
+    p.pass_template = compile_template(p.pass, pass.where);
     if (!p.pass_has_variables) {
         const bool https = p.pass.size() >= 8 && iequals(p.pass.substr(0, 8), "https://");
         p.scheme = https ? "https" : "http";
@@ -167,11 +170,11 @@ ir::ProxySettings merge_proxy(Compiler& c, const Scope& s, const Directive& pass
     auto set = [&](const std::string& name, const std::string& value) {
         for (const Directive* d : headers)
             if (iequals(d->args[1], name)) return;
-        p.set_headers.push_back({name, value});
+        p.set_headers.push_back({name, compile_template(value, pass.where)});
     };
     set("Host", "$proxy_host");
     set("Connection", "close");
-    for (const Directive* d : headers) p.set_headers.push_back({d->args[1], d->args[2]});
+    for (const Directive* d : headers) p.set_headers.push_back({d->args[1], compile_template(d->args[2], d->where)});
     for (const Directive* d : s.find_list("proxy_hide_header")) p.hide_headers.push_back(d->args[1]);
     for (const Directive* d : s.find_list("proxy_pass_header")) p.pass_headers.push_back(d->args[1]);
     p.pass_request_headers = s.value<bool>("proxy_pass_request_headers", true);
@@ -222,6 +225,24 @@ std::string name_of(const Directive& d) {
     }
 }
 
+// nginx's ngx_http_cmp_locations order, which its matcher relies on.
+void sort_in_match_order(std::vector<ir::Location>& locations) {
+    auto rank = [](const ir::Location& l) {
+        switch (l.match) {
+        case ir::LocationMatch::regex:
+        case ir::LocationMatch::regex_caseless: return 1;
+        case ir::LocationMatch::named: return 2;
+        default: return 0;
+        }
+    };
+    std::stable_sort(locations.begin(), locations.end(), [&](const ir::Location& a, const ir::Location& b) {
+        if (rank(a) != rank(b)) return rank(a) < rank(b);
+        if (rank(a) == 1) return false;  // regexes keep config order
+        if (a.name != b.name) return a.name < b.name;
+        return a.match == ir::LocationMatch::exact && b.match != ir::LocationMatch::exact;
+    });
+}
+
 // The proxy module's merge for a location and everything nested in it, in config order.
 void merge_locations(Compiler& c, const Scope& s, ir::Location& loc, const Directive* inherited_pass) {
     const Directive* pass = s.innermost().find("proxy_pass");
@@ -229,6 +250,38 @@ void merge_locations(Compiler& c, const Scope& s, ir::Location& loc, const Direc
                         s.innermost().opener->name() != "server";
     if (!pass && noname) pass = inherited_pass;
     if (pass) loc.proxy = merge_proxy(c, s, *pass);
+    if (const Directive* r = s.innermost().find("return")) {
+        ir::Return ret;
+        const bool url = !parse_number(r->args[1]);
+        ret.code = url ? 302 : static_cast<int>(*parse_number(r->args[1]));
+        if (url || r->nargs() == 2) ret.text = compile_template(r->args[url ? 1 : 2], r->where);
+        loc.return_action = std::move(ret);
+    }
+    for (const Directive* h : s.find_list("add_header"))
+        loc.add_headers.push_back({h->args[1], compile_template(h->args[2], h->where), h->nargs() == 3});
+    for (const Directive* a : s.find_list("access_log")) {
+        if (a->args[1] == "off") break;
+        ir::AccessLog log;
+        log.path = compile_template(a->args[1] == "stderr" || a->args[1].starts_with("syslog:") || has_variables(a->args[1])
+                                        ? a->args[1]
+                                        : c.full_path(a->args[1], false),
+                                    a->where);
+        if (a->nargs() >= 2) log.format = a->args[2];
+        for (std::size_t i = 3; i < a->args.size(); ++i) {
+            std::string_view v = a->args[i];
+            if (v.starts_with("buffer=")) log.buffer = *parse_size(v.substr(7));
+            else if (v.starts_with("flush=")) log.flush = ir::Msec(*parse_time(v.substr(6), false));
+            else if (v == "gzip") log.gzip = 1;
+            else if (v.starts_with("gzip=")) log.gzip = static_cast<int>(parse_number(v.substr(5)).value_or(1));
+            else if (v.starts_with("if=")) log.condition = compile_template(v.substr(3), a->where);
+        }
+        loc.access_logs.push_back(std::move(log));
+    }
+    if (!s.find("access_log")) {
+        ir::AccessLog log;
+        log.path.parts.push_back({ir::Template::Part::Kind::literal, c.full_path("logs/access.log", false), 0});
+        loc.access_logs.push_back(std::move(log));
+    }
     if (const Directive* r = s.find("root")) loc.root = r->args[1];
     if (const Directive* a = s.innermost().find("alias")) loc.alias = a->args[1];
     loc.internal = s.innermost().find("internal") != nullptr;
@@ -245,6 +298,7 @@ void merge_locations(Compiler& c, const Scope& s, ir::Location& loc, const Direc
         merge_locations(c, s.child(d->block.get()), child, pass);
         if (d->name() == "location") loc.locations.push_back(std::move(child));
     }
+    sort_in_match_order(loc.locations);
 }
 
 // nginx's ngx_http_init_static_location_trees + join_exact_locations: "duplicate location".
@@ -332,7 +386,7 @@ void finish_http(Compiler& c) {
         server.ssl = server_ssl[i];
         const Scope s = top.child(info.server->block.get());
         merge_locations(c, s, server.root_location, nullptr);
-        server.locations = std::move(server.root_location.locations);
+        server.locations = std::move(server.root_location.locations);  // already in match order
         server.root_location.locations.clear();
         for (const auto& n : info.names) server.names.push_back({n, nullptr});
         for (const auto& addr : st.addresses)
@@ -357,6 +411,8 @@ void finish_http(Compiler& c) {
     }
     st.variables.check(c.modules());
     warn_conflicting_names(c);
+    http.log_formats = std::move(st.log_formats);
+    http.maps = std::move(st.maps);
     c.config().http = std::move(http);
 }
 

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 
 namespace ngxlite::conf {
@@ -65,6 +66,10 @@ HttpState& Compiler::http() {
 MailState& Compiler::mail() {
     if (!mail_) mail_ = std::make_unique<MailState>();
     return *mail_;
+}
+
+bool HttpState::has_log_format(std::string_view name) const {
+    return std::any_of(log_formats.begin(), log_formats.end(), [&](const auto& f) { return f.name == name; });
 }
 
 StreamState& Compiler::stream() {

@@ -48,8 +48,9 @@ struct HttpState {
     std::vector<HttpServerInfo> servers;
     std::vector<std::unique_ptr<UpstreamInfo>> upstreams;
     VariableScope variables{"ngx_http"};
-    std::vector<std::string> log_formats{"combined"};
-    std::vector<std::string> map_names;
+    std::vector<ir::LogFormat> log_formats;  // "combined" is added with the http block
+    std::vector<ir::Map> maps;
+    bool has_log_format(std::string_view name) const;
 
     UpstreamInfo* find_upstream(std::string_view host);
 };

@@ -202,3 +202,50 @@ BOOST_AUTO_TEST_CASE(registry_covers_the_reference) {
                       "proxy_ssl_conf_command", "proxy_ssl_session_reuse"})
         BOOST_TEST(conf::lookup_directive(name).size() == 2u, name);
 }
+
+BOOST_AUTO_TEST_CASE(ir_locations_in_match_order_with_templates) {
+    Prefix p;
+    auto r = p.load(http(R"(
+        log_format short '$remote_addr "$request" $status';
+        map $http_x_tenant $tenant { default none; acme 1; ~^b(?<rest>.*)$ $rest; }
+        server {
+            listen 127.0.0.1:18080;
+            add_header X-Server s1 always;
+            location ~ \.php$ { return 403; }
+            location /b { proxy_pass http://127.0.0.1:18081; proxy_set_header X-Real-IP $remote_addr; }
+            location = /b { return 204; }
+            location ^~ /a { access_log off; }
+            location @named { return 200 "named $uri"; }
+            location ~* \.jpg$ { add_header X-Img 1; access_log logs/img.log short buffer=8k; }
+        })"));
+    BOOST_REQUIRE(r.config);
+    const auto& h = *r.config->http;
+    const auto& locs = h.servers.at(0).locations;
+    std::vector<std::string> order;
+    for (const auto& l : locs) order.push_back(l.name);
+    const std::vector<std::string> expected{"/a", "/b", "/b", "\\.php$", "\\.jpg$", "@named"};
+    BOOST_TEST(order == expected, boost::test_tools::per_element());
+    BOOST_TEST((locs[1].match == ir::LocationMatch::exact));  // exact before prefix on a tie
+    BOOST_TEST(locs[1].return_action->code == 204);
+    BOOST_TEST(locs[0].access_logs.empty());
+    BOOST_TEST(locs[2].add_headers.size() == 1u);  // inherited from the server
+    BOOST_TEST(locs[2].add_headers[0].always);
+    BOOST_TEST(locs[4].add_headers.size() == 1u);  // its own list replaces the server's
+    BOOST_TEST(locs[4].add_headers[0].name == "X-Img");
+    BOOST_TEST(locs[4].access_logs.at(0).format == "short");
+    BOOST_TEST(locs[4].access_logs.at(0).buffer == 8192);
+    const auto& named = locs[5].return_action->text.parts;
+    BOOST_REQUIRE(named.size() == 2u);
+    BOOST_TEST(named[1].text == "uri");
+    const auto& headers = locs[2].proxy->set_headers;
+    BOOST_TEST(headers.at(0).name == "Host");  // nginx's defaults first
+    BOOST_TEST(headers.at(0).value.parts.at(0).text == "proxy_host");
+    BOOST_TEST(headers.at(2).value.parts.at(0).text == "remote_addr");
+    BOOST_TEST(h.log_formats.at(0).name == "combined");
+    BOOST_TEST(h.log_formats.at(1).format.parts.at(0).text == "remote_addr");
+    BOOST_REQUIRE(h.maps.size() == 1u);
+    BOOST_TEST(h.maps[0].variable == "tenant");
+    BOOST_TEST(h.maps[0].exact.at(0).first == "acme");
+    BOOST_TEST(h.maps[0].regexes.size() == 1u);
+    BOOST_TEST(h.maps[0].default_value.literal() == "none");
+}

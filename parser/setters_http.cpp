@@ -35,6 +35,13 @@ std::string lower(std::string s) {
 void http_block(Compiler& c, Directive& d) {
     reject_duplicate(c, d);
     c.http().http = &d;
+    ir::LogFormat combined;
+    combined.name = "combined";
+    combined.format = vars(c).template_of(
+        "$remote_addr - $remote_user [$time_local] \"$request\" $status $body_bytes_sent \"$http_referer\" "
+        "\"$http_user_agent\"",
+        d.where);
+    c.http().log_formats.push_back(std::move(combined));
     c.parse_block(d, kHttp);
     finish_http(c);
 }
@@ -354,31 +361,38 @@ void map_block(Compiler& c, Directive& d) {
     if (target.empty() || target[0] != '$')
         fail_at(d.where, "invalid variable name \"" + d.args[2] + "\"");
     vars(c).define(target.substr(1), c.modules(), d.where);
-    bool hostnames = false;
+    ir::Map map;
+    map.variable = std::string(target.substr(1));
+    map.source = compile_template(d.args[1], d.where);
     std::vector<std::string> keys;
     c.parse_custom_block(d, true, [&](Directive& line) {
         const std::string& key = line.args[0];
         if (line.nargs() == 0 && (key == "hostnames" || key == "volatile")) {
-            hostnames = hostnames || key == "hostnames";
+            map.hostnames = map.hostnames || key == "hostnames";
             return;
         }
         if (line.nargs() != 1) fail_at(line.where, "invalid number of the map parameters");
-        vars(c).compile(line.args[1], line.where);
-        if (key == "default" || (!line.quoted[0] && key.size() > 1 && key[0] == '~')) {
-            if (key != "default") {
-                const bool caseless = key.size() > 1 && key[1] == '*';
-                auto re = std::make_shared<ir::Regex>(std::string_view(key).substr(caseless ? 2 : 1), caseless);
-                if (!re->ok()) fail_at(line.where, re->error());
-                for (const auto& n : re->names()) vars(c).define(n);
-                return;
-            }
+        ir::Template value = vars(c).template_of(line.args[1], line.where);
+        if (key == "default") {
+            map.default_value = std::move(value);
+            return;
+        }
+        if (!line.quoted[0] && key.size() > 1 && key[0] == '~') {
+            const bool caseless = key[1] == '*';
+            auto re = std::make_shared<ir::Regex>(std::string_view(key).substr(caseless ? 2 : 1), caseless);
+            if (!re->ok()) fail_at(line.where, re->error());
+            for (const auto& n : re->names()) vars(c).define(n);
+            map.regexes.push_back({std::move(re), std::move(value)});
+            return;
         }
         std::string k = key.size() > 1 && key[0] == '\\' ? key.substr(1) : key;
-        if (hostnames && !k.empty() && k[0] == '.') k = "*" + k;
+        if (map.hostnames && !k.empty() && k[0] == '.') k = "*" + k;
         if (std::find(keys.begin(), keys.end(), k) != keys.end())
             fail_at(line.where, "conflicting parameter \"" + key + "\"");
         keys.push_back(k);
+        map.exact.emplace_back(std::move(k), std::move(value));
     });
+    c.http().maps.push_back(std::move(map));
 }
 
 void types_block(Compiler& c, Directive& d) {
@@ -579,17 +593,23 @@ void password_file(Compiler& c, Directive& d) {
 // --- log --------------------------------------------------------------------------------
 
 void log_format(Compiler& c, Directive& d) {
-    auto& formats = c.http().log_formats;
-    if (std::find(formats.begin(), formats.end(), d.args[1]) != formats.end())
+    if (c.http().has_log_format(d.args[1]))
         fail_at(d.where, "duplicate \"log_format\" name \"" + d.args[1] + "\"");
-    formats.push_back(d.args[1]);
+    ir::LogFormat f;
+    f.name = d.args[1];
     std::size_t i = 2;
     if (i < d.args.size() && d.args[i].starts_with("escape=")) {
         std::string_view e = std::string_view(d.args[i]).substr(7);
-        if (e != "default" && e != "json" && e != "none") fail_at(d.where, "unknown log format escaping \"" + std::string(e) + "\"");
+        if (e == "json") f.escape = ir::LogFormat::Escape::json;
+        else if (e == "none") f.escape = ir::LogFormat::Escape::none;
+        else if (e != "default") fail_at(d.where, "unknown log format escaping \"" + std::string(e) + "\"");
         ++i;
     }
-    for (; i < d.args.size(); ++i) vars(c).compile(d.args[i], d.where);
+    for (; i < d.args.size(); ++i) {
+        ir::Template part = vars(c).template_of(d.args[i], d.where);
+        f.format.parts.insert(f.format.parts.end(), part.parts.begin(), part.parts.end());
+    }
+    c.http().log_formats.push_back(std::move(f));
 }
 
 void access_log(Compiler& c, Directive& d) {
@@ -598,11 +618,8 @@ void access_log(Compiler& c, Directive& d) {
         fail_at(d.where, "invalid parameter \"" + d.args[2] + "\"");
     }
     if (has_variables(d.args[1])) vars(c).compile(d.args[1], d.where);
-    if (d.nargs() >= 2) {
-        const auto& formats = c.http().log_formats;
-        if (std::find(formats.begin(), formats.end(), d.args[2]) == formats.end())
-            fail_at(d.where, "unknown log format \"" + d.args[2] + "\"");
-    }
+    if (d.nargs() >= 2 && !c.http().has_log_format(d.args[2]))
+        fail_at(d.where, "unknown log format \"" + d.args[2] + "\"");
     for (std::size_t i = 3; i < d.args.size(); ++i) {
         const std::string& a = d.args[i];
         if (a.starts_with("buffer=")) {

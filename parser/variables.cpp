@@ -19,17 +19,26 @@ bool name_char(char c) {
 }
 }  // namespace
 
-bool VariableScope::compile(std::string_view v, const SourceRef& where) {
-    bool any = false;
-    for (std::size_t i = 0; i < v.size();) {
-        if (v[i] != '$') {
+ir::Template compile_template(std::string_view v, const SourceRef& where) {
+    using Part = ir::Template::Part;
+    ir::Template t;
+    auto literal = [&](std::string_view text) {
+        if (text.empty()) return;
+        if (!t.parts.empty() && t.parts.back().kind == Part::Kind::literal)
+            t.parts.back().text += text;
+        else
+            t.parts.push_back({Part::Kind::literal, std::string(text), 0});
+    };
+    std::size_t i = 0;
+    while (i < v.size()) {
+        const std::size_t dollar = v.find('$', i);
+        literal(v.substr(i, dollar == std::string_view::npos ? std::string_view::npos : dollar - i));
+        if (dollar == std::string_view::npos) break;
+        i = dollar + 1;
+        if (i == v.size()) fail_at(where, "invalid variable name");
+        if (v[i] >= '1' && v[i] <= '9') {
+            t.parts.push_back({Part::Kind::capture, "", v[i] - '0'});
             ++i;
-            continue;
-        }
-        if (++i == v.size()) fail_at(where, "invalid variable name");
-        if (v[i] >= '1' && v[i] <= '9') {  // a regex capture, not a variable
-            ++i;
-            any = true;
             continue;
         }
         bool bracket = false;
@@ -50,10 +59,16 @@ bool VariableScope::compile(std::string_view v, const SourceRef& where) {
         std::string_view name = v.substr(start, len);
         if (bracket) fail_at(where, "the closing bracket in \"" + std::string(name) + "\" variable is missing");
         if (name.empty()) fail_at(where, "invalid variable name");
-        reference(name);
-        any = true;
+        t.parts.push_back({Part::Kind::variable, lower(name), 0});
     }
-    return any;
+    return t;
+}
+
+ir::Template VariableScope::template_of(std::string_view v, const SourceRef& where) {
+    ir::Template t = compile_template(v, where);
+    for (const auto& p : t.parts)
+        if (p.kind == ir::Template::Part::Kind::variable) reference(p.text);
+    return t;
 }
 
 void VariableScope::reference(std::string_view name) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "parser/diagnostics.hpp"
+#include "parser/ir/template.hpp"
 
 #include <set>
 #include <string>
@@ -14,14 +15,21 @@ namespace ngxlite::conf {
 
 class ModuleSet;
 
+// nginx's script syntax: "$name", "${name}", "$1".."$9" captures. Throws nginx's
+// errors ("invalid variable name", "the closing bracket in ... is missing") at `where`.
+ir::Template compile_template(std::string_view value, const SourceRef& where);
+
 class VariableScope {
 public:
     // `prefix` selects the built-in table: "ngx_http" or "ngx_stream".
     explicit VariableScope(std::string_view module_prefix) : module_prefix_(module_prefix) {}
 
-    // Compiles a value nginx treats as a script: checks its syntax (nginx's errors at
-    // `where`) and records the variables it reads. Returns whether it has variables.
-    bool compile(std::string_view value, const SourceRef& where);
+    // Compiles a value nginx treats as a script and records the variables it reads.
+    ir::Template template_of(std::string_view value, const SourceRef& where);
+    // The same, when only the check matters. Returns whether it has variables.
+    bool compile(std::string_view value, const SourceRef& where) {
+        return template_of(value, where).has_variables();
+    }
     void reference(std::string_view name);  // a "$name" a directive reads directly
     // set, map, geo, named captures, ...: nginx refuses to redefine a built-in variable
     // that is not changeable (`the duplicate "host" variable` at `where`).

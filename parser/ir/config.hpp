@@ -4,6 +4,7 @@
 #pragma once
 
 #include "parser/ir/regex.hpp"
+#include "parser/ir/template.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -54,12 +55,12 @@ struct SslClientSettings {
     bool verify = false;
     int verify_depth = 1;
     std::string name;                // proxy_ssl_name; empty means the proxied host
+    Template name_template;           // proxy_ssl_name compiled; empty: the proxied host
     bool server_name = false;        // send SNI
     std::uint32_t protocols = kDefaultTlsProtocols;
     std::string ciphers = "DEFAULT";
     std::vector<std::pair<std::string, std::string>> conf_commands;
     bool session_reuse = true;
-    bool operator==(const SslClientSettings&) const = default;
 };
 
 struct SslCertificate {
@@ -133,7 +134,47 @@ struct UpstreamGroup {
 
 struct HeaderSetting {
     std::string name;
-    std::string value;  // template with variables
+    Template value;
+};
+
+struct AddHeader {
+    std::string name;
+    Template value;
+    bool always = false;
+};
+
+struct LogFormat {
+    std::string name;
+    enum class Escape { default_escape, json, none } escape = Escape::default_escape;
+    Template format;
+};
+
+struct AccessLog {
+    Template path;             // "stderr", a file, or a path with variables
+    std::string format = "combined";
+    std::int64_t buffer = 0;   // buffer=
+    Msec flush{0};             // flush=
+    int gzip = 0;              // gzip[=level]
+    std::optional<Template> condition;  // if=
+};
+
+// map $source $variable { ... }: exact keys, then regexes in order, then the default.
+struct Map {
+    std::string variable;
+    Template source;
+    bool hostnames = false;
+    std::vector<std::pair<std::string, Template>> exact;
+    struct RegexEntry {
+        std::shared_ptr<const Regex> regex;
+        Template value;
+    };
+    std::vector<RegexEntry> regexes;
+    Template default_value;
+};
+
+struct Return {
+    int code = 0;   // 0 with a URL: 302
+    Template text;  // body, or the redirect URL
 };
 
 enum NextUpstream : std::uint32_t {
@@ -156,6 +197,7 @@ enum NextUpstream : std::uint32_t {
 struct ProxySettings {
     std::string pass;            // proxy_pass as written ("" when none)
     bool pass_has_variables = false;
+    Template pass_template;      // proxy_pass with variables, compiled
     std::string upstream;        // the upstream group name it reaches (when static)
     std::string scheme;          // "http" or "https"
     std::string uri;             // the URI part of proxy_pass
@@ -191,7 +233,12 @@ struct Location {
     std::string root = "html";
     std::string alias;
     std::optional<ProxySettings> proxy;  // set where proxy_pass is
-    std::vector<Location> locations;     // nested
+    std::optional<Return> return_action;
+    std::vector<AddHeader> add_headers;  // a block with add_header replaces the parent's list
+    std::vector<AccessLog> access_logs;  // empty: access_log off
+    // Nested locations in nginx's match order: exact and prefix ones sorted by name
+    // (exact first on a tie), then regexes in config order, then named ones.
+    std::vector<Location> locations;
     SourceLocation where;
 };
 
@@ -211,6 +258,8 @@ struct HttpServer {
 
 struct HttpConfig {
     std::vector<Listen> listens;  // one per address:port, options merged as nginx does
+    std::vector<LogFormat> log_formats;  // "combined" first
+    std::vector<Map> maps;
     std::vector<HttpServer> servers;
     std::vector<UpstreamGroup> upstreams;
 };
