@@ -5,6 +5,7 @@
 #include "parser/http_state.hpp"
 #include "parser/merge.hpp"
 #include "parser/tls_check.hpp"
+#include "parser/upstreams.hpp"
 #include "parser/url.hpp"
 #include "parser/values.hpp"
 
@@ -21,32 +22,8 @@ ir::SourceLocation location_of(const SourceRef& w) { return {w.file ? *w.file : 
 // --- upstreams ----------------------------------------------------------------------------
 
 void init_upstreams(Compiler& c, ir::HttpConfig& http) {
-    for (auto& up : c.http().upstreams) {
-        ir::UpstreamGroup g;
-        g.name = up->host;
-        g.implicit = !up->explicit_block;
-        g.where = location_of(up->where);
-        if (up->explicit_block) {
-            const bool any_primary =
-                std::any_of(up->servers.begin(), up->servers.end(), [](const auto& s) { return !s.backup; });
-            if (!any_primary) fail("no servers are inside upstream" + at(up->where));
-            g.servers = up->servers;
-            g.balancer = up->balancer;
-            if (const Directive* k = up->block->block->find("keepalive")) g.keepalive = static_cast<int>(k->value);
-            if (const Directive* h = up->block->block->find("hash")) g.hash_key = h->args[1];
-            if (const Directive* t = up->block->block->find("keepalive_timeout")) g.keepalive_timeout = ir::Msec(t->value);
-            if (const Directive* r = up->block->block->find("keepalive_requests")) g.keepalive_requests = static_cast<int>(r->value);
-        } else {
-            ir::UpstreamServer s;
-            s.name = up->url;
-            s.endpoints = up->addrs.empty() ? resolve_host(up->host, up->port) : up->addrs;
-            if (s.endpoints.empty()) fail("host not found in upstream \"" + up->host + "\"" + at(up->where));
-            g.servers.push_back(std::move(s));
-        }
-        http.upstreams.push_back(std::move(g));
-    }
+    for (const auto& up : c.http().upstreams) http.upstreams.push_back(init_upstream(*up, false));
 }
-
 
 // --- ssl (server side) --------------------------------------------------------------------
 

@@ -4,6 +4,7 @@
 
 #include "parser/conf_tree.hpp"
 #include "parser/ir/config.hpp"
+#include "parser/upstreams.hpp"
 #include "parser/variables.hpp"
 
 #include <map>
@@ -28,31 +29,16 @@ struct HttpServerInfo {
     std::vector<std::string> names;  // lowercased, as nginx hashes them (regex names excluded)
 };
 
-struct UpstreamInfo {
-    std::string host;             // the name ("backend" or "backend.example.com")
-    std::string url;              // as written in proxy_pass / upstream
-    std::uint16_t port = 0;
-    bool no_port = true;
-    bool explicit_block = false;  // defined by an upstream {} block
-    std::vector<ir::Endpoint> addrs;  // a literal address needs no resolving
-    SourceRef where;
-    Directive* block = nullptr;
-    std::vector<ir::UpstreamServer> servers;
-    ir::Balancer balancer = ir::Balancer::round_robin;
-    bool balancer_set = false;
-};
-
 struct HttpState {
     Directive* http = nullptr;
     std::vector<HttpListenAddress> addresses;
     std::vector<HttpServerInfo> servers;
-    std::vector<std::unique_ptr<UpstreamInfo>> upstreams;
+    UpstreamList upstreams;
     VariableScope variables{"ngx_http"};
     std::vector<ir::LogFormat> log_formats;  // "combined" is added with the http block
     std::vector<ir::Map> maps;
     bool has_log_format(std::string_view name) const;
 
-    UpstreamInfo* find_upstream(std::string_view host);
 };
 
 }  // namespace ngxlite::conf

@@ -12,6 +12,10 @@ namespace ngxlite::conf {
 void reject_duplicate(Compiler& c, const Directive& d);
 // `"NAME" directive WHAT`, the form nginx uses when a setter returns a string.
 [[noreturn]] void fail_directive(const Directive& d, const std::string& what);
+// The variable a set/map/geo/... directive defines: args[index] without its '$', or
+// nginx's `invalid variable name "x"`.
+std::string_view variable_target(const Directive& d, std::size_t index);
+
 // Index of `word` in the spec's allowed values (case-insensitive), or -1.
 int value_index(const DirectiveSpec& spec, std::string_view word);
 

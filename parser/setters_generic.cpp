@@ -106,6 +106,12 @@ void set_access(Compiler& c, Directive& d) {
 
 }  // namespace
 
+std::string_view variable_target(const Directive& d, std::size_t index) {
+    std::string_view name = d.args[index];
+    if (name.empty() || name[0] != '$') fail_at(d.where, "invalid variable name \"" + d.args[index] + "\"");
+    return name.substr(1);
+}
+
 int value_index(const DirectiveSpec& spec, std::string_view word) {
     std::string_view values = spec.values;
     int index = 0;

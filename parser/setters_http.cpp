@@ -4,12 +4,14 @@
 #include "parser/http_state.hpp"
 #include "parser/stream_state.hpp"
 #include "parser/setters.hpp"
+#include "parser/upstreams.hpp"
 #include "parser/url.hpp"
 #include "parser/values.hpp"
 
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <tuple>
 #include <cerrno>
 #include <cstring>
 
@@ -344,9 +346,7 @@ void rewrite(Compiler& c, Directive& d) {
 }
 
 void set_variable(Compiler& c, Directive& d) {
-    std::string_view name = d.args[1];
-    if (name.empty() || name[0] != '$') fail_at(d.where, "invalid variable name \"" + d.args[1] + "\"");
-    name.remove_prefix(1);
+    std::string_view name = variable_target(d, 1);
     vars(c).define(name, c.modules(), d.where);
     vars(c).compile(d.args[2], d.where);
 }
@@ -357,12 +357,10 @@ void no_op(Compiler&, Directive&) {}
 
 void map_block(Compiler& c, Directive& d) {
     vars(c).compile(d.args[1], d.where);
-    std::string_view target = d.args[2];
-    if (target.empty() || target[0] != '$')
-        fail_at(d.where, "invalid variable name \"" + d.args[2] + "\"");
-    vars(c).define(target.substr(1), c.modules(), d.where);
+    std::string_view target = variable_target(d, 2);
+    vars(c).define(target, c.modules(), d.where);
     ir::Map map;
-    map.variable = std::string(target.substr(1));
+    map.variable = std::string(target);
     map.source = compile_template(d.args[1], d.where);
     std::vector<std::string> keys;
     c.parse_custom_block(d, true, [&](Directive& line) {
@@ -400,18 +398,16 @@ void types_block(Compiler& c, Directive& d) {
 }
 
 void geo_block(Compiler& c, Directive& d) {
-    std::string_view target = d.args[d.nargs()];
-    if (target.empty() || target[0] != '$') fail_at(d.where, "invalid variable name \"" + std::string(target) + "\"");
+    std::string_view target = variable_target(d, d.nargs());
     if (d.nargs() == 2) vars(c).compile(d.args[1], d.where);
-    vars(c).define(target.substr(1), c.modules(), d.where);
+    vars(c).define(target, c.modules(), d.where);
     c.parse_custom_block(d, true, [](Directive&) {});
 }
 
 void split_clients_block(Compiler& c, Directive& d) {
-    std::string_view target = d.args[2];
-    if (target.empty() || target[0] != '$') fail_at(d.where, "invalid variable name \"" + d.args[2] + "\"");
+    std::string_view target = variable_target(d, 2);
     vars(c).compile(d.args[1], d.where);
-    vars(c).define(target.substr(1), c.modules(), d.where);
+    vars(c).define(target, c.modules(), d.where);
     c.parse_custom_block(d, false, [](Directive&) {});
 }
 
@@ -419,59 +415,11 @@ void charset_map_block(Compiler& c, Directive& d) { c.parse_custom_block(d, fals
 
 // --- upstream ---------------------------------------------------------------------------
 
-UpstreamInfo& add_upstream(Compiler& c, const Directive& d, const ParsedUrl& u, const std::string& url,
-                           bool create) {
-    auto& ups = c.http().upstreams;
-    for (auto& up : ups) {
-        if (!iequals(up->host, u.host)) continue;
-        if (create && up->explicit_block) fail_at(d.where, "duplicate upstream \"" + u.host + "\"");
-        if (up->explicit_block && !u.no_port)
-            fail_at(d.where, "upstream \"" + u.host + "\" may not have port " + std::to_string(u.port));
-        if (create && !up->no_port)
-            fail("upstream \"" + u.host + "\" may not have port " + std::to_string(up->port) + " in " +
-                 *up->where.file + ":" + std::to_string(up->where.line));
-        if (!create && !up->explicit_block && up->port != u.port) continue;
-        if (create) {
-            up->explicit_block = true;
-            up->where = d.where;
-        }
-        return *up;
-    }
-    auto up = std::make_unique<UpstreamInfo>();
-    up->host = u.host;
-    up->url = url;
-    up->port = u.port;
-    up->no_port = u.no_port;
-    up->explicit_block = create;
-    up->where = d.where;
-    up->addrs = u.addrs;
-    ups.push_back(std::move(up));
-    return *ups.back();
-}
+void upstream_block(Compiler& c, Directive& d) { conf::upstream_block(c, d, c.http().upstreams, kHttpUpstream); }
 
-void upstream_block(Compiler& c, Directive& d) {
-    UrlOptions o;
-    o.no_resolve = true;
-    ParsedUrl u = parse_url(d.args[1], o);
-    if (!u.err.empty()) fail_at(d.where, u.err + " in upstream \"" + d.args[1] + "\"");
-    u.host = d.args[1];
-    u.no_port = true;
-    UpstreamInfo& up = add_upstream(c, d, u, d.args[1], true);
-    up.block = &d;
-    c.parse_block(d, kHttpUpstream);
-    if (up.servers.empty()) fail_at(d.body_end, "no servers are inside upstream");
-}
+void upstream_server(Compiler& c, Directive& d) { conf::upstream_server(c, d, c.http().upstreams, 80); }
 
-UpstreamInfo& current_upstream(Compiler& c) {
-    for (auto& up : c.http().upstreams)
-        if (up->block == c.block().opener) return *up;
-    fail("internal error: upstream block not registered");
-}
-
-void upstream_server(Compiler& c, Directive& d) {
-    UpstreamInfo& up = current_upstream(c);
-    up.servers.push_back(parse_upstream_server(d, true, 80, supports_backup(up.balancer)));
-}
+UpstreamInfo& current_upstream(Compiler& c) { return conf::current_upstream(c, c.http().upstreams); }
 
 void set_balancer(Compiler& c, Directive& d, ir::Balancer b) {
     UpstreamInfo& up = current_upstream(c);
@@ -543,7 +491,7 @@ void proxy_pass(Compiler& c, Directive& d) {
     o.no_resolve = true;
     ParsedUrl u = parse_url(std::string_view(url).substr(skip), o);
     if (!u.err.empty()) fail_at(d.where, u.err + " in upstream \"" + url.substr(skip) + "\"");
-    if (!u.unix_socket) add_upstream(c, d, u, url.substr(skip, url.size() - skip - u.uri.size()), false);
+    if (!u.unix_socket) add_upstream(c.http().upstreams, d, u, url.substr(skip, url.size() - skip - u.uri.size()), false);
     if (!u.uri.empty() && location_has_no_uri_rule(c))
         fail_at(d.where, "\"proxy_pass\" cannot have URI part in location given by regular expression, "
                          "or inside named location, or inside \"if\" statement, or inside \"limit_except\" "
@@ -727,6 +675,16 @@ void ssl_session_cache(Compiler& c, Directive& d) {
     }
 }
 
+// "NAME:SIZE" of zone= and keys_zone=; `what` names it in nginx's error.
+std::pair<std::string, std::int64_t> zone_spec(const Directive& d, std::string_view value, const std::string& arg,
+                                               const char* what) {
+    auto colon = value.find(':');
+    if (colon == std::string_view::npos) fail_at(d.where, std::string("invalid ") + what + " size \"" + arg + "\"");
+    auto size = parse_size(value.substr(colon + 1));
+    if (!size) fail_at(d.where, std::string("invalid ") + what + " size \"" + arg + "\"");
+    return {std::string(value.substr(0, colon)), *size};
+}
+
 void limit_zone_declaration(Compiler& c, Directive& d) {
     vars(c).compile(d.args[1], d.where);
     std::string name;
@@ -734,14 +692,8 @@ void limit_zone_declaration(Compiler& c, Directive& d) {
     for (std::size_t i = 2; i < d.args.size(); ++i) {
         const std::string& a = d.args[i];
         if (a.starts_with("zone=")) {
-            std::string_view z = std::string_view(a).substr(5);
-            auto colon = z.find(':');
-            if (colon == std::string_view::npos) fail_at(d.where, "invalid zone size \"" + a + "\"");
-            name = std::string(z.substr(0, colon));
-            auto s = parse_size(z.substr(colon + 1));
-            if (!s) fail_at(d.where, "invalid zone size \"" + a + "\"");
-            if (*s < 8 * 4096) fail_at(d.where, "zone \"" + name + "\" is too small");
-            size = *s;
+            std::tie(name, size) = zone_spec(d, std::string_view(a).substr(5), a, "zone");
+            if (size < 8 * 4096) fail_at(d.where, "zone \"" + name + "\" is too small");
         } else if (a.starts_with("rate=") && d.name() == "limit_req_zone") {
             std::string_view r = std::string_view(a).substr(5);
             if (!(r.ends_with("r/s") || r.ends_with("r/m")) || !parse_number(r.substr(0, r.size() - 3)))
@@ -778,12 +730,8 @@ void file_cache_path(Compiler& c, Directive& d) {
     for (std::size_t i = 2; i < d.args.size(); ++i) {
         const std::string& a = d.args[i];
         if (a.starts_with("keys_zone=")) {
-            std::string_view z = std::string_view(a).substr(10);
-            auto colon = z.find(':');
-            if (colon == std::string_view::npos) fail_at(d.where, "invalid keys zone size \"" + a + "\"");
-            auto s = parse_size(z.substr(colon + 1));
-            if (!s) fail_at(d.where, "invalid keys zone size \"" + a + "\"");
-            c.zones().declare(std::string(z.substr(0, colon)), *s);
+            auto [name, size] = zone_spec(d, std::string_view(a).substr(10), a, "keys zone");
+            c.zones().declare(name, size);
         }
     }
 }
@@ -794,16 +742,14 @@ void try_files(Compiler& c, Directive& d) {
 }
 
 void auth_request_set(Compiler& c, Directive& d) {
-    std::string_view name = d.args[1];
-    if (name.empty() || name[0] != '$') fail_at(d.where, "invalid variable name \"" + d.args[1] + "\"");
-    vars(c).define(name.substr(1), c.modules(), d.where);
+    std::string_view name = variable_target(d, 1);
+    vars(c).define(name, c.modules(), d.where);
     vars(c).compile(d.args[2], d.where);
 }
 
 void perl_set(Compiler& c, Directive& d) {
-    std::string_view name = d.args[1];
-    if (name.empty() || name[0] != '$') fail_at(d.where, "invalid variable name \"" + d.args[1] + "\"");
-    vars(c).define(name.substr(1), c.modules(), d.where);
+    std::string_view name = variable_target(d, 1);
+    vars(c).define(name, c.modules(), d.where);
 }
 
 void geoip_database(Compiler& c, Directive& d) {

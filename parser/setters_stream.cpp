@@ -5,6 +5,7 @@
 #include "parser/setters.hpp"
 #include "parser/stream_state.hpp"
 #include "parser/tls_check.hpp"
+#include "parser/upstreams.hpp"
 #include "parser/url.hpp"
 #include "parser/values.hpp"
 
@@ -74,48 +75,11 @@ void listen(Compiler& c, Directive& d) {
     info.listens.push_back(l);
 }
 
-UpstreamInfo& add_upstream(Compiler& c, const Directive& d, const std::string& host, std::uint16_t port,
-                           bool no_port, bool create, std::vector<ir::Endpoint> addrs = {}) {
-    auto& ups = c.stream().upstreams;
-    for (auto& up : ups) {
-        if (!iequals(up->host, host)) continue;
-        if (create && up->explicit_block) fail_at(d.where, "duplicate upstream \"" + host + "\"");
-        if (!create && !up->explicit_block && up->port != port) continue;
-        if (create) {
-            up->explicit_block = true;
-            up->where = d.where;
-        }
-        return *up;
-    }
-    auto up = std::make_unique<UpstreamInfo>();
-    up->host = host;
-    up->url = d.args[1];
-    up->port = port;
-    up->no_port = no_port;
-    up->explicit_block = create;
-    up->where = d.where;
-    up->addrs = std::move(addrs);
-    ups.push_back(std::move(up));
-    return *ups.back();
-}
+void upstream_block(Compiler& c, Directive& d) { conf::upstream_block(c, d, c.stream().upstreams, kStreamUpstream); }
 
-void upstream_block(Compiler& c, Directive& d) {
-    UpstreamInfo& up = add_upstream(c, d, d.args[1], 0, true, true);
-    up.block = &d;
-    c.parse_block(d, kStreamUpstream);
-    if (up.servers.empty()) fail_at(d.body_end, "no servers are inside upstream");
-}
+void upstream_server(Compiler& c, Directive& d) { conf::upstream_server(c, d, c.stream().upstreams, 0); }
 
-UpstreamInfo& current_upstream(Compiler& c) {
-    for (auto& up : c.stream().upstreams)
-        if (up->block == c.block().opener) return *up;
-    fail("internal error: upstream block not registered");
-}
-
-void upstream_server(Compiler& c, Directive& d) {
-    UpstreamInfo& up = current_upstream(c);
-    up.servers.push_back(parse_upstream_server(d, true, 0, supports_backup(up.balancer)));
-}
+UpstreamInfo& current_upstream(Compiler& c) { return conf::current_upstream(c, c.stream().upstreams); }
 
 void balancer(Compiler& c, Directive& d) {
     UpstreamInfo& up = current_upstream(c);
@@ -136,7 +100,7 @@ void proxy_pass(Compiler& c, Directive& d) {
     o.no_resolve = true;
     ParsedUrl u = parse_url(d.args[1], o);
     if (!u.err.empty()) fail_at(d.where, u.err + " in upstream \"" + d.args[1] + "\"");
-    if (!u.unix_socket) add_upstream(c, d, u.host, u.port, u.no_port, false, u.addrs);
+    if (!u.unix_socket) add_upstream(c.stream().upstreams, d, u, d.args[1], false);
 }
 
 void complex_value(Compiler& c, Directive& d) {
@@ -145,17 +109,15 @@ void complex_value(Compiler& c, Directive& d) {
 }
 
 void set_variable(Compiler& c, Directive& d) {
-    std::string_view name = d.args[1];
-    if (name.empty() || name[0] != '$') fail_at(d.where, "invalid variable name \"" + d.args[1] + "\"");
-    vars(c).define(name.substr(1), c.modules(), d.where);
+    std::string_view name = variable_target(d, 1);
+    vars(c).define(name, c.modules(), d.where);
     vars(c).compile(d.args[2], d.where);
 }
 
 void map_block(Compiler& c, Directive& d) {
-    std::string_view target = d.args[2];
-    if (target.empty() || target[0] != '$') fail_at(d.where, "invalid variable name \"" + d.args[2] + "\"");
+    std::string_view target = variable_target(d, 2);
     vars(c).compile(d.args[1], d.where);
-    vars(c).define(target.substr(1), c.modules(), d.where);
+    vars(c).define(target, c.modules(), d.where);
     c.parse_custom_block(d, true, [&](Directive& line) {
         if (line.nargs() == 0 && (line.args[0] == "hostnames" || line.args[0] == "volatile")) return;
         if (line.nargs() != 1) fail_at(line.where, "invalid number of the map parameters");
@@ -171,10 +133,9 @@ void map_block(Compiler& c, Directive& d) {
 }
 
 void define_block_variable(Compiler& c, Directive& d) {
-    std::string_view target = d.args[d.nargs()];
-    if (target.empty() || target[0] != '$') fail_at(d.where, "invalid variable name \"" + std::string(target) + "\"");
+    std::string_view target = variable_target(d, d.nargs());
     if (d.nargs() == 2) vars(c).compile(d.args[1], d.where);
-    vars(c).define(target.substr(1), c.modules(), d.where);
+    vars(c).define(target, c.modules(), d.where);
     c.parse_custom_block(d, d.name() == "geo", [](Directive&) {});
 }
 
@@ -221,25 +182,7 @@ void finish_stream(Compiler& c) {
         stream.servers.push_back(std::move(server));
     }
     // upstream module: implicit upstreams need a port and must resolve.
-    for (auto& up : st.upstreams) {
-        ir::UpstreamGroup g;
-        g.name = up->host;
-        g.implicit = !up->explicit_block;
-        if (up->explicit_block) {
-            if (std::none_of(up->servers.begin(), up->servers.end(), [](const auto& s) { return !s.backup; }))
-                fail("no servers are inside upstream" + at(up->where));
-            g.servers = up->servers;
-            g.balancer = up->balancer;
-        } else {
-            if (up->no_port) fail("no port in upstream \"" + up->host + "\"" + at(up->where));
-            ir::UpstreamServer s;
-            s.name = up->url;
-            s.endpoints = up->addrs.empty() ? resolve_host(up->host, up->port) : up->addrs;
-            if (s.endpoints.empty()) fail("host not found in upstream \"" + up->host + "\"" + at(up->where));
-            g.servers.push_back(std::move(s));
-        }
-        stream.upstreams.push_back(std::move(g));
-    }
+    for (const auto& up : st.upstreams) stream.upstreams.push_back(init_upstream(*up, true));
     // ssl module merge: a `listen ... ssl` needs a certificate.
     for (std::size_t i = 0; i < st.servers.size(); ++i) {
         const auto& info = st.servers[i];

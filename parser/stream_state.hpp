@@ -22,7 +22,7 @@ struct StreamServerInfo {
 struct StreamState {
     Directive* stream = nullptr;
     std::vector<StreamServerInfo> servers;
-    std::vector<std::unique_ptr<UpstreamInfo>> upstreams;
+    UpstreamList upstreams;
     VariableScope variables{"ngx_stream"};
     std::vector<std::string> log_formats{"combined"};
 };
