@@ -249,3 +249,20 @@ BOOST_AUTO_TEST_CASE(ir_locations_in_match_order_with_templates) {
     BOOST_TEST(h.maps[0].regexes.size() == 1u);
     BOOST_TEST(h.maps[0].default_value.literal() == "none");
 }
+
+BOOST_AUTO_TEST_CASE(remaining_setter_types) {
+    Prefix p;
+    // sec: no milliseconds; off: g suffix; path: positive levels; access: user/group/all.
+    // (Each expectation here was printed by nginx 1.22.1 -t.)
+    BOOST_TEST(p.error(http("ssl_session_timeout 500ms;")) == "[emerg] \"ssl_session_timeout\" directive invalid value in {p}/nginx.conf:3");
+    BOOST_TEST(p.error(http("client_max_body_size 1g;")) == "");
+    BOOST_TEST(p.error(http("client_max_body_size 1t;")) == "[emerg] \"client_max_body_size\" directive invalid value in {p}/nginx.conf:3");
+    BOOST_TEST(p.error(http("proxy_max_temp_file_size 1g;")) == "[emerg] \"proxy_max_temp_file_size\" directive invalid value in {p}/nginx.conf:3");
+    BOOST_TEST(p.error(http("proxy_temp_path /tmp/x 1 2 3;")) == "");
+    BOOST_TEST(p.error(http("proxy_temp_path /tmp/x 0;")) == "[emerg] \"proxy_temp_path\" directive invalid value in {p}/nginx.conf:3");
+    BOOST_TEST(p.error(http("proxy_store_access user:rw group:r all:r;")) == "");
+    BOOST_TEST(p.error(http("proxy_store_access user:x;")) == "[emerg] invalid value \"user:x\" in {p}/nginx.conf:3");
+    // str_array and keyval slots repeat freely; str and num slots do not.
+    BOOST_TEST(p.error(http("proxy_hide_header A;\nproxy_hide_header B;\nproxy_set_header A 1;\nproxy_set_header B 2;")) == "");
+    BOOST_TEST(p.error(http("default_type a/b;\ndefault_type c/d;")) == "[emerg] \"default_type\" directive is duplicate in {p}/nginx.conf:4");
+}

@@ -89,7 +89,7 @@ void set_path(Compiler& c, Directive& d) {
     reject_duplicate(c, d);
     for (std::size_t i = 2; i < d.args.size(); ++i) {
         auto level = parse_number(d.args[i]);
-        if (!level || *level < 1 || *level > 2) fail_directive(d, "invalid value");
+        if (!level || *level == 0) fail_directive(d, "invalid value");
     }
 }
 
