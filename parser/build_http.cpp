@@ -260,6 +260,16 @@ void merge_locations(Compiler& c, const Scope& s, ir::Location& loc, const Direc
         loc.access_logs.push_back(std::move(log));
     }
     if (const Directive* r = s.find("root")) loc.root = r->args[1];
+    if (const auto index = s.find_list("index"); !index.empty()) {
+        loc.index.clear();
+        for (const Directive* d : index) loc.index.insert(loc.index.end(), d->args.begin() + 1, d->args.end());
+    }
+    if (const Directive* t = s.find("types")) loc.types = c.http().types.at(t);
+    loc.default_type = s.str("default_type", "text/plain");
+    loc.server_tokens = s.value<std::int64_t>("server_tokens", 1) != 0;
+    loc.client_max_body_size = s.value<std::int64_t>("client_max_body_size", 1048576);
+    loc.keepalive_timeout = ir::Msec(s.value<std::int64_t>("keepalive_timeout", 75000));
+    loc.keepalive_requests = s.value<int>("keepalive_requests", 1000);
     if (const Directive* a = s.innermost().find("alias")) loc.alias = a->args[1];
     loc.internal = s.innermost().find("internal") != nullptr;
     for (const auto& d : s.innermost().directives) {
@@ -366,6 +376,7 @@ void finish_http(Compiler& c) {
         server.locations = std::move(server.root_location.locations);  // already in match order
         server.root_location.locations.clear();
         for (const auto& n : info.names) server.names.push_back({n, nullptr});
+        for (const auto& re : info.regex_names) server.names.push_back({"~" + re->pattern(), re});
         for (const auto& addr : st.addresses)
             if (std::find(addr.servers.begin(), addr.servers.end(), info.server) != addr.servers.end())
                 server.listens.push_back(addr.options);
@@ -383,8 +394,16 @@ void finish_http(Compiler& c) {
     }
 
     for (const auto& addr : st.addresses) {
-        http.listens.push_back(addr.options);
-        http.listens.back().bind = addr.bind;
+        ir::HttpAddress a;
+        a.listen = addr.options;
+        a.listen.bind = addr.bind;
+        for (const Directive* server : addr.servers) {
+            auto it = std::find_if(st.servers.begin(), st.servers.end(), [&](const auto& s) { return s.server == server; });
+            const std::size_t index = static_cast<std::size_t>(it - st.servers.begin());
+            a.servers.push_back(index);
+            if (server == addr.default_server) a.default_server = index;
+        }
+        http.addresses.push_back(std::move(a));
     }
     st.variables.check(c.modules());
     warn_conflicting_names(c);

@@ -8,6 +8,7 @@
 #include "parser/variables.hpp"
 
 #include <map>
+#include <unordered_map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -27,6 +28,7 @@ struct HttpServerInfo {
     Directive* server = nullptr;   // the `server {` directive
     bool has_listen = false;
     std::vector<std::string> names;  // lowercased, as nginx hashes them (regex names excluded)
+    std::vector<std::shared_ptr<const ir::Regex>> regex_names;  // ~names, in config order
 };
 
 struct HttpState {
@@ -37,6 +39,7 @@ struct HttpState {
     VariableScope variables{"ngx_http"};
     std::vector<ir::LogFormat> log_formats;  // "combined" is added with the http block
     std::vector<ir::Map> maps;
+    std::unordered_map<const Directive*, std::shared_ptr<const ir::MimeTypes>> types;  // per types {} block
     bool has_log_format(std::string_view name) const;
 
 };

@@ -88,7 +88,7 @@ void add_listen(Compiler& c, Directive& server, const ir::Listen& opt, bool set,
 
 void server_block(Compiler& c, Directive& d) {
     auto& st = c.http();
-    st.servers.push_back({&d, false, {}});
+    st.servers.push_back({&d, false, {}, {}});
     const std::size_t index = st.servers.size() - 1;
     c.parse_block(d, kHttpServer);
     auto& info = c.http().servers[index];
@@ -184,6 +184,7 @@ void server_name(Compiler& c, Directive& d) {
             auto re = std::make_shared<ir::Regex>(std::string_view(v).substr(1), true);
             if (!re->ok()) fail_at(d.where, re->error());
             for (const auto& n : re->names()) vars(c).define(n);
+            info.regex_names.push_back(std::move(re));
             continue;
         }
         info.names.push_back(lower(iequals(v, "$hostname") ? std::string("$hostname") : v));
@@ -394,7 +395,17 @@ void map_block(Compiler& c, Directive& d) {
 }
 
 void types_block(Compiler& c, Directive& d) {
-    c.parse_custom_block(d, true, [](Directive&) {});
+    auto types = std::make_shared<ir::MimeTypes>();
+    c.parse_custom_block(d, true, [&](Directive& line) {
+        for (std::size_t i = 1; i < line.args.size(); ++i) {
+            std::string ext = lower(line.args[i]);
+            if (types->count(ext) && (*types)[ext] != line.args[0])
+                c.warn_at(line.where, "duplicate extension \"" + line.args[i] + "\", content type: \"" +
+                                          line.args[0] + "\", previous content type: \"" + (*types)[ext] + "\"");
+            (*types)[ext] = line.args[0];
+        }
+    });
+    c.http().types[&d] = std::move(types);
 }
 
 void geo_block(Compiler& c, Directive& d) {

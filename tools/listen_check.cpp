@@ -61,8 +61,11 @@ std::optional<std::string> bind_group(const std::vector<ir::Listen>& listens) {
 }  // namespace
 
 std::optional<std::string> test_listeners(const ir::Config& config) {
-    if (config.http)
-        if (auto err = bind_group(config.http->listens)) return err;
+    if (config.http) {
+        std::vector<ir::Listen> all;
+        for (const auto& a : config.http->addresses) all.push_back(a.listen);
+        if (auto err = bind_group(all)) return err;
+    }
     if (config.stream) {
         std::vector<ir::Listen> all;
         for (const auto& s : config.stream->servers) all.insert(all.end(), s.listens.begin(), s.listens.end());

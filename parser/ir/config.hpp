@@ -11,12 +11,14 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
 namespace ngxlite::ir {
 
 using Msec = std::chrono::milliseconds;
+using MimeTypes = std::unordered_map<std::string, std::string>;  // extension -> type
 
 struct SourceLocation {
     std::string file;
@@ -236,6 +238,13 @@ struct Location {
     std::optional<Return> return_action;
     std::vector<AddHeader> add_headers;  // a block with add_header replaces the parent's list
     std::vector<AccessLog> access_logs;  // empty: access_log off
+    std::vector<std::string> index{"index.html"};
+    std::shared_ptr<const MimeTypes> types;  // the innermost types {} block
+    std::string default_type = "text/plain";
+    bool server_tokens = true;
+    std::int64_t client_max_body_size = 1048576;
+    Msec keepalive_timeout{75000};
+    int keepalive_requests = 1000;
     // Nested locations in nginx's match order: exact and prefix ones sorted by name
     // (exact first on a tie), then regexes in config order, then named ones.
     std::vector<Location> locations;
@@ -256,8 +265,15 @@ struct HttpServer {
     SourceLocation where;
 };
 
+// One listening address:port and the servers on it (indexes into HttpConfig::servers).
+struct HttpAddress {
+    Listen listen;  // options merged as nginx does
+    std::vector<std::size_t> servers;
+    std::size_t default_server = 0;
+};
+
 struct HttpConfig {
-    std::vector<Listen> listens;  // one per address:port, options merged as nginx does
+    std::vector<HttpAddress> addresses;
     std::vector<LogFormat> log_formats;  // "combined" first
     std::vector<Map> maps;
     std::vector<HttpServer> servers;

@@ -37,4 +37,28 @@ Regex::Regex(std::string_view pattern, bool caseless) : pattern_(pattern) {
 
 Regex::~Regex() { pcre2_code_free(static_cast<pcre2_code*>(code_)); }
 
+bool Regex::match(std::string_view subject, std::vector<std::string>* captures) const {
+    // One match-data block per thread, large enough for nginx's 9 captures and more.
+    struct MatchData {
+        pcre2_match_data* data = pcre2_match_data_create(64, nullptr);
+        ~MatchData() { pcre2_match_data_free(data); }
+    };
+    thread_local MatchData md;
+    auto* code = static_cast<pcre2_code*>(code_);
+    int rc = pcre2_match(code, reinterpret_cast<PCRE2_SPTR>(subject.data()), subject.size(), 0, 0, md.data, nullptr);
+    if (rc < 0) return false;
+    if (captures) {
+        const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md.data);
+        captures->clear();
+        for (int i = 0; i < rc; ++i) {
+            if (ov[2 * i] == PCRE2_UNSET) {
+                captures->emplace_back();
+                continue;
+            }
+            captures->emplace_back(subject.substr(ov[2 * i], ov[2 * i + 1] - ov[2 * i]));
+        }
+    }
+    return true;
+}
+
 }  // namespace ngxlite::ir

@@ -23,6 +23,10 @@ public:
     int captures() const { return captures_; }
     const std::vector<std::string>& names() const { return names_; }  // named captures
 
+    // Matches `subject`; fills `captures` ($0, $1, ...) when given. Thread-safe: the match
+    // data is per thread.
+    bool match(std::string_view subject, std::vector<std::string>* captures) const;
+
 private:
     std::string pattern_;
     std::string error_;

@@ -1,0 +1,160 @@
+#include "runtime/logs.hpp"
+
+#include <fcntl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <ctime>
+
+namespace ngxlite::runtime {
+
+namespace {
+
+const char* const kLevelNames[] = {"emerg", "alert", "crit", "error", "warn", "notice", "info", "debug"};
+
+LogLevel parse_level(const std::string& s) {
+    for (int i = 0; i < 8; ++i)
+        if (s == kLevelNames[i]) return static_cast<LogLevel>(i);
+    return LogLevel::error;
+}
+
+int open_log(const std::string& path) {
+    if (path == "stderr") return STDERR_FILENO;
+    return ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+}
+
+void close_log(int fd) {
+    if (fd > STDERR_FILENO) ::close(fd);
+}
+
+void write_all(int fd, const std::string& line) {
+    if (fd < 0) return;
+    [[maybe_unused]] auto n = ::write(fd, line.data(), line.size());
+}
+
+// nginx's default access log escaping: '"', '\' and bytes outside 0x20..0x7e as \xXX.
+void append_escaped(std::string& out, std::string_view v, ir::LogFormat::Escape mode) {
+    static const char hex[] = "0123456789ABCDEF";
+    for (unsigned char c : v) {
+        if (mode == ir::LogFormat::Escape::none) {
+            out += static_cast<char>(c);
+        } else if (mode == ir::LogFormat::Escape::json) {
+            if (c == '"' || c == '\\') {
+                out += '\\';
+                out += static_cast<char>(c);
+            } else if (c < 0x20) {
+                out += "\\u00";
+                out += hex[c >> 4];
+                out += hex[c & 15];
+            } else {
+                out += static_cast<char>(c);
+            }
+        } else if (c == '"' || c == '\\' || c < 0x20 || c > 0x7e) {
+            out += "\\x";
+            out += hex[c >> 4];
+            out += hex[c & 15];
+        } else {
+            out += static_cast<char>(c);
+        }
+    }
+}
+
+}  // namespace
+
+ErrorLog::ErrorLog(const std::vector<ir::ErrorLog>& targets) {
+    for (const auto& t : targets) targets_.push_back({t.path, parse_level(t.level), open_log(t.path)});
+}
+
+ErrorLog::~ErrorLog() {
+    for (const auto& t : targets_) close_log(t.fd);
+}
+
+void ErrorLog::reopen() {
+    for (auto& t : targets_) {
+        close_log(t.fd);
+        t.fd = open_log(t.path);
+    }
+}
+
+void ErrorLog::write(LogLevel level, std::string_view message, std::uint64_t connection) const {
+    std::time_t now = std::time(nullptr);
+    std::tm tm{};
+    ::localtime_r(&now, &tm);
+    char stamp[32];
+    std::strftime(stamp, sizeof stamp, "%Y/%m/%d %H:%M:%S", &tm);
+    std::string line = std::string(stamp) + " [" + kLevelNames[static_cast<int>(level)] + "] " +
+                       std::to_string(::getpid()) + "#" + std::to_string(::syscall(SYS_gettid)) + ": ";
+    if (connection) line += "*" + std::to_string(connection) + " ";
+    line.append(message);
+    line += "\n";
+    for (const auto& t : targets_)
+        if (level <= t.level) write_all(t.fd, line);
+}
+
+std::string format_log_line(const ir::LogFormat& format, const RequestContext& ctx) {
+    std::string line;
+    for (const auto& p : format.format.parts) {
+        if (p.kind == ir::Template::Part::Kind::literal) {
+            line += p.text;
+            continue;
+        }
+        bool found = false;
+        std::string v = p.kind == ir::Template::Part::Kind::variable
+                            ? variable(p.text, ctx, found)
+                            : (static_cast<std::size_t>(p.capture) < ctx.captures.size() ? ctx.captures[p.capture] : "");
+        if (v.empty() && format.escape != ir::LogFormat::Escape::json)
+            line += "-";
+        else
+            append_escaped(line, v, format.escape);
+    }
+    line += "\n";
+    return line;
+}
+
+namespace {
+void collect_paths(const ir::Location& l, std::map<std::string, int>& files) {
+    for (const auto& log : l.access_logs)
+        if (!log.path.has_variables()) files.emplace(log.path.literal(), -1);
+    for (const auto& child : l.locations) collect_paths(child, files);
+}
+}  // namespace
+
+// Every literal path is opened here, before workers start: writers only read the map.
+AccessLogs::AccessLogs(const ir::HttpConfig& http) : http_(http) {
+    for (const auto& server : http.servers) {
+        collect_paths(server.root_location, files_);
+        for (const auto& l : server.locations) collect_paths(l, files_);
+    }
+    for (auto& [path, fd] : files_) fd = open_log(path);
+}
+
+AccessLogs::~AccessLogs() {
+    for (const auto& [path, fd] : files_) close_log(fd);
+}
+
+void AccessLogs::reopen() {
+    for (auto& [path, fd] : files_) {
+        close_log(fd);
+        fd = open_log(path);
+    }
+}
+
+void AccessLogs::write(const std::vector<ir::AccessLog>& logs, const RequestContext& ctx) const {
+    for (const auto& log : logs) {
+        const ir::LogFormat* format = nullptr;
+        for (const auto& f : http_.log_formats)
+            if (f.name == log.format) format = &f;
+        if (!format) continue;
+        const std::string line = format_log_line(*format, ctx);
+        if (!log.path.has_variables()) {
+            write_all(files_.at(log.path.literal()), line);
+            continue;
+        }
+        // A path with variables: opened per line (nginx caches these with open_log_file_cache).
+        const int fd = open_log(expand(log.path, ctx));
+        write_all(fd, line);
+        close_log(fd);
+    }
+}
+
+}  // namespace ngxlite::runtime

@@ -1,0 +1,55 @@
+// nginx's log lines: the error log ("2026/11/24 22:18:59 [error] PID#TID: *CID message")
+// and access logs from log_format templates. Files are opened once per configuration and
+// written with O_APPEND, so workers need no locks.
+#pragma once
+
+#include "parser/ir/config.hpp"
+#include "runtime/request.hpp"
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace ngxlite::runtime {
+
+enum class LogLevel { emerg, alert, crit, error, warn, notice, info, debug };
+
+class ErrorLog {
+public:
+    explicit ErrorLog(const std::vector<ir::ErrorLog>& targets);
+    ~ErrorLog();
+    ErrorLog(const ErrorLog&) = delete;
+    ErrorLog& operator=(const ErrorLog&) = delete;
+
+    void write(LogLevel level, std::string_view message, std::uint64_t connection = 0) const;
+    void reopen();
+
+private:
+    struct Target {
+        std::string path;
+        LogLevel level;
+        int fd;
+    };
+    std::vector<Target> targets_;
+};
+
+class AccessLogs {
+public:
+    explicit AccessLogs(const ir::HttpConfig& http);
+    ~AccessLogs();
+    AccessLogs(const AccessLogs&) = delete;
+    AccessLogs& operator=(const AccessLogs&) = delete;
+
+    void write(const std::vector<ir::AccessLog>& logs, const RequestContext& ctx) const;
+    void reopen();
+
+private:
+    const ir::HttpConfig& http_;
+    std::map<std::string, int> files_;  // path -> fd
+};
+
+// The line a log_format produces: unset or empty variables as "-", escaped as nginx does.
+std::string format_log_line(const ir::LogFormat& format, const RequestContext& ctx);
+
+}  // namespace ngxlite::runtime

@@ -1,0 +1,55 @@
+// What a request handler and the variables see of one request and its connection.
+#pragma once
+
+#include "parser/ir/config.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace ngxlite::runtime {
+
+struct ConnectionInfo {
+    std::uint64_t id = 0;  // nginx's connection number ($connection, "*N" in the error log)
+    std::string remote_addr;
+    std::uint16_t remote_port = 0;
+    std::string server_addr;
+    std::uint16_t server_port = 0;
+    std::uint64_t requests = 0;  // served so far on this connection
+};
+
+struct Request {
+    std::string method;
+    std::string request_line;  // "GET /a?b HTTP/1.1", for $request and logs
+    std::string request_uri;   // as received
+    std::string uri;           // decoded and normalised, as nginx matches locations
+    std::string args;
+    int version = 11;          // 10 or 11
+    std::vector<std::pair<std::string, std::string>> headers;  // as received
+    std::string host;          // lowercased, without port
+    std::string body;
+    std::chrono::system_clock::time_point start;
+
+    // The first header `name` (case-insensitive), or nullptr.
+    const std::string* header(std::string_view name) const;
+};
+
+struct RequestContext {
+    const ConnectionInfo& connection;
+    const Request& request;
+    const ir::HttpServer* server = nullptr;
+    std::vector<std::string> captures;  // $0.. of the matched regex
+    int status = 0;
+    std::uint64_t bytes_sent = 0;
+    std::uint64_t body_bytes_sent = 0;
+    std::vector<std::pair<std::string, std::string>> response_headers;
+};
+
+// Expands a compiled template against a request: variables and captures.
+std::string expand(const ir::Template& t, const RequestContext& ctx);
+// One variable's value; `found` false when it is not set (logged as "-").
+std::string variable(std::string_view name, const RequestContext& ctx, bool& found);
+
+}  // namespace ngxlite::runtime

@@ -1,0 +1,41 @@
+// Which server and which location a request reaches, by nginx's rules: server names
+// (exact, *.head, tail.*, regex in order, then the default server of the address) and
+// locations (exact, longest prefix, ^~, nested, then regexes in order).
+#pragma once
+
+#include "parser/ir/config.hpp"
+
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace ngxlite::runtime {
+
+// The servers of one listening address:port.
+class ServerSelector {
+public:
+    void add(const ir::HttpServer& server, bool is_default);
+    // `host` is the Host header (or request line host) lowercased, without port.
+    const ir::HttpServer& select(std::string_view host) const;
+
+private:
+    const ir::HttpServer* default_ = nullptr;
+    std::unordered_map<std::string, const ir::HttpServer*> exact_;
+    std::vector<std::pair<std::string, const ir::HttpServer*>> head_;  // "*.example.com" as ".example.com"
+    std::vector<std::pair<std::string, const ir::HttpServer*>> tail_;  // "www.example.*" as "www.example."
+    std::vector<std::pair<std::shared_ptr<const ir::Regex>, const ir::HttpServer*>> regex_;
+};
+
+struct LocationMatch {
+    const ir::Location* location = nullptr;  // null: none matched (the server level applies)
+    std::vector<std::string> captures;       // $1.. of a regex location
+};
+
+// nginx's ngx_http_core_find_location over a server's locations (already in match order).
+LocationMatch find_location(const std::vector<ir::Location>& locations, std::string_view uri);
+
+// A named location (@name) of a server, for error_page and try_files.
+const ir::Location* find_named(const std::vector<ir::Location>& locations, std::string_view name);
+
+}  // namespace ngxlite::runtime

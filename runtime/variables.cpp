@@ -1,0 +1,173 @@
+// nginx's built-in variables, as far as the runtime serves requests today.
+#include "runtime/request.hpp"
+
+#include <unistd.h>
+
+#include <ctime>
+#include <unordered_map>
+
+namespace ngxlite::runtime {
+
+namespace {
+
+bool iequal(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i)
+        if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
+    return true;
+}
+
+// "$http_user_agent" reads "User-Agent": '_' stands for '-', case does not matter.
+bool header_name_matches(std::string_view header, std::string_view var) {
+    if (header.size() != var.size()) return false;
+    for (std::size_t i = 0; i < header.size(); ++i) {
+        char h = static_cast<char>(std::tolower(static_cast<unsigned char>(header[i])));
+        if (h == '-') h = '_';
+        if (h != var[i]) return false;
+    }
+    return true;
+}
+
+std::string format_time(const char* fmt, std::chrono::system_clock::time_point tp) {
+    std::time_t t = std::chrono::system_clock::to_time_t(tp);
+    std::tm tm{};
+    ::localtime_r(&t, &tm);
+    char buf[64];
+    std::strftime(buf, sizeof buf, fmt, &tm);
+    return buf;
+}
+
+using Getter = std::string (*)(const RequestContext&, bool&);
+
+const std::unordered_map<std::string_view, Getter>& getters() {
+    static const std::unordered_map<std::string_view, Getter> table = {
+        {"remote_addr", [](const RequestContext& c, bool&) { return c.connection.remote_addr; }},
+        {"remote_port", [](const RequestContext& c, bool&) { return std::to_string(c.connection.remote_port); }},
+        {"server_addr", [](const RequestContext& c, bool&) { return c.connection.server_addr; }},
+        {"server_port", [](const RequestContext& c, bool&) { return std::to_string(c.connection.server_port); }},
+        {"connection", [](const RequestContext& c, bool&) { return std::to_string(c.connection.id); }},
+        {"connection_requests", [](const RequestContext& c, bool&) { return std::to_string(c.connection.requests); }},
+        {"request", [](const RequestContext& c, bool&) { return c.request.request_line; }},
+        {"request_method", [](const RequestContext& c, bool&) { return c.request.method; }},
+        {"request_uri", [](const RequestContext& c, bool&) { return c.request.request_uri; }},
+        {"uri", [](const RequestContext& c, bool&) { return c.request.uri; }},
+        {"document_uri", [](const RequestContext& c, bool&) { return c.request.uri; }},
+        {"args", [](const RequestContext& c, bool& found) { found = !c.request.args.empty(); return c.request.args; }},
+        {"query_string", [](const RequestContext& c, bool& found) { found = !c.request.args.empty(); return c.request.args; }},
+        {"is_args", [](const RequestContext& c, bool&) { return std::string(c.request.args.empty() ? "" : "?"); }},
+        {"scheme", [](const RequestContext&, bool&) { return std::string("http"); }},
+        {"https", [](const RequestContext&, bool&) { return std::string(); }},
+        {"server_protocol", [](const RequestContext& c, bool&) { return std::string(c.request.version == 10 ? "HTTP/1.0" : "HTTP/1.1"); }},
+        {"host", [](const RequestContext& c, bool&) {
+             if (!c.request.host.empty()) return c.request.host;
+             return c.server && !c.server->names.empty() ? c.server->names[0].name : std::string();
+         }},
+        {"server_name", [](const RequestContext& c, bool&) {
+             return c.server && !c.server->names.empty() ? c.server->names[0].name : std::string();
+         }},
+        {"status", [](const RequestContext& c, bool&) { return std::to_string(c.status); }},
+        {"body_bytes_sent", [](const RequestContext& c, bool&) { return std::to_string(c.body_bytes_sent); }},
+        {"bytes_sent", [](const RequestContext& c, bool&) { return std::to_string(c.bytes_sent); }},
+        {"request_length", [](const RequestContext& c, bool&) { return std::to_string(c.request.request_line.size()); }},
+        {"content_length", [](const RequestContext& c, bool& found) {
+             const std::string* v = c.request.header("Content-Length");
+             found = v != nullptr;
+             return v ? *v : std::string();
+         }},
+        {"content_type", [](const RequestContext& c, bool& found) {
+             const std::string* v = c.request.header("Content-Type");
+             found = v != nullptr;
+             return v ? *v : std::string();
+         }},
+        {"remote_user", [](const RequestContext&, bool& found) { found = false; return std::string(); }},
+        {"time_local", [](const RequestContext& c, bool&) { return format_time("%d/%b/%Y:%H:%M:%S %z", c.request.start); }},
+        {"time_iso8601", [](const RequestContext& c, bool&) { return format_time("%Y-%m-%dT%H:%M:%S%z", c.request.start); }},
+        {"msec", [](const RequestContext&, bool&) {
+             auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+             char buf[32];
+             std::snprintf(buf, sizeof buf, "%lld.%03lld", static_cast<long long>(ms / 1000), static_cast<long long>(ms % 1000));
+             return std::string(buf);
+         }},
+        {"request_time", [](const RequestContext& c, bool&) {
+             auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now() - c.request.start).count();
+             char buf[32];
+             std::snprintf(buf, sizeof buf, "%lld.%03lld", static_cast<long long>(ms / 1000), static_cast<long long>(ms % 1000));
+             return std::string(buf);
+         }},
+        {"pid", [](const RequestContext&, bool&) { return std::to_string(::getpid()); }},
+        {"nginx_version", [](const RequestContext&, bool&) { return std::string("1.22.1"); }},
+        {"hostname", [](const RequestContext&, bool&) {
+             char buf[256] = {};
+             ::gethostname(buf, sizeof buf - 1);
+             return std::string(buf);
+         }},
+    };
+    return table;
+}
+
+}  // namespace
+
+const std::string* Request::header(std::string_view name) const {
+    for (const auto& [k, v] : headers)
+        if (iequal(k, name)) return &v;
+    return nullptr;
+}
+
+std::string variable(std::string_view name, const RequestContext& ctx, bool& found) {
+    found = true;
+    if (auto it = getters().find(name); it != getters().end()) return it->second(ctx, found);
+    if (name.starts_with("http_")) {
+        for (const auto& [k, v] : ctx.request.headers)
+            if (header_name_matches(k, name.substr(5))) return v;
+    } else if (name.starts_with("arg_")) {
+        std::string_view args = ctx.request.args;
+        const std::string_view want = name.substr(4);
+        while (!args.empty()) {
+            auto amp = args.find('&');
+            std::string_view pair = args.substr(0, amp);
+            auto eq = pair.find('=');
+            if (iequal(pair.substr(0, eq), want)) return std::string(eq == std::string_view::npos ? "" : pair.substr(eq + 1));
+            if (amp == std::string_view::npos) break;
+            args.remove_prefix(amp + 1);
+        }
+    } else if (name.starts_with("sent_http_")) {
+        for (const auto& [k, v] : ctx.response_headers)
+            if (header_name_matches(k, name.substr(10))) return v;
+    } else if (name.starts_with("cookie_")) {
+        if (const std::string* cookies = ctx.request.header("Cookie")) {
+            std::string_view rest = *cookies;
+            const std::string_view want = name.substr(7);
+            while (!rest.empty()) {
+                while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
+                auto semi = rest.find(';');
+                std::string_view pair = rest.substr(0, semi);
+                auto eq = pair.find('=');
+                if (eq != std::string_view::npos && iequal(pair.substr(0, eq), want)) return std::string(pair.substr(eq + 1));
+                if (semi == std::string_view::npos) break;
+                rest.remove_prefix(semi + 1);
+            }
+        }
+    }
+    found = false;
+    return {};
+}
+
+std::string expand(const ir::Template& t, const RequestContext& ctx) {
+    std::string out;
+    for (const auto& p : t.parts) {
+        switch (p.kind) {
+        case ir::Template::Part::Kind::literal: out += p.text; break;
+        case ir::Template::Part::Kind::capture:
+            if (static_cast<std::size_t>(p.capture) < ctx.captures.size()) out += ctx.captures[p.capture];
+            break;
+        case ir::Template::Part::Kind::variable: {
+            bool found = false;
+            out += variable(p.text, ctx, found);
+            break;
+        }
+        }
+    }
+    return out;
+}
+
+}  // namespace ngxlite::runtime
