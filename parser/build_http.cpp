@@ -259,7 +259,6 @@ void merge_locations(Compiler& c, const Scope& s, ir::Location& loc, const Direc
         log.path.parts.push_back({ir::Template::Part::Kind::literal, c.full_path("logs/access.log", false), 0});
         loc.access_logs.push_back(std::move(log));
     }
-    if (const Directive* r = s.find("root")) loc.root = r->args[1];
     if (const auto index = s.find_list("index"); !index.empty()) {
         loc.index.clear();
         for (const Directive* d : index) loc.index.insert(loc.index.end(), d->args.begin() + 1, d->args.end());
@@ -270,7 +269,10 @@ void merge_locations(Compiler& c, const Scope& s, ir::Location& loc, const Direc
     loc.client_max_body_size = s.value<std::int64_t>("client_max_body_size", 1048576);
     loc.keepalive_timeout = ir::Msec(s.value<std::int64_t>("keepalive_timeout", 75000));
     loc.keepalive_requests = s.value<int>("keepalive_requests", 1000);
-    if (const Directive* a = s.innermost().find("alias")) loc.alias = a->args[1];
+    // nginx resolves root and alias against the prefix at load time (unless they hold variables).
+    auto resolved = [&](const std::string& path) { return has_variables(path) ? path : c.full_path(path, false); };
+    loc.root = resolved(s.str("root", "html"));
+    if (const Directive* a = s.innermost().find("alias")) loc.alias = resolved(a->args[1]);
     loc.internal = s.innermost().find("internal") != nullptr;
     for (const auto& d : s.innermost().directives) {
         if (!opens_location(*d)) continue;

@@ -41,6 +41,7 @@ struct RequestContext {
     const Request& request;
     const ir::HttpServer* server = nullptr;
     std::vector<std::string> captures;  // $0.. of the matched regex
+    std::vector<std::pair<std::string, std::string>> named_captures;  // variables set by (?<name>)
     int status = 0;
     std::uint64_t bytes_sent = 0;
     std::uint64_t body_bytes_sent = 0;

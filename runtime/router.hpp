@@ -16,8 +16,10 @@ namespace ngxlite::runtime {
 class ServerSelector {
 public:
     void add(const ir::HttpServer& server, bool is_default);
-    // `host` is the Host header (or request line host) lowercased, without port.
-    const ir::HttpServer& select(std::string_view host) const;
+    // `host` is the Host header (or request line host) lowercased, without port. A regex
+    // name's named captures are appended to `named` (nginx makes them variables).
+    const ir::HttpServer& select(std::string_view host,
+                                 std::vector<std::pair<std::string, std::string>>* named = nullptr) const;
 
 private:
     const ir::HttpServer* default_ = nullptr;
@@ -30,6 +32,7 @@ private:
 struct LocationMatch {
     const ir::Location* location = nullptr;  // null: none matched (the server level applies)
     std::vector<std::string> captures;       // $1.. of a regex location
+    std::vector<std::pair<std::string, std::string>> named;  // (?<name>...) captures
 };
 
 // nginx's ngx_http_core_find_location over a server's locations (already in match order).

@@ -115,6 +115,8 @@ const std::string* Request::header(std::string_view name) const {
 
 std::string variable(std::string_view name, const RequestContext& ctx, bool& found) {
     found = true;
+    for (const auto& [n, v] : ctx.named_captures)
+        if (n == name) return v;
     if (auto it = getters().find(name); it != getters().end()) return it->second(ctx, found);
     if (name.starts_with("http_")) {
         for (const auto& [k, v] : ctx.request.headers)

@@ -2,6 +2,7 @@
 // prints "nginx". See README.md for the flags ngxlite adds.
 #include "grammar/parse.hpp"
 #include "parser/load.hpp"
+#include "runtime/server.hpp"
 #include "tools/config_json.hpp"
 #include "tools/listen_check.hpp"
 
@@ -167,10 +168,6 @@ int main(int argc, char** argv) {
         return 0;
     }
     if (o.test) return test_config(o);
-    if (!o.signal.empty()) {
-        say_ngxlite("[emerg] the runtime is not built yet: -s " + o.signal + " has no process to signal");
-        return 1;
-    }
-    say_ngxlite("[emerg] the runtime is not built yet: use -t to check a configuration");
-    return 1;
+    if (!o.signal.empty()) return runtime::send_signal(o.load, o.signal);
+    return runtime::run_server(o.load);
 }

@@ -31,8 +31,11 @@ Regex::Regex(std::string_view pattern, bool caseless) : pattern_(pattern) {
     pcre2_pattern_info(code, PCRE2_INFO_NAMECOUNT, &count);
     pcre2_pattern_info(code, PCRE2_INFO_NAMEENTRYSIZE, &entry_size);
     pcre2_pattern_info(code, PCRE2_INFO_NAMETABLE, &table);
-    for (std::uint32_t i = 0; i < count; ++i)
-        names_.emplace_back(reinterpret_cast<const char*>(table + i * entry_size + 2));
+    for (std::uint32_t i = 0; i < count; ++i) {
+        const PCRE2_SPTR entry = table + i * entry_size;
+        name_groups_.push_back((entry[0] << 8) | entry[1]);
+        names_.emplace_back(reinterpret_cast<const char*>(entry + 2));
+    }
 }
 
 Regex::~Regex() { pcre2_code_free(static_cast<pcre2_code*>(code_)); }

@@ -22,6 +22,7 @@ public:
     const std::string& pattern() const { return pattern_; }
     int captures() const { return captures_; }
     const std::vector<std::string>& names() const { return names_; }  // named captures
+    const std::vector<int>& name_groups() const { return name_groups_; }  // their group numbers
 
     // Matches `subject`; fills `captures` ($0, $1, ...) when given. Thread-safe: the match
     // data is per thread.
@@ -33,6 +34,7 @@ private:
     void* code_ = nullptr;  // pcre2_code_8
     int captures_ = 0;
     std::vector<std::string> names_;
+    std::vector<int> name_groups_;
 };
 
 }  // namespace ngxlite::ir

@@ -1,0 +1,23 @@
+#include "runtime/active_config.hpp"
+
+namespace ngxlite::runtime {
+
+ActiveConfig::ActiveConfig(std::shared_ptr<const ir::Config> config)
+    : ir(std::move(config)), error_log(ir->error_logs) {
+    if (!ir->http) return;
+    access_logs = std::make_unique<AccessLogs>(*ir->http);
+    for (const auto& a : ir->http->addresses) {
+        ServerSelector& sel = selectors[a.listen.endpoint.text()];
+        sel.add(ir->http->servers.at(a.default_server), true);
+        for (std::size_t i : a.servers)
+            if (i != a.default_server) sel.add(ir->http->servers.at(i), false);
+    }
+}
+
+const ServerSelector& ActiveConfig::selector(const ir::Endpoint& local) const {
+    if (auto it = selectors.find(local.text()); it != selectors.end()) return it->second;
+    const ir::Endpoint wildcard{local.ipv6 ? "::" : "0.0.0.0", local.port, local.ipv6};
+    return selectors.at(wildcard.text());
+}
+
+}  // namespace ngxlite::runtime

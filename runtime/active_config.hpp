@@ -1,0 +1,28 @@
+// A loaded configuration as the runtime uses it: the IR, its logs, and a server
+// selector per listening address. Connections hold a shared_ptr to the one they started
+// with, so a reload never changes a request in flight.
+#pragma once
+
+#include "parser/ir/config.hpp"
+#include "runtime/logs.hpp"
+#include "runtime/router.hpp"
+
+#include <map>
+#include <memory>
+
+namespace ngxlite::runtime {
+
+struct ActiveConfig {
+    explicit ActiveConfig(std::shared_ptr<const ir::Config> config);
+
+    // The servers of the address a connection arrived on: the exact address, else the
+    // wildcard of its port.
+    const ServerSelector& selector(const ir::Endpoint& local) const;
+
+    std::shared_ptr<const ir::Config> ir;
+    ErrorLog error_log;
+    std::unique_ptr<AccessLogs> access_logs;
+    std::map<std::string, ServerSelector> selectors;  // by Endpoint::text()
+};
+
+}  // namespace ngxlite::runtime

@@ -1,0 +1,449 @@
+#include "runtime/http_session.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+
+namespace ngxlite::runtime {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+constexpr std::chrono::seconds kClientHeaderTimeout{60};
+
+std::string http_date(std::time_t t) {
+    std::tm tm{};
+    ::gmtime_r(&t, &tm);
+    char buf[64];
+    std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    return buf;
+}
+
+std::string lower(std::string_view s) {
+    std::string out(s);
+    for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return out;
+}
+
+ir::Endpoint endpoint_of(const tcp::endpoint& e) {
+    const bool v6 = e.address().is_v6();
+    return {e.address().to_string(), e.port(), v6};
+}
+
+// What a handler answers; written in nginx's header order.
+struct Response {
+    int status = 200;
+    std::string content_type;
+    std::optional<std::uint64_t> content_length;
+    std::optional<std::time_t> last_modified;
+    std::string location;  // made absolute by ngxlite: sent before Connection, as nginx does
+    std::vector<std::pair<std::string, std::string>> headers;  // Location as given, ETag, add_header
+    std::string body;
+    int file_fd = -1;  // a static file streamed after the header
+    bool close = false;
+};
+
+std::string server_header(bool tokens) { return tokens ? "ngxlite/" NGXLITE_VERSION : "ngxlite"; }
+
+void set_error(Response& r, int status, bool tokens) {
+    r.status = status;
+    r.body = error_page(status, tokens);
+    r.content_type = "text/html";
+    r.content_length = r.body.size();
+    // nginx closes the connection after these errors.
+    if (status == 400 || status == 413 || status == 414 || status == 408 || status >= 494) r.close = true;
+}
+
+// A redirect target as nginx sends it: relative URIs become absolute (absolute_redirect on).
+std::string absolute(std::string_view uri, const Request& req, const ConnectionInfo& conn, const ir::HttpServer& server) {
+    if (uri.empty() || uri[0] != '/') return std::string(uri);
+    std::string host = req.host.empty() ? (server.names.empty() ? conn.server_addr : server.names[0].name) : req.host;
+    std::string out = "http://" + host;
+    if (conn.server_port != 80) out += ":" + std::to_string(conn.server_port);
+    return out + std::string(uri);
+}
+
+void add_location_headers(Response& r, const ir::Location& loc, const RequestContext& ctx) {
+    // add_header applies to 200, 201, 204, 206, 301, 302, 303, 304, 307, 308 unless `always`.
+    static constexpr int kinds[] = {200, 201, 204, 206, 301, 302, 303, 304, 307, 308};
+    const bool ok = std::find(std::begin(kinds), std::end(kinds), r.status) != std::end(kinds);
+    for (const auto& h : loc.add_headers) {
+        if (!ok && !h.always) continue;
+        std::string v = expand(h.value, ctx);
+        if (!v.empty()) r.headers.emplace_back(h.name, std::move(v));
+    }
+}
+
+// The type for a path's extension: the types {} in force, or nginx's built-in three.
+std::string mime_type(const ir::Location& loc, std::string_view path) {
+    static const ir::MimeTypes builtin = {{"html", "text/html"}, {"gif", "image/gif"}, {"jpg", "image/jpeg"}};
+    const ir::MimeTypes& types = loc.types ? *loc.types : builtin;
+    auto slash = path.rfind('/');
+    auto dot = path.rfind('.');
+    if (dot != std::string_view::npos && (slash == std::string_view::npos || dot > slash)) {
+        if (auto it = types.find(lower(path.substr(dot + 1))); it != types.end()) return it->second;
+    }
+    return loc.default_type;
+}
+
+std::string describe(const RequestContext& ctx) {
+    std::string s = ", client: " + ctx.connection.remote_addr;
+    s += ", server: " + (ctx.server && !ctx.server->names.empty() ? ctx.server->names[0].name : std::string());
+    s += ", request: \"" + ctx.request.request_line + "\"";
+    if (!ctx.request.host.empty()) s += ", host: \"" + ctx.request.host + "\"";
+    return s;
+}
+
+// nginx's static module: files under root, index files for directories.
+void serve_static(Response& r, const ir::Location& loc, const RequestContext& ctx, const ActiveConfig& cfg) {
+    const Request& req = ctx.request;
+    if (req.method != "GET" && req.method != "HEAD") {
+        set_error(r, 405, loc.server_tokens);
+        return;
+    }
+    std::string path = loc.root + req.uri;
+    struct stat st {};
+    if (req.uri.back() == '/') {
+        for (const auto& index : loc.index) {
+            const std::string candidate = path + index;
+            if (::stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+                path = candidate;
+                goto open_file;
+            }
+        }
+        if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+            cfg.error_log.write(LogLevel::error, "directory index of \"" + path + "\" is forbidden" + describe(ctx),
+                                ctx.connection.id);
+            set_error(r, 403, loc.server_tokens);
+        } else {
+            cfg.error_log.write(LogLevel::error, "\"" + path + loc.index.front() + "\" is not found (2: No such file or directory)" + describe(ctx),
+                                ctx.connection.id);
+            set_error(r, 404, loc.server_tokens);
+        }
+        return;
+    }
+open_file:
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        const int err = errno;
+        const int status = err == EACCES ? 403 : 404;
+        if (err != ENOENT || status == 403)
+            cfg.error_log.write(LogLevel::error, "open() \"" + path + "\" failed (" + std::to_string(err) + ": " +
+                                                     std::strerror(err) + ")" + describe(ctx), ctx.connection.id);
+        else
+            cfg.error_log.write(LogLevel::error, "open() \"" + path + "\" failed (2: No such file or directory)" + describe(ctx),
+                                ctx.connection.id);
+        set_error(r, status, loc.server_tokens);
+        return;
+    }
+    ::fstat(fd, &st);
+    if (S_ISDIR(st.st_mode)) {
+        ::close(fd);
+        r.status = 301;
+        r.location = absolute(req.uri + "/", req, ctx.connection, *ctx.server);
+        r.body = error_page(301, loc.server_tokens);
+        r.content_type = "text/html";
+        r.content_length = r.body.size();
+        return;
+    }
+    r.status = 200;
+    r.content_type = mime_type(loc, path);
+    r.content_length = static_cast<std::uint64_t>(st.st_size);
+    r.last_modified = st.st_mtime;
+    char etag[64];
+    std::snprintf(etag, sizeof etag, "\"%lx-%lx\"", static_cast<unsigned long>(st.st_mtime),
+                  static_cast<unsigned long>(st.st_size));
+    r.headers.emplace_back("ETag", etag);
+    r.headers.emplace_back("Accept-Ranges", "bytes");
+    if (req.method == "HEAD")
+        ::close(fd);
+    else
+        r.file_fd = fd;
+}
+
+void handle(Response& r, const ir::Location& loc, RequestContext& ctx, const ActiveConfig& cfg) {
+    if (loc.return_action) {
+        const ir::Return& ret = *loc.return_action;
+        const std::string text = expand(ret.text, ctx);
+        r.status = ret.code;
+        if (ret.code == 444) {
+            r.close = true;
+            return;
+        }
+        const bool redirect = ret.code == 301 || ret.code == 302 || ret.code == 303 || ret.code == 307 || ret.code == 308;
+        if (redirect) {
+            // nginx builds a relative target's absolute form itself and sends it early;
+            // an absolute one is an ordinary header, sent after Connection.
+            if (!text.empty() && text[0] == '/')
+                r.location = absolute(text, ctx.request, ctx.connection, *ctx.server);
+            else
+                r.headers.emplace_back("Location", text);
+            set_error(r, ret.code, loc.server_tokens);
+        } else if (!ret.text.parts.empty()) {
+            r.content_type = mime_type(loc, ctx.request.uri);
+            r.body = text;
+            r.content_length = r.body.size();
+        } else if (ret.code >= 300) {
+            set_error(r, ret.code, loc.server_tokens);
+        } else if (ret.code != 204) {
+            r.content_type = mime_type(loc, ctx.request.uri);
+            r.content_length = 0;
+        }
+        return;
+    }
+    serve_static(r, loc, ctx, cfg);
+}
+
+std::string serialize_head(const Response& r, bool keep_alive, bool tokens) {
+    const char* text = status_text(r.status);
+    std::string h = "HTTP/1.1 " + std::to_string(r.status) + " " + text + "\r\n";
+    h += "Server: " + server_header(tokens) + "\r\n";
+    h += "Date: " + http_date(std::time(nullptr)) + "\r\n";
+    if (!r.content_type.empty()) h += "Content-Type: " + r.content_type + "\r\n";
+    if (r.content_length) h += "Content-Length: " + std::to_string(*r.content_length) + "\r\n";
+    if (r.last_modified) h += "Last-Modified: " + http_date(*r.last_modified) + "\r\n";
+    if (!r.location.empty()) h += "Location: " + r.location + "\r\n";
+    h += keep_alive ? "Connection: keep-alive\r\n" : "Connection: close\r\n";
+    for (const auto& [k, v] : r.headers) h += k + ": " + v + "\r\n";
+    h += "\r\n";
+    return h;
+}
+
+}  // namespace
+
+const char* status_text(int status) {
+    switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 206: return "Partial Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Moved Temporarily";
+    case 303: return "See Other";
+    case 304: return "Not Modified";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 402: return "Payment Required";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Not Allowed";
+    case 406: return "Not Acceptable";
+    case 408: return "Request Time-out";
+    case 409: return "Conflict";
+    case 410: return "Gone";
+    case 411: return "Length Required";
+    case 412: return "Precondition Failed";
+    case 413: return "Request Entity Too Large";
+    case 414: return "Request-URI Too Large";
+    case 415: return "Unsupported Media Type";
+    case 416: return "Requested Range Not Satisfiable";
+    case 421: return "Misdirected Request";
+    case 429: return "Too Many Requests";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Temporarily Unavailable";
+    case 504: return "Gateway Time-out";
+    case 505: return "HTTP Version Not Supported";
+    case 507: return "Insufficient Storage";
+    default: return "";
+    }
+}
+
+std::string error_page(int status, bool server_tokens) {
+    // nginx's page for 302 says "Found" although its status line says "Moved Temporarily".
+    const char* text = status == 302 ? "Found" : status_text(status);
+    const std::string title = std::to_string(status) + " " + text;
+    return "<html>\r\n<head><title>" + title + "</title></head>\r\n<body>\r\n<center><h1>" + title +
+           "</h1></center>\r\n<hr><center>" + server_header(server_tokens) + "</center>\r\n</body>\r\n</html>\r\n";
+}
+
+std::optional<std::string> normalize_uri(std::string_view path, bool merge_slashes) {
+    std::string decoded;
+    decoded.reserve(path.size());
+    for (std::size_t i = 0; i < path.size(); ++i) {
+        if (path[i] == '%' && i + 2 < path.size() + 0 && std::isxdigit(static_cast<unsigned char>(path[i + 1])) &&
+            i + 2 < path.size() && std::isxdigit(static_cast<unsigned char>(path[i + 2]))) {
+            decoded += static_cast<char>(std::stoi(std::string(path.substr(i + 1, 2)), nullptr, 16));
+            i += 2;
+        } else if (path[i] == '%') {
+            return std::nullopt;  // nginx: 400 on a broken escape
+        } else {
+            decoded += path[i];
+        }
+    }
+    if (decoded.empty() || decoded[0] != '/') return std::nullopt;
+    std::vector<std::string_view> segments;
+    std::string_view rest(decoded);
+    const bool trailing = rest.size() > 1 && rest.back() == '/';
+    std::string out;
+    std::size_t start = 1;
+    while (start <= rest.size()) {
+        auto slash = rest.find('/', start);
+        std::string_view seg = rest.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
+        if (seg == "..") {
+            if (segments.empty()) return std::nullopt;
+            segments.pop_back();
+        } else if (seg == ".") {
+        } else if (!seg.empty() || !merge_slashes) {
+            segments.push_back(seg);
+        }
+        if (slash == std::string_view::npos) break;
+        start = slash + 1;
+    }
+    for (const auto& s : segments) out += "/" + std::string(s);
+    if (out.empty() || ((trailing || rest.ends_with("/.") || rest.ends_with("/..")) && out.back() != '/')) out += "/";
+    return out;
+}
+
+asio::awaitable<void> serve_http(tcp::socket socket, std::shared_ptr<const ActiveConfig> cfg, std::uint64_t id) {
+    ConnectionInfo conn;
+    conn.id = id;
+    boost::system::error_code ec;
+    const auto remote = socket.remote_endpoint(ec);
+    const auto local = socket.local_endpoint(ec);
+    if (ec) co_return;
+    conn.remote_addr = remote.address().to_string();
+    conn.remote_port = remote.port();
+    conn.server_addr = local.address().to_string();
+    conn.server_port = local.port();
+    const ServerSelector& selector = cfg->selector(endpoint_of(local));
+
+    beast::tcp_stream stream(std::move(socket));
+    beast::flat_buffer buffer;
+    std::chrono::milliseconds idle_timeout = kClientHeaderTimeout;
+    std::vector<char> chunk;
+    for (;;) {
+        http::request_parser<http::string_body> parser;
+        parser.header_limit(4 * 8192);  // large_client_header_buffers 4 8k
+        stream.expires_after(idle_timeout);
+        auto [rec, rn] = co_await http::async_read_header(stream, buffer, parser, use_tuple);
+        Request req;
+        req.start = std::chrono::system_clock::now();
+        RequestContext ctx{conn, req, nullptr, {}, {}, 0, 0, 0, {}};
+        Response resp;
+        const ir::HttpServer* server = &selector.select("");
+        const ir::Location* loc = &server->root_location;
+        ctx.server = server;
+        if (rec) {
+            if (rec == http::error::end_of_stream || rec == beast::error::timeout || rec == asio::error::eof ||
+                rec == asio::error::connection_reset || buffer.size() == 0)
+                co_return;  // nothing (more) arrived: nginx closes without an answer
+            set_error(resp, 400, loc->server_tokens);
+            req.request_line = "";
+        } else {
+            ++conn.requests;
+            auto& msg = parser.get();
+            req.method = std::string(msg.method_string());
+            const std::string target(msg.target());
+            req.version = msg.version();
+            req.request_line = req.method + " " + target + (req.version == 10 ? " HTTP/1.0" : " HTTP/1.1");
+            req.request_uri = target;
+            for (const auto& f : msg) req.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
+            if (const std::string* host = req.header("Host")) {
+                std::string h = lower(*host);
+                if (auto colon = h.rfind(':'); colon != std::string::npos && h.find(']') == std::string::npos) h.resize(colon);
+                req.host = h;
+            }
+            const auto q = target.find('?');
+            req.args = q == std::string::npos ? "" : target.substr(q + 1);
+            auto uri = normalize_uri(std::string_view(target).substr(0, q), true);
+            if (!uri || (req.version == 11 && !req.header("Host"))) {
+                set_error(resp, 400, loc->server_tokens);
+            } else {
+                req.uri = *uri;
+                server = &selector.select(req.host, &ctx.named_captures);
+                ctx.server = server;
+                LocationMatch m = find_location(server->locations, req.uri);
+                loc = m.location ? m.location : &server->root_location;
+                ctx.captures = std::move(m.captures);
+                ctx.named_captures.insert(ctx.named_captures.end(), m.named.begin(), m.named.end());
+                if (parser.content_length() && *parser.content_length() > static_cast<std::uint64_t>(loc->client_max_body_size) &&
+                    loc->client_max_body_size > 0) {
+                    cfg->error_log.write(LogLevel::error,
+                                         "client intended to send too large body: " + std::to_string(*parser.content_length()) +
+                                             " bytes" + describe(ctx),
+                                         id);
+                    set_error(resp, 413, loc->server_tokens);
+                } else {
+                    if (!parser.is_done()) {
+                        parser.body_limit(loc->client_max_body_size > 0 ? static_cast<std::uint64_t>(loc->client_max_body_size)
+                                                                        : std::numeric_limits<std::uint64_t>::max());
+                        stream.expires_after(std::chrono::seconds(60));
+                        auto [bec, bn] = co_await http::async_read(stream, buffer, parser, use_tuple);
+                        if (bec == http::error::body_limit) {
+                            set_error(resp, 413, loc->server_tokens);
+                        } else if (bec) {
+                            co_return;
+                        }
+                    }
+                    if (resp.status == 200) handle(resp, *loc, ctx, *cfg);
+                }
+            }
+        }
+        ctx.status = resp.status;
+        if (resp.close && resp.status == 444) {
+            if (cfg->access_logs) cfg->access_logs->write(loc->access_logs, ctx);
+            co_return;
+        }
+        const bool keep_alive = !resp.close && !req.method.empty() && !parser.get().need_eof() &&
+                                parser.get().keep_alive() && loc->keepalive_timeout.count() > 0 &&
+                                conn.requests < static_cast<std::uint64_t>(loc->keepalive_requests);
+        add_location_headers(resp, *loc, ctx);
+        ctx.response_headers = resp.headers;
+        if (!resp.content_type.empty()) ctx.response_headers.emplace_back("Content-Type", resp.content_type);
+        const std::string head = serialize_head(resp, keep_alive, loc->server_tokens);
+        const bool head_only = req.method == "HEAD";
+        stream.expires_after(std::chrono::seconds(60));  // send_timeout
+        auto [wec, wn] = co_await asio::async_write(stream, asio::buffer(head), use_tuple);
+        ctx.bytes_sent = wn;
+        if (!wec && !head_only && !resp.body.empty()) {
+            auto [bec, bn] = co_await asio::async_write(stream, asio::buffer(resp.body), use_tuple);
+            wec = bec;
+            ctx.bytes_sent += bn;
+            ctx.body_bytes_sent += bn;
+        }
+        if (resp.file_fd >= 0) {
+            chunk.resize(64 * 1024);
+            while (!wec) {
+                const ssize_t n = ::read(resp.file_fd, chunk.data(), chunk.size());
+                if (n <= 0) break;
+                stream.expires_after(std::chrono::seconds(60));
+                auto [fec, fn] = co_await asio::async_write(stream, asio::buffer(chunk.data(), static_cast<std::size_t>(n)), use_tuple);
+                wec = fec;
+                ctx.bytes_sent += fn;
+                ctx.body_bytes_sent += fn;
+            }
+            ::close(resp.file_fd);
+        }
+        if (cfg->access_logs) cfg->access_logs->write(loc->access_logs, ctx);
+        if (wec || !keep_alive) {
+            stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+            co_return;
+        }
+        idle_timeout = loc->keepalive_timeout;
+    }
+}
+
+}  // namespace ngxlite::runtime

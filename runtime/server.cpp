@@ -1,0 +1,360 @@
+#include "runtime/server.hpp"
+
+#include "runtime/active_config.hpp"
+#include "runtime/http_session.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <thread>
+
+namespace ngxlite::runtime {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+std::atomic<std::uint64_t> g_connection_ids{0};
+
+void console(const std::string& line) {
+    const std::string out = "ngxlite: " + line + "\n";
+    [[maybe_unused]] auto n = ::write(STDERR_FILENO, out.data(), out.size());
+}
+
+// Directives the runtime acts on are in parser/runtime_support.cpp; the rest refuse to
+// start, except encoding-only filters and performance hints, which warn (README.md).
+bool refuse_unimplemented(const ir::Config& cfg, const ErrorLog& log) {
+    static constexpr std::string_view warn_only[] = {"gzip", "gzip_types", "gzip_vary", "gzip_proxied",
+                                                     "gzip_comp_level", "gzip_min_length", "gzip_disable",
+                                                     "gzip_http_version", "gzip_buffers", "gunzip", "charset",
+                                                     "sendfile", "tcp_nopush", "tcp_nodelay", "open_file_cache",
+                                                     "server_names_hash_bucket_size", "server_names_hash_max_size",
+                                                     "types_hash_max_size", "types_hash_bucket_size", "multi_accept",
+                                                     "use", "accept_mutex"};
+    for (const auto& u : cfg.unimplemented) {
+        const std::string where = " in " + u.where.file + ":" + std::to_string(u.where.line);
+        if (std::find(std::begin(warn_only), std::end(warn_only), u.name) != std::end(warn_only)) {
+            log.write(LogLevel::warn, "\"" + u.name + "\" is not implemented by ngxlite and is ignored" + where);
+            continue;
+        }
+        const std::string msg = "\"" + u.name + "\" is not implemented by ngxlite yet" + where;
+        log.write(LogLevel::emerg, msg);
+        console("[emerg] " + msg);
+        return true;
+    }
+    return false;
+}
+
+struct Listener {
+    ir::Listen listen;
+    int fd = -1;
+};
+
+// Binds every address nginx would bind (a port's wildcard covers its other addresses).
+std::optional<std::string> bind_listeners(const ir::Config& cfg, std::map<std::string, Listener>& out) {
+    if (!cfg.http) return std::nullopt;
+    std::vector<ir::Listen> all;
+    for (const auto& a : cfg.http->addresses) all.push_back(a.listen);
+    for (const auto& l : all) {
+        bool covered = false;
+        if (!l.wildcard && !l.bind)
+            for (const auto& w : all)
+                covered = covered || (w.wildcard && w.endpoint.port == l.endpoint.port && w.endpoint.ipv6 == l.endpoint.ipv6);
+        if (covered || out.count(l.endpoint.text())) continue;
+        const int family = l.endpoint.ipv6 ? AF_INET6 : AF_INET;
+        const int fd = ::socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0) return "socket() " + l.endpoint.text() + " failed (" + std::to_string(errno) + ": " + std::strerror(errno) + ")";
+        int one = 1;
+        ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (l.reuseport) ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+        tcp::endpoint ep(asio::ip::make_address(l.endpoint.ip), l.endpoint.port);
+        if (family == AF_INET6) {
+            int v6only = l.ipv6only ? 1 : 0;
+            ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only);
+        }
+        int err = 0;
+        for (int tries = 5; tries > 0; --tries) {  // nginx tries five times, 500 ms apart
+            if (::bind(fd, ep.data(), static_cast<socklen_t>(ep.size())) == 0) {
+                err = 0;
+                break;
+            }
+            err = errno;
+            if (err != EADDRINUSE) break;
+            console("[emerg] bind() to " + l.endpoint.text() + " failed (" + std::to_string(err) + ": " + std::strerror(err) + ")");
+            if (tries > 1) std::this_thread::sleep_for(std::chrono::milliseconds(500));
+        }
+        if (err) {
+            ::close(fd);
+            return "bind() to " + l.endpoint.text() + " failed (" + std::to_string(err) + ": " + std::strerror(err) + ")";
+        }
+        if (::listen(fd, l.backlog) != 0) {
+            const int e = errno;
+            ::close(fd);
+            return "listen() to " + l.endpoint.text() + ", backlog " + std::to_string(l.backlog) + " failed (" +
+                   std::to_string(e) + ": " + std::strerror(e) + ")";
+        }
+        out[l.endpoint.text()] = {l, fd};
+    }
+    return std::nullopt;
+}
+
+// One worker thread: its own io_context, its own acceptors on the shared sockets, and
+// the configuration new connections start with. Touched only from its own thread.
+class Worker {
+public:
+    explicit Worker(std::shared_ptr<const ActiveConfig> config) : config_(std::move(config)) {}
+
+    void listen(const Listener& l) {
+        asio::post(ctx_, [this, fd = ::dup(l.fd), proto = l.listen.endpoint.ipv6 ? tcp::v6() : tcp::v4(),
+                          key = l.listen.endpoint.text()] {
+            auto acceptor = std::make_unique<tcp::acceptor>(ctx_, proto, fd);
+            tcp::acceptor& ref = *acceptor;
+            acceptors_[key] = std::move(acceptor);
+            asio::co_spawn(ctx_, accept_loop(ref), asio::detached);
+        });
+    }
+    void unlisten(const std::string& key) {
+        asio::post(ctx_, [this, key] {
+            if (auto it = acceptors_.find(key); it != acceptors_.end()) {
+                it->second->close();
+                acceptors_.erase(it);
+            }
+        });
+    }
+    void set_config(std::shared_ptr<const ActiveConfig> config) {
+        asio::post(ctx_, [this, config = std::move(config)] { config_ = config; });
+    }
+    // QUIT: stop accepting; run() returns once the connections in flight are done.
+    void stop_accepting() {
+        asio::post(ctx_, [this] {
+            for (auto& [key, a] : acceptors_) a->close();
+            acceptors_.clear();
+            work_.reset();
+        });
+    }
+    void stop_now() { ctx_.stop(); }
+    void start() {
+        thread_ = std::thread([this] { ctx_.run(); });
+    }
+    void join() {
+        if (thread_.joinable()) thread_.join();
+    }
+
+private:
+    asio::awaitable<void> accept_loop(tcp::acceptor& acceptor) {
+        for (;;) {
+            auto [ec, socket] = co_await acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
+            if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
+            if (ec) {
+                // EMFILE and friends: nginx logs and retries after a pause.
+                config_->error_log.write(LogLevel::alert, "accept() failed (" + std::to_string(ec.value()) + ": " + ec.message() + ")");
+                asio::steady_timer pause(ctx_, std::chrono::milliseconds(500));
+                co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+                continue;
+            }
+            asio::co_spawn(ctx_, serve_http(std::move(socket), config_, ++g_connection_ids), asio::detached);
+        }
+    }
+
+    asio::io_context ctx_{1};
+    asio::executor_work_guard<asio::io_context::executor_type> work_ = asio::make_work_guard(ctx_);
+    std::map<std::string, std::unique_ptr<tcp::acceptor>> acceptors_;
+    std::shared_ptr<const ActiveConfig> config_;
+    std::thread thread_;
+};
+
+void print_diagnostics(const conf::LoadResult& r) {
+    for (const auto& d : r.diagnostics) console(d.format());
+}
+
+bool write_pid(const std::string& path) {
+    std::ofstream out(path, std::ios::trunc);
+    if (!out) return false;
+    out << ::getpid() << "\n";
+    return static_cast<bool>(out);
+}
+
+bool daemonize() {
+    const pid_t pid = ::fork();
+    if (pid < 0) return false;
+    if (pid > 0) ::_exit(0);
+    if (::setsid() == -1) return false;
+    ::umask(0);
+    const int fd = ::open("/dev/null", O_RDWR);
+    if (fd >= 0) {
+        ::dup2(fd, STDIN_FILENO);
+        ::dup2(fd, STDOUT_FILENO);
+        if (fd > STDERR_FILENO) ::close(fd);
+    }
+    return true;
+}
+
+}  // namespace
+
+int run_server(const conf::LoadOptions& options) {
+    conf::LoadResult loaded = conf::load(options);
+    print_diagnostics(loaded);
+    if (!loaded.config) return 1;
+    auto active = std::make_shared<const ActiveConfig>(loaded.config);
+    if (refuse_unimplemented(*loaded.config, active->error_log)) return 1;
+
+    std::map<std::string, Listener> listeners;
+    if (auto err = bind_listeners(*loaded.config, listeners)) {
+        console("[emerg] " + *err);
+        active->error_log.write(LogLevel::emerg, *err);
+        return 1;
+    }
+    if (loaded.config->daemon && !daemonize()) {
+        console("[emerg] daemon() failed");
+        return 1;
+    }
+    // Signals are taken by the main thread only: block them before workers start.
+    sigset_t set;
+    sigemptyset(&set);
+    for (int s : {SIGHUP, SIGQUIT, SIGTERM, SIGINT, SIGUSR1}) sigaddset(&set, s);
+    ::pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    ::signal(SIGPIPE, SIG_IGN);
+
+    const std::string pid_path = loaded.config->pid_path;
+    if (!write_pid(pid_path)) {
+        const std::string msg = "open() \"" + pid_path + "\" failed (" + std::to_string(errno) + ": " + std::strerror(errno) + ")";
+        console("[emerg] " + msg);
+        active->error_log.write(LogLevel::emerg, msg);
+        return 1;
+    }
+
+    std::vector<std::unique_ptr<Worker>> workers;
+    for (int i = 0; i < std::max(1, loaded.config->worker_processes); ++i) {
+        workers.push_back(std::make_unique<Worker>(active));
+        for (const auto& [key, l] : listeners) workers.back()->listen(l);
+        workers.back()->start();
+    }
+
+    asio::io_context main_ctx(1);
+    asio::signal_set signals(main_ctx, SIGHUP, SIGQUIT, SIGTERM);
+    signals.add(SIGINT);
+    signals.add(SIGUSR1);
+    ::pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+    bool graceful = false;
+    std::function<void(const boost::system::error_code&, int)> on_signal = [&](const boost::system::error_code& ec, int sig) {
+        if (ec) return;
+        switch (sig) {
+        case SIGHUP: {
+            active->error_log.write(LogLevel::notice, "signal 1 (SIGHUP) received, reconfiguring");
+            conf::LoadResult next = conf::load(options);
+            for (const auto& d : next.diagnostics)
+                active->error_log.write(d.level == conf::Level::warn ? LogLevel::warn : LogLevel::emerg,
+                                        d.format().substr(d.format().find("] ") + 2));
+            if (!next.config) break;  // keep serving the old configuration
+            auto candidate = std::make_shared<const ActiveConfig>(next.config);
+            if (refuse_unimplemented(*next.config, candidate->error_log)) break;
+            std::map<std::string, Listener> fresh;
+            for (const auto& [key, l] : listeners) fresh.emplace(key, l);
+            std::map<std::string, Listener> wanted;
+            if (auto err = bind_listeners(*next.config, wanted)) {
+                active->error_log.write(LogLevel::emerg, *err);
+                for (auto& [key, l] : wanted)
+                    if (!listeners.count(key)) ::close(l.fd);
+                break;
+            }
+            active = candidate;
+            for (auto& w : workers) w->set_config(active);
+            for (auto& [key, l] : wanted) {
+                if (listeners.count(key)) {
+                    ::close(l.fd);  // already listening there
+                    continue;
+                }
+                listeners[key] = l;
+                for (auto& w : workers) w->listen(l);
+            }
+            for (auto it = listeners.begin(); it != listeners.end();) {
+                if (wanted.count(it->first)) {
+                    ++it;
+                    continue;
+                }
+                for (auto& w : workers) w->unlisten(it->first);
+                ::close(it->second.fd);
+                it = listeners.erase(it);
+            }
+            break;
+        }
+        case SIGUSR1:
+            active->error_log.write(LogLevel::notice, "signal 10 (SIGUSR1) received, reopening logs");
+            const_cast<ErrorLog&>(active->error_log).reopen();
+            if (active->access_logs) active->access_logs->reopen();
+            break;
+        case SIGQUIT:
+            active->error_log.write(LogLevel::notice, "signal 3 (SIGQUIT) received, shutting down");
+            graceful = true;
+            main_ctx.stop();
+            return;
+        default:
+            active->error_log.write(LogLevel::notice, "signal " + std::to_string(sig) + " received, exiting");
+            main_ctx.stop();
+            return;
+        }
+        signals.async_wait(on_signal);
+    };
+    signals.async_wait(on_signal);
+    main_ctx.run();
+
+    for (auto& [key, l] : listeners) ::close(l.fd);
+    if (graceful) {
+        for (auto& w : workers) w->stop_accepting();
+        const auto limit = loaded.config->worker_shutdown_timeout;
+        if (limit.count() > 0) {
+            std::thread([&workers, limit] {
+                std::this_thread::sleep_for(limit);
+                for (auto& w : workers) w->stop_now();
+            }).detach();
+        }
+    } else {
+        for (auto& w : workers) w->stop_now();
+    }
+    for (auto& w : workers) w->join();
+    ::unlink(pid_path.c_str());
+    active->error_log.write(LogLevel::notice, "exit");
+    return 0;
+}
+
+int send_signal(const conf::LoadOptions& options, const std::string& signal) {
+    conf::LoadResult loaded = conf::load(options);
+    if (!loaded.config) {
+        print_diagnostics(loaded);
+        return 1;
+    }
+    const std::string& path = loaded.config->pid_path;
+    std::ifstream in(path);
+    long pid = 0;
+    if (!(in >> pid) || pid <= 0) {
+        console("[error] open() \"" + path + "\" failed (2: No such file or directory)");
+        return 1;
+    }
+    const int sig = signal == "stop" ? SIGTERM : signal == "quit" ? SIGQUIT : signal == "reopen" ? SIGUSR1 : SIGHUP;
+    if (::kill(static_cast<pid_t>(pid), sig) != 0) {
+        console("[alert] kill(" + std::to_string(pid) + ", " + std::to_string(sig) + ") failed (" + std::to_string(errno) +
+                ": " + std::strerror(errno) + ")");
+        return 1;
+    }
+    return 0;
+}
+
+}  // namespace ngxlite::runtime
