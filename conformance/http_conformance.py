@@ -94,7 +94,13 @@ def split_responses(text):
     return out
 
 
-def canonical(raw, port):
+TOKEN = re.compile(r"<center>(nginx|ngxlite)(/[0-9.]+)?</center>")
+
+
+def canonical(raw, port, token_flags):
+    """The responses of one connection, masked; appends to token_flags, per response,
+    whether its body named the server (nginx's pages say nginx/1.22.1, ngxlite's its own
+    name and version: a deliberate difference that also changes $body_bytes_sent)."""
     text = raw.decode("latin-1")
     pieces = []
     for item in split_responses(text):
@@ -102,7 +108,8 @@ def canonical(raw, port):
             pieces.append("PARTIAL:" + item)
             continue
         head, body = item
-        body = re.sub(r"<center>(nginx|ngxlite)(/[0-9.]+)?</center>", "<center>SERVER</center>", body)
+        token_flags.append(bool(TOKEN.search(body)))
+        body = TOKEN.sub("<center>SERVER</center>", body)
         head = re.sub(r"(?m)^(Date|Server): .*\r$", r"\1: *\r", head)
         head = re.sub(r"(?im)^(Content-Length): \d+\r$", lambda m: "%s: %d\r" % (m.group(1), len(body)), head)
         head = head.replace(":%d" % port, ":PORT")
@@ -124,25 +131,46 @@ def requests_of(case_dir):
     return conns
 
 
+def access_log(prefix, port, token_flags):
+    """The access log's lines with the time and the port masked, and the byte count of
+    responses that carried the server's name."""
+    path = os.path.join(prefix, "logs", "access.log")
+    if not os.path.exists(path):
+        return []
+    out = []
+    for i, line in enumerate(open(path, encoding="latin-1").read().splitlines()):
+        line = re.sub(r"\[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\]", "[TIME]", line).replace(":%d" % port, ":PORT")
+        if i < len(token_flags) and token_flags[i]:
+            line = re.sub(r'(" \d{3}) \d+ ', r"\1 BYTES ", line, count=1)
+        out.append(line)
+    return out
+
+
+def stop(proc):
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def run_case(ngxlite, case_dir):
     work = tempfile.mkdtemp(prefix="ngxlite-http.")
     os.chmod(work, 0o755)  # nginx's workers run as nobody when started as root
-    procs = []
     try:
         results = {}
         for binary in (NGINX, ngxlite):
             port = free_port()
-            proc, _ = start(binary, case_dir, work, port)
-            procs.append(proc)
-            results[binary] = [canonical(exchange(port, payload), port) for payload in requests_of(case_dir)]
+            proc, prefix = start(binary, case_dir, work, port)
+            try:
+                flags = []
+                responses = [canonical(exchange(port, payload), port, flags) for payload in requests_of(case_dir)]
+            finally:
+                stop(proc)
+            results[binary] = responses + ["access log:\n" + "\n".join(access_log(prefix, port, flags))]
         return results[NGINX], results[ngxlite]
     finally:
-        for p in procs:
-            p.send_signal(signal.SIGTERM)
-            try:
-                p.wait(timeout=TIMEOUT)
-            except subprocess.TimeoutExpired:
-                p.kill()
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -351,7 +351,9 @@ asio::awaitable<void> serve_http(tcp::socket socket, std::shared_ptr<const Activ
                 rec == asio::error::connection_reset || buffer.size() == 0)
                 co_return;  // nothing (more) arrived: nginx closes without an answer
             set_error(resp, 400, loc->server_tokens);
-            req.request_line = "";
+            // nginx logs what it got of the request line.
+            const std::string_view received(static_cast<const char*>(buffer.data().data()), buffer.size());
+            req.request_line = std::string(received.substr(0, received.find_first_of("\r\n")));
         } else {
             ++conn.requests;
             auto& msg = parser.get();

@@ -8,7 +8,7 @@ packages=(
   libboost1.81-dev libboost-test1.81-dev libssl-dev libpcre2-dev openssl
   nginx-full libnginx-mod-stream libnginx-mod-mail
   clang libclang-rt-14-dev
-  wrk time
+  wrk time python3 curl
 )
 
 missing=()

@@ -17,6 +17,8 @@ mkdir -p "$matrix/registry"
 python3 conformance/registry_matrix.py ../shared/reference/nginx-1.22.1-directives.tsv "$matrix/registry"
 conformance/t_conformance.sh build/ngxlite "$matrix/registry" | tail -n 40 || status=1
 rm -rf "$matrix"
+echo "== conformance: HTTP requests through nginx and ngxlite side by side"
+python3 conformance/http_conformance.py build/ngxlite testdata/http || status=1
 echo "== fuzz: grammar and registry, bounded run"
 tools/fuzz.sh 60 || status=1
 exit $status
