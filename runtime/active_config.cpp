@@ -14,6 +14,11 @@ ActiveConfig::ActiveConfig(std::shared_ptr<const ir::Config> config)
     }
 }
 
+std::optional<std::string> ActiveConfig::open_error() const {
+    if (auto err = error_log.open_error()) return err;
+    return access_logs ? access_logs->open_error() : std::nullopt;
+}
+
 const ServerSelector& ActiveConfig::selector(const ir::Endpoint& local) const {
     if (auto it = selectors.find(local.text()); it != selectors.end()) return it->second;
     const ir::Endpoint wildcard{local.ipv6 ? "::" : "0.0.0.0", local.port, local.ipv6};

@@ -18,6 +18,8 @@ struct ActiveConfig {
     // The servers of the address a connection arrived on: the exact address, else the
     // wildcard of its port.
     const ServerSelector& selector(const ir::Endpoint& local) const;
+    // A log file that would not open: nginx refuses to start (or to reload) then.
+    std::optional<std::string> open_error() const;
 
     std::shared_ptr<const ir::Config> ir;
     ErrorLog error_log;

@@ -1,9 +1,12 @@
 #include "runtime/logs.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <ctime>
 
 namespace ngxlite::runtime {
@@ -16,6 +19,16 @@ LogLevel parse_level(const std::string& s) {
     for (int i = 0; i < 8; ++i)
         if (s == kLevelNames[i]) return static_cast<LogLevel>(i);
     return LogLevel::error;
+}
+
+std::optional<std::string> first_failure(const std::vector<std::pair<std::string, int>>& opened) {
+    for (const auto& [path, fd] : opened)
+        if (fd < 0) {
+            struct stat st {};
+            const int err = ::stat(path.c_str(), &st) == 0 ? EACCES : ENOENT;
+            return "open() \"" + path + "\" failed (" + std::to_string(err) + ": " + std::strerror(err) + ")";
+        }
+    return std::nullopt;
 }
 
 int open_log(const std::string& path) {
@@ -67,6 +80,16 @@ ErrorLog::ErrorLog(const std::vector<ir::ErrorLog>& targets) {
 
 ErrorLog::~ErrorLog() {
     for (const auto& t : targets_) close_log(t.fd);
+}
+
+std::optional<std::string> ErrorLog::open_error() const {
+    std::vector<std::pair<std::string, int>> opened;
+    for (const auto& t : targets_) opened.emplace_back(t.path, t.fd);
+    return first_failure(opened);
+}
+
+std::optional<std::string> AccessLogs::open_error() const {
+    return first_failure({files_.begin(), files_.end()});
 }
 
 void ErrorLog::reopen() {

@@ -7,6 +7,7 @@
 #include "runtime/request.hpp"
 
 #include <map>
+#include <optional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -24,6 +25,8 @@ public:
 
     void write(LogLevel level, std::string_view message, std::uint64_t connection = 0) const;
     void reopen();
+    // nginx's message for the first log file that would not open, if any.
+    std::optional<std::string> open_error() const;
 
 private:
     struct Target {
@@ -43,6 +46,7 @@ public:
 
     void write(const std::vector<ir::AccessLog>& logs, const RequestContext& ctx) const;
     void reopen();
+    std::optional<std::string> open_error() const;
 
 private:
     const ir::HttpConfig& http_;

@@ -215,6 +215,10 @@ int run_server(const conf::LoadOptions& options) {
     if (!loaded.config) return 1;
     auto active = std::make_shared<const ActiveConfig>(loaded.config);
     if (refuse_unimplemented(*loaded.config, active->error_log)) return 1;
+    if (auto err = active->open_error()) {
+        console("[emerg] " + *err);
+        return 1;
+    }
 
     std::map<std::string, Listener> listeners;
     if (auto err = bind_listeners(*loaded.config, listeners)) {
@@ -266,6 +270,10 @@ int run_server(const conf::LoadOptions& options) {
             if (!next.config) break;  // keep serving the old configuration
             auto candidate = std::make_shared<const ActiveConfig>(next.config);
             if (refuse_unimplemented(*next.config, candidate->error_log)) break;
+            if (auto err = candidate->open_error()) {
+                active->error_log.write(LogLevel::emerg, *err);
+                break;
+            }
             std::map<std::string, Listener> fresh;
             for (const auto& [key, l] : listeners) fresh.emplace(key, l);
             std::map<std::string, Listener> wanted;
