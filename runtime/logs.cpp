@@ -92,6 +92,12 @@ std::optional<std::string> AccessLogs::open_error() const {
     return first_failure({files_.begin(), files_.end()});
 }
 
+int ErrorLog::file_fd() const {
+    for (const auto& t : targets_)
+        if (t.fd > STDERR_FILENO) return t.fd;
+    return -1;
+}
+
 void ErrorLog::reopen() {
     for (auto& t : targets_) {
         close_log(t.fd);

@@ -27,6 +27,7 @@ public:
     void reopen();
     // nginx's message for the first log file that would not open, if any.
     std::optional<std::string> open_error() const;
+    int file_fd() const;  // the first target that is a file, or -1
 
 private:
     struct Target {

@@ -68,8 +68,10 @@ struct Listener {
     int fd = -1;
 };
 
-// Binds every address nginx would bind (a port's wildcard covers its other addresses).
-std::optional<std::string> bind_listeners(const ir::Config& cfg, std::map<std::string, Listener>& out) {
+// Binds every address nginx would bind (a port's wildcard covers its other addresses);
+// addresses already in `held` are taken over, not bound again (a reload).
+std::optional<std::string> bind_listeners(const ir::Config& cfg, const std::map<std::string, Listener>& held,
+                                          std::map<std::string, Listener>& out) {
     if (!cfg.http) return std::nullopt;
     std::vector<ir::Listen> all;
     for (const auto& a : cfg.http->addresses) all.push_back(a.listen);
@@ -79,6 +81,10 @@ std::optional<std::string> bind_listeners(const ir::Config& cfg, std::map<std::s
             for (const auto& w : all)
                 covered = covered || (w.wildcard && w.endpoint.port == l.endpoint.port && w.endpoint.ipv6 == l.endpoint.ipv6);
         if (covered || out.count(l.endpoint.text())) continue;
+        if (auto it = held.find(l.endpoint.text()); it != held.end()) {
+            out[it->first] = it->second;
+            continue;
+        }
         const int family = l.endpoint.ipv6 ? AF_INET6 : AF_INET;
         const int fd = ::socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd < 0) return "socket() " + l.endpoint.text() + " failed (" + std::to_string(errno) + ": " + std::strerror(errno) + ")";
@@ -192,7 +198,9 @@ bool write_pid(const std::string& path) {
     return static_cast<bool>(out);
 }
 
-bool daemonize() {
+// nginx's daemon: detached, stdin and stdout on /dev/null, stderr on the error log file
+// when it has one (so nothing holds the caller's terminal or pipes).
+bool daemonize(int error_log_fd) {
     const pid_t pid = ::fork();
     if (pid < 0) return false;
     if (pid > 0) ::_exit(0);
@@ -202,6 +210,7 @@ bool daemonize() {
     if (fd >= 0) {
         ::dup2(fd, STDIN_FILENO);
         ::dup2(fd, STDOUT_FILENO);
+        ::dup2(error_log_fd >= 0 ? error_log_fd : fd, STDERR_FILENO);
         if (fd > STDERR_FILENO) ::close(fd);
     }
     return true;
@@ -221,12 +230,12 @@ int run_server(const conf::LoadOptions& options) {
     }
 
     std::map<std::string, Listener> listeners;
-    if (auto err = bind_listeners(*loaded.config, listeners)) {
+    if (auto err = bind_listeners(*loaded.config, {}, listeners)) {
         console("[emerg] " + *err);
         active->error_log.write(LogLevel::emerg, *err);
         return 1;
     }
-    if (loaded.config->daemon && !daemonize()) {
+    if (loaded.config->daemon && !daemonize(active->error_log.file_fd())) {
         console("[emerg] daemon() failed");
         return 1;
     }
@@ -274,10 +283,8 @@ int run_server(const conf::LoadOptions& options) {
                 active->error_log.write(LogLevel::emerg, *err);
                 break;
             }
-            std::map<std::string, Listener> fresh;
-            for (const auto& [key, l] : listeners) fresh.emplace(key, l);
             std::map<std::string, Listener> wanted;
-            if (auto err = bind_listeners(*next.config, wanted)) {
+            if (auto err = bind_listeners(*next.config, listeners, wanted)) {
                 active->error_log.write(LogLevel::emerg, *err);
                 for (auto& [key, l] : wanted)
                     if (!listeners.count(key)) ::close(l.fd);
@@ -286,10 +293,7 @@ int run_server(const conf::LoadOptions& options) {
             active = candidate;
             for (auto& w : workers) w->set_config(active);
             for (auto& [key, l] : wanted) {
-                if (listeners.count(key)) {
-                    ::close(l.fd);  // already listening there
-                    continue;
-                }
+                if (listeners.count(key)) continue;  // already listening there
                 listeners[key] = l;
                 for (auto& w : workers) w->listen(l);
             }

@@ -1,0 +1,161 @@
+#!/usr/bin/env python3
+"""process_test.py NGXLITE: the process the nginx way, on a real ngxlite.
+
+pid file, -s reload (new config served; a broken one logged and the old one kept; a new
+listen address bound), -s reopen, -s quit and -s stop, and daemon mode. Every wait is a
+poll with a deadline. Ends with "N passed, N failed".
+"""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+DEADLINE = 5.0
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get(port, path="/"):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+            s.sendall(f"GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".encode())
+            data = b""
+            while chunk := s.recv(65536):
+                data += chunk
+            return data.split(b"\r\n\r\n", 1)[1].decode()
+    except OSError:
+        return None
+
+
+def until(predicate):
+    deadline = time.monotonic() + DEADLINE
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+class Case:
+    def __init__(self, binary):
+        self.binary = binary
+        self.dir = tempfile.mkdtemp(prefix="ngxlite-process.")
+        os.makedirs(os.path.join(self.dir, "logs"))
+        self.port = free_port()
+        self.proc = None
+
+    def conf(self, body, extra_listen=None):
+        listens = f"listen 127.0.0.1:{self.port};" + (f" listen 127.0.0.1:{extra_listen};" if extra_listen else "")
+        text = ("pid logs/ngxlite.pid;\nerror_log logs/error.log info;\nevents {}\nhttp {\n"
+                f"  access_log logs/access.log;\n  server {{ {listens} location / {{ {body} }} }}\n}}\n")
+        open(os.path.join(self.dir, "nginx.conf"), "w").write(text)
+
+    def cli(self, *args):
+        return subprocess.run([self.binary, "-p", self.dir + "/", "-c", "nginx.conf", *args],
+                              capture_output=True, text=True, timeout=DEADLINE)
+
+    def start(self, daemon=False):
+        args = [self.binary, "-p", self.dir + "/", "-c", "nginx.conf"] + ([] if daemon else ["-g", "daemon off;"])
+        if daemon:
+            return subprocess.run(args, capture_output=True, timeout=DEADLINE)
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return until(lambda: get(self.port) is not None)
+
+    def pid_file(self):
+        path = os.path.join(self.dir, "logs", "ngxlite.pid")
+        return open(path).read().strip() if os.path.exists(path) else None
+
+    def error_log(self):
+        return open(os.path.join(self.dir, "logs", "error.log")).read()
+
+    def close(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def check_reload_and_quit(binary):
+    c = Case(binary)
+    try:
+        c.conf('return 200 "one";')
+        assert c.start(), "did not start"
+        assert c.pid_file() == str(c.proc.pid), "pid file"
+        assert get(c.port) == "one"
+        c.conf('return 200 "two";')
+        assert c.cli("-s", "reload").returncode == 0
+        assert until(lambda: get(c.port) == "two"), "reload not applied"
+        open(os.path.join(c.dir, "nginx.conf"), "a").write("http {\n")  # broken
+        # As with nginx, `-s reload` parses the config first and refuses a broken one...
+        r = c.cli("-s", "reload")
+        assert r.returncode == 1 and "[emerg]" in r.stderr, "-s reload with a broken config"
+        # ...while a SIGHUP makes the running process try it, log why, and keep serving.
+        os.kill(c.proc.pid, signal.SIGHUP)
+        assert until(lambda: "[emerg]" in c.error_log()), "no [emerg] for the broken reload"
+        assert "nginx.conf:" in c.error_log().split("[emerg]")[1].splitlines()[0], "emerg without file:line"
+        assert get(c.port) == "two", "old config not kept"
+        extra = free_port()
+        c.conf('return 200 "three";', extra_listen=extra)
+        c.cli("-s", "reload")
+        assert until(lambda: get(extra) == "three"), "new listen address not served"
+        os.rename(os.path.join(c.dir, "logs", "access.log"), os.path.join(c.dir, "logs", "access.log.1"))
+        c.cli("-s", "reopen")
+        assert until(lambda: get(c.port) == "three" and os.path.exists(os.path.join(c.dir, "logs", "access.log"))), "reopen"
+        assert c.cli("-s", "quit").returncode == 0
+        c.proc.wait(timeout=DEADLINE)
+        assert c.proc.returncode == 0, "quit exit code"
+        assert c.pid_file() is None, "pid file left behind"
+    finally:
+        c.close()
+
+
+def check_stop_and_daemon(binary):
+    c = Case(binary)
+    try:
+        c.conf('return 200 "d";')
+        r = c.start(daemon=True)
+        assert r.returncode == 0, "daemon start"
+        assert until(lambda: get(c.port) == "d"), "daemon not serving"
+        pid = int(c.pid_file())
+        assert c.cli("-s", "stop").returncode == 0
+        assert until(lambda: not os.path.exists(f"/proc/{pid}")), "stop"
+        assert c.pid_file() is None
+    finally:
+        c.close()
+
+
+def check_bad_config_exits(binary):
+    c = Case(binary)
+    try:
+        open(os.path.join(c.dir, "nginx.conf"), "w").write("events {}\nhttp { server { listen x:y; } }\n")
+        r = c.cli("-g", "daemon off;")
+        assert r.returncode == 1, "exit code"
+        assert "[emerg]" in r.stderr and "nginx.conf:2" in r.stderr, r.stderr
+    finally:
+        c.close()
+
+
+def main():
+    binary = os.path.abspath(sys.argv[1])
+    passed = failed = 0
+    for check in (check_reload_and_quit, check_stop_and_daemon, check_bad_config_exits):
+        try:
+            check(binary)
+            passed += 1
+        except Exception as e:
+            failed += 1
+            print(f"FAIL {check.__name__}: {e!r}")
+    print(f"{passed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
