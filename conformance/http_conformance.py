@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 NGINX = os.environ.get("NGINX", "/usr/sbin/nginx")
@@ -27,6 +28,62 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+class EchoBackend:
+    """An upstream for proxy cases: answers with the raw request it received, so the
+    comparison covers what each proxy sent upstream. /status/NNN answers NNN, /chunked
+    and /close answer with a chunked and a close-delimited body."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.running = True
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while self.running:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.answer, args=(conn,), daemon=True).start()
+
+    def answer(self, conn):
+        with conn:
+            conn.settimeout(TIMEOUT)
+            data = b""
+            try:
+                while b"\r\n\r\n" not in data:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        return
+                    data += chunk
+                head, body = data.split(b"\r\n\r\n", 1)
+                m = re.search(rb"(?im)^content-length: *(\d+)", head)
+                while m and len(body) < int(m.group(1)):
+                    body += conn.recv(65536)
+            except OSError:
+                return
+            raw = head + b"\r\n\r\n" + body
+            path = head.split(b" ")[1].decode("latin-1")
+            status = 200
+            if path.startswith("/status/"):
+                status = int(path.split("/")[2][:3])
+            base = b"HTTP/1.1 %d Echo\r\nServer: echo\r\nDate: Thu, 01 Jan 1970 00:00:00 GMT\r\nContent-Type: text/plain\r\nX-Backend: yes\r\nX-Pad: hidden\r\n" % status
+            if path.startswith("/chunked"):
+                conn.sendall(base + b"Transfer-Encoding: chunked\r\n\r\n" + b"%x\r\n" % len(raw) + raw + b"\r\n0\r\n\r\n")
+            elif path.startswith("/close"):
+                conn.sendall(base + b"Connection: close\r\n\r\n" + raw)
+            else:
+                conn.sendall(base + b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(raw) + raw)
+
+    def close(self):
+        self.running = False
+        self.sock.close()
 
 
 def wait_port(port, proc):
@@ -42,11 +99,13 @@ def wait_port(port, proc):
     return False
 
 
-def start(binary, case_dir, work, port):
+def start(binary, case_dir, work, port, substitutions):
     prefix = os.path.join(work, os.path.basename(binary))
     shutil.copytree(case_dir, prefix)
     os.makedirs(os.path.join(prefix, "logs"), exist_ok=True)
     conf = open(os.path.join(prefix, "nginx.conf")).read().replace("%%PORT%%", str(port))
+    for key, value in substitutions.items():
+        conf = conf.replace(key, value)
     open(os.path.join(prefix, "nginx.conf"), "w").write(conf)
     proc = subprocess.Popen([binary, "-p", prefix + "/", "-c", "nginx.conf",
                              "-g", "daemon off; pid run.pid; error_log logs/error.log;"],
@@ -85,6 +144,21 @@ def split_responses(text):
             break
         head, rest = text[:head_end + 4], text[head_end + 4:]
         m = re.search(r"(?im)^Content-Length: (\d+)\r$", head)
+        if re.search(r"(?im)^Transfer-Encoding: chunked\r$", head):
+            body = ""  # the chunks, framing kept as sent
+            while True:
+                line_end = rest.find("\r\n")
+                if line_end < 0:
+                    body, rest = body + rest, ""
+                    break
+                size = int(rest[:line_end], 16)
+                body += rest[:line_end + 2 + size + 2]
+                rest = rest[line_end + 2 + size + 2:]
+                if size == 0:
+                    break
+            out.append((head, body))
+            text = rest
+            continue
         if m is None or rest.startswith("HTTP/1.") or not rest:
             body, text = ("", rest) if m is not None or rest.startswith("HTTP/1.") else (rest, "")
         else:
@@ -97,7 +171,7 @@ def split_responses(text):
 TOKEN = re.compile(r"<center>(nginx|ngxlite)(/[0-9.]+)?</center>")
 
 
-def canonical(raw, port, token_flags):
+def canonical(raw, port, token_flags, backend_port=None):
     """The responses of one connection, masked; appends to token_flags, per response,
     whether its body named the server (nginx's pages say nginx/1.22.1, ngxlite's its own
     name and version: a deliberate difference that also changes $body_bytes_sent)."""
@@ -158,11 +232,14 @@ def stop(proc):
 def run_case(ngxlite, case_dir):
     work = tempfile.mkdtemp(prefix="ngxlite-http.")
     os.chmod(work, 0o755)  # nginx's workers run as nobody when started as root
+    backend = EchoBackend()
+    # A port where nothing listens, for 502 cases.
+    substitutions = {"%%BACKEND%%": str(backend.port), "%%DEADPORT%%": str(free_port())}
     try:
         results = {}
         for binary in (NGINX, ngxlite):
             port = free_port()
-            proc, prefix = start(binary, case_dir, work, port)
+            proc, prefix = start(binary, case_dir, work, port, substitutions)
             try:
                 flags = []
                 responses = [canonical(exchange(port, payload), port, flags) for payload in requests_of(case_dir)]
@@ -171,6 +248,7 @@ def run_case(ngxlite, case_dir):
             results[binary] = responses + ["access log:\n" + "\n".join(access_log(prefix, port, flags))]
         return results[NGINX], results[ngxlite]
     finally:
+        backend.close()
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -137,21 +137,38 @@ ir::ProxySettings merge_proxy(Compiler& c, const Scope& s, const Directive& pass
         auto slash = rest.find('/');
         p.upstream = rest.substr(0, slash);
         if (slash != std::string::npos) p.uri = rest.substr(slash);
+        // The group this proxy_pass reaches, found as ngx_http_upstream_add found it.
+        UrlOptions o;
+        o.default_port = https ? 443 : 80;
+        o.no_resolve = true;
+        const ParsedUrl u = parse_url(p.upstream, o);
+        const auto& ups = c.http().upstreams;
+        for (std::size_t i = 0; i < ups.size(); ++i)
+            if (iequals(ups[i]->host, u.host) && (ups[i]->explicit_block || ups[i]->port == u.port)) {
+                p.upstream_index = static_cast<int>(i);
+                break;
+            }
+        p.proxy_host = u.host + (u.no_port || u.port == o.default_port || ups[p.upstream_index]->explicit_block
+                                     ? "" : ":" + std::to_string(u.port));
     }
     p.connect_timeout = ir::Msec(s.value<std::int64_t>("proxy_connect_timeout", 60000));
     p.read_timeout = ir::Msec(s.value<std::int64_t>("proxy_read_timeout", 60000));
     p.send_timeout = ir::Msec(s.value<std::int64_t>("proxy_send_timeout", 60000));
     p.http_version_minor = static_cast<int>(s.value<std::int64_t>("proxy_http_version", 0));
-    const auto headers = s.find_list("proxy_set_header");
-    // nginx's defaults come first; a header set in the config replaces its default.
-    auto set = [&](const std::string& name, const std::string& value) {
-        for (const Directive* d : headers)
-            if (iequals(d->args[1], name)) return;
-        p.set_headers.push_back({name, compile_template(value, pass.where)});
-    };
-    set("Host", "$proxy_host");
-    set("Connection", "close");
-    for (const Directive* d : headers) p.set_headers.push_back({d->args[1], compile_template(d->args[2], d->where)});
+    // nginx's ngx_http_proxy_init_headers: the proxy_set_header list first, then each default
+    // it does not override. Empty values are never sent, but still keep the client's header
+    // of that name from passing.
+    for (const Directive* d : s.find_list("proxy_set_header"))
+        p.set_headers.push_back({d->args[1], compile_template(d->args[2], d->where)});
+    static const std::pair<const char*, const char*> defaults[] = {
+        {"Host", "$proxy_host"}, {"Connection", "close"}, {"Content-Length", "$proxy_internal_body_length"},
+        {"Transfer-Encoding", "$proxy_internal_chunked"}, {"TE", ""}, {"Keep-Alive", ""}, {"Expect", ""},
+        {"Upgrade", ""}};
+    for (const auto& [name, value] : defaults) {
+        const bool overridden = std::any_of(p.set_headers.begin(), p.set_headers.end(),
+                                            [&](const ir::HeaderSetting& h) { return iequals(h.name, name); });
+        if (!overridden) p.set_headers.push_back({name, compile_template(value, pass.where)});
+    }
     for (const Directive* d : s.find_list("proxy_hide_header")) p.hide_headers.push_back(d->args[1]);
     for (const Directive* d : s.find_list("proxy_pass_header")) p.pass_headers.push_back(d->args[1]);
     p.pass_request_headers = s.value<bool>("proxy_pass_request_headers", true);

@@ -238,9 +238,11 @@ BOOST_AUTO_TEST_CASE(ir_locations_in_match_order_with_templates) {
     BOOST_REQUIRE(named.size() == 2u);
     BOOST_TEST(named[1].text == "uri");
     const auto& headers = locs[2].proxy->set_headers;
-    BOOST_TEST(headers.at(0).name == "Host");  // nginx's defaults first
-    BOOST_TEST(headers.at(0).value.parts.at(0).text == "proxy_host");
-    BOOST_TEST(headers.at(2).value.parts.at(0).text == "remote_addr");
+    BOOST_TEST(headers.at(0).name == "X-Real-IP");  // the proxy_set_header list first
+    BOOST_TEST(headers.at(0).value.parts.at(0).text == "remote_addr");
+    BOOST_TEST(headers.at(1).name == "Host");  // then nginx's defaults
+    BOOST_TEST(headers.at(1).value.parts.at(0).text == "proxy_host");
+    BOOST_TEST(headers.size() == 9u);
     BOOST_TEST(h.log_formats.at(0).name == "combined");
     BOOST_TEST(h.log_formats.at(1).format.parts.at(0).text == "remote_addr");
     BOOST_REQUIRE(h.maps.size() == 1u);

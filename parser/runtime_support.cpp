@@ -14,7 +14,10 @@ bool runtime_implements(const DirectiveSpec& spec) {
         "worker_connections", "worker_shutdown_timeout", "user", "http", "server", "listen",
         "server_name", "location", "root", "index", "return", "types", "default_type",
         "access_log", "log_format", "add_header", "server_tokens", "client_max_body_size",
-        "keepalive_timeout", "keepalive_requests", "load_module"};
+        "keepalive_timeout", "keepalive_requests", "load_module", "upstream", "server", "proxy_pass",
+        "proxy_set_header", "proxy_http_version", "proxy_connect_timeout", "proxy_read_timeout",
+        "proxy_send_timeout", "proxy_hide_header", "proxy_pass_header", "proxy_pass_request_headers",
+        "proxy_pass_request_body", "proxy_next_upstream", "proxy_next_upstream_tries"};
     return std::find(std::begin(implemented), std::end(implemented), spec.name) != std::end(implemented);
 }
 

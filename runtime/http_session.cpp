@@ -1,5 +1,7 @@
 #include "runtime/http_session.hpp"
 
+#include "runtime/proxy.hpp"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -29,6 +31,8 @@ namespace {
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::chrono::seconds kClientHeaderTimeout{60};
 
+}  // namespace
+
 std::string http_date(std::time_t t) {
     std::tm tm{};
     ::gmtime_r(&t, &tm);
@@ -36,6 +40,8 @@ std::string http_date(std::time_t t) {
     std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
     return buf;
 }
+
+namespace {
 
 std::string lower(std::string_view s) {
     std::string out(s);
@@ -61,7 +67,11 @@ struct Response {
     bool close = false;
 };
 
+}  // namespace
+
 std::string server_header(bool tokens) { return tokens ? "ngxlite/" NGXLITE_VERSION : "ngxlite"; }
+
+namespace {
 
 void set_error(Response& r, int status, bool tokens) {
     r.status = status;
@@ -104,13 +114,18 @@ std::string mime_type(const ir::Location& loc, std::string_view path) {
     return loc.default_type;
 }
 
-std::string describe(const RequestContext& ctx) {
+}  // namespace
+
+std::string describe(const RequestContext& ctx, std::string_view upstream) {
     std::string s = ", client: " + ctx.connection.remote_addr;
     s += ", server: " + (ctx.server && !ctx.server->names.empty() ? ctx.server->names[0].name : std::string());
     s += ", request: \"" + ctx.request.request_line + "\"";
+    if (!upstream.empty()) s += ", upstream: \"" + std::string(upstream) + "\"";
     if (!ctx.request.host.empty()) s += ", host: \"" + ctx.request.host + "\"";
     return s;
 }
+
+namespace {
 
 // nginx's static module: files under root, index files for directories.
 void serve_static(Response& r, const ir::Location& loc, const RequestContext& ctx, const ActiveConfig& cfg) {
@@ -335,13 +350,19 @@ asio::awaitable<void> serve_http(tcp::socket socket, std::shared_ptr<const Activ
     std::chrono::milliseconds idle_timeout = kClientHeaderTimeout;
     std::vector<char> chunk;
     for (;;) {
+        // nginx ignores empty lines before a request line (after a body, say).
+        while (buffer.size() > 0) {
+            const char c = *static_cast<const char*>(buffer.data().data());
+            if (c != '\r' && c != '\n') break;
+            buffer.consume(1);
+        }
         http::request_parser<http::string_body> parser;
         parser.header_limit(4 * 8192);  // large_client_header_buffers 4 8k
         stream.expires_after(idle_timeout);
         auto [rec, rn] = co_await http::async_read_header(stream, buffer, parser, use_tuple);
         Request req;
         req.start = std::chrono::system_clock::now();
-        RequestContext ctx{conn, req, nullptr, {}, {}, 0, 0, 0, {}};
+        RequestContext ctx(conn, req);
         Response resp;
         const ir::HttpServer* server = &selector.select("");
         const ir::Location* loc = &server->root_location;
@@ -400,7 +421,27 @@ asio::awaitable<void> serve_http(tcp::socket socket, std::shared_ptr<const Activ
                             co_return;
                         }
                     }
-                    if (resp.status == 200) handle(resp, *loc, ctx, *cfg);
+                    if (resp.status == 200 && loc->proxy) {
+                        const bool client_keep_alive = parser.get().keep_alive() && loc->keepalive_timeout.count() > 0 &&
+                                                       conn.requests < static_cast<std::uint64_t>(loc->keepalive_requests);
+                        req.body = parser.get().body();
+                        ProxyResult pr = co_await proxy_http(stream, *loc, ctx, *cfg, client_keep_alive);
+                        if (pr.error_status == 0) {
+                            // Answered by the upstream: log it and go on, or close.
+                            ctx.bytes_sent = pr.bytes_sent;
+                            ctx.body_bytes_sent = pr.body_bytes_sent;
+                            if (cfg->access_logs) cfg->access_logs->write(loc->access_logs, ctx);
+                            if (!pr.keep_alive) {
+                                stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+                                co_return;
+                            }
+                            idle_timeout = loc->keepalive_timeout;
+                            continue;
+                        }
+                        set_error(resp, pr.error_status, loc->server_tokens);
+                    } else if (resp.status == 200) {
+                        handle(resp, *loc, ctx, *cfg);
+                    }
                 }
             }
         }

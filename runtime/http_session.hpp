@@ -6,12 +6,21 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
+#include <ctime>
 #include <memory>
+#include <optional>
 
 namespace ngxlite::runtime {
 
 boost::asio::awaitable<void> serve_http(boost::asio::ip::tcp::socket socket,
                                         std::shared_ptr<const ActiveConfig> config, std::uint64_t connection_id);
+
+// An HTTP date ("Wed, 25 Nov 2026 01:00:00 GMT").
+std::string http_date(std::time_t t);
+// The Server header's value.
+std::string server_header(bool tokens);
+// The error-log tail nginx adds: ", client: A, server: S, request: "R"[, upstream: "U"], host: "H"".
+std::string describe(const RequestContext& ctx, std::string_view upstream = {});
 
 // nginx's status texts and its built-in error page for `status`.
 const char* status_text(int status);

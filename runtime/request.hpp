@@ -37,6 +37,8 @@ struct Request {
 };
 
 struct RequestContext {
+    RequestContext(const ConnectionInfo& c, const Request& r) : connection(c), request(r) {}
+
     const ConnectionInfo& connection;
     const Request& request;
     const ir::HttpServer* server = nullptr;
@@ -46,6 +48,10 @@ struct RequestContext {
     std::uint64_t bytes_sent = 0;
     std::uint64_t body_bytes_sent = 0;
     std::vector<std::pair<std::string, std::string>> response_headers;
+    std::string proxy_host;   // $proxy_host while proxying
+    std::string proxy_port;   // $proxy_port
+    std::string upstream_addr;    // $upstream_addr
+    std::string upstream_status;  // $upstream_status
 };
 
 // Expands a compiled template against a request: variables and captures.

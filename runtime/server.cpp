@@ -41,7 +41,28 @@ void console(const std::string& line) {
 
 // Directives the runtime acts on are in parser/runtime_support.cpp; the rest refuse to
 // start, except encoding-only filters and performance hints, which warn (README.md).
+// What this runtime's proxy does not do yet: refused, never served differently.
+std::optional<std::string> unsupported_proxy(const ir::Location& l) {
+    if (l.proxy) {
+        const std::string where = " in " + l.where.file + ":" + std::to_string(l.where.line);
+        if (l.proxy->pass_has_variables) return "proxy_pass with variables is not implemented by ngxlite yet" + where;
+        if (l.proxy->scheme == "https") return "proxy_pass to https is not implemented by ngxlite yet" + where;
+        if (l.proxy->upstream_index < 0) return "proxy_pass to a unix socket is not implemented by ngxlite yet" + where;
+    }
+    for (const auto& child : l.locations)
+        if (auto err = unsupported_proxy(child)) return err;
+    return std::nullopt;
+}
+
 bool refuse_unimplemented(const ir::Config& cfg, const ErrorLog& log) {
+    if (cfg.http)
+        for (const auto& server : cfg.http->servers)
+            for (const auto& l : server.locations)
+                if (auto err = unsupported_proxy(l)) {
+                    log.write(LogLevel::emerg, *err);
+                    console("[emerg] " + *err);
+                    return true;
+                }
     static constexpr std::string_view warn_only[] = {"gzip", "gzip_types", "gzip_vary", "gzip_proxied",
                                                      "gzip_comp_level", "gzip_min_length", "gzip_disable",
                                                      "gzip_http_version", "gzip_buffers", "gunzip", "charset",

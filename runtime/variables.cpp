@@ -95,6 +95,19 @@ const std::unordered_map<std::string_view, Getter>& getters() {
              return std::string(buf);
          }},
         {"pid", [](const RequestContext&, bool&) { return std::to_string(::getpid()); }},
+        {"proxy_host", [](const RequestContext& c, bool& found) { found = !c.proxy_host.empty(); return c.proxy_host; }},
+        {"proxy_port", [](const RequestContext& c, bool& found) { found = !c.proxy_port.empty(); return c.proxy_port; }},
+        {"proxy_internal_body_length", [](const RequestContext& c, bool& found) {
+             found = !c.request.body.empty();
+             return found ? std::to_string(c.request.body.size()) : std::string();
+         }},
+        {"proxy_internal_chunked", [](const RequestContext&, bool& found) { found = false; return std::string(); }},
+        {"proxy_add_x_forwarded_for", [](const RequestContext& c, bool&) {
+             const std::string* xff = c.request.header("X-Forwarded-For");
+             return xff ? *xff + ", " + c.connection.remote_addr : c.connection.remote_addr;
+         }},
+        {"upstream_addr", [](const RequestContext& c, bool& found) { found = !c.upstream_addr.empty(); return c.upstream_addr; }},
+        {"upstream_status", [](const RequestContext& c, bool& found) { found = !c.upstream_status.empty(); return c.upstream_status; }},
         {"nginx_version", [](const RequestContext&, bool&) { return std::string("1.22.1"); }},
         {"hostname", [](const RequestContext&, bool&) {
              char buf[256] = {};

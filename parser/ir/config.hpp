@@ -201,13 +201,15 @@ struct ProxySettings {
     bool pass_has_variables = false;
     Template pass_template;      // proxy_pass with variables, compiled
     std::string upstream;        // the upstream group name it reaches (when static)
+    int upstream_index = -1;     // into HttpConfig::upstreams (when static)
+    std::string proxy_host;      // $proxy_host: the name, with the port unless it is the default
     std::string scheme;          // "http" or "https"
     std::string uri;             // the URI part of proxy_pass
     Msec connect_timeout{60000};
     Msec read_timeout{60000};
     Msec send_timeout{60000};
     int http_version_minor = 0;  // proxy_http_version 1.0
-    std::vector<HeaderSetting> set_headers;  // with nginx's defaults applied
+    std::vector<HeaderSetting> set_headers;  // proxy_set_header list, then nginx's defaults
     std::vector<std::string> hide_headers;
     std::vector<std::string> pass_headers;
     bool pass_request_headers = true;

@@ -1,0 +1,24 @@
+// proxy_pass to an http upstream: nginx's request to the upstream, its choice of server
+// (smooth weighted round robin, proxy_next_upstream), and the response streamed back.
+#pragma once
+
+#include "runtime/active_config.hpp"
+#include "runtime/request.hpp"
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+
+namespace ngxlite::runtime {
+
+struct ProxyResult {
+    int error_status = 0;     // 502/504 before anything was sent: the caller answers it
+    bool keep_alive = false;  // the client connection may serve another request
+    std::uint64_t bytes_sent = 0;
+    std::uint64_t body_bytes_sent = 0;
+};
+
+// Answers the request through the location's upstream, writing to `client`.
+boost::asio::awaitable<ProxyResult> proxy_http(boost::beast::tcp_stream& client, const ir::Location& loc,
+                                               RequestContext& ctx, const ActiveConfig& cfg, bool client_keep_alive);
+
+}  // namespace ngxlite::runtime
