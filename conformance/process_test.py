@@ -80,6 +80,12 @@ class Case:
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+        pid = self.pid_file()  # a daemon this case started and a failed check left running
+        if pid and pid.isdigit():
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except OSError:
+                pass
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
