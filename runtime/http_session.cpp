@@ -345,6 +345,7 @@ asio::awaitable<void> serve_http(tcp::socket socket, std::shared_ptr<const Activ
     conn.server_port = local.port();
     const ServerSelector& selector = cfg->selector(endpoint_of(local));
 
+    socket.set_option(tcp::no_delay(true), ec);  // tcp_nodelay on, nginx's default
     beast::tcp_stream stream(std::move(socket));
     beast::flat_buffer buffer;
     std::chrono::milliseconds idle_timeout = kClientHeaderTimeout;
@@ -459,14 +460,12 @@ asio::awaitable<void> serve_http(tcp::socket socket, std::shared_ptr<const Activ
         const std::string head = serialize_head(resp, keep_alive, loc->server_tokens);
         const bool head_only = req.method == "HEAD";
         stream.expires_after(std::chrono::seconds(60));  // send_timeout
-        auto [wec, wn] = co_await asio::async_write(stream, asio::buffer(head), use_tuple);
+        // Head and body in one write: no small segments for Nagle to hold back.
+        const std::size_t body_size = head_only ? 0 : resp.body.size();
+        const std::array<asio::const_buffer, 2> parts{asio::buffer(head), asio::buffer(resp.body.data(), body_size)};
+        auto [wec, wn] = co_await asio::async_write(stream, parts, use_tuple);
         ctx.bytes_sent = wn;
-        if (!wec && !head_only && !resp.body.empty()) {
-            auto [bec, bn] = co_await asio::async_write(stream, asio::buffer(resp.body), use_tuple);
-            wec = bec;
-            ctx.bytes_sent += bn;
-            ctx.body_bytes_sent += bn;
-        }
+        ctx.body_bytes_sent = wn > head.size() ? wn - head.size() : 0;
         if (resp.file_fd >= 0) {
             chunk.resize(64 * 1024);
             while (!wec) {

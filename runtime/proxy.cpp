@@ -168,6 +168,7 @@ asio::awaitable<ProxyResult> proxy_http(beast::tcp_stream& client, const ir::Loc
         upstream.expires_after(p.connect_timeout);
         const tcp::endpoint ep(asio::ip::make_address(peer->ip), peer->port);
         auto [cec] = co_await upstream.async_connect(ep, use_tuple);
+        if (!cec) upstream.socket().set_option(tcp::no_delay(true), cec);
         if (cec) {
             const bool timeout = cec == beast::error::timeout;
             log_error(cfg, ctx,
@@ -237,14 +238,51 @@ asio::awaitable<ProxyResult> proxy_http(beast::tcp_stream& client, const ir::Loc
         if (cwec) co_return result;
 
         // The body, streamed through one reused buffer: never the whole of it in memory.
-        char chunk[16384];
+        // One 64 KiB buffer per proxied request, reused for the whole body.
+        std::unique_ptr<char[]> storage(new char[65536]);
+        char* chunk = storage.get();
+        constexpr std::size_t chunk_size = 65536;
+        if (!no_body && length_known) {
+            // A known length needs no parser: what is buffered, then straight from the socket.
+            std::uint64_t left = *parser.content_length();
+            const std::size_t buffered = std::min<std::uint64_t>(ubuf.size(), left);
+            if (buffered > 0) {
+                auto [bec, bn] = co_await asio::async_write(client, asio::buffer(ubuf.data().data(), buffered), use_tuple);
+                result.bytes_sent += bn;
+                result.body_bytes_sent += bn;
+                left -= buffered;
+                if (bec) co_return result;
+            }
+            while (left > 0) {
+                upstream.expires_after(p.read_timeout);
+                auto [rec, rn] = co_await upstream.async_read_some(
+                    asio::buffer(chunk, static_cast<std::size_t>(std::min<std::uint64_t>(chunk_size, left))), use_tuple);
+                if (rn > 0) {
+                    client.expires_after(std::chrono::seconds(60));
+                    auto [bec, bn] = co_await asio::async_write(client, asio::buffer(chunk, rn), use_tuple);
+                    result.bytes_sent += bn;
+                    result.body_bytes_sent += bn;
+                    left -= rn;
+                    if (bec) co_return result;
+                }
+                if (rec && left > 0) {
+                    log_error(cfg, ctx, rec == beast::error::timeout
+                                            ? "upstream timed out (110: Connection timed out) while reading upstream"
+                                            : "upstream prematurely closed connection while reading upstream",
+                              peer_url);
+                    co_return result;  // truncated: close the client
+                }
+            }
+            result.keep_alive = keep;
+            co_return result;
+        }
         while (!no_body && !parser.is_done()) {
             res.body().data = chunk;
-            res.body().size = sizeof chunk;
+            res.body().size = chunk_size;
             upstream.expires_after(p.read_timeout);
             auto [rec, rn] = co_await http::async_read(upstream, ubuf, parser, use_tuple);
             if (rec == http::error::need_buffer) rec = {};
-            const std::size_t got = sizeof chunk - res.body().size;
+            const std::size_t got = chunk_size - res.body().size;
             if (got > 0) {
                 std::string frame;
                 if (chunked) {
