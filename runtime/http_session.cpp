@@ -1,3 +1,4 @@
+#include "runtime/text.hpp"
 #include "runtime/http_session.hpp"
 
 #include "runtime/proxy.hpp"
@@ -42,12 +43,6 @@ std::string http_date(std::time_t t) {
 }
 
 namespace {
-
-std::string lower(std::string_view s) {
-    std::string out(s);
-    for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return out;
-}
 
 ir::Endpoint endpoint_of(const tcp::endpoint& e) {
     const bool v6 = e.address().is_v6();

@@ -1,3 +1,4 @@
+#include "runtime/text.hpp"
 #include "runtime/proxy.hpp"
 
 #include "runtime/http_session.hpp"
@@ -22,13 +23,6 @@ using tcp = asio::ip::tcp;
 namespace {
 
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
-
-bool iequal(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
-    return true;
-}
 
 struct Peer {
     const ir::Endpoint* endpoint;

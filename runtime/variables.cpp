@@ -1,4 +1,5 @@
 // nginx's built-in variables, as far as the runtime serves requests today.
+#include "runtime/text.hpp"
 #include "runtime/request.hpp"
 
 #include <unistd.h>
@@ -9,13 +10,6 @@
 namespace ngxlite::runtime {
 
 namespace {
-
-bool iequal(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
-    return true;
-}
 
 // "$http_user_agent" reads "User-Agent": '_' stands for '-', case does not matter.
 bool header_name_matches(std::string_view header, std::string_view var) {
