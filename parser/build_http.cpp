@@ -164,10 +164,11 @@ ir::ProxySettings merge_proxy(Compiler& c, const Scope& s, const Directive& pass
         {"Host", "$proxy_host"}, {"Connection", "close"}, {"Content-Length", "$proxy_internal_body_length"},
         {"Transfer-Encoding", "$proxy_internal_chunked"}, {"TE", ""}, {"Keep-Alive", ""}, {"Expect", ""},
         {"Upgrade", ""}};
-    for (const auto& [name, value] : defaults) {
+    for (const auto& header : defaults) {
+        const std::string_view name = header.first;
         const bool overridden = std::any_of(p.set_headers.begin(), p.set_headers.end(),
                                             [&](const ir::HeaderSetting& h) { return iequals(h.name, name); });
-        if (!overridden) p.set_headers.push_back({name, compile_template(value, pass.where)});
+        if (!overridden) p.set_headers.push_back({std::string(name), compile_template(header.second, pass.where)});
     }
     for (const Directive* d : s.find_list("proxy_hide_header")) p.hide_headers.push_back(d->args[1]);
     for (const Directive* d : s.find_list("proxy_pass_header")) p.pass_headers.push_back(d->args[1]);

@@ -103,10 +103,11 @@ std::string build_request(const ir::ProxySettings& p, const std::string& uri, co
         if (!v.empty()) out += h.name + ": " + v + "\r\n";
     }
     if (p.pass_request_headers) {
-        for (const auto& [k, v] : req.headers) {
+        for (const auto& header : req.headers) {
+            const std::string& name = header.first;
             const bool set = std::any_of(p.set_headers.begin(), p.set_headers.end(),
-                                         [&](const ir::HeaderSetting& h) { return iequal(h.name, k); });
-            if (!set) out += k + ": " + v + "\r\n";
+                                         [&](const ir::HeaderSetting& h) { return iequal(h.name, name); });
+            if (!set) out += name + ": " + header.second + "\r\n";
         }
     }
     out += "\r\n";
