@@ -171,7 +171,7 @@ def split_responses(text):
 TOKEN = re.compile(r"<center>(nginx|ngxlite)(/[0-9.]+)?</center>")
 
 
-def canonical(raw, port, token_flags, backend_port=None):
+def canonical(raw, port, token_flags):
     """The responses of one connection, masked; appends to token_flags, per response,
     whether its body named the server (nginx's pages say nginx/1.22.1, ngxlite's its own
     name and version: a deliberate difference that also changes $body_bytes_sent)."""

@@ -292,16 +292,15 @@ std::string error_page(int status, bool server_tokens) {
 std::optional<std::string> normalize_uri(std::string_view path, bool merge_slashes) {
     std::string decoded;
     decoded.reserve(path.size());
+    auto hex = [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; };
     for (std::size_t i = 0; i < path.size(); ++i) {
-        if (path[i] == '%' && i + 2 < path.size() + 0 && std::isxdigit(static_cast<unsigned char>(path[i + 1])) &&
-            i + 2 < path.size() && std::isxdigit(static_cast<unsigned char>(path[i + 2]))) {
-            decoded += static_cast<char>(std::stoi(std::string(path.substr(i + 1, 2)), nullptr, 16));
-            i += 2;
-        } else if (path[i] == '%') {
-            return std::nullopt;  // nginx: 400 on a broken escape
-        } else {
+        if (path[i] != '%') {
             decoded += path[i];
+            continue;
         }
+        if (i + 2 >= path.size() || !hex(path[i + 1]) || !hex(path[i + 2])) return std::nullopt;  // nginx: 400
+        decoded += static_cast<char>(std::stoi(std::string(path.substr(i + 1, 2)), nullptr, 16));
+        i += 2;
     }
     if (decoded.empty() || decoded[0] != '/') return std::nullopt;
     std::vector<std::string_view> segments;

@@ -67,5 +67,10 @@ BOOST_AUTO_TEST_CASE(uri_normalisation) {
     BOOST_TEST(*runtime::normalize_uri("/a/..", true) == "/");
     BOOST_TEST(!runtime::normalize_uri("/..", true));
     BOOST_TEST(!runtime::normalize_uri("/a/../../b", true));
+    // As nginx 1.22.1 answered them.
     BOOST_TEST(!runtime::normalize_uri("/%zz", true));
+    BOOST_TEST(!runtime::normalize_uri("/a%2", true));
+    BOOST_TEST(!runtime::normalize_uri("/%2e%2e/x", true));
+    BOOST_TEST(*runtime::normalize_uri("/a/./b/../c/", true) == "/a/c/");
+    BOOST_TEST(*runtime::normalize_uri("/a%20b", true) == "/a b");
 }
