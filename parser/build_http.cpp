@@ -262,6 +262,10 @@ void merge_locations(Compiler& c, const Scope& s, ir::Location& loc, const Direc
                                         : c.full_path(a->args[1], false),
                                     a->where);
         if (a->nargs() >= 2) log.format = a->args[2];
+        const auto& formats = c.http().log_formats;
+        log.format_index = static_cast<std::size_t>(
+            std::find_if(formats.begin(), formats.end(), [&](const auto& f) { return f.name == log.format; }) -
+            formats.begin());
         for (std::size_t i = 3; i < a->args.size(); ++i) {
             std::string_view v = a->args[i];
             if (v.starts_with("buffer=")) log.buffer = *parse_size(v.substr(7));

@@ -215,20 +215,7 @@ void Compiler::parse_custom_block(Directive& d, bool allow_include,
                 if (allow_include && entry.args[0] == "include") {
                     if (entry.nargs() != 1)
                         fail_at(entry.where, "invalid number of arguments in \"include\" directive");
-                    const std::string pattern = full_path(entry.args[1], true);
-                    std::vector<std::string> names;
-                    if (pattern.find_first_of("*?[") == std::string::npos) {
-                        names.push_back(pattern);
-                    } else {
-                        glob_t g{};
-                        if (::glob(pattern.c_str(), 0, nullptr, &g) == 0)
-                            for (std::size_t i = 0; i < g.gl_pathc; ++i) names.emplace_back(g.gl_pathv[i]);
-                        ::globfree(&g);
-                    }
-                    for (const auto& n : names) {
-                        const SourceFile& inc = read_file(n, &entry.where);
-                        walk(inc, inc.parsed.statements, !inc.parsed.error);
-                    }
+                    for_each_included(entry, [&](const SourceFile& f) { walk(f, f.parsed.statements, !f.parsed.error); });
                     continue;
                 }
                 line(entry);
@@ -238,38 +225,38 @@ void Compiler::parse_custom_block(Directive& d, bool allow_include,
     walk(*d.body_file, *d.body, d.body_closed);
 }
 
-void Compiler::include(Directive& d) {
+void Compiler::for_each_included(const Directive& d, const std::function<void(const SourceFile&)>& each) {
     // nginx keeps every file it is reading open, so a file that includes itself ends in
     // EMFILE, or in a stack overflow when the fd limit is high. ngxlite stops at a fixed
     // depth with the error nginx gives under a common 1024-file limit.
     constexpr int kMaxIncludeDepth = 200;
+    const std::string pattern = full_path(d.args[1], true);
     if (include_depth_ >= kMaxIncludeDepth)
-        fail_at(d.where, "open() \"" + full_path(d.args[1], true) + "\" failed (24: Too many open files)");
+        fail_at(d.where, "open() \"" + pattern + "\" failed (24: Too many open files)");
     ++include_depth_;
     struct Leave {
         int& depth;
         ~Leave() { --depth; }
     } leave{include_depth_};
-    const std::string pattern = full_path(d.args[1], true);
-    if (pattern.find_first_of("*?[") == std::string::npos) {
-        const SourceFile& file = read_file(pattern, &d.where);
-        parse_source(file, file.parsed.statements, !file.parsed.error);
-        return;
-    }
-    glob_t g{};
-    int rc = ::glob(pattern.c_str(), 0, nullptr, &g);
-    if (rc != 0 && rc != GLOB_NOMATCH) {
-        int err = errno;
-        ::globfree(&g);
-        fail_at(d.where, "glob() \"" + pattern + "\" failed " + errno_text(err));
-    }
     std::vector<std::string> names;
-    for (std::size_t i = 0; rc == 0 && i < g.gl_pathc; ++i) names.emplace_back(g.gl_pathv[i]);
-    ::globfree(&g);
-    for (const auto& name : names) {
-        const SourceFile& file = read_file(name, &d.where);
-        parse_source(file, file.parsed.statements, !file.parsed.error);
+    if (pattern.find_first_of("*?[") == std::string::npos) {
+        names.push_back(pattern);
+    } else {
+        glob_t g{};
+        const int rc = ::glob(pattern.c_str(), 0, nullptr, &g);
+        if (rc != 0 && rc != GLOB_NOMATCH) {
+            const int err = errno;
+            ::globfree(&g);
+            fail_at(d.where, "glob() \"" + pattern + "\" failed " + errno_text(err));
+        }
+        for (std::size_t i = 0; rc == 0 && i < g.gl_pathc; ++i) names.emplace_back(g.gl_pathv[i]);
+        ::globfree(&g);
     }
+    for (const auto& name : names) each(read_file(name, &d.where));
+}
+
+void Compiler::include(Directive& d) {
+    for_each_included(d, [&](const SourceFile& f) { parse_source(f, f.parsed.statements, !f.parsed.error); });
 }
 
 LoadResult Compiler::run() {

@@ -56,6 +56,8 @@ public:
                             const std::function<void(Directive&)>& line);
 
     void include(Directive& d);
+    // The files an `include` names (glob order), read, each handed to `each`.
+    void for_each_included(const Directive& d, const std::function<void(const SourceFile&)>& each);
     // nginx's ngx_conf_full_name: relative names against the prefix or the conf prefix.
     std::string full_path(std::string_view name, bool conf_prefix) const;
     const std::string& prefix() const { return prefix_; }

@@ -20,6 +20,11 @@ std::string_view variable_target(const Directive& d, std::size_t index);
 int value_index(const DirectiveSpec& spec, std::string_view word);
 
 // `server` inside upstream {} (http and stream): parameters, then the address.
+// `set $name value` (http, stream, auth_request_set) and nginx's complex-value slots:
+// the variable scope follows the current context.
+void set_variable(Compiler& c, Directive& d);
+void complex_value(Compiler& c, Directive& d);
+
 // `backup_supported`: the balancing method set so far allows backup servers.
 ir::UpstreamServer parse_upstream_server(const Directive& d, bool resolve, std::uint16_t default_port,
                                          bool backup_supported);

@@ -346,12 +346,6 @@ void rewrite(Compiler& c, Directive& d) {
     vars(c).compile(d.args[2], d.where);
 }
 
-void set_variable(Compiler& c, Directive& d) {
-    std::string_view name = variable_target(d, 1);
-    vars(c).define(name, c.modules(), d.where);
-    vars(c).compile(d.args[2], d.where);
-}
-
 void no_op(Compiler&, Directive&) {}
 
 // --- map, types, geo, split_clients -----------------------------------------------------
@@ -514,11 +508,6 @@ void proxy_redirect(Compiler& c, Directive& d) {
     if (d.nargs() == 1) fail_at(d.where, "invalid parameter \"" + d.args[1] + "\"");
     for (std::size_t i = 1; i < d.args.size(); ++i)
         if (d.args[i][0] != '~') vars(c).compile(d.args[i], d.where);
-}
-
-void complex_value(Compiler& c, Directive& d) {
-    reject_duplicate(c, d);
-    vars(c).compile(d.args[1], d.where);
 }
 
 void all_args_script(Compiler& c, Directive& d) {
@@ -752,12 +741,6 @@ void try_files(Compiler& c, Directive& d) {
     all_args_script(c, d);
 }
 
-void auth_request_set(Compiler& c, Directive& d) {
-    std::string_view name = variable_target(d, 1);
-    vars(c).define(name, c.modules(), d.where);
-    vars(c).compile(d.args[2], d.where);
-}
-
 void perl_set(Compiler& c, Directive& d) {
     std::string_view name = variable_target(d, 1);
     vars(c).define(name, c.modules(), d.where);
@@ -775,8 +758,21 @@ void geoip_database(Compiler& c, Directive& d) {
 
 }  // namespace
 
-// `server` inside upstream {}: nginx's ngx_http_upstream_server (and the stream one).
+// `set $name value` and complex values, in http or stream (vars() picks the scope).
+void set_variable(Compiler& c, Directive& d) {
+    std::string_view name = variable_target(d, 1);
+    vars(c).define(name, c.modules(), d.where);
+    vars(c).compile(d.args[2], d.where);
+}
+
+void complex_value(Compiler& c, Directive& d) {
+    reject_duplicate(c, d);
+    vars(c).compile(d.args[1], d.where);
+}
+
 bool supports_backup(ir::Balancer b) { return b == ir::Balancer::round_robin || b == ir::Balancer::least_conn; }
+
+// `server` inside upstream {}: nginx's ngx_http_upstream_server (and the stream one).
 
 ir::UpstreamServer parse_upstream_server(const Directive& d, bool resolve, std::uint16_t default_port,
                                          bool backup_supported) {
@@ -873,7 +869,7 @@ void register_http_setters(SetterTable& t) {
     t["ngx_http_try_files"] = try_files;
     t["ngx_http_index_set_index"] = all_args_script;
     t["ngx_http_upstream_param_set_slot"] = second_arg_script;
-    t["ngx_http_auth_request_set"] = auth_request_set;
+    t["ngx_http_auth_request_set"] = set_variable;  // the same checks as `set`
     t["ngx_http_perl_set"] = perl_set;
     t["ngx_http_geoip_country"] = geoip_database;
     t["ngx_http_geoip_city"] = geoip_database;

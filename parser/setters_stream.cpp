@@ -103,17 +103,6 @@ void proxy_pass(Compiler& c, Directive& d) {
     if (!u.unix_socket) add_upstream(c.stream().upstreams, d, u, d.args[1], false);
 }
 
-void complex_value(Compiler& c, Directive& d) {
-    reject_duplicate(c, d);
-    vars(c).compile(d.args[1], d.where);
-}
-
-void set_variable(Compiler& c, Directive& d) {
-    std::string_view name = variable_target(d, 1);
-    vars(c).define(name, c.modules(), d.where);
-    vars(c).compile(d.args[2], d.where);
-}
-
 void map_block(Compiler& c, Directive& d) {
     std::string_view target = variable_target(d, 2);
     vars(c).compile(d.args[1], d.where);

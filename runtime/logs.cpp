@@ -36,6 +36,16 @@ int open_log(const std::string& path) {
     return ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
 }
 
+// USR1: the file is opened anew and put in place of the old one under the same fd
+// number, so worker threads writing meanwhile never see a closed or reused descriptor.
+void reopen_in_place(const std::string& path, int fd) {
+    if (fd <= STDERR_FILENO) return;
+    const int fresh = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (fresh < 0) return;  // keep writing to the old file, as nginx does when reopening fails
+    ::dup3(fresh, fd, O_CLOEXEC);
+    ::close(fresh);
+}
+
 void close_log(int fd) {
     if (fd > STDERR_FILENO) ::close(fd);
 }
@@ -98,11 +108,8 @@ int ErrorLog::file_fd() const {
     return -1;
 }
 
-void ErrorLog::reopen() {
-    for (auto& t : targets_) {
-        close_log(t.fd);
-        t.fd = open_log(t.path);
-    }
+void ErrorLog::reopen() const {
+    for (const auto& t : targets_) reopen_in_place(t.path, t.fd);
 }
 
 void ErrorLog::write(LogLevel level, std::string_view message, std::uint64_t connection) const {
@@ -161,20 +168,13 @@ AccessLogs::~AccessLogs() {
     for (const auto& [path, fd] : files_) close_log(fd);
 }
 
-void AccessLogs::reopen() {
-    for (auto& [path, fd] : files_) {
-        close_log(fd);
-        fd = open_log(path);
-    }
+void AccessLogs::reopen() const {
+    for (const auto& [path, fd] : files_) reopen_in_place(path, fd);
 }
 
 void AccessLogs::write(const std::vector<ir::AccessLog>& logs, const RequestContext& ctx) const {
     for (const auto& log : logs) {
-        const ir::LogFormat* format = nullptr;
-        for (const auto& f : http_.log_formats)
-            if (f.name == log.format) format = &f;
-        if (!format) continue;
-        const std::string line = format_log_line(*format, ctx);
+        const std::string line = format_log_line(http_.log_formats.at(log.format_index), ctx);
         if (!log.path.has_variables()) {
             write_all(files_.at(log.path.literal()), line);
             continue;

@@ -24,7 +24,7 @@ public:
     ErrorLog& operator=(const ErrorLog&) = delete;
 
     void write(LogLevel level, std::string_view message, std::uint64_t connection = 0) const;
-    void reopen();
+    void reopen() const;  // safe while workers write
     // nginx's message for the first log file that would not open, if any.
     std::optional<std::string> open_error() const;
     int file_fd() const;  // the first target that is a file, or -1
@@ -46,7 +46,7 @@ public:
     AccessLogs& operator=(const AccessLogs&) = delete;
 
     void write(const std::vector<ir::AccessLog>& logs, const RequestContext& ctx) const;
-    void reopen();
+    void reopen() const;  // safe while workers write
     std::optional<std::string> open_error() const;
 
 private:

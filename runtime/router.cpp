@@ -27,7 +27,7 @@ void ServerSelector::add(const ir::HttpServer& server, bool is_default) {
 
 const ir::HttpServer& ServerSelector::select(std::string_view host,
                                              std::vector<std::pair<std::string, std::string>>* named) const {
-    if (auto it = exact_.find(std::string(host)); it != exact_.end()) return *it->second;
+    if (auto it = exact_.find(host); it != exact_.end()) return *it->second;
     // The longest matching wildcard wins, head before tail, as nginx's wildcard hashes.
     const ir::HttpServer* best = nullptr;
     std::size_t best_len = 0;

@@ -23,7 +23,12 @@ public:
 
 private:
     const ir::HttpServer* default_ = nullptr;
-    std::unordered_map<std::string, const ir::HttpServer*> exact_;
+    // Looked up with the request's string_view: no string is built per request.
+    struct NameHash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+    };
+    std::unordered_map<std::string, const ir::HttpServer*, NameHash, std::equal_to<>> exact_;
     std::vector<std::pair<std::string, const ir::HttpServer*>> head_;  // "*.example.com" as ".example.com"
     std::vector<std::pair<std::string, const ir::HttpServer*>> tail_;  // "www.example.*" as "www.example."
     std::vector<std::pair<std::shared_ptr<const ir::Regex>, const ir::HttpServer*>> regex_;

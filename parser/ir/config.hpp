@@ -154,6 +154,7 @@ struct LogFormat {
 struct AccessLog {
     Template path;             // "stderr", a file, or a path with variables
     std::string format = "combined";
+    std::size_t format_index = 0;  // into HttpConfig::log_formats, resolved at load time
     std::int64_t buffer = 0;   // buffer=
     Msec flush{0};             // flush=
     int gzip = 0;              // gzip[=level]
