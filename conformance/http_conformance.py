@@ -4,7 +4,8 @@
 For each case (a directory with nginx.conf and requests), starts real nginx and ngxlite
 with the same config (%%PORT%% replaced by a free loopback port each), the same files,
 sends the same raw requests, and compares every response: status line, headers (Date
-and Server values masked, ports masked) and body (the server token masked). Ends with
+and Server values masked, ports masked) and body (the server token masked), then the
+access log and the error log's warn and error lines. Ends with
 "N passed, N failed". Requests: LF line ends become CRLF; a line "----" starts a new
 connection; within one connection requests are sent in one write (pipelined).
 """
@@ -32,10 +33,15 @@ def free_port():
 
 class EchoBackend:
     """An upstream for proxy cases: answers with the raw request it received, so the
-    comparison covers what each proxy sent upstream. /status/NNN answers NNN, /chunked
-    and /close answer with a chunked and a close-delimited body."""
+    comparison covers what each proxy sent upstream, and names itself (X-Backend) and
+    the request's number on its connection (X-Conn-Request), so balancing and upstream
+    keepalive show. It keeps HTTP/1.1 connections open unless asked to close.
+    /status/NNN answers NNN, /chunked and /close answer with a chunked and a
+    close-delimited body, /delay/MS answers after MS milliseconds (timeouts), /hangup
+    closes without an answer."""
 
-    def __init__(self):
+    def __init__(self, name="b1"):
+        self.name = name.encode()
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
@@ -56,30 +62,57 @@ class EchoBackend:
         with conn:
             conn.settimeout(TIMEOUT)
             data = b""
-            try:
-                while b"\r\n\r\n" not in data:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        return
-                    data += chunk
-                head, body = data.split(b"\r\n\r\n", 1)
-                m = re.search(rb"(?im)^content-length: *(\d+)", head)
-                while m and len(body) < int(m.group(1)):
-                    body += conn.recv(65536)
-            except OSError:
-                return
-            raw = head + b"\r\n\r\n" + body
-            path = head.split(b" ")[1].decode("latin-1")
-            status = 200
-            if path.startswith("/status/"):
-                status = int(path.split("/")[2][:3])
-            base = b"HTTP/1.1 %d Echo\r\nServer: echo\r\nDate: Thu, 01 Jan 1970 00:00:00 GMT\r\nContent-Type: text/plain\r\nX-Backend: yes\r\nX-Pad: hidden\r\n" % status
+            for number in range(1, 1001):
+                try:
+                    while b"\r\n\r\n" not in data:
+                        chunk = conn.recv(65536)
+                        if not chunk:
+                            return
+                        data += chunk
+                    head, body = data.split(b"\r\n\r\n", 1)
+                    m = re.search(rb"(?im)^content-length: *(\d+)", head)
+                    length = int(m.group(1)) if m else 0
+                    while len(body) < length:
+                        chunk = conn.recv(65536)
+                        if not chunk:
+                            return
+                        body += chunk
+                    body, data = body[:length], body[length:]
+                except OSError:
+                    return
+                if not self.respond(conn, head, body, number):
+                    return
+
+    def respond(self, conn, head, body, number):
+        """Answers one request; False: the connection is done."""
+        raw = head + b"\r\n\r\n" + body
+        request_line = head.split(b"\r\n", 1)[0].split(b" ")
+        path = request_line[1].decode("latin-1")
+        close = request_line[-1] == b"HTTP/1.0" or re.search(rb"(?im)^connection: *close", head) is not None
+        status = 200
+        if path.startswith("/status/"):
+            status = int(path.split("/")[2][:3])
+        elif path.startswith("/delay/"):
+            time.sleep(min(int(path.split("/")[2]), 3000) / 1000)
+        elif path.startswith("/hangup"):
+            return False
+        base = (b"HTTP/1.1 %d Echo\r\nServer: echo\r\nDate: Thu, 01 Jan 1970 00:00:00 GMT\r\n"
+                b"Content-Type: text/plain\r\nX-Backend: %s\r\nX-Conn-Request: %d\r\nX-Pad: hidden\r\n"
+                % (status, self.name, number))
+        connection = b"Connection: close\r\n" if close else b""
+        try:
             if path.startswith("/chunked"):
-                conn.sendall(base + b"Transfer-Encoding: chunked\r\n\r\n" + b"%x\r\n" % len(raw) + raw + b"\r\n0\r\n\r\n")
+                conn.sendall(base + connection + b"Transfer-Encoding: chunked\r\n\r\n" + b"%x\r\n" % len(raw) + raw +
+                             b"\r\n0\r\n\r\n")
             elif path.startswith("/close"):
                 conn.sendall(base + b"Connection: close\r\n\r\n" + raw)
+                return False
             else:
-                conn.sendall(base + b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(raw) + raw)
+                payload = b"" if request_line[0] == b"HEAD" else raw
+                conn.sendall(base + b"Content-Length: %d\r\n" % len(raw) + connection + b"\r\n" + payload)
+        except OSError:
+            return False
+        return not close
 
     def close(self):
         self.running = False
@@ -108,7 +141,7 @@ def start(binary, case_dir, work, port, substitutions):
         conf = conf.replace(key, value)
     open(os.path.join(prefix, "nginx.conf"), "w").write(conf)
     proc = subprocess.Popen([binary, "-p", prefix + "/", "-c", "nginx.conf",
-                             "-g", "daemon off; pid run.pid; error_log logs/error.log;"],
+                             "-g", "daemon off; pid run.pid; error_log logs/error.log warn;"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     if not wait_port(port, proc):
         err = proc.stderr.read().decode(errors="replace") if proc.poll() is not None else "no listener"
@@ -220,6 +253,27 @@ def access_log(prefix, port, token_flags):
     return out
 
 
+ERROR_LINE = re.compile(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[(\w+)\] \d+#\d+: (?:\*\d+ )?(.*)$")
+
+
+def error_log(prefix, ports):
+    """The error log's lines as "[level] message": time, pid, thread and connection
+    numbers masked (nginx counts upstream connections too), ports masked."""
+    path = os.path.join(prefix, "logs", "error.log")
+    if not os.path.exists(path):
+        return []
+    out = []
+    for line in open(path, encoding="latin-1").read().splitlines():
+        m = ERROR_LINE.match(line)
+        if not m or m.group(1) in ("notice", "info", "debug"):
+            continue
+        text = "[%s] %s" % (m.group(1), m.group(2))
+        for port in ports:
+            text = text.replace(":%d" % port, ":PORT")
+        out.append(text.replace(prefix, "PREFIX"))
+    return out
+
+
 def stop(proc):
     proc.send_signal(signal.SIGTERM)
     try:
@@ -232,9 +286,10 @@ def stop(proc):
 def run_case(ngxlite, case_dir):
     work = tempfile.mkdtemp(prefix="ngxlite-http.")
     os.chmod(work, 0o755)  # nginx's workers run as nobody when started as root
-    backend = EchoBackend()
+    backends = [EchoBackend("b%d" % i) for i in (1, 2, 3)]
     # A port where nothing listens, for 502 cases.
-    substitutions = {"%%BACKEND%%": str(backend.port), "%%DEADPORT%%": str(free_port())}
+    substitutions = {"%%BACKEND%%": str(backends[0].port), "%%BACKEND2%%": str(backends[1].port),
+                     "%%BACKEND3%%": str(backends[2].port), "%%DEADPORT%%": str(free_port())}
     try:
         results = {}
         for binary in (NGINX, ngxlite):
@@ -245,10 +300,12 @@ def run_case(ngxlite, case_dir):
                 responses = [canonical(exchange(port, payload), port, flags) for payload in requests_of(case_dir)]
             finally:
                 stop(proc)
-            results[binary] = responses + ["access log:\n" + "\n".join(access_log(prefix, port, flags))]
+            results[binary] = responses + ["access log:\n" + "\n".join(access_log(prefix, port, flags)),
+                                           "error log:\n" + "\n".join(error_log(prefix, [port]))]
         return results[NGINX], results[ngxlite]
     finally:
-        backend.close()
+        for b in backends:
+            b.close()
         shutil.rmtree(work, ignore_errors=True)
 
 

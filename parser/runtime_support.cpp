@@ -17,7 +17,9 @@ bool runtime_implements(const DirectiveSpec& spec) {
         "keepalive_timeout", "keepalive_requests", "load_module", "upstream", "server", "proxy_pass",
         "proxy_set_header", "proxy_http_version", "proxy_connect_timeout", "proxy_read_timeout",
         "proxy_send_timeout", "proxy_hide_header", "proxy_pass_header", "proxy_pass_request_headers",
-        "proxy_pass_request_body", "proxy_next_upstream", "proxy_next_upstream_tries"};
+        "proxy_pass_request_body", "proxy_next_upstream", "proxy_next_upstream_tries",
+        "proxy_next_upstream_timeout", "keepalive", "keepalive_timeout", "keepalive_requests", "least_conn",
+        "ip_hash", "hash", "random"};
     return std::find(std::begin(implemented), std::end(implemented), spec.name) != std::end(implemented);
 }
 

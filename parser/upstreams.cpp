@@ -3,6 +3,7 @@
 #include "parser/compiler.hpp"
 #include "parser/setters.hpp"
 #include "parser/values.hpp"
+#include "parser/variables.hpp"
 
 #include <algorithm>
 
@@ -76,7 +77,7 @@ ir::UpstreamGroup init_upstream(const UpstreamInfo& up, bool port_required) {
         g.balancer = up.balancer;
         const Block& b = *up.block->block;
         if (const Directive* k = b.find("keepalive")) g.keepalive = static_cast<int>(k->value);
-        if (const Directive* h = b.find("hash")) g.hash_key = h->args[1];
+        if (const Directive* h = b.find("hash")) g.hash_key = compile_template(h->args[1], h->where);
         if (const Directive* t = b.find("keepalive_timeout")) g.keepalive_timeout = ir::Msec(t->value);
         if (const Directive* r = b.find("keepalive_requests")) g.keepalive_requests = static_cast<int>(r->value);
         return g;

@@ -1,9 +1,18 @@
 #include "runtime/active_config.hpp"
 
+#include <atomic>
+
 namespace ngxlite::runtime {
 
+namespace {
+std::uint64_t next_generation() {
+    static std::atomic<std::uint64_t> counter{0};
+    return ++counter;
+}
+}  // namespace
+
 ActiveConfig::ActiveConfig(std::shared_ptr<const ir::Config> config)
-    : ir(std::move(config)), error_log(ir->error_logs) {
+    : ir(std::move(config)), generation(next_generation()), error_log(ir->error_logs) {
     if (!ir->http) return;
     access_logs = std::make_unique<AccessLogs>(*ir->http);
     for (const auto& a : ir->http->addresses) {

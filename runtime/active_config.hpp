@@ -22,6 +22,9 @@ struct ActiveConfig {
     std::optional<std::string> open_error() const;
 
     std::shared_ptr<const ir::Config> ir;
+    // Tells this load from every other: per worker state (balancers, idle upstream
+    // connections) is kept per generation, never shared between two configs.
+    const std::uint64_t generation;
     ErrorLog error_log;
     std::unique_ptr<AccessLogs> access_logs;
     std::map<std::string, ServerSelector> selectors;  // by Endpoint::text()

@@ -73,8 +73,11 @@ void set_error(Response& r, int status, bool tokens) {
     r.body = error_page(status, tokens);
     r.content_type = "text/html";
     r.content_length = r.body.size();
-    // nginx closes the connection after these errors.
-    if (status == 400 || status == 413 || status == 414 || status == 408 || status >= 494) r.close = true;
+    // nginx closes the connection after these errors (ngx_http_special_response_handler),
+    // and after those found before the request's headers were complete.
+    if (status == 400 || status == 413 || status == 414 || status == 408 || status == 494 || status == 495 ||
+        status == 496 || status == 497 || status == 500 || status == 501)
+        r.close = true;
 }
 
 // A redirect target as nginx sends it: relative URIs become absolute (absolute_redirect on).

@@ -2,6 +2,7 @@
 #include "runtime/proxy.hpp"
 
 #include "runtime/http_session.hpp"
+#include "runtime/upstream.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -11,7 +12,7 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 
-#include <unordered_map>
+#include <chrono>
 
 namespace ngxlite::runtime {
 
@@ -23,49 +24,6 @@ using tcp = asio::ip::tcp;
 namespace {
 
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
-
-struct Peer {
-    const ir::Endpoint* endpoint;
-    int weight;
-};
-
-// nginx's smooth weighted round robin, one state per worker thread and group.
-class RoundRobin {
-public:
-    explicit RoundRobin(const ir::UpstreamGroup& g) {
-        for (const auto& s : g.servers) {
-            if (s.down || s.backup) continue;
-            for (const auto& e : s.endpoints) peers_.push_back({&e, s.weight});
-        }
-        current_.assign(peers_.size(), 0);
-    }
-    // The next peer not in `tried`, or nullptr.
-    const ir::Endpoint* next(const std::vector<const ir::Endpoint*>& tried) {
-        int total = 0;
-        std::size_t best = peers_.size();
-        for (std::size_t i = 0; i < peers_.size(); ++i) {
-            if (std::find(tried.begin(), tried.end(), peers_[i].endpoint) != tried.end()) continue;
-            current_[i] += peers_[i].weight;
-            total += peers_[i].weight;
-            if (best == peers_.size() || current_[i] > current_[best]) best = i;
-        }
-        if (best == peers_.size()) return nullptr;
-        current_[best] -= total;
-        return peers_[best].endpoint;
-    }
-    std::size_t size() const { return peers_.size(); }
-
-private:
-    std::vector<Peer> peers_;
-    std::vector<int> current_;
-};
-
-RoundRobin& balancer_for(const ir::UpstreamGroup& g) {
-    thread_local std::unordered_map<const ir::UpstreamGroup*, RoundRobin> states;
-    auto it = states.find(&g);
-    if (it == states.end()) it = states.emplace(&g, RoundRobin(g)).first;
-    return it->second;
-}
 
 // nginx escapes the URI it sends when it rebuilt it from the decoded one.
 std::string escape_uri(std::string_view uri) {
@@ -137,78 +95,210 @@ void log_error(const ActiveConfig& cfg, const RequestContext& ctx, const std::st
     cfg.error_log.write(LogLevel::error, what + describe(ctx, upstream), ctx.connection.id);
 }
 
+// The balancer's key: the client address for ip_hash (three octets of IPv4), the
+// evaluated `hash` key.
+std::string balancer_key(const ir::UpstreamGroup& g, const RequestContext& ctx) {
+    if (g.balancer == ir::Balancer::ip_hash) {
+        boost::system::error_code ec;
+        const auto a = asio::ip::make_address(ctx.connection.remote_addr, ec);
+        if (ec) return {};
+        if (a.is_v4()) {
+            const auto b = a.to_v4().to_bytes();
+            return std::string(reinterpret_cast<const char*>(b.data()), 3);
+        }
+        const auto b = a.to_v6().to_bytes();
+        return std::string(reinterpret_cast<const char*>(b.data()), b.size());
+    }
+    if (g.balancer == ir::Balancer::hash || g.balancer == ir::Balancer::hash_consistent) return expand(g.hash_key, ctx);
+    return {};
+}
+
+void append(std::string& list, std::string_view item) {
+    if (!list.empty()) list += ", ";
+    list += item;
+}
+
+std::string seconds_since(std::chrono::steady_clock::time_point t) {
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t).count();
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%lld.%03lld", static_cast<long long>(ms / 1000), static_cast<long long>(ms % 1000));
+    return buf;
+}
+
+// proxy_next_upstream http_*: the statuses that may send the request to the next server.
+std::uint32_t next_upstream_mask(int status) {
+    switch (status) {
+    case 500: return ir::kNextHttp500;
+    case 502: return ir::kNextHttp502;
+    case 503: return ir::kNextHttp503;
+    case 504: return ir::kNextHttp504;
+    case 403: return ir::kNextHttp403;
+    case 404: return ir::kNextHttp404;
+    case 429: return ir::kNextHttp429;
+    default: return 0;
+    }
+}
+
 }  // namespace
 
 asio::awaitable<ProxyResult> proxy_http(beast::tcp_stream& client, const ir::Location& loc, RequestContext& ctx,
                                         const ActiveConfig& cfg, bool client_keep_alive) {
+    using clock = std::chrono::steady_clock;
     ProxyResult result;
     const ir::ProxySettings& p = *loc.proxy;
-    const ir::UpstreamGroup& group = cfg.ir->http->upstreams.at(static_cast<std::size_t>(p.upstream_index));
-    RoundRobin& rr = balancer_for(group);
+    const ir::HttpConfig& http_cfg = *cfg.ir->http;
+    const auto group_index = static_cast<std::size_t>(p.upstream_index);
+    const ir::UpstreamGroup& group = http_cfg.upstreams.at(group_index);
+    auto executor = co_await asio::this_coro::executor;
+    PeerSelection selection(upstream_state(cfg.generation, http_cfg, group_index, executor), balancer_key(group, ctx));
+    selection.limit_tries(p.next_upstream_tries);
     ctx.proxy_host = p.proxy_host;
     const std::string uri = upstream_uri(p, loc, ctx.request);
     const std::string request = build_request(p, uri, ctx);
+    const std::string& method = ctx.request.method;
+    const bool non_idempotent = method == "POST" || method == "LOCK" || method == "PATCH";
+    const auto started = clock::now();
 
-    auto executor = co_await asio::this_coro::executor;
-    std::vector<const ir::Endpoint*> tried;
-    const std::size_t max_tries = p.next_upstream_tries > 0 ? static_cast<std::size_t>(p.next_upstream_tries) : rr.size();
-    while (tried.size() < max_tries) {
-        const ir::Endpoint* peer = rr.next(tried);
-        if (!peer) break;
-        tried.push_back(peer);
-        const std::string peer_url = "http://" + peer->text() + uri;
-        ctx.upstream_addr += (ctx.upstream_addr.empty() ? "" : ", ") + peer->text();
-        ctx.proxy_port = std::to_string(peer->port);
-        beast::tcp_stream upstream(executor);
-        upstream.expires_after(p.connect_timeout);
-        const tcp::endpoint ep(asio::ip::make_address(peer->ip), peer->port);
-        auto [cec] = co_await upstream.async_connect(ep, use_tuple);
-        if (!cec) upstream.socket().set_option(tcp::no_delay(true), cec);
-        if (cec) {
-            const bool timeout = cec == beast::error::timeout;
-            log_error(cfg, ctx,
-                      timeout ? "upstream timed out (110: Connection timed out) while connecting to upstream"
-                              : "connect() failed (" + std::to_string(cec.value()) + ": " + cec.message() +
-                                    ") while connecting to upstream",
-                      peer_url);
-            ctx.upstream_status += (ctx.upstream_status.empty() ? "" : ", ") + std::string(timeout ? "504" : "502");
-            if (!(p.next_upstream & (timeout ? ir::kNextTimeout : ir::kNextError))) {
-                result.error_status = timeout ? 504 : 502;
+    for (;;) {
+        Peer* peer = selection.next();
+        if (!peer) {
+            log_error(cfg, ctx, "no live upstreams while connecting to upstream", "http://" + group.name + uri);
+            append(ctx.upstream_addr, group.name);
+            append(ctx.upstream_status, "502");
+            result.error_status = 502;
+            co_return result;
+        }
+        const ir::Endpoint& endpoint = *peer->endpoint;
+        const std::string peer_url = "http://" + endpoint.text() + uri;
+        append(ctx.upstream_addr, endpoint.text());
+        ctx.proxy_port = std::to_string(endpoint.port);
+        const auto attempt_start = clock::now();
+        std::string_view phase = "connecting to upstream";
+        bool request_sent = false;
+
+        // nginx's ngx_http_upstream_next: count the failure, then retry or answer `status`.
+        bool cached = false;
+        auto next = [&](std::uint32_t type, int status) {
+            append(ctx.upstream_status, std::to_string(status));
+            append(ctx.upstream_response_time, seconds_since(attempt_start));
+            const bool counts = type != ir::kNextHttp403 && type != ir::kNextHttp404;
+            selection.finish(counts, [&] {
+                cfg.error_log.write(LogLevel::warn,
+                                    "upstream server temporarily disabled while " + std::string(phase) + describe(ctx, peer_url),
+                                    ctx.connection.id);
+            });
+            if (cached && type == ir::kNextError) selection.retry_cached();
+            if (request_sent && non_idempotent) type |= ir::kNextNonIdempotent;
+            const bool timed_out = p.next_upstream_timeout.count() > 0 && clock::now() - started >= p.next_upstream_timeout;
+            result.error_status = type == ir::kNextTimeout || type == ir::kNextHttp504 ? 504
+                                  : type == ir::kNextHttp500                            ? 500
+                                  : type == ir::kNextHttp503                            ? 503
+                                  : type == ir::kNextHttp403                            ? 403
+                                  : type == ir::kNextHttp404                            ? 404
+                                  : type == ir::kNextHttp429                            ? 429
+                                                                                        : 502;
+            return selection.tries() > 0 && (p.next_upstream & type) == type && !timed_out;  // true: try the next
+        };
+        auto failed = [&](const boost::system::error_code& ec, std::string_view what) {
+            const auto& http_category = http::make_error_code(http::error::end_of_stream).category();
+            const bool timeout = ec == beast::error::timeout;
+            std::string msg;
+            if (timeout)
+                msg = "upstream timed out (110: Connection timed out) while " + std::string(phase);
+            else if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == http::error::partial_message)
+                msg = "upstream prematurely closed connection while " + std::string(phase);
+            else if (ec.category() == http_category || ec == http::error::header_limit)
+                msg = "upstream sent invalid header while " + std::string(phase);
+            else
+                msg = std::string(what) + " failed (" + std::to_string(ec.value()) + ": " + ec.message() + ") while " +
+                      std::string(phase);
+            const bool invalid = !timeout && ec.category() == http_category &&
+                                 ec != http::error::end_of_stream && ec != http::error::partial_message;
+            // nginx logs a timeout from ngx_http_upstream_next, after the balancer's warning;
+            // other errors as they happen.
+            if (!timeout) log_error(cfg, ctx, msg, peer_url);
+            const bool retry = next(timeout ? ir::kNextTimeout : invalid ? ir::kNextInvalidHeader : ir::kNextError, timeout ? 504 : 502);
+            if (timeout) log_error(cfg, ctx, msg, peer_url);
+            return retry;
+        };
+
+        std::optional<beast::tcp_stream> upstream;
+        int connection_requests = 0;
+        if (IdleConnections* idle = selection.state().idle.get())
+            if (auto reused = idle->take(endpoint)) {
+                upstream.emplace(std::move(reused->first));
+                connection_requests = reused->second;
+                cached = true;
+            }
+        if (!cached) {
+            upstream.emplace(executor);
+            upstream->expires_after(p.connect_timeout);
+            const tcp::endpoint ep(asio::ip::make_address(endpoint.ip), endpoint.port);
+            auto [cec] = co_await upstream->async_connect(ep, use_tuple);
+            if (!cec) upstream->socket().set_option(tcp::no_delay(true), cec);
+            if (cec) {
+                append(ctx.upstream_connect_time, "-");
+                append(ctx.upstream_header_time, "-");
+                if (failed(cec, "connect()")) continue;
                 co_return result;
             }
-            result.error_status = timeout ? 504 : 502;
-            continue;
         }
-        upstream.expires_after(p.send_timeout);
-        auto [wec, wn] = co_await asio::async_write(upstream, asio::buffer(request), use_tuple);
+        append(ctx.upstream_connect_time, seconds_since(attempt_start));
+
+        phase = "sending request to upstream";
+        upstream->expires_after(p.send_timeout);
+        auto [wec, wn] = co_await asio::async_write(*upstream, asio::buffer(request), use_tuple);
+        if (wec) {
+            append(ctx.upstream_header_time, "-");
+            if (failed(wec, "writev()")) continue;
+            co_return result;
+        }
+        request_sent = true;
+
+        phase = "reading response header from upstream";
         beast::flat_buffer ubuf;
         http::response_parser<http::buffer_body> parser;
         parser.body_limit(boost::none);
-        upstream.expires_after(p.read_timeout);
-        boost::system::error_code hec = wec;
-        if (!hec) std::tie(hec, std::ignore) = co_await http::async_read_header(upstream, ubuf, parser, use_tuple);
+        if (method == "HEAD") parser.skip(true);
+        upstream->expires_after(p.read_timeout);
+        auto [hec, hn] = co_await http::async_read_header(*upstream, ubuf, parser, use_tuple);
         if (hec) {
-            const bool timeout = hec == beast::error::timeout;
-            log_error(cfg, ctx,
-                      timeout ? "upstream timed out (110: Connection timed out) while reading response header from upstream"
-                      : hec == http::error::end_of_stream || hec == asio::error::eof
-                          ? "upstream prematurely closed connection while reading response header from upstream"
-                          : "upstream sent invalid header while reading response header from upstream",
-                      peer_url);
-            result.error_status = timeout ? 504 : 502;
-            if (!(p.next_upstream & (timeout ? ir::kNextTimeout : ir::kNextError))) co_return result;
-            continue;
+            append(ctx.upstream_header_time, "-");
+            if (failed(hec, "recv()")) continue;
+            co_return result;
         }
-        result.error_status = 0;
+        append(ctx.upstream_header_time, seconds_since(attempt_start));
         auto& res = parser.get();
         const int status = static_cast<int>(res.result_int());
+        if (const std::uint32_t mask = next_upstream_mask(status); mask && selection.tries() > 1) {
+            const std::uint32_t need = request_sent && non_idempotent ? mask | ir::kNextNonIdempotent : mask;
+            const bool timed_out = p.next_upstream_timeout.count() > 0 && clock::now() - started >= p.next_upstream_timeout;
+            if ((p.next_upstream & need) == need && !timed_out && next(mask, status)) continue;
+        }
+        result.error_status = 0;
         ctx.status = status;
-        ctx.upstream_status += (ctx.upstream_status.empty() ? "" : ", ") + std::to_string(status);
-        const bool head = ctx.request.method == "HEAD";
+        append(ctx.upstream_status, std::to_string(status));
+        const bool head = method == "HEAD";
         const bool no_body = head || status == 204 || status == 304 || (status >= 100 && status < 200);
         const bool length_known = parser.content_length().has_value();
         const bool chunked = !no_body && !length_known && ctx.request.version == 11;
         const bool keep = client_keep_alive && (no_body || length_known || chunked);
+        // nginx keeps an upstream connection when the response said nothing against it;
+        // bytes past the response are dropped (an idle connection that turns readable
+        // is closed by the keepalive cache).
+        bool reusable = selection.state().idle && res.version() == 11 && res.keep_alive() &&
+                        (no_body || length_known || parser.chunked()) &&
+                        connection_requests + 1 < group.keepalive_requests;
+        // finish() runs once, however the exchange ends: success for the balancer.
+        struct Done {
+            PeerSelection& s;
+            ~Done() { s.finish(false, [] {}); }
+        } done{selection};
+        struct Timing {
+            RequestContext& c;
+            clock::time_point t;
+            ~Timing() { append(c.upstream_response_time, seconds_since(t)); }
+        } timing{ctx, attempt_start};
 
         std::string out = "HTTP/1.1 " + std::to_string(status) + " " + std::string(res.reason()) + "\r\n";
         out += "Server: " + server_header(loc.server_tokens) + "\r\n";
@@ -227,30 +317,33 @@ asio::awaitable<ProxyResult> proxy_http(beast::tcp_stream& client, const ir::Loc
             if (add || h.always)
                 if (std::string v = expand(h.value, ctx); !v.empty()) out += h.name + ": " + v + "\r\n";
         out += "\r\n";
+        // The header goes with whatever of a known-length body came with it: one write.
+        std::uint64_t left = !no_body && length_known ? *parser.content_length() : 0;
+        const std::size_t buffered = static_cast<std::size_t>(std::min<std::uint64_t>(ubuf.size(), left));
+        left -= buffered;
         client.expires_after(std::chrono::seconds(60));
-        auto [cwec, cwn] = co_await asio::async_write(client, asio::buffer(out), use_tuple);
+        const std::array<asio::const_buffer, 2> head_parts{asio::buffer(out), asio::buffer(ubuf.data().data(), buffered)};
+        auto [cwec, cwn] = co_await asio::async_write(client, head_parts, use_tuple);
         result.bytes_sent += cwn;
+        result.body_bytes_sent += cwn > out.size() ? cwn - out.size() : 0;
         if (cwec) co_return result;
 
-        // The body, streamed through one reused buffer: never the whole of it in memory.
-        // One 64 KiB buffer per proxied request, reused for the whole body.
+        // The body, streamed through one reused 64 KiB buffer: never the whole of it in memory.
         std::unique_ptr<char[]> storage(new char[65536]);
         char* chunk = storage.get();
         constexpr std::size_t chunk_size = 65536;
+        phase = "reading upstream";
+        auto truncated = [&](const boost::system::error_code& rec) {
+            log_error(cfg, ctx, rec == beast::error::timeout
+                                    ? "upstream timed out (110: Connection timed out) while reading upstream"
+                                    : "upstream prematurely closed connection while reading upstream",
+                      peer_url);
+        };
         if (!no_body && length_known) {
-            // A known length needs no parser: what is buffered, then straight from the socket.
-            std::uint64_t left = *parser.content_length();
-            const std::size_t buffered = std::min<std::uint64_t>(ubuf.size(), left);
-            if (buffered > 0) {
-                auto [bec, bn] = co_await asio::async_write(client, asio::buffer(ubuf.data().data(), buffered), use_tuple);
-                result.bytes_sent += bn;
-                result.body_bytes_sent += bn;
-                left -= buffered;
-                if (bec) co_return result;
-            }
+            // A known length needs no parser: the rest straight from the socket.
             while (left > 0) {
-                upstream.expires_after(p.read_timeout);
-                auto [rec, rn] = co_await upstream.async_read_some(
+                upstream->expires_after(p.read_timeout);
+                auto [rec, rn] = co_await upstream->async_read_some(
                     asio::buffer(chunk, static_cast<std::size_t>(std::min<std::uint64_t>(chunk_size, left))), use_tuple);
                 if (rn > 0) {
                     client.expires_after(std::chrono::seconds(60));
@@ -261,60 +354,51 @@ asio::awaitable<ProxyResult> proxy_http(beast::tcp_stream& client, const ir::Loc
                     if (bec) co_return result;
                 }
                 if (rec && left > 0) {
-                    log_error(cfg, ctx, rec == beast::error::timeout
-                                            ? "upstream timed out (110: Connection timed out) while reading upstream"
-                                            : "upstream prematurely closed connection while reading upstream",
-                              peer_url);
+                    truncated(rec);
                     co_return result;  // truncated: close the client
                 }
             }
-            result.keep_alive = keep;
-            co_return result;
-        }
-        while (!no_body && !parser.is_done()) {
-            res.body().data = chunk;
-            res.body().size = chunk_size;
-            upstream.expires_after(p.read_timeout);
-            auto [rec, rn] = co_await http::async_read(upstream, ubuf, parser, use_tuple);
-            if (rec == http::error::need_buffer) rec = {};
-            const std::size_t got = chunk_size - res.body().size;
-            if (got > 0) {
-                std::string frame;
-                if (chunked) {
-                    char len[32];
-                    std::snprintf(len, sizeof len, "%zx\r\n", got);
-                    frame = len;
+        } else {
+            while (!no_body && !parser.is_done()) {
+                res.body().data = chunk;
+                res.body().size = chunk_size;
+                upstream->expires_after(p.read_timeout);
+                auto [rec, rn] = co_await http::async_read(*upstream, ubuf, parser, use_tuple);
+                if (rec == http::error::need_buffer) rec = {};
+                const std::size_t got = chunk_size - res.body().size;
+                if (got > 0) {
+                    std::string frame;
+                    if (chunked) {
+                        char len[32];
+                        std::snprintf(len, sizeof len, "%zx\r\n", got);
+                        frame = len;
+                    }
+                    std::array<asio::const_buffer, 3> parts{asio::buffer(frame), asio::buffer(chunk, got),
+                                                            asio::buffer(chunked ? "\r\n" : "", chunked ? 2 : 0)};
+                    client.expires_after(std::chrono::seconds(60));
+                    auto [bec, bn] = co_await asio::async_write(client, parts, use_tuple);
+                    result.bytes_sent += bn;
+                    result.body_bytes_sent += bn;  // nginx counts the chunk framing as body
+                    if (bec) co_return result;
                 }
-                std::array<asio::const_buffer, 3> parts{asio::buffer(frame), asio::buffer(chunk, got),
-                                                        asio::buffer(chunked ? "\r\n" : "", chunked ? 2 : 0)};
-                client.expires_after(std::chrono::seconds(60));
-                auto [bec, bn] = co_await asio::async_write(client, parts, use_tuple);
-                result.bytes_sent += bn;
-                result.body_bytes_sent += bn;  // nginx counts the chunk framing as body
-                if (bec) co_return result;
+                if (rec) {
+                    reusable = false;
+                    if (rec != http::error::end_of_stream && rec != http::error::partial_message) truncated(rec);
+                    if (!parser.is_done() && (length_known || chunked)) co_return result;  // truncated: close the client
+                    break;
+                }
             }
-            if (rec) {
-                if (rec != http::error::end_of_stream && rec != http::error::partial_message)
-                    log_error(cfg, ctx, rec == beast::error::timeout
-                                            ? "upstream timed out (110: Connection timed out) while reading upstream"
-                                            : "upstream prematurely closed connection while reading upstream",
-                              peer_url);
-                if (!parser.is_done() && (length_known || chunked)) co_return result;  // truncated: close the client
-                break;
+            if (chunked) {
+                auto [eec, en] = co_await asio::async_write(client, asio::buffer("0\r\n\r\n", 5), use_tuple);
+                result.bytes_sent += en;
+                result.body_bytes_sent += en;
+                if (eec) co_return result;
             }
         }
-        if (chunked) {
-            auto [eec, en] = co_await asio::async_write(client, asio::buffer("0\r\n\r\n", 5), use_tuple);
-            result.bytes_sent += en;
-            result.body_bytes_sent += en;
-            if (eec) co_return result;
-        }
+        if (reusable) selection.state().idle->put(upstream->release_socket(), endpoint, connection_requests + 1);
         result.keep_alive = keep;
         co_return result;
     }
-    if (result.error_status == 0) result.error_status = 502;
-    if (tried.empty()) cfg.error_log.write(LogLevel::error, "no live upstreams while connecting to upstream" + describe(ctx), ctx.connection.id);
-    co_return result;
 }
 
 }  // namespace ngxlite::runtime

@@ -50,8 +50,12 @@ struct RequestContext {
     std::vector<std::pair<std::string, std::string>> response_headers;
     std::string proxy_host;   // $proxy_host while proxying
     std::string proxy_port;   // $proxy_port
-    std::string upstream_addr;    // $upstream_addr
-    std::string upstream_status;  // $upstream_status
+    // One entry per upstream attempt, joined with ", " as nginx's $upstream_* variables.
+    std::string upstream_addr;           // $upstream_addr
+    std::string upstream_status;         // $upstream_status
+    std::string upstream_connect_time;   // $upstream_connect_time
+    std::string upstream_header_time;    // $upstream_header_time
+    std::string upstream_response_time;  // $upstream_response_time
 };
 
 // Expands a compiled template against a request: variables and captures.

@@ -3,6 +3,7 @@
 
 #include "runtime/http_session.hpp"
 #include "runtime/router.hpp"
+#include "runtime/upstream.hpp"
 
 using namespace ngxlite;
 
@@ -73,4 +74,116 @@ BOOST_AUTO_TEST_CASE(uri_normalisation) {
     BOOST_TEST(!runtime::normalize_uri("/%2e%2e/x", true));
     BOOST_TEST(*runtime::normalize_uri("/a/./b/../c/", true) == "/a/c/");
     BOOST_TEST(*runtime::normalize_uri("/a%20b", true) == "/a b");
+}
+
+namespace {
+ir::UpstreamGroup group_of(std::vector<std::pair<int, bool>> weights_backup, ir::Balancer b = ir::Balancer::round_robin) {
+    ir::UpstreamGroup g;
+    g.name = "g";
+    g.balancer = b;
+    int port = 1;
+    for (auto [weight, backup] : weights_backup) {
+        ir::UpstreamServer s;
+        s.name = "10.0.0." + std::to_string(port) + ":80";
+        s.endpoints.push_back({"10.0.0." + std::to_string(port++), 80, false});
+        s.weight = weight;
+        s.backup = backup;
+        g.servers.push_back(s);
+    }
+    return g;
+}
+// The servers one request after another picks on its first try (each attempt succeeds).
+std::string picks(const std::shared_ptr<runtime::UpstreamState>& state, int n, std::string key = {}) {
+    std::string out;
+    for (int i = 0; i < n; ++i) {
+        runtime::PeerSelection sel(state, key);
+        runtime::Peer* p = sel.next();
+        out += p ? p->endpoint->ip.substr(7) : "-";
+        sel.finish(false, [] {});
+    }
+    return out;
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(smooth_weighted_round_robin) {
+    boost::asio::io_context io;
+    // nginx's documented sequence for weights 5, 1, 1.
+    auto g = group_of({{5, false}, {1, false}, {1, false}});
+    auto state = std::make_shared<runtime::UpstreamState>(g, io.get_executor());
+    BOOST_TEST(picks(state, 7) == "1121311");
+}
+
+BOOST_AUTO_TEST_CASE(failures_disable_a_peer_and_backups_take_over) {
+    boost::asio::io_context io;
+    auto g = group_of({{1, false}, {1, false}, {1, true}});
+    auto state = std::make_shared<runtime::UpstreamState>(g, io.get_executor());
+    runtime::PeerSelection sel(state, "");
+    BOOST_TEST(sel.tries() == 3);
+    int warnings = 0;
+    for (int i = 0; i < 2; ++i) {
+        BOOST_REQUIRE(sel.next());
+        sel.finish(true, [&] { ++warnings; });  // max_fails=1: disabled at once
+    }
+    BOOST_TEST(warnings == 2);
+    runtime::Peer* backup = sel.next();
+    BOOST_REQUIRE(backup);
+    BOOST_TEST(backup->endpoint->ip == "10.0.0.3");
+    sel.finish(false, [] {});
+    // Within fail_timeout, later requests go straight to the backup.
+    BOOST_TEST(picks(state, 2) == "33");
+}
+
+BOOST_AUTO_TEST_CASE(a_lone_server_is_never_marked_failed) {
+    boost::asio::io_context io;
+    auto g = group_of({{1, false}});
+    auto state = std::make_shared<runtime::UpstreamState>(g, io.get_executor());
+    runtime::PeerSelection sel(state, "");
+    BOOST_REQUIRE(sel.next());
+    sel.finish(true, [] { BOOST_FAIL("no warning for a lone server"); });
+    BOOST_TEST(sel.tries() == 0);
+    BOOST_TEST(picks(state, 2) == "11");
+}
+
+BOOST_AUTO_TEST_CASE(least_conn_prefers_fewer_connections_per_weight) {
+    boost::asio::io_context io;
+    auto g = group_of({{1, false}, {1, false}}, ir::Balancer::least_conn);
+    auto state = std::make_shared<runtime::UpstreamState>(g, io.get_executor());
+    runtime::PeerSelection busy(state, "");
+    runtime::Peer* first = busy.next();  // held: one connection open to it
+    BOOST_REQUIRE(first);
+    const std::string other = first->endpoint->ip == "10.0.0.1" ? "2" : "1";
+    BOOST_TEST(picks(state, 3) == other + other + other);
+    busy.finish(false, [] {});
+}
+
+BOOST_AUTO_TEST_CASE(hash_balancers_are_stable_per_key) {
+    boost::asio::io_context io;
+    for (auto b : {ir::Balancer::hash, ir::Balancer::hash_consistent, ir::Balancer::ip_hash}) {
+        auto g = group_of({{1, false}, {1, false}, {1, false}}, b);
+        auto state = std::make_shared<runtime::UpstreamState>(g, io.get_executor());
+        const std::string a = picks(state, 1, "key-a");
+        BOOST_TEST(picks(state, 4, "key-a") == a + a + a + a);
+    }
+    BOOST_TEST(runtime::crc32("123456789") == 0xCBF43926u);  // the CRC-32 check value
+}
+
+BOOST_AUTO_TEST_CASE(idle_upstream_connections_are_reused_until_closed) {
+    using tcp = boost::asio::ip::tcp;
+    boost::asio::io_context io;
+    tcp::acceptor acceptor(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
+    const ir::Endpoint peer{"127.0.0.1", acceptor.local_endpoint().port(), false};
+    runtime::IdleConnections idle(io.get_executor(), 1, ir::Msec(60000));
+    tcp::socket client(io);
+    client.connect(acceptor.local_endpoint());
+    tcp::socket server = acceptor.accept();
+    idle.put(std::move(client), peer, 1);
+    BOOST_TEST(idle.size() == 1u);
+    auto again = idle.take(peer);
+    BOOST_REQUIRE(again);
+    BOOST_TEST(again->second == 1);
+    // Cached again, then closed by the upstream: the cache notices and drops it.
+    idle.put(std::move(again->first), peer, 2);
+    server.close();
+    for (int i = 0; i < 100 && idle.size() > 0; ++i) io.run_one_for(std::chrono::milliseconds(50));
+    BOOST_TEST(idle.size() == 0u);
 }

@@ -69,7 +69,7 @@ bool refuse_unimplemented(const ir::Config& cfg, const ErrorLog& log) {
                                                      "sendfile", "tcp_nopush", "tcp_nodelay", "open_file_cache",
                                                      "server_names_hash_bucket_size", "server_names_hash_max_size",
                                                      "types_hash_max_size", "types_hash_bucket_size", "multi_accept",
-                                                     "use", "accept_mutex", "keepalive"};
+                                                     "use", "accept_mutex"};
     for (const auto& u : cfg.unimplemented) {
         const std::string where = " in " + u.where.file + ":" + std::to_string(u.where.line);
         if (std::find(std::begin(warn_only), std::end(warn_only), u.name) != std::end(warn_only)) {

@@ -102,6 +102,9 @@ const std::unordered_map<std::string_view, Getter>& getters() {
          }},
         {"upstream_addr", [](const RequestContext& c, bool& found) { found = !c.upstream_addr.empty(); return c.upstream_addr; }},
         {"upstream_status", [](const RequestContext& c, bool& found) { found = !c.upstream_status.empty(); return c.upstream_status; }},
+        {"upstream_connect_time", [](const RequestContext& c, bool& found) { found = !c.upstream_connect_time.empty(); return c.upstream_connect_time; }},
+        {"upstream_header_time", [](const RequestContext& c, bool& found) { found = !c.upstream_header_time.empty(); return c.upstream_header_time; }},
+        {"upstream_response_time", [](const RequestContext& c, bool& found) { found = !c.upstream_response_time.empty(); return c.upstream_response_time; }},
         {"nginx_version", [](const RequestContext&, bool&) { return std::string("1.22.1"); }},
         {"hostname", [](const RequestContext&, bool&) {
              char buf[256] = {};

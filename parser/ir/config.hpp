@@ -127,7 +127,7 @@ struct UpstreamGroup {
     bool implicit = false;  // made by proxy_pass http://host:port
     std::vector<UpstreamServer> servers;
     Balancer balancer = Balancer::round_robin;
-    std::string hash_key;   // hash $key
+    Template hash_key;      // hash $key, compiled
     int keepalive = 0;      // idle connections kept per worker
     Msec keepalive_timeout{60000};
     int keepalive_requests = 1000;

@@ -2,7 +2,7 @@
 # http_proxy.sh [ROUNDS] [SECONDS]: wrk through ngxlite and through nginx, the same
 # config, worker_processes 1, interleaved rounds, medians, as ratios (ngxlite / nginx).
 # Scenarios: a `return 200` answered by the proxy itself; proxying to a fast local
-# backend (nginx) without upstream keepalive; proxying a 64 KiB response.
+# backend (nginx) with and without upstream keepalive; proxying a 64 KiB response.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 rounds=${1:-3}
@@ -36,9 +36,15 @@ events { worker_connections 4096; }
 http {
     access_log off;
     upstream backend { server 127.0.0.1:19100; }
+    upstream pooled { server 127.0.0.1:19100; keepalive 32; }
     server {
         listen 127.0.0.1:$1;
         location = /return { return 200 "hello from the proxy\n"; }
+        location = /keepalive {
+            proxy_pass http://pooled/small;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
         location / { proxy_pass http://backend; }
     }
 }
@@ -62,14 +68,14 @@ rps() {  # $1 = url: requests per second and p99 latency (ms) from wrk
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 printf '%-28s %12s %12s %8s %10s\n' scenario "ngxlite r/s" "nginx r/s" ratio "p99 ratio"
-for path in /return /small /64k; do
+for path in /return /keepalive /small /64k; do
     : > "$dir/l.r"; : > "$dir/n.r"; : > "$dir/l.p"; : > "$dir/n.p"
     for ((i = 0; i < rounds; i++)); do
         read -r r p < <(rps "http://127.0.0.1:19102$path"); echo "$r" >> "$dir/l.r"; echo "$p" >> "$dir/l.p"
         read -r r p < <(rps "http://127.0.0.1:19101$path"); echo "$r" >> "$dir/n.r"; echo "$p" >> "$dir/n.p"
     done
     lr=$(median < "$dir/l.r"); nr=$(median < "$dir/n.r"); lp=$(median < "$dir/l.p"); np=$(median < "$dir/n.p")
-    case $path in /return) name="return 200 (no upstream)";; /small) name="proxy, no upstream keepalive";; *) name="proxy, 64 KiB responses";; esac
+    case $path in /return) name="return 200 (no upstream)";; /keepalive) name="proxy, upstream keepalive";; /small) name="proxy, no upstream keepalive";; *) name="proxy, 64 KiB responses";; esac
     awk -v n="$name" -v a="$lr" -v b="$nr" -v c="$lp" -v d="$np" \
         'BEGIN { printf "%-28s %12.0f %12.0f %8.2f %10.2f\n", n, a, b, a / b, c / d }'
 done

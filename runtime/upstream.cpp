@@ -1,0 +1,401 @@
+#include "runtime/upstream.hpp"
+
+#include <boost/asio/post.hpp>
+
+#include <algorithm>
+#include <array>
+#include <map>
+#include <random>
+
+namespace ngxlite::runtime {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+std::time_t seconds(ir::Msec ms) { return static_cast<std::time_t>(ms.count() / 1000); }
+
+PeerList make_list(const ir::UpstreamGroup& g, bool backup) {
+    PeerList list;
+    for (const auto& s : g.servers) {
+        if (s.backup != backup) continue;
+        for (const auto& e : s.endpoints) {
+            Peer p;
+            p.endpoint = &e;
+            p.server = &s;
+            p.weight = p.effective_weight = s.weight;
+            list.peers.push_back(p);
+            list.total_weight += s.weight;
+        }
+    }
+    return list;
+}
+
+}  // namespace
+
+bool Peer::available(std::time_t now) const {
+    if (server->down) return false;
+    if (server->max_fails && fails >= server->max_fails && now - checked <= seconds(server->fail_timeout)) return false;
+    if (server->max_conns && conns >= server->max_conns) return false;
+    return true;
+}
+
+std::uint32_t crc32_update(std::uint32_t crc, std::string_view data) {
+    static const auto table = [] {
+        std::array<std::uint32_t, 256> t{};
+        for (std::uint32_t i = 0; i < 256; ++i) {
+            std::uint32_t c = i;
+            for (int k = 0; k < 8; ++k) c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
+            t[i] = c;
+        }
+        return t;
+    }();
+    for (unsigned char ch : data) crc = table[(crc ^ ch) & 0xff] ^ (crc >> 8);
+    return crc;
+}
+
+UpstreamState::UpstreamState(const ir::UpstreamGroup& g, asio::any_io_executor executor)
+    : group(g), primary(make_list(g, false)), backup(make_list(g, true)) {
+    primary.single = primary.peers.size() == 1 && backup.peers.empty();
+    backup.single = false;
+    if (g.keepalive > 0)
+        idle = std::make_unique<IdleConnections>(std::move(executor), static_cast<std::size_t>(g.keepalive), g.keepalive_timeout);
+    if (g.balancer == ir::Balancer::hash_consistent) {
+        // Compatible with Cache::Memcached::Fast: crc32(HOST \0 PORT PREV_HASH), 160 points per weight.
+        for (const auto& s : g.servers) {
+            if (s.endpoints.empty()) continue;
+            std::string_view name = s.name, host = name, port;
+            if (name.size() >= 5 && (name.substr(0, 5) == "unix:" || name.substr(0, 5) == "UNIX:")) {
+                host = name.substr(5);
+            } else if (auto colon = name.rfind(':'); colon != std::string_view::npos) {
+                host = name.substr(0, colon);
+                port = name.substr(colon + 1);
+            }
+            std::uint32_t base = crc32_update(0xffffffffu, host);
+            base = crc32_update(base, std::string_view("\0", 1));
+            base = crc32_update(base, port);
+            std::uint32_t prev = 0;
+            const int npoints = s.weight * 160 * static_cast<int>(s.endpoints.size());
+            for (int j = 0; j < npoints; ++j) {
+                unsigned char bytes[4] = {static_cast<unsigned char>(prev), static_cast<unsigned char>(prev >> 8),
+                                          static_cast<unsigned char>(prev >> 16), static_cast<unsigned char>(prev >> 24)};
+                const std::uint32_t h =
+                    crc32_update(base, std::string_view(reinterpret_cast<const char*>(bytes), 4)) ^ 0xffffffffu;
+                points.push_back({h, &s});
+                prev = h;
+            }
+        }
+        std::stable_sort(points.begin(), points.end(), [](const ChashPoint& a, const ChashPoint& b) { return a.hash < b.hash; });
+        points.erase(std::unique(points.begin(), points.end(), [](const ChashPoint& a, const ChashPoint& b) { return a.hash == b.hash; }),
+                     points.end());
+    }
+}
+
+UpstreamState::~UpstreamState() = default;
+
+PeerSelection::PeerSelection(std::shared_ptr<UpstreamState> state, std::string key)
+    : holder_(std::move(state)), state_(*holder_), list_(&state_.primary), tried_(state_.primary.peers.size()),
+      key_(std::move(key)) {
+    tries_ = static_cast<int>(state_.primary.peers.size() + state_.backup.peers.size());
+}
+
+bool PeerSelection::tried(const Peer& p) const { return tried_[static_cast<std::size_t>(&p - list_->peers.data())]; }
+
+Peer* PeerSelection::take(Peer* p) {
+    const std::time_t now = std::time(nullptr);
+    if (now - p->checked > seconds(p->server->fail_timeout)) p->checked = now;
+    tried_[static_cast<std::size_t>(p - list_->peers.data())] = true;
+    ++p->conns;
+    current_ = p;
+    return p;
+}
+
+// The peer at `value` modulo the total weight, each peer spanning its weight.
+Peer& PeerSelection::by_weight(std::uint32_t value) {
+    int w = static_cast<int>(value % static_cast<std::uint32_t>(list_->total_weight));
+    std::size_t i = 0;
+    while (w >= list_->peers[i].weight) {
+        w -= list_->peers[i].weight;
+        ++i;
+    }
+    return list_->peers[i];
+}
+
+// ngx_http_upstream_get_peer: the highest current weight among the usable peers.
+Peer* PeerSelection::round_robin() {
+    if (list_->single) {
+        // nginx neither marks nor checks a lone server as tried: a cached connection's
+        // failure may try it again.
+        Peer& p = list_->peers.front();
+        if (p.server->down || (p.server->max_conns && p.conns >= p.server->max_conns)) return nullptr;
+        return take(&p);
+    }
+    const std::time_t now = std::time(nullptr);
+    Peer* best = nullptr;
+    int total = 0;
+    for (auto& p : list_->peers) {
+        if (tried(p) || !p.available(now)) continue;
+        p.current_weight += p.effective_weight;
+        total += p.effective_weight;
+        if (p.effective_weight < p.weight) ++p.effective_weight;
+        if (!best || p.current_weight > best->current_weight) best = &p;
+    }
+    if (!best) return nullptr;
+    best->current_weight -= total;
+    return take(best);
+}
+
+// ngx_http_upstream_get_least_conn_peer: fewest connections per weight, ties by round robin.
+Peer* PeerSelection::least_conn() {
+    if (list_->single) return round_robin();
+    const std::time_t now = std::time(nullptr);
+    Peer* best = nullptr;
+    bool many = false;
+    for (auto& p : list_->peers) {
+        if (tried(p) || !p.available(now)) continue;
+        if (!best || p.conns * best->weight < best->conns * p.weight) {
+            best = &p;
+            many = false;
+        } else if (p.conns * best->weight == best->conns * p.weight) {
+            many = true;
+        }
+    }
+    if (!best) return nullptr;
+    if (many) {
+        int total = 0;
+        Peer* first = best;
+        for (auto it = list_->peers.begin() + (first - list_->peers.data()); it != list_->peers.end(); ++it) {
+            Peer& p = *it;
+            if (tried(p) || !p.available(now)) continue;
+            if (p.conns * best->weight != best->conns * p.weight) continue;
+            p.current_weight += p.effective_weight;
+            total += p.effective_weight;
+            if (p.effective_weight < p.weight) ++p.effective_weight;
+            if (p.current_weight > best->current_weight) best = &p;
+        }
+        best->current_weight -= total;
+    }
+    return take(best);
+}
+
+// ngx_http_upstream_get_ip_hash_peer: the first three octets of IPv4 (all of IPv6).
+Peer* PeerSelection::ip_hash() {
+    if (balancer_tries_ > 20 || list_->single) return round_robin();
+    if (!hash_started_) {
+        hash_ = 89;
+        hash_started_ = true;
+    }
+    const std::time_t now = std::time(nullptr);
+    for (;;) {
+        for (unsigned char c : key_) hash_ = (hash_ * 113 + c) % 6271;
+        Peer& p = by_weight(hash_);
+        if (!tried(p) && p.available(now)) return take(&p);
+        if (++balancer_tries_ > 20) return round_robin();
+    }
+}
+
+// ngx_http_upstream_get_hash_peer: ((crc32([REHASH] KEY) >> 16) & 0x7fff) + PREV_HASH.
+Peer* PeerSelection::hash() {
+    if (balancer_tries_ > 20 || list_->single || key_.empty()) return round_robin();
+    const std::time_t now = std::time(nullptr);
+    for (;;) {
+        std::uint32_t h = 0xffffffffu;
+        if (rehash_ > 0) h = crc32_update(h, std::to_string(rehash_));
+        h = crc32_update(h, key_) ^ 0xffffffffu;
+        hash_ += (h >> 16) & 0x7fff;
+        ++rehash_;
+        Peer& p = by_weight(hash_);
+        if (!tried(p) && p.available(now)) return take(&p);
+        if (++balancer_tries_ > 20) return round_robin();
+    }
+}
+
+// ngx_http_upstream_get_chash_peer: the ring point at or after crc32(key), then the next ones.
+Peer* PeerSelection::chash() {
+    const auto& points = state_.points;
+    if (balancer_tries_ > 20 || list_->single || key_.empty() || points.empty()) return round_robin();
+    if (!hash_started_) {
+        const std::uint32_t h = crc32(key_);
+        auto it = std::lower_bound(points.begin(), points.end(), h,
+                                   [](const UpstreamState::ChashPoint& p, std::uint32_t v) { return p.hash < v; });
+        hash_ = static_cast<std::uint32_t>(it - points.begin());
+        hash_started_ = true;
+    }
+    const std::time_t now = std::time(nullptr);
+    for (;;) {
+        const ir::UpstreamServer* server = points[hash_ % points.size()].server;
+        Peer* best = nullptr;
+        int total = 0;
+        for (auto& p : list_->peers) {
+            if (tried(p) || !p.available(now) || p.server->name != server->name) continue;
+            p.current_weight += p.effective_weight;
+            total += p.effective_weight;
+            if (p.effective_weight < p.weight) ++p.effective_weight;
+            if (!best || p.current_weight > best->current_weight) best = &p;
+        }
+        if (best) {
+            best->current_weight -= total;
+            return take(best);
+        }
+        ++hash_;
+        if (++balancer_tries_ > 20) return round_robin();
+    }
+}
+
+// ngx_http_upstream_get_random_peer / random2: by weight; `two` keeps the one with fewer
+// connections per weight of two picks.
+Peer* PeerSelection::random(bool two) {
+    if (balancer_tries_ > 20 || list_->single) return round_robin();
+    thread_local std::minstd_rand rng{std::random_device{}()};
+    const std::time_t now = std::time(nullptr);
+    auto pick = [&]() -> Peer& { return by_weight(static_cast<std::uint32_t>(rng())); };
+    for (;;) {
+        Peer* p = &pick();
+        if (!tried(*p) && p->available(now)) {
+            if (!two) return take(p);
+            for (;;) {
+                Peer* q = &pick();
+                if (q != p && !tried(*q) && q->available(now)) {
+                    if (q->conns * p->weight < p->conns * q->weight) p = q;
+                    return take(p);
+                }
+                if (++balancer_tries_ > 20) return round_robin();
+            }
+        }
+        if (++balancer_tries_ > 20) return round_robin();
+    }
+}
+
+Peer* PeerSelection::next() {
+    Peer* p = nullptr;
+    switch (state_.group.balancer) {
+    case ir::Balancer::round_robin: p = round_robin(); break;
+    case ir::Balancer::least_conn: p = least_conn(); break;
+    case ir::Balancer::ip_hash: p = ip_hash(); break;
+    case ir::Balancer::hash: p = hash(); break;
+    case ir::Balancer::hash_consistent: p = chash(); break;
+    case ir::Balancer::random: p = random(false); break;
+    case ir::Balancer::random_two: p = random(true); break;
+    }
+    if (p) return p;
+    // Every primary peer is down or failed: the backups, from scratch (round robin).
+    if (list_ == &state_.primary && !state_.backup.peers.empty()) {
+        list_ = &state_.backup;
+        tried_.assign(list_->peers.size(), false);
+        return round_robin();
+    }
+    return nullptr;
+}
+
+// ngx_http_upstream_free_round_robin_peer.
+bool PeerSelection::finish_peer(bool failed) {
+    Peer* p = current_;
+    current_ = nullptr;
+    --p->conns;
+    if (list_->single) {
+        tries_ = 0;  // one server: nginx does not try it again, nor count its failures
+        return false;
+    }
+    bool disabled = false;
+    if (failed) {
+        const std::time_t now = std::time(nullptr);
+        ++p->fails;
+        p->accessed = now;
+        p->checked = now;
+        if (p->server->max_fails) {
+            p->effective_weight -= p->weight / p->server->max_fails;
+            disabled = p->fails >= p->server->max_fails;
+        }
+        if (p->effective_weight < 0) p->effective_weight = 0;
+    } else if (p->accessed < p->checked) {
+        p->fails = 0;
+    }
+    if (tries_ > 0) --tries_;
+    return disabled;
+}
+
+// --- keepalive ------------------------------------------------------------------------------
+
+struct IdleConnections::Entry {
+    Entry(tcp::socket s, const ir::Endpoint& p, int r) : socket(std::move(s)), peer(p), requests(r), timer(socket.get_executor()) {}
+    tcp::socket socket;
+    ir::Endpoint peer;
+    int requests;
+    asio::steady_timer timer;
+    IdleConnections* owner = nullptr;  // null once taken or dropped: late handlers leave it alone
+};
+
+IdleConnections::IdleConnections(asio::any_io_executor executor, std::size_t capacity, ir::Msec timeout)
+    : executor_(std::move(executor)), capacity_(capacity), timeout_(timeout) {}
+
+IdleConnections::~IdleConnections() {
+    for (auto& e : entries_) {
+        e->owner = nullptr;
+        boost::system::error_code ec;
+        e->timer.cancel();
+        e->socket.close(ec);
+    }
+}
+
+void IdleConnections::drop(const std::shared_ptr<Entry>& e) {
+    entries_.remove(e);
+    e->owner = nullptr;
+    boost::system::error_code ec;
+    e->timer.cancel();
+    e->socket.close(ec);
+}
+
+std::optional<std::pair<tcp::socket, int>> IdleConnections::take(const ir::Endpoint& peer) {
+    for (auto it = entries_.begin(); it != entries_.end(); ++it) {
+        if (!((*it)->peer == peer)) continue;
+        // A close not yet seen by the watcher shows as an error of the exchange, which
+        // nginx (and ngxlite) then tries again on a fresh connection.
+        std::shared_ptr<Entry> e = *it;
+        entries_.erase(it);
+        e->owner = nullptr;
+        e->timer.cancel();
+        boost::system::error_code ec;
+        e->socket.cancel(ec);
+        return std::make_pair(std::move(e->socket), e->requests);
+    }
+    return std::nullopt;
+}
+
+void IdleConnections::put(tcp::socket socket, const ir::Endpoint& peer, int requests) {
+    if (entries_.size() >= capacity_) drop(entries_.back());
+    auto e = std::make_shared<Entry>(std::move(socket), peer, requests);
+    e->owner = this;
+    entries_.push_front(e);
+    e->socket.async_wait(tcp::socket::wait_read, [e](const boost::system::error_code& ec) {
+        if (ec == asio::error::operation_aborted || !e->owner) return;
+        e->owner->drop(e);  // the upstream closed it, or sent what nobody asked for
+    });
+    e->timer.expires_after(timeout_);
+    e->timer.async_wait([e](const boost::system::error_code& ec) {
+        if (ec == asio::error::operation_aborted || !e->owner) return;
+        e->owner->drop(e);
+    });
+}
+
+// --- per worker thread ----------------------------------------------------------------------
+
+std::shared_ptr<UpstreamState> upstream_state(std::uint64_t generation, const ir::HttpConfig& http, std::size_t group_index,
+                              asio::any_io_executor executor) {
+    struct Generation {
+        std::vector<std::shared_ptr<UpstreamState>> groups;
+    };
+    thread_local std::map<std::uint64_t, Generation> states;
+    auto it = states.find(generation);
+    if (it == states.end()) {
+        it = states.emplace(generation, Generation{}).first;
+        it->second.groups.resize(http.upstreams.size());
+        // A newer config is in use: the older ones' idle connections go, as old workers' do.
+        states.erase(states.begin(), it);
+    }
+    auto& slot = it->second.groups.at(group_index);
+    if (!slot) slot = std::make_shared<UpstreamState>(http.upstreams[group_index], std::move(executor));
+    return slot;
+}
+
+}  // namespace ngxlite::runtime

@@ -1,0 +1,153 @@
+// Upstream groups at run time: nginx's balancers (smooth weighted round robin with
+// max_fails/fail_timeout/backup/down/max_conns, least_conn, ip_hash, hash [consistent],
+// random [two]) and the keepalive cache of idle connections.
+//
+// nginx keeps this state per worker process (no `zone`); ngxlite keeps it per worker
+// thread and per loaded config, so the request path takes no lock and a reload starts
+// from fresh state, as nginx's new workers do.
+#pragma once
+
+#include "parser/ir/config.hpp"
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <cstdint>
+#include <ctime>
+#include <list>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ngxlite::runtime {
+
+// One resolved address of an upstream server (nginx's ngx_http_upstream_rr_peer_t).
+struct Peer {
+    const ir::Endpoint* endpoint = nullptr;
+    const ir::UpstreamServer* server = nullptr;
+    int weight = 1;
+    int effective_weight = 1;
+    int current_weight = 0;
+    int conns = 0;
+    int fails = 0;
+    std::time_t accessed = 0;
+    std::time_t checked = 0;
+
+    // Usable now: not down, not failed within fail_timeout, under max_conns.
+    bool available(std::time_t now) const;
+};
+
+// The primary peers, or the backup ones.
+struct PeerList {
+    std::vector<Peer> peers;
+    int total_weight = 0;
+    bool single = false;  // one peer and no backups: nginx skips the failure accounting
+};
+
+class IdleConnections;
+
+// A group's state in one worker thread.
+class UpstreamState {
+public:
+    UpstreamState(const ir::UpstreamGroup& group, boost::asio::any_io_executor executor);
+    ~UpstreamState();
+    UpstreamState(const UpstreamState&) = delete;
+    UpstreamState& operator=(const UpstreamState&) = delete;
+
+    const ir::UpstreamGroup& group;
+    PeerList primary;
+    PeerList backup;
+    // hash ... consistent: points on the ring, sorted by hash (ngx_http_upstream_init_chash).
+    struct ChashPoint {
+        std::uint32_t hash;
+        const ir::UpstreamServer* server;
+    };
+    std::vector<ChashPoint> points;
+    std::unique_ptr<IdleConnections> idle;  // keepalive N, else null
+};
+
+// One request's walk through a group's peers (nginx's rr_peer_data plus the balancer's).
+class PeerSelection {
+public:
+    // `key`: the client address bytes for ip_hash, the evaluated key for hash.
+    PeerSelection(std::shared_ptr<UpstreamState> state, std::string key);
+
+    // The next peer to try while tries() > 0, or nullptr: no live upstreams.
+    Peer* next();
+    // The attempt on the current peer ended; `failed` counts towards max_fails. Logs
+    // "upstream server temporarily disabled" through `warn` when it reaches max_fails.
+    template <typename Warn>
+    void finish(bool failed, Warn&& warn) {
+        if (!current_) return;
+        if (finish_peer(failed)) warn();
+    }
+    int tries() const { return tries_; }
+    // proxy_next_upstream_tries.
+    void limit_tries(int n) {
+        if (n > 0 && tries_ > n) tries_ = n;
+    }
+    // A cached keepalive connection failed: nginx tries again without counting it.
+    void retry_cached() { ++tries_; }
+    bool single() const { return list_->single; }
+    UpstreamState& state() { return *holder_; }
+
+private:
+    bool finish_peer(bool failed);  // true: the peer just reached max_fails
+    Peer* round_robin();
+    Peer* least_conn();
+    Peer* ip_hash();
+    Peer* hash();
+    Peer* chash();
+    Peer* random(bool two);
+    Peer* take(Peer* p);
+    Peer& by_weight(std::uint32_t value);
+    bool tried(const Peer& p) const;
+
+    std::shared_ptr<UpstreamState> holder_;  // kept while the request uses it, across reloads
+    UpstreamState& state_;
+    PeerList* list_;
+    std::vector<bool> tried_;
+    Peer* current_ = nullptr;
+    int tries_ = 0;          // attempts left (ngx_peer_connection_t::tries)
+    int balancer_tries_ = 0; // rehashes so far (ip_hash, hash, random: 20 then round robin)
+    std::string key_;
+    std::uint32_t hash_ = 0;
+    int rehash_ = 0;
+    bool hash_started_ = false;
+};
+
+// keepalive N: idle connections of one group in one worker, most recent first. An idle
+// connection that turns readable (the upstream closed it or sent junk) or outlives
+// keepalive_timeout is closed, as nginx's ngx_http_upstream_keepalive_close_handler.
+class IdleConnections {
+public:
+    IdleConnections(boost::asio::any_io_executor executor, std::size_t capacity, ir::Msec timeout);
+    ~IdleConnections();
+
+    struct Entry;
+    // An idle connection to `peer`, with the requests it already served; nullopt: none.
+    std::optional<std::pair<boost::asio::ip::tcp::socket, int>> take(const ir::Endpoint& peer);
+    // Caches a connection after a complete exchange; evicts the oldest when full.
+    void put(boost::asio::ip::tcp::socket socket, const ir::Endpoint& peer, int requests);
+    std::size_t size() const { return entries_.size(); }
+
+private:
+    void drop(const std::shared_ptr<Entry>& e);
+
+    boost::asio::any_io_executor executor_;
+    std::size_t capacity_;
+    ir::Msec timeout_;
+    std::list<std::shared_ptr<Entry>> entries_;
+};
+
+// This worker thread's state for a group of the config with `generation`. States of
+// older generations are dropped (their idle connections closed) once a newer one is used.
+std::shared_ptr<UpstreamState> upstream_state(std::uint64_t generation, const ir::HttpConfig& http, std::size_t group_index,
+                              boost::asio::any_io_executor executor);
+
+// CRC-32 as nginx's ngx_crc32 (the zlib polynomial), for hash and hash consistent.
+std::uint32_t crc32_update(std::uint32_t crc, std::string_view data);
+inline std::uint32_t crc32(std::string_view data) { return crc32_update(0xffffffffu, data) ^ 0xffffffffu; }
+
+}  // namespace ngxlite::runtime
