@@ -4,6 +4,7 @@
 #include "parser/compiler.hpp"
 #include "parser/http_state.hpp"
 #include "parser/merge.hpp"
+#include "parser/setters.hpp"
 #include "parser/tls_check.hpp"
 #include "parser/upstreams.hpp"
 #include "parser/url.hpp"
@@ -238,6 +239,77 @@ void sort_in_match_order(std::vector<ir::Location>& locations) {
     });
 }
 
+// The rewrite module's statements other than `if`, compiled (the setters checked them).
+std::optional<ir::RewriteOp> rewrite_op(const Directive& d) {
+    using Kind = ir::RewriteOp::Kind;
+    ir::RewriteOp op;
+    op.where = location_of(d.where);
+    if (d.name() == "return") {
+        op.kind = Kind::return_;
+        const bool url = !parse_number(d.args[1]);
+        op.ret.code = url ? 302 : static_cast<int>(*parse_number(d.args[1]));
+        if (url || d.nargs() == 2) op.ret.text = compile_template(d.args[url ? 1 : 2], d.where);
+    } else if (d.name() == "break") {
+        op.kind = Kind::break_;
+    } else if (d.name() == "set") {
+        op.kind = Kind::set;
+        op.variable = std::string(variable_target(d, 1));
+        for (char& ch : op.variable) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        op.value = compile_template(d.args[2], d.where);
+    } else if (d.name() == "rewrite") {
+        op.kind = Kind::rewrite;
+        op.regex = std::make_shared<ir::Regex>(d.args[1], false);
+        std::string replacement = d.args[2];
+        // ngx_http_rewrite: a trailing '?' drops the request's arguments.
+        if (!replacement.empty() && replacement.back() == '?') {
+            replacement.pop_back();
+            op.add_args = false;
+        }
+        if (replacement.starts_with("http://") || replacement.starts_with("https://") || replacement.starts_with("$scheme")) {
+            op.redirect = true;
+            op.status = 302;
+        }
+        const std::string flag = d.nargs() == 3 ? d.args[3] : "";
+        if (flag == "last") op.flag = ir::RewriteOp::Flag::last;
+        else if (flag == "break") op.flag = ir::RewriteOp::Flag::break_;
+        else if (flag == "redirect") op.redirect = true, op.status = 302;
+        else if (flag == "permanent") op.redirect = true, op.status = 301;
+        op.replacement = compile_template(replacement, d.where);
+    } else {
+        return std::nullopt;
+    }
+    return op;
+}
+
+// The condition of `if`, from the words the setter left without parentheses.
+ir::IfCondition if_condition(const Directive& d) {
+    using Kind = ir::IfCondition::Kind;
+    const auto& w = d.condition;
+    ir::IfCondition cond;
+    if (w[0][0] == '$') {
+        cond.subject = compile_template(w[0], d.where);
+        if (w.size() == 1) return cond;
+        const std::string& op = w[1];
+        if (op == "=" || op == "!=") {
+            cond.kind = op == "=" ? Kind::equal : Kind::not_equal;
+            cond.value = compile_template(w[2], d.where);
+        } else {
+            cond.kind = op[0] == '!' ? Kind::not_match : Kind::match;
+            cond.regex = std::make_shared<ir::Regex>(w[2], op.back() == '*');
+        }
+        return cond;
+    }
+    cond.negated = w[0][0] == '!';
+    switch (w[0].back()) {
+    case 'f': cond.kind = Kind::file; break;
+    case 'd': cond.kind = Kind::directory; break;
+    case 'e': cond.kind = Kind::exists; break;
+    default: cond.kind = Kind::executable; break;
+    }
+    cond.subject = compile_template(w[1], d.where);
+    return cond;
+}
+
 // The proxy module's merge for a location and everything nested in it, in config order.
 void merge_locations(Compiler& c, const Scope& s, ir::Location& loc, const Directive* inherited_pass) {
     const Directive* pass = s.innermost().find("proxy_pass");
@@ -245,13 +317,6 @@ void merge_locations(Compiler& c, const Scope& s, ir::Location& loc, const Direc
                         s.innermost().opener->name() != "server";
     if (!pass && noname) pass = inherited_pass;
     if (pass) loc.proxy = merge_proxy(c, s, *pass);
-    if (const Directive* r = s.innermost().find("return")) {
-        ir::Return ret;
-        const bool url = !parse_number(r->args[1]);
-        ret.code = url ? 302 : static_cast<int>(*parse_number(r->args[1]));
-        if (url || r->nargs() == 2) ret.text = compile_template(r->args[url ? 1 : 2], r->where);
-        loc.return_action = std::move(ret);
-    }
     for (const Directive* h : s.find_list("add_header"))
         loc.add_headers.push_back({h->args[1], compile_template(h->args[2], h->where), h->nargs() == 3});
     for (const Directive* a : s.find_list("access_log")) {
@@ -297,9 +362,16 @@ void merge_locations(Compiler& c, const Scope& s, ir::Location& loc, const Direc
     if (const Directive* a = s.innermost().find("alias")) loc.alias = resolved(a->args[1]);
     loc.internal = s.innermost().find("internal") != nullptr;
     for (const auto& d : s.innermost().directives) {
+        if (auto op = rewrite_op(*d)) {
+            loc.script.push_back(std::move(*op));
+            continue;
+        }
         if (!opens_location(*d)) continue;
         ir::Location child;
         child.where = location_of(d->where);
+        // An `if` block is a nameless location with its parent's name (nginx's noname).
+        child.match = loc.match;
+        child.name = loc.name;
         if (d->name() == "location") {
             child.match = match_of(*d);
             child.name = name_of(*d);
@@ -307,7 +379,16 @@ void merge_locations(Compiler& c, const Scope& s, ir::Location& loc, const Direc
                 child.regex = std::make_shared<ir::Regex>(child.name, child.match == ir::LocationMatch::regex_caseless);
         }
         merge_locations(c, s.child(d->block.get()), child, pass);
-        if (d->name() == "location") loc.locations.push_back(std::move(child));
+        if (d->name() == "location") {
+            loc.locations.push_back(std::move(child));
+        } else if (d->name() == "if") {
+            ir::RewriteOp op;
+            op.kind = ir::RewriteOp::Kind::if_;
+            op.where = location_of(d->where);
+            op.condition = if_condition(*d);
+            op.if_location = std::make_shared<ir::Location>(std::move(child));
+            loc.script.push_back(std::move(op));
+        }
     }
     sort_in_match_order(loc.locations);
 }

@@ -29,6 +29,7 @@ struct Directive {
     std::int64_t value = 0;
     std::int64_t count = 0;
     std::unique_ptr<Block> block;  // for block directives
+    std::vector<std::string> condition;  // `if`: the condition's words, parentheses taken off
     // The statements inside `{ }` and the file they are in, for block handlers.
     const std::vector<ast::Statement>* body = nullptr;
     const SourceFile* body_file = nullptr;

@@ -226,7 +226,7 @@ BOOST_AUTO_TEST_CASE(ir_locations_in_match_order_with_templates) {
     const std::vector<std::string> expected{"/a", "/b", "/b", "\\.php$", "\\.jpg$", "@named"};
     BOOST_TEST(order == expected, boost::test_tools::per_element());
     BOOST_TEST((locs[1].match == ir::LocationMatch::exact));  // exact before prefix on a tie
-    BOOST_TEST(locs[1].return_action->code == 204);
+    BOOST_TEST(locs[1].script.at(0).ret.code == 204);
     BOOST_TEST(locs[0].access_logs.empty());
     BOOST_TEST(locs[2].add_headers.size() == 1u);  // inherited from the server
     BOOST_TEST(locs[2].add_headers[0].always);
@@ -234,7 +234,7 @@ BOOST_AUTO_TEST_CASE(ir_locations_in_match_order_with_templates) {
     BOOST_TEST(locs[4].add_headers[0].name == "X-Img");
     BOOST_TEST(locs[4].access_logs.at(0).format == "short");
     BOOST_TEST(locs[4].access_logs.at(0).buffer == 8192);
-    const auto& named = locs[5].return_action->text.parts;
+    const auto& named = locs[5].script.at(0).ret.text.parts;
     BOOST_REQUIRE(named.size() == 2u);
     BOOST_TEST(named[1].text == "uri");
     const auto& headers = locs[2].proxy->set_headers;

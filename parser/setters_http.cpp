@@ -317,6 +317,7 @@ void if_block(Compiler& c, Directive& d) {
     } else {
         invalid(first);
     }
+    d.condition = std::move(a);
     c.parse_block(d, c.context() == kHttpServer ? kHttpServerIf : kHttpLocationIf);
 }
 

@@ -2,6 +2,7 @@
 #include "runtime/http_session.hpp"
 
 #include "runtime/proxy.hpp"
+#include "runtime/rewrite.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -192,37 +193,84 @@ open_file:
         r.file_fd = fd;
 }
 
-void handle(Response& r, const ir::Location& loc, RequestContext& ctx, const ActiveConfig& cfg) {
-    if (loc.return_action) {
-        const ir::Return& ret = *loc.return_action;
-        const std::string text = expand(ret.text, ctx);
-        r.status = ret.code;
-        if (ret.code == 444) {
-            r.close = true;
-            return;
-        }
-        const bool redirect = ret.code == 301 || ret.code == 302 || ret.code == 303 || ret.code == 307 || ret.code == 308;
-        if (redirect) {
-            // nginx builds a relative target's absolute form itself and sends it early;
-            // an absolute one is an ordinary header, sent after Connection.
-            if (!text.empty() && text[0] == '/')
-                r.location = absolute(text, ctx.request, ctx.connection, *ctx.server);
-            else
-                r.headers.emplace_back("Location", text);
-            set_error(r, ret.code, loc.server_tokens);
-        } else if (!ret.text.parts.empty()) {
-            r.content_type = mime_type(loc, ctx.request.uri);
-            r.body = text;
-            r.content_length = r.body.size();
-        } else if (ret.code >= 300) {
-            set_error(r, ret.code, loc.server_tokens);
-        } else if (ret.code != 204) {
-            r.content_type = mime_type(loc, ctx.request.uri);
-            r.content_length = 0;
-        }
+// `return` (and a redirecting rewrite): the code with a text, a redirect, or nginx's page.
+void answer_return(Response& r, const ScriptResult& ret, const ir::Location& loc, const RequestContext& ctx) {
+    r.status = ret.status;
+    if (ret.status == 444) {
+        r.close = true;
         return;
     }
-    serve_static(r, loc, ctx, cfg);
+    const bool redirect = ret.status == 301 || ret.status == 302 || ret.status == 303 || ret.status == 307 || ret.status == 308;
+    if (redirect) {
+        // nginx builds a relative target's absolute form itself and sends it early;
+        // an absolute one is an ordinary header, sent after Connection.
+        if (!ret.text.empty() && ret.text[0] == '/')
+            r.location = absolute(ret.text, ctx.request, ctx.connection, *ctx.server);
+        else
+            r.headers.emplace_back("Location", ret.text);
+        set_error(r, ret.status, loc.server_tokens);
+    } else if (ret.has_text) {
+        r.content_type = mime_type(loc, ctx.request.uri);
+        r.body = ret.text;
+        r.content_length = r.body.size();
+    } else if (ret.status >= 300) {
+        set_error(r, ret.status, loc.server_tokens);
+    } else if (ret.status != 204) {
+        r.content_type = mime_type(loc, ctx.request.uri);
+        r.content_length = 0;
+    }
+}
+
+struct Route {
+    const ir::Location* location = nullptr;
+    ScriptResult script;  // respond: `return` or a redirect answers the request
+    int error = 0;        // 413, 500 (a rewrite cycle), 404 (an internal location)
+};
+
+// nginx's phases before content: server rewrite, find location (with its
+// client_max_body_size check), location rewrite, and post rewrite back to find location
+// while the URI changes, at most 10 times.
+Route route_request(const ir::HttpServer& server, RequestContext& ctx, std::optional<std::uint64_t> content_length,
+                    const ActiveConfig& cfg) {
+    Route route;
+    route.location = ctx.location = &server.root_location;
+    route.script = run_script(server.root_location.script, ctx);
+    if (route.script.next == ScriptResult::Next::respond) return route;
+    for (int uri_changes = 11;;) {
+        LocationMatch m = find_location(server.locations, ctx.request.uri);
+        route.location = m.location ? m.location : &server.root_location;
+        if (m.location && m.location->regex) {
+            ctx.captures = std::move(m.captures);
+            for (auto& [name, value] : m.named) ctx.set_variable(name, std::move(value));
+        }
+        const ir::Location& loc = *route.location;
+        ctx.location = &loc;
+        if (content_length && loc.client_max_body_size > 0 && *content_length > static_cast<std::uint64_t>(loc.client_max_body_size)) {
+            cfg.error_log.write(LogLevel::error,
+                                "client intended to send too large body: " + std::to_string(*content_length) + " bytes" + describe(ctx),
+                                ctx.connection.id);
+            route.error = 413;
+            return route;
+        }
+        if (loc.internal && ctx.request.valid_unparsed_uri) {
+            route.error = 404;
+            return route;
+        }
+        if (!m.location) {  // nginx skips the location rewrite phase for the server's own level
+            route.script = {};
+            return route;
+        }
+        route.script = run_script(loc.script, ctx);
+        if (route.script.location) route.location = ctx.location = route.script.location;
+        if (route.script.next != ScriptResult::Next::find_location) return route;
+        if (--uri_changes == 0) {
+            cfg.error_log.write(LogLevel::error,
+                                "rewrite or internal redirection cycle while processing \"" + ctx.request.uri + "\"" + describe(ctx),
+                                ctx.connection.id);
+            route.error = 500;
+            return route;
+        }
+    }
 }
 
 std::string serialize_head(const Response& r, bool keep_alive, bool tokens) {
@@ -389,24 +437,22 @@ asio::awaitable<void> serve_http(tcp::socket socket, std::shared_ptr<const Activ
             }
             const auto q = target.find('?');
             req.args = q == std::string::npos ? "" : target.substr(q + 1);
+            req.args_present = q != std::string::npos;
             auto uri = normalize_uri(std::string_view(target).substr(0, q), true);
             if (!uri || (req.version == 11 && !req.header("Host"))) {
                 set_error(resp, 400, loc->server_tokens);
             } else {
                 req.uri = *uri;
-                server = &selector.select(req.host, &ctx.named_captures);
+                server = &selector.select(req.host, &ctx.user_variables);
                 ctx.server = server;
-                LocationMatch m = find_location(server->locations, req.uri);
-                loc = m.location ? m.location : &server->root_location;
-                ctx.captures = std::move(m.captures);
-                ctx.named_captures.insert(ctx.named_captures.end(), m.named.begin(), m.named.end());
-                if (parser.content_length() && *parser.content_length() > static_cast<std::uint64_t>(loc->client_max_body_size) &&
-                    loc->client_max_body_size > 0) {
-                    cfg->error_log.write(LogLevel::error,
-                                         "client intended to send too large body: " + std::to_string(*parser.content_length()) +
-                                             " bytes" + describe(ctx),
-                                         id);
-                    set_error(resp, 413, loc->server_tokens);
+                ctx.http = &*cfg->ir->http;
+                const std::optional<std::uint64_t> length = parser.content_length() ? std::optional(*parser.content_length()) : std::nullopt;
+                const Route route = route_request(*server, ctx, length, *cfg);
+                loc = route.location;
+                if (route.error) {
+                    set_error(resp, route.error, loc->server_tokens);
+                } else if (route.script.next == ScriptResult::Next::respond) {
+                    answer_return(resp, route.script, *loc, ctx);
                 } else {
                     if (!parser.is_done()) {
                         parser.body_limit(loc->client_max_body_size > 0 ? static_cast<std::uint64_t>(loc->client_max_body_size)
@@ -419,7 +465,8 @@ asio::awaitable<void> serve_http(tcp::socket socket, std::shared_ptr<const Activ
                             co_return;
                         }
                     }
-                    if (resp.status == 200 && loc->proxy) {
+                    if (route.script.next == ScriptResult::Next::respond) {
+                    } else if (resp.status == 200 && loc->proxy) {
                         const bool client_keep_alive = parser.get().keep_alive() && loc->keepalive_timeout.count() > 0 &&
                                                        conn.requests < static_cast<std::uint64_t>(loc->keepalive_requests);
                         req.body = parser.get().body();
@@ -438,7 +485,7 @@ asio::awaitable<void> serve_http(tcp::socket socket, std::shared_ptr<const Activ
                         }
                         set_error(resp, pr.error_status, loc->server_tokens);
                     } else if (resp.status == 200) {
-                        handle(resp, *loc, ctx, *cfg);
+                        serve_static(resp, *loc, ctx, *cfg);
                     }
                 }
             }

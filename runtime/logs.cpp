@@ -134,11 +134,12 @@ std::string format_log_line(const ir::LogFormat& format, const RequestContext& c
             line += p.text;
             continue;
         }
-        bool found = false;
-        std::string v = p.kind == ir::Template::Part::Kind::variable
-                            ? variable(p.text, ctx, found)
-                            : (static_cast<std::size_t>(p.capture) < ctx.captures.size() ? ctx.captures[p.capture] : "");
-        if (v.empty() && format.escape != ir::LogFormat::Escape::json)
+        // nginx writes "-" for a variable that is not found, nothing for an empty one.
+        bool found = static_cast<std::size_t>(p.capture) < ctx.captures.size();
+        std::string v = p.kind == ir::Template::Part::Kind::variable ? variable(p.text, ctx, found)
+                        : found                                      ? ctx.captures[static_cast<std::size_t>(p.capture)]
+                                                                     : "";
+        if (!found && format.escape != ir::LogFormat::Escape::json)
             line += "-";
         else
             append_escaped(line, v, format.escape);

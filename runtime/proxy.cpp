@@ -41,14 +41,20 @@ std::string escape_uri(std::string_view uri) {
     return out;
 }
 
-// The request line's URI: proxy_pass with a URI part replaces the location's prefix.
+// The request line's URI (ngx_http_proxy_create_request): the received one when neither
+// proxy_pass has a URI part nor a rewrite changed it; else the current URI, escaped, with
+// proxy_pass's URI part in place of the location's prefix (unless `rewrite ... break`).
 std::string upstream_uri(const ir::ProxySettings& p, const ir::Location& loc, const Request& req) {
-    if (p.uri.empty()) return req.request_uri;
+    if (p.uri.empty() && req.valid_unparsed_uri) return req.request_uri;
     std::string_view rest = req.uri;
-    if (loc.match == ir::LocationMatch::prefix || loc.match == ir::LocationMatch::prefix_no_regex ||
-        loc.match == ir::LocationMatch::exact)
-        rest.remove_prefix(std::min(rest.size(), loc.name.size()));
-    std::string out = escape_uri(p.uri + std::string(rest));
+    std::string out;
+    if (req.valid_location && !p.uri.empty()) {
+        out = p.uri;
+        if (loc.match == ir::LocationMatch::prefix || loc.match == ir::LocationMatch::prefix_no_regex ||
+            loc.match == ir::LocationMatch::exact)
+            rest.remove_prefix(std::min(rest.size(), loc.name.size()));
+    }
+    out += escape_uri(rest);
     if (!req.args.empty()) out += "?" + req.args;
     return out;
 }

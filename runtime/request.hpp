@@ -26,24 +26,39 @@ struct Request {
     std::string request_uri;   // as received
     std::string uri;           // decoded and normalised, as nginx matches locations
     std::string args;
+    bool args_present = false;  // a '?' came (or a rewrite set them): empty $args is "", not "-"
     int version = 11;          // 10 or 11
     std::vector<std::pair<std::string, std::string>> headers;  // as received
     std::string host;          // lowercased, without port
     std::string body;
     std::chrono::system_clock::time_point start;
+    // nginx's r->valid_unparsed_uri: the URI is still the one received (no rewrite), so a
+    // proxy_pass without a URI part sends request_uri as is.
+    bool valid_unparsed_uri = true;
+    // nginx's r->valid_location: no `rewrite ... break` changed the URI, so proxy_pass's
+    // URI part still replaces the location's prefix.
+    bool valid_location = true;
 
     // The first header `name` (case-insensitive), or nullptr.
     const std::string* header(std::string_view name) const;
 };
 
 struct RequestContext {
-    RequestContext(const ConnectionInfo& c, const Request& r) : connection(c), request(r) {}
+    RequestContext(const ConnectionInfo& c, Request& r) : connection(c), request(r) {}
 
     const ConnectionInfo& connection;
-    const Request& request;
+    Request& request;  // the rewrite module changes its URI and arguments
     const ir::HttpServer* server = nullptr;
+    const ir::Location* location = nullptr;  // the one serving the request, once found
     std::vector<std::string> captures;  // $0.. of the matched regex
-    std::vector<std::pair<std::string, std::string>> named_captures;  // variables set by (?<name>)
+    // Variables a request sets: `set`, and regexes' (?<name>) captures; the last wins.
+    std::vector<std::pair<std::string, std::string>> user_variables;
+    const ir::HttpConfig* http = nullptr;  // for map variables
+
+    void set_variable(std::string_view name, std::string value);
+    // A regex match of the rewrite module or map: on success its captures become $1..
+    // and its named groups variables.
+    bool match(const ir::Regex& regex, std::string_view subject);
     int status = 0;
     std::uint64_t bytes_sent = 0;
     std::uint64_t body_bytes_sent = 0;

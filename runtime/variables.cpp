@@ -2,6 +2,8 @@
 #include "runtime/text.hpp"
 #include "runtime/request.hpp"
 
+#include <climits>
+#include <cstdlib>
 #include <unistd.h>
 
 #include <ctime>
@@ -46,8 +48,8 @@ const std::unordered_map<std::string_view, Getter>& getters() {
         {"request_uri", [](const RequestContext& c, bool&) { return c.request.request_uri; }},
         {"uri", [](const RequestContext& c, bool&) { return c.request.uri; }},
         {"document_uri", [](const RequestContext& c, bool&) { return c.request.uri; }},
-        {"args", [](const RequestContext& c, bool& found) { found = !c.request.args.empty(); return c.request.args; }},
-        {"query_string", [](const RequestContext& c, bool& found) { found = !c.request.args.empty(); return c.request.args; }},
+        {"args", [](const RequestContext& c, bool& found) { found = c.request.args_present; return c.request.args; }},
+        {"query_string", [](const RequestContext& c, bool& found) { found = c.request.args_present; return c.request.args; }},
         {"is_args", [](const RequestContext& c, bool&) { return std::string(c.request.args.empty() ? "" : "?"); }},
         {"scheme", [](const RequestContext&, bool&) { return std::string("http"); }},
         {"https", [](const RequestContext&, bool&) { return std::string(); }},
@@ -105,6 +107,15 @@ const std::unordered_map<std::string_view, Getter>& getters() {
         {"upstream_connect_time", [](const RequestContext& c, bool& found) { found = !c.upstream_connect_time.empty(); return c.upstream_connect_time; }},
         {"upstream_header_time", [](const RequestContext& c, bool& found) { found = !c.upstream_header_time.empty(); return c.upstream_header_time; }},
         {"upstream_response_time", [](const RequestContext& c, bool& found) { found = !c.upstream_response_time.empty(); return c.upstream_response_time; }},
+        {"document_root", [](const RequestContext& c, bool& found) {
+             found = c.location != nullptr;
+             return found ? c.location->root : std::string();
+         }},
+        {"realpath_root", [](const RequestContext& c, bool& found) {
+             char resolved[PATH_MAX];
+             found = c.location != nullptr && ::realpath(c.location->root.c_str(), resolved) != nullptr;
+             return found ? std::string(resolved) : std::string();
+         }},
         {"nginx_version", [](const RequestContext&, bool&) { return std::string("1.22.1"); }},
         {"hostname", [](const RequestContext&, bool&) {
              char buf[256] = {};
@@ -123,10 +134,55 @@ const std::string* Request::header(std::string_view name) const {
     return nullptr;
 }
 
+void RequestContext::set_variable(std::string_view name, std::string value) {
+    if (name == "args") {  // the one built-in `set` may change that the runtime keeps
+        request.args = std::move(value);
+        request.args_present = true;
+        return;
+    }
+    for (auto& [n, v] : user_variables)
+        if (n == name) {
+            v = std::move(value);
+            return;
+        }
+    user_variables.emplace_back(std::string(name), std::move(value));
+}
+
+bool RequestContext::match(const ir::Regex& regex, std::string_view subject) {
+    std::vector<std::string> found;
+    if (!regex.match(subject, &found)) return false;
+    for (std::size_t i = 0; i < regex.names().size(); ++i)
+        if (static_cast<std::size_t>(regex.name_groups()[i]) < found.size())
+            set_variable(regex.names()[i], found[static_cast<std::size_t>(regex.name_groups()[i])]);
+    captures = std::move(found);
+    return true;
+}
+
+namespace {
+
+// map: exact keys (case-insensitive, as nginx hashes them lowercased), then the regexes
+// in order (their captures usable in the value), then the default.
+std::string map_value(const ir::Map& map, const RequestContext& ctx) {
+    std::string source = expand(map.source, ctx);
+    if (map.hostnames && !source.empty() && source.back() == '.') source.pop_back();
+    for (const auto& [key, value] : map.exact)
+        if (iequal(key, source)) return expand(value, ctx);
+    for (const auto& entry : map.regexes) {
+        RequestContext inner = ctx;
+        if (inner.match(*entry.regex, source)) return expand(entry.value, inner);
+    }
+    return expand(map.default_value, ctx);
+}
+
+}  // namespace
+
 std::string variable(std::string_view name, const RequestContext& ctx, bool& found) {
     found = true;
-    for (const auto& [n, v] : ctx.named_captures)
+    for (const auto& [n, v] : ctx.user_variables)
         if (n == name) return v;
+    if (ctx.http)
+        for (const auto& m : ctx.http->maps)
+            if (m.variable == name) return map_value(m, ctx);
     if (auto it = getters().find(name); it != getters().end()) return it->second(ctx, found);
     if (name.starts_with("http_")) {
         for (const auto& [k, v] : ctx.request.headers)

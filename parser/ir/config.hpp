@@ -180,6 +180,39 @@ struct Return {
     Template text;  // body, or the redirect URL
 };
 
+struct Location;
+
+// `if (...)`: nginx's ngx_http_rewrite_if_condition, compiled.
+struct IfCondition {
+    enum class Kind { variable, equal, not_equal, match, not_match, file, directory, exists, executable } kind = Kind::variable;
+    bool negated = false;    // !-f, !-d, !-e, !-x
+    Template subject;        // the variable, or the path
+    Template value;          // for = and !=
+    std::shared_ptr<const Regex> regex;  // for ~ ~* !~ !~*
+};
+
+// One statement of the rewrite module's script, which nginx runs in config order:
+// rewrite, return, set, if, break.
+struct RewriteOp {
+    enum class Kind { rewrite, return_, set, if_, break_ } kind = Kind::break_;
+    // rewrite regex replacement [flag]
+    std::shared_ptr<const Regex> regex;
+    Template replacement;  // without a trailing '?', which drops the request's arguments
+    bool add_args = true;  // false when the replacement ended with '?'
+    bool redirect = false; // an absolute replacement, `redirect` or `permanent`
+    int status = 0;        // 301 or 302 for redirects
+    enum class Flag { none, last, break_ } flag = Flag::none;
+    // return
+    Return ret;
+    // set $variable value
+    std::string variable;
+    Template value;
+    // if: the block's settings (content, proxy, headers) with its own script
+    IfCondition condition;
+    std::shared_ptr<const Location> if_location;
+    SourceLocation where;
+};
+
 enum NextUpstream : std::uint32_t {
     kNextError = 1u << 1,
     kNextTimeout = 1u << 2,
@@ -238,7 +271,9 @@ struct Location {
     std::string root = "html";
     std::string alias;
     std::optional<ProxySettings> proxy;  // set where proxy_pass is
-    std::optional<Return> return_action;
+    // The rewrite module's statements of this level (not inherited: a server's run in
+    // nginx's server rewrite phase, a location's after the location is found).
+    std::vector<RewriteOp> script;
     std::vector<AddHeader> add_headers;  // a block with add_header replaces the parent's list
     std::vector<AccessLog> access_logs;  // empty: access_log off
     std::vector<std::string> index{"index.html"};

@@ -1,0 +1,120 @@
+#include "runtime/rewrite.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace ngxlite::runtime {
+
+namespace {
+
+bool holds(const ir::IfCondition& c, RequestContext& ctx) {
+    using Kind = ir::IfCondition::Kind;
+    const std::string subject = expand(c.subject, ctx);
+    switch (c.kind) {
+    case Kind::variable: return !subject.empty() && subject != "0";
+    case Kind::equal: return subject == expand(c.value, ctx);
+    case Kind::not_equal: return subject != expand(c.value, ctx);
+    case Kind::match: return ctx.match(*c.regex, subject);
+    case Kind::not_match: {
+        std::vector<std::string> ignored;
+        return !c.regex->match(subject, &ignored);
+    }
+    default: break;
+    }
+    struct stat st {};
+    const bool exists = ::stat(subject.c_str(), &st) == 0;
+    bool result = false;
+    switch (c.kind) {
+    case Kind::file: result = exists && S_ISREG(st.st_mode); break;
+    case Kind::directory: result = exists && S_ISDIR(st.st_mode); break;
+    case Kind::exists: result = exists; break;
+    default: result = exists && ::access(subject.c_str(), X_OK) == 0; break;
+    }
+    return result != c.negated;
+}
+
+// ngx_http_script_regex_start_code + end_code for one matching rewrite.
+ScriptResult apply_rewrite(const ir::RewriteOp& op, RequestContext& ctx) {
+    ScriptResult r;
+    Request& req = ctx.request;
+    std::string target = expand(op.replacement, ctx);
+    if (op.redirect) {
+        // The request's arguments follow, unless the replacement ended with '?'.
+        if (op.add_args && !req.args.empty()) target += (target.find('?') == std::string::npos ? "?" : "&") + req.args;
+        r.next = ScriptResult::Next::respond;
+        r.status = op.status;
+        r.text = std::move(target);
+        r.has_text = true;
+        return r;
+    }
+    if (auto q = target.find('?'); q != std::string::npos) {
+        std::string args = target.substr(q + 1);
+        if (op.add_args && !req.args.empty()) args += "&" + req.args;
+        req.args = std::move(args);
+        req.args_present = true;
+        target.resize(q);
+    } else if (!op.add_args) {
+        req.args.clear();
+        req.args_present = true;
+    }
+    req.uri = std::move(target);
+    req.valid_unparsed_uri = false;
+    if (op.flag == ir::RewriteOp::Flag::break_) {
+        req.valid_location = false;
+        r.next = ScriptResult::Next::stop;
+    } else if (op.flag == ir::RewriteOp::Flag::last) {
+        r.next = ScriptResult::Next::find_location;
+    }
+    return r;
+}
+
+// The statements in order; a rewrite without a flag changes the URI and goes on.
+ScriptResult run(const std::vector<ir::RewriteOp>& script, RequestContext& ctx, bool& uri_changed) {
+    using Kind = ir::RewriteOp::Kind;
+    ScriptResult result;
+    for (const auto& op : script) {
+        switch (op.kind) {
+        case Kind::break_: result.next = ScriptResult::Next::stop; return result;
+        case Kind::set: ctx.set_variable(op.variable, expand(op.value, ctx)); break;
+        case Kind::return_:
+            result.next = ScriptResult::Next::respond;
+            result.status = op.ret.code;
+            result.has_text = !op.ret.text.parts.empty();
+            result.text = expand(op.ret.text, ctx);
+            return result;
+        case Kind::rewrite: {
+            if (!ctx.match(*op.regex, ctx.request.uri)) break;
+            ScriptResult r = apply_rewrite(op, ctx);
+            if (r.next != ScriptResult::Next::go_on) {
+                r.location = result.location;
+                return r;
+            }
+            uri_changed = true;
+            break;
+        }
+        case Kind::if_: {
+            if (!holds(op.condition, ctx)) break;
+            result.location = op.if_location.get();
+            ScriptResult inner = run(op.if_location->script, ctx, uri_changed);
+            if (inner.next != ScriptResult::Next::go_on) {
+                if (!inner.location) inner.location = result.location;
+                return inner;
+            }
+            if (inner.location) result.location = inner.location;
+            break;
+        }
+        }
+    }
+    return result;
+}
+
+}  // namespace
+
+ScriptResult run_script(const std::vector<ir::RewriteOp>& script, RequestContext& ctx) {
+    bool uri_changed = false;
+    ScriptResult result = run(script, ctx, uri_changed);
+    if (result.next == ScriptResult::Next::go_on && uri_changed) result.next = ScriptResult::Next::find_location;
+    return result;
+}
+
+}  // namespace ngxlite::runtime
