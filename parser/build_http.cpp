@@ -359,7 +359,27 @@ void merge_locations(Compiler& c, const Scope& s, ir::Location& loc, const Direc
     // nginx resolves root and alias against the prefix at load time (unless they hold variables).
     auto resolved = [&](const std::string& path) { return has_variables(path) ? path : c.full_path(path, false); };
     loc.root = resolved(s.str("root", "html"));
-    if (const Directive* a = s.innermost().find("alias")) loc.alias = resolved(a->args[1]);
+    if (const Directive* r = s.find("root"); r && has_variables(r->args[1])) loc.root_template = compile_template(r->args[1], r->where);
+    if (const Directive* a = s.innermost().find("alias")) {
+        loc.alias = resolved(a->args[1]);
+        if (has_variables(a->args[1])) loc.alias_template = compile_template(a->args[1], a->where);
+    }
+    for (const Directive* e : s.find_list("error_page")) {
+        const std::size_t last = e->args.size() - 1;
+        const bool overwrite = e->args[last - 1].starts_with("=");
+        const int response = overwrite ? static_cast<int>(parse_number(std::string_view(e->args[last - 1]).substr(1)).value_or(0)) : -1;
+        for (std::size_t i = 1; i < (overwrite ? last - 1 : last); ++i)
+            loc.error_pages.push_back({static_cast<int>(*parse_number(e->args[i])), response, compile_template(e->args[last], e->where)});
+    }
+    loc.recursive_error_pages = s.value<bool>("recursive_error_pages", false);
+    if (const Directive* t = s.innermost().find("try_files")) {
+        ir::TryFiles tf;
+        for (std::size_t i = 1; i + 1 < t->args.size(); ++i) tf.files.push_back(compile_template(t->args[i], t->where));
+        const std::string& last = t->args.back();
+        if (last.starts_with("=")) tf.code = static_cast<int>(parse_number(std::string_view(last).substr(1)).value_or(404));
+        else tf.fallback = compile_template(last, t->where);
+        loc.try_files = std::move(tf);
+    }
     loc.internal = s.innermost().find("internal") != nullptr;
     for (const auto& d : s.innermost().directives) {
         if (auto op = rewrite_op(*d)) {

@@ -61,6 +61,16 @@ struct Response {
     std::string body;
     int file_fd = -1;  // a static file streamed after the header
     bool close = false;
+    bool special = false;  // nginx's own page for the status: error_page may replace it
+};
+
+// An internal redirect decided by try_files, index or error_page (a URI or @name).
+struct Redirect {
+    bool active = false;
+    std::string uri;
+    std::string args;
+    bool args_present = false;  // $args is "" rather than "-" (see Request::args_present)
+    const ir::Location* named = nullptr;
 };
 
 }  // namespace
@@ -71,9 +81,14 @@ namespace {
 
 void set_error(Response& r, int status, bool tokens) {
     r.status = status;
-    r.body = error_page(status, tokens);
-    r.content_type = "text/html";
-    r.content_length = r.body.size();
+    r.special = true;
+    if (*status_text(status) == '\0') {
+        r.content_length = 0;  // nginx has no page for this status: an empty body
+    } else {
+        r.body = error_page(status, tokens);
+        r.content_type = "text/html";
+        r.content_length = r.body.size();
+    }
     // nginx closes the connection after these errors (ngx_http_special_response_handler),
     // and after those found before the request's headers were complete.
     if (status == 400 || status == 413 || status == 414 || status == 408 || status == 494 || status == 495 ||
@@ -126,56 +141,90 @@ std::string describe(const RequestContext& ctx, std::string_view upstream) {
 
 namespace {
 
-// nginx's static module: files under root, index files for directories.
-void serve_static(Response& r, const ir::Location& loc, const RequestContext& ctx, const ActiveConfig& cfg) {
+// The file of `uri` in `loc` (ngx_http_map_uri_to_path): root + URI, or the alias in
+// place of the location's prefix (a regex location's alias is the whole path).
+std::string file_path(const ir::Location& loc, std::string_view uri, const RequestContext& ctx) {
+    if (!loc.alias.empty()) {
+        std::string alias = loc.alias_template ? expand(*loc.alias_template, ctx) : loc.alias;
+        if (loc.regex) return alias;
+        return alias + std::string(uri.substr(std::min(uri.size(), loc.name.size())));
+    }
+    return (loc.root_template ? expand(*loc.root_template, ctx) : loc.root) + std::string(uri);
+}
+
+// Splits "uri?args" as ngx_http_split_args.
+Redirect redirect_to(std::string_view target) {
+    Redirect r;
+    r.active = true;
+    const auto q = target.find('?');
+    r.uri = std::string(target.substr(0, q));
+    if (q != std::string_view::npos) r.args = std::string(target.substr(q + 1));
+    r.args_present = q != std::string_view::npos;
+    return r;
+}
+
+// nginx's index module, for a URI ending in '/': the first index file that exists is an
+// internal redirect to it; otherwise 403 for a directory, 404 without one.
+void serve_index(Response& r, Redirect& next, const ir::Location& loc, const RequestContext& ctx, const ActiveConfig& cfg) {
     const Request& req = ctx.request;
-    if (req.method != "GET" && req.method != "HEAD") {
+    const std::string dir = file_path(loc, req.uri, ctx);
+    struct stat st {};
+    for (const auto& index : loc.index) {
+        if (index.starts_with("/")) {  // an absolute index is a URI, taken as it is
+            next = redirect_to(index);
+            next.args = req.args;
+            next.args_present = req.args_present;
+            return;
+        }
+        if (::stat((dir + index).c_str(), &st) == 0) {
+            next = redirect_to(req.uri + index);
+            next.args = req.args;
+            next.args_present = req.args_present;
+            return;
+        }
+    }
+    if (::stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+        cfg.error_log.write(LogLevel::error, "directory index of \"" + dir + "\" is forbidden" + describe(ctx), ctx.connection.id);
+        set_error(r, 403, loc.server_tokens);
+    } else {
+        cfg.error_log.write(LogLevel::error,
+                            "\"" + dir + loc.index.front() + "\" is not found (2: No such file or directory)" + describe(ctx),
+                            ctx.connection.id);
+        set_error(r, 404, loc.server_tokens);
+    }
+}
+
+// nginx's static module: the file of the URI (a directory: 301 to it with a slash).
+void serve_static(Response& r, Redirect& next, const ir::Location& loc, const RequestContext& ctx, const ActiveConfig& cfg) {
+    const Request& req = ctx.request;
+    if (req.method != "GET" && req.method != "HEAD" && req.method != "POST") {
         set_error(r, 405, loc.server_tokens);
         return;
     }
-    std::string path = loc.root + req.uri;
-    struct stat st {};
     if (req.uri.back() == '/') {
-        for (const auto& index : loc.index) {
-            const std::string candidate = path + index;
-            if (::stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
-                path = candidate;
-                goto open_file;
-            }
-        }
-        if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
-            cfg.error_log.write(LogLevel::error, "directory index of \"" + path + "\" is forbidden" + describe(ctx),
-                                ctx.connection.id);
-            set_error(r, 403, loc.server_tokens);
-        } else {
-            cfg.error_log.write(LogLevel::error, "\"" + path + loc.index.front() + "\" is not found (2: No such file or directory)" + describe(ctx),
-                                ctx.connection.id);
-            set_error(r, 404, loc.server_tokens);
-        }
+        serve_index(r, next, loc, ctx, cfg);
         return;
     }
-open_file:
+    const std::string path = file_path(loc, req.uri, ctx);
+    struct stat st {};
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         const int err = errno;
-        const int status = err == EACCES ? 403 : 404;
-        if (err != ENOENT || status == 403)
-            cfg.error_log.write(LogLevel::error, "open() \"" + path + "\" failed (" + std::to_string(err) + ": " +
-                                                     std::strerror(err) + ")" + describe(ctx), ctx.connection.id);
-        else
-            cfg.error_log.write(LogLevel::error, "open() \"" + path + "\" failed (2: No such file or directory)" + describe(ctx),
-                                ctx.connection.id);
-        set_error(r, status, loc.server_tokens);
+        cfg.error_log.write(LogLevel::error, "open() \"" + path + "\" failed (" + std::to_string(err) + ": " +
+                                                 std::strerror(err) + ")" + describe(ctx), ctx.connection.id);
+        set_error(r, err == EACCES ? 403 : 404, loc.server_tokens);
         return;
     }
     ::fstat(fd, &st);
     if (S_ISDIR(st.st_mode)) {
         ::close(fd);
-        r.status = 301;
-        r.location = absolute(req.uri + "/", req, ctx.connection, *ctx.server);
-        r.body = error_page(301, loc.server_tokens);
-        r.content_type = "text/html";
-        r.content_length = r.body.size();
+        r.location = absolute(req.uri + "/" + (req.args.empty() ? "" : "?" + req.args), req, ctx.connection, *ctx.server);
+        set_error(r, 301, loc.server_tokens);
+        return;
+    }
+    if (req.method == "POST") {  // only after the file was found, as nginx
+        ::close(fd);
+        set_error(r, 405, loc.server_tokens);
         return;
     }
     r.status = 200;
@@ -191,6 +240,34 @@ open_file:
         ::close(fd);
     else
         r.file_fd = fd;
+}
+
+// nginx's try_files phase: the first file (or directory, for a name ending in '/') that
+// exists becomes the URI and the location goes on; else =CODE, @name or a URI.
+// Returns true when the location's content handler should run.
+bool try_files(const ir::TryFiles& tf, Response& r, Redirect& next, const ir::Location& loc, RequestContext& ctx) {
+    for (const auto& file : tf.files) {
+        const std::string name = expand(file, ctx);
+        const bool test_dir = !name.empty() && name.back() == '/';
+        struct stat st {};
+        if (::stat(file_path(loc, name, ctx).c_str(), &st) != 0 || S_ISDIR(st.st_mode) != test_dir) continue;
+        ctx.request.uri = name;
+        return true;
+    }
+    if (tf.code) {
+        set_error(r, tf.code, loc.server_tokens);
+        return false;
+    }
+    const std::string target = expand(tf.fallback, ctx);
+    if (target.starts_with("@")) {
+        next.active = true;
+        next.named = find_named(ctx.server->locations, target);
+        next.uri = target;
+    } else {
+        next = redirect_to(target);
+        next.args_present = true;  // nginx's try_files leaves the arguments set, if empty
+    }
+    return false;
 }
 
 // `return` (and a redirecting rewrite): the code with a text, a redirect, or nginx's page.
@@ -229,15 +306,24 @@ struct Route {
 
 // nginx's phases before content: server rewrite, find location (with its
 // client_max_body_size check), location rewrite, and post rewrite back to find location
-// while the URI changes, at most 10 times.
+// while the URI changes; `uri_changes` counts down the 10 changes nginx allows a request.
+// A named location (error_page, try_files) starts at its own rewrite phase.
 Route route_request(const ir::HttpServer& server, RequestContext& ctx, std::optional<std::uint64_t> content_length,
-                    const ActiveConfig& cfg) {
+                    const ActiveConfig& cfg, int& uri_changes, const ir::Location* named) {
     Route route;
     route.location = ctx.location = &server.root_location;
-    route.script = run_script(server.root_location.script, ctx);
-    if (route.script.next == ScriptResult::Next::respond) return route;
-    for (int uri_changes = 11;;) {
-        LocationMatch m = find_location(server.locations, ctx.request.uri);
+    if (!named) {
+        route.script = run_script(server.root_location.script, ctx);
+        if (route.script.next == ScriptResult::Next::respond) return route;
+    }
+    for (;;) {
+        LocationMatch m;
+        if (named) {
+            m.location = named;
+            named = nullptr;
+        } else {
+            m = find_location(server.locations, ctx.request.uri);
+        }
         route.location = m.location ? m.location : &server.root_location;
         if (m.location && m.location->regex) {
             ctx.captures = std::move(m.captures);
@@ -252,7 +338,7 @@ Route route_request(const ir::HttpServer& server, RequestContext& ctx, std::opti
             route.error = 413;
             return route;
         }
-        if (loc.internal && ctx.request.valid_unparsed_uri) {
+        if (loc.internal && !ctx.request.internal) {
             route.error = 404;
             return route;
         }
@@ -286,6 +372,28 @@ std::string serialize_head(const Response& r, bool keep_alive, bool tokens) {
     for (const auto& [k, v] : r.headers) h += k + ": " + v + "\r\n";
     h += "\r\n";
     return h;
+}
+
+// ngx_http_internal_redirect / ngx_http_named_location: false (and a 500) once the
+// request has changed its URI too often.
+bool follow(const Redirect& next, RequestContext& ctx, int& uri_changes, const ActiveConfig& cfg) {
+    Request& req = ctx.request;
+    if (--uri_changes == 0) {
+        cfg.error_log.write(LogLevel::error,
+                            "rewrite or internal redirection cycle while " +
+                                std::string(next.named ? "redirect to named location \"" : "internally redirecting to \"") +
+                                next.uri + "\"" + describe(ctx),
+                            ctx.connection.id);
+        return false;
+    }
+    req.internal = true;
+    req.valid_unparsed_uri = false;
+    if (!next.named) {
+        req.uri = next.uri;
+        req.args = next.args;
+        req.args_present = next.args_present;
+    }
+    return true;
 }
 
 }  // namespace
@@ -410,6 +518,7 @@ asio::awaitable<void> serve_http(tcp::socket socket, std::shared_ptr<const Activ
         req.start = std::chrono::system_clock::now();
         RequestContext ctx(conn, req);
         Response resp;
+        bool proxied = false;
         const ir::HttpServer* server = &selector.select("");
         const ir::Location* loc = &server->root_location;
         ctx.server = server;
@@ -447,14 +556,21 @@ asio::awaitable<void> serve_http(tcp::socket socket, std::shared_ptr<const Activ
                 ctx.server = server;
                 ctx.http = &*cfg->ir->http;
                 const std::optional<std::uint64_t> length = parser.content_length() ? std::optional(*parser.content_length()) : std::nullopt;
-                const Route route = route_request(*server, ctx, length, *cfg);
-                loc = route.location;
-                if (route.error) {
-                    set_error(resp, route.error, loc->server_tokens);
-                } else if (route.script.next == ScriptResult::Next::respond) {
-                    answer_return(resp, route.script, *loc, ctx);
-                } else {
-                    if (!parser.is_done()) {
+                int uri_changes = 11;  // NGX_HTTP_MAX_URI_CHANGES + 1
+                bool error_page_used = false;
+                const ir::Location* named = nullptr;
+                // Each round is one pass through nginx's phases; internal redirects (index,
+                // try_files, error_page) start another.
+                for (;;) {
+                    const Route route = route_request(*server, ctx, length, *cfg, uri_changes, named);
+                    named = nullptr;
+                    loc = route.location;
+                    Redirect next;
+                    if (route.error) {
+                        set_error(resp, route.error, loc->server_tokens);
+                    } else if (route.script.next == ScriptResult::Next::respond) {
+                        answer_return(resp, route.script, *loc, ctx);
+                    } else if (!parser.is_done()) {
                         parser.body_limit(loc->client_max_body_size > 0 ? static_cast<std::uint64_t>(loc->client_max_body_size)
                                                                         : std::numeric_limits<std::uint64_t>::max());
                         stream.expires_after(std::chrono::seconds(60));
@@ -465,28 +581,86 @@ asio::awaitable<void> serve_http(tcp::socket socket, std::shared_ptr<const Activ
                             co_return;
                         }
                     }
-                    if (route.script.next == ScriptResult::Next::respond) {
-                    } else if (resp.status == 200 && loc->proxy) {
-                        const bool client_keep_alive = parser.get().keep_alive() && loc->keepalive_timeout.count() > 0 &&
-                                                       conn.requests < static_cast<std::uint64_t>(loc->keepalive_requests);
-                        req.body = parser.get().body();
-                        ProxyResult pr = co_await proxy_http(stream, *loc, ctx, *cfg, client_keep_alive);
-                        if (pr.error_status == 0) {
-                            // Answered by the upstream: log it and go on, or close.
-                            ctx.bytes_sent = pr.bytes_sent;
-                            ctx.body_bytes_sent = pr.body_bytes_sent;
-                            if (cfg->access_logs) cfg->access_logs->write(loc->access_logs, ctx);
-                            if (!pr.keep_alive) {
-                                stream.socket().shutdown(tcp::socket::shutdown_send, ec);
-                                co_return;
+                    if (resp.status == 200 && !resp.special && route.script.next != ScriptResult::Next::respond &&
+                        (!loc->try_files || try_files(*loc->try_files, resp, next, *loc, ctx)) && !next.active) {
+                        if (loc->proxy) {
+                            const bool client_keep_alive = parser.get().keep_alive() && loc->keepalive_timeout.count() > 0 &&
+                                                           conn.requests < static_cast<std::uint64_t>(loc->keepalive_requests);
+                            req.body = parser.get().body();
+                            ProxyResult pr = co_await proxy_http(stream, *loc, ctx, *cfg, client_keep_alive);
+                            if (pr.error_status == 0) {
+                                // Answered by the upstream: log it and go on, or close.
+                                ctx.bytes_sent = pr.bytes_sent;
+                                ctx.body_bytes_sent = pr.body_bytes_sent;
+                                if (cfg->access_logs) cfg->access_logs->write(loc->access_logs, ctx);
+                                if (!pr.keep_alive) {
+                                    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+                                    co_return;
+                                }
+                                proxied = true;
+                                break;
                             }
-                            idle_timeout = loc->keepalive_timeout;
-                            continue;
+                            set_error(resp, pr.error_status, loc->server_tokens);
+                        } else {
+                            serve_static(resp, next, *loc, ctx, *cfg);
                         }
-                        set_error(resp, pr.error_status, loc->server_tokens);
-                    } else if (resp.status == 200) {
-                        serve_static(resp, *loc, ctx, *cfg);
                     }
+                    // error_page: once per request unless recursive_error_pages.
+                    if (resp.special && !error_page_used && !next.active) {
+                        for (const auto& page : loc->error_pages) {
+                            if (page.status != resp.status) continue;
+                            error_page_used = !loc->recursive_error_pages;
+                            const std::string target = expand(page.uri, ctx);
+                            if (target.starts_with("/") || target.starts_with("@")) {
+                                ctx.status_override = page.overwrite >= 0 ? page.overwrite : resp.status;
+                                if (req.method != "HEAD") req.method = "GET";
+                                if (target.starts_with("@")) {
+                                    next.active = true;
+                                    next.uri = target;
+                                    next.named = find_named(server->locations, target);
+                                } else {
+                                    next = redirect_to(target);
+                                }
+                            } else {
+                                // A URL: a redirect, 302 unless the page says 301/303/307/308.
+                                const int code = page.overwrite == 301 || page.overwrite == 303 || page.overwrite == 307 ||
+                                                         page.overwrite == 308 ? page.overwrite : 302;
+                                const bool close = resp.close;
+                                resp = Response{};
+                                resp.headers.emplace_back("Location", target);
+                                set_error(resp, code, loc->server_tokens);
+                                resp.close = close;
+                            }
+                            break;
+                        }
+                    }
+                    if (!next.active) break;
+                    if (next.uri.starts_with("@") && !next.named) {
+                        cfg->error_log.write(LogLevel::error, "could not find named location \"" + next.uri + "\"" + describe(ctx), id);
+                        resp = Response{};
+                        set_error(resp, 500, loc->server_tokens);
+                        break;
+                    }
+                    const bool close = resp.close;
+                    resp = Response{};
+                    resp.close = close;
+                    if (!follow(next, ctx, uri_changes, *cfg)) {
+                        set_error(resp, 500, loc->server_tokens);
+                        break;
+                    }
+                    named = next.named;
+                }
+                if (proxied) {
+                    idle_timeout = loc->keepalive_timeout;
+                    continue;
+                }
+                // error_page's status for the page it led to (a bare "=" keeps the page's own).
+                if (ctx.status_override && !resp.special && resp.status != ctx.status_override) {
+                    resp.status = ctx.status_override;
+                    // nginx sends Last-Modified only with 200/206/304, Accept-Ranges only with 200.
+                    if (resp.status != 206 && resp.status != 304) resp.last_modified.reset();
+                    if (resp.status != 200)
+                        std::erase_if(resp.headers, [](const auto& h) { return h.first == "Accept-Ranges"; });
                 }
             }
         }

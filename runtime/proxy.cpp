@@ -282,8 +282,10 @@ asio::awaitable<ProxyResult> proxy_http(beast::tcp_stream& client, const ir::Loc
             if ((p.next_upstream & need) == need && !timed_out && next(mask, status)) continue;
         }
         result.error_status = 0;
-        ctx.status = status;
         append(ctx.upstream_status, std::to_string(status));
+        // Reached through error_page: its status answers, with nginx's text for it.
+        const int client_status = ctx.status_override ? ctx.status_override : status;
+        ctx.status = client_status;
         const bool head = method == "HEAD";
         const bool no_body = head || status == 204 || status == 304 || (status >= 100 && status < 200);
         const bool length_known = parser.content_length().has_value();
@@ -306,7 +308,8 @@ asio::awaitable<ProxyResult> proxy_http(beast::tcp_stream& client, const ir::Loc
             ~Timing() { append(c.upstream_response_time, seconds_since(t)); }
         } timing{ctx, attempt_start};
 
-        std::string out = "HTTP/1.1 " + std::to_string(status) + " " + std::string(res.reason()) + "\r\n";
+        std::string out = "HTTP/1.1 " + std::to_string(client_status) + " " +
+                          (ctx.status_override ? std::string(status_text(client_status)) : std::string(res.reason())) + "\r\n";
         out += "Server: " + server_header(loc.server_tokens) + "\r\n";
         out += "Date: " + http_date(std::time(nullptr)) + "\r\n";
         if (auto it = res.find(http::field::content_type); it != res.end()) out += "Content-Type: " + std::string(it->value()) + "\r\n";
@@ -318,7 +321,7 @@ asio::awaitable<ProxyResult> proxy_http(beast::tcp_stream& client, const ir::Loc
         for (const auto& f : res)
             if (!hidden(f.name_string(), p)) out += std::string(f.name_string()) + ": " + std::string(f.value()) + "\r\n";
         static constexpr int with_headers[] = {200, 201, 204, 206, 301, 302, 303, 304, 307, 308};
-        const bool add = std::find(std::begin(with_headers), std::end(with_headers), status) != std::end(with_headers);
+        const bool add = std::find(std::begin(with_headers), std::end(with_headers), client_status) != std::end(with_headers);
         for (const auto& h : loc.add_headers)
             if (add || h.always)
                 if (std::string v = expand(h.value, ctx); !v.empty()) out += h.name + ": " + v + "\r\n";

@@ -38,6 +38,7 @@ struct Request {
     // nginx's r->valid_location: no `rewrite ... break` changed the URI, so proxy_pass's
     // URI part still replaces the location's prefix.
     bool valid_location = true;
+    bool internal = false;  // reached by a rewrite or an internal redirect: internal locations serve it
 
     // The first header `name` (case-insensitive), or nullptr.
     const std::string* header(std::string_view name) const;
@@ -60,6 +61,7 @@ struct RequestContext {
     // and its named groups variables.
     bool match(const ir::Regex& regex, std::string_view subject);
     int status = 0;
+    int status_override = 0;  // error_page's status for the page it redirected to (r->err_status)
     std::uint64_t bytes_sent = 0;
     std::uint64_t body_bytes_sent = 0;
     std::vector<std::pair<std::string, std::string>> response_headers;

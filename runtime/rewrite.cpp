@@ -59,6 +59,7 @@ ScriptResult apply_rewrite(const ir::RewriteOp& op, RequestContext& ctx) {
     }
     req.uri = std::move(target);
     req.valid_unparsed_uri = false;
+    req.internal = true;
     if (op.flag == ir::RewriteOp::Flag::break_) {
         req.valid_location = false;
         r.next = ScriptResult::Next::stop;

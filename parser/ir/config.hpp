@@ -261,6 +261,20 @@ struct ProxySettings {
     SslClientSettings ssl;
 };
 
+// error_page CODE... [=[RESPONSE]] URI: one entry per code.
+struct ErrorPage {
+    int status = 0;      // the code it answers
+    int overwrite = -1;  // =RESPONSE; 0 for a bare "=" (the redirected answer's own status)
+    Template uri;        // "/uri", "@name", or a URL to redirect to
+};
+
+// try_files FILE... URI|=CODE (not inherited, as in nginx).
+struct TryFiles {
+    std::vector<Template> files;  // a trailing '/' tests for a directory
+    Template fallback;            // the internal redirect when none exists
+    int code = 0;                 // =CODE instead of a fallback
+};
+
 enum class LocationMatch { exact, prefix, prefix_no_regex, regex, regex_caseless, named };
 
 struct Location {
@@ -270,6 +284,11 @@ struct Location {
     bool internal = false;
     std::string root = "html";
     std::string alias;
+    std::optional<Template> root_template;   // root with variables
+    std::optional<Template> alias_template;  // alias with variables (regex locations' captures)
+    std::vector<ErrorPage> error_pages;
+    bool recursive_error_pages = false;
+    std::optional<TryFiles> try_files;
     std::optional<ProxySettings> proxy;  // set where proxy_pass is
     // The rewrite module's statements of this level (not inherited: a server's run in
     // nginx's server rewrite phase, a location's after the location is found).
