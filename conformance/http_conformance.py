@@ -38,7 +38,8 @@ class EchoBackend:
     keepalive show. It keeps HTTP/1.1 connections open unless asked to close.
     /status/NNN answers NNN, /chunked and /close answer with a chunked and a
     close-delimited body, /delay/MS answers after MS milliseconds (timeouts), /hangup
-    closes without an answer."""
+    closes without an answer, /redirect-{self,host,rel}/REST answers 302 to REST on its
+    own address, on the Host it was sent, or relative."""
 
     def __init__(self, name="b1"):
         self.name = name.encode()
@@ -96,9 +97,19 @@ class EchoBackend:
             time.sleep(min(int(path.split("/")[2]), 3000) / 1000)
         elif path.startswith("/hangup"):
             return False
+        if path.startswith("/redirect-"):
+            # Location: to itself by address, to the Host it was sent, or relative.
+            kind, _, rest = path[len("/redirect-"):].partition("/")
+            host = re.search(rb"(?im)^host: *([^\r\n]*)", head)
+            origin = {"self": "http://127.0.0.1:%d" % self.port,
+                      "host": "http://" + (host.group(1).decode("latin-1") if host else ""), "rel": ""}[kind]
+            status = 302
+            extra = ("Location: %s/%s\r\nX-After: 1\r\n" % (origin, rest)).encode("latin-1")
+        else:
+            extra = b""
         base = (b"HTTP/1.1 %d Echo\r\nServer: echo\r\nDate: Thu, 01 Jan 1970 00:00:00 GMT\r\n"
                 b"Content-Type: text/plain\r\nX-Backend: %s\r\nX-Conn-Request: %d\r\nX-Pad: hidden\r\n"
-                % (status, self.name, number))
+                % (status, self.name, number)) + extra
         connection = b"Connection: close\r\n" if close else b""
         try:
             if path.startswith("/chunked"):

@@ -126,7 +126,7 @@ ir::SslClientSettings merge_proxy_ssl(Compiler& c, const Scope& s, std::string_v
 
 namespace {
 
-ir::ProxySettings merge_proxy(Compiler& c, const Scope& s, const Directive& pass) {
+ir::ProxySettings merge_proxy(Compiler& c, const Scope& s, const Directive& pass, const std::string& location_name) {
     ir::ProxySettings p;
     p.pass = pass.args[1];
     p.pass_has_variables = has_variables(p.pass);
@@ -170,6 +170,31 @@ ir::ProxySettings merge_proxy(Compiler& c, const Scope& s, const Directive& pass
         const bool overridden = std::any_of(p.set_headers.begin(), p.set_headers.end(),
                                             [&](const ir::HeaderSetting& h) { return iequals(h.name, name); });
         if (!overridden) p.set_headers.push_back({std::string(name), compile_template(header.second, pass.where)});
+    }
+    // ngx_http_proxy_merge_loc_conf: `default` is proxy_pass's URL (with "/" added when it
+    // has no URI part) replaced by the location's name (or "/").
+    const std::vector<const Directive*> redirects = s.find_list("proxy_redirect");
+    const bool off = !redirects.empty() && redirects.front()->args[1] == "off";
+    for (const Directive* d : redirects.empty() ? std::vector<const Directive*>{nullptr} : redirects) {
+        if (off || p.pass_has_variables) break;
+        ir::ProxyRedirect r;
+        if (!d || d->args[1] == "default") {
+            if (!p.uri.empty()) {
+                r.from = p.pass;
+                r.to = compile_template(location_name, pass.where);
+            } else {
+                r.from = p.pass + "/";
+                r.to = compile_template("/", pass.where);
+            }
+        } else if (d->args[1].starts_with("~")) {
+            const bool caseless = d->args[1].starts_with("~*");
+            r.regex = std::make_shared<ir::Regex>(std::string_view(d->args[1]).substr(caseless ? 2 : 1), caseless);
+            r.to = compile_template(d->args[2], d->where);
+        } else {
+            r.from = d->args[1];
+            r.to = compile_template(d->args[2], d->where);
+        }
+        p.redirects.push_back(std::move(r));
     }
     for (const Directive* d : s.find_list("proxy_hide_header")) p.hide_headers.push_back(d->args[1]);
     for (const Directive* d : s.find_list("proxy_pass_header")) p.pass_headers.push_back(d->args[1]);
@@ -316,7 +341,7 @@ void merge_locations(Compiler& c, const Scope& s, ir::Location& loc, const Direc
     const bool noname = s.innermost().opener && s.innermost().opener->name() != "location" &&
                         s.innermost().opener->name() != "server";
     if (!pass && noname) pass = inherited_pass;
-    if (pass) loc.proxy = merge_proxy(c, s, *pass);
+    if (pass) loc.proxy = merge_proxy(c, s, *pass, loc.name);
     for (const Directive* h : s.find_list("add_header"))
         loc.add_headers.push_back({h->args[1], compile_template(h->args[2], h->where), h->nargs() == 3});
     for (const Directive* a : s.find_list("access_log")) {

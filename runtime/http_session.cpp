@@ -96,14 +96,6 @@ void set_error(Response& r, int status, bool tokens) {
         r.close = true;
 }
 
-// A redirect target as nginx sends it: relative URIs become absolute (absolute_redirect on).
-std::string absolute(std::string_view uri, const Request& req, const ConnectionInfo& conn, const ir::HttpServer& server) {
-    if (uri.empty() || uri[0] != '/') return std::string(uri);
-    std::string host = req.host.empty() ? (server.names.empty() ? conn.server_addr : server.names[0].name) : req.host;
-    std::string out = "http://" + host;
-    if (conn.server_port != 80) out += ":" + std::to_string(conn.server_port);
-    return out + std::string(uri);
-}
 
 void add_location_headers(Response& r, const ir::Location& loc, const RequestContext& ctx) {
     // add_header applies to 200, 201, 204, 206, 301, 302, 303, 304, 307, 308 unless `always`.
@@ -129,6 +121,15 @@ std::string mime_type(const ir::Location& loc, std::string_view path) {
 }
 
 }  // namespace
+
+std::string absolute_redirect(std::string_view uri, const RequestContext& ctx) {
+    if (uri.empty() || uri[0] != '/') return std::string(uri);
+    const auto& names = ctx.server->names;
+    std::string host = ctx.request.host.empty() ? (names.empty() ? ctx.connection.server_addr : names[0].name) : ctx.request.host;
+    std::string out = "http://" + host;
+    if (ctx.connection.server_port != 80) out += ":" + std::to_string(ctx.connection.server_port);
+    return out + std::string(uri);
+}
 
 std::string describe(const RequestContext& ctx, std::string_view upstream) {
     std::string s = ", client: " + ctx.connection.remote_addr;
@@ -218,7 +219,7 @@ void serve_static(Response& r, Redirect& next, const ir::Location& loc, const Re
     ::fstat(fd, &st);
     if (S_ISDIR(st.st_mode)) {
         ::close(fd);
-        r.location = absolute(req.uri + "/" + (req.args.empty() ? "" : "?" + req.args), req, ctx.connection, *ctx.server);
+        r.location = absolute_redirect(req.uri + "/" + (req.args.empty() ? "" : "?" + req.args), ctx);
         set_error(r, 301, loc.server_tokens);
         return;
     }
@@ -282,7 +283,7 @@ void answer_return(Response& r, const ScriptResult& ret, const ir::Location& loc
         // nginx builds a relative target's absolute form itself and sends it early;
         // an absolute one is an ordinary header, sent after Connection.
         if (!ret.text.empty() && ret.text[0] == '/')
-            r.location = absolute(ret.text, ctx.request, ctx.connection, *ctx.server);
+            r.location = absolute_redirect(ret.text, ctx);
         else
             r.headers.emplace_back("Location", ret.text);
         set_error(r, ret.status, loc.server_tokens);

@@ -19,6 +19,9 @@ boost::asio::awaitable<void> serve_http(boost::asio::ip::tcp::socket socket,
 std::string http_date(std::time_t t);
 // The Server header's value.
 std::string server_header(bool tokens);
+// A redirect target as nginx sends it (absolute_redirect on): a relative one gets
+// "http://host[:port]" in front, the host being the request's or the server's name.
+std::string absolute_redirect(std::string_view uri, const RequestContext& ctx);
 // The error-log tail nginx adds: ", client: A, server: S, request: "R"[, upstream: "U"], host: "H"".
 std::string describe(const RequestContext& ctx, std::string_view upstream = {});
 

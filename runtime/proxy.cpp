@@ -83,7 +83,7 @@ std::string build_request(const ir::ProxySettings& p, const std::string& uri, co
 // plus the ones it writes itself.
 bool hidden(std::string_view name, const ir::ProxySettings& p) {
     static constexpr std::string_view always[] = {"Connection", "Keep-Alive", "Transfer-Encoding", "Content-Length",
-                                                  "Content-Type", "Last-Modified", "Location"};
+                                                  "Content-Type", "Last-Modified"};
     static constexpr std::string_view by_default[] = {"Date", "Server", "X-Pad", "X-Accel-Expires",
                                                       "X-Accel-Redirect", "X-Accel-Limit-Rate", "X-Accel-Buffering",
                                                       "X-Accel-Charset"};
@@ -95,6 +95,20 @@ bool hidden(std::string_view name, const ir::ProxySettings& p) {
         if (iequal(h, name))
             return std::none_of(p.pass_headers.begin(), p.pass_headers.end(), [&](const auto& x) { return iequal(x, name); });
     return false;
+}
+
+// proxy_redirect: the first rule whose prefix (or regex) fits replaces it; nullopt when
+// none does.
+std::optional<std::string> rewrite_location(const ir::ProxySettings& p, std::string_view value, const RequestContext& ctx) {
+    for (const auto& r : p.redirects) {
+        if (r.regex) {
+            RequestContext inner = ctx;
+            if (inner.match(*r.regex, value)) return expand(r.to, inner);
+        } else if (value.starts_with(r.from)) {
+            return expand(r.to, ctx) + std::string(value.substr(r.from.size()));
+        }
+    }
+    return std::nullopt;
 }
 
 void log_error(const ActiveConfig& cfg, const RequestContext& ctx, const std::string& what, const std::string& upstream) {
@@ -315,11 +329,25 @@ asio::awaitable<ProxyResult> proxy_http(beast::tcp_stream& client, const ir::Loc
         if (auto it = res.find(http::field::content_type); it != res.end()) out += "Content-Type: " + std::string(it->value()) + "\r\n";
         if (length_known) out += "Content-Length: " + std::to_string(*parser.content_length()) + "\r\n";
         if (auto it = res.find(http::field::last_modified); it != res.end()) out += "Last-Modified: " + std::string(it->value()) + "\r\n";
-        if (auto it = res.find(http::field::location); it != res.end()) out += "Location: " + std::string(it->value()) + "\r\n";
+        // proxy_redirect, then nginx's header filter: a Location it rewrote to a relative
+        // one becomes absolute and goes early; any other keeps its place as sent.
+        std::string location;
+        bool location_early = false;
+        if (auto it = res.find(http::field::location); it != res.end()) {
+            auto rewritten = rewrite_location(p, it->value(), ctx);
+            location = rewritten ? *rewritten : std::string(it->value());
+            location_early = rewritten && location.starts_with("/");
+            if (location_early) out += "Location: " + absolute_redirect(location, ctx) + "\r\n";
+        }
         if (chunked) out += "Transfer-Encoding: chunked\r\n";
         out += keep ? "Connection: keep-alive\r\n" : "Connection: close\r\n";
-        for (const auto& f : res)
-            if (!hidden(f.name_string(), p)) out += std::string(f.name_string()) + ": " + std::string(f.value()) + "\r\n";
+        for (const auto& f : res) {
+            if (f.name() == http::field::location) {
+                if (!location_early) out += std::string(f.name_string()) + ": " + location + "\r\n";
+            } else if (!hidden(f.name_string(), p)) {
+                out += std::string(f.name_string()) + ": " + std::string(f.value()) + "\r\n";
+            }
+        }
         static constexpr int with_headers[] = {200, 201, 204, 206, 301, 302, 303, 304, 307, 308};
         const bool add = std::find(std::begin(with_headers), std::end(with_headers), client_status) != std::end(with_headers);
         for (const auto& h : loc.add_headers)

@@ -229,6 +229,14 @@ enum NextUpstream : std::uint32_t {
     kNextOff = 1u << 13,
 };
 
+// proxy_redirect: a Location header starting with `from` (or matching the regex) gets
+// `to` in its place; the first rule that applies wins.
+struct ProxyRedirect {
+    std::string from;
+    std::shared_ptr<const Regex> regex;  // ~from, ~*from
+    Template to;
+};
+
 // The http proxy module's settings for one location, merged.
 struct ProxySettings {
     std::string pass;            // proxy_pass as written ("" when none)
@@ -244,6 +252,7 @@ struct ProxySettings {
     Msec send_timeout{60000};
     int http_version_minor = 0;  // proxy_http_version 1.0
     std::vector<HeaderSetting> set_headers;  // proxy_set_header list, then nginx's defaults
+    std::vector<ProxyRedirect> redirects;  // `default` expanded; empty for `off`
     std::vector<std::string> hide_headers;
     std::vector<std::string> pass_headers;
     bool pass_request_headers = true;
