@@ -159,6 +159,66 @@ std::uint32_t next_upstream_mask(int status) {
     }
 }
 
+struct VariableTarget {
+    const ir::UpstreamGroup* group = nullptr;  // an upstream group of the config
+    std::optional<ir::UpstreamGroup> literal;  // or an address: a group of its own; neither: `error`
+    std::string uri;                           // the URL's URI part, sent as it is
+    int error = 0;
+};
+
+// proxy_pass with variables (ngx_http_proxy_eval + ngx_http_upstream_init_request): the
+// URL's host is an upstream {} name (no port given), an implicit group of the same
+// host and port, or an address; a name needs a resolver, which ngxlite has not.
+VariableTarget resolve_variable_pass(const ir::ProxySettings& p, RequestContext& ctx, const ir::HttpConfig& http,
+                                     const ActiveConfig& cfg) {
+    VariableTarget t;
+    const std::string url = expand(p.pass_template, ctx);
+    if (!url.starts_with("http://")) {
+        const bool https = url.starts_with("https://");
+        cfg.error_log.write(LogLevel::error,
+                            (https ? "proxy_pass to https is not implemented by ngxlite yet: \"" : "invalid URL prefix in \"") +
+                                url + "\"" + describe(ctx),
+                            ctx.connection.id);
+        t.error = https ? 502 : 500;
+        return t;
+    }
+    std::string_view rest = std::string_view(url).substr(7);
+    const auto slash = rest.find('/');
+    if (slash != std::string_view::npos) t.uri = std::string(rest.substr(slash));
+    std::string_view hostport = rest.substr(0, slash);
+    std::string_view host = hostport;
+    std::uint16_t port = 80;
+    bool no_port = true;
+    const auto colon = hostport.rfind(':');
+    if (colon != std::string_view::npos && hostport.find(']', colon) == std::string_view::npos) {
+        host = hostport.substr(0, colon);
+        port = static_cast<std::uint16_t>(std::atoi(std::string(hostport.substr(colon + 1)).c_str()));
+        no_port = false;
+    }
+    ctx.proxy_host = std::string(no_port || port == 80 ? host : hostport);
+    for (const auto& g : http.upstreams)
+        if (iequal(g.name, host) && ((g.port == 0 && no_port) || (g.port != 0 && g.port == port))) {
+            t.group = &g;
+            return t;
+        }
+    boost::system::error_code ec;
+    const std::string bare(host.starts_with("[") ? host.substr(1, host.size() - 2) : host);
+    const auto address = asio::ip::make_address(bare, ec);
+    if (ec) {
+        cfg.error_log.write(LogLevel::error, "no resolver defined to resolve " + std::string(host) + describe(ctx), ctx.connection.id);
+        t.error = 502;
+        return t;
+    }
+    ir::UpstreamGroup g;
+    g.name = std::string(hostport);
+    ir::UpstreamServer server;
+    server.name = std::string(hostport);
+    server.endpoints.push_back({address.to_string(), port, address.is_v6()});
+    g.servers.push_back(std::move(server));
+    t.literal = std::move(g);
+    return t;
+}
+
 }  // namespace
 
 asio::awaitable<ProxyResult> proxy_http(beast::tcp_stream& client, const ir::Location& loc, RequestContext& ctx,
@@ -167,13 +227,30 @@ asio::awaitable<ProxyResult> proxy_http(beast::tcp_stream& client, const ir::Loc
     ProxyResult result;
     const ir::ProxySettings& p = *loc.proxy;
     const ir::HttpConfig& http_cfg = *cfg.ir->http;
-    const auto group_index = static_cast<std::size_t>(p.upstream_index);
-    const ir::UpstreamGroup& group = http_cfg.upstreams.at(group_index);
     auto executor = co_await asio::this_coro::executor;
-    PeerSelection selection(upstream_state(cfg.generation, http_cfg, group_index, executor), balancer_key(group, ctx));
+    std::shared_ptr<UpstreamState> state;
+    std::optional<ir::UpstreamGroup> literal;  // proxy_pass with variables to an address
+    std::string uri;
+    ctx.proxying = true;
+    if (p.pass_has_variables) {
+        auto target = resolve_variable_pass(p, ctx, http_cfg, cfg);
+        if (!target.group && !target.literal) {
+            result.error_status = target.error;
+            co_return result;
+        }
+        literal = std::move(target.literal);
+        const ir::UpstreamGroup& g = literal ? *literal : *target.group;
+        state = literal ? std::make_shared<UpstreamState>(g, executor)
+                        : upstream_state(cfg.generation, http_cfg, static_cast<std::size_t>(target.group - http_cfg.upstreams.data()), executor);
+        uri = target.uri.empty() ? upstream_uri(p, loc, ctx.request) : target.uri;
+    } else {
+        state = upstream_state(cfg.generation, http_cfg, static_cast<std::size_t>(p.upstream_index), executor);
+        ctx.proxy_host = p.proxy_host;
+        uri = upstream_uri(p, loc, ctx.request);
+    }
+    const ir::UpstreamGroup& group = state->group;
+    PeerSelection selection(state, balancer_key(group, ctx));
     selection.limit_tries(p.next_upstream_tries);
-    ctx.proxy_host = p.proxy_host;
-    const std::string uri = upstream_uri(p, loc, ctx.request);
     const std::string request = build_request(p, uri, ctx);
     const std::string& method = ctx.request.method;
     const bool non_idempotent = method == "POST" || method == "LOCK" || method == "PATCH";
@@ -294,6 +371,15 @@ asio::awaitable<ProxyResult> proxy_http(beast::tcp_stream& client, const ir::Loc
             const std::uint32_t need = request_sent && non_idempotent ? mask | ir::kNextNonIdempotent : mask;
             const bool timed_out = p.next_upstream_timeout.count() > 0 && clock::now() - started >= p.next_upstream_timeout;
             if ((p.next_upstream & need) == need && !timed_out && next(mask, status)) continue;
+        }
+        if (p.intercept_errors && status >= 300 &&
+            std::any_of(loc.error_pages.begin(), loc.error_pages.end(), [&](const ir::ErrorPage& e) { return e.status == status; })) {
+            // proxy_intercept_errors: the location's error_page answers instead.
+            append(ctx.upstream_status, std::to_string(status));
+            append(ctx.upstream_response_time, seconds_since(attempt_start));
+            selection.finish(false, [] {});
+            result.error_status = status;
+            co_return result;
         }
         result.error_status = 0;
         append(ctx.upstream_status, std::to_string(status));

@@ -65,6 +65,7 @@ struct RequestContext {
     std::uint64_t bytes_sent = 0;
     std::uint64_t body_bytes_sent = 0;
     std::vector<std::pair<std::string, std::string>> response_headers;
+    bool proxying = false;    // the proxy module took the request: $proxy_host is set, if empty
     std::string proxy_host;   // $proxy_host while proxying
     std::string proxy_port;   // $proxy_port
     // One entry per upstream attempt, joined with ", " as nginx's $upstream_* variables.

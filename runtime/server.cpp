@@ -45,9 +45,8 @@ void console(const std::string& line) {
 std::optional<std::string> unsupported_proxy(const ir::Location& l) {
     if (l.proxy) {
         const std::string where = " in " + l.where.file + ":" + std::to_string(l.where.line);
-        if (l.proxy->pass_has_variables) return "proxy_pass with variables is not implemented by ngxlite yet" + where;
         if (l.proxy->scheme == "https") return "proxy_pass to https is not implemented by ngxlite yet" + where;
-        if (l.proxy->upstream_index < 0) return "proxy_pass to a unix socket is not implemented by ngxlite yet" + where;
+        if (l.proxy->upstream_index < 0 && !l.proxy->pass_has_variables) return "proxy_pass to a unix socket is not implemented by ngxlite yet" + where;
     }
     for (const auto& child : l.locations)
         if (auto err = unsupported_proxy(child)) return err;

@@ -91,7 +91,7 @@ const std::unordered_map<std::string_view, Getter>& getters() {
              return std::string(buf);
          }},
         {"pid", [](const RequestContext&, bool&) { return std::to_string(::getpid()); }},
-        {"proxy_host", [](const RequestContext& c, bool& found) { found = !c.proxy_host.empty(); return c.proxy_host; }},
+        {"proxy_host", [](const RequestContext& c, bool& found) { found = c.proxying; return c.proxy_host; }},
         {"proxy_port", [](const RequestContext& c, bool& found) { found = !c.proxy_port.empty(); return c.proxy_port; }},
         {"proxy_internal_body_length", [](const RequestContext& c, bool& found) {
              found = !c.request.body.empty();

@@ -125,6 +125,7 @@ enum class Balancer { round_robin, least_conn, ip_hash, hash, hash_consistent, r
 struct UpstreamGroup {
     std::string name;
     bool implicit = false;  // made by proxy_pass http://host:port
+    std::uint16_t port = 0; // an implicit group's port; 0 for upstream {} (nginx's uscf->port)
     std::vector<UpstreamServer> servers;
     Balancer balancer = Balancer::round_robin;
     Template hash_key;      // hash $key, compiled
