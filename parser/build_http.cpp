@@ -523,6 +523,9 @@ void finish_http(Compiler& c) {
         server.ssl = server_ssl[i];
         const Scope s = top.child(info.server->block.get());
         merge_locations(c, s, server.root_location, nullptr);
+        server.underscores_in_headers = s.value<bool>("underscores_in_headers", false);
+        server.ignore_invalid_headers = s.value<bool>("ignore_invalid_headers", true);
+        server.client_header_timeout = ir::Msec(s.value<std::int64_t>("client_header_timeout", 60000));
         server.locations = std::move(server.root_location.locations);  // already in match order
         server.root_location.locations.clear();
         for (const auto& n : info.names) server.names.push_back({n, nullptr});

@@ -73,6 +73,74 @@ struct Redirect {
     const ir::Location* named = nullptr;
 };
 
+constexpr std::size_t kLargeHeaderBuffer = 8192;  // large_client_header_buffers 4 8k
+
+// nginx's header name characters: letters, digits, '-', and '_' when allowed.
+bool valid_header_name(std::string_view name, bool underscores) {
+    return std::all_of(name.begin(), name.end(), [&](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || (c == '_' && underscores);
+    });
+}
+
+// ignore_invalid_headers: headers nginx would skip, by the settings of the default server
+// up to the Host header and of the server it chose after it.
+void drop_ignored_headers(std::vector<std::pair<std::string, std::string>>& headers, const ir::HttpServer& chosen,
+                          const ir::HttpServer& default_server) {
+    const ir::HttpServer* rules = &default_server;
+    std::erase_if(headers, [&](const auto& h) {
+        const bool drop = rules->ignore_invalid_headers && !valid_header_name(h.first, rules->underscores_in_headers);
+        if (!drop && iequal(h.first, "Host")) rules = &chosen;
+        return drop;
+    });
+}
+
+// Where a request's header block ends ("\r\n\r\n"), searching from `from`; 0 if not yet.
+std::size_t header_block_end(const beast::flat_buffer& buffer, std::size_t from) {
+    const std::string_view raw(static_cast<const char*>(buffer.data().data()), buffer.size());
+    const auto end = raw.find("\r\n\r\n", from > 3 ? from - 3 : 0);
+    return end == std::string_view::npos ? 0 : end + 4;
+}
+
+// A name Beast takes (an RFC 7230 token); nginx skips some of those it refuses ("X-B@d").
+bool beast_token(std::string_view name) {
+    return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+    });
+}
+
+// Parses the header block with Beast, without the lines whose names Beast refuses and
+// nginx skips (copied only when there are any); the body stays in `buffer`.
+boost::system::error_code parse_header_block(beast::flat_buffer& buffer, std::size_t size,
+                                             http::request_parser<http::string_body>& parser) {
+    const std::string_view raw(static_cast<const char*>(buffer.data().data()), size);
+    std::string kept;
+    bool dropped = false;
+    for (std::size_t pos = raw.find("\r\n") + 2; pos + 2 < size;) {
+        const auto eol = raw.find("\r\n", pos);
+        const std::string_view line = raw.substr(pos, eol - pos);
+        const auto colon = line.find(':');
+        const bool refused = colon != std::string_view::npos && colon > 0 && !beast_token(line.substr(0, colon)) &&
+                             line.substr(0, colon).find_first_of(" \t") == std::string_view::npos;
+        if (refused && !dropped) {
+            kept.assign(raw.substr(0, pos));
+            dropped = true;
+        } else if (dropped && !refused) {
+            kept += raw.substr(pos, eol + 2 - pos);
+        }
+        pos = eol + 2;
+    }
+    boost::system::error_code ec;
+    if (dropped) {
+        kept += "\r\n";
+        parser.put(asio::buffer(kept), ec);
+    } else {
+        parser.put(asio::buffer(raw.data(), size), ec);
+    }
+    if (!ec && !parser.is_header_done()) ec = http::error::partial_message;
+    if (!ec) buffer.consume(size);  // on errors the request line stays, for the log
+    return ec;
+}
+
 }  // namespace
 
 std::string server_header(bool tokens) { return tokens ? "ngxlite/" NGXLITE_VERSION : "ngxlite"; }
@@ -82,6 +150,16 @@ namespace {
 void set_error(Response& r, int status, bool tokens) {
     r.status = status;
     r.special = true;
+    if (status == 494) {  // nginx's own code, answered as 400 with a page of its own
+        r.status = 400;
+        r.body = "<html>\r\n<head><title>400 Request Header Or Cookie Too Large</title></head>\r\n<body>\r\n"
+                 "<center><h1>400 Bad Request</h1></center>\r\n<center>Request Header Or Cookie Too Large</center>\r\n"
+                 "<hr><center>" + server_header(tokens) + "</center>\r\n</body>\r\n</html>\r\n";
+        r.content_type = "text/html";
+        r.content_length = r.body.size();
+        r.close = true;
+        return;
+    }
     if (*status_text(status) == '\0') {
         r.content_length = 0;  // nginx has no page for this status: an empty body
     } else {
@@ -512,9 +590,25 @@ asio::awaitable<void> serve_http(tcp::socket socket, std::shared_ptr<const Activ
             buffer.consume(1);
         }
         http::request_parser<http::string_body> parser;
-        parser.header_limit(4 * 8192);  // large_client_header_buffers 4 8k
+        parser.header_limit(4 * kLargeHeaderBuffer);  // large_client_header_buffers 4 8k
         stream.expires_after(idle_timeout);
-        auto [rec, rn] = co_await http::async_read_header(stream, buffer, parser, use_tuple);
+        // The header block, read whole (at most 4 large buffers) before Beast parses it.
+        boost::system::error_code rec;
+        std::size_t header_size = header_block_end(buffer, 0);
+        while (header_size == 0 && buffer.size() < 4 * kLargeHeaderBuffer) {
+            const std::size_t scanned = buffer.size();
+            auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4 * kLargeHeaderBuffer - scanned), use_tuple);
+            buffer.commit(n);
+            if (ec) {
+                rec = ec;
+                break;
+            }
+            header_size = header_block_end(buffer, scanned);
+        }
+        if (header_size > 0)
+            rec = parse_header_block(buffer, header_size, parser);
+        else if (!rec)
+            rec = http::error::header_limit;
         Request req;
         req.start = std::chrono::system_clock::now();
         RequestContext ctx(conn, req);
@@ -527,10 +621,13 @@ asio::awaitable<void> serve_http(tcp::socket socket, std::shared_ptr<const Activ
             if (rec == http::error::end_of_stream || rec == beast::error::timeout || rec == asio::error::eof ||
                 rec == asio::error::connection_reset || buffer.size() == 0)
                 co_return;  // nothing (more) arrived: nginx closes without an answer
-            set_error(resp, 400, loc->server_tokens);
             // nginx logs what it got of the request line.
             const std::string_view received(static_cast<const char*>(buffer.data().data()), buffer.size());
-            req.request_line = std::string(received.substr(0, received.find_first_of("\r\n")));
+            const std::string_view line = received.substr(0, received.find_first_of("\r\n"));
+            req.request_line = std::string(line.substr(0, kLargeHeaderBuffer));
+            // A request line longer than a large header buffer: 414; other headers too large: 494.
+            set_error(resp, rec != http::error::header_limit ? 400 : line.size() + 2 > kLargeHeaderBuffer ? 414 : 494,
+                      loc->server_tokens);
         } else {
             ++conn.requests;
             auto& msg = parser.get();
@@ -539,7 +636,11 @@ asio::awaitable<void> serve_http(tcp::socket socket, std::shared_ptr<const Activ
             req.version = msg.version();
             req.request_line = req.method + " " + target + (req.version == 10 ? " HTTP/1.0" : " HTTP/1.1");
             req.request_uri = target;
-            for (const auto& f : msg) req.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
+            bool header_too_large = false;
+            for (const auto& f : msg) {
+                header_too_large = header_too_large || f.name_string().size() + f.value().size() + 4 > kLargeHeaderBuffer;
+                req.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
+            }
             if (const std::string* host = req.header("Host")) {
                 std::string h = lower(*host);
                 if (auto colon = h.rfind(':'); colon != std::string::npos && h.find(']') == std::string::npos) h.resize(colon);
@@ -549,12 +650,27 @@ asio::awaitable<void> serve_http(tcp::socket socket, std::shared_ptr<const Activ
             req.args = q == std::string::npos ? "" : target.substr(q + 1);
             req.args_present = q != std::string::npos;
             auto uri = normalize_uri(std::string_view(target).substr(0, q), true);
-            if (!uri || (req.version == 11 && !req.header("Host"))) {
+            if (req.request_line.size() + 2 > kLargeHeaderBuffer) {
+                req.request_line.resize(kLargeHeaderBuffer);
+                set_error(resp, 414, loc->server_tokens);
+            } else if (header_too_large) {
+                set_error(resp, 494, loc->server_tokens);
+            } else if (!uri || (req.version == 11 && !req.header("Host"))) {
                 set_error(resp, 400, loc->server_tokens);
             } else {
                 req.uri = *uri;
                 server = &selector.select(req.host, &ctx.user_variables);
                 ctx.server = server;
+                drop_ignored_headers(req.headers, *server, selector.select(""));
+                if (req.version == 11)
+                    if (const std::string* expect = req.header("Expect"); expect && iequal(*expect, "100-continue")) {
+                        // nginx answers it as soon as it would read or discard the body: always.
+                        static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+                        stream.expires_after(std::chrono::seconds(60));
+                        auto [cec, cn] = co_await asio::async_write(stream, asio::buffer(kContinue), use_tuple);
+                        if (cec) co_return;
+                        ctx.continue_bytes = cn;
+                    }
                 ctx.http = &*cfg->ir->http;
                 const std::optional<std::uint64_t> length = parser.content_length() ? std::optional(*parser.content_length()) : std::nullopt;
                 int uri_changes = 11;  // NGX_HTTP_MAX_URI_CHANGES + 1
@@ -591,8 +707,8 @@ asio::awaitable<void> serve_http(tcp::socket socket, std::shared_ptr<const Activ
                             ProxyResult pr = co_await proxy_http(stream, *loc, ctx, *cfg, client_keep_alive);
                             if (pr.error_status == 0) {
                                 // Answered by the upstream: log it and go on, or close.
-                                ctx.bytes_sent = pr.bytes_sent;
-                                ctx.body_bytes_sent = pr.body_bytes_sent;
+                                ctx.bytes_sent = pr.bytes_sent + ctx.continue_bytes;
+                                ctx.body_bytes_sent = pr.body_bytes_sent + ctx.continue_bytes;
                                 if (cfg->access_logs) cfg->access_logs->write(loc->access_logs, ctx);
                                 if (!pr.keep_alive) {
                                     stream.socket().shutdown(tcp::socket::shutdown_send, ec);
@@ -683,8 +799,8 @@ asio::awaitable<void> serve_http(tcp::socket socket, std::shared_ptr<const Activ
         const std::size_t body_size = head_only ? 0 : resp.body.size();
         const std::array<asio::const_buffer, 2> parts{asio::buffer(head), asio::buffer(resp.body.data(), body_size)};
         auto [wec, wn] = co_await asio::async_write(stream, parts, use_tuple);
-        ctx.bytes_sent = wn;
-        ctx.body_bytes_sent = wn > head.size() ? wn - head.size() : 0;
+        ctx.bytes_sent = wn + ctx.continue_bytes;
+        ctx.body_bytes_sent = (wn > head.size() ? wn - head.size() : 0) + ctx.continue_bytes;
         if (resp.file_fd >= 0) {
             chunk.resize(64 * 1024);
             while (!wec) {

@@ -64,6 +64,7 @@ struct RequestContext {
     int status_override = 0;  // error_page's status for the page it redirected to (r->err_status)
     std::uint64_t bytes_sent = 0;
     std::uint64_t body_bytes_sent = 0;
+    std::uint64_t continue_bytes = 0;  // "100 Continue" sent first: nginx counts it as body too
     std::vector<std::pair<std::string, std::string>> response_headers;
     bool proxying = false;    // the proxy module took the request: $proxy_host is set, if empty
     std::string proxy_host;   // $proxy_host while proxying

@@ -325,6 +325,10 @@ struct ServerName {
 
 struct HttpServer {
     std::vector<Listen> listens;
+    // Header parsing (the default server's apply until the Host header picks one).
+    bool underscores_in_headers = false;
+    bool ignore_invalid_headers = true;
+    Msec client_header_timeout{60000};
     std::vector<ServerName> names;
     std::optional<SslServerSettings> ssl;  // set when the server has a certificate
     Location root_location;                // the server level settings
