@@ -39,7 +39,8 @@ class EchoBackend:
     /status/NNN answers NNN, /chunked and /close answer with a chunked and a
     close-delimited body, /delay/MS answers after MS milliseconds (timeouts), /hangup
     closes without an answer, /redirect-{self,host,rel}/REST answers 302 to REST on its
-    own address, on the Host it was sent, or relative."""
+    own address, on the Host it was sent, or relative; /upgrade switches protocols and
+    echoes what follows."""
 
     def __init__(self, name="b1"):
         self.name = name.encode()
@@ -96,6 +97,19 @@ class EchoBackend:
         elif path.startswith("/delay/"):
             time.sleep(min(int(path.split("/")[2]), 3000) / 1000)
         elif path.startswith("/hangup"):
+            return False
+        elif path.startswith("/upgrade"):
+            # Switching protocols, then an echo of whatever comes, each piece prefixed.
+            try:
+                conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n"
+                             b"X-Backend: %s\r\n\r\n" % self.name)
+                for _ in range(100):
+                    data = conn.recv(65536)
+                    if not data:
+                        break
+                    conn.sendall(b"echo:" + data)
+            except OSError:
+                pass
             return False
         if path.startswith("/redirect-"):
             # Location: to itself by address, to the Host it was sent, or relative.

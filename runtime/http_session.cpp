@@ -704,7 +704,7 @@ asio::awaitable<void> serve_http(tcp::socket socket, std::shared_ptr<const Activ
                             const bool client_keep_alive = parser.get().keep_alive() && loc->keepalive_timeout.count() > 0 &&
                                                            conn.requests < static_cast<std::uint64_t>(loc->keepalive_requests);
                             req.body = parser.get().body();
-                            ProxyResult pr = co_await proxy_http(stream, *loc, ctx, *cfg, client_keep_alive);
+                            ProxyResult pr = co_await proxy_http(stream, buffer, *loc, ctx, *cfg, client_keep_alive);
                             if (pr.error_status == 0) {
                                 // Answered by the upstream: log it and go on, or close.
                                 ctx.bytes_sent = pr.bytes_sent + ctx.continue_bytes;

@@ -5,6 +5,7 @@
 #include "runtime/upstream.hpp"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -159,6 +160,32 @@ std::uint32_t next_upstream_mask(int status) {
     }
 }
 
+// One direction of an upgraded connection; the other is cancelled when it ends.
+asio::awaitable<void> pump(beast::tcp_stream& from, beast::tcp_stream& to, ir::Msec idle, std::uint64_t* counted) {
+    std::array<char, 16384> chunk;
+    for (;;) {
+        from.expires_after(idle);
+        auto [rec, n] = co_await from.async_read_some(asio::buffer(chunk), use_tuple);
+        if (n > 0) {
+            to.expires_after(idle);
+            auto [wec, wn] = co_await asio::async_write(to, asio::buffer(chunk.data(), n), use_tuple);
+            if (counted) *counted += wn;
+            if (wec) co_return;
+        }
+        if (rec) co_return;
+    }
+}
+
+// nginx's ngx_http_upstream_process_upgraded: both directions until one side closes or
+// stays silent for proxy_read_timeout.
+asio::awaitable<void> tunnel(beast::tcp_stream& client, beast::tcp_stream& upstream, ir::Msec idle, ProxyResult& result) {
+    using namespace asio::experimental::awaitable_operators;
+    std::uint64_t to_client = 0;
+    co_await (pump(client, upstream, idle, nullptr) || pump(upstream, client, idle, &to_client));
+    result.bytes_sent += to_client;
+    result.body_bytes_sent += to_client;
+}
+
 struct VariableTarget {
     const ir::UpstreamGroup* group = nullptr;  // an upstream group of the config
     std::optional<ir::UpstreamGroup> literal;  // or an address: a group of its own; neither: `error`
@@ -221,7 +248,7 @@ VariableTarget resolve_variable_pass(const ir::ProxySettings& p, RequestContext&
 
 }  // namespace
 
-asio::awaitable<ProxyResult> proxy_http(beast::tcp_stream& client, const ir::Location& loc, RequestContext& ctx,
+asio::awaitable<ProxyResult> proxy_http(beast::tcp_stream& client, beast::flat_buffer& client_buffer, const ir::Location& loc, RequestContext& ctx,
                                         const ActiveConfig& cfg, bool client_keep_alive) {
     using clock = std::chrono::steady_clock;
     ProxyResult result;
@@ -386,6 +413,30 @@ asio::awaitable<ProxyResult> proxy_http(beast::tcp_stream& client, const ir::Loc
         // Reached through error_page: its status answers, with nginx's text for it.
         const int client_status = ctx.status_override ? ctx.status_override : status;
         ctx.status = client_status;
+        if (status == 101 && ctx.request.header("Upgrade")) {
+            // Switching protocols (WebSocket): nginx's header for it, then bytes both ways
+            // until either side closes.
+            std::string out = "HTTP/1.1 101 Switching Protocols\r\nServer: " + server_header(loc.server_tokens) +
+                              "\r\nDate: " + http_date(std::time(nullptr)) + "\r\nConnection: upgrade\r\n";
+            for (const auto& f : res)
+                if (!hidden(f.name_string(), p)) out += std::string(f.name_string()) + ": " + std::string(f.value()) + "\r\n";
+            out += "\r\n";
+            selection.finish(false, [] {});
+            append(ctx.upstream_response_time, seconds_since(attempt_start));
+            client.expires_after(p.send_timeout);
+            const std::array<asio::const_buffer, 2> head_parts{asio::buffer(out), ubuf.data()};
+            auto [uwec, uwn] = co_await asio::async_write(client, head_parts, use_tuple);
+            result.bytes_sent += uwn;
+            result.body_bytes_sent += uwn - std::min(uwn, out.size());
+            if (uwec) co_return result;
+            if (client_buffer.size() > 0) {
+                auto [fec, fn] = co_await asio::async_write(*upstream, client_buffer.data(), use_tuple);
+                client_buffer.consume(fn);
+                if (fec) co_return result;
+            }
+            co_await tunnel(client, *upstream, p.read_timeout, result);
+            co_return result;
+        }
         const bool head = method == "HEAD";
         const bool no_body = head || status == 204 || status == 304 || (status >= 100 && status < 200);
         const bool length_known = parser.content_length().has_value();
