@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """process_test.py NGXLITE: the process the nginx way, on a real ngxlite.
 
-pid file, -s reload (new config served; a broken one logged and the old one kept; a new
-listen address bound), -s reopen, -s quit and -s stop, and daemon mode. Every wait is a
+pid file, -s reload (new config served, kept-alive connections included; a broken one
+logged and the old one kept; a new listen address bound), -s reopen, -s quit (idle
+connections closed) and -s stop, worker_connections, and daemon mode. Every wait is a
 poll with a deadline. Ends with "N passed, N failed".
 """
 import os
@@ -138,6 +139,74 @@ def check_stop_and_daemon(binary):
         c.close()
 
 
+def keepalive_get(sock, path="/"):
+    """One request on a kept-alive connection; the body, or None once it is closed."""
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+    data = b""
+    deadline = time.monotonic() + DEADLINE
+    while time.monotonic() < deadline:
+        if b"\r\n\r\n" in data:
+            head, body = data.split(b"\r\n\r\n", 1)
+            length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+            if len(body) >= length:
+                return body[:length].decode()
+        chunk = sock.recv(65536)
+        if not chunk:
+            return None
+        data += chunk
+    return None
+
+
+def check_keepalive_reload_and_quit(binary):
+    """A kept-alive connection takes a reload at its next request; QUIT closes an idle one
+    at once and the process exits."""
+    c = Case(binary)
+    try:
+        c.conf('return 200 "one";')
+        assert c.start(), "did not start"
+        kept = socket.create_connection(("127.0.0.1", c.port), timeout=DEADLINE)
+        assert keepalive_get(kept) == "one"
+        c.conf('return 200 "two";')
+        assert c.cli("-s", "reload").returncode == 0
+        assert until(lambda: get(c.port) == "two"), "reload not applied"
+        assert keepalive_get(kept) == "two", "kept-alive connection still on the old config"
+        os.kill(c.proc.pid, signal.SIGQUIT)
+        kept.settimeout(DEADLINE)
+        assert kept.recv(1) == b"", "idle connection not closed on QUIT"
+        c.proc.wait(timeout=DEADLINE)
+        assert c.proc.returncode == 0
+        kept.close()
+    finally:
+        c.close()
+
+
+def check_worker_connections(binary):
+    """worker_connections 3 with one listening socket leaves two client connections; the
+    third is closed with nginx's alert."""
+    c = Case(binary)
+    try:
+        c.conf('return 200 "w";')
+        text = open(os.path.join(c.dir, "nginx.conf")).read().replace("events {}", "events { worker_connections 3; }")
+        open(os.path.join(c.dir, "nginx.conf"), "w").write(text)
+        assert c.start(), "did not start"
+        held = [socket.create_connection(("127.0.0.1", c.port), timeout=DEADLINE) for _ in range(2)]
+        for s in held:
+            assert keepalive_get(s) == "w"
+        third = socket.create_connection(("127.0.0.1", c.port), timeout=DEADLINE)
+        try:  # closed at once, as nginx does: an end of file or, with data in flight, a reset
+            third.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+            answer = third.recv(1)
+        except ConnectionResetError:
+            answer = b""
+        assert answer == b"", "a connection over worker_connections was served"
+        assert until(lambda: "3 worker_connections are not enough" in c.error_log()), "no alert"
+        for s in held + [third]:
+            s.close()
+        assert until(lambda: get(c.port) == "w"), "not served again once connections closed"
+    finally:
+        c.close()
+
+
 def check_bad_config_exits(binary):
     c = Case(binary)
     try:
@@ -152,7 +221,8 @@ def check_bad_config_exits(binary):
 def main():
     binary = os.path.abspath(sys.argv[1])
     passed = failed = 0
-    for check in (check_reload_and_quit, check_stop_and_daemon, check_bad_config_exits):
+    for check in (check_reload_and_quit, check_keepalive_reload_and_quit, check_worker_connections,
+                  check_stop_and_daemon, check_bad_config_exits):
         try:
             check(binary)
             passed += 1

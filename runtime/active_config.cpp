@@ -28,10 +28,12 @@ std::optional<std::string> ActiveConfig::open_error() const {
     return access_logs ? access_logs->open_error() : std::nullopt;
 }
 
-const ServerSelector& ActiveConfig::selector(const ir::Endpoint& local) const {
-    if (auto it = selectors.find(local.text()); it != selectors.end()) return it->second;
+const ServerSelector* ActiveConfig::find_selector(const ir::Endpoint& local) const {
+    if (auto it = selectors.find(local.text()); it != selectors.end()) return &it->second;
     const ir::Endpoint wildcard{local.ipv6 ? "::" : "0.0.0.0", local.port, local.ipv6};
-    return selectors.at(wildcard.text());
+    auto it = selectors.find(wildcard.text());
+    return it == selectors.end() ? nullptr : &it->second;
 }
+
 
 }  // namespace ngxlite::runtime

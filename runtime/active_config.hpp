@@ -16,8 +16,8 @@ struct ActiveConfig {
     explicit ActiveConfig(std::shared_ptr<const ir::Config> config);
 
     // The servers of the address a connection arrived on: the exact address, else the
-    // wildcard of its port.
-    const ServerSelector& selector(const ir::Endpoint& local) const;
+    // wildcard of its port; null when this config does not listen there (after a reload).
+    const ServerSelector* find_selector(const ir::Endpoint& local) const;
     // A log file that would not open: nginx refuses to start (or to reload) then.
     std::optional<std::string> open_error() const;
 

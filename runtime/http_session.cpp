@@ -564,7 +564,22 @@ std::optional<std::string> normalize_uri(std::string_view path, bool merge_slash
     return out;
 }
 
-asio::awaitable<void> serve_http(tcp::socket socket, std::shared_ptr<const ActiveConfig> cfg, std::uint64_t id) {
+void WorkerState::stop() {
+    stopping = true;
+    for (beast::tcp_stream* s : idle) s->cancel();
+    if (connections == 0 && shutdown_timer) shutdown_timer->cancel();
+}
+
+asio::awaitable<void> serve_http(tcp::socket socket, WorkerState& worker, std::uint64_t id) {
+    // Counted while open; the last one out ends a graceful stop early.
+    ++worker.connections;
+    struct Count {
+        WorkerState& w;
+        ~Count() {
+            if (--w.connections == 0 && w.stopping && w.shutdown_timer) w.shutdown_timer->cancel();
+        }
+    } count{worker};
+    std::shared_ptr<const ActiveConfig> cfg = worker.config;
     ConnectionInfo conn;
     conn.id = id;
     boost::system::error_code ec;
@@ -575,7 +590,9 @@ asio::awaitable<void> serve_http(tcp::socket socket, std::shared_ptr<const Activ
     conn.remote_port = remote.port();
     conn.server_addr = local.address().to_string();
     conn.server_port = local.port();
-    const ServerSelector& selector = cfg->selector(endpoint_of(local));
+    const ir::Endpoint local_endpoint = endpoint_of(local);
+    const ServerSelector* selector_ptr = cfg->find_selector(local_endpoint);
+    if (!selector_ptr) co_return;
 
     socket.set_option(tcp::no_delay(true), ec);  // tcp_nodelay on, nginx's default
     beast::tcp_stream stream(std::move(socket));
@@ -589,6 +606,19 @@ asio::awaitable<void> serve_http(tcp::socket socket, std::shared_ptr<const Activ
             if (c != '\r' && c != '\n') break;
             buffer.consume(1);
         }
+        if (worker.stopping && buffer.size() == 0) co_return;
+        // Between requests the connection holds no buffer (nginx frees it too), and QUIT
+        // may close it.
+        if (buffer.size() == 0) buffer.shrink_to_fit();
+        const auto idle_slot = buffer.size() == 0 ? worker.idle.insert(worker.idle.end(), &stream) : worker.idle.end();
+        struct Busy {
+            WorkerState& w;
+            std::list<beast::tcp_stream*>::iterator it;
+            void now() {
+                if (it != w.idle.end()) w.idle.erase(std::exchange(it, w.idle.end()));
+            }
+            ~Busy() { now(); }
+        } busy{worker, idle_slot};
         http::request_parser<http::string_body> parser;
         parser.header_limit(4 * kLargeHeaderBuffer);  // large_client_header_buffers 4 8k
         stream.expires_after(idle_timeout);
@@ -597,14 +627,23 @@ asio::awaitable<void> serve_http(tcp::socket socket, std::shared_ptr<const Activ
         std::size_t header_size = header_block_end(buffer, 0);
         while (header_size == 0 && buffer.size() < 4 * kLargeHeaderBuffer) {
             const std::size_t scanned = buffer.size();
-            auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4 * kLargeHeaderBuffer - scanned), use_tuple);
+            // client_header_buffer_size 1k first, as nginx; larger reads once a request is long.
+            const std::size_t want = std::min<std::size_t>(scanned == 0 ? 1024 : kLargeHeaderBuffer, 4 * kLargeHeaderBuffer - scanned);
+            auto [ec, n] = co_await stream.async_read_some(buffer.prepare(want), use_tuple);
             buffer.commit(n);
+            busy.now();
             if (ec) {
                 rec = ec;
                 break;
             }
             header_size = header_block_end(buffer, scanned);
         }
+        if (cfg != worker.config) {  // reloaded meanwhile: this request is the new config's
+            cfg = worker.config;
+            selector_ptr = cfg->find_selector(local_endpoint);
+            if (!selector_ptr) co_return;  // no longer listening here
+        }
+        const ServerSelector& selector = *selector_ptr;
         if (header_size > 0)
             rec = parse_header_block(buffer, header_size, parser);
         else if (!rec)

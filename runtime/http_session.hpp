@@ -5,15 +5,32 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
 
 #include <ctime>
+#include <list>
 #include <memory>
 #include <optional>
 
 namespace ngxlite::runtime {
 
-boost::asio::awaitable<void> serve_http(boost::asio::ip::tcp::socket socket,
-                                        std::shared_ptr<const ActiveConfig> config, std::uint64_t connection_id);
+// What one worker thread shares with its connections; touched only on that thread.
+struct WorkerState {
+    std::shared_ptr<const ActiveConfig> config;  // the newest: each request takes it
+    std::size_t connections = 0;                 // client connections open
+    bool stopping = false;                       // QUIT: idle connections close, busy ones finish
+    std::list<boost::beast::tcp_stream*> idle;   // waiting for a request
+    boost::asio::steady_timer* shutdown_timer = nullptr;  // worker_shutdown_timeout, while it runs
+
+    // QUIT: close what waits for a request; the rest close after their response.
+    void stop();
+};
+
+// Serves one client connection; every request uses the worker's newest config, so a
+// reload reaches kept-alive connections at their next request.
+boost::asio::awaitable<void> serve_http(boost::asio::ip::tcp::socket socket, WorkerState& worker,
+                                        std::uint64_t connection_id);
 
 // An HTTP date ("Wed, 25 Nov 2026 01:00:00 GMT").
 std::string http_date(std::time_t t);

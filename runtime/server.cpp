@@ -146,7 +146,8 @@ std::optional<std::string> bind_listeners(const ir::Config& cfg, const std::map<
 // the configuration new connections start with. Touched only from its own thread.
 class Worker {
 public:
-    explicit Worker(std::shared_ptr<const ActiveConfig> config) : config_(std::move(config)) {}
+    explicit Worker(std::shared_ptr<const ActiveConfig> config) { state_.config = std::move(config); }
+    ~Worker() { state_.shutdown_timer = nullptr; }  // connections' last words must not reach it
 
     void listen(const Listener& l) {
         asio::post(ctx_, [this, fd = ::dup(l.fd), proto = l.listen.endpoint.ipv6 ? tcp::v6() : tcp::v4(),
@@ -166,13 +167,22 @@ public:
         });
     }
     void set_config(std::shared_ptr<const ActiveConfig> config) {
-        asio::post(ctx_, [this, config = std::move(config)] { config_ = config; });
+        asio::post(ctx_, [this, config = std::move(config)] { state_.config = config; });
     }
-    // QUIT: stop accepting; run() returns once the connections in flight are done.
-    void stop_accepting() {
-        asio::post(ctx_, [this] {
+    // QUIT: stop accepting and close idle connections; run() returns once the requests in
+    // flight are done, or after worker_shutdown_timeout (0: no limit) when they are not.
+    void stop_gracefully(ir::Msec limit) {
+        asio::post(ctx_, [this, limit] {
             for (auto& [key, a] : acceptors_) a->close();
             acceptors_.clear();
+            if (limit.count() > 0 && state_.connections > 0) {
+                shutdown_timer_ = std::make_unique<asio::steady_timer>(ctx_, limit);
+                shutdown_timer_->async_wait([this](const boost::system::error_code& ec) {
+                    if (!ec) ctx_.stop();
+                });
+                state_.shutdown_timer = shutdown_timer_.get();
+            }
+            state_.stop();
             work_.reset();
         });
     }
@@ -191,19 +201,27 @@ private:
             if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
             if (ec) {
                 // EMFILE and friends: nginx logs and retries after a pause.
-                config_->error_log.write(LogLevel::alert, "accept() failed (" + std::to_string(ec.value()) + ": " + ec.message() + ")");
+                state_.config->error_log.write(LogLevel::alert, "accept() failed (" + std::to_string(ec.value()) + ": " + ec.message() + ")");
                 asio::steady_timer pause(ctx_, std::chrono::milliseconds(500));
                 co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
                 continue;
             }
-            asio::co_spawn(ctx_, serve_http(std::move(socket), config_, ++g_connection_ids), asio::detached);
+            // worker_connections counts the listening sockets too, as nginx's do.
+            const auto limit = static_cast<std::size_t>(state_.config->ir->worker_connections);
+            if (state_.connections + acceptors_.size() >= limit) {
+                state_.config->error_log.write(LogLevel::alert, std::to_string(limit) + " worker_connections are not enough");
+                continue;  // the socket closes as it goes out of scope
+            }
+            asio::co_spawn(ctx_, serve_http(std::move(socket), state_, ++g_connection_ids), asio::detached);
         }
     }
 
+    // The state first: connections' frames, destroyed with ctx_, still reach it.
+    WorkerState state_;
     asio::io_context ctx_{1};
     asio::executor_work_guard<asio::io_context::executor_type> work_ = asio::make_work_guard(ctx_);
     std::map<std::string, std::unique_ptr<tcp::acceptor>> acceptors_;
-    std::shared_ptr<const ActiveConfig> config_;
+    std::unique_ptr<asio::steady_timer> shutdown_timer_;
     std::thread thread_;
 };
 
@@ -350,14 +368,7 @@ int run_server(const conf::LoadOptions& options) {
 
     for (auto& [key, l] : listeners) ::close(l.fd);
     if (graceful) {
-        for (auto& w : workers) w->stop_accepting();
-        const auto limit = loaded.config->worker_shutdown_timeout;
-        if (limit.count() > 0) {
-            std::thread([&workers, limit] {
-                std::this_thread::sleep_for(limit);
-                for (auto& w : workers) w->stop_now();
-            }).detach();
-        }
+        for (auto& w : workers) w->stop_gracefully(active->ir->worker_shutdown_timeout);
     } else {
         for (auto& w : workers) w->stop_now();
     }
