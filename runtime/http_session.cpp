@@ -570,6 +570,261 @@ void WorkerState::stop() {
     if (connections == 0 && shutdown_timer) shutdown_timer->cancel();
 }
 
+// One client connection: what outlives its requests.
+struct Connection {
+    WorkerState& worker;
+    std::shared_ptr<const ActiveConfig> cfg;  // the config its last request used
+    ConnectionInfo conn;
+    ir::Endpoint local_endpoint;
+    const ServerSelector* selector;
+    beast::tcp_stream stream;
+    beast::flat_buffer buffer;
+    std::chrono::milliseconds idle_timeout;
+};
+
+// GCC 12 takes the sized operator delete of Asio's awaitable frames for a mismatch in
+// these coroutines (-Wmismatched-new-delete); Asio's awaitable_frame_base provides both
+// the new and the delete, so the warning is wrong here.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+
+// One request on a connection whose header block (`header_size` bytes, 0 with `rec`
+// telling why none came whole) is in the buffer: routed, answered and logged. False:
+// close the connection. Its frame lives only while the request does, so an idle
+// connection costs little more than its socket.
+asio::awaitable<bool> serve_request(Connection& c, std::size_t header_size, boost::system::error_code rec) {
+    auto& [worker, cfg, conn, local_endpoint, selector_ptr, stream, buffer, idle_timeout] = c;
+    const std::uint64_t id = conn.id;
+    boost::system::error_code ec;
+    std::vector<char> chunk;
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(4 * kLargeHeaderBuffer);  // large_client_header_buffers 4 8k
+    if (cfg != worker.config) {  // reloaded meanwhile: this request is the new config's
+        cfg = worker.config;
+        selector_ptr = cfg->find_selector(local_endpoint);
+        if (!selector_ptr) co_return false;  // no longer listening here
+    }
+    const ServerSelector& selector = *selector_ptr;
+    if (header_size > 0)
+        rec = parse_header_block(buffer, header_size, parser);
+    else if (!rec)
+        rec = http::error::header_limit;
+    Request req;
+    req.start = std::chrono::system_clock::now();
+    RequestContext ctx(conn, req);
+    Response resp;
+    bool proxied = false;
+    const ir::HttpServer* server = &selector.select("");
+    const ir::Location* loc = &server->root_location;
+    ctx.server = server;
+    if (rec) {
+        if (rec == http::error::end_of_stream || rec == beast::error::timeout || rec == asio::error::eof ||
+            rec == asio::error::connection_reset || buffer.size() == 0)
+            co_return false;  // nothing (more) arrived: nginx closes without an answer
+        // nginx logs what it got of the request line.
+        const std::string_view received(static_cast<const char*>(buffer.data().data()), buffer.size());
+        const std::string_view line = received.substr(0, received.find_first_of("\r\n"));
+        req.request_line = std::string(line.substr(0, kLargeHeaderBuffer));
+        // A request line longer than a large header buffer: 414; other headers too large: 494.
+        set_error(resp, rec != http::error::header_limit ? 400 : line.size() + 2 > kLargeHeaderBuffer ? 414 : 494,
+                  loc->server_tokens);
+    } else {
+        ++conn.requests;
+        auto& msg = parser.get();
+        req.method = std::string(msg.method_string());
+        const std::string target(msg.target());
+        req.version = msg.version();
+        req.request_line = req.method + " " + target + (req.version == 10 ? " HTTP/1.0" : " HTTP/1.1");
+        req.request_uri = target;
+        bool header_too_large = false;
+        for (const auto& f : msg) {
+            header_too_large = header_too_large || f.name_string().size() + f.value().size() + 4 > kLargeHeaderBuffer;
+            req.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
+        }
+        if (const std::string* host = req.header("Host")) {
+            std::string h = lower(*host);
+            if (auto colon = h.rfind(':'); colon != std::string::npos && h.find(']') == std::string::npos) h.resize(colon);
+            req.host = h;
+        }
+        const auto q = target.find('?');
+        req.args = q == std::string::npos ? "" : target.substr(q + 1);
+        req.args_present = q != std::string::npos;
+        auto uri = normalize_uri(std::string_view(target).substr(0, q), true);
+        if (req.request_line.size() + 2 > kLargeHeaderBuffer) {
+            req.request_line.resize(kLargeHeaderBuffer);
+            set_error(resp, 414, loc->server_tokens);
+        } else if (header_too_large) {
+            set_error(resp, 494, loc->server_tokens);
+        } else if (!uri || (req.version == 11 && !req.header("Host"))) {
+            set_error(resp, 400, loc->server_tokens);
+        } else {
+            req.uri = *uri;
+            server = &selector.select(req.host, &ctx.user_variables);
+            ctx.server = server;
+            drop_ignored_headers(req.headers, *server, selector.select(""));
+            if (req.version == 11)
+                if (const std::string* expect = req.header("Expect"); expect && iequal(*expect, "100-continue")) {
+                    // nginx answers it as soon as it would read or discard the body: always.
+                    static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+                    stream.expires_after(std::chrono::seconds(60));
+                    auto [cec, cn] = co_await asio::async_write(stream, asio::buffer(kContinue), use_tuple);
+                    if (cec) co_return false;
+                    ctx.continue_bytes = cn;
+                }
+            ctx.http = &*cfg->ir->http;
+            const std::optional<std::uint64_t> length = parser.content_length() ? std::optional(*parser.content_length()) : std::nullopt;
+            int uri_changes = 11;  // NGX_HTTP_MAX_URI_CHANGES + 1
+            bool error_page_used = false;
+            const ir::Location* named = nullptr;
+            // Each round is one pass through nginx's phases; internal redirects (index,
+            // try_files, error_page) start another.
+            for (;;) {
+                const Route route = route_request(*server, ctx, length, *cfg, uri_changes, named);
+                named = nullptr;
+                loc = route.location;
+                Redirect next;
+                if (route.error) {
+                    set_error(resp, route.error, loc->server_tokens);
+                } else if (route.script.next == ScriptResult::Next::respond) {
+                    answer_return(resp, route.script, *loc, ctx);
+                } else if (!parser.is_done()) {
+                    parser.body_limit(loc->client_max_body_size > 0 ? static_cast<std::uint64_t>(loc->client_max_body_size)
+                                                                    : std::numeric_limits<std::uint64_t>::max());
+                    stream.expires_after(std::chrono::seconds(60));
+                    auto [bec, bn] = co_await http::async_read(stream, buffer, parser, use_tuple);
+                    if (bec == http::error::body_limit) {
+                        set_error(resp, 413, loc->server_tokens);
+                    } else if (bec) {
+                        co_return false;
+                    }
+                }
+                if (resp.status == 200 && !resp.special && route.script.next != ScriptResult::Next::respond &&
+                    (!loc->try_files || try_files(*loc->try_files, resp, next, *loc, ctx)) && !next.active) {
+                    if (loc->proxy) {
+                        const bool client_keep_alive = parser.get().keep_alive() && loc->keepalive_timeout.count() > 0 &&
+                                                       conn.requests < static_cast<std::uint64_t>(loc->keepalive_requests);
+                        req.body = parser.get().body();
+                        ProxyResult pr = co_await proxy_http(stream, buffer, *loc, ctx, *cfg, client_keep_alive);
+                        if (pr.error_status == 0) {
+                            // Answered by the upstream: log it and go on, or close.
+                            ctx.bytes_sent = pr.bytes_sent + ctx.continue_bytes;
+                            ctx.body_bytes_sent = pr.body_bytes_sent + ctx.continue_bytes;
+                            if (cfg->access_logs) cfg->access_logs->write(loc->access_logs, ctx);
+                            if (!pr.keep_alive) {
+                                stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+                                co_return false;
+                            }
+                            proxied = true;
+                            break;
+                        }
+                        set_error(resp, pr.error_status, loc->server_tokens);
+                    } else {
+                        serve_static(resp, next, *loc, ctx, *cfg);
+                    }
+                }
+                // error_page: once per request unless recursive_error_pages.
+                if (resp.special && !error_page_used && !next.active) {
+                    for (const auto& page : loc->error_pages) {
+                        if (page.status != resp.status) continue;
+                        error_page_used = !loc->recursive_error_pages;
+                        const std::string target = expand(page.uri, ctx);
+                        if (target.starts_with("/") || target.starts_with("@")) {
+                            ctx.status_override = page.overwrite >= 0 ? page.overwrite : resp.status;
+                            if (req.method != "HEAD") req.method = "GET";
+                            if (target.starts_with("@")) {
+                                next.active = true;
+                                next.uri = target;
+                                next.named = find_named(server->locations, target);
+                            } else {
+                                next = redirect_to(target);
+                            }
+                        } else {
+                            // A URL: a redirect, 302 unless the page says 301/303/307/308.
+                            const int code = page.overwrite == 301 || page.overwrite == 303 || page.overwrite == 307 ||
+                                                     page.overwrite == 308 ? page.overwrite : 302;
+                            const bool close = resp.close;
+                            resp = Response{};
+                            resp.headers.emplace_back("Location", target);
+                            set_error(resp, code, loc->server_tokens);
+                            resp.close = close;
+                        }
+                        break;
+                    }
+                }
+                if (!next.active) break;
+                if (next.uri.starts_with("@") && !next.named) {
+                    cfg->error_log.write(LogLevel::error, "could not find named location \"" + next.uri + "\"" + describe(ctx), id);
+                    resp = Response{};
+                    set_error(resp, 500, loc->server_tokens);
+                    break;
+                }
+                const bool close = resp.close;
+                resp = Response{};
+                resp.close = close;
+                if (!follow(next, ctx, uri_changes, *cfg)) {
+                    set_error(resp, 500, loc->server_tokens);
+                    break;
+                }
+                named = next.named;
+            }
+            if (proxied) {
+                idle_timeout = loc->keepalive_timeout;
+                co_return true;
+            }
+            // error_page's status for the page it led to (a bare "=" keeps the page's own).
+            if (ctx.status_override && !resp.special && resp.status != ctx.status_override) {
+                resp.status = ctx.status_override;
+                // nginx sends Last-Modified only with 200/206/304, Accept-Ranges only with 200.
+                if (resp.status != 206 && resp.status != 304) resp.last_modified.reset();
+                if (resp.status != 200)
+                    std::erase_if(resp.headers, [](const auto& h) { return h.first == "Accept-Ranges"; });
+            }
+        }
+    }
+    ctx.status = resp.status;
+    if (resp.close && resp.status == 444) {
+        if (cfg->access_logs) cfg->access_logs->write(loc->access_logs, ctx);
+        co_return false;
+    }
+    const bool keep_alive = !resp.close && !req.method.empty() && !parser.get().need_eof() &&
+                            parser.get().keep_alive() && loc->keepalive_timeout.count() > 0 &&
+                            conn.requests < static_cast<std::uint64_t>(loc->keepalive_requests);
+    add_location_headers(resp, *loc, ctx);
+    ctx.response_headers = resp.headers;
+    if (!resp.content_type.empty()) ctx.response_headers.emplace_back("Content-Type", resp.content_type);
+    const std::string head = serialize_head(resp, keep_alive, loc->server_tokens);
+    const bool head_only = req.method == "HEAD";
+    stream.expires_after(std::chrono::seconds(60));  // send_timeout
+    // Head and body in one write: no small segments for Nagle to hold back.
+    const std::size_t body_size = head_only ? 0 : resp.body.size();
+    const std::array<asio::const_buffer, 2> parts{asio::buffer(head), asio::buffer(resp.body.data(), body_size)};
+    auto [wec, wn] = co_await asio::async_write(stream, parts, use_tuple);
+    ctx.bytes_sent = wn + ctx.continue_bytes;
+    ctx.body_bytes_sent = (wn > head.size() ? wn - head.size() : 0) + ctx.continue_bytes;
+    if (resp.file_fd >= 0) {
+        chunk.resize(64 * 1024);
+        while (!wec) {
+            const ssize_t n = ::read(resp.file_fd, chunk.data(), chunk.size());
+            if (n <= 0) break;
+            stream.expires_after(std::chrono::seconds(60));
+            auto [fec, fn] = co_await asio::async_write(stream, asio::buffer(chunk.data(), static_cast<std::size_t>(n)), use_tuple);
+            wec = fec;
+            ctx.bytes_sent += fn;
+            ctx.body_bytes_sent += fn;
+        }
+        ::close(resp.file_fd);
+    }
+    if (cfg->access_logs) cfg->access_logs->write(loc->access_logs, ctx);
+    if (wec || !keep_alive) {
+        stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+        co_return false;
+    }
+    idle_timeout = loc->keepalive_timeout;
+    co_return true;
+}
+
 asio::awaitable<void> serve_http(tcp::socket socket, WorkerState& worker, std::uint64_t id) {
     // Counted while open; the last one out ends a graceful stop early.
     ++worker.connections;
@@ -591,14 +846,14 @@ asio::awaitable<void> serve_http(tcp::socket socket, WorkerState& worker, std::u
     conn.server_addr = local.address().to_string();
     conn.server_port = local.port();
     const ir::Endpoint local_endpoint = endpoint_of(local);
-    const ServerSelector* selector_ptr = cfg->find_selector(local_endpoint);
-    if (!selector_ptr) co_return;
+    const ServerSelector* selector = cfg->find_selector(local_endpoint);
+    if (!selector) co_return;
 
     socket.set_option(tcp::no_delay(true), ec);  // tcp_nodelay on, nginx's default
-    beast::tcp_stream stream(std::move(socket));
-    beast::flat_buffer buffer;
-    std::chrono::milliseconds idle_timeout = kClientHeaderTimeout;
-    std::vector<char> chunk;
+    Connection c{worker, std::move(cfg), std::move(conn), local_endpoint, selector, beast::tcp_stream(std::move(socket)),
+                 beast::flat_buffer(), kClientHeaderTimeout};
+    beast::tcp_stream& stream = c.stream;
+    beast::flat_buffer& buffer = c.buffer;
     for (;;) {
         // nginx ignores empty lines before a request line (after a body, say).
         while (buffer.size() > 0) {
@@ -619,9 +874,7 @@ asio::awaitable<void> serve_http(tcp::socket socket, WorkerState& worker, std::u
             }
             ~Busy() { now(); }
         } busy{worker, idle_slot};
-        http::request_parser<http::string_body> parser;
-        parser.header_limit(4 * kLargeHeaderBuffer);  // large_client_header_buffers 4 8k
-        stream.expires_after(idle_timeout);
+        stream.expires_after(c.idle_timeout);
         // The header block, read whole (at most 4 large buffers) before Beast parses it.
         boost::system::error_code rec;
         std::size_t header_size = header_block_end(buffer, 0);
@@ -638,228 +891,11 @@ asio::awaitable<void> serve_http(tcp::socket socket, WorkerState& worker, std::u
             }
             header_size = header_block_end(buffer, scanned);
         }
-        if (cfg != worker.config) {  // reloaded meanwhile: this request is the new config's
-            cfg = worker.config;
-            selector_ptr = cfg->find_selector(local_endpoint);
-            if (!selector_ptr) co_return;  // no longer listening here
-        }
-        const ServerSelector& selector = *selector_ptr;
-        if (header_size > 0)
-            rec = parse_header_block(buffer, header_size, parser);
-        else if (!rec)
-            rec = http::error::header_limit;
-        Request req;
-        req.start = std::chrono::system_clock::now();
-        RequestContext ctx(conn, req);
-        Response resp;
-        bool proxied = false;
-        const ir::HttpServer* server = &selector.select("");
-        const ir::Location* loc = &server->root_location;
-        ctx.server = server;
-        if (rec) {
-            if (rec == http::error::end_of_stream || rec == beast::error::timeout || rec == asio::error::eof ||
-                rec == asio::error::connection_reset || buffer.size() == 0)
-                co_return;  // nothing (more) arrived: nginx closes without an answer
-            // nginx logs what it got of the request line.
-            const std::string_view received(static_cast<const char*>(buffer.data().data()), buffer.size());
-            const std::string_view line = received.substr(0, received.find_first_of("\r\n"));
-            req.request_line = std::string(line.substr(0, kLargeHeaderBuffer));
-            // A request line longer than a large header buffer: 414; other headers too large: 494.
-            set_error(resp, rec != http::error::header_limit ? 400 : line.size() + 2 > kLargeHeaderBuffer ? 414 : 494,
-                      loc->server_tokens);
-        } else {
-            ++conn.requests;
-            auto& msg = parser.get();
-            req.method = std::string(msg.method_string());
-            const std::string target(msg.target());
-            req.version = msg.version();
-            req.request_line = req.method + " " + target + (req.version == 10 ? " HTTP/1.0" : " HTTP/1.1");
-            req.request_uri = target;
-            bool header_too_large = false;
-            for (const auto& f : msg) {
-                header_too_large = header_too_large || f.name_string().size() + f.value().size() + 4 > kLargeHeaderBuffer;
-                req.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
-            }
-            if (const std::string* host = req.header("Host")) {
-                std::string h = lower(*host);
-                if (auto colon = h.rfind(':'); colon != std::string::npos && h.find(']') == std::string::npos) h.resize(colon);
-                req.host = h;
-            }
-            const auto q = target.find('?');
-            req.args = q == std::string::npos ? "" : target.substr(q + 1);
-            req.args_present = q != std::string::npos;
-            auto uri = normalize_uri(std::string_view(target).substr(0, q), true);
-            if (req.request_line.size() + 2 > kLargeHeaderBuffer) {
-                req.request_line.resize(kLargeHeaderBuffer);
-                set_error(resp, 414, loc->server_tokens);
-            } else if (header_too_large) {
-                set_error(resp, 494, loc->server_tokens);
-            } else if (!uri || (req.version == 11 && !req.header("Host"))) {
-                set_error(resp, 400, loc->server_tokens);
-            } else {
-                req.uri = *uri;
-                server = &selector.select(req.host, &ctx.user_variables);
-                ctx.server = server;
-                drop_ignored_headers(req.headers, *server, selector.select(""));
-                if (req.version == 11)
-                    if (const std::string* expect = req.header("Expect"); expect && iequal(*expect, "100-continue")) {
-                        // nginx answers it as soon as it would read or discard the body: always.
-                        static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-                        stream.expires_after(std::chrono::seconds(60));
-                        auto [cec, cn] = co_await asio::async_write(stream, asio::buffer(kContinue), use_tuple);
-                        if (cec) co_return;
-                        ctx.continue_bytes = cn;
-                    }
-                ctx.http = &*cfg->ir->http;
-                const std::optional<std::uint64_t> length = parser.content_length() ? std::optional(*parser.content_length()) : std::nullopt;
-                int uri_changes = 11;  // NGX_HTTP_MAX_URI_CHANGES + 1
-                bool error_page_used = false;
-                const ir::Location* named = nullptr;
-                // Each round is one pass through nginx's phases; internal redirects (index,
-                // try_files, error_page) start another.
-                for (;;) {
-                    const Route route = route_request(*server, ctx, length, *cfg, uri_changes, named);
-                    named = nullptr;
-                    loc = route.location;
-                    Redirect next;
-                    if (route.error) {
-                        set_error(resp, route.error, loc->server_tokens);
-                    } else if (route.script.next == ScriptResult::Next::respond) {
-                        answer_return(resp, route.script, *loc, ctx);
-                    } else if (!parser.is_done()) {
-                        parser.body_limit(loc->client_max_body_size > 0 ? static_cast<std::uint64_t>(loc->client_max_body_size)
-                                                                        : std::numeric_limits<std::uint64_t>::max());
-                        stream.expires_after(std::chrono::seconds(60));
-                        auto [bec, bn] = co_await http::async_read(stream, buffer, parser, use_tuple);
-                        if (bec == http::error::body_limit) {
-                            set_error(resp, 413, loc->server_tokens);
-                        } else if (bec) {
-                            co_return;
-                        }
-                    }
-                    if (resp.status == 200 && !resp.special && route.script.next != ScriptResult::Next::respond &&
-                        (!loc->try_files || try_files(*loc->try_files, resp, next, *loc, ctx)) && !next.active) {
-                        if (loc->proxy) {
-                            const bool client_keep_alive = parser.get().keep_alive() && loc->keepalive_timeout.count() > 0 &&
-                                                           conn.requests < static_cast<std::uint64_t>(loc->keepalive_requests);
-                            req.body = parser.get().body();
-                            ProxyResult pr = co_await proxy_http(stream, buffer, *loc, ctx, *cfg, client_keep_alive);
-                            if (pr.error_status == 0) {
-                                // Answered by the upstream: log it and go on, or close.
-                                ctx.bytes_sent = pr.bytes_sent + ctx.continue_bytes;
-                                ctx.body_bytes_sent = pr.body_bytes_sent + ctx.continue_bytes;
-                                if (cfg->access_logs) cfg->access_logs->write(loc->access_logs, ctx);
-                                if (!pr.keep_alive) {
-                                    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
-                                    co_return;
-                                }
-                                proxied = true;
-                                break;
-                            }
-                            set_error(resp, pr.error_status, loc->server_tokens);
-                        } else {
-                            serve_static(resp, next, *loc, ctx, *cfg);
-                        }
-                    }
-                    // error_page: once per request unless recursive_error_pages.
-                    if (resp.special && !error_page_used && !next.active) {
-                        for (const auto& page : loc->error_pages) {
-                            if (page.status != resp.status) continue;
-                            error_page_used = !loc->recursive_error_pages;
-                            const std::string target = expand(page.uri, ctx);
-                            if (target.starts_with("/") || target.starts_with("@")) {
-                                ctx.status_override = page.overwrite >= 0 ? page.overwrite : resp.status;
-                                if (req.method != "HEAD") req.method = "GET";
-                                if (target.starts_with("@")) {
-                                    next.active = true;
-                                    next.uri = target;
-                                    next.named = find_named(server->locations, target);
-                                } else {
-                                    next = redirect_to(target);
-                                }
-                            } else {
-                                // A URL: a redirect, 302 unless the page says 301/303/307/308.
-                                const int code = page.overwrite == 301 || page.overwrite == 303 || page.overwrite == 307 ||
-                                                         page.overwrite == 308 ? page.overwrite : 302;
-                                const bool close = resp.close;
-                                resp = Response{};
-                                resp.headers.emplace_back("Location", target);
-                                set_error(resp, code, loc->server_tokens);
-                                resp.close = close;
-                            }
-                            break;
-                        }
-                    }
-                    if (!next.active) break;
-                    if (next.uri.starts_with("@") && !next.named) {
-                        cfg->error_log.write(LogLevel::error, "could not find named location \"" + next.uri + "\"" + describe(ctx), id);
-                        resp = Response{};
-                        set_error(resp, 500, loc->server_tokens);
-                        break;
-                    }
-                    const bool close = resp.close;
-                    resp = Response{};
-                    resp.close = close;
-                    if (!follow(next, ctx, uri_changes, *cfg)) {
-                        set_error(resp, 500, loc->server_tokens);
-                        break;
-                    }
-                    named = next.named;
-                }
-                if (proxied) {
-                    idle_timeout = loc->keepalive_timeout;
-                    continue;
-                }
-                // error_page's status for the page it led to (a bare "=" keeps the page's own).
-                if (ctx.status_override && !resp.special && resp.status != ctx.status_override) {
-                    resp.status = ctx.status_override;
-                    // nginx sends Last-Modified only with 200/206/304, Accept-Ranges only with 200.
-                    if (resp.status != 206 && resp.status != 304) resp.last_modified.reset();
-                    if (resp.status != 200)
-                        std::erase_if(resp.headers, [](const auto& h) { return h.first == "Accept-Ranges"; });
-                }
-            }
-        }
-        ctx.status = resp.status;
-        if (resp.close && resp.status == 444) {
-            if (cfg->access_logs) cfg->access_logs->write(loc->access_logs, ctx);
-            co_return;
-        }
-        const bool keep_alive = !resp.close && !req.method.empty() && !parser.get().need_eof() &&
-                                parser.get().keep_alive() && loc->keepalive_timeout.count() > 0 &&
-                                conn.requests < static_cast<std::uint64_t>(loc->keepalive_requests);
-        add_location_headers(resp, *loc, ctx);
-        ctx.response_headers = resp.headers;
-        if (!resp.content_type.empty()) ctx.response_headers.emplace_back("Content-Type", resp.content_type);
-        const std::string head = serialize_head(resp, keep_alive, loc->server_tokens);
-        const bool head_only = req.method == "HEAD";
-        stream.expires_after(std::chrono::seconds(60));  // send_timeout
-        // Head and body in one write: no small segments for Nagle to hold back.
-        const std::size_t body_size = head_only ? 0 : resp.body.size();
-        const std::array<asio::const_buffer, 2> parts{asio::buffer(head), asio::buffer(resp.body.data(), body_size)};
-        auto [wec, wn] = co_await asio::async_write(stream, parts, use_tuple);
-        ctx.bytes_sent = wn + ctx.continue_bytes;
-        ctx.body_bytes_sent = (wn > head.size() ? wn - head.size() : 0) + ctx.continue_bytes;
-        if (resp.file_fd >= 0) {
-            chunk.resize(64 * 1024);
-            while (!wec) {
-                const ssize_t n = ::read(resp.file_fd, chunk.data(), chunk.size());
-                if (n <= 0) break;
-                stream.expires_after(std::chrono::seconds(60));
-                auto [fec, fn] = co_await asio::async_write(stream, asio::buffer(chunk.data(), static_cast<std::size_t>(n)), use_tuple);
-                wec = fec;
-                ctx.bytes_sent += fn;
-                ctx.body_bytes_sent += fn;
-            }
-            ::close(resp.file_fd);
-        }
-        if (cfg->access_logs) cfg->access_logs->write(loc->access_logs, ctx);
-        if (wec || !keep_alive) {
-            stream.socket().shutdown(tcp::socket::shutdown_send, ec);
-            co_return;
-        }
-        idle_timeout = loc->keepalive_timeout;
+        if (!co_await serve_request(c, header_size, rec)) co_return;
     }
 }
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 
 }  // namespace ngxlite::runtime
