@@ -3,7 +3,7 @@
 
 pid file, -s reload (new config served, kept-alive connections included; a broken one
 logged and the old one kept; a new listen address bound), -s reopen, -s quit (idle
-connections closed) and -s stop, worker_connections, and daemon mode. Every wait is a
+connections closed) and -s stop, worker_connections, `user`, and daemon mode. Every wait is a
 poll with a deadline. Ends with "N passed, N failed".
 """
 import os
@@ -207,6 +207,34 @@ def check_worker_connections(binary):
         c.close()
 
 
+def check_user(binary):
+    """Started as root, workers serve as `user` (nobody by default): a file only root may
+    read is forbidden, as with nginx's worker processes; the main thread stays root."""
+    if os.geteuid() != 0:
+        return
+    c = Case(binary)
+    try:
+        c.conf("root html;")
+        html = os.path.join(c.dir, "html")
+        os.makedirs(html)
+        os.chmod(c.dir, 0o755)
+        for name, mode in (("open.txt", 0o644), ("secret.txt", 0o600)):
+            path = os.path.join(html, name)
+            open(path, "w").write(name)
+            os.chmod(path, mode)
+        c.proc = subprocess.Popen([binary, "-p", c.dir + "/", "-c", "nginx.conf", "-g", "daemon off;"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        assert until(lambda: get(c.port, "/open.txt") == "open.txt"), "not serving"
+        with socket.create_connection(("127.0.0.1", c.port), timeout=2) as s:
+            s.sendall(b"GET /secret.txt HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            assert s.recv(100).startswith(b"HTTP/1.1 403"), "root-only file served"
+        uids = {open(f"/proc/{c.proc.pid}/task/{t}/status").read().split("Uid:")[1].split()[0]
+                for t in os.listdir(f"/proc/{c.proc.pid}/task")}
+        assert "0" in uids and len(uids) == 2, f"thread uids {uids}"
+    finally:
+        c.close()
+
+
 def check_bad_config_exits(binary):
     c = Case(binary)
     try:
@@ -221,7 +249,7 @@ def check_bad_config_exits(binary):
 def main():
     binary = os.path.abspath(sys.argv[1])
     passed = failed = 0
-    for check in (check_reload_and_quit, check_keepalive_reload_and_quit, check_worker_connections,
+    for check in (check_reload_and_quit, check_keepalive_reload_and_quit, check_worker_connections, check_user,
                   check_stop_and_daemon, check_bad_config_exits):
         try:
             check(binary)

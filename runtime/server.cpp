@@ -14,6 +14,9 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <sys/syscall.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -142,6 +145,39 @@ std::optional<std::string> bind_listeners(const ir::Config& cfg, const std::map<
     return std::nullopt;
 }
 
+// The user workers run as when ngxlite starts as root (`user`), as nginx's worker
+// processes do. Linux keeps credentials per thread: set with raw system calls (glibc's
+// wrappers would change every thread), only the worker threads drop them, and the main
+// thread keeps root for reloads, new listening ports and reopening logs, as nginx's master.
+struct WorkerCredentials {
+    uid_t uid = 0;
+    gid_t gid = 0;
+    std::vector<gid_t> groups;
+    bool drop = false;
+
+    static WorkerCredentials of(const ir::Config& cfg) {
+        WorkerCredentials c;
+        if (::geteuid() != 0) return c;
+        const passwd* pw = ::getpwnam(cfg.user.c_str());
+        const group* gr = ::getgrnam(cfg.group.c_str());
+        if (!pw || !gr) return c;
+        c.uid = pw->pw_uid;
+        c.gid = gr->gr_gid;
+        int n = 64;
+        c.groups.resize(static_cast<std::size_t>(n));
+        if (::getgrouplist(cfg.user.c_str(), c.gid, c.groups.data(), &n) < 0) n = 0;
+        c.groups.resize(static_cast<std::size_t>(std::max(n, 0)));
+        c.drop = true;
+        return c;
+    }
+    // On the calling thread only.
+    bool apply() const {
+        if (!drop) return true;
+        return ::syscall(SYS_setgroups, groups.size(), groups.data()) == 0 && ::syscall(SYS_setresgid, gid, gid, gid) == 0 &&
+               ::syscall(SYS_setresuid, uid, uid, uid) == 0;
+    }
+};
+
 // One worker thread: its own io_context, its own acceptors on the shared sockets, and
 // the configuration new connections start with. Touched only from its own thread.
 class Worker {
@@ -187,8 +223,15 @@ public:
         });
     }
     void stop_now() { ctx_.stop(); }
-    void start() {
-        thread_ = std::thread([this] { ctx_.run(); });
+    void start(const WorkerCredentials& credentials) {
+        thread_ = std::thread([this, credentials] {
+            if (!credentials.apply()) {
+                state_.config->error_log.write(LogLevel::emerg, "setuid(" + std::to_string(credentials.uid) + ") failed (" +
+                                                                   std::to_string(errno) + ": " + std::strerror(errno) + ")");
+                return;
+            }
+            ctx_.run();
+        });
     }
     void join() {
         if (thread_.joinable()) thread_.join();
@@ -293,10 +336,11 @@ int run_server(const conf::LoadOptions& options) {
     }
 
     std::vector<std::unique_ptr<Worker>> workers;
+    const WorkerCredentials credentials = WorkerCredentials::of(*loaded.config);
     for (int i = 0; i < std::max(1, loaded.config->worker_processes); ++i) {
         workers.push_back(std::make_unique<Worker>(active));
         for (const auto& [key, l] : listeners) workers.back()->listen(l);
-        workers.back()->start();
+        workers.back()->start(credentials);
     }
 
     asio::io_context main_ctx(1);

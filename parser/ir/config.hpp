@@ -387,8 +387,8 @@ struct Config {
     int worker_processes = 1;          // "auto" resolved to the CPU count
     std::string pid_path;
     std::vector<ErrorLog> error_logs;
-    std::string user;
-    std::string group;
+    std::string user = "nobody";  // workers' user when started as root (nginx's default on Debian)
+    std::string group = "nogroup";
     Msec worker_shutdown_timeout{0};
     int worker_connections = 512;
     std::optional<HttpConfig> http;
