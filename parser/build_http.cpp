@@ -380,6 +380,8 @@ void merge_locations(Compiler& c, const Scope& s, ir::Location& loc, const Direc
     loc.server_tokens = s.value<std::int64_t>("server_tokens", 1) != 0;
     loc.client_max_body_size = s.value<std::int64_t>("client_max_body_size", 1048576);
     loc.keepalive_timeout = ir::Msec(s.value<std::int64_t>("keepalive_timeout", 75000));
+    loc.client_body_timeout = ir::Msec(s.value<std::int64_t>("client_body_timeout", 60000));
+    loc.send_timeout = ir::Msec(s.value<std::int64_t>("send_timeout", 60000));
     loc.keepalive_requests = s.value<int>("keepalive_requests", 1000);
     // nginx resolves root and alias against the prefix at load time (unless they hold variables).
     auto resolved = [&](const std::string& path) { return has_variables(path) ? path : c.full_path(path, false); };

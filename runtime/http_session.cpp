@@ -31,7 +31,6 @@ using tcp = asio::ip::tcp;
 namespace {
 
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
-constexpr std::chrono::seconds kClientHeaderTimeout{60};
 
 }  // namespace
 
@@ -620,6 +619,16 @@ asio::awaitable<bool> serve_request(Connection& c, std::size_t header_size, boos
     const ir::Location* loc = &server->root_location;
     ctx.server = server;
     if (rec) {
+        if (rec == beast::error::timeout && buffer.size() > 0) {
+            // client_header_timeout on a started request: nginx logs it as 408 and closes.
+            const std::string_view received(static_cast<const char*>(buffer.data().data()), buffer.size());
+            if (const auto eol = received.find("\r\n"); eol != std::string_view::npos) req.request_line = std::string(received.substr(0, eol));
+            ctx.status = 408;
+            cfg->error_log.write(LogLevel::info,
+                                 "client timed out (110: Connection timed out) while reading client request headers" + describe(ctx), id);
+            if (cfg->access_logs) cfg->access_logs->write(loc->access_logs, ctx);
+            co_return false;
+        }
         if (rec == http::error::end_of_stream || rec == beast::error::timeout || rec == asio::error::eof ||
             rec == asio::error::connection_reset || buffer.size() == 0)
             co_return false;  // nothing (more) arrived: nginx closes without an answer
@@ -668,7 +677,7 @@ asio::awaitable<bool> serve_request(Connection& c, std::size_t header_size, boos
                 if (const std::string* expect = req.header("Expect"); expect && iequal(*expect, "100-continue")) {
                     // nginx answers it as soon as it would read or discard the body: always.
                     static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-                    stream.expires_after(std::chrono::seconds(60));
+                    stream.expires_after(server->root_location.send_timeout);
                     auto [cec, cn] = co_await asio::async_write(stream, asio::buffer(kContinue), use_tuple);
                     if (cec) co_return false;
                     ctx.continue_bytes = cn;
@@ -692,7 +701,7 @@ asio::awaitable<bool> serve_request(Connection& c, std::size_t header_size, boos
                 } else if (!parser.is_done()) {
                     parser.body_limit(loc->client_max_body_size > 0 ? static_cast<std::uint64_t>(loc->client_max_body_size)
                                                                     : std::numeric_limits<std::uint64_t>::max());
-                    stream.expires_after(std::chrono::seconds(60));
+                    stream.expires_after(loc->client_body_timeout);
                     auto [bec, bn] = co_await http::async_read(stream, buffer, parser, use_tuple);
                     if (bec == http::error::body_limit) {
                         set_error(resp, 413, loc->server_tokens);
@@ -796,7 +805,7 @@ asio::awaitable<bool> serve_request(Connection& c, std::size_t header_size, boos
     if (!resp.content_type.empty()) ctx.response_headers.emplace_back("Content-Type", resp.content_type);
     const std::string head = serialize_head(resp, keep_alive, loc->server_tokens);
     const bool head_only = req.method == "HEAD";
-    stream.expires_after(std::chrono::seconds(60));  // send_timeout
+    stream.expires_after(loc->send_timeout);
     // Head and body in one write: no small segments for Nagle to hold back.
     const std::size_t body_size = head_only ? 0 : resp.body.size();
     const std::array<asio::const_buffer, 2> parts{asio::buffer(head), asio::buffer(resp.body.data(), body_size)};
@@ -808,7 +817,7 @@ asio::awaitable<bool> serve_request(Connection& c, std::size_t header_size, boos
         while (!wec) {
             const ssize_t n = ::read(resp.file_fd, chunk.data(), chunk.size());
             if (n <= 0) break;
-            stream.expires_after(std::chrono::seconds(60));
+            stream.expires_after(loc->send_timeout);
             auto [fec, fn] = co_await asio::async_write(stream, asio::buffer(chunk.data(), static_cast<std::size_t>(n)), use_tuple);
             wec = fec;
             ctx.bytes_sent += fn;
@@ -850,8 +859,10 @@ asio::awaitable<void> serve_http(tcp::socket socket, WorkerState& worker, std::u
     if (!selector) co_return;
 
     socket.set_option(tcp::no_delay(true), ec);  // tcp_nodelay on, nginx's default
+    // Until a Host header picks a server, the address's default server's timeouts apply.
+    const ir::Msec header_timeout = selector->select("").client_header_timeout;
     Connection c{worker, std::move(cfg), std::move(conn), local_endpoint, selector, beast::tcp_stream(std::move(socket)),
-                 beast::flat_buffer(), kClientHeaderTimeout};
+                 beast::flat_buffer(), header_timeout};
     beast::tcp_stream& stream = c.stream;
     beast::flat_buffer& buffer = c.buffer;
     for (;;) {
@@ -884,6 +895,8 @@ asio::awaitable<void> serve_http(tcp::socket socket, WorkerState& worker, std::u
             const std::size_t want = std::min<std::size_t>(scanned == 0 ? 1024 : kLargeHeaderBuffer, 4 * kLargeHeaderBuffer - scanned);
             auto [ec, n] = co_await stream.async_read_some(buffer.prepare(want), use_tuple);
             buffer.commit(n);
+            if (scanned == 0 && n > 0 && busy.it != worker.idle.end())
+                stream.expires_after(header_timeout);  // a request began: client_header_timeout
             busy.now();
             if (ec) {
                 rec = ec;

@@ -495,7 +495,7 @@ asio::awaitable<ProxyResult> proxy_http(beast::tcp_stream& client, beast::flat_b
         std::uint64_t left = !no_body && length_known ? *parser.content_length() : 0;
         const std::size_t buffered = static_cast<std::size_t>(std::min<std::uint64_t>(ubuf.size(), left));
         left -= buffered;
-        client.expires_after(std::chrono::seconds(60));
+        client.expires_after(loc.send_timeout);
         const std::array<asio::const_buffer, 2> head_parts{asio::buffer(out), asio::buffer(ubuf.data().data(), buffered)};
         auto [cwec, cwn] = co_await asio::async_write(client, head_parts, use_tuple);
         result.bytes_sent += cwn;
@@ -520,7 +520,7 @@ asio::awaitable<ProxyResult> proxy_http(beast::tcp_stream& client, beast::flat_b
                 auto [rec, rn] = co_await upstream->async_read_some(
                     asio::buffer(chunk, static_cast<std::size_t>(std::min<std::uint64_t>(chunk_size, left))), use_tuple);
                 if (rn > 0) {
-                    client.expires_after(std::chrono::seconds(60));
+                    client.expires_after(loc.send_timeout);
                     auto [bec, bn] = co_await asio::async_write(client, asio::buffer(chunk, rn), use_tuple);
                     result.bytes_sent += bn;
                     result.body_bytes_sent += bn;
@@ -549,7 +549,7 @@ asio::awaitable<ProxyResult> proxy_http(beast::tcp_stream& client, beast::flat_b
                     }
                     std::array<asio::const_buffer, 3> parts{asio::buffer(frame), asio::buffer(chunk, got),
                                                             asio::buffer(chunked ? "\r\n" : "", chunked ? 2 : 0)};
-                    client.expires_after(std::chrono::seconds(60));
+                    client.expires_after(loc.send_timeout);
                     auto [bec, bn] = co_await asio::async_write(client, parts, use_tuple);
                     result.bytes_sent += bn;
                     result.body_bytes_sent += bn;  // nginx counts the chunk framing as body

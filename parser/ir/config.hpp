@@ -311,6 +311,8 @@ struct Location {
     bool server_tokens = true;
     std::int64_t client_max_body_size = 1048576;
     Msec keepalive_timeout{75000};
+    Msec client_body_timeout{60000};
+    Msec send_timeout{60000};
     int keepalive_requests = 1000;
     // Nested locations in nginx's match order: exact and prefix ones sorted by name
     // (exact first on a tie), then regexes in config order, then named ones.
