@@ -10,6 +10,8 @@
 #include "parser/url.hpp"
 #include "parser/values.hpp"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 
 namespace ngxlite::conf {
@@ -264,6 +266,25 @@ void sort_in_match_order(std::vector<ir::Location>& locations) {
     });
 }
 
+// allow ADDRESS[/BITS] | unix: | all (checked by the setter).
+ir::AccessRule access_rule_of(const Directive& d) {
+    ir::AccessRule r;
+    r.allow = d.name() == "allow";
+    const std::string& v = d.args[1];
+    r.all = v == "all";
+    r.unix_socket = v.starts_with("unix:");
+    if (r.all || r.unix_socket) return r;
+    const auto slash = v.find('/');
+    const std::string addr = v.substr(0, slash);
+    r.ipv6 = addr.find(':') != std::string::npos;
+    ::inet_pton(r.ipv6 ? AF_INET6 : AF_INET, addr.c_str(), r.address.data());
+    const int width = r.ipv6 ? 128 : 32;
+    const int bits = slash == std::string::npos ? width : static_cast<int>(*parse_number(std::string_view(v).substr(slash + 1)));
+    for (int i = 0; i < bits; ++i) r.mask[static_cast<std::size_t>(i / 8)] |= static_cast<unsigned char>(0x80 >> (i % 8));
+    for (std::size_t i = 0; i < r.address.size(); ++i) r.address[i] &= r.mask[i];
+    return r;
+}
+
 // The rewrite module's statements other than `if`, compiled (the setters checked them).
 std::optional<ir::RewriteOp> rewrite_op(const Directive& d) {
     using Kind = ir::RewriteOp::Kind;
@@ -399,6 +420,9 @@ void merge_locations(Compiler& c, const Scope& s, ir::Location& loc, const Direc
             loc.error_pages.push_back({static_cast<int>(*parse_number(e->args[i])), response, compile_template(e->args[last], e->where)});
     }
     loc.recursive_error_pages = s.value<bool>("recursive_error_pages", false);
+    if (const Block* b = s.innermost_with({"allow", "deny"}))
+        for (const auto& d : b->directives)
+            if (d->name() == "allow" || d->name() == "deny") loc.access_rules.push_back(access_rule_of(*d));
     if (const Directive* t = s.innermost().find("try_files")) {
         ir::TryFiles tf;
         for (std::size_t i = 1; i + 1 < t->args.size(); ++i) tf.files.push_back(compile_template(t->args[i], t->where));

@@ -304,6 +304,7 @@ void Compiler::finish_main() {
         cfg.group = u->nargs() == 2 ? u->args[2] : u->args[1];
     }
     cfg.worker_shutdown_timeout = ir::Msec(main.value<std::int64_t>("worker_shutdown_timeout", 0));
+    cfg.worker_rlimit_nofile = main.value<std::int64_t>("worker_rlimit_nofile", 0);
     const Directive* events = root_.find("events");
     if (!events) fail("no \"events\" section in configuration");
     cfg.worker_connections = static_cast<int>(Scope({events->block.get()}).value<std::int64_t>("worker_connections", 512));

@@ -4,6 +4,7 @@
 
 #include "parser/conf_tree.hpp"
 
+#include <initializer_list>
 #include <string_view>
 #include <vector>
 
@@ -31,6 +32,14 @@ public:
             if (!all.empty()) return all;
         }
         return {};
+    }
+    // The innermost block holding any of `names` (nginx's list settings made of several
+    // directives, as allow and deny), or nullptr.
+    const Block* innermost_with(std::initializer_list<std::string_view> names) const {
+        for (auto it = chain_.rbegin(); it != chain_.rend(); ++it)
+            for (std::string_view n : names)
+                if ((*it)->find(n)) return *it;
+        return nullptr;
     }
     template <typename T>
     T value(std::string_view name, T fallback) const {

@@ -74,6 +74,29 @@ struct Redirect {
 
 constexpr std::size_t kLargeHeaderBuffer = 8192;  // large_client_header_buffers 4 8k
 
+// nginx's access phase: the first allow/deny rule matching the client decides; none, allow.
+bool access_allowed(const ir::Location& loc, const ConnectionInfo& conn) {
+    if (loc.access_rules.empty()) return true;
+    boost::system::error_code ec;
+    auto address = asio::ip::make_address(conn.remote_addr, ec);
+    if (!ec && address.is_v6() && address.to_v6().is_v4_mapped())
+        address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
+    for (const auto& rule : loc.access_rules) {
+        if (rule.all) return rule.allow;
+        if (rule.unix_socket || ec || address.is_v6() != rule.ipv6) continue;
+        bool match = true;
+        if (rule.ipv6) {
+            const auto bytes = address.to_v6().to_bytes();
+            for (std::size_t i = 0; i < 16 && match; ++i) match = (bytes[i] & rule.mask[i]) == rule.address[i];
+        } else {
+            const auto bytes = address.to_v4().to_bytes();
+            for (std::size_t i = 0; i < 4 && match; ++i) match = (bytes[i] & rule.mask[i]) == rule.address[i];
+        }
+        if (match) return rule.allow;
+    }
+    return true;
+}
+
 // nginx's header name characters: letters, digits, '-', and '_' when allowed.
 bool valid_header_name(std::string_view name, bool underscores) {
     return std::all_of(name.begin(), name.end(), [&](char c) {
@@ -698,6 +721,9 @@ asio::awaitable<bool> serve_request(Connection& c, std::size_t header_size, boos
                     set_error(resp, route.error, loc->server_tokens);
                 } else if (route.script.next == ScriptResult::Next::respond) {
                     answer_return(resp, route.script, *loc, ctx);
+                } else if (!access_allowed(*loc, conn)) {
+                    cfg->error_log.write(LogLevel::error, "access forbidden by rule" + describe(ctx), id);
+                    set_error(resp, 403, loc->server_tokens);
                 } else if (!parser.is_done()) {
                     parser.body_limit(loc->client_max_body_size > 0 ? static_cast<std::uint64_t>(loc->client_max_body_size)
                                                                     : std::numeric_limits<std::uint64_t>::max());

@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -71,7 +72,12 @@ bool refuse_unimplemented(const ir::Config& cfg, const ErrorLog& log) {
                                                      "sendfile", "tcp_nopush", "tcp_nodelay", "open_file_cache",
                                                      "server_names_hash_bucket_size", "server_names_hash_max_size",
                                                      "types_hash_max_size", "types_hash_bucket_size", "multi_accept",
-                                                     "use", "accept_mutex"};
+                                                     "use", "accept_mutex", "pcre_jit", "open_file_cache_valid",
+                                                     "open_file_cache_min_uses", "open_file_cache_errors",
+                                                     "proxy_buffering", "proxy_buffers", "proxy_buffer_size",
+                                                     "proxy_busy_buffers_size", "proxy_max_temp_file_size",
+                                                     "proxy_temp_file_write_size", "proxy_temp_path",
+                                                     "client_body_temp_path", "client_body_buffer_size"};
     for (const auto& u : cfg.unimplemented) {
         const std::string where = " in " + u.where.file + ":" + std::to_string(u.where.line);
         if (std::find(std::begin(warn_only), std::end(warn_only), u.name) != std::end(warn_only)) {
@@ -335,6 +341,12 @@ int run_server(const conf::LoadOptions& options) {
         return 1;
     }
 
+    if (const auto n = loaded.config->worker_rlimit_nofile; n > 0) {
+        const rlimit limit{static_cast<rlim_t>(n), static_cast<rlim_t>(n)};
+        if (::setrlimit(RLIMIT_NOFILE, &limit) != 0)
+            active->error_log.write(LogLevel::alert, "setrlimit(RLIMIT_NOFILE, " + std::to_string(n) + ") failed (" +
+                                                         std::to_string(errno) + ": " + std::strerror(errno) + ")");
+    }
     std::vector<std::unique_ptr<Worker>> workers;
     const WorkerCredentials credentials = WorkerCredentials::of(*loaded.config);
     for (int i = 0; i < std::max(1, loaded.config->worker_processes); ++i) {

@@ -6,6 +6,7 @@
 #include "parser/ir/regex.hpp"
 #include "parser/ir/template.hpp"
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -285,6 +286,16 @@ struct TryFiles {
     int code = 0;                 // =CODE instead of a fallback
 };
 
+// allow/deny: the first rule matching the client's address decides.
+struct AccessRule {
+    bool allow = false;
+    bool all = false;  // "all": every address (unix: rules are kept as never matching)
+    bool unix_socket = false;
+    bool ipv6 = false;
+    std::array<unsigned char, 16> address{};
+    std::array<unsigned char, 16> mask{};
+};
+
 enum class LocationMatch { exact, prefix, prefix_no_regex, regex, regex_caseless, named };
 
 struct Location {
@@ -297,6 +308,7 @@ struct Location {
     std::optional<Template> root_template;   // root with variables
     std::optional<Template> alias_template;  // alias with variables (regex locations' captures)
     std::vector<ErrorPage> error_pages;
+    std::vector<AccessRule> access_rules;  // the innermost level's allow/deny, in order
     bool recursive_error_pages = false;
     std::optional<TryFiles> try_files;
     std::optional<ProxySettings> proxy;  // set where proxy_pass is
@@ -393,6 +405,7 @@ struct Config {
     std::string group = "nogroup";
     Msec worker_shutdown_timeout{0};
     int worker_connections = 512;
+    std::int64_t worker_rlimit_nofile = 0;  // 0: leave the limit as it is
     std::optional<HttpConfig> http;
     std::optional<StreamConfig> stream;
     std::vector<Listen> mail_listens;  // mail is checked like nginx, not served
