@@ -363,6 +363,22 @@ void merge_locations(Compiler& c, const Scope& s, ir::Location& loc, const Direc
                         s.innermost().opener->name() != "server";
     if (!pass && noname) pass = inherited_pass;
     if (pass) loc.proxy = merge_proxy(c, s, *pass, loc.name);
+    if (const Directive* e = s.find("expires")) {
+        using Expires = ir::Location::Expires;
+        const std::string_view v = e->args.back();
+        if (v == "off") loc.expires = Expires::off;
+        else if (v == "epoch") loc.expires = Expires::epoch;
+        else if (v == "max") loc.expires = Expires::max;
+        else if (v.starts_with("@")) {
+            loc.expires = Expires::daily;
+            loc.expires_seconds = parse_time(v.substr(1), true).value_or(0);
+        } else {
+            loc.expires = e->nargs() == 2 ? Expires::modified : Expires::access;
+            const bool negative = v.starts_with("-");
+            const std::int64_t seconds = parse_time(v.substr(negative ? 1 : 0), true).value_or(0);
+            loc.expires_seconds = negative ? -seconds : seconds;
+        }
+    }
     for (const Directive* h : s.find_list("add_header"))
         loc.add_headers.push_back({h->args[1], compile_template(h->args[2], h->where), h->nargs() == 3});
     for (const Directive* a : s.find_list("access_log")) {

@@ -61,6 +61,7 @@ struct Response {
     int file_fd = -1;  // a static file streamed after the header
     bool close = false;
     bool special = false;  // nginx's own page for the status: error_page may replace it
+    bool accept_ranges = false;  // nginx's range filter adds it after every other header
 };
 
 // An internal redirect decided by try_files, index or error_page (a URI or @name).
@@ -201,6 +202,11 @@ void add_location_headers(Response& r, const ir::Location& loc, const RequestCon
     // add_header applies to 200, 201, 204, 206, 301, 302, 303, 304, 307, 308 unless `always`.
     static constexpr int kinds[] = {200, 201, 204, 206, 301, 302, 303, 304, 307, 308};
     const bool ok = std::find(std::begin(kinds), std::end(kinds), r.status) != std::end(kinds);
+    if (ok)
+        if (auto e = expires_headers(loc, r.last_modified)) {
+            r.headers.emplace_back("Expires", std::move(e->first));
+            r.headers.emplace_back("Cache-Control", std::move(e->second));
+        }
     for (const auto& h : loc.add_headers) {
         if (!ok && !h.always) continue;
         std::string v = expand(h.value, ctx);
@@ -229,6 +235,36 @@ std::string absolute_redirect(std::string_view uri, const RequestContext& ctx) {
     std::string out = "http://" + host;
     if (ctx.connection.server_port != 80) out += ":" + std::to_string(ctx.connection.server_port);
     return out + std::string(uri);
+}
+
+std::optional<std::pair<std::string, std::string>> expires_headers(const ir::Location& loc,
+                                                                   std::optional<std::time_t> last_modified) {
+    using Expires = ir::Location::Expires;
+    switch (loc.expires) {
+    case Expires::off: return std::nullopt;
+    case Expires::epoch: return std::pair{std::string("Thu, 01 Jan 1970 00:00:01 GMT"), std::string("no-cache")};
+    case Expires::max: return std::pair{std::string("Thu, 31 Dec 2037 23:55:55 GMT"), std::string("max-age=315360000")};
+    default: break;
+    }
+    const std::time_t now = std::time(nullptr);
+    std::time_t at = 0;
+    std::int64_t max_age = 0;
+    if (loc.expires == Expires::daily) {  // ngx_next_time: that time of day, today or tomorrow
+        std::tm tm{};
+        ::localtime_r(&now, &tm);
+        tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+        at = std::mktime(&tm) + loc.expires_seconds;
+        if (at <= now) at += 86400;
+        max_age = at - now;
+    } else if (loc.expires == Expires::access || !last_modified) {
+        at = now + loc.expires_seconds;
+        max_age = loc.expires_seconds;
+    } else {
+        at = *last_modified + loc.expires_seconds;
+        max_age = at - now;
+    }
+    const bool no_cache = loc.expires_seconds < 0 || max_age < 0;
+    return std::pair{http_date(at), no_cache ? std::string("no-cache") : "max-age=" + std::to_string(max_age)};
 }
 
 std::string describe(const RequestContext& ctx, std::string_view upstream) {
@@ -336,7 +372,7 @@ void serve_static(Response& r, Redirect& next, const ir::Location& loc, const Re
     std::snprintf(etag, sizeof etag, "\"%lx-%lx\"", static_cast<unsigned long>(st.st_mtime),
                   static_cast<unsigned long>(st.st_size));
     r.headers.emplace_back("ETag", etag);
-    r.headers.emplace_back("Accept-Ranges", "bytes");
+    r.accept_ranges = true;
     if (req.method == "HEAD")
         ::close(fd);
     else
@@ -471,6 +507,7 @@ std::string serialize_head(const Response& r, bool keep_alive, bool tokens) {
     if (!r.location.empty()) h += "Location: " + r.location + "\r\n";
     h += keep_alive ? "Connection: keep-alive\r\n" : "Connection: close\r\n";
     for (const auto& [k, v] : r.headers) h += k + ": " + v + "\r\n";
+    if (r.accept_ranges) h += "Accept-Ranges: bytes\r\n";
     h += "\r\n";
     return h;
 }
@@ -813,8 +850,7 @@ asio::awaitable<bool> serve_request(Connection& c, std::size_t header_size, boos
                 resp.status = ctx.status_override;
                 // nginx sends Last-Modified only with 200/206/304, Accept-Ranges only with 200.
                 if (resp.status != 206 && resp.status != 304) resp.last_modified.reset();
-                if (resp.status != 200)
-                    std::erase_if(resp.headers, [](const auto& h) { return h.first == "Accept-Ranges"; });
+                if (resp.status != 200) resp.accept_ranges = false;
             }
         }
     }

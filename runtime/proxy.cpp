@@ -394,6 +394,13 @@ asio::awaitable<ProxyResult> proxy_http(beast::tcp_stream& client, beast::flat_b
         append(ctx.upstream_header_time, seconds_since(attempt_start));
         auto& res = parser.get();
         const int status = static_cast<int>(res.result_int());
+        ctx.upstream_headers.clear();  // kept as one block: one allocation per response
+        for (const auto& f : res) {
+            ctx.upstream_headers += f.name_string();
+            ctx.upstream_headers += ": ";
+            ctx.upstream_headers += f.value();
+            ctx.upstream_headers += "\r\n";
+        }
         if (const std::uint32_t mask = next_upstream_mask(status); mask && selection.tries() > 1) {
             const std::uint32_t need = request_sent && non_idempotent ? mask | ir::kNextNonIdempotent : mask;
             const bool timed_out = p.next_upstream_timeout.count() > 0 && clock::now() - started >= p.next_upstream_timeout;
@@ -466,6 +473,8 @@ asio::awaitable<ProxyResult> proxy_http(beast::tcp_stream& client, beast::flat_b
         if (auto it = res.find(http::field::content_type); it != res.end()) out += "Content-Type: " + std::string(it->value()) + "\r\n";
         if (length_known) out += "Content-Length: " + std::to_string(*parser.content_length()) + "\r\n";
         if (auto it = res.find(http::field::last_modified); it != res.end()) out += "Last-Modified: " + std::string(it->value()) + "\r\n";
+        static constexpr int with_headers[] = {200, 201, 204, 206, 301, 302, 303, 304, 307, 308};
+        const bool add = std::find(std::begin(with_headers), std::end(with_headers), client_status) != std::end(with_headers);
         // proxy_redirect, then nginx's header filter: a Location it rewrote to a relative
         // one becomes absolute and goes early; any other keeps its place as sent.
         std::string location;
@@ -478,15 +487,31 @@ asio::awaitable<ProxyResult> proxy_http(beast::tcp_stream& client, beast::flat_b
         }
         if (chunked) out += "Transfer-Encoding: chunked\r\n";
         out += keep ? "Connection: keep-alive\r\n" : "Connection: close\r\n";
+        // expires replaces the upstream's Expires and Cache-Control in place, or adds them.
+        std::optional<std::pair<std::string, std::string>> expires;
+        if (loc.expires != ir::Location::Expires::off && add) {
+            std::optional<std::time_t> modified;
+            if (auto it = res.find(http::field::last_modified); it != res.end()) {
+                std::tm tm{};
+                const std::string v(it->value());
+                if (::strptime(v.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm)) modified = ::timegm(&tm);
+            }
+            expires = expires_headers(loc, modified);
+        }
+        bool expires_sent = false, cache_control_sent = false;
         for (const auto& f : res) {
-            if (f.name() == http::field::location) {
+            if (expires && f.name() == http::field::expires) {
+                if (!std::exchange(expires_sent, true)) out += "Expires: " + expires->first + "\r\n";
+            } else if (expires && f.name() == http::field::cache_control) {
+                if (!std::exchange(cache_control_sent, true)) out += "Cache-Control: " + expires->second + "\r\n";
+            } else if (f.name() == http::field::location) {
                 if (!location_early) out += std::string(f.name_string()) + ": " + location + "\r\n";
             } else if (!hidden(f.name_string(), p)) {
                 out += std::string(f.name_string()) + ": " + std::string(f.value()) + "\r\n";
             }
         }
-        static constexpr int with_headers[] = {200, 201, 204, 206, 301, 302, 303, 304, 307, 308};
-        const bool add = std::find(std::begin(with_headers), std::end(with_headers), client_status) != std::end(with_headers);
+        if (expires && !expires_sent) out += "Expires: " + expires->first + "\r\n";
+        if (expires && !cache_control_sent) out += "Cache-Control: " + expires->second + "\r\n";
         for (const auto& h : loc.add_headers)
             if (add || h.always)
                 if (std::string v = expand(h.value, ctx); !v.empty()) out += h.name + ": " + v + "\r\n";

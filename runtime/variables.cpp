@@ -201,6 +201,17 @@ std::string variable(std::string_view name, const RequestContext& ctx, bool& fou
     } else if (name.starts_with("sent_http_")) {
         for (const auto& [k, v] : ctx.response_headers)
             if (header_name_matches(k, name.substr(10))) return v;
+    } else if (name.starts_with("upstream_http_")) {
+        std::string_view rest = ctx.upstream_headers;
+        while (!rest.empty()) {
+            const auto eol = rest.find("\r\n");
+            const std::string_view line = rest.substr(0, eol);
+            const auto colon = line.find(':');
+            if (colon != std::string_view::npos && header_name_matches(line.substr(0, colon), name.substr(14)))
+                return std::string(line.substr(std::min(line.size(), colon + 2)));
+            if (eol == std::string_view::npos) break;
+            rest.remove_prefix(eol + 2);
+        }
     } else if (name.starts_with("cookie_")) {
         if (const std::string* cookies = ctx.request.header("Cookie")) {
             std::string_view rest = *cookies;

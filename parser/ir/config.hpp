@@ -316,6 +316,9 @@ struct Location {
     // nginx's server rewrite phase, a location's after the location is found).
     std::vector<RewriteOp> script;
     std::vector<AddHeader> add_headers;  // a block with add_header replaces the parent's list
+    // expires: Expires and Cache-Control on successful answers.
+    enum class Expires { off, epoch, max, access, modified, daily } expires = Expires::off;
+    std::int64_t expires_seconds = 0;  // access/modified: the offset; daily: seconds after midnight
     std::vector<AccessLog> access_logs;  // empty: access_log off
     std::vector<std::string> index{"index.html"};
     std::shared_ptr<const MimeTypes> types;  // the innermost types {} block
