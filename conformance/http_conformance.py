@@ -338,10 +338,11 @@ def main():
     ngxlite = os.path.abspath(sys.argv[1])
     root = sys.argv[2]
     cases = sys.argv[3:] or sorted(d for d in os.listdir(root) if os.path.isfile(os.path.join(root, d, "nginx.conf")))
-    passed = failed = 0
+    passed = failed = responses = 0
     for case in cases:
         try:
             expected, got = run_case(ngxlite, os.path.join(root, case))
+            responses += sum(len(c.split("\n=====\n")) for c in expected[:-2] if c)
         except Exception as e:  # a server that does not start is a failure of the case
             failed += 1
             print(f"FAIL {case}: {e}")
@@ -356,7 +357,7 @@ def main():
                 print(f"  connection {i + 1}:")
                 for line in difflib.unified_diff(e.split("\n"), g.split("\n"), "nginx", "ngxlite", lineterm="", n=2):
                     print("    " + line)
-    print(f"{passed} passed, {failed} failed")
+    print(f"{passed} passed, {failed} failed ({responses} responses compared, with their log lines)")
     sys.exit(1 if failed else 0)
 
 
