@@ -202,8 +202,8 @@ ir::ProxySettings merge_proxy(Compiler& c, const Scope& s, const Directive& pass
     for (const Directive* d : s.find_list("proxy_pass_header")) p.pass_headers.push_back(d->args[1]);
     p.pass_request_headers = s.value<bool>("proxy_pass_request_headers", true);
     p.pass_request_body = s.value<bool>("proxy_pass_request_body", true);
-    p.set_body = s.str("proxy_set_body", "");
-    p.method = s.str("proxy_method", "");
+    if (const Directive* d = s.find("proxy_set_body")) p.set_body = compile_template(d->args[1], d->where);
+    if (const Directive* d = s.find("proxy_method")) p.method = compile_template(d->args[1], d->where);
     p.buffering = s.value<bool>("proxy_buffering", true);
     p.buffer_size = s.value<std::int64_t>("proxy_buffer_size", 4096);
     if (const Directive* d = s.find("proxy_buffers")) {

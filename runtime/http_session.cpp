@@ -778,6 +778,7 @@ asio::awaitable<bool> serve_request(Connection& c, std::size_t header_size, boos
                         const bool client_keep_alive = parser.get().keep_alive() && loc->keepalive_timeout.count() > 0 &&
                                                        conn.requests < static_cast<std::uint64_t>(loc->keepalive_requests);
                         req.body = parser.get().body();
+                        req.body_framed = parser.content_length().has_value() || parser.chunked();
                         ProxyResult pr = co_await proxy_http(stream, buffer, *loc, ctx, *cfg, client_keep_alive);
                         if (pr.error_status == 0) {
                             // Answered by the upstream: log it and go on, or close.

@@ -60,9 +60,13 @@ std::string upstream_uri(const ir::ProxySettings& p, const ir::Location& loc, co
     return out;
 }
 
-std::string build_request(const ir::ProxySettings& p, const std::string& uri, const RequestContext& ctx) {
+std::string build_request(const ir::ProxySettings& p, const std::string& uri, RequestContext& ctx) {
     const Request& req = ctx.request;
-    std::string out = req.method + " " + uri + " HTTP/1." + std::to_string(p.http_version_minor) + "\r\n";
+    std::string set_body;
+    if (p.set_body) set_body = expand(*p.set_body, ctx);
+    ctx.proxy_body = p.set_body ? &set_body : &req.body;
+    const std::string method = p.method ? expand(*p.method, ctx) : req.method;
+    std::string out = method + " " + uri + " HTTP/1." + std::to_string(p.http_version_minor) + "\r\n";
     for (const auto& h : p.set_headers) {
         const std::string v = expand(h.value, ctx);
         if (!v.empty()) out += h.name + ": " + v + "\r\n";
@@ -76,7 +80,9 @@ std::string build_request(const ir::ProxySettings& p, const std::string& uri, co
         }
     }
     out += "\r\n";
-    if (p.pass_request_body) out += req.body;
+    if (p.set_body) out += set_body;
+    else if (p.pass_request_body) out += req.body;
+    ctx.proxy_body = nullptr;  // set_body lives only here
     return out;
 }
 

@@ -31,6 +31,7 @@ struct Request {
     std::vector<std::pair<std::string, std::string>> headers;  // as received
     std::string host;          // lowercased, without port
     std::string body;
+    bool body_framed = false;  // Content-Length or chunked came: the upstream gets a Content-Length
     std::chrono::system_clock::time_point start;
     // nginx's r->valid_unparsed_uri: the URI is still the one received (no rewrite), so a
     // proxy_pass without a URI part sends request_uri as is.
@@ -70,6 +71,7 @@ struct RequestContext {
     bool proxying = false;    // the proxy module took the request: $proxy_host is set, if empty
     std::string proxy_host;   // $proxy_host while proxying
     std::string proxy_port;   // $proxy_port
+    const std::string* proxy_body = nullptr;  // what goes upstream as the body (proxy_set_body or the client's)
     // One entry per upstream attempt, joined with ", " as nginx's $upstream_* variables.
     std::string upstream_addr;           // $upstream_addr
     std::string upstream_status;         // $upstream_status

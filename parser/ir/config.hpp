@@ -259,8 +259,8 @@ struct ProxySettings {
     std::vector<std::string> pass_headers;
     bool pass_request_headers = true;
     bool pass_request_body = true;
-    std::string set_body;
-    std::string method;
+    std::optional<Template> set_body;  // proxy_set_body
+    std::optional<Template> method;    // proxy_method
     bool buffering = true;
     std::int64_t buffer_size = 4096;
     int buffers_count = 8;
