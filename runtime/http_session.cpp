@@ -780,6 +780,11 @@ asio::awaitable<bool> serve_request(Connection& c, std::size_t header_size, boos
                         req.body = parser.get().body();
                         req.body_framed = parser.content_length().has_value() || parser.chunked();
                         ProxyResult pr = co_await proxy_http(stream, buffer, *loc, ctx, *cfg, client_keep_alive);
+                        if (pr.client_closed) {
+                            ctx.status = 499;  // nginx's code for a client that left first
+                            if (cfg->access_logs) cfg->access_logs->write(loc->access_logs, ctx);
+                            co_return false;
+                        }
                         if (pr.error_status == 0) {
                             // Answered by the upstream: log it and go on, or close.
                             ctx.bytes_sent = pr.bytes_sent + ctx.continue_bytes;

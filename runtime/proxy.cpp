@@ -5,6 +5,7 @@
 #include "runtime/upstream.hpp"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -12,6 +13,8 @@
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
+
+#include <sys/socket.h>
 
 #include <chrono>
 
@@ -165,6 +168,58 @@ std::uint32_t next_upstream_mask(int status) {
     default: return 0;
     }
 }
+
+// Watches the client while the upstream prepares its answer (nginx's
+// ngx_http_upstream_check_broken_connection): after a moment (most upstreams answer
+// sooner, at the cost of one timer), a client that has closed its side cancels the
+// upstream read; pipelined bytes are no sign of that and end the watch.
+class ClientWatch {
+public:
+    ClientWatch(beast::tcp_stream& client, beast::tcp_stream& upstream)
+        : state_(std::make_shared<State>(client.get_executor(), client.socket(), upstream.socket())) {
+        state_->timer.async_wait([s = state_](const boost::system::error_code& ec) {
+            if (!ec && !s->done) State::arm(s);
+        });
+    }
+    ~ClientWatch() {
+        state_->done = true;  // late handlers see it before touching the sockets
+        state_->timer.cancel();
+        if (state_->waiting) {
+            boost::system::error_code ec;
+            state_->client.cancel(ec);
+        }
+    }
+    ClientWatch(const ClientWatch&) = delete;
+    ClientWatch& operator=(const ClientWatch&) = delete;
+    bool client_closed() const { return state_->closed; }
+
+private:
+    struct State {
+        State(asio::any_io_executor ex, tcp::socket& c, tcp::socket& u) : timer(ex, std::chrono::milliseconds(200)), client(c), upstream(u) {}
+        asio::steady_timer timer;
+        tcp::socket& client;
+        tcp::socket& upstream;
+        bool done = false, closed = false, waiting = false;
+
+        static void arm(const std::shared_ptr<State>& s) {
+            s->waiting = true;
+            s->client.async_wait(tcp::socket::wait_read, [s](const boost::system::error_code& ec) {
+                s->waiting = false;
+                if (ec || s->done) return;
+                char byte;
+                const ssize_t n = ::recv(s->client.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+                if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+                    s->closed = true;
+                    boost::system::error_code ignored;
+                    s->upstream.cancel(ignored);
+                } else if (n < 0) {
+                    arm(s);
+                }
+            });
+        }
+    };
+    std::shared_ptr<State> state_;
+};
 
 // One direction of an upgraded connection; the other is cancelled when it ends.
 asio::awaitable<void> pump(beast::tcp_stream& from, beast::tcp_stream& to, ir::Msec idle, std::uint64_t* counted) {
@@ -391,7 +446,24 @@ asio::awaitable<ProxyResult> proxy_http(beast::tcp_stream& client, beast::flat_b
         parser.body_limit(boost::none);
         if (method == "HEAD") parser.skip(true);
         upstream->expires_after(p.read_timeout);
+        // While the upstream thinks, a client that goes away ends the exchange (nginx's
+        // ngx_http_upstream_check_broken_connection: 499, the upstream connection closed).
+        std::optional<ClientWatch> watch(std::in_place, client, *upstream);
         auto [hec, hn] = co_await http::async_read_header(*upstream, ubuf, parser, use_tuple);
+        const bool client_closed = watch->client_closed();
+        watch.reset();
+        if (client_closed) {
+            cfg.error_log.write(LogLevel::info,
+                                "epoll_wait() reported that client prematurely closed connection, so upstream connection is "
+                                "closed too while reading response header from upstream" + describe(ctx, peer_url),
+                                ctx.connection.id);
+            append(ctx.upstream_status, "-");
+            append(ctx.upstream_header_time, "-");
+            append(ctx.upstream_response_time, seconds_since(attempt_start));
+            selection.finish(false, [] {});
+            result.client_closed = true;
+            co_return result;
+        }
         if (hec) {
             append(ctx.upstream_header_time, "-");
             if (failed(hec, "recv()")) continue;

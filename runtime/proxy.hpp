@@ -14,6 +14,7 @@ namespace ngxlite::runtime {
 struct ProxyResult {
     int error_status = 0;     // 502/504 before anything was sent: the caller answers it
     bool keep_alive = false;  // the client connection may serve another request
+    bool client_closed = false;  // the client went away first: 499, nothing to send
     std::uint64_t bytes_sent = 0;
     std::uint64_t body_bytes_sent = 0;
 };
