@@ -436,6 +436,13 @@ void merge_locations(Compiler& c, const Scope& s, ir::Location& loc, const Direc
             loc.error_pages.push_back({static_cast<int>(*parse_number(e->args[i])), response, compile_template(e->args[last], e->where)});
     }
     loc.recursive_error_pages = s.value<bool>("recursive_error_pages", false);
+    for (const Directive* d : s.find_list("set_real_ip_from")) {
+        ir::AccessRule rule = access_rule_of(*d);
+        rule.allow = true;
+        loc.real_ip_from.push_back(rule);
+    }
+    loc.real_ip_header = s.str("real_ip_header", "X-Real-IP");
+    loc.real_ip_recursive = s.value<bool>("real_ip_recursive", false);
     if (const Block* b = s.innermost_with({"allow", "deny"}))
         for (const auto& d : b->directives)
             if (d->name() == "allow" || d->name() == "deny") loc.access_rules.push_back(access_rule_of(*d));

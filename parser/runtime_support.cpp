@@ -23,7 +23,7 @@ bool runtime_implements(const DirectiveSpec& spec) {
         "error_page", "recursive_error_pages", "try_files", "alias", "proxy_redirect", "proxy_intercept_errors",
         "underscores_in_headers", "ignore_invalid_headers", "client_header_timeout", "client_body_timeout",
         "send_timeout", "allow", "deny", "worker_rlimit_nofile", "expires",
-        "proxy_set_body", "proxy_method"};
+        "proxy_set_body", "proxy_method", "set_real_ip_from", "real_ip_header", "real_ip_recursive"};
     return std::find(std::begin(implemented), std::end(implemented), spec.name) != std::end(implemented);
 }
 

@@ -75,15 +75,14 @@ struct Redirect {
 
 constexpr std::size_t kLargeHeaderBuffer = 8192;  // large_client_header_buffers 4 8k
 
-// nginx's access phase: the first allow/deny rule matching the client decides; none, allow.
-bool access_allowed(const ir::Location& loc, const ConnectionInfo& conn) {
-    if (loc.access_rules.empty()) return true;
+// The first rule of `rules` matching `addr`, or nullptr.
+const ir::AccessRule* first_match(const std::vector<ir::AccessRule>& rules, std::string_view addr) {
     boost::system::error_code ec;
-    auto address = asio::ip::make_address(conn.remote_addr, ec);
+    auto address = asio::ip::make_address(addr, ec);
     if (!ec && address.is_v6() && address.to_v6().is_v4_mapped())
         address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
-    for (const auto& rule : loc.access_rules) {
-        if (rule.all) return rule.allow;
+    for (const auto& rule : rules) {
+        if (rule.all) return &rule;
         if (rule.unix_socket || ec || address.is_v6() != rule.ipv6) continue;
         bool match = true;
         if (rule.ipv6) {
@@ -93,9 +92,47 @@ bool access_allowed(const ir::Location& loc, const ConnectionInfo& conn) {
             const auto bytes = address.to_v4().to_bytes();
             for (std::size_t i = 0; i < 4 && match; ++i) match = (bytes[i] & rule.mask[i]) == rule.address[i];
         }
-        if (match) return rule.allow;
+        if (match) return &rule;
     }
-    return true;
+    return nullptr;
+}
+
+
+// The realip module (ngx_http_get_forwarded_addr): from a trusted peer, the header names the
+// client; X-Forwarded-For's last address, or with real_ip_recursive the last one that is
+// not trusted. Applied once per request, with the first level that configures it.
+void apply_real_ip(const ir::Location& loc, RequestContext& ctx) {
+    if (loc.real_ip_from.empty() || !ctx.real_addr.empty() || !first_match(loc.real_ip_from, ctx.connection.remote_addr)) return;
+    const std::string* value = ctx.request.header(loc.real_ip_header);
+    if (!value) return;
+    boost::system::error_code ec;
+    if (!iequal(loc.real_ip_header, "X-Forwarded-For")) {
+        const auto a = asio::ip::make_address(*value, ec);
+        if (!ec) ctx.real_addr = a.to_string();
+        return;
+    }
+    std::string_view list = *value;
+    std::string found;
+    for (;;) {
+        while (!list.empty() && (list.back() == ' ' || list.back() == ',')) list.remove_suffix(1);
+        const auto cut = list.find_last_of(", ");
+        const std::string_view last = cut == std::string_view::npos ? list : list.substr(cut + 1);
+        const auto a = asio::ip::make_address(last, ec);
+        if (ec) break;
+        found = a.to_string();
+        if (!loc.real_ip_recursive || cut == std::string_view::npos || !first_match(loc.real_ip_from, found)) break;
+        list = list.substr(0, cut);
+    }
+    ctx.real_addr = std::move(found);
+}
+
+// nginx's preaccess and access phases, after the rewrite phase (a `return` answers before
+// them): realip with the location's settings if the server's named no client, then the
+// first allow/deny rule matching the client decides; none, allow.
+bool access_phases(const ir::Location& loc, RequestContext& ctx) {
+    apply_real_ip(loc, ctx);
+    const ir::AccessRule* rule = first_match(loc.access_rules, ctx.remote_addr());
+    return !rule || rule->allow;
 }
 
 // nginx's header name characters: letters, digits, '-', and '_' when allowed.
@@ -268,7 +305,7 @@ std::optional<std::pair<std::string, std::string>> expires_headers(const ir::Loc
 }
 
 std::string describe(const RequestContext& ctx, std::string_view upstream) {
-    std::string s = ", client: " + ctx.connection.remote_addr;
+    std::string s = ", client: " + ctx.remote_addr();
     s += ", server: " + (ctx.server && !ctx.server->names.empty() ? ctx.server->names[0].name : std::string());
     s += ", request: \"" + ctx.request.request_line + "\"";
     if (!upstream.empty()) s += ", upstream: \"" + std::string(upstream) + "\"";
@@ -733,6 +770,7 @@ asio::awaitable<bool> serve_request(Connection& c, std::size_t header_size, boos
             server = &selector.select(req.host, &ctx.user_variables);
             ctx.server = server;
             drop_ignored_headers(req.headers, *server, selector.select(""));
+            apply_real_ip(server->root_location, ctx);  // nginx's post-read phase
             if (req.version == 11)
                 if (const std::string* expect = req.header("Expect"); expect && iequal(*expect, "100-continue")) {
                     // nginx answers it as soon as it would read or discard the body: always.
@@ -758,7 +796,7 @@ asio::awaitable<bool> serve_request(Connection& c, std::size_t header_size, boos
                     set_error(resp, route.error, loc->server_tokens);
                 } else if (route.script.next == ScriptResult::Next::respond) {
                     answer_return(resp, route.script, *loc, ctx);
-                } else if (!access_allowed(*loc, conn)) {
+                } else if (!access_phases(*loc, ctx)) {
                     cfg->error_log.write(LogLevel::error, "access forbidden by rule" + describe(ctx), id);
                     set_error(resp, 403, loc->server_tokens);
                 } else if (!parser.is_done()) {

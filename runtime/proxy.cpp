@@ -130,7 +130,7 @@ void log_error(const ActiveConfig& cfg, const RequestContext& ctx, const std::st
 std::string balancer_key(const ir::UpstreamGroup& g, const RequestContext& ctx) {
     if (g.balancer == ir::Balancer::ip_hash) {
         boost::system::error_code ec;
-        const auto a = asio::ip::make_address(ctx.connection.remote_addr, ec);
+        const auto a = asio::ip::make_address(ctx.remote_addr(), ec);
         if (ec) return {};
         if (a.is_v4()) {
             const auto b = a.to_v4().to_bytes();

@@ -51,6 +51,7 @@ struct RequestContext {
     const ConnectionInfo& connection;
     Request& request;  // the rewrite module changes its URI and arguments
     const ir::HttpServer* server = nullptr;
+    std::string real_addr;  // realip's client address, when a trusted proxy named one
     const ir::Location* location = nullptr;  // the one serving the request, once found
     std::vector<std::string> captures;  // $0.. of the matched regex
     // Variables a request sets: `set`, and regexes' (?<name>) captures; the last wins.
@@ -58,6 +59,8 @@ struct RequestContext {
     const ir::HttpConfig* http = nullptr;  // for map variables
 
     void set_variable(std::string_view name, std::string value);
+    // $remote_addr: the connection's peer, or the client a trusted proxy named (realip).
+    const std::string& remote_addr() const { return real_addr.empty() ? connection.remote_addr : real_addr; }
     // A regex match of the rewrite module or map: on success its captures become $1..
     // and its named groups variables.
     bool match(const ir::Regex& regex, std::string_view subject);

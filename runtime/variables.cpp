@@ -37,7 +37,8 @@ using Getter = std::string (*)(const RequestContext&, bool&);
 
 const std::unordered_map<std::string_view, Getter>& getters() {
     static const std::unordered_map<std::string_view, Getter> table = {
-        {"remote_addr", [](const RequestContext& c, bool&) { return c.connection.remote_addr; }},
+        {"remote_addr", [](const RequestContext& c, bool&) { return c.remote_addr(); }},
+        {"realip_remote_addr", [](const RequestContext& c, bool&) { return c.connection.remote_addr; }},
         {"remote_port", [](const RequestContext& c, bool&) { return std::to_string(c.connection.remote_port); }},
         {"server_addr", [](const RequestContext& c, bool&) { return c.connection.server_addr; }},
         {"server_port", [](const RequestContext& c, bool&) { return std::to_string(c.connection.server_port); }},
@@ -102,7 +103,7 @@ const std::unordered_map<std::string_view, Getter>& getters() {
         {"proxy_internal_chunked", [](const RequestContext&, bool& found) { found = false; return std::string(); }},
         {"proxy_add_x_forwarded_for", [](const RequestContext& c, bool&) {
              const std::string* xff = c.request.header("X-Forwarded-For");
-             return xff ? *xff + ", " + c.connection.remote_addr : c.connection.remote_addr;
+             return xff ? *xff + ", " + c.remote_addr() : c.remote_addr();
          }},
         {"upstream_addr", [](const RequestContext& c, bool& found) { found = !c.upstream_addr.empty(); return c.upstream_addr; }},
         {"upstream_status", [](const RequestContext& c, bool& found) { found = !c.upstream_status.empty(); return c.upstream_status; }},

@@ -309,6 +309,11 @@ struct Location {
     std::optional<Template> alias_template;  // alias with variables (regex locations' captures)
     std::vector<ErrorPage> error_pages;
     std::vector<AccessRule> access_rules;  // the innermost level's allow/deny, in order
+    // realip: addresses trusted to name the client (set_real_ip_from, as allow rules),
+    // the header that does (real_ip_header), and real_ip_recursive.
+    std::vector<AccessRule> real_ip_from;
+    std::string real_ip_header = "X-Real-IP";
+    bool real_ip_recursive = false;
     bool recursive_error_pages = false;
     std::optional<TryFiles> try_files;
     std::optional<ProxySettings> proxy;  // set where proxy_pass is
