@@ -603,6 +603,7 @@ asio::awaitable<ProxyResult> proxy_http(beast::tcp_stream& client, beast::flat_b
         auto [cwec, cwn] = co_await asio::async_write(client, head_parts, use_tuple);
         result.bytes_sent += cwn;
         result.body_bytes_sent += cwn > out.size() ? cwn - out.size() : 0;
+        ctx.sent_header_block = std::move(out);  // no copy: done with it
         if (cwec) co_return result;
 
         // The body, streamed through one reused 64 KiB buffer: never the whole of it in memory.

@@ -71,6 +71,7 @@ struct RequestContext {
     std::uint64_t continue_bytes = 0;  // "100 Continue" sent first: nginx counts it as body too
     std::vector<std::pair<std::string, std::string>> response_headers;  // $sent_http_*
     std::string upstream_headers;  // $upstream_http_*: the last upstream's, "Name: value\r\n" each
+    std::string sent_header_block;  // $sent_http_* of a proxied answer: the header as sent
     bool proxying = false;    // the proxy module took the request: $proxy_host is set, if empty
     std::string proxy_host;   // $proxy_host while proxying
     std::string proxy_port;   // $proxy_port

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <ctime>
+#include <optional>
 #include <unordered_map>
 
 namespace ngxlite::runtime {
@@ -22,6 +23,20 @@ bool header_name_matches(std::string_view header, std::string_view var) {
         if (h != var[i]) return false;
     }
     return true;
+}
+
+// A header's value in a "Name: value\r\n" block, as kept for proxied responses.
+std::optional<std::string> header_in_block(std::string_view block, std::string_view var) {
+    while (!block.empty()) {
+        const auto eol = block.find("\r\n");
+        const std::string_view line = block.substr(0, eol);
+        const auto colon = line.find(':');
+        if (colon != std::string_view::npos && header_name_matches(line.substr(0, colon), var))
+            return std::string(line.substr(std::min(line.size(), colon + 2)));
+        if (eol == std::string_view::npos) break;
+        block.remove_prefix(eol + 2);
+    }
+    return std::nullopt;
 }
 
 std::string format_time(const char* fmt, std::chrono::system_clock::time_point tp) {
@@ -204,17 +219,9 @@ std::string variable(std::string_view name, const RequestContext& ctx, bool& fou
     } else if (name.starts_with("sent_http_")) {
         for (const auto& [k, v] : ctx.response_headers)
             if (header_name_matches(k, name.substr(10))) return v;
+        if (auto v = header_in_block(ctx.sent_header_block, name.substr(10))) return *v;
     } else if (name.starts_with("upstream_http_")) {
-        std::string_view rest = ctx.upstream_headers;
-        while (!rest.empty()) {
-            const auto eol = rest.find("\r\n");
-            const std::string_view line = rest.substr(0, eol);
-            const auto colon = line.find(':');
-            if (colon != std::string_view::npos && header_name_matches(line.substr(0, colon), name.substr(14)))
-                return std::string(line.substr(std::min(line.size(), colon + 2)));
-            if (eol == std::string_view::npos) break;
-            rest.remove_prefix(eol + 2);
-        }
+        if (auto v = header_in_block(ctx.upstream_headers, name.substr(14))) return *v;
     } else if (name.starts_with("cookie_")) {
         if (const std::string* cookies = ctx.request.header("Cookie")) {
             std::string_view rest = *cookies;
