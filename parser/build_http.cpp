@@ -417,6 +417,8 @@ void merge_locations(Compiler& c, const Scope& s, ir::Location& loc, const Direc
     loc.server_tokens = s.value<std::int64_t>("server_tokens", 1) != 0;
     loc.client_max_body_size = s.value<std::int64_t>("client_max_body_size", 1048576);
     loc.keepalive_timeout = ir::Msec(s.value<std::int64_t>("keepalive_timeout", 75000));
+    if (const Directive* k = s.find("keepalive_timeout"); k && k->nargs() == 2)
+        loc.keepalive_header = parse_time(k->args[2], true).value_or(-1);
     loc.client_body_timeout = ir::Msec(s.value<std::int64_t>("client_body_timeout", 60000));
     loc.send_timeout = ir::Msec(s.value<std::int64_t>("send_timeout", 60000));
     loc.keepalive_requests = s.value<int>("keepalive_requests", 1000);

@@ -533,7 +533,8 @@ Route route_request(const ir::HttpServer& server, RequestContext& ctx, std::opti
     }
 }
 
-std::string serialize_head(const Response& r, bool keep_alive, bool tokens) {
+std::string serialize_head(const Response& r, bool keep_alive, const ir::Location& loc) {
+    const bool tokens = loc.server_tokens;
     const char* text = status_text(r.status);
     std::string h = "HTTP/1.1 " + std::to_string(r.status) + " " + text + "\r\n";
     h += "Server: " + server_header(tokens) + "\r\n";
@@ -543,6 +544,7 @@ std::string serialize_head(const Response& r, bool keep_alive, bool tokens) {
     if (r.last_modified) h += "Last-Modified: " + http_date(*r.last_modified) + "\r\n";
     if (!r.location.empty()) h += "Location: " + r.location + "\r\n";
     h += keep_alive ? "Connection: keep-alive\r\n" : "Connection: close\r\n";
+    if (keep_alive && loc.keepalive_header >= 0) h += "Keep-Alive: timeout=" + std::to_string(loc.keepalive_header) + "\r\n";
     for (const auto& [k, v] : r.headers) h += k + ": " + v + "\r\n";
     if (r.accept_ranges) h += "Accept-Ranges: bytes\r\n";
     h += "\r\n";
@@ -909,7 +911,7 @@ asio::awaitable<bool> serve_request(Connection& c, std::size_t header_size, boos
     add_location_headers(resp, *loc, ctx);
     ctx.response_headers = resp.headers;
     if (!resp.content_type.empty()) ctx.response_headers.emplace_back("Content-Type", resp.content_type);
-    const std::string head = serialize_head(resp, keep_alive, loc->server_tokens);
+    const std::string head = serialize_head(resp, keep_alive, *loc);
     const bool head_only = req.method == "HEAD";
     stream.expires_after(loc->send_timeout);
     // Head and body in one write: no small segments for Nagle to hold back.

@@ -565,6 +565,7 @@ asio::awaitable<ProxyResult> proxy_http(beast::tcp_stream& client, beast::flat_b
         }
         if (chunked) out += "Transfer-Encoding: chunked\r\n";
         out += keep ? "Connection: keep-alive\r\n" : "Connection: close\r\n";
+        if (keep && loc.keepalive_header >= 0) out += "Keep-Alive: timeout=" + std::to_string(loc.keepalive_header) + "\r\n";
         // expires replaces the upstream's Expires and Cache-Control in place, or adds them.
         std::optional<std::pair<std::string, std::string>> expires;
         if (loc.expires != ir::Location::Expires::off && add) {

@@ -331,6 +331,7 @@ struct Location {
     bool server_tokens = true;
     std::int64_t client_max_body_size = 1048576;
     Msec keepalive_timeout{75000};
+    std::int64_t keepalive_header = -1;  // keepalive_timeout's second value: "Keep-Alive: timeout=N
     Msec client_body_timeout{60000};
     Msec send_timeout{60000};
     int keepalive_requests = 1000;
