@@ -3,7 +3,9 @@
 
 #include "runtime/http_session.hpp"
 #include "runtime/router.hpp"
+#include "runtime/rewrite.hpp"
 #include "runtime/upstream.hpp"
+#include "parser/variables.hpp"
 
 using namespace ngxlite;
 
@@ -186,4 +188,55 @@ BOOST_AUTO_TEST_CASE(idle_upstream_connections_are_reused_until_closed) {
     server.close();
     for (int i = 0; i < 100 && idle.size() > 0; ++i) io.run_one_for(std::chrono::milliseconds(50));
     BOOST_TEST(idle.size() == 0u);
+}
+
+namespace {
+ir::RewriteOp rewrite_op(std::string regex, std::string replacement, ir::RewriteOp::Flag flag = ir::RewriteOp::Flag::none) {
+    ir::RewriteOp op;
+    op.kind = ir::RewriteOp::Kind::rewrite;
+    op.regex = std::make_shared<ir::Regex>(regex, false);
+    if (replacement.ends_with("?")) {
+        replacement.pop_back();
+        op.add_args = false;
+    }
+    op.replacement = conf::compile_template(replacement, {});
+    op.flag = flag;
+    return op;
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(rewrite_script_uri_and_arguments) {
+    runtime::ConnectionInfo conn;
+    runtime::Request req;
+    req.uri = "/old/page";
+    req.args = "a=1";
+    req.args_present = true;
+    runtime::RequestContext ctx(conn, req);
+    // No flag: the URI changes, the arguments follow the new ones, the script goes on.
+    std::vector<ir::RewriteOp> script{rewrite_op("^/old/(.*)$", "/new/$1?b=2")};
+    auto r = runtime::run_script(script, ctx);
+    BOOST_TEST(req.uri == "/new/page");
+    BOOST_TEST(req.args == "b=2&a=1");
+    BOOST_TEST((r.next == runtime::ScriptResult::Next::find_location));
+    BOOST_TEST(!req.valid_unparsed_uri);
+    // A trailing '?' drops them; `break` stops and keeps the location.
+    script = {rewrite_op("^/new/(.*)$", "/final/$1?", ir::RewriteOp::Flag::break_), rewrite_op("^", "/never")};
+    r = runtime::run_script(script, ctx);
+    BOOST_TEST(req.uri == "/final/page");
+    BOOST_TEST(req.args.empty());
+    BOOST_TEST(!req.valid_location);
+    BOOST_TEST((r.next == runtime::ScriptResult::Next::stop));
+    // `set` and `return` with a variable.
+    ir::RewriteOp set;
+    set.kind = ir::RewriteOp::Kind::set;
+    set.variable = "who";
+    set.value = conf::compile_template("x-$uri", {});
+    ir::RewriteOp ret;
+    ret.kind = ir::RewriteOp::Kind::return_;
+    ret.ret.code = 200;
+    ret.ret.text = conf::compile_template("$who", {});
+    r = runtime::run_script({set, ret}, ctx);
+    BOOST_TEST((r.next == runtime::ScriptResult::Next::respond));
+    BOOST_TEST(r.status == 200);
+    BOOST_TEST(r.text == "x-/final/page");
 }
