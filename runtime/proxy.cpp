@@ -599,6 +599,11 @@ asio::awaitable<ProxyResult> proxy_http(beast::tcp_stream& client, beast::flat_b
         std::uint64_t left = !no_body && length_known ? *parser.content_length() : 0;
         const std::size_t buffered = static_cast<std::size_t>(std::min<std::uint64_t>(ubuf.size(), left));
         left -= buffered;
+        if ((no_body || length_known) && ubuf.size() > buffered)  // nginx drops the rest, and says so
+            cfg.error_log.write(LogLevel::warn,
+                                "upstream sent more data than specified in \"Content-Length\" header while reading upstream" +
+                                    describe(ctx, peer_url),
+                                ctx.connection.id);
         client.expires_after(loc.send_timeout);
         const std::array<asio::const_buffer, 2> head_parts{asio::buffer(out), asio::buffer(ubuf.data().data(), buffered)};
         auto [cwec, cwn] = co_await asio::async_write(client, head_parts, use_tuple);
