@@ -1,11 +1,10 @@
-#include "runtime/text.hpp"
 #include "runtime/http_session.hpp"
 
+#include "runtime/net.hpp"
 #include "runtime/proxy.hpp"
 #include "runtime/rewrite.hpp"
+#include "runtime/text.hpp"
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -22,17 +21,6 @@
 #include <ctime>
 
 namespace ngxlite::runtime {
-
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-using tcp = asio::ip::tcp;
-
-namespace {
-
-constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
-
-}  // namespace
 
 std::string http_date(std::time_t t) {
     std::tm tm{};

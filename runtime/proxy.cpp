@@ -1,13 +1,12 @@
-#include "runtime/text.hpp"
 #include "runtime/proxy.hpp"
 
 #include "runtime/http_session.hpp"
+#include "runtime/net.hpp"
+#include "runtime/text.hpp"
 #include "runtime/upstream.hpp"
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/buffer_body.hpp>
@@ -20,14 +19,7 @@
 
 namespace ngxlite::runtime {
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-using tcp = asio::ip::tcp;
-
 namespace {
-
-constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 // nginx escapes the URI it sends when it rebuilt it from the decoded one.
 std::string escape_uri(std::string_view uri) {
@@ -110,10 +102,11 @@ bool hidden(std::string_view name, const ir::ProxySettings& p) {
 // proxy_redirect: the first rule whose prefix (or regex) fits replaces it; nullopt when
 // none does.
 std::optional<std::string> rewrite_location(const ir::ProxySettings& p, std::string_view value, const RequestContext& ctx) {
+    std::optional<RequestContext> inner;  // a regex's captures must not reach the request
     for (const auto& r : p.redirects) {
         if (r.regex) {
-            RequestContext inner = ctx;
-            if (inner.match(*r.regex, value)) return expand(r.to, inner);
+            if (!inner) inner.emplace(ctx);
+            if (inner->match(*r.regex, value)) return expand(r.to, *inner);
         } else if (value.starts_with(r.from)) {
             return expand(r.to, ctx) + std::string(value.substr(r.from.size()));
         }
@@ -612,8 +605,10 @@ asio::awaitable<ProxyResult> proxy_http(beast::tcp_stream& client, beast::flat_b
         ctx.sent_header_block = std::move(out);  // no copy: done with it
         if (cwec) co_return result;
 
-        // The body, streamed through one reused 64 KiB buffer: never the whole of it in memory.
-        std::unique_ptr<char[]> storage(new char[65536]);
+        // The body, streamed through one reused 64 KiB buffer: never the whole of it in memory;
+        // none when the header brought all of it (most small answers).
+        const bool body_to_read = !no_body && (length_known ? left > 0 : !parser.is_done());
+        std::unique_ptr<char[]> storage(body_to_read ? new char[65536] : nullptr);
         char* chunk = storage.get();
         constexpr std::size_t chunk_size = 65536;
         phase = "reading upstream";

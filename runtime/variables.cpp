@@ -185,9 +185,10 @@ std::string map_value(const ir::Map& map, const RequestContext& ctx) {
     if (map.hostnames && !source.empty() && source.back() == '.') source.pop_back();
     for (const auto& [key, value] : map.exact)
         if (iequal(key, source)) return expand(value, ctx);
-    for (const auto& entry : map.regexes) {
-        RequestContext inner = ctx;
-        if (inner.match(*entry.regex, source)) return expand(entry.value, inner);
+    if (!map.regexes.empty()) {
+        RequestContext inner = ctx;  // a regex's captures must not reach the request; match() changes nothing on failure
+        for (const auto& entry : map.regexes)
+            if (inner.match(*entry.regex, source)) return expand(entry.value, inner);
     }
     return expand(map.default_value, ctx);
 }
