@@ -229,6 +229,18 @@ def split_responses(text):
 TOKEN = re.compile(r"<center>(nginx|ngxlite)(/[0-9.]+)?</center>")
 
 
+def relative_expires(head):
+    """An Expires time made from the clock (`expires 1h`) as its distance from the
+    response's Date, so runs a second apart compare equal; fixed ones stay as they are."""
+    date = re.search(r"(?m)^Date: (.*)\r$", head)
+    expires = re.search(r"(?m)^Expires: (.*)\r$", head)
+    if not date or not expires or expires.group(1).endswith(("1970 00:00:01 GMT", "2037 23:55:55 GMT")):
+        return head
+    from email.utils import parsedate_to_datetime
+    delta = (parsedate_to_datetime(expires.group(1)) - parsedate_to_datetime(date.group(1))).total_seconds()
+    return head.replace(expires.group(0), "Expires: Date%+ds\r" % delta)
+
+
 def canonical(raw, port, token_flags):
     """The responses of one connection, masked; appends to token_flags, per response,
     whether its body named the server (nginx's pages say nginx/1.22.1, ngxlite's its own
@@ -242,6 +254,7 @@ def canonical(raw, port, token_flags):
         head, body = item
         token_flags.append(bool(TOKEN.search(body)))
         body = TOKEN.sub("<center>SERVER</center>", body)
+        head = relative_expires(head)
         head = re.sub(r"(?m)^(Date|Server): .*\r$", r"\1: *\r", head)
         head = re.sub(r"(?im)^(Content-Length): \d+\r$", lambda m: "%s: %d\r" % (m.group(1), len(body)), head)
         head = head.replace(":%d" % port, ":PORT")

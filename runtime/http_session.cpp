@@ -223,12 +223,12 @@ void set_error(Response& r, int status, bool tokens) {
 }
 
 
-void add_location_headers(Response& r, const ir::Location& loc, const RequestContext& ctx) {
+void add_location_headers(Response& r, const ir::Location& loc, const RequestContext& ctx, std::time_t now) {
     // add_header applies to 200, 201, 204, 206, 301, 302, 303, 304, 307, 308 unless `always`.
     static constexpr int kinds[] = {200, 201, 204, 206, 301, 302, 303, 304, 307, 308};
     const bool ok = std::find(std::begin(kinds), std::end(kinds), r.status) != std::end(kinds);
     if (ok)
-        if (auto e = expires_headers(loc, r.last_modified)) {
+        if (auto e = expires_headers(loc, r.last_modified, now)) {
             r.headers.emplace_back("Expires", std::move(e->first));
             r.headers.emplace_back("Cache-Control", std::move(e->second));
         }
@@ -263,7 +263,7 @@ std::string absolute_redirect(std::string_view uri, const RequestContext& ctx) {
 }
 
 std::optional<std::pair<std::string, std::string>> expires_headers(const ir::Location& loc,
-                                                                   std::optional<std::time_t> last_modified) {
+                                                                   std::optional<std::time_t> last_modified, std::time_t now) {
     using Expires = ir::Location::Expires;
     switch (loc.expires) {
     case Expires::off: return std::nullopt;
@@ -271,7 +271,6 @@ std::optional<std::pair<std::string, std::string>> expires_headers(const ir::Loc
     case Expires::max: return std::pair{std::string("Thu, 31 Dec 2037 23:55:55 GMT"), std::string("max-age=315360000")};
     default: break;
     }
-    const std::time_t now = std::time(nullptr);
     std::time_t at = 0;
     std::int64_t max_age = 0;
     if (loc.expires == Expires::daily) {  // ngx_next_time: that time of day, today or tomorrow
@@ -521,12 +520,12 @@ Route route_request(const ir::HttpServer& server, RequestContext& ctx, std::opti
     }
 }
 
-std::string serialize_head(const Response& r, bool keep_alive, const ir::Location& loc) {
+std::string serialize_head(const Response& r, bool keep_alive, const ir::Location& loc, std::time_t now) {
     const bool tokens = loc.server_tokens;
     const char* text = status_text(r.status);
     std::string h = "HTTP/1.1 " + std::to_string(r.status) + " " + text + "\r\n";
     h += "Server: " + server_header(tokens) + "\r\n";
-    h += "Date: " + http_date(std::time(nullptr)) + "\r\n";
+    h += "Date: " + http_date(now) + "\r\n";
     if (!r.content_type.empty()) h += "Content-Type: " + r.content_type + "\r\n";
     if (r.content_length) h += "Content-Length: " + std::to_string(*r.content_length) + "\r\n";
     if (r.last_modified) h += "Last-Modified: " + http_date(*r.last_modified) + "\r\n";
@@ -896,10 +895,11 @@ asio::awaitable<bool> serve_request(Connection& c, std::size_t header_size, boos
     const bool keep_alive = !resp.close && !req.method.empty() && !parser.get().need_eof() &&
                             parser.get().keep_alive() && loc->keepalive_timeout.count() > 0 &&
                             conn.requests < static_cast<std::uint64_t>(loc->keepalive_requests);
-    add_location_headers(resp, *loc, ctx);
+    const std::time_t now = std::time(nullptr);  // one clock reading for Date and Expires, as nginx
+    add_location_headers(resp, *loc, ctx, now);
     ctx.response_headers = resp.headers;
     if (!resp.content_type.empty()) ctx.response_headers.emplace_back("Content-Type", resp.content_type);
-    const std::string head = serialize_head(resp, keep_alive, *loc);
+    const std::string head = serialize_head(resp, keep_alive, *loc, now);
     const bool head_only = req.method == "HEAD";
     stream.expires_after(loc->send_timeout);
     // Head and body in one write: no small segments for Nagle to hold back.

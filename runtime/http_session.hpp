@@ -39,9 +39,10 @@ std::string server_header(bool tokens);
 // A redirect target as nginx sends it (absolute_redirect on): a relative one gets
 // "http://host[:port]" in front, the host being the request's or the server's name.
 std::string absolute_redirect(std::string_view uri, const RequestContext& ctx);
-// `expires`: the Expires and Cache-Control values for a successful answer, or nullopt.
+// `expires`: the Expires and Cache-Control values for a successful answer at `now` (the
+// time its Date says), or nullopt.
 std::optional<std::pair<std::string, std::string>> expires_headers(const ir::Location& loc,
-                                                                   std::optional<std::time_t> last_modified);
+                                                                   std::optional<std::time_t> last_modified, std::time_t now);
 // The error-log tail nginx adds: ", client: A, server: S, request: "R"[, upstream: "U"], host: "H"".
 std::string describe(const RequestContext& ctx, std::string_view upstream = {});
 

@@ -540,7 +540,8 @@ asio::awaitable<ProxyResult> proxy_http(beast::tcp_stream& client, beast::flat_b
         std::string out = "HTTP/1.1 " + std::to_string(client_status) + " " +
                           (ctx.status_override ? std::string(status_text(client_status)) : std::string(res.reason())) + "\r\n";
         out += "Server: " + server_header(loc.server_tokens) + "\r\n";
-        out += "Date: " + http_date(std::time(nullptr)) + "\r\n";
+        const std::time_t now = std::time(nullptr);  // one clock reading for Date and Expires
+        out += "Date: " + http_date(now) + "\r\n";
         if (auto it = res.find(http::field::content_type); it != res.end()) out += "Content-Type: " + std::string(it->value()) + "\r\n";
         if (length_known) out += "Content-Length: " + std::to_string(*parser.content_length()) + "\r\n";
         if (auto it = res.find(http::field::last_modified); it != res.end()) out += "Last-Modified: " + std::string(it->value()) + "\r\n";
@@ -568,7 +569,7 @@ asio::awaitable<ProxyResult> proxy_http(beast::tcp_stream& client, beast::flat_b
                 const std::string v(it->value());
                 if (::strptime(v.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm)) modified = ::timegm(&tm);
             }
-            expires = expires_headers(loc, modified);
+            expires = expires_headers(loc, modified, now);
         }
         bool expires_sent = false, cache_control_sent = false;
         for (const auto& f : res) {
