@@ -5,9 +5,11 @@
 #include "runtime/rewrite.hpp"
 #include "runtime/text.hpp"
 
+#include <boost/asio/bind_allocator.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -651,20 +653,42 @@ std::optional<std::string> normalize_uri(std::string_view path, bool merge_slash
 
 void WorkerState::stop() {
     stopping = true;
-    for (beast::tcp_stream* s : idle) s->cancel();
-    if (connections == 0 && shutdown_timer) shutdown_timer->cancel();
+    for (ClientStream& s : idle) s.close();
+    if (connections == 0) wind_down();
 }
 
-// One client connection: what outlives its requests.
+void WorkerState::wind_down() {
+    if (shutdown_timer) shutdown_timer->cancel();
+    timers.stop_waiting();
+}
+
+namespace {
+
+// One client connection: what outlives its requests. Counted in its worker while it
+// exists; the last one out ends a graceful stop early.
 struct Connection {
+    Connection(WorkerState& w, std::shared_ptr<const ActiveConfig> config, ConnectionInfo info, const ServerSelector& s,
+               ClientSocket socket)
+        : worker(w), cfg(std::move(config)), conn(std::move(info)), selector(&s),
+          stream(std::move(socket), w.timers),
+          // Until a Host header picks a server, the address's default server's timeouts apply.
+          header_timeout(s.select("").client_header_timeout), idle_timeout(header_timeout) {
+        ++worker.connections;
+    }
+    ~Connection() {
+        stream.expires_never();  // before wind_down looks for deadlines left
+        if (--worker.connections == 0 && worker.stopping) worker.wind_down();
+    }
+    Connection(const Connection&) = delete;
+    Connection& operator=(const Connection&) = delete;
+
     WorkerState& worker;
     std::shared_ptr<const ActiveConfig> cfg;  // the config its last request used
     ConnectionInfo conn;
-    ir::Endpoint local_endpoint;
     const ServerSelector* selector;
-    beast::tcp_stream stream;
-    beast::flat_buffer buffer;
-    std::chrono::milliseconds idle_timeout;
+    ClientStream stream;
+    std::chrono::milliseconds header_timeout;
+    std::chrono::milliseconds idle_timeout;  // until the next request begins
 };
 
 // GCC 12 takes the sized operator delete of Asio's awaitable frames for a mismatch in
@@ -679,8 +703,9 @@ struct Connection {
 // telling why none came whole) is in the buffer: routed, answered and logged. False:
 // close the connection. Its frame lives only while the request does, so an idle
 // connection costs little more than its socket.
-asio::awaitable<bool> serve_request(Connection& c, std::size_t header_size, boost::system::error_code rec) {
-    auto& [worker, cfg, conn, local_endpoint, selector_ptr, stream, buffer, idle_timeout] = c;
+asio::awaitable<bool> serve_request(Connection& c, beast::flat_buffer& buffer, std::size_t header_size,
+                                    boost::system::error_code rec) {
+    auto& [worker, cfg, conn, selector_ptr, stream, header_timeout, idle_timeout] = c;
     const std::uint64_t id = conn.id;
     boost::system::error_code ec;
     std::vector<char> chunk;
@@ -688,7 +713,7 @@ asio::awaitable<bool> serve_request(Connection& c, std::size_t header_size, boos
     parser.header_limit(4 * kLargeHeaderBuffer);  // large_client_header_buffers 4 8k
     if (cfg != worker.config) {  // reloaded meanwhile: this request is the new config's
         cfg = worker.config;
-        selector_ptr = cfg->find_selector(local_endpoint);
+        selector_ptr = cfg->find_selector({conn.server_addr, conn.server_port, conn.server_addr.find(':') != std::string::npos});
         if (!selector_ptr) co_return false;  // no longer listening here
     }
     const ServerSelector& selector = *selector_ptr;
@@ -930,58 +955,29 @@ asio::awaitable<bool> serve_request(Connection& c, std::size_t header_size, boos
     co_return true;
 }
 
-asio::awaitable<void> serve_http(tcp::socket socket, WorkerState& worker, std::uint64_t id) {
-    // Counted while open; the last one out ends a graceful stop early.
-    ++worker.connections;
-    struct Count {
-        WorkerState& w;
-        ~Count() {
-            if (--w.connections == 0 && w.stopping && w.shutdown_timer) w.shutdown_timer->cancel();
-        }
-    } count{worker};
-    std::shared_ptr<const ActiveConfig> cfg = worker.config;
-    ConnectionInfo conn;
-    conn.id = id;
-    boost::system::error_code ec;
-    const auto remote = socket.remote_endpoint(ec);
-    const auto local = socket.local_endpoint(ec);
-    if (ec) co_return;
-    conn.remote_addr = remote.address().to_string();
-    conn.remote_port = remote.port();
-    conn.server_addr = local.address().to_string();
-    conn.server_port = local.port();
-    const ir::Endpoint local_endpoint = endpoint_of(local);
-    const ServerSelector* selector = cfg->find_selector(local_endpoint);
-    if (!selector) co_return;
+void await_request(std::unique_ptr<Connection> c);
 
-    socket.set_option(tcp::no_delay(true), ec);  // tcp_nodelay on, nginx's default
-    // Until a Host header picks a server, the address's default server's timeouts apply.
-    const ir::Msec header_timeout = selector->select("").client_header_timeout;
-    Connection c{worker, std::move(cfg), std::move(conn), local_endpoint, selector, beast::tcp_stream(std::move(socket)),
-                 beast::flat_buffer(), header_timeout};
-    beast::tcp_stream& stream = c.stream;
-    beast::flat_buffer& buffer = c.buffer;
+// Plain operator new: Asio recycles handler memory for std::allocator, not for this.
+template <class T>
+struct ExactAllocator {
+    using value_type = T;
+    ExactAllocator() = default;
+    template <class U>
+    ExactAllocator(const ExactAllocator<U>&) noexcept {}
+    T* allocate(std::size_t n) { return static_cast<T*>(::operator new(n * sizeof(T))); }
+    void deallocate(T* p, std::size_t) noexcept { ::operator delete(p); }
+    template <class U>
+    bool operator==(const ExactAllocator<U>&) const noexcept { return true; }
+};
+
+// A connection's busy spell: requests, pipelined or not, until none is waiting in the
+// buffer; then it waits idle without this frame and without a buffer (nginx frees its
+// buffer too).
+asio::awaitable<void> serve_connection(std::unique_ptr<Connection> c) {
+    ClientStream& stream = c->stream;
+    beast::flat_buffer buffer;
     for (;;) {
-        // nginx ignores empty lines before a request line (after a body, say).
-        while (buffer.size() > 0) {
-            const char c = *static_cast<const char*>(buffer.data().data());
-            if (c != '\r' && c != '\n') break;
-            buffer.consume(1);
-        }
-        if (worker.stopping && buffer.size() == 0) co_return;
-        // Between requests the connection holds no buffer (nginx frees it too), and QUIT
-        // may close it.
-        if (buffer.size() == 0) buffer.shrink_to_fit();
-        const auto idle_slot = buffer.size() == 0 ? worker.idle.insert(worker.idle.end(), &stream) : worker.idle.end();
-        struct Busy {
-            WorkerState& w;
-            std::list<beast::tcp_stream*>::iterator it;
-            void now() {
-                if (it != w.idle.end()) w.idle.erase(std::exchange(it, w.idle.end()));
-            }
-            ~Busy() { now(); }
-        } busy{worker, idle_slot};
-        stream.expires_after(c.idle_timeout);
+        stream.expires_after(c->header_timeout);
         // The header block, read whole (at most 4 large buffers) before Beast parses it.
         boost::system::error_code rec;
         std::size_t header_size = header_block_end(buffer, 0);
@@ -991,18 +987,60 @@ asio::awaitable<void> serve_http(tcp::socket socket, WorkerState& worker, std::u
             const std::size_t want = std::min<std::size_t>(scanned == 0 ? 1024 : kLargeHeaderBuffer, 4 * kLargeHeaderBuffer - scanned);
             auto [ec, n] = co_await stream.async_read_some(buffer.prepare(want), use_tuple);
             buffer.commit(n);
-            if (scanned == 0 && n > 0 && busy.it != worker.idle.end())
-                stream.expires_after(header_timeout);  // a request began: client_header_timeout
-            busy.now();
             if (ec) {
                 rec = ec;
                 break;
             }
             header_size = header_block_end(buffer, scanned);
         }
-        if (!co_await serve_request(c, header_size, rec)) co_return;
+        if (!co_await serve_request(*c, buffer, header_size, rec)) co_return;
+        // nginx ignores empty lines before a request line (after a body, say).
+        while (buffer.size() > 0) {
+            const char ch = *static_cast<const char*>(buffer.data().data());
+            if (ch != '\r' && ch != '\n') break;
+            buffer.consume(1);
+        }
+        if (buffer.size() == 0) break;
     }
+    if (!c->worker.stopping) await_request(std::move(c));
 }
+
+// Between requests a connection holds no coroutine: the wait's handler owns it, and QUIT
+// or the timeout closes it.
+void await_request(std::unique_ptr<Connection> c) {
+    ClientStream& stream = c->stream;
+    c->worker.idle.push_back(stream);
+    stream.expires_after(c->idle_timeout);
+    // Sized to the wait itself: Asio's recycled blocks would hand it a larger one, kept
+    // for as long as the connection idles.
+    stream.async_wait_readable(asio::bind_allocator(ExactAllocator<void>(), [c = std::move(c)](const boost::system::error_code& ec) mutable {
+        c->stream.unlist();
+        if (ec || c->worker.stopping) return;  // closed by the client, the timeout or QUIT
+        const auto ex = c->stream.get_executor();
+        asio::co_spawn(ex, serve_connection(std::move(c)), asio::detached);
+    }));
+}
+
+}  // namespace
+
+void serve_http(ClientSocket socket, WorkerState& worker, std::uint64_t id) {
+    const std::shared_ptr<const ActiveConfig>& cfg = worker.config;
+    ConnectionInfo conn;
+    conn.id = id;
+    boost::system::error_code ec;
+    const auto remote = socket.remote_endpoint(ec);
+    const auto local = socket.local_endpoint(ec);
+    if (ec) return;
+    conn.remote_addr = remote.address().to_string();
+    conn.remote_port = remote.port();
+    conn.server_addr = local.address().to_string();
+    conn.server_port = local.port();
+    const ServerSelector* selector = cfg->find_selector(endpoint_of(local));
+    if (!selector) return;
+    socket.set_option(tcp::no_delay(true), ec);  // tcp_nodelay on, nginx's default
+    await_request(std::make_unique<Connection>(worker, cfg, std::move(conn), *selector, std::move(socket)));
+}
+
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
 #endif

@@ -2,14 +2,14 @@
 #pragma once
 
 #include "runtime/active_config.hpp"
+#include "runtime/client_stream.hpp"
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/intrusive/list.hpp>
 
 #include <ctime>
-#include <list>
 #include <memory>
 #include <optional>
 
@@ -20,17 +20,19 @@ struct WorkerState {
     std::shared_ptr<const ActiveConfig> config;  // the newest: each request takes it
     std::size_t connections = 0;                 // client connections open
     bool stopping = false;                       // QUIT: idle connections close, busy ones finish
-    std::list<boost::beast::tcp_stream*> idle;   // waiting for a request
+    TimerTree timers;                            // its connections' timeouts
+    boost::intrusive::list<ClientStream, boost::intrusive::constant_time_size<false>> idle;  // waiting for a request
     boost::asio::steady_timer* shutdown_timer = nullptr;  // worker_shutdown_timeout, while it runs
 
     // QUIT: close what waits for a request; the rest close after their response.
     void stop();
+    // The last connection has gone after QUIT: nothing is left to wait for.
+    void wind_down();
 };
 
-// Serves one client connection; every request uses the worker's newest config, so a
-// reload reaches kept-alive connections at their next request.
-boost::asio::awaitable<void> serve_http(boost::asio::ip::tcp::socket socket, WorkerState& worker,
-                                        std::uint64_t connection_id);
+// Serves one client connection from its first request on; every request uses the
+// worker's newest config, so a reload reaches kept-alive connections at their next request.
+void serve_http(ClientSocket socket, WorkerState& worker, std::uint64_t connection_id);
 
 // An HTTP date ("Wed, 25 Nov 2026 01:00:00 GMT").
 std::string http_date(std::time_t t);

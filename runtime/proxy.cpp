@@ -9,6 +9,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
@@ -168,7 +169,7 @@ std::uint32_t next_upstream_mask(int status) {
 // upstream read; pipelined bytes are no sign of that and end the watch.
 class ClientWatch {
 public:
-    ClientWatch(beast::tcp_stream& client, beast::tcp_stream& upstream)
+    ClientWatch(ClientStream& client, beast::tcp_stream& upstream)
         : state_(std::make_shared<State>(client.get_executor(), client.socket(), upstream.socket())) {
         state_->timer.async_wait([s = state_](const boost::system::error_code& ec) {
             if (!ec && !s->done) State::arm(s);
@@ -188,9 +189,9 @@ public:
 
 private:
     struct State {
-        State(asio::any_io_executor ex, tcp::socket& c, tcp::socket& u) : timer(ex, std::chrono::milliseconds(200)), client(c), upstream(u) {}
+        State(asio::any_io_executor ex, ClientSocket& c, tcp::socket& u) : timer(ex, std::chrono::milliseconds(200)), client(c), upstream(u) {}
         asio::steady_timer timer;
-        tcp::socket& client;
+        ClientSocket& client;
         tcp::socket& upstream;
         bool done = false, closed = false, waiting = false;
 
@@ -215,7 +216,8 @@ private:
 };
 
 // One direction of an upgraded connection; the other is cancelled when it ends.
-asio::awaitable<void> pump(beast::tcp_stream& from, beast::tcp_stream& to, ir::Msec idle, std::uint64_t* counted) {
+template <class From, class To>
+asio::awaitable<void> pump(From& from, To& to, ir::Msec idle, std::uint64_t* counted) {
     std::array<char, 16384> chunk;
     for (;;) {
         from.expires_after(idle);
@@ -232,7 +234,7 @@ asio::awaitable<void> pump(beast::tcp_stream& from, beast::tcp_stream& to, ir::M
 
 // nginx's ngx_http_upstream_process_upgraded: both directions until one side closes or
 // stays silent for proxy_read_timeout.
-asio::awaitable<void> tunnel(beast::tcp_stream& client, beast::tcp_stream& upstream, ir::Msec idle, ProxyResult& result) {
+asio::awaitable<void> tunnel(ClientStream& client, beast::tcp_stream& upstream, ir::Msec idle, ProxyResult& result) {
     using namespace asio::experimental::awaitable_operators;
     std::uint64_t to_client = 0;
     co_await (pump(client, upstream, idle, nullptr) || pump(upstream, client, idle, &to_client));
@@ -302,7 +304,7 @@ VariableTarget resolve_variable_pass(const ir::ProxySettings& p, RequestContext&
 
 }  // namespace
 
-asio::awaitable<ProxyResult> proxy_http(beast::tcp_stream& client, beast::flat_buffer& client_buffer, const ir::Location& loc, RequestContext& ctx,
+asio::awaitable<ProxyResult> proxy_http(ClientStream& client, beast::flat_buffer& client_buffer, const ir::Location& loc, RequestContext& ctx,
                                         const ActiveConfig& cfg, bool client_keep_alive) {
     using clock = std::chrono::steady_clock;
     ProxyResult result;

@@ -3,11 +3,11 @@
 #pragma once
 
 #include "runtime/active_config.hpp"
+#include "runtime/client_stream.hpp"
 #include "runtime/request.hpp"
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 
 namespace ngxlite::runtime {
 
@@ -22,7 +22,7 @@ struct ProxyResult {
 // Answers the request through the location's upstream, writing to `client`.
 // `client_buffer` holds what the client sent past the request (an upgraded connection's
 // first bytes).
-boost::asio::awaitable<ProxyResult> proxy_http(boost::beast::tcp_stream& client, boost::beast::flat_buffer& client_buffer,
+boost::asio::awaitable<ProxyResult> proxy_http(ClientStream& client, boost::beast::flat_buffer& client_buffer,
                                                const ir::Location& loc,
                                                RequestContext& ctx, const ActiveConfig& cfg, bool client_keep_alive);
 

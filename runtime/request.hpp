@@ -13,11 +13,11 @@ namespace ngxlite::runtime {
 
 struct ConnectionInfo {
     std::uint64_t id = 0;  // nginx's connection number ($connection, "*N" in the error log)
-    std::string remote_addr;
-    std::uint16_t remote_port = 0;
-    std::string server_addr;
-    std::uint16_t server_port = 0;
     std::uint64_t requests = 0;  // served so far on this connection
+    std::string remote_addr;
+    std::string server_addr;
+    std::uint16_t remote_port = 0;
+    std::uint16_t server_port = 0;
 };
 
 struct Request {

@@ -1,7 +1,9 @@
 #define BOOST_TEST_MODULE runtime
 #include <boost/test/unit_test.hpp>
 
+#include "runtime/client_stream.hpp"
 #include "runtime/http_session.hpp"
+#include "runtime/timer_tree.hpp"
 #include "runtime/router.hpp"
 #include "runtime/rewrite.hpp"
 #include "runtime/upstream.hpp"
@@ -239,4 +241,82 @@ BOOST_AUTO_TEST_CASE(rewrite_script_uri_and_arguments) {
     BOOST_TEST((r.next == runtime::ScriptResult::Next::respond));
     BOOST_TEST(r.status == 200);
     BOOST_TEST(r.text == "x-/final/page");
+}
+
+namespace {
+// A timeout that records when it expired, in order.
+struct Recorded : runtime::Timeout {
+    Recorded(runtime::TimerTree& t, std::vector<int>& out, int n) : Timeout(t), out(out), n(n) {}
+    void expired() override { out.push_back(n); }
+    std::vector<int>& out;
+    int n;
+};
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(timer_tree_expires_in_deadline_order) {
+    boost::asio::io_context io;
+    boost::asio::steady_timer timer(io);
+    runtime::TimerTree tree;
+    tree.attach(&timer);
+    std::vector<int> order;
+    Recorded late(tree, order, 3), early(tree, order, 1), cancelled(tree, order, 9), middle(tree, order, 2);
+    late.arm(std::chrono::milliseconds(60));
+    middle.arm(std::chrono::milliseconds(40));
+    cancelled.arm(std::chrono::milliseconds(10));
+    early.arm(std::chrono::milliseconds(20));  // earlier than the wait already armed: re-armed
+    cancelled.disarm();
+    {
+        Recorded gone(tree, order, 8);
+        gone.arm(std::chrono::milliseconds(5));
+    }  // destroyed before its deadline: unlinked, never called
+    BOOST_TEST(tree.size() == 3u);
+    for (int i = 0; i < 100 && order.size() < 3; ++i) io.run_one_for(std::chrono::milliseconds(50));
+    BOOST_TEST(order == (std::vector<int>{1, 2, 3}), boost::test_tools::per_element());
+    BOOST_TEST(tree.size() == 0u);
+    tree.stop_waiting();
+    io.restart();
+    BOOST_TEST(io.run_for(std::chrono::seconds(1)) == 0u);  // no wait left behind
+}
+
+BOOST_AUTO_TEST_CASE(client_stream_timeout_closes_a_pending_read) {
+    using tcp = boost::asio::ip::tcp;
+    boost::asio::io_context io;
+    boost::asio::steady_timer timer(io);
+    runtime::TimerTree tree;
+    tree.attach(&timer);
+    tcp::acceptor acceptor(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
+    tcp::socket peer(io);
+    peer.connect(acceptor.local_endpoint());
+    runtime::ClientStream stream(acceptor.accept(io), tree);
+    auto busy = boost::asio::make_work_guard(io);  // between the steps nothing may be pending
+    char byte;
+    std::optional<boost::system::error_code> result;
+    // A silent peer: the read ends with beast's timeout and the socket is closed.
+    stream.expires_after(std::chrono::milliseconds(20));
+    stream.async_read_some(boost::asio::buffer(&byte, 1), [&](boost::system::error_code ec, std::size_t) { result = ec; });
+    for (int i = 0; i < 100 && !result; ++i) io.run_one_for(std::chrono::milliseconds(50));
+    BOOST_REQUIRE(result);
+    BOOST_TEST((*result == boost::beast::error::timeout));
+    BOOST_TEST(!stream.socket().is_open());
+    // A deadline that passes between operations fails the next one at once.
+    tcp::socket peer2(io);
+    peer2.connect(acceptor.local_endpoint());
+    runtime::ClientStream idle(acceptor.accept(io), tree);
+    idle.expires_after(std::chrono::milliseconds(1));
+    for (int i = 0; i < 100 && tree.size() > 0; ++i) io.run_one_for(std::chrono::milliseconds(50));
+    BOOST_TEST(idle.socket().is_open());  // nothing was pending: nothing closed
+    result.reset();
+    idle.async_wait_readable([&](boost::system::error_code ec) { result = ec; });
+    for (int i = 0; i < 100 && !result; ++i) io.run_one_for(std::chrono::milliseconds(50));
+    BOOST_REQUIRE(result);
+    BOOST_TEST((*result == boost::beast::error::timeout));
+    // A new deadline clears the old one: data that comes in time is read.
+    idle.expires_after(std::chrono::seconds(5));
+    boost::asio::write(peer2, boost::asio::buffer("x", 1));
+    result.reset();
+    idle.async_read_some(boost::asio::buffer(&byte, 1), [&](boost::system::error_code ec, std::size_t) { result = ec; });
+    for (int i = 0; i < 100 && !result; ++i) io.run_one_for(std::chrono::milliseconds(50));
+    BOOST_REQUIRE(result);
+    BOOST_TEST(!*result);
+    BOOST_TEST(byte == 'x');
 }

@@ -188,8 +188,14 @@ struct WorkerCredentials {
 // the configuration new connections start with. Touched only from its own thread.
 class Worker {
 public:
-    explicit Worker(std::shared_ptr<const ActiveConfig> config) { state_.config = std::move(config); }
-    ~Worker() { state_.shutdown_timer = nullptr; }  // connections' last words must not reach it
+    explicit Worker(std::shared_ptr<const ActiveConfig> config) {
+        state_.config = std::move(config);
+        state_.timers.attach(&timeouts_timer_);
+    }
+    ~Worker() {  // connections' last words must not reach the timers
+        state_.shutdown_timer = nullptr;
+        state_.timers.attach(nullptr);
+    }
 
     void listen(const Listener& l) {
         asio::post(ctx_, [this, fd = ::dup(l.fd), proto = l.listen.endpoint.ipv6 ? tcp::v6() : tcp::v4(),
@@ -246,7 +252,7 @@ public:
 private:
     asio::awaitable<void> accept_loop(tcp::acceptor& acceptor) {
         for (;;) {
-            auto [ec, socket] = co_await acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
+            auto [ec, socket] = co_await acceptor.async_accept(ctx_, asio::as_tuple(asio::use_awaitable));
             if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
             if (ec) {
                 // EMFILE and friends: nginx logs and retries after a pause.
@@ -261,7 +267,7 @@ private:
                 state_.config->error_log.write(LogLevel::alert, std::to_string(limit) + " worker_connections are not enough");
                 continue;  // the socket closes as it goes out of scope
             }
-            asio::co_spawn(ctx_, serve_http(std::move(socket), state_, ++g_connection_ids), asio::detached);
+            serve_http(std::move(socket), state_, ++g_connection_ids);
         }
     }
 
@@ -271,6 +277,7 @@ private:
     asio::executor_work_guard<asio::io_context::executor_type> work_ = asio::make_work_guard(ctx_);
     std::map<std::string, std::unique_ptr<tcp::acceptor>> acceptors_;
     std::unique_ptr<asio::steady_timer> shutdown_timer_;
+    asio::steady_timer timeouts_timer_{ctx_};  // wakes state_.timers
     std::thread thread_;
 };
 

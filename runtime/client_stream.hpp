@@ -1,0 +1,133 @@
+// A client connection's stream: its socket and its one timeout. `expires_after` bounds
+// the operations that run until the next call, as Beast's tcp_stream does (a deadline
+// that passes while one is pending closes the socket and the operation fails with
+// beast::error::timeout; one that passes between operations fails the next), but the
+// deadline is a node in the worker's timer tree, and an idle connection holds no
+// buffer: `async_wait_readable` waits for its next request without one.
+#pragma once
+
+#include "runtime/net.hpp"
+#include "runtime/timer_tree.hpp"
+
+#include <boost/asio/io_context.hpp>
+
+#include <boost/asio/append.hpp>
+#include <boost/asio/associator.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/intrusive/list_hook.hpp>
+
+namespace ngxlite::runtime {
+
+class ClientStream;
+
+namespace detail {
+// The caller's handler, told of a timeout as beast::error::timeout; the handler's
+// executor, allocator and cancellation slot go with it (see the associator below).
+template <class Handler>
+struct TimedCompletion {
+    ClientStream* stream;
+    Handler handler;
+    template <class... Results>
+    void operator()(boost::system::error_code ec, Results... results);
+};
+}  // namespace detail
+
+// A client socket bound to its worker's io_context, not to a type-erased executor: the
+// socket and each operation pending on it are the smaller for it.
+using ClientSocket = asio::basic_stream_socket<tcp, asio::io_context::executor_type>;
+
+class ClientStream : private Timeout,
+                     // Listed in its worker's idle list while it waits for a request.
+                     public boost::intrusive::list_base_hook<boost::intrusive::link_mode<boost::intrusive::auto_unlink>> {
+public:
+    using executor_type = ClientSocket::executor_type;
+
+    ClientStream(ClientSocket socket, TimerTree& timers) : Timeout(timers), socket_(std::move(socket)) {}
+
+    executor_type get_executor() noexcept { return socket_.get_executor(); }
+    ClientSocket& socket() noexcept { return socket_; }
+
+    void expires_after(Timeout::Clock::duration d) {
+        timed_out_ = false;
+        arm(d);
+    }
+    void expires_never() {
+        timed_out_ = false;
+        disarm();
+    }
+    // Leaves the worker's idle list.
+    void unlist() { boost::intrusive::list_base_hook<boost::intrusive::link_mode<boost::intrusive::auto_unlink>>::unlink(); }
+    void close() {
+        boost::system::error_code ignored;
+        socket_.close(ignored);
+    }
+
+    template <class Buffers, class Token>
+    auto async_read_some(const Buffers& buffers, Token&& token) {
+        return start<void(boost::system::error_code, std::size_t)>(
+            [&buffers](ClientSocket& s, auto handler) { s.async_read_some(buffers, std::move(handler)); }, std::forward<Token>(token));
+    }
+    template <class Buffers, class Token>
+    auto async_write_some(const Buffers& buffers, Token&& token) {
+        return start<void(boost::system::error_code, std::size_t)>(
+            [&buffers](ClientSocket& s, auto handler) { s.async_write_some(buffers, std::move(handler)); }, std::forward<Token>(token));
+    }
+    // Completes when a byte (or the end) can be read, holding no buffer meanwhile.
+    template <class Token>
+    auto async_wait_readable(Token&& token) {
+        return start<void(boost::system::error_code)>(
+            [](ClientSocket& s, auto handler) { s.async_wait(tcp::socket::wait_read, std::move(handler)); }, std::forward<Token>(token));
+    }
+
+private:
+    template <class>
+    friend struct detail::TimedCompletion;
+
+    template <class Signature, class Operation, class Token>
+    auto start(Operation operation, Token&& token) {
+        return asio::async_initiate<Token, Signature>(
+            [this](auto handler, Operation op) {
+                if (timed_out_) {  // its deadline passed between operations
+                    if constexpr (std::is_same_v<Signature, void(boost::system::error_code)>)
+                        asio::post(socket_.get_executor(), asio::append(std::move(handler), make_error_code(beast::error::timeout)));
+                    else
+                        asio::post(socket_.get_executor(),
+                                   asio::append(std::move(handler), make_error_code(beast::error::timeout), std::size_t{0}));
+                    return;
+                }
+                ++pending_;
+                op(socket_, detail::TimedCompletion<decltype(handler)>{this, std::move(handler)});
+            },
+            token, std::move(operation));
+    }
+
+    void expired() override {
+        timed_out_ = true;
+        if (pending_ > 0) close();
+    }
+
+    ClientSocket socket_;
+    int pending_ = 0;  // operations under way
+    bool timed_out_ = false;
+};
+
+template <class Handler>
+template <class... Results>
+void detail::TimedCompletion<Handler>::operator()(boost::system::error_code ec, Results... results) {
+    --stream->pending_;
+    if (ec && stream->timed_out_) ec = beast::error::timeout;
+    std::move(handler)(ec, results...);
+}
+
+}  // namespace ngxlite::runtime
+
+// Asio's way of passing a wrapped handler's associations through (as its own binders do).
+template <template <class, class> class Associator, class Handler, class DefaultCandidate>
+struct boost::asio::associator<Associator, ngxlite::runtime::detail::TimedCompletion<Handler>, DefaultCandidate>
+    : Associator<Handler, DefaultCandidate> {
+    static typename Associator<Handler, DefaultCandidate>::type get(const ngxlite::runtime::detail::TimedCompletion<Handler>& h,
+                                                                    const DefaultCandidate& c = DefaultCandidate()) noexcept {
+        return Associator<Handler, DefaultCandidate>::get(h.handler, c);
+    }
+};
