@@ -7,7 +7,8 @@ sends the same raw requests, and compares every response: status line, headers (
 and Server values masked, ports masked) and body (the server token masked), then the
 access log and the error log's warn and error lines. Ends with
 "N passed, N failed". Requests: LF line ends become CRLF; a line "----" starts a new
-connection; within one connection requests are sent in one write (pipelined).
+connection; within one connection requests are sent in one write (pipelined), except that
+"{{pause MS}}" sends what follows MS milliseconds later (slow clients, timeouts).
 """
 import difflib
 import os
@@ -175,21 +176,44 @@ def start(binary, case_dir, work, port, substitutions):
     return proc, prefix
 
 
-def exchange(port, payload):
+def exchange(port, segments):
+    """Sends each (pause_ms, bytes) segment once its pause has passed since the one before,
+    reading what comes meanwhile; stops sending when the server closes. Then reads until
+    the connection goes quiet or closes."""
+    chunks = []
     with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as s:
-        s.sendall(payload)
-        chunks = []
-        deadline = time.monotonic() + TIMEOUT
-        s.settimeout(0.5)
-        while time.monotonic() < deadline:
-            try:
-                data = s.recv(65536)
-            except socket.timeout:
-                break  # a kept-alive connection goes quiet once everything is answered
-            if not data:
+        closed = False
+        last_sent = time.monotonic()
+
+        def read_until(until):
+            while time.monotonic() < until:
+                s.settimeout(max(0.01, min(0.5, until - time.monotonic())))
+                try:
+                    data = s.recv(65536)
+                except socket.timeout:
+                    return False  # a kept-alive connection goes quiet once everything is answered
+                except ConnectionResetError:
+                    return True
+                if not data:
+                    return True
+                chunks.append(data)
+            return False
+
+        for pause, payload in segments:
+            send_at = last_sent + pause / 1000.0
+            while not closed and time.monotonic() < send_at:
+                closed = read_until(send_at)
+            if closed:
                 break
-            chunks.append(data)
-        return b"".join(chunks)
+            try:
+                s.sendall(payload)
+            except (BrokenPipeError, ConnectionResetError):
+                closed = True
+                break
+            last_sent = time.monotonic()
+        if not closed:
+            read_until(time.monotonic() + TIMEOUT)
+    return b"".join(chunks)
 
 
 def split_responses(text):
@@ -263,6 +287,9 @@ def canonical(raw, port, token_flags):
     return "\n=====\n".join(pieces)
 
 
+PAUSE = re.compile(r"\{\{pause (\d+)\}\}")
+
+
 def requests_of(case_dir):
     text = open(os.path.join(case_dir, "requests"), encoding="latin-1").read()
     conns = []
@@ -270,9 +297,13 @@ def requests_of(case_dir):
         block = block.strip("\n")
         # A header block gets its closing blank line back; a trailing body is sent as is.
         last = block.rsplit("\n\n", 1)[-1]
-        if re.match(r"^[A-Z]+( |$)", last) or ":" in last.split("\n")[0]:
+        if not PAUSE.search(last) and (re.match(r"^[A-Z]+( |$)", last) or ":" in last.split("\n")[0]):
             block += "\n\n"
-        conns.append(block.replace("\n", "\r\n").encode("latin-1"))
+        # "{{pause MS}}" sends what follows MS milliseconds later (slow clients, timeouts).
+        parts = PAUSE.split(block)
+        segments = [(int(parts[i - 1]) if i else 0, parts[i].replace("\n", "\r\n").encode("latin-1"))
+                    for i in range(0, len(parts), 2)]
+        conns.append(segments)
     return conns
 
 

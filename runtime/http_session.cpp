@@ -816,10 +816,18 @@ asio::awaitable<bool> serve_request(Connection& c, beast::flat_buffer& buffer, s
                 } else if (!parser.is_done()) {
                     parser.body_limit(loc->client_max_body_size > 0 ? static_cast<std::uint64_t>(loc->client_max_body_size)
                                                                     : std::numeric_limits<std::uint64_t>::max());
-                    stream.expires_after(loc->client_body_timeout);
-                    auto [bec, bn] = co_await http::async_read(stream, buffer, parser, use_tuple);
+                    boost::system::error_code bec;
+                    while (!bec && !parser.is_done()) {
+                        stream.expires_after(loc->client_body_timeout);  // between two reads, as nginx
+                        std::tie(bec, std::ignore) = co_await http::async_read_some(stream, buffer, parser, use_tuple);
+                    }
                     if (bec == http::error::body_limit) {
                         set_error(resp, 413, loc->server_tokens);
+                    } else if (bec == beast::error::timeout) {
+                        // nginx ends the request with 408 in its log and sends nothing.
+                        ctx.status = 408;
+                        if (cfg->access_logs) cfg->access_logs->write(loc->access_logs, ctx);
+                        co_return false;
                     } else if (bec) {
                         co_return false;
                     }

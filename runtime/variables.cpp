@@ -217,6 +217,11 @@ std::string variable(std::string_view name, const RequestContext& ctx, bool& fou
             if (amp == std::string_view::npos) break;
             args.remove_prefix(amp + 1);
         }
+    } else if (name == "sent_http_connection") {
+        // nginx's own, from r->keepalive, which it has cleared by the time it logs.
+        return ctx.status == 101 ? "upgrade" : "close";
+    } else if (name == "sent_http_keep_alive") {
+        // Likewise gone at log time: not found.
     } else if (name.starts_with("sent_http_")) {
         for (const auto& [k, v] : ctx.response_headers)
             if (header_name_matches(k, name.substr(10))) return v;
