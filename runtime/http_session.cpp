@@ -705,7 +705,12 @@ struct Connection {
 // connection costs little more than its socket.
 asio::awaitable<bool> serve_request(Connection& c, beast::flat_buffer& buffer, std::size_t header_size,
                                     boost::system::error_code rec) {
-    auto& [worker, cfg, conn, selector_ptr, stream, header_timeout, idle_timeout] = c;
+    WorkerState& worker = c.worker;
+    std::shared_ptr<const ActiveConfig>& cfg = c.cfg;
+    ConnectionInfo& conn = c.conn;
+    const ServerSelector*& selector_ptr = c.selector;
+    ClientStream& stream = c.stream;
+    std::chrono::milliseconds& idle_timeout = c.idle_timeout;
     const std::uint64_t id = conn.id;
     boost::system::error_code ec;
     std::vector<char> chunk;
@@ -985,14 +990,30 @@ asio::awaitable<void> serve_connection(std::unique_ptr<Connection> c) {
     ClientStream& stream = c->stream;
     beast::flat_buffer buffer;
     for (;;) {
+        // nginx ignores empty lines before a request line (after a body, say).
+        while (buffer.size() > 0) {
+            const char ch = *static_cast<const char*>(buffer.data().data());
+            if (ch != '\r' && ch != '\n') break;
+            buffer.consume(1);
+        }
+        if (buffer.size() == 0) {
+            if (c->worker.stopping) co_return;
+            // Read at once, as nginx does: a busy client has often sent its next request
+            // already. With nothing there, the connection waits idle, without this frame.
+            boost::system::error_code ec;
+            const std::size_t n = stream.socket().read_some(buffer.prepare(1024), ec);
+            if (ec == asio::error::would_block) break;
+            if (ec) co_return;  // closed by the client: nothing to answer
+            buffer.commit(n);
+            continue;
+        }
         stream.expires_after(c->header_timeout);
         // The header block, read whole (at most 4 large buffers) before Beast parses it.
         boost::system::error_code rec;
         std::size_t header_size = header_block_end(buffer, 0);
         while (header_size == 0 && buffer.size() < 4 * kLargeHeaderBuffer) {
             const std::size_t scanned = buffer.size();
-            // client_header_buffer_size 1k first, as nginx; larger reads once a request is long.
-            const std::size_t want = std::min<std::size_t>(scanned == 0 ? 1024 : kLargeHeaderBuffer, 4 * kLargeHeaderBuffer - scanned);
+            const std::size_t want = std::min<std::size_t>(kLargeHeaderBuffer, 4 * kLargeHeaderBuffer - scanned);
             auto [ec, n] = co_await stream.async_read_some(buffer.prepare(want), use_tuple);
             buffer.commit(n);
             if (ec) {
@@ -1002,19 +1023,12 @@ asio::awaitable<void> serve_connection(std::unique_ptr<Connection> c) {
             header_size = header_block_end(buffer, scanned);
         }
         if (!co_await serve_request(*c, buffer, header_size, rec)) co_return;
-        // nginx ignores empty lines before a request line (after a body, say).
-        while (buffer.size() > 0) {
-            const char ch = *static_cast<const char*>(buffer.data().data());
-            if (ch != '\r' && ch != '\n') break;
-            buffer.consume(1);
-        }
-        if (buffer.size() == 0) break;
     }
-    if (!c->worker.stopping) await_request(std::move(c));
+    await_request(std::move(c));
 }
 
-// Between requests a connection holds no coroutine: the wait's handler owns it, and QUIT
-// or the timeout closes it.
+// Between requests a connection holds no coroutine and no buffer: the wait's handler owns
+// it, and QUIT or the timeout closes it.
 void await_request(std::unique_ptr<Connection> c) {
     ClientStream& stream = c->stream;
     c->worker.idle.push_back(stream);
@@ -1046,6 +1060,7 @@ void serve_http(ClientSocket socket, WorkerState& worker, std::uint64_t id) {
     const ServerSelector* selector = cfg->find_selector(endpoint_of(local));
     if (!selector) return;
     socket.set_option(tcp::no_delay(true), ec);  // tcp_nodelay on, nginx's default
+    socket.non_blocking(true, ec);               // reads at once (serve_connection) never block
     await_request(std::make_unique<Connection>(worker, cfg, std::move(conn), *selector, std::move(socket)));
 }
 
