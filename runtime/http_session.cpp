@@ -653,7 +653,7 @@ std::optional<std::string> normalize_uri(std::string_view path, bool merge_slash
 
 void WorkerState::stop() {
     stopping = true;
-    for (ClientStream& s : idle) s.close();
+    for (TimedStream& s : idle) s.close();
     if (connections == 0) wind_down();
 }
 
@@ -668,7 +668,7 @@ namespace {
 // exists; the last one out ends a graceful stop early.
 struct Connection {
     Connection(WorkerState& w, std::shared_ptr<const ActiveConfig> config, ConnectionInfo info, const ServerSelector& s,
-               ClientSocket socket)
+               WorkerSocket socket)
         : worker(w), cfg(std::move(config)), conn(std::move(info)), selector(&s),
           stream(std::move(socket), w.timers),
           // Until a Host header picks a server, the address's default server's timeouts apply.
@@ -686,18 +686,11 @@ struct Connection {
     std::shared_ptr<const ActiveConfig> cfg;  // the config its last request used
     ConnectionInfo conn;
     const ServerSelector* selector;
-    ClientStream stream;
+    TimedStream stream;
     std::chrono::milliseconds header_timeout;
     std::chrono::milliseconds idle_timeout;  // until the next request begins
 };
 
-// GCC 12 takes the sized operator delete of Asio's awaitable frames for a mismatch in
-// these coroutines (-Wmismatched-new-delete); Asio's awaitable_frame_base provides both
-// the new and the delete, so the warning is wrong here.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
 
 // One request on a connection whose header block (`header_size` bytes, 0 with `rec`
 // telling why none came whole) is in the buffer: routed, answered and logged. False:
@@ -709,7 +702,7 @@ asio::awaitable<bool> serve_request(Connection& c, beast::flat_buffer& buffer, s
     std::shared_ptr<const ActiveConfig>& cfg = c.cfg;
     ConnectionInfo& conn = c.conn;
     const ServerSelector*& selector_ptr = c.selector;
-    ClientStream& stream = c.stream;
+    TimedStream& stream = c.stream;
     std::chrono::milliseconds& idle_timeout = c.idle_timeout;
     const std::uint64_t id = conn.id;
     boost::system::error_code ec;
@@ -987,7 +980,7 @@ struct ExactAllocator {
 // buffer; then it waits idle without this frame and without a buffer (nginx frees its
 // buffer too).
 asio::awaitable<void> serve_connection(std::unique_ptr<Connection> c) {
-    ClientStream& stream = c->stream;
+    TimedStream& stream = c->stream;
     beast::flat_buffer buffer;
     for (;;) {
         // nginx ignores empty lines before a request line (after a body, say).
@@ -1030,7 +1023,7 @@ asio::awaitable<void> serve_connection(std::unique_ptr<Connection> c) {
 // Between requests a connection holds no coroutine and no buffer: the wait's handler owns
 // it, and QUIT or the timeout closes it.
 void await_request(std::unique_ptr<Connection> c) {
-    ClientStream& stream = c->stream;
+    TimedStream& stream = c->stream;
     c->worker.idle.push_back(stream);
     stream.expires_after(c->idle_timeout);
     // Sized to the wait itself: Asio's recycled blocks would hand it a larger one, kept
@@ -1045,7 +1038,7 @@ void await_request(std::unique_ptr<Connection> c) {
 
 }  // namespace
 
-void serve_http(ClientSocket socket, WorkerState& worker, std::uint64_t id) {
+void serve_http(WorkerSocket socket, WorkerState& worker, std::uint64_t id) {
     const std::shared_ptr<const ActiveConfig>& cfg = worker.config;
     ConnectionInfo conn;
     conn.id = id;
@@ -1064,8 +1057,5 @@ void serve_http(ClientSocket socket, WorkerState& worker, std::uint64_t id) {
     await_request(std::make_unique<Connection>(worker, cfg, std::move(conn), *selector, std::move(socket)));
 }
 
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
 
 }  // namespace ngxlite::runtime

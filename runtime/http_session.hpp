@@ -2,7 +2,7 @@
 #pragma once
 
 #include "runtime/active_config.hpp"
-#include "runtime/client_stream.hpp"
+#include "runtime/timed_stream.hpp"
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -21,7 +21,7 @@ struct WorkerState {
     std::size_t connections = 0;                 // client connections open
     bool stopping = false;                       // QUIT: idle connections close, busy ones finish
     TimerTree timers;                            // its connections' timeouts
-    boost::intrusive::list<ClientStream, boost::intrusive::constant_time_size<false>> idle;  // waiting for a request
+    boost::intrusive::list<TimedStream, boost::intrusive::constant_time_size<false>> idle;  // waiting for a request
     boost::asio::steady_timer* shutdown_timer = nullptr;  // worker_shutdown_timeout, while it runs
 
     // QUIT: close what waits for a request; the rest close after their response.
@@ -32,7 +32,7 @@ struct WorkerState {
 
 // Serves one client connection from its first request on; every request uses the
 // worker's newest config, so a reload reaches kept-alive connections at their next request.
-void serve_http(ClientSocket socket, WorkerState& worker, std::uint64_t connection_id);
+void serve_http(WorkerSocket socket, WorkerState& worker, std::uint64_t connection_id);
 
 // An HTTP date ("Wed, 25 Nov 2026 01:00:00 GMT").
 std::string http_date(std::time_t t);

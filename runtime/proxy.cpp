@@ -9,7 +9,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
@@ -169,7 +168,7 @@ std::uint32_t next_upstream_mask(int status) {
 // upstream read; pipelined bytes are no sign of that and end the watch.
 class ClientWatch {
 public:
-    ClientWatch(ClientStream& client, beast::tcp_stream& upstream)
+    ClientWatch(TimedStream& client, TimedStream& upstream)
         : state_(std::make_shared<State>(client.get_executor(), client.socket(), upstream.socket())) {
         state_->timer.async_wait([s = state_](const boost::system::error_code& ec) {
             if (!ec && !s->done) State::arm(s);
@@ -189,10 +188,10 @@ public:
 
 private:
     struct State {
-        State(asio::any_io_executor ex, ClientSocket& c, tcp::socket& u) : timer(ex, std::chrono::milliseconds(200)), client(c), upstream(u) {}
+        State(asio::any_io_executor ex, WorkerSocket& c, WorkerSocket& u) : timer(ex, std::chrono::milliseconds(200)), client(c), upstream(u) {}
         asio::steady_timer timer;
-        ClientSocket& client;
-        tcp::socket& upstream;
+        WorkerSocket& client;
+        WorkerSocket& upstream;
         bool done = false, closed = false, waiting = false;
 
         static void arm(const std::shared_ptr<State>& s) {
@@ -216,8 +215,7 @@ private:
 };
 
 // One direction of an upgraded connection; the other is cancelled when it ends.
-template <class From, class To>
-asio::awaitable<void> pump(From& from, To& to, ir::Msec idle, std::uint64_t* counted) {
+asio::awaitable<void> pump(TimedStream& from, TimedStream& to, ir::Msec idle, std::uint64_t* counted) {
     std::array<char, 16384> chunk;
     for (;;) {
         from.expires_after(idle);
@@ -234,7 +232,7 @@ asio::awaitable<void> pump(From& from, To& to, ir::Msec idle, std::uint64_t* cou
 
 // nginx's ngx_http_upstream_process_upgraded: both directions until one side closes or
 // stays silent for proxy_read_timeout.
-asio::awaitable<void> tunnel(ClientStream& client, beast::tcp_stream& upstream, ir::Msec idle, ProxyResult& result) {
+asio::awaitable<void> tunnel(TimedStream& client, TimedStream& upstream, ir::Msec idle, ProxyResult& result) {
     using namespace asio::experimental::awaitable_operators;
     std::uint64_t to_client = 0;
     co_await (pump(client, upstream, idle, nullptr) || pump(upstream, client, idle, &to_client));
@@ -304,13 +302,12 @@ VariableTarget resolve_variable_pass(const ir::ProxySettings& p, RequestContext&
 
 }  // namespace
 
-asio::awaitable<ProxyResult> proxy_http(ClientStream& client, beast::flat_buffer& client_buffer, const ir::Location& loc, RequestContext& ctx,
+asio::awaitable<ProxyResult> proxy_http(TimedStream& client, beast::flat_buffer& client_buffer, const ir::Location& loc, RequestContext& ctx,
                                         const ActiveConfig& cfg, bool client_keep_alive) {
     using clock = std::chrono::steady_clock;
     ProxyResult result;
     const ir::ProxySettings& p = *loc.proxy;
     const ir::HttpConfig& http_cfg = *cfg.ir->http;
-    auto executor = co_await asio::this_coro::executor;
     std::shared_ptr<UpstreamState> state;
     std::optional<ir::UpstreamGroup> literal;  // proxy_pass with variables to an address
     std::string uri;
@@ -323,11 +320,12 @@ asio::awaitable<ProxyResult> proxy_http(ClientStream& client, beast::flat_buffer
         }
         literal = std::move(target.literal);
         const ir::UpstreamGroup& g = literal ? *literal : *target.group;
-        state = literal ? std::make_shared<UpstreamState>(g, executor)
-                        : upstream_state(cfg.generation, http_cfg, static_cast<std::size_t>(target.group - http_cfg.upstreams.data()), executor);
+        state = literal ? std::make_shared<UpstreamState>(g, client.timers())
+                        : upstream_state(cfg.generation, http_cfg, static_cast<std::size_t>(target.group - http_cfg.upstreams.data()),
+                                         client.timers());
         uri = target.uri.empty() ? upstream_uri(p, loc, ctx.request) : target.uri;
     } else {
-        state = upstream_state(cfg.generation, http_cfg, static_cast<std::size_t>(p.upstream_index), executor);
+        state = upstream_state(cfg.generation, http_cfg, static_cast<std::size_t>(p.upstream_index), client.timers());
         ctx.proxy_host = p.proxy_host;
         uri = upstream_uri(p, loc, ctx.request);
     }
@@ -402,16 +400,16 @@ asio::awaitable<ProxyResult> proxy_http(ClientStream& client, beast::flat_buffer
             return retry;
         };
 
-        std::optional<beast::tcp_stream> upstream;
+        std::optional<TimedStream> upstream;
         int connection_requests = 0;
         if (IdleConnections* idle = selection.state().idle.get())
             if (auto reused = idle->take(endpoint)) {
-                upstream.emplace(std::move(reused->first));
+                upstream.emplace(std::move(reused->first), client.timers());
                 connection_requests = reused->second;
                 cached = true;
             }
         if (!cached) {
-            upstream.emplace(executor);
+            upstream.emplace(WorkerSocket(client.get_executor()), client.timers());
             upstream->expires_after(p.connect_timeout);
             const tcp::endpoint ep(asio::ip::make_address(endpoint.ip), endpoint.port);
             auto [cec] = co_await upstream->async_connect(ep, use_tuple);
@@ -677,7 +675,7 @@ asio::awaitable<ProxyResult> proxy_http(ClientStream& client, beast::flat_buffer
                 if (eec) co_return result;
             }
         }
-        if (reusable) selection.state().idle->put(upstream->release_socket(), endpoint, connection_requests + 1);
+        if (reusable) selection.state().idle->put(std::move(upstream->socket()), endpoint, connection_requests + 1);
         result.keep_alive = keep;
         co_return result;
     }

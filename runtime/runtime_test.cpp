@@ -1,7 +1,7 @@
 #define BOOST_TEST_MODULE runtime
 #include <boost/test/unit_test.hpp>
 
-#include "runtime/client_stream.hpp"
+#include "runtime/timed_stream.hpp"
 #include "runtime/http_session.hpp"
 #include "runtime/timer_tree.hpp"
 #include "runtime/router.hpp"
@@ -111,16 +111,18 @@ std::string picks(const std::shared_ptr<runtime::UpstreamState>& state, int n, s
 
 BOOST_AUTO_TEST_CASE(smooth_weighted_round_robin) {
     boost::asio::io_context io;
+    runtime::TimerTree timers;  // no timer attached: nothing here times out
     // nginx's documented sequence for weights 5, 1, 1.
     auto g = group_of({{5, false}, {1, false}, {1, false}});
-    auto state = std::make_shared<runtime::UpstreamState>(g, io.get_executor());
+    auto state = std::make_shared<runtime::UpstreamState>(g, timers);
     BOOST_TEST(picks(state, 7) == "1121311");
 }
 
 BOOST_AUTO_TEST_CASE(failures_disable_a_peer_and_backups_take_over) {
     boost::asio::io_context io;
+    runtime::TimerTree timers;  // no timer attached: nothing here times out
     auto g = group_of({{1, false}, {1, false}, {1, true}});
-    auto state = std::make_shared<runtime::UpstreamState>(g, io.get_executor());
+    auto state = std::make_shared<runtime::UpstreamState>(g, timers);
     runtime::PeerSelection sel(state, "");
     BOOST_TEST(sel.tries() == 3);
     int warnings = 0;
@@ -139,8 +141,9 @@ BOOST_AUTO_TEST_CASE(failures_disable_a_peer_and_backups_take_over) {
 
 BOOST_AUTO_TEST_CASE(a_lone_server_is_never_marked_failed) {
     boost::asio::io_context io;
+    runtime::TimerTree timers;  // no timer attached: nothing here times out
     auto g = group_of({{1, false}});
-    auto state = std::make_shared<runtime::UpstreamState>(g, io.get_executor());
+    auto state = std::make_shared<runtime::UpstreamState>(g, timers);
     runtime::PeerSelection sel(state, "");
     BOOST_REQUIRE(sel.next());
     sel.finish(true, [] { BOOST_FAIL("no warning for a lone server"); });
@@ -150,8 +153,9 @@ BOOST_AUTO_TEST_CASE(a_lone_server_is_never_marked_failed) {
 
 BOOST_AUTO_TEST_CASE(least_conn_prefers_fewer_connections_per_weight) {
     boost::asio::io_context io;
+    runtime::TimerTree timers;  // no timer attached: nothing here times out
     auto g = group_of({{1, false}, {1, false}}, ir::Balancer::least_conn);
-    auto state = std::make_shared<runtime::UpstreamState>(g, io.get_executor());
+    auto state = std::make_shared<runtime::UpstreamState>(g, timers);
     runtime::PeerSelection busy(state, "");
     runtime::Peer* first = busy.next();  // held: one connection open to it
     BOOST_REQUIRE(first);
@@ -162,9 +166,10 @@ BOOST_AUTO_TEST_CASE(least_conn_prefers_fewer_connections_per_weight) {
 
 BOOST_AUTO_TEST_CASE(hash_balancers_are_stable_per_key) {
     boost::asio::io_context io;
+    runtime::TimerTree timers;  // no timer attached: nothing here times out
     for (auto b : {ir::Balancer::hash, ir::Balancer::hash_consistent, ir::Balancer::ip_hash}) {
         auto g = group_of({{1, false}, {1, false}, {1, false}}, b);
-        auto state = std::make_shared<runtime::UpstreamState>(g, io.get_executor());
+        auto state = std::make_shared<runtime::UpstreamState>(g, timers);
         const std::string a = picks(state, 1, "key-a");
         BOOST_TEST(picks(state, 4, "key-a") == a + a + a + a);
     }
@@ -176,8 +181,9 @@ BOOST_AUTO_TEST_CASE(idle_upstream_connections_are_reused_until_closed) {
     boost::asio::io_context io;
     tcp::acceptor acceptor(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
     const ir::Endpoint peer{"127.0.0.1", acceptor.local_endpoint().port(), false};
-    runtime::IdleConnections idle(io.get_executor(), 1, ir::Msec(60000));
-    tcp::socket client(io);
+    runtime::TimerTree timers;  // no timer attached: the 60 s keepalive_timeout never passes here
+    runtime::IdleConnections idle(timers, 1, ir::Msec(60000));
+    runtime::WorkerSocket client(io);
     client.connect(acceptor.local_endpoint());
     tcp::socket server = acceptor.accept();
     idle.put(std::move(client), peer, 1);
@@ -287,7 +293,7 @@ BOOST_AUTO_TEST_CASE(client_stream_timeout_closes_a_pending_read) {
     tcp::acceptor acceptor(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
     tcp::socket peer(io);
     peer.connect(acceptor.local_endpoint());
-    runtime::ClientStream stream(acceptor.accept(io), tree);
+    runtime::TimedStream stream(acceptor.accept(io), tree);
     auto busy = boost::asio::make_work_guard(io);  // between the steps nothing may be pending
     char byte;
     std::optional<boost::system::error_code> result;
@@ -301,7 +307,7 @@ BOOST_AUTO_TEST_CASE(client_stream_timeout_closes_a_pending_read) {
     // A deadline that passes between operations fails the next one at once.
     tcp::socket peer2(io);
     peer2.connect(acceptor.local_endpoint());
-    runtime::ClientStream idle(acceptor.accept(io), tree);
+    runtime::TimedStream idle(acceptor.accept(io), tree);
     idle.expires_after(std::chrono::milliseconds(1));
     for (int i = 0; i < 100 && tree.size() > 0; ++i) io.run_one_for(std::chrono::milliseconds(50));
     BOOST_TEST(idle.socket().is_open());  // nothing was pending: nothing closed

@@ -28,6 +28,7 @@ public:
     void disarm() { unlink(); }
     bool armed() const { return is_linked(); }
     Clock::time_point deadline() const { return deadline_; }
+    TimerTree& tree() const { return *tree_; }
 
 protected:
     ~Timeout() = default;

@@ -55,12 +55,12 @@ std::uint32_t crc32_update(std::uint32_t crc, std::string_view data) {
     return crc;
 }
 
-UpstreamState::UpstreamState(const ir::UpstreamGroup& g, asio::any_io_executor executor)
+UpstreamState::UpstreamState(const ir::UpstreamGroup& g, TimerTree& timers)
     : group(g), primary(make_list(g, false)), backup(make_list(g, true)) {
     primary.single = primary.peers.size() == 1 && backup.peers.empty();
     backup.single = false;
     if (g.keepalive > 0)
-        idle = std::make_unique<IdleConnections>(std::move(executor), static_cast<std::size_t>(g.keepalive), g.keepalive_timeout);
+        idle = std::make_unique<IdleConnections>(timers, static_cast<std::size_t>(g.keepalive), g.keepalive_timeout);
     if (g.balancer == ir::Balancer::hash_consistent) {
         // Compatible with Cache::Memcached::Fast: crc32(HOST \0 PORT PREV_HASH), 160 points per weight.
         for (const auto& s : g.servers) {
@@ -318,22 +318,32 @@ bool PeerSelection::finish_peer(bool failed) {
 // --- keepalive ------------------------------------------------------------------------------
 
 struct IdleConnections::Entry {
-    Entry(tcp::socket s, const ir::Endpoint& p, int r) : socket(std::move(s)), peer(p), requests(r), timer(socket.get_executor()) {}
-    tcp::socket socket;
+    // keepalive_timeout: drops the entry, as a close by the upstream does.
+    struct Expiry : Timeout {
+        Expiry(TimerTree& t, Entry& e) : Timeout(t), entry(e) {}
+        void expired() override {
+            if (entry.owner) entry.owner->drop(entry.self.lock());
+        }
+        Entry& entry;
+    };
+    Entry(WorkerSocket s, const ir::Endpoint& p, int r, TimerTree& timers)
+        : socket(std::move(s)), peer(p), requests(r), expiry(timers, *this) {}
+    WorkerSocket socket;
     ir::Endpoint peer;
     int requests;
-    asio::steady_timer timer;
+    Expiry expiry;
+    std::weak_ptr<Entry> self;
     IdleConnections* owner = nullptr;  // null once taken or dropped: late handlers leave it alone
 };
 
-IdleConnections::IdleConnections(asio::any_io_executor executor, std::size_t capacity, ir::Msec timeout)
-    : executor_(std::move(executor)), capacity_(capacity), timeout_(timeout) {}
+IdleConnections::IdleConnections(TimerTree& timers, std::size_t capacity, ir::Msec timeout)
+    : timers_(timers), capacity_(capacity), timeout_(timeout) {}
 
 IdleConnections::~IdleConnections() {
     for (auto& e : entries_) {
         e->owner = nullptr;
+        e->expiry.disarm();
         boost::system::error_code ec;
-        e->timer.cancel();
         e->socket.close(ec);
     }
 }
@@ -341,12 +351,12 @@ IdleConnections::~IdleConnections() {
 void IdleConnections::drop(const std::shared_ptr<Entry>& e) {
     entries_.remove(e);
     e->owner = nullptr;
+    e->expiry.disarm();
     boost::system::error_code ec;
-    e->timer.cancel();
     e->socket.close(ec);
 }
 
-std::optional<std::pair<tcp::socket, int>> IdleConnections::take(const ir::Endpoint& peer) {
+std::optional<std::pair<WorkerSocket, int>> IdleConnections::take(const ir::Endpoint& peer) {
     for (auto it = entries_.begin(); it != entries_.end(); ++it) {
         if (!((*it)->peer == peer)) continue;
         // A close not yet seen by the watcher shows as an error of the exchange, which
@@ -354,7 +364,7 @@ std::optional<std::pair<tcp::socket, int>> IdleConnections::take(const ir::Endpo
         std::shared_ptr<Entry> e = *it;
         entries_.erase(it);
         e->owner = nullptr;
-        e->timer.cancel();
+        e->expiry.disarm();
         boost::system::error_code ec;
         e->socket.cancel(ec);
         return std::make_pair(std::move(e->socket), e->requests);
@@ -362,26 +372,23 @@ std::optional<std::pair<tcp::socket, int>> IdleConnections::take(const ir::Endpo
     return std::nullopt;
 }
 
-void IdleConnections::put(tcp::socket socket, const ir::Endpoint& peer, int requests) {
+void IdleConnections::put(WorkerSocket socket, const ir::Endpoint& peer, int requests) {
     if (entries_.size() >= capacity_) drop(entries_.back());
-    auto e = std::make_shared<Entry>(std::move(socket), peer, requests);
+    auto e = std::make_shared<Entry>(std::move(socket), peer, requests, timers_);
+    e->self = e;
     e->owner = this;
     entries_.push_front(e);
     e->socket.async_wait(tcp::socket::wait_read, [e](const boost::system::error_code& ec) {
         if (ec == asio::error::operation_aborted || !e->owner) return;
         e->owner->drop(e);  // the upstream closed it, or sent what nobody asked for
     });
-    e->timer.expires_after(timeout_);
-    e->timer.async_wait([e](const boost::system::error_code& ec) {
-        if (ec == asio::error::operation_aborted || !e->owner) return;
-        e->owner->drop(e);
-    });
+    e->expiry.arm(timeout_);
 }
 
 // --- per worker thread ----------------------------------------------------------------------
 
 std::shared_ptr<UpstreamState> upstream_state(std::uint64_t generation, const ir::HttpConfig& http, std::size_t group_index,
-                              asio::any_io_executor executor) {
+                                              TimerTree& timers) {
     struct Generation {
         std::vector<std::shared_ptr<UpstreamState>> groups;
     };
@@ -394,7 +401,7 @@ std::shared_ptr<UpstreamState> upstream_state(std::uint64_t generation, const ir
         states.erase(states.begin(), it);
     }
     auto& slot = it->second.groups.at(group_index);
-    if (!slot) slot = std::make_shared<UpstreamState>(http.upstreams[group_index], std::move(executor));
+    if (!slot) slot = std::make_shared<UpstreamState>(http.upstreams[group_index], timers);
     return slot;
 }
 

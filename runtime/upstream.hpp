@@ -8,9 +8,9 @@
 #pragma once
 
 #include "parser/ir/config.hpp"
+#include "runtime/timed_stream.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include <cstdint>
 #include <ctime>
@@ -50,7 +50,8 @@ class IdleConnections;
 // A group's state in one worker thread.
 class UpstreamState {
 public:
-    UpstreamState(const ir::UpstreamGroup& group, boost::asio::any_io_executor executor);
+    // `timers` times out idle keepalive connections.
+    UpstreamState(const ir::UpstreamGroup& group, TimerTree& timers);
     ~UpstreamState();
     UpstreamState(const UpstreamState&) = delete;
     UpstreamState& operator=(const UpstreamState&) = delete;
@@ -122,20 +123,20 @@ private:
 // keepalive_timeout is closed, as nginx's ngx_http_upstream_keepalive_close_handler.
 class IdleConnections {
 public:
-    IdleConnections(boost::asio::any_io_executor executor, std::size_t capacity, ir::Msec timeout);
+    IdleConnections(TimerTree& timers, std::size_t capacity, ir::Msec timeout);
     ~IdleConnections();
 
     struct Entry;
     // An idle connection to `peer`, with the requests it already served; nullopt: none.
-    std::optional<std::pair<boost::asio::ip::tcp::socket, int>> take(const ir::Endpoint& peer);
+    std::optional<std::pair<WorkerSocket, int>> take(const ir::Endpoint& peer);
     // Caches a connection after a complete exchange; evicts the oldest when full.
-    void put(boost::asio::ip::tcp::socket socket, const ir::Endpoint& peer, int requests);
+    void put(WorkerSocket socket, const ir::Endpoint& peer, int requests);
     std::size_t size() const { return entries_.size(); }
 
 private:
     void drop(const std::shared_ptr<Entry>& e);
 
-    boost::asio::any_io_executor executor_;
+    TimerTree& timers_;
     std::size_t capacity_;
     ir::Msec timeout_;
     std::list<std::shared_ptr<Entry>> entries_;
@@ -144,7 +145,7 @@ private:
 // This worker thread's state for a group of the config with `generation`. States of
 // older generations are dropped (their idle connections closed) once a newer one is used.
 std::shared_ptr<UpstreamState> upstream_state(std::uint64_t generation, const ir::HttpConfig& http, std::size_t group_index,
-                              boost::asio::any_io_executor executor);
+                                              TimerTree& timers);
 
 // CRC-32 as nginx's ngx_crc32 (the zlib polynomial), for hash and hash consistent.
 std::uint32_t crc32_update(std::uint32_t crc, std::string_view data);

@@ -1,9 +1,10 @@
-// A client connection's stream: its socket and its one timeout. `expires_after` bounds
-// the operations that run until the next call, as Beast's tcp_stream does (a deadline
-// that passes while one is pending closes the socket and the operation fails with
-// beast::error::timeout; one that passes between operations fails the next), but the
-// deadline is a node in the worker's timer tree, and an idle connection holds no
-// buffer: `async_wait_readable` waits for its next request without one.
+// A connection's stream, client or upstream: its socket and its one timeout.
+// `expires_after` bounds the operations that run until the next call, as Beast's
+// tcp_stream does (a deadline that passes while one is pending closes the socket and the
+// operation fails with beast::error::timeout; one that passes between operations fails
+// the next), but the deadline is a node in the worker's timer tree, not three timers and
+// a wait allocated per operation. A client connection waits for its next request with
+// `async_wait_readable`, holding no buffer.
 #pragma once
 
 #include "runtime/net.hpp"
@@ -19,34 +20,35 @@
 
 namespace ngxlite::runtime {
 
-class ClientStream;
+class TimedStream;
 
 namespace detail {
 // The caller's handler, told of a timeout as beast::error::timeout; the handler's
 // executor, allocator and cancellation slot go with it (see the associator below).
 template <class Handler>
 struct TimedCompletion {
-    ClientStream* stream;
+    TimedStream* stream;
     Handler handler;
     template <class... Results>
     void operator()(boost::system::error_code ec, Results... results);
 };
 }  // namespace detail
 
-// A client socket bound to its worker's io_context, not to a type-erased executor: the
-// socket and each operation pending on it are the smaller for it.
-using ClientSocket = asio::basic_stream_socket<tcp, asio::io_context::executor_type>;
+// A socket bound to its worker's io_context, not to a type-erased executor: the socket
+// and each operation pending on it are the smaller for it.
+using WorkerSocket = asio::basic_stream_socket<tcp, asio::io_context::executor_type>;
 
-class ClientStream : private Timeout,
-                     // Listed in its worker's idle list while it waits for a request.
+class TimedStream : private Timeout,
+                     // A client's, listed in its worker's idle list while it waits for a request.
                      public boost::intrusive::list_base_hook<boost::intrusive::link_mode<boost::intrusive::auto_unlink>> {
 public:
-    using executor_type = ClientSocket::executor_type;
+    using executor_type = WorkerSocket::executor_type;
 
-    ClientStream(ClientSocket socket, TimerTree& timers) : Timeout(timers), socket_(std::move(socket)) {}
+    TimedStream(WorkerSocket socket, TimerTree& timers) : Timeout(timers), socket_(std::move(socket)) {}
 
     executor_type get_executor() noexcept { return socket_.get_executor(); }
-    ClientSocket& socket() noexcept { return socket_; }
+    WorkerSocket& socket() noexcept { return socket_; }
+    TimerTree& timers() const noexcept { return Timeout::tree(); }
 
     void expires_after(Timeout::Clock::duration d) {
         timed_out_ = false;
@@ -66,18 +68,23 @@ public:
     template <class Buffers, class Token>
     auto async_read_some(const Buffers& buffers, Token&& token) {
         return start<void(boost::system::error_code, std::size_t)>(
-            [&buffers](ClientSocket& s, auto handler) { s.async_read_some(buffers, std::move(handler)); }, std::forward<Token>(token));
+            [&buffers](WorkerSocket& s, auto handler) { s.async_read_some(buffers, std::move(handler)); }, std::forward<Token>(token));
     }
     template <class Buffers, class Token>
     auto async_write_some(const Buffers& buffers, Token&& token) {
         return start<void(boost::system::error_code, std::size_t)>(
-            [&buffers](ClientSocket& s, auto handler) { s.async_write_some(buffers, std::move(handler)); }, std::forward<Token>(token));
+            [&buffers](WorkerSocket& s, auto handler) { s.async_write_some(buffers, std::move(handler)); }, std::forward<Token>(token));
+    }
+    template <class Token>
+    auto async_connect(const tcp::endpoint& peer, Token&& token) {
+        return start<void(boost::system::error_code)>(
+            [&peer](WorkerSocket& s, auto handler) { s.async_connect(peer, std::move(handler)); }, std::forward<Token>(token));
     }
     // Completes when a byte (or the end) can be read, holding no buffer meanwhile.
     template <class Token>
     auto async_wait_readable(Token&& token) {
         return start<void(boost::system::error_code)>(
-            [](ClientSocket& s, auto handler) { s.async_wait(tcp::socket::wait_read, std::move(handler)); }, std::forward<Token>(token));
+            [](WorkerSocket& s, auto handler) { s.async_wait(tcp::socket::wait_read, std::move(handler)); }, std::forward<Token>(token));
     }
 
 private:
@@ -107,7 +114,7 @@ private:
         if (pending_ > 0) close();
     }
 
-    ClientSocket socket_;
+    WorkerSocket socket_;
     int pending_ = 0;  // operations under way
     bool timed_out_ = false;
 };
