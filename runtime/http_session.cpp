@@ -696,7 +696,7 @@ struct Connection {
 // telling why none came whole) is in the buffer: routed, answered and logged. False:
 // close the connection. Its frame lives only while the request does, so an idle
 // connection costs little more than its socket.
-asio::awaitable<bool> serve_request(Connection& c, beast::flat_buffer& buffer, std::size_t header_size,
+Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer, std::size_t header_size,
                                     boost::system::error_code rec) {
     WorkerState& worker = c.worker;
     std::shared_ptr<const ActiveConfig>& cfg = c.cfg;
@@ -979,7 +979,7 @@ struct ExactAllocator {
 // A connection's busy spell: requests, pipelined or not, until none is waiting in the
 // buffer; then it waits idle without this frame and without a buffer (nginx frees its
 // buffer too).
-asio::awaitable<void> serve_connection(std::unique_ptr<Connection> c) {
+Task<void> serve_connection(std::unique_ptr<Connection> c) {
     TimedStream& stream = c->stream;
     beast::flat_buffer buffer;
     for (;;) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http.hpp>
@@ -14,6 +15,11 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
-inline constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+// Coroutines run on their worker's io_context. Naming its executor, not the type-erased
+// any_io_executor, lets an operation's completion resume them without an allocation.
+using WorkerExecutor = asio::io_context::executor_type;
+template <class T = void>
+using Task = asio::awaitable<T, WorkerExecutor>;
+inline constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable_t<WorkerExecutor>{});
 
 }  // namespace ngxlite::runtime

@@ -215,7 +215,7 @@ private:
 };
 
 // One direction of an upgraded connection; the other is cancelled when it ends.
-asio::awaitable<void> pump(TimedStream& from, TimedStream& to, ir::Msec idle, std::uint64_t* counted) {
+Task<void> pump(TimedStream& from, TimedStream& to, ir::Msec idle, std::uint64_t* counted) {
     std::array<char, 16384> chunk;
     for (;;) {
         from.expires_after(idle);
@@ -232,7 +232,7 @@ asio::awaitable<void> pump(TimedStream& from, TimedStream& to, ir::Msec idle, st
 
 // nginx's ngx_http_upstream_process_upgraded: both directions until one side closes or
 // stays silent for proxy_read_timeout.
-asio::awaitable<void> tunnel(TimedStream& client, TimedStream& upstream, ir::Msec idle, ProxyResult& result) {
+Task<void> tunnel(TimedStream& client, TimedStream& upstream, ir::Msec idle, ProxyResult& result) {
     using namespace asio::experimental::awaitable_operators;
     std::uint64_t to_client = 0;
     co_await (pump(client, upstream, idle, nullptr) || pump(upstream, client, idle, &to_client));
@@ -302,7 +302,7 @@ VariableTarget resolve_variable_pass(const ir::ProxySettings& p, RequestContext&
 
 }  // namespace
 
-asio::awaitable<ProxyResult> proxy_http(TimedStream& client, beast::flat_buffer& client_buffer, const ir::Location& loc, RequestContext& ctx,
+Task<ProxyResult> proxy_http(TimedStream& client, beast::flat_buffer& client_buffer, const ir::Location& loc, RequestContext& ctx,
                                         const ActiveConfig& cfg, bool client_keep_alive) {
     using clock = std::chrono::steady_clock;
     ProxyResult result;

@@ -36,7 +36,7 @@ struct TimedCompletion {
 
 // A socket bound to its worker's io_context, not to a type-erased executor: the socket
 // and each operation pending on it are the smaller for it.
-using WorkerSocket = asio::basic_stream_socket<tcp, asio::io_context::executor_type>;
+using WorkerSocket = asio::basic_stream_socket<tcp, WorkerExecutor>;
 
 class TimedStream : private Timeout,
                      // A client's, listed in its worker's idle list while it waits for a request.
