@@ -39,7 +39,8 @@ class EchoBackend:
     keepalive show. It keeps HTTP/1.1 connections open unless asked to close.
     /status/NNN answers NNN, /chunked and /close answer with a chunked and a
     close-delimited body, /delay/MS answers after MS milliseconds (timeouts), /hangup
-    closes without an answer, /redirect-{self,host,rel}/REST answers 302 to REST on its
+    closes without an answer, /bytes/N and /chunked-bytes/N answer N bytes of a fixed
+    pattern (Content-Length or chunked), /redirect-{self,host,rel}/REST answers 302 to REST on its
     own address, on the Host it was sent, or relative; /upgrade switches protocols and
     echoes what follows."""
 
@@ -122,6 +123,10 @@ class EchoBackend:
             extra = ("Location: %s/%s\r\nX-After: 1\r\n" % (origin, rest)).encode("latin-1")
         else:
             extra = b""
+        sized = re.match(r"/(?:chunked-)?bytes/(\d+)", path)
+        if sized:  # a large body of a fixed pattern instead of the echo
+            size = min(int(sized.group(1)), 4 << 20)
+            raw = (bytes(range(256)) * (size // 256 + 1))[:size]
         base = (b"HTTP/1.1 %d Echo\r\nServer: echo\r\nDate: Thu, 01 Jan 1970 00:00:00 GMT\r\n"
                 b"Content-Type: text/plain\r\nX-Backend: %s\r\nX-Conn-Request: %d\r\nX-Pad: hidden\r\n"
                 % (status, self.name, number)) + extra

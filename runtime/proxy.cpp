@@ -230,6 +230,26 @@ Task<void> pump(TimedStream& from, TimedStream& to, ir::Msec idle, std::uint64_t
     }
 }
 
+// What one read or write moved (a struct: awaitable operators flatten tuples).
+struct Transfer {
+    boost::system::error_code ec;
+    std::size_t bytes = 0;
+};
+
+// One read of up to `size` bytes, bounded by `timeout`.
+Task<Transfer> read_chunk(TimedStream& from, char* into, std::size_t size, ir::Msec timeout) {
+    from.expires_after(timeout);
+    auto [ec, n] = co_await from.async_read_some(asio::buffer(into, size), use_tuple);
+    co_return Transfer{ec, n};
+}
+
+// All of `size` bytes written, each write bounded by `timeout`.
+Task<Transfer> write_chunk(TimedStream& to, const char* from, std::size_t size, ir::Msec timeout) {
+    to.expires_after(timeout);
+    auto [ec, n] = co_await asio::async_write(to, asio::buffer(from, size), use_tuple);
+    co_return Transfer{ec, n};
+}
+
 // nginx's ngx_http_upstream_process_upgraded: both directions until one side closes or
 // stays silent for proxy_read_timeout.
 Task<void> tunnel(TimedStream& client, TimedStream& upstream, ir::Msec idle, ProxyResult& result) {
@@ -620,23 +640,39 @@ Task<ProxyResult> proxy_http(TimedStream& client, beast::flat_buffer& client_buf
                       peer_url);
         };
         if (!no_body && length_known) {
-            // A known length needs no parser: the rest straight from the socket.
-            while (left > 0) {
-                upstream->expires_after(p.read_timeout);
-                auto [rec, rn] = co_await upstream->async_read_some(
-                    asio::buffer(chunk, static_cast<std::size_t>(std::min<std::uint64_t>(chunk_size, left))), use_tuple);
-                if (rn > 0) {
-                    client.expires_after(loc.send_timeout);
-                    auto [bec, bn] = co_await asio::async_write(client, asio::buffer(chunk, rn), use_tuple);
-                    result.bytes_sent += bn;
-                    result.body_bytes_sent += bn;
-                    left -= rn;
-                    if (bec) co_return result;
+            // A known length needs no parser: the rest straight from the socket, through two
+            // buffers, the next read from the upstream running while the last chunk is
+            // written to the client (nginx's buffering overlaps them too).
+            using namespace asio::experimental::awaitable_operators;
+            std::unique_ptr<char[]> second;  // once a second read is due
+            char* spare = nullptr;
+            Transfer read = left > 0 ? co_await read_chunk(*upstream, chunk, static_cast<std::size_t>(std::min<std::uint64_t>(chunk_size, left)),
+                                                           p.read_timeout)
+                                     : Transfer{};
+            while (read.bytes > 0) {
+                left -= read.bytes;
+                Transfer written, next;
+                if (left > 0 && !read.ec) {
+                    if (!spare) {
+                        second = std::make_unique_for_overwrite<char[]>(chunk_size);
+                        spare = second.get();
+                    }
+                    std::tie(written, next) =
+                        co_await (write_chunk(client, chunk, read.bytes, loc.send_timeout) &&
+                                  read_chunk(*upstream, spare, static_cast<std::size_t>(std::min<std::uint64_t>(chunk_size, left)), p.read_timeout));
+                } else {
+                    written = co_await write_chunk(client, chunk, read.bytes, loc.send_timeout);
+                    next.ec = read.ec;  // the end, or why the rest is missing
                 }
-                if (rec && left > 0) {
-                    truncated(rec);
-                    co_return result;  // truncated: close the client
-                }
+                result.bytes_sent += written.bytes;
+                result.body_bytes_sent += written.bytes;
+                if (written.ec) co_return result;
+                std::swap(chunk, spare);
+                read = next;
+            }
+            if (left > 0) {
+                truncated(read.ec);
+                co_return result;  // truncated: close the client
             }
         } else {
             while (!no_body && !parser.is_done()) {
