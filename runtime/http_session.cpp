@@ -523,18 +523,18 @@ Route route_request(const ir::HttpServer& server, RequestContext& ctx, std::opti
 }
 
 std::string serialize_head(const Response& r, bool keep_alive, const ir::Location& loc, std::time_t now) {
-    const bool tokens = loc.server_tokens;
-    const char* text = status_text(r.status);
-    std::string h = "HTTP/1.1 " + std::to_string(r.status) + " " + text + "\r\n";
-    h += "Server: " + server_header(tokens) + "\r\n";
-    h += "Date: " + http_date(now) + "\r\n";
-    if (!r.content_type.empty()) h += "Content-Type: " + r.content_type + "\r\n";
-    if (r.content_length) h += "Content-Length: " + std::to_string(*r.content_length) + "\r\n";
-    if (r.last_modified) h += "Last-Modified: " + http_date(*r.last_modified) + "\r\n";
-    if (!r.location.empty()) h += "Location: " + r.location + "\r\n";
+    std::string h;
+    h.reserve(256);
+    h.append("HTTP/1.1 ").append(std::to_string(r.status)).append(" ").append(status_text(r.status)).append("\r\n");
+    append_header(h, "Server", server_header(loc.server_tokens));
+    append_header(h, "Date", http_date(now));
+    if (!r.content_type.empty()) append_header(h, "Content-Type", r.content_type);
+    if (r.content_length) append_header(h, "Content-Length", std::to_string(*r.content_length));
+    if (r.last_modified) append_header(h, "Last-Modified", http_date(*r.last_modified));
+    if (!r.location.empty()) append_header(h, "Location", r.location);
     h += keep_alive ? "Connection: keep-alive\r\n" : "Connection: close\r\n";
-    if (keep_alive && loc.keepalive_header >= 0) h += "Keep-Alive: timeout=" + std::to_string(loc.keepalive_header) + "\r\n";
-    for (const auto& [k, v] : r.headers) h += k + ": " + v + "\r\n";
+    if (keep_alive && loc.keepalive_header >= 0) append_header(h, "Keep-Alive", "timeout=" + std::to_string(loc.keepalive_header));
+    for (const auto& [k, v] : r.headers) append_header(h, k, v);
     if (r.accept_ranges) h += "Accept-Ranges: bytes\r\n";
     h += "\r\n";
     return h;

@@ -61,17 +61,19 @@ std::string build_request(const ir::ProxySettings& p, const std::string& uri, Re
     if (p.set_body) set_body = expand(*p.set_body, ctx);
     ctx.proxy_body = p.set_body ? &set_body : &req.body;
     const std::string method = p.method ? expand(*p.method, ctx) : req.method;
-    std::string out = method + " " + uri + " HTTP/1." + std::to_string(p.http_version_minor) + "\r\n";
+    std::string out;
+    out.reserve(512 + req.body.size());
+    out.append(method).append(" ").append(uri).append(p.http_version_minor == 1 ? " HTTP/1.1\r\n" : " HTTP/1.0\r\n");
     for (const auto& h : p.set_headers) {
         const std::string v = expand(h.value, ctx);
-        if (!v.empty()) out += h.name + ": " + v + "\r\n";
+        if (!v.empty()) append_header(out, h.name, v);
     }
     if (p.pass_request_headers) {
         for (const auto& header : req.headers) {
             const std::string& name = header.first;
             const bool set = std::any_of(p.set_headers.begin(), p.set_headers.end(),
                                          [&](const ir::HeaderSetting& h) { return iequal(h.name, name); });
-            if (!set) out += name + ": " + header.second + "\r\n";
+            if (!set) append_header(out, name, header.second);
         }
     }
     out += "\r\n";
@@ -517,7 +519,7 @@ Task<ProxyResult> proxy_http(TimedStream& client, beast::flat_buffer& client_buf
             std::string out = "HTTP/1.1 101 Switching Protocols\r\nServer: " + server_header(loc.server_tokens) +
                               "\r\nDate: " + http_date(std::time(nullptr)) + "\r\nConnection: upgrade\r\n";
             for (const auto& f : res)
-                if (!hidden(f.name_string(), p)) out += std::string(f.name_string()) + ": " + std::string(f.value()) + "\r\n";
+                if (!hidden(f.name_string(), p)) append_header(out, f.name_string(), f.value());
             out += "\r\n";
             selection.finish(false, [] {});
             append(ctx.upstream_response_time, seconds_since(attempt_start));
@@ -557,14 +559,20 @@ Task<ProxyResult> proxy_http(TimedStream& client, beast::flat_buffer& client_buf
             ~Timing() { append(c.upstream_response_time, seconds_since(t)); }
         } timing{ctx, attempt_start};
 
-        std::string out = "HTTP/1.1 " + std::to_string(client_status) + " " +
-                          (ctx.status_override ? std::string(status_text(client_status)) : std::string(res.reason())) + "\r\n";
-        out += "Server: " + server_header(loc.server_tokens) + "\r\n";
+        std::string out;
+        out.reserve(512);
+        out.append("HTTP/1.1 ").append(std::to_string(client_status)).append(" ");
+        if (ctx.status_override)
+            out.append(status_text(client_status));
+        else
+            out.append(res.reason());
+        out.append("\r\n");
+        append_header(out, "Server", server_header(loc.server_tokens));
         const std::time_t now = std::time(nullptr);  // one clock reading for Date and Expires
-        out += "Date: " + http_date(now) + "\r\n";
-        if (auto it = res.find(http::field::content_type); it != res.end()) out += "Content-Type: " + std::string(it->value()) + "\r\n";
-        if (length_known) out += "Content-Length: " + std::to_string(*parser.content_length()) + "\r\n";
-        if (auto it = res.find(http::field::last_modified); it != res.end()) out += "Last-Modified: " + std::string(it->value()) + "\r\n";
+        append_header(out, "Date", http_date(now));
+        if (auto it = res.find(http::field::content_type); it != res.end()) append_header(out, "Content-Type", it->value());
+        if (length_known) append_header(out, "Content-Length", std::to_string(*parser.content_length()));
+        if (auto it = res.find(http::field::last_modified); it != res.end()) append_header(out, "Last-Modified", it->value());
         static constexpr int with_headers[] = {200, 201, 204, 206, 301, 302, 303, 304, 307, 308};
         const bool add = std::find(std::begin(with_headers), std::end(with_headers), client_status) != std::end(with_headers);
         // proxy_redirect, then nginx's header filter: a Location it rewrote to a relative
@@ -575,11 +583,11 @@ Task<ProxyResult> proxy_http(TimedStream& client, beast::flat_buffer& client_buf
             auto rewritten = rewrite_location(p, it->value(), ctx);
             location = rewritten ? *rewritten : std::string(it->value());
             location_early = rewritten && location.starts_with("/");
-            if (location_early) out += "Location: " + absolute_redirect(location, ctx) + "\r\n";
+            if (location_early) append_header(out, "Location", absolute_redirect(location, ctx));
         }
         if (chunked) out += "Transfer-Encoding: chunked\r\n";
         out += keep ? "Connection: keep-alive\r\n" : "Connection: close\r\n";
-        if (keep && loc.keepalive_header >= 0) out += "Keep-Alive: timeout=" + std::to_string(loc.keepalive_header) + "\r\n";
+        if (keep && loc.keepalive_header >= 0) append_header(out, "Keep-Alive", "timeout=" + std::to_string(loc.keepalive_header));
         // expires replaces the upstream's Expires and Cache-Control in place, or adds them.
         std::optional<std::pair<std::string, std::string>> expires;
         if (loc.expires != ir::Location::Expires::off && add) {
@@ -594,20 +602,20 @@ Task<ProxyResult> proxy_http(TimedStream& client, beast::flat_buffer& client_buf
         bool expires_sent = false, cache_control_sent = false;
         for (const auto& f : res) {
             if (expires && f.name() == http::field::expires) {
-                if (!std::exchange(expires_sent, true)) out += "Expires: " + expires->first + "\r\n";
+                if (!std::exchange(expires_sent, true)) append_header(out, "Expires", expires->first);
             } else if (expires && f.name() == http::field::cache_control) {
-                if (!std::exchange(cache_control_sent, true)) out += "Cache-Control: " + expires->second + "\r\n";
+                if (!std::exchange(cache_control_sent, true)) append_header(out, "Cache-Control", expires->second);
             } else if (f.name() == http::field::location) {
-                if (!location_early) out += std::string(f.name_string()) + ": " + location + "\r\n";
+                if (!location_early) append_header(out, f.name_string(), location);
             } else if (!hidden(f.name_string(), p)) {
-                out += std::string(f.name_string()) + ": " + std::string(f.value()) + "\r\n";
+                append_header(out, f.name_string(), f.value());
             }
         }
-        if (expires && !expires_sent) out += "Expires: " + expires->first + "\r\n";
-        if (expires && !cache_control_sent) out += "Cache-Control: " + expires->second + "\r\n";
+        if (expires && !expires_sent) append_header(out, "Expires", expires->first);
+        if (expires && !cache_control_sent) append_header(out, "Cache-Control", expires->second);
         for (const auto& h : loc.add_headers)
             if (add || h.always)
-                if (std::string v = expand(h.value, ctx); !v.empty()) out += h.name + ": " + v + "\r\n";
+                if (std::string v = expand(h.value, ctx); !v.empty()) append_header(out, h.name, v);
         out += "\r\n";
         // The header goes with whatever of a known-length body came with it: one write.
         std::uint64_t left = !no_body && length_known ? *parser.content_length() : 0;

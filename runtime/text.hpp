@@ -1,4 +1,5 @@
-// ASCII case helpers for header names and hosts (HTTP compares these case-insensitively).
+// ASCII case helpers for header names and hosts (HTTP compares these case-insensitively),
+// and header lines appended to a block.
 #pragma once
 
 #include <cctype>
@@ -12,6 +13,11 @@ inline bool iequal(std::string_view a, std::string_view b) {
     for (std::size_t i = 0; i < a.size(); ++i)
         if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
     return true;
+}
+
+// Appends "Name: value\r\n" to a header block, with no temporary strings.
+inline void append_header(std::string& block, std::string_view name, std::string_view value) {
+    block.append(name).append(": ").append(value).append("\r\n");
 }
 
 inline std::string lower(std::string_view s) {
