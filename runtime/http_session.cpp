@@ -193,6 +193,15 @@ boost::system::error_code parse_header_block(beast::flat_buffer& buffer, std::si
 
 }  // namespace
 
+namespace {
+// The Host header as nginx keeps it for server names and logs: lower case, no port.
+std::string host_of(std::string_view value) {
+    std::string h = lower(value);
+    if (auto colon = h.rfind(':'); colon != std::string::npos && h.find(']') == std::string::npos) h.resize(colon);
+    return h;
+}
+}  // namespace
+
 std::string server_header(bool tokens) { return tokens ? "ngxlite/" NGXLITE_VERSION : "ngxlite"; }
 
 namespace {
@@ -298,7 +307,8 @@ std::string describe(const RequestContext& ctx, std::string_view upstream) {
     s += ", server: " + (ctx.server && !ctx.server->names.empty() ? ctx.server->names[0].name : std::string());
     s += ", request: \"" + ctx.request.request_line + "\"";
     if (!upstream.empty()) s += ", upstream: \"" + std::string(upstream) + "\"";
-    if (!ctx.request.host.empty()) s += ", host: \"" + ctx.request.host + "\"";
+    // The Host header as it came (nginx's r->headers_in.host), port and case kept.
+    if (const std::string* host = ctx.request.header("Host"); host && !ctx.request.host.empty()) s += ", host: \"" + *host + "\"";
     return s;
 }
 
@@ -730,8 +740,23 @@ Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer, std::size_t 
     if (rec) {
         if (rec == beast::error::timeout && buffer.size() > 0) {
             // client_header_timeout on a started request: nginx logs it as 408 and closes.
-            const std::string_view received(static_cast<const char*>(buffer.data().data()), buffer.size());
+            std::string_view received(static_cast<const char*>(buffer.data().data()), buffer.size());
             if (const auto eol = received.find("\r\n"); eol != std::string_view::npos) req.request_line = std::string(received.substr(0, eol));
+            // nginx has taken the Host line by then (and its server): the log names them.
+            for (auto eol = received.find("\r\n"); eol != std::string_view::npos; eol = received.find("\r\n")) {
+                received.remove_prefix(eol + 2);
+                const std::string_view line = received.substr(0, received.find("\r\n"));
+                if (line.size() == received.size()) break;  // not a whole line yet
+                if (const auto colon = line.find(':'); colon != std::string_view::npos && iequal(line.substr(0, colon), "host")) {
+                    std::string_view value = line.substr(colon + 1);
+                    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+                    req.headers.emplace_back("Host", std::string(value));
+                    req.host = host_of(value);
+                    server = &selector.select(req.host, &ctx.user_variables);
+                    ctx.server = server;
+                    loc = &server->root_location;
+                }
+            }
             ctx.status = 408;
             cfg->error_log.write(LogLevel::info,
                                  "client timed out (110: Connection timed out) while reading client request headers" + describe(ctx), id);
@@ -761,11 +786,7 @@ Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer, std::size_t 
             header_too_large = header_too_large || f.name_string().size() + f.value().size() + 4 > kLargeHeaderBuffer;
             req.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
         }
-        if (const std::string* host = req.header("Host")) {
-            std::string h = lower(*host);
-            if (auto colon = h.rfind(':'); colon != std::string::npos && h.find(']') == std::string::npos) h.resize(colon);
-            req.host = h;
-        }
+        if (const std::string* host = req.header("Host")) req.host = host_of(*host);
         const auto q = target.find('?');
         req.args = q == std::string::npos ? "" : target.substr(q + 1);
         req.args_present = q != std::string::npos;
