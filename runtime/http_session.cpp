@@ -63,6 +63,7 @@ struct Redirect {
     const ir::Location* named = nullptr;
 };
 
+constexpr std::size_t kHeaderBuffer = 1024;       // client_header_buffer_size 1k
 constexpr std::size_t kLargeHeaderBuffer = 8192;  // large_client_header_buffers 4 8k
 
 // The first rule of `rules` matching `addr`, or nullptr.
@@ -1015,7 +1016,7 @@ Task<void> serve_connection(std::unique_ptr<Connection> c) {
             // Read at once, as nginx does: a busy client has often sent its next request
             // already. With nothing there, the connection waits idle, without this frame.
             boost::system::error_code ec;
-            const std::size_t n = stream.socket().read_some(buffer.prepare(1024), ec);
+            const std::size_t n = stream.socket().read_some(buffer.prepare(kHeaderBuffer), ec);
             if (ec == asio::error::would_block) break;
             if (ec) co_return;  // closed by the client: nothing to answer
             buffer.commit(n);

@@ -4,7 +4,6 @@
 #include "runtime/active_config.hpp"
 #include "runtime/timed_stream.hpp"
 
-#include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/intrusive/list.hpp>

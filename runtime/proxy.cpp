@@ -216,22 +216,6 @@ private:
     std::shared_ptr<State> state_;
 };
 
-// One direction of an upgraded connection; the other is cancelled when it ends.
-Task<void> pump(TimedStream& from, TimedStream& to, ir::Msec idle, std::uint64_t* counted) {
-    std::array<char, 16384> chunk;
-    for (;;) {
-        from.expires_after(idle);
-        auto [rec, n] = co_await from.async_read_some(asio::buffer(chunk), use_tuple);
-        if (n > 0) {
-            to.expires_after(idle);
-            auto [wec, wn] = co_await asio::async_write(to, asio::buffer(chunk.data(), n), use_tuple);
-            if (counted) *counted += wn;
-            if (wec) co_return;
-        }
-        if (rec) co_return;
-    }
-}
-
 // What one read or write moved (a struct: awaitable operators flatten tuples).
 struct Transfer {
     boost::system::error_code ec;
@@ -250,6 +234,20 @@ Task<Transfer> write_chunk(TimedStream& to, const char* from, std::size_t size, 
     to.expires_after(timeout);
     auto [ec, n] = co_await asio::async_write(to, asio::buffer(from, size), use_tuple);
     co_return Transfer{ec, n};
+}
+
+// One direction of an upgraded connection; the other is cancelled when it ends.
+Task<void> pump(TimedStream& from, TimedStream& to, ir::Msec idle, std::uint64_t* counted) {
+    std::array<char, 16384> chunk;
+    for (;;) {
+        const Transfer read = co_await read_chunk(from, chunk.data(), chunk.size(), idle);
+        if (read.bytes > 0) {
+            const Transfer written = co_await write_chunk(to, chunk.data(), read.bytes, idle);
+            if (counted) *counted += written.bytes;
+            if (written.ec) co_return;
+        }
+        if (read.ec) co_return;
+    }
 }
 
 // nginx's ngx_http_upstream_process_upgraded: both directions until one side closes or

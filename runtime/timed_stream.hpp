@@ -38,9 +38,10 @@ struct TimedCompletion {
 // and each operation pending on it are the smaller for it.
 using WorkerSocket = asio::basic_stream_socket<tcp, WorkerExecutor>;
 
-class TimedStream : private Timeout,
-                     // A client's, listed in its worker's idle list while it waits for a request.
-                     public boost::intrusive::list_base_hook<boost::intrusive::link_mode<boost::intrusive::auto_unlink>> {
+// A client's stream is listed in its worker's idle list while it waits for a request.
+using IdleListHook = boost::intrusive::list_base_hook<boost::intrusive::link_mode<boost::intrusive::auto_unlink>>;
+
+class TimedStream : private Timeout, public IdleListHook {
 public:
     using executor_type = WorkerSocket::executor_type;
 
@@ -59,7 +60,7 @@ public:
         disarm();
     }
     // Leaves the worker's idle list.
-    void unlist() { boost::intrusive::list_base_hook<boost::intrusive::link_mode<boost::intrusive::auto_unlink>>::unlink(); }
+    void unlist() { IdleListHook::unlink(); }
     void close() {
         boost::system::error_code ignored;
         socket_.close(ignored);

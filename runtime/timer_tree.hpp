@@ -26,8 +26,6 @@ public:
 
     void arm(Clock::duration after);
     void disarm() { unlink(); }
-    bool armed() const { return is_linked(); }
-    Clock::time_point deadline() const { return deadline_; }
     TimerTree& tree() const { return *tree_; }
 
 protected:
