@@ -111,9 +111,9 @@ const std::unordered_map<std::string_view, Getter>& getters() {
         {"proxy_port", [](const RequestContext& c, bool& found) { found = !c.proxy_port.empty(); return c.proxy_port; }},
         {"proxy_internal_body_length", [](const RequestContext& c, bool& found) {
              // nginx: the client's length (even when the body is not passed), or proxy_set_body's.
-             found = c.request.body_framed || (c.proxy_body && c.proxy_body != &c.request.body);
-             const std::size_t n = c.proxy_body && c.proxy_body != &c.request.body ? c.proxy_body->size() : c.request.body.size();
-             return found ? std::to_string(n) : std::string();
+             const bool set_body = c.proxy_body && c.proxy_body != &c.request.body;
+             found = c.request.body_framed || set_body;
+             return found ? std::to_string(set_body ? c.proxy_body->size() : c.request.body.size()) : std::string();
          }},
         {"proxy_internal_chunked", [](const RequestContext&, bool& found) { found = false; return std::string(); }},
         {"proxy_add_x_forwarded_for", [](const RequestContext& c, bool&) {
