@@ -1,5 +1,6 @@
 #include "runtime/http_session.hpp"
 
+#include "runtime/header_arena.hpp"
 #include "runtime/net.hpp"
 #include "runtime/proxy.hpp"
 #include "runtime/rewrite.hpp"
@@ -24,12 +25,18 @@
 
 namespace ngxlite::runtime {
 
-std::string http_date(std::time_t t) {
-    std::tm tm{};
-    ::gmtime_r(&t, &tm);
-    char buf[64];
-    std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    return buf;
+std::string_view http_date(std::time_t t) {
+    // Formatted once a second per thread, as nginx caches ngx_cached_http_time: most
+    // calls are for the current time.
+    thread_local std::time_t cached_at = -1;
+    thread_local char cached[64];
+    if (t != cached_at) {
+        std::tm tm{};
+        ::gmtime_r(&t, &tm);
+        std::strftime(cached, sizeof cached, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        cached_at = t;
+    }
+    return cached;
 }
 
 namespace {
@@ -68,6 +75,7 @@ constexpr std::size_t kLargeHeaderBuffer = 8192;  // large_client_header_buffers
 
 // The first rule of `rules` matching `addr`, or nullptr.
 const ir::AccessRule* first_match(const std::vector<ir::AccessRule>& rules, std::string_view addr) {
+    if (rules.empty()) return nullptr;
     boost::system::error_code ec;
     auto address = asio::ip::make_address(addr, ec);
     if (!ec && address.is_v6() && address.to_v6().is_v4_mapped())
@@ -159,10 +167,12 @@ bool beast_token(std::string_view name) {
     });
 }
 
+using RequestParser = http::request_parser<http::string_body, ArenaAllocator>;
+
 // Parses the header block with Beast, without the lines whose names Beast refuses and
 // nginx skips (copied only when there are any); the body stays in `buffer`.
 boost::system::error_code parse_header_block(beast::flat_buffer& buffer, std::size_t size,
-                                             http::request_parser<http::string_body>& parser) {
+                                             RequestParser& parser) {
     const std::string_view raw(static_cast<const char*>(buffer.data().data()), size);
     std::string kept;
     bool dropped = false;
@@ -300,7 +310,7 @@ std::optional<std::pair<std::string, std::string>> expires_headers(const ir::Loc
         max_age = at - now;
     }
     const bool no_cache = loc.expires_seconds < 0 || max_age < 0;
-    return std::pair{http_date(at), no_cache ? std::string("no-cache") : "max-age=" + std::to_string(max_age)};
+    return std::pair{std::string(http_date(at)), no_cache ? std::string("no-cache") : "max-age=" + std::to_string(max_age)};
 }
 
 std::string describe(const RequestContext& ctx, std::string_view upstream) {
@@ -718,7 +728,8 @@ Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer, std::size_t 
     const std::uint64_t id = conn.id;
     boost::system::error_code ec;
     std::vector<char> chunk;
-    http::request_parser<http::string_body> parser;
+    HeaderArena<2048> fields_memory;
+    RequestParser parser(std::piecewise_construct, std::make_tuple(), std::make_tuple(fields_memory.allocator()));
     parser.header_limit(4 * kLargeHeaderBuffer);  // large_client_header_buffers 4 8k
     if (cfg != worker.config) {  // reloaded meanwhile: this request is the new config's
         cfg = worker.config;

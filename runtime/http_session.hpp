@@ -33,8 +33,8 @@ struct WorkerState {
 // worker's newest config, so a reload reaches kept-alive connections at their next request.
 void serve_http(WorkerSocket socket, WorkerState& worker, std::uint64_t connection_id);
 
-// An HTTP date ("Wed, 25 Nov 2026 01:00:00 GMT").
-std::string http_date(std::time_t t);
+// An HTTP date ("Wed, 25 Nov 2026 01:00:00 GMT"), valid until the thread's next call.
+std::string_view http_date(std::time_t t);
 // The Server header's value.
 std::string server_header(bool tokens);
 // A redirect target as nginx sends it (absolute_redirect on): a relative one gets

@@ -1,5 +1,6 @@
 #include "runtime/proxy.hpp"
 
+#include "runtime/header_arena.hpp"
 #include "runtime/http_session.hpp"
 #include "runtime/net.hpp"
 #include "runtime/text.hpp"
@@ -144,10 +145,7 @@ void append(std::string& list, std::string_view item) {
 }
 
 std::string seconds_since(std::chrono::steady_clock::time_point t) {
-    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t).count();
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%lld.%03lld", static_cast<long long>(ms / 1000), static_cast<long long>(ms % 1000));
-    return buf;
+    return seconds_text(std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t).count());
 }
 
 // proxy_next_upstream http_*: the statuses that may send the request to the next server.
@@ -166,32 +164,29 @@ std::uint32_t next_upstream_mask(int status) {
 
 // Watches the client while the upstream prepares its answer (nginx's
 // ngx_http_upstream_check_broken_connection): after a moment (most upstreams answer
-// sooner, at the cost of one timer), a client that has closed its side cancels the
-// upstream read; pipelined bytes are no sign of that and end the watch.
-class ClientWatch {
+// sooner, and then the watch cost one timer-tree node), a client that has closed its side
+// cancels the upstream read; pipelined bytes are no sign of that and end the watch.
+class ClientWatch : private Timeout {
 public:
     ClientWatch(TimedStream& client, TimedStream& upstream)
-        : state_(std::make_shared<State>(client.get_executor(), client.socket(), upstream.socket())) {
-        state_->timer.async_wait([s = state_](const boost::system::error_code& ec) {
-            if (!ec && !s->done) State::arm(s);
-        });
+        : Timeout(client.timers()), client_(client.socket()), upstream_(upstream.socket()) {
+        arm(std::chrono::milliseconds(200));
     }
     ~ClientWatch() {
-        state_->done = true;  // late handlers see it before touching the sockets
-        state_->timer.cancel();
+        if (!state_) return;
+        state_->done = true;  // a late handler sees it before touching the sockets
         if (state_->waiting) {
             boost::system::error_code ec;
-            state_->client.cancel(ec);
+            client_.cancel(ec);
         }
     }
     ClientWatch(const ClientWatch&) = delete;
     ClientWatch& operator=(const ClientWatch&) = delete;
-    bool client_closed() const { return state_->closed; }
+    bool client_closed() const { return state_ && state_->closed; }
 
 private:
+    // Shared with the pending wait, which may complete after the watch has gone.
     struct State {
-        State(asio::any_io_executor ex, WorkerSocket& c, WorkerSocket& u) : timer(ex, std::chrono::milliseconds(200)), client(c), upstream(u) {}
-        asio::steady_timer timer;
         WorkerSocket& client;
         WorkerSocket& upstream;
         bool done = false, closed = false, waiting = false;
@@ -213,7 +208,45 @@ private:
             });
         }
     };
+    void expired() override {
+        state_ = std::make_shared<State>(State{client_, upstream_});
+        State::arm(state_);
+    }
+    WorkerSocket& client_;
+    WorkerSocket& upstream_;
     std::shared_ptr<State> state_;
+};
+
+// A 64 KiB body buffer, kept by the worker thread between requests: glibc gives a freed
+// one back to the kernel (madvise) and the next request faulted its pages in again,
+// which cost more than the copy through them.
+class BodyBuffer {
+public:
+    static constexpr std::size_t kSize = 65536;
+    BodyBuffer() {
+        auto& kept = spares();
+        if (kept.empty()) {
+            memory_ = std::make_unique_for_overwrite<char[]>(kSize);
+        } else {
+            memory_ = std::move(kept.back());
+            kept.pop_back();
+        }
+    }
+    ~BodyBuffer() {
+        auto& kept = spares();
+        if (kept.size() < kMaxSpares) kept.push_back(std::move(memory_));
+    }
+    BodyBuffer(const BodyBuffer&) = delete;
+    BodyBuffer& operator=(const BodyBuffer&) = delete;
+    char* data() const { return memory_.get(); }
+
+private:
+    static constexpr std::size_t kMaxSpares = 16;  // 1 MiB a worker at most
+    static std::vector<std::unique_ptr<char[]>>& spares() {
+        thread_local std::vector<std::unique_ptr<char[]>> kept;
+        return kept;
+    }
+    std::unique_ptr<char[]> memory_;
 };
 
 // What one read or write moved (a struct: awaitable operators flatten tuples).
@@ -455,7 +488,9 @@ Task<ProxyResult> proxy_http(TimedStream& client, beast::flat_buffer& client_buf
 
         phase = "reading response header from upstream";
         beast::flat_buffer ubuf;
-        http::response_parser<http::buffer_body> parser;
+        HeaderArena<1024> fields_memory;
+        http::response_parser<http::buffer_body, ArenaAllocator> parser(std::piecewise_construct, std::make_tuple(),
+                                                                        std::make_tuple(fields_memory.allocator()));
         parser.body_limit(boost::none);
         if (method == "HEAD") parser.skip(true);
         upstream->expires_after(p.read_timeout);
@@ -515,7 +550,7 @@ Task<ProxyResult> proxy_http(TimedStream& client, beast::flat_buffer& client_buf
             // Switching protocols (WebSocket): nginx's header for it, then bytes both ways
             // until either side closes.
             std::string out = "HTTP/1.1 101 Switching Protocols\r\nServer: " + server_header(loc.server_tokens) +
-                              "\r\nDate: " + http_date(std::time(nullptr)) + "\r\nConnection: upgrade\r\n";
+                              "\r\nDate: " + std::string(http_date(std::time(nullptr))) + "\r\nConnection: upgrade\r\n";
             for (const auto& f : res)
                 if (!hidden(f.name_string(), p)) append_header(out, f.name_string(), f.value());
             out += "\r\n";
@@ -635,9 +670,10 @@ Task<ProxyResult> proxy_http(TimedStream& client, beast::flat_buffer& client_buf
         // The body, streamed through one reused 64 KiB buffer: never the whole of it in memory;
         // none when the header brought all of it (most small answers).
         const bool body_to_read = !no_body && (length_known ? left > 0 : !parser.is_done());
-        std::unique_ptr<char[]> storage(body_to_read ? new char[65536] : nullptr);
-        char* chunk = storage.get();
-        constexpr std::size_t chunk_size = 65536;
+        std::optional<BodyBuffer> first;
+        if (body_to_read) first.emplace();
+        char* chunk = first ? first->data() : nullptr;
+        constexpr std::size_t chunk_size = BodyBuffer::kSize;
         phase = "reading upstream";
         auto truncated = [&](const boost::system::error_code& rec) {
             log_error(cfg, ctx, rec == beast::error::timeout
@@ -650,7 +686,7 @@ Task<ProxyResult> proxy_http(TimedStream& client, beast::flat_buffer& client_buf
             // buffers, the next read from the upstream running while the last chunk is
             // written to the client (nginx's buffering overlaps them too).
             using namespace asio::experimental::awaitable_operators;
-            std::unique_ptr<char[]> second;  // once a second read is due
+            std::optional<BodyBuffer> second;  // once a second read is due
             char* spare = nullptr;
             Transfer read = left > 0 ? co_await read_chunk(*upstream, chunk, static_cast<std::size_t>(std::min<std::uint64_t>(chunk_size, left)),
                                                            p.read_timeout)
@@ -659,10 +695,7 @@ Task<ProxyResult> proxy_http(TimedStream& client, beast::flat_buffer& client_buf
                 left -= read.bytes;
                 Transfer written, next;
                 if (left > 0 && !read.ec) {
-                    if (!spare) {
-                        second = std::make_unique_for_overwrite<char[]>(chunk_size);
-                        spare = second.get();
-                    }
+                    if (!spare) spare = second.emplace().data();
                     std::tie(written, next) =
                         co_await (write_chunk(client, chunk, read.bytes, loc.send_timeout) &&
                                   read_chunk(*upstream, spare, static_cast<std::size_t>(std::min<std::uint64_t>(chunk_size, left)), p.read_timeout));

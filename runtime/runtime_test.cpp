@@ -3,6 +3,7 @@
 
 #include "runtime/timed_stream.hpp"
 #include "runtime/http_session.hpp"
+#include "runtime/text.hpp"
 #include "runtime/timer_tree.hpp"
 #include "runtime/router.hpp"
 #include "runtime/rewrite.hpp"
@@ -259,12 +260,19 @@ struct Recorded : runtime::Timeout {
 };
 }  // namespace
 
-BOOST_AUTO_TEST_CASE(timer_tree_expires_in_deadline_order) {
+// A worker's timer tree on its own io_context; `expire(n)` runs until n timeouts fired.
+struct TimerTreeFixture {
+    TimerTreeFixture() { tree.attach(&timer); }
+    void expire(std::size_t n) {
+        for (int i = 0; i < 100 && order.size() < n; ++i) io.run_one_for(std::chrono::milliseconds(50));
+    }
     boost::asio::io_context io;
-    boost::asio::steady_timer timer(io);
+    boost::asio::steady_timer timer{io};
     runtime::TimerTree tree;
-    tree.attach(&timer);
     std::vector<int> order;
+};
+
+BOOST_FIXTURE_TEST_CASE(timer_tree_expires_in_deadline_order, TimerTreeFixture) {
     Recorded late(tree, order, 3), early(tree, order, 1), cancelled(tree, order, 9), middle(tree, order, 2);
     late.arm(std::chrono::milliseconds(60));
     middle.arm(std::chrono::milliseconds(40));
@@ -276,12 +284,32 @@ BOOST_AUTO_TEST_CASE(timer_tree_expires_in_deadline_order) {
         gone.arm(std::chrono::milliseconds(5));
     }  // destroyed before its deadline: unlinked, never called
     BOOST_TEST(tree.size() == 3u);
-    for (int i = 0; i < 100 && order.size() < 3; ++i) io.run_one_for(std::chrono::milliseconds(50));
+    expire(3);
     BOOST_TEST(order == (std::vector<int>{1, 2, 3}), boost::test_tools::per_element());
     BOOST_TEST(tree.size() == 0u);
     tree.stop_waiting();
     io.restart();
     BOOST_TEST(io.run_for(std::chrono::seconds(1)) == 0u);  // no wait left behind
+}
+
+// As nginx's NGX_TIMER_LAZY_DELAY: a re-arm within 300 ms keeps the deadline set, a
+// farther one moves it.
+BOOST_FIXTURE_TEST_CASE(timer_tree_rearms_lazily_within_300ms, TimerTreeFixture) {
+    Recorded kept(tree, order, 1), fixed(tree, order, 2), moved(tree, order, 3);
+    kept.arm(std::chrono::milliseconds(100));
+    moved.arm(std::chrono::milliseconds(100));
+    fixed.arm(std::chrono::milliseconds(200));
+    kept.arm(std::chrono::milliseconds(350));   // 250 ms later: stays at 100 ms
+    moved.arm(std::chrono::milliseconds(450));  // 350 ms later: moves past `fixed`
+    expire(3);
+    BOOST_TEST(order == (std::vector<int>{1, 2, 3}), boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(seconds_as_nginx_prints_them) {
+    BOOST_TEST(runtime::seconds_text(0) == "0.000");
+    BOOST_TEST(runtime::seconds_text(4) == "0.004");
+    BOOST_TEST(runtime::seconds_text(12345) == "12.345");
+    BOOST_TEST(runtime::seconds_text(-5) == "0.000");
 }
 
 BOOST_AUTO_TEST_CASE(client_stream_timeout_closes_a_pending_read) {

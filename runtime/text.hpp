@@ -2,16 +2,19 @@
 // and header lines appended to a block.
 #pragma once
 
-#include <cctype>
+#include <charconv>
 #include <string>
 #include <string_view>
 
 namespace ngxlite::runtime {
 
+// ASCII only, inline: std::tolower is a locale-aware libc call per character.
+constexpr char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c; }
+
 inline bool iequal(std::string_view a, std::string_view b) {
     if (a.size() != b.size()) return false;
     for (std::size_t i = 0; i < a.size(); ++i)
-        if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
+        if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
     return true;
 }
 
@@ -20,9 +23,23 @@ inline void append_header(std::string& block, std::string_view name, std::string
     block.append(name).append(": ").append(value).append("\r\n");
 }
 
+// Milliseconds as nginx prints times in seconds ("0.004", "12.345"), without printf; a
+// clock stepped back gives 0, as nginx's ngx_max(ms, 0).
+inline std::string seconds_text(long long ms) {
+    if (ms < 0) ms = 0;
+    char buf[32];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof buf - 4, ms / 1000);
+    const long long frac = ms % 1000;
+    *end++ = '.';
+    *end++ = static_cast<char>('0' + frac / 100);
+    *end++ = static_cast<char>('0' + frac / 10 % 10);
+    *end++ = static_cast<char>('0' + frac % 10);
+    return std::string(buf, end);
+}
+
 inline std::string lower(std::string_view s) {
     std::string out(s);
-    for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    for (auto& c : out) c = ascii_lower(c);
     return out;
 }
 

@@ -3,8 +3,14 @@
 namespace ngxlite::runtime {
 
 void Timeout::arm(Clock::duration after) {
+    const auto deadline = Clock::now() + after;
+    // As nginx's ngx_add_timer (NGX_TIMER_LAZY_DELAY): a deadline within 300 ms of the
+    // one already set is left as it is. Busy connections re-arm on every read and write;
+    // moving the node each time was most of the tree's cost.
+    constexpr auto kLazyDelay = std::chrono::milliseconds(300);
+    if (is_linked() && deadline - deadline_ < kLazyDelay && deadline_ - deadline < kLazyDelay) return;
     unlink();
-    deadline_ = Clock::now() + after;
+    deadline_ = deadline;
     tree_->insert(*this);
 }
 

@@ -18,7 +18,7 @@ namespace {
 bool header_name_matches(std::string_view header, std::string_view var) {
     if (header.size() != var.size()) return false;
     for (std::size_t i = 0; i < header.size(); ++i) {
-        char h = static_cast<char>(std::tolower(static_cast<unsigned char>(header[i])));
+        char h = ascii_lower(header[i]);
         if (h == '-') h = '_';
         if (h != var[i]) return false;
     }
@@ -95,16 +95,10 @@ const std::unordered_map<std::string_view, Getter>& getters() {
         {"time_local", [](const RequestContext& c, bool&) { return format_time("%d/%b/%Y:%H:%M:%S %z", c.request.start); }},
         {"time_iso8601", [](const RequestContext& c, bool&) { return format_time("%Y-%m-%dT%H:%M:%S%z", c.request.start); }},
         {"msec", [](const RequestContext&, bool&) {
-             auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-             char buf[32];
-             std::snprintf(buf, sizeof buf, "%lld.%03lld", static_cast<long long>(ms / 1000), static_cast<long long>(ms % 1000));
-             return std::string(buf);
+             return seconds_text(std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
          }},
         {"request_time", [](const RequestContext& c, bool&) {
-             auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now() - c.request.start).count();
-             char buf[32];
-             std::snprintf(buf, sizeof buf, "%lld.%03lld", static_cast<long long>(ms / 1000), static_cast<long long>(ms % 1000));
-             return std::string(buf);
+             return seconds_text(std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now() - c.request.start).count());
          }},
         {"pid", [](const RequestContext&, bool&) { return std::to_string(::getpid()); }},
         {"proxy_host", [](const RequestContext& c, bool& found) { found = c.proxying; return c.proxy_host; }},
