@@ -16,6 +16,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -42,10 +43,13 @@ class EchoBackend:
     closes without an answer, /bytes/N and /chunked-bytes/N answer N bytes of a fixed
     pattern (Content-Length or chunked), /redirect-{self,host,rel}/REST answers 302 to REST on its
     own address, on the Host it was sent, or relative; /upgrade switches protocols and
-    echoes what follows."""
+    echoes what follows. With `tls` (an ssl.SSLContext) it speaks TLS and says what it saw
+    of the handshake: X-TLS-SNI, X-TLS-Client (the client certificate checked: SUCCESS or
+    NONE) and X-TLS-Reused (r or ., as nginx's $ssl_session_reused)."""
 
-    def __init__(self, name="b1"):
+    def __init__(self, name="b1", tls=None):
         self.name = name.encode()
+        self.tls = tls
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
@@ -63,6 +67,17 @@ class EchoBackend:
             threading.Thread(target=self.answer, args=(conn,), daemon=True).start()
 
     def answer(self, conn):
+        tls_info = b""
+        if self.tls:
+            conn.settimeout(TIMEOUT)
+            try:
+                conn = self.tls.wrap_socket(conn, server_side=True)
+            except (OSError, ssl.SSLError):
+                conn.close()
+                return
+            tls_info = b"X-TLS-SNI: %s\r\nX-TLS-Client: %s\r\nX-TLS-Reused: %s\r\n" % (
+                (getattr(conn, "sni", None) or "").encode(), b"SUCCESS" if conn.getpeercert() else b"NONE",
+                b"r" if conn.session_reused else b".")
         with conn:
             conn.settimeout(TIMEOUT)
             data = b""
@@ -84,10 +99,10 @@ class EchoBackend:
                     body, data = body[:length], body[length:]
                 except OSError:
                     return
-                if not self.respond(conn, head, body, number):
+                if not self.respond(conn, head, body, number, tls_info):
                     return
 
-    def respond(self, conn, head, body, number):
+    def respond(self, conn, head, body, number, tls_info=b""):
         """Answers one request; False: the connection is done."""
         raw = head + b"\r\n\r\n" + body
         request_line = head.split(b"\r\n", 1)[0].split(b" ")
@@ -129,7 +144,7 @@ class EchoBackend:
             raw = (bytes(range(256)) * (size // 256 + 1))[:size]
         base = (b"HTTP/1.1 %d Echo\r\nServer: echo\r\nDate: Thu, 01 Jan 1970 00:00:00 GMT\r\n"
                 b"Content-Type: text/plain\r\nX-Backend: %s\r\nX-Conn-Request: %d\r\nX-Pad: hidden\r\n"
-                % (status, self.name, number)) + extra
+                % (status, self.name, number)) + tls_info + extra
         connection = b"Connection: close\r\n" if close else b""
         try:
             if path.startswith("/chunked"):
@@ -357,13 +372,28 @@ def stop(proc):
         proc.wait()
 
 
-def run_case(ngxlite, case_dir):
+def backend_tls(certs):
+    """The TLS upstream's context: the chain for localhost and backend{1,2,3}.example.com,
+    client certificates asked for and checked against the test root, SNI noted."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(os.path.join(certs, "server.crt"), os.path.join(certs, "server.key"))
+    ctx.load_verify_locations(os.path.join(certs, "ca.crt"))
+    ctx.verify_mode = ssl.CERT_OPTIONAL
+
+    def note_sni(sock, name, _ctx):
+        sock.sni = name
+    ctx.sni_callback = note_sni
+    return ctx
+
+
+def run_case(ngxlite, case_dir, certs):
     work = tempfile.mkdtemp(prefix="ngxlite-http.")
     os.chmod(work, 0o755)  # nginx's workers run as nobody when started as root
-    backends = [EchoBackend("b%d" % i) for i in (1, 2, 3)]
+    backends = [EchoBackend("b%d" % i) for i in (1, 2, 3)] + [EchoBackend("tls", backend_tls(certs))]
     # A port where nothing listens, for 502 cases.
     substitutions = {"%%BACKEND%%": str(backends[0].port), "%%BACKEND2%%": str(backends[1].port),
-                     "%%BACKEND3%%": str(backends[2].port), "%%DEADPORT%%": str(free_port())}
+                     "%%BACKEND3%%": str(backends[2].port), "%%TLSBACKEND%%": str(backends[3].port),
+                     "%%DEADPORT%%": str(free_port()), "%%CERTS%%": certs}
     try:
         results = {}
         for binary in (NGINX, ngxlite):
@@ -388,9 +418,16 @@ def main():
     root = sys.argv[2]
     cases = sys.argv[3:] or sorted(d for d in os.listdir(root) if os.path.isfile(os.path.join(root, d, "nginx.conf")))
     passed = failed = responses = 0
+    # Certificates made now by openssl, never committed (tools/gen-test-certs.sh).
+    certs = tempfile.mkdtemp(prefix="ngxlite-certs.")
+    os.chmod(certs, 0o755)
+    subprocess.run([os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools", "gen-test-certs.sh"), certs],
+                   check=True, stdout=subprocess.DEVNULL)
+    for name in os.listdir(certs):
+        os.chmod(os.path.join(certs, name), 0o644)  # nginx's workers (nobody) read them
     for case in cases:
         try:
-            expected, got = run_case(ngxlite, os.path.join(root, case))
+            expected, got = run_case(ngxlite, os.path.join(root, case), certs)
             responses += sum(len(c.split("\n=====\n")) for c in expected[:-2] if c)
         except Exception as e:  # a server that does not start is a failure of the case
             failed += 1
@@ -406,6 +443,7 @@ def main():
                 print(f"  connection {i + 1}:")
                 for line in difflib.unified_diff(e.split("\n"), g.split("\n"), "nginx", "ngxlite", lineterm="", n=2):
                     print("    " + line)
+    shutil.rmtree(certs, ignore_errors=True)
     print(f"{passed} passed, {failed} failed ({responses} responses compared, with their log lines)")
     sys.exit(1 if failed else 0)
 

@@ -217,7 +217,7 @@ ir::ProxySettings merge_proxy(Compiler& c, const Scope& s, const Directive& pass
     p.ssl = merge_proxy_ssl(c, s, "proxy");
     // proxy_pass with variables may reach https at run time, so nginx builds the context too.
     p.ssl.enabled = p.pass_has_variables || p.scheme == "https";
-    if (p.ssl.enabled) check_client_tls(p.ssl, "proxy");
+    if (p.ssl.enabled) p.ssl.context = build_client_tls(p.ssl, "proxy");
     return p;
 }
 

@@ -23,7 +23,10 @@ bool runtime_implements(const DirectiveSpec& spec) {
         "error_page", "recursive_error_pages", "try_files", "alias", "proxy_redirect", "proxy_intercept_errors",
         "underscores_in_headers", "ignore_invalid_headers", "client_header_timeout", "client_body_timeout",
         "send_timeout", "allow", "deny", "worker_rlimit_nofile", "expires",
-        "proxy_set_body", "proxy_method", "set_real_ip_from", "real_ip_header", "real_ip_recursive"};
+        "proxy_set_body", "proxy_method", "set_real_ip_from", "real_ip_header", "real_ip_recursive",
+        "proxy_ssl_certificate", "proxy_ssl_certificate_key", "proxy_ssl_password_file", "proxy_ssl_trusted_certificate",
+        "proxy_ssl_verify", "proxy_ssl_verify_depth", "proxy_ssl_crl", "proxy_ssl_name", "proxy_ssl_server_name",
+        "proxy_ssl_protocols", "proxy_ssl_ciphers", "proxy_ssl_conf_command", "proxy_ssl_session_reuse"};
     return std::find(std::begin(implemented), std::end(implemented), spec.name) != std::end(implemented);
 }
 

@@ -167,7 +167,7 @@ void finish_stream(Compiler& c) {
         server.buffer_size = s.value<std::int64_t>("proxy_buffer_size", 16384);
         server.ssl = merge_proxy_ssl(c, s, "proxy");
         server.ssl.enabled = s.value<bool>("proxy_ssl", false);
-        if (server.ssl.enabled) check_client_tls(server.ssl, "proxy");
+        if (server.ssl.enabled) server.ssl.context = build_client_tls(server.ssl, "proxy");
         stream.servers.push_back(std::move(server));
     }
     // upstream module: implicit upstreams need a port and must resolve.

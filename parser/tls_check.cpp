@@ -226,7 +226,7 @@ void check_server_tls(const ir::SslServerSettings& s, bool stapling, const Warn&
     conf_commands(ctx.get(), s.conf_commands);
 }
 
-void check_client_tls(const ir::SslClientSettings& s, const std::string& prefix) {
+std::shared_ptr<ssl_ctx_st> build_client_tls(const ir::SslClientSettings& s, const std::string& prefix) {
     Ctx ctx = create_ctx(s.protocols);
     set_ciphers(ctx.get(), s.ciphers);
     if (!s.certificate.empty()) {
@@ -235,10 +235,18 @@ void check_client_tls(const ir::SslClientSettings& s, const std::string& prefix)
     }
     if (s.verify) {
         if (s.trusted_certificate.empty()) fail("no " + prefix + "_ssl_trusted_certificate for " + prefix + "_ssl_verify");
+        // ngx_ssl_trusted_certificate: verified with ngx_ssl_verify_callback, which lets
+        // every handshake finish.
+        SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, [](int, X509_STORE_CTX*) { return 1; });
+        SSL_CTX_set_verify_depth(ctx.get(), s.verify_depth);
         load_verify(ctx.get(), s.trusted_certificate);
         load_crl(ctx.get(), s.crl);
     }
     conf_commands(ctx.get(), s.conf_commands);
+    // ngx_ssl_client_session_cache: sessions are kept by the runtime, per upstream server.
+    SSL_CTX_set_session_cache_mode(ctx.get(), s.session_reuse ? SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL
+                                                              : SSL_SESS_CACHE_OFF);
+    return std::shared_ptr<ssl_ctx_st>(ctx.release(), SSL_CTX_free);
 }
 
 }  // namespace ngxlite::conf

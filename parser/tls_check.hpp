@@ -6,6 +6,7 @@
 #include "parser/ir/config.hpp"
 
 #include <functional>
+#include <memory>
 #include <string>
 
 namespace ngxlite::conf {
@@ -16,8 +17,10 @@ using Warn = std::function<void(std::string)>;
 // made absolute). `stapling` as ssl_stapling on.
 void check_server_tls(const ir::SslServerSettings& s, bool stapling, const Warn& warn);
 
-// ngx_http_proxy_set_ssl / ngx_stream_proxy_set_ssl.
-void check_client_tls(const ir::SslClientSettings& s, const std::string& directive_prefix);
+// ngx_http_proxy_set_ssl / ngx_stream_proxy_set_ssl: the upstream connections' context.
+// With verification on, the peer is verified but the handshake never fails for it (the
+// runtime checks the result and the name afterwards and logs them as nginx does).
+std::shared_ptr<ssl_ctx_st> build_client_tls(const ir::SslClientSettings& s, const std::string& directive_prefix);
 
 // "... (SSL: error:...:reason[:data] ...)": OpenSSL's error queue as nginx prints it.
 std::string openssl_errors();

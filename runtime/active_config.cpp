@@ -1,5 +1,7 @@
 #include "runtime/active_config.hpp"
 
+#include "runtime/tls.hpp"
+
 #include <atomic>
 
 namespace ngxlite::runtime {
@@ -9,12 +11,22 @@ std::uint64_t next_generation() {
     static std::atomic<std::uint64_t> counter{0};
     return ++counter;
 }
+
+// Upstream TLS contexts learn where new sessions go before a worker uses them.
+void prepare_upstream_tls(const ir::Location& l) {
+    if (l.proxy && l.proxy->ssl.context) prepare_client_context(l.proxy->ssl.context.get());
+    for (const auto& child : l.locations) prepare_upstream_tls(child);
+}
 }  // namespace
 
 ActiveConfig::ActiveConfig(std::shared_ptr<const ir::Config> config)
     : ir(std::move(config)), generation(next_generation()), error_log(ir->error_logs) {
     if (!ir->http) return;
     access_logs = std::make_unique<AccessLogs>(*ir->http);
+    for (const auto& server : ir->http->servers) {
+        prepare_upstream_tls(server.root_location);
+        for (const auto& l : server.locations) prepare_upstream_tls(l);
+    }
     for (const auto& a : ir->http->addresses) {
         ServerSelector& sel = selectors[a.listen.endpoint.text()];
         sel.add(ir->http->servers.at(a.default_server), true);

@@ -4,6 +4,8 @@
 #include "runtime/http_session.hpp"
 #include "runtime/net.hpp"
 #include "runtime/text.hpp"
+#include "runtime/tls.hpp"
+#include "runtime/transport_stream.hpp"
 #include "runtime/upstream.hpp"
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -168,8 +170,8 @@ std::uint32_t next_upstream_mask(int status) {
 // cancels the upstream read; pipelined bytes are no sign of that and end the watch.
 class ClientWatch : private Timeout {
 public:
-    ClientWatch(TimedStream& client, TimedStream& upstream)
-        : Timeout(client.timers()), client_(client.socket()), upstream_(upstream.socket()) {
+    ClientWatch(TimedStream& client, WorkerSocket& upstream)
+        : Timeout(client.timers()), client_(client.socket()), upstream_(upstream) {
         arm(std::chrono::milliseconds(200));
     }
     ~ClientWatch() {
@@ -256,21 +258,24 @@ struct Transfer {
 };
 
 // One read of up to `size` bytes, bounded by `timeout`.
-Task<Transfer> read_chunk(TimedStream& from, char* into, std::size_t size, ir::Msec timeout) {
+template <class Stream>
+Task<Transfer> read_chunk(Stream& from, char* into, std::size_t size, ir::Msec timeout) {
     from.expires_after(timeout);
     auto [ec, n] = co_await from.async_read_some(asio::buffer(into, size), use_tuple);
     co_return Transfer{ec, n};
 }
 
 // All of `size` bytes written, each write bounded by `timeout`.
-Task<Transfer> write_chunk(TimedStream& to, const char* from, std::size_t size, ir::Msec timeout) {
+template <class Stream>
+Task<Transfer> write_chunk(Stream& to, const char* from, std::size_t size, ir::Msec timeout) {
     to.expires_after(timeout);
     auto [ec, n] = co_await asio::async_write(to, asio::buffer(from, size), use_tuple);
     co_return Transfer{ec, n};
 }
 
 // One direction of an upgraded connection; the other is cancelled when it ends.
-Task<void> pump(TimedStream& from, TimedStream& to, ir::Msec idle, std::uint64_t* counted) {
+template <class From, class To>
+Task<void> pump(From& from, To& to, ir::Msec idle, std::uint64_t* counted) {
     std::array<char, 16384> chunk;
     for (;;) {
         const Transfer read = co_await read_chunk(from, chunk.data(), chunk.size(), idle);
@@ -285,7 +290,7 @@ Task<void> pump(TimedStream& from, TimedStream& to, ir::Msec idle, std::uint64_t
 
 // nginx's ngx_http_upstream_process_upgraded: both directions until one side closes or
 // stays silent for proxy_read_timeout.
-Task<void> tunnel(TimedStream& client, TimedStream& upstream, ir::Msec idle, ProxyResult& result) {
+Task<void> tunnel(TimedStream& client, TransportStream& upstream, ir::Msec idle, ProxyResult& result) {
     using namespace asio::experimental::awaitable_operators;
     std::uint64_t to_client = 0;
     co_await (pump(client, upstream, idle, nullptr) || pump(upstream, client, idle, &to_client));
@@ -297,6 +302,7 @@ struct VariableTarget {
     const ir::UpstreamGroup* group = nullptr;  // an upstream group of the config
     std::optional<ir::UpstreamGroup> literal;  // or an address: a group of its own; neither: `error`
     std::string uri;                           // the URL's URI part, sent as it is
+    bool https = false;
     int error = 0;
 };
 
@@ -307,21 +313,19 @@ VariableTarget resolve_variable_pass(const ir::ProxySettings& p, RequestContext&
                                      const ActiveConfig& cfg) {
     VariableTarget t;
     const std::string url = expand(p.pass_template, ctx);
-    if (!url.starts_with("http://")) {
-        const bool https = url.starts_with("https://");
-        cfg.error_log.write(LogLevel::error,
-                            (https ? "proxy_pass to https is not implemented by ngxlite yet: \"" : "invalid URL prefix in \"") +
-                                url + "\"" + describe(ctx),
-                            ctx.connection.id);
-        t.error = https ? 502 : 500;
+    t.https = url.starts_with("https://");
+    if (!t.https && !url.starts_with("http://")) {
+        cfg.error_log.write(LogLevel::error, "invalid URL prefix in \"" + url + "\"" + describe(ctx), ctx.connection.id);
+        t.error = 500;
         return t;
     }
-    std::string_view rest = std::string_view(url).substr(7);
+    const std::uint16_t default_port = t.https ? 443 : 80;
+    std::string_view rest = std::string_view(url).substr(t.https ? 8 : 7);
     const auto slash = rest.find('/');
     if (slash != std::string_view::npos) t.uri = std::string(rest.substr(slash));
     std::string_view hostport = rest.substr(0, slash);
     std::string_view host = hostport;
-    std::uint16_t port = 80;
+    std::uint16_t port = default_port;
     bool no_port = true;
     const auto colon = hostport.rfind(':');
     if (colon != std::string_view::npos && hostport.find(']', colon) == std::string_view::npos) {
@@ -329,7 +333,7 @@ VariableTarget resolve_variable_pass(const ir::ProxySettings& p, RequestContext&
         port = static_cast<std::uint16_t>(std::atoi(std::string(hostport.substr(colon + 1)).c_str()));
         no_port = false;
     }
-    ctx.proxy_host = std::string(no_port || port == 80 ? host : hostport);
+    ctx.proxy_host = std::string(no_port || port == default_port ? host : hostport);
     for (const auto& g : http.upstreams)
         if (iequal(g.name, host) && ((g.port == 0 && no_port) || (g.port != 0 && g.port == port))) {
             t.group = &g;
@@ -364,6 +368,7 @@ Task<ProxyResult> proxy_http(TimedStream& client, beast::flat_buffer& client_buf
     std::shared_ptr<UpstreamState> state;
     std::optional<ir::UpstreamGroup> literal;  // proxy_pass with variables to an address
     std::string uri;
+    bool https = p.scheme == "https";
     ctx.proxying = true;
     if (p.pass_has_variables) {
         auto target = resolve_variable_pass(p, ctx, http_cfg, cfg);
@@ -372,6 +377,7 @@ Task<ProxyResult> proxy_http(TimedStream& client, beast::flat_buffer& client_buf
             co_return result;
         }
         literal = std::move(target.literal);
+        https = target.https;
         const ir::UpstreamGroup& g = literal ? *literal : *target.group;
         state = literal ? std::make_shared<UpstreamState>(g, client.timers())
                         : upstream_state(cfg.generation, http_cfg, static_cast<std::size_t>(target.group - http_cfg.upstreams.data()),
@@ -389,18 +395,23 @@ Task<ProxyResult> proxy_http(TimedStream& client, beast::flat_buffer& client_buf
     const std::string& method = ctx.request.method;
     const bool non_idempotent = method == "POST" || method == "LOCK" || method == "PATCH";
     const auto started = clock::now();
+    const std::string_view scheme = https ? "https://" : "http://";
+    // proxy_ssl_name (default: the proxied host), for the certificate check and SNI.
+    const std::string ssl_name = https ? upstream_ssl_name(p.ssl.name.empty() ? std::string() : expand(p.ssl.name_template, ctx),
+                                                           ctx.proxy_host)
+                                       : std::string();
 
     for (;;) {
         Peer* peer = selection.next();
         if (!peer) {
-            log_error(cfg, ctx, "no live upstreams while connecting to upstream", "http://" + group.name + uri);
+            log_error(cfg, ctx, "no live upstreams while connecting to upstream", std::string(scheme) + group.name + uri);
             append(ctx.upstream_addr, group.name);
             append(ctx.upstream_status, "502");
             result.error_status = 502;
             co_return result;
         }
         const ir::Endpoint& endpoint = *peer->endpoint;
-        const std::string peer_url = "http://" + endpoint.text() + uri;
+        const std::string peer_url = std::string(scheme) + endpoint.text() + uri;
         append(ctx.upstream_addr, endpoint.text());
         ctx.proxy_port = std::to_string(endpoint.port);
         const auto attempt_start = clock::now();
@@ -453,25 +464,63 @@ Task<ProxyResult> proxy_http(TimedStream& client, beast::flat_buffer& client_buf
             return retry;
         };
 
-        std::optional<TimedStream> upstream;
+        std::optional<TransportStream> upstream;
         int connection_requests = 0;
-        if (IdleConnections* idle = selection.state().idle.get())
+        if (IdleConnections* idle = selection.state().idle.get(); idle && !https)
             if (auto reused = idle->take(endpoint)) {
                 upstream.emplace(std::move(reused->first), client.timers());
                 connection_requests = reused->second;
                 cached = true;
             }
+        if (!cached) upstream.emplace(WorkerSocket(client.get_executor()), client.timers());
+        // From here until the response header, a client that goes away ends the exchange
+        // (nginx's ngx_http_upstream_check_broken_connection: 499, the upstream closed).
+        std::optional<ClientWatch> watch(std::in_place, client, upstream->socket());
+        auto client_left = [&] {
+            if (!watch->client_closed()) return false;
+            cfg.error_log.write(LogLevel::info,
+                                "epoll_wait() reported that client prematurely closed connection, so upstream connection is "
+                                "closed too while " + std::string(phase) + describe(ctx, peer_url),
+                                ctx.connection.id);
+            append(ctx.upstream_status, "-");
+            append(ctx.upstream_header_time, "-");
+            append(ctx.upstream_response_time, seconds_since(attempt_start));
+            selection.finish(false, [] {});
+            result.client_closed = true;
+            return true;
+        };
         if (!cached) {
-            upstream.emplace(WorkerSocket(client.get_executor()), client.timers());
             upstream->expires_after(p.connect_timeout);
             const tcp::endpoint ep(asio::ip::make_address(endpoint.ip), endpoint.port);
-            auto [cec] = co_await upstream->async_connect(ep, use_tuple);
+            auto [cec] = co_await upstream->timed().async_connect(ep, use_tuple);
             if (!cec) upstream->socket().set_option(tcp::no_delay(true), cec);
+            if (cec && client_left()) co_return result;
             if (cec) {
                 append(ctx.upstream_connect_time, "-");
                 append(ctx.upstream_header_time, "-");
                 if (failed(cec, "connect()")) continue;
                 co_return result;
+            }
+            if (https) {
+                // ngx_http_upstream_ssl_init_connection and _handshake: bounded by
+                // proxy_connect_timeout; a certificate that fails the checks closes the
+                // connection before any request byte is sent.
+                phase = "SSL handshaking to upstream";
+                auto& tls = upstream->start_tls(new_upstream_ssl(p.ssl, ssl_name, literal ? nullptr : &peer->tls_session));
+                auto [hsec] = co_await tls.async_handshake(asio::ssl::stream_base::client, use_tuple);
+                std::string refused = hsec ? std::string() : verify_upstream(tls.native_handle(), p.ssl, ssl_name);
+                if (hsec && client_left()) co_return result;
+                if (hsec || !refused.empty()) {
+                    append(ctx.upstream_connect_time, "-");
+                    append(ctx.upstream_header_time, "-");
+                    if (hsec == beast::error::timeout) {
+                        if (failed(hsec, "")) continue;
+                        co_return result;
+                    }
+                    log_error(cfg, ctx, (hsec ? handshake_error(hsec) : refused) + " while SSL handshaking to upstream", peer_url);
+                    if (next(ir::kNextError, 502)) continue;
+                    co_return result;
+                }
             }
         }
         append(ctx.upstream_connect_time, seconds_since(attempt_start));
@@ -479,6 +528,7 @@ Task<ProxyResult> proxy_http(TimedStream& client, beast::flat_buffer& client_buf
         phase = "sending request to upstream";
         upstream->expires_after(p.send_timeout);
         auto [wec, wn] = co_await asio::async_write(*upstream, asio::buffer(request), use_tuple);
+        if (wec && client_left()) co_return result;
         if (wec) {
             append(ctx.upstream_header_time, "-");
             if (failed(wec, "writev()")) continue;
@@ -494,24 +544,9 @@ Task<ProxyResult> proxy_http(TimedStream& client, beast::flat_buffer& client_buf
         parser.body_limit(boost::none);
         if (method == "HEAD") parser.skip(true);
         upstream->expires_after(p.read_timeout);
-        // While the upstream thinks, a client that goes away ends the exchange (nginx's
-        // ngx_http_upstream_check_broken_connection: 499, the upstream connection closed).
-        std::optional<ClientWatch> watch(std::in_place, client, *upstream);
         auto [hec, hn] = co_await http::async_read_header(*upstream, ubuf, parser, use_tuple);
-        const bool client_closed = watch->client_closed();
+        if (client_left()) co_return result;
         watch.reset();
-        if (client_closed) {
-            cfg.error_log.write(LogLevel::info,
-                                "epoll_wait() reported that client prematurely closed connection, so upstream connection is "
-                                "closed too while reading response header from upstream" + describe(ctx, peer_url),
-                                ctx.connection.id);
-            append(ctx.upstream_status, "-");
-            append(ctx.upstream_header_time, "-");
-            append(ctx.upstream_response_time, seconds_since(attempt_start));
-            selection.finish(false, [] {});
-            result.client_closed = true;
-            co_return result;
-        }
         if (hec) {
             append(ctx.upstream_header_time, "-");
             if (failed(hec, "recv()")) continue;
@@ -750,7 +785,7 @@ Task<ProxyResult> proxy_http(TimedStream& client, beast::flat_buffer& client_buf
                 if (eec) co_return result;
             }
         }
-        if (reusable) selection.state().idle->put(std::move(upstream->socket()), endpoint, connection_requests + 1);
+        if (reusable && !upstream->tls()) selection.state().idle->put(std::move(upstream->socket()), endpoint, connection_requests + 1);
         result.keep_alive = keep;
         co_return result;
     }

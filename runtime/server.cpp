@@ -49,7 +49,9 @@ void console(const std::string& line) {
 std::optional<std::string> unsupported_proxy(const ir::Location& l) {
     if (l.proxy) {
         const std::string where = " in " + l.where.file + ":" + std::to_string(l.where.line);
-        if (l.proxy->scheme == "https") return "proxy_pass to https is not implemented by ngxlite yet" + where;
+        if (l.proxy->ssl.enabled && (l.proxy->ssl.certificate.find('$') != std::string::npos ||
+                                     l.proxy->ssl.certificate_key.find('$') != std::string::npos))
+            return "proxy_ssl_certificate with variables is not implemented by ngxlite yet" + where;
         if (l.proxy->upstream_index < 0 && !l.proxy->pass_has_variables) return "proxy_pass to a unix socket is not implemented by ngxlite yet" + where;
     }
     for (const auto& child : l.locations)
@@ -57,15 +59,34 @@ std::optional<std::string> unsupported_proxy(const ir::Location& l) {
     return std::nullopt;
 }
 
+// Connections to https upstreams are not kept alive yet: each is closed after its
+// exchange (sessions are still reused). Said once per upstream group.
+void warn_https_keepalive(const ir::HttpConfig& http, const ir::Location& l, std::vector<bool>& warned, const ErrorLog& log) {
+    if (l.proxy && l.proxy->scheme == "https" && l.proxy->upstream_index >= 0) {
+        const auto index = static_cast<std::size_t>(l.proxy->upstream_index);
+        const ir::UpstreamGroup& g = http.upstreams[index];
+        if (g.keepalive > 0 && !warned[index]) {
+            warned[index] = true;
+            log.write(LogLevel::warn, "\"keepalive\" is not implemented by ngxlite for https upstreams and is ignored in upstream \"" +
+                                          g.name + "\" used in " + l.where.file + ":" + std::to_string(l.where.line));
+        }
+    }
+    for (const auto& child : l.locations) warn_https_keepalive(http, child, warned, log);
+}
+
 bool refuse_unimplemented(const ir::Config& cfg, const ErrorLog& log) {
-    if (cfg.http)
+    if (cfg.http) {
+        std::vector<bool> warned(cfg.http->upstreams.size());
         for (const auto& server : cfg.http->servers)
-            for (const auto& l : server.locations)
+            for (const auto& l : server.locations) {
                 if (auto err = unsupported_proxy(l)) {
                     log.write(LogLevel::emerg, *err);
                     console("[emerg] " + *err);
                     return true;
                 }
+                warn_https_keepalive(*cfg.http, l, warned, log);
+            }
+    }
     static constexpr std::string_view warn_only[] = {"gzip", "gzip_types", "gzip_vary", "gzip_proxied",
                                                      "gzip_comp_level", "gzip_min_length", "gzip_disable",
                                                      "gzip_http_version", "gzip_buffers", "gunzip", "charset",

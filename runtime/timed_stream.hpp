@@ -49,6 +49,9 @@ public:
 
     executor_type get_executor() noexcept { return socket_.get_executor(); }
     WorkerSocket& socket() noexcept { return socket_; }
+    // As a layer under TLS (asio::ssl::stream asks for it).
+    using lowest_layer_type = WorkerSocket::lowest_layer_type;
+    lowest_layer_type& lowest_layer() noexcept { return socket_.lowest_layer(); }
     TimerTree& timers() const noexcept { return Timeout::tree(); }
 
     void expires_after(Timeout::Clock::duration d) {

@@ -9,6 +9,7 @@
 
 #include "parser/ir/config.hpp"
 #include "runtime/timed_stream.hpp"
+#include "runtime/tls.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
 
@@ -33,6 +34,7 @@ struct Peer {
     int fails = 0;
     std::time_t accessed = 0;
     std::time_t checked = 0;
+    TlsSession tls_session;  // proxy_ssl_session_reuse: the last session this server gave
 
     // Usable now: not down, not failed within fail_timeout, under max_conns.
     bool available(std::time_t now) const;

@@ -16,6 +16,8 @@
 #include <utility>
 #include <vector>
 
+struct ssl_ctx_st;  // OpenSSL's SSL_CTX
+
 namespace ngxlite::ir {
 
 using Msec = std::chrono::milliseconds;
@@ -64,6 +66,9 @@ struct SslClientSettings {
     std::string ciphers = "DEFAULT";
     std::vector<std::pair<std::string, std::string>> conf_commands;
     bool session_reuse = true;
+    // Built at load time as nginx's ngx_http_proxy_set_ssl does: protocols, ciphers, the
+    // client certificate, the trusted store and CRL, conf commands; shared by the workers.
+    std::shared_ptr<ssl_ctx_st> context;
 };
 
 struct SslCertificate {
