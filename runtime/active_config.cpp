@@ -23,10 +23,8 @@ ActiveConfig::ActiveConfig(std::shared_ptr<const ir::Config> config)
     : ir(std::move(config)), generation(next_generation()), error_log(ir->error_logs) {
     if (!ir->http) return;
     access_logs = std::make_unique<AccessLogs>(*ir->http);
-    for (const auto& server : ir->http->servers) {
-        prepare_upstream_tls(server.root_location);
+    for (const auto& server : ir->http->servers)
         for (const auto& l : server.locations) prepare_upstream_tls(l);
-    }
     for (const auto& a : ir->http->addresses) {
         ServerSelector& sel = selectors[a.listen.endpoint.text()];
         sel.add(ir->http->servers.at(a.default_server), true);

@@ -96,7 +96,6 @@ const ir::AccessRule* first_match(const std::vector<ir::AccessRule>& rules, std:
     return nullptr;
 }
 
-
 // The realip module (ngx_http_get_forwarded_addr): from a trusted peer, the header names the
 // client; X-Forwarded-For's last address, or with real_ip_recursive the last one that is
 // not trusted. Applied once per request, with the first level that configures it.
@@ -202,15 +201,13 @@ boost::system::error_code parse_header_block(beast::flat_buffer& buffer, std::si
     return ec;
 }
 
-}  // namespace
-
-namespace {
 // The Host header as nginx keeps it for server names and logs: lower case, no port.
 std::string host_of(std::string_view value) {
     std::string h = lower(value);
     if (auto colon = h.rfind(':'); colon != std::string::npos && h.find(']') == std::string::npos) h.resize(colon);
     return h;
 }
+
 }  // namespace
 
 std::string server_header(bool tokens) { return tokens ? "ngxlite/" NGXLITE_VERSION : "ngxlite"; }
@@ -243,7 +240,6 @@ void set_error(Response& r, int status, bool tokens) {
         status == 496 || status == 497 || status == 500 || status == 501)
         r.close = true;
 }
-
 
 void add_location_headers(Response& r, const ir::Location& loc, const RequestContext& ctx, std::time_t now) {
     // add_header applies to 200, 201, 204, 206, 301, 302, 303, 304, 307, 308 unless `always`.
@@ -712,7 +708,6 @@ struct Connection {
     std::chrono::milliseconds idle_timeout;  // until the next request begins
 };
 
-
 // One request on a connection whose header block (`header_size` bytes, 0 with `rec`
 // telling why none came whole) is in the buffer: routed, answered and logged. False:
 // close the connection. Its frame lives only while the request does, so an idle
@@ -1089,6 +1084,5 @@ void serve_http(WorkerSocket socket, WorkerState& worker, std::uint64_t id) {
     socket.non_blocking(true, ec);               // reads at once (serve_connection) never block
     await_request(std::make_unique<Connection>(worker, cfg, std::move(conn), *selector, std::move(socket)));
 }
-
 
 }  // namespace ngxlite::runtime

@@ -164,10 +164,10 @@ std::uint32_t next_upstream_mask(int status) {
     }
 }
 
-// Watches the client while the upstream prepares its answer (nginx's
+// Watches the client from the upstream connect to the response header (nginx's
 // ngx_http_upstream_check_broken_connection): after a moment (most upstreams answer
 // sooner, and then the watch cost one timer-tree node), a client that has closed its side
-// cancels the upstream read; pipelined bytes are no sign of that and end the watch.
+// cancels the upstream operation; pipelined bytes are no sign of that and end the watch.
 class ClientWatch : private Timeout {
 public:
     ClientWatch(TimedStream& client, WorkerSocket& upstream)
@@ -396,6 +396,8 @@ Task<ProxyResult> proxy_http(TimedStream& client, beast::flat_buffer& client_buf
     const bool non_idempotent = method == "POST" || method == "LOCK" || method == "PATCH";
     const auto started = clock::now();
     const std::string_view scheme = https ? "https://" : "http://";
+    // The keepalive cache, for plain connections only: https ones are not kept yet.
+    IdleConnections* const idle = https ? nullptr : state->idle.get();
     // proxy_ssl_name (default: the proxied host), for the certificate check and SNI.
     const std::string ssl_name = https ? upstream_ssl_name(p.ssl.name.empty() ? std::string() : expand(p.ssl.name_template, ctx),
                                                            ctx.proxy_host)
@@ -466,7 +468,7 @@ Task<ProxyResult> proxy_http(TimedStream& client, beast::flat_buffer& client_buf
 
         std::optional<TransportStream> upstream;
         int connection_requests = 0;
-        if (IdleConnections* idle = selection.state().idle.get(); idle && !https)
+        if (idle)
             if (auto reused = idle->take(endpoint)) {
                 upstream.emplace(std::move(reused->first), client.timers());
                 connection_requests = reused->second;
@@ -506,7 +508,7 @@ Task<ProxyResult> proxy_http(TimedStream& client, beast::flat_buffer& client_buf
                 // proxy_connect_timeout; a certificate that fails the checks closes the
                 // connection before any request byte is sent.
                 phase = "SSL handshaking to upstream";
-                auto& tls = upstream->start_tls(new_upstream_ssl(p.ssl, ssl_name, literal ? nullptr : &peer->tls_session));
+                auto& tls = upstream->start_tls(new_upstream_ssl(p.ssl, ssl_name, peer->tls_session));
                 auto [hsec] = co_await tls.async_handshake(asio::ssl::stream_base::client, use_tuple);
                 std::string refused = hsec ? std::string() : verify_upstream(tls.native_handle(), p.ssl, ssl_name);
                 if (hsec && client_left()) co_return result;
@@ -613,7 +615,7 @@ Task<ProxyResult> proxy_http(TimedStream& client, beast::flat_buffer& client_buf
         // nginx keeps an upstream connection when the response said nothing against it;
         // bytes past the response are dropped (an idle connection that turns readable
         // is closed by the keepalive cache).
-        bool reusable = selection.state().idle && res.version() == 11 && res.keep_alive() &&
+        bool reusable = idle && res.version() == 11 && res.keep_alive() &&
                         (no_body || length_known || parser.chunked()) &&
                         connection_requests + 1 < group.keepalive_requests;
         // finish() runs once, however the exchange ends: success for the balancer.
@@ -702,8 +704,8 @@ Task<ProxyResult> proxy_http(TimedStream& client, beast::flat_buffer& client_buf
         ctx.sent_header_block = std::move(out);  // no copy: done with it
         if (cwec) co_return result;
 
-        // The body, streamed through one reused 64 KiB buffer: never the whole of it in memory;
-        // none when the header brought all of it (most small answers).
+        // The body, streamed through the worker's 64 KiB buffers: never the whole of it in
+        // memory; none when the header brought all of it (most small answers).
         const bool body_to_read = !no_body && (length_known ? left > 0 : !parser.is_done());
         std::optional<BodyBuffer> first;
         if (body_to_read) first.emplace();
@@ -785,7 +787,7 @@ Task<ProxyResult> proxy_http(TimedStream& client, beast::flat_buffer& client_buf
                 if (eec) co_return result;
             }
         }
-        if (reusable && !upstream->tls()) selection.state().idle->put(std::move(upstream->socket()), endpoint, connection_requests + 1);
+        if (reusable) idle->put(std::move(upstream->socket()), endpoint, connection_requests + 1);
         result.keep_alive = keep;
         co_return result;
     }

@@ -44,14 +44,14 @@ std::string upstream_ssl_name(std::string_view evaluated, std::string_view proxi
     return name;
 }
 
-SSL* new_upstream_ssl(const ir::SslClientSettings& settings, const std::string& name, TlsSession* kept) {
+SSL* new_upstream_ssl(const ir::SslClientSettings& settings, const std::string& name, TlsSession& kept) {
     SSL* ssl = SSL_new(settings.context.get());
     if (!ssl) return nullptr;
     SSL_set_connect_state(ssl);
     if (settings.server_name && !name.empty() && !is_address(name)) SSL_set_tlsext_host_name(ssl, name.c_str());
-    if (settings.session_reuse && kept) {
-        SSL_set_ex_data(ssl, session_slot_index(), kept);
-        if (*kept) SSL_set_session(ssl, kept->get());
+    if (settings.session_reuse) {
+        SSL_set_ex_data(ssl, session_slot_index(), &kept);
+        if (kept) SSL_set_session(ssl, kept.get());
     }
     return ssl;
 }

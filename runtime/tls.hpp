@@ -27,8 +27,8 @@ std::string upstream_ssl_name(std::string_view evaluated, std::string_view proxi
 
 // A client SSL for one upstream connection: SNI when proxy_ssl_server_name is on and the
 // name is not an address (RFC 6066), the kept session when proxy_ssl_session_reuse is
-// on; sessions the server then issues are saved into *kept (which must outlive the SSL).
-SSL* new_upstream_ssl(const ir::SslClientSettings& settings, const std::string& name, TlsSession* kept);
+// on; sessions the server then issues are saved into `kept` (which must outlive the SSL).
+SSL* new_upstream_ssl(const ir::SslClientSettings& settings, const std::string& name, TlsSession& kept);
 
 // After the handshake, with proxy_ssl_verify on: "" or nginx's error text.
 std::string verify_upstream(SSL* ssl, const ir::SslClientSettings& settings, const std::string& name);

@@ -31,11 +31,9 @@ public:
     TimedStream& timed() noexcept { return timed_; }
     WorkerSocket& socket() noexcept { return timed_.socket(); }
     void expires_after(Timeout::Clock::duration d) { timed_.expires_after(d); }
-    void expires_never() { timed_.expires_never(); }
 
     // TLS from here on, over the connection's socket; `ssl` is owned by the stream.
     TlsStream& start_tls(SSL* ssl) { return tls_.emplace(timed_, ssl); }
-    TlsStream* tls() noexcept { return tls_ ? &*tls_ : nullptr; }
 
     template <class Buffers, class Token>
     auto async_read_some(const Buffers& buffers, Token&& token) {
