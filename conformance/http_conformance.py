@@ -8,7 +8,8 @@ and Server values masked, ports masked) and body (the server token masked), then
 access log and the error log's warn and error lines. Ends with
 "N passed, N failed". Requests: LF line ends become CRLF; a line "----" starts a new
 connection; within one connection requests are sent in one write (pipelined), except that
-"{{pause MS}}" sends what follows MS milliseconds later (slow clients, timeouts).
+"{{pause MS}}" sends what follows MS milliseconds later (slow clients, timeouts). A
+connection whose first line is "{{tls OPTIONS}}" speaks TLS (see client_tls).
 """
 import difflib
 import os
@@ -56,6 +57,7 @@ class EchoBackend:
         self.sock.listen(64)
         self.port = self.sock.getsockname()[1]
         self.running = True
+        self.received = 0  # bytes of requests read (after any TLS handshake)
         threading.Thread(target=self.serve, daemon=True).start()
 
     def serve(self):
@@ -87,6 +89,7 @@ class EchoBackend:
                         chunk = conn.recv(65536)
                         if not chunk:
                             return
+                        self.received += len(chunk)
                         data += chunk
                     head, body = data.split(b"\r\n\r\n", 1)
                     m = re.search(rb"(?im)^content-length: *(\d+)", head)
@@ -196,12 +199,52 @@ def start(binary, case_dir, work, port, substitutions):
     return proc, prefix
 
 
-def exchange(port, segments):
+TLS_LINE = re.compile(r"^\{\{tls( [^}]*)?\}\}\n")
+
+
+def client_tls(options, certs, sessions):
+    """A client TLS context and wrap arguments for a connection's "{{tls ...}}" line:
+    sni=NAME, cert=NAME (NAME.pem and NAME.key of the test certificates), alpn=P1,P2,
+    max=TLSv1.2|TLSv1.3, resume (the session of the previous TLS connection)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    wrap = {"server_hostname": None}
+    for option in options.split():
+        key, _, value = option.partition("=")
+        if key == "sni":
+            wrap["server_hostname"] = value
+        elif key == "cert":
+            ctx.load_cert_chain(os.path.join(certs, value + ".pem"), os.path.join(certs, value + ".key"))
+        elif key == "alpn":
+            ctx.set_alpn_protocols(value.split(","))
+        elif key == "max":
+            ctx.maximum_version = getattr(ssl.TLSVersion, value.replace(".", "_"))
+        elif key == "resume":
+            # Python resumes a session only through the context that made it.
+            ctx, wrap["session"] = sessions["context"], sessions.get("last")
+        else:
+            raise ValueError("unknown TLS option " + option)
+    sessions["context"] = ctx
+    return ctx, wrap
+
+
+def exchange(port, segments, tls=None, sessions=None):
     """Sends each (pause_ms, bytes) segment once its pause has passed since the one before,
     reading what comes meanwhile; stops sending when the server closes. Then reads until
-    the connection goes quiet or closes."""
+    the connection goes quiet or closes. With `tls` (a context and wrap arguments) the
+    connection speaks TLS; a handshake that fails gives "TLS-ERROR: reason"."""
     chunks = []
-    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as s:
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as raw:
+        s = raw
+        if tls:
+            try:
+                s = tls[0].wrap_socket(raw, **tls[1])
+            except ssl.SSLError as e:
+                return b"TLS-ERROR: " + (e.reason or "unknown").encode()
+            except (ConnectionResetError, BrokenPipeError):
+                return b"TLS-ERROR: reset"
         closed = False
         last_sent = time.monotonic()
 
@@ -212,7 +255,10 @@ def exchange(port, segments):
                     data = s.recv(65536)
                 except socket.timeout:
                     return False  # a kept-alive connection goes quiet once everything is answered
-                except ConnectionResetError:
+                except (ConnectionResetError, ssl.SSLEOFError):
+                    return True
+                except ssl.SSLError as e:
+                    chunks.append(b"TLS-ERROR: " + (e.reason or "unknown").encode())
                     return True
                 if not data:
                     return True
@@ -233,6 +279,8 @@ def exchange(port, segments):
             last_sent = time.monotonic()
         if not closed:
             read_until(time.monotonic() + TIMEOUT)
+        if tls and sessions is not None and s.session is not None:
+            sessions["last"] = s.session
     return b"".join(chunks)
 
 
@@ -314,6 +362,10 @@ def requests_of(case_dir):
     text = open(os.path.join(case_dir, "requests"), encoding="latin-1").read()
     conns = []
     for block in text.split("\n----\n"):
+        block = block.strip("\n") + "\n"
+        tls = TLS_LINE.match(block)
+        if tls:
+            block = block[tls.end():]
         block = block.strip("\n")
         # A header block gets its closing blank line back; a trailing body is sent as is.
         last = block.rsplit("\n\n", 1)[-1]
@@ -323,7 +375,7 @@ def requests_of(case_dir):
         parts = PAUSE.split(block)
         segments = [(int(parts[i - 1]) if i else 0, parts[i].replace("\n", "\r\n").encode("latin-1"))
                     for i in range(0, len(parts), 2)]
-        conns.append(segments)
+        conns.append((segments, tls.group(1) or "" if tls else None))
     return conns
 
 
@@ -386,6 +438,21 @@ def backend_tls(certs):
     return ctx
 
 
+NAMED_TLS_BACKEND = re.compile(r"%%TLSBACKEND:([\w-]+)%%")
+
+
+def named_backend_tls(certs, name):
+    """A TLS upstream of the negative matrix: NAME.pem and NAME.key, or "require-client":
+    the usual certificate, with a client certificate required."""
+    if name == "require-client":
+        ctx = backend_tls(certs)
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        return ctx
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(os.path.join(certs, name + ".pem"), os.path.join(certs, name + ".key"))
+    return ctx
+
+
 def run_case(ngxlite, case_dir, certs):
     work = tempfile.mkdtemp(prefix="ngxlite-http.")
     os.chmod(work, 0o755)  # nginx's workers run as nobody when started as root
@@ -394,18 +461,33 @@ def run_case(ngxlite, case_dir, certs):
     substitutions = {"%%BACKEND%%": str(backends[0].port), "%%BACKEND2%%": str(backends[1].port),
                      "%%BACKEND3%%": str(backends[2].port), "%%TLSBACKEND%%": str(backends[3].port),
                      "%%DEADPORT%%": str(free_port()), "%%CERTS%%": certs}
+    # TLS upstreams with other certificates, made when the case names them; what each
+    # received is compared too (an untrusted upstream must never see a request byte).
+    named = {}
+    for name in sorted(set(NAMED_TLS_BACKEND.findall(open(os.path.join(case_dir, "nginx.conf")).read()))):
+        named[name] = EchoBackend(name, named_backend_tls(certs, name))
+        substitutions["%%TLSBACKEND:" + name + "%%"] = str(named[name].port)
+    backends += named.values()
     try:
         results = {}
         for binary in (NGINX, ngxlite):
+            for b in named.values():
+                b.received = 0
             port = free_port()
             proc, prefix = start(binary, case_dir, work, port, substitutions)
             try:
                 flags = []
-                responses = [canonical(exchange(port, payload), port, flags) for payload in requests_of(case_dir)]
+                sessions = {}
+                responses = [canonical(exchange(port, payload, tls if tls is None else client_tls(tls, certs, sessions),
+                                                sessions), port, flags)
+                             for payload, tls in requests_of(case_dir)]
             finally:
                 stop(proc)
             results[binary] = responses + ["access log:\n" + "\n".join(access_log(prefix, port, flags)),
                                            "error log:\n" + "\n".join(error_log(prefix, [port]))]
+            if named:
+                results[binary].append("request bytes received by the TLS upstreams:\n" +
+                                       "\n".join("%s: %d" % (n, b.received) for n, b in named.items()))
         return results[NGINX], results[ngxlite]
     finally:
         for b in backends:
@@ -428,7 +510,8 @@ def main():
     for case in cases:
         try:
             expected, got = run_case(ngxlite, os.path.join(root, case), certs)
-            responses += sum(len(c.split("\n=====\n")) for c in expected[:-2] if c)
+            responses += sum(len(c.split("\n=====\n")) for c in expected
+                             if c and not c.startswith(("access log:", "error log:", "request bytes")))
         except Exception as e:  # a server that does not start is a failure of the case
             failed += 1
             print(f"FAIL {case}: {e}")

@@ -55,6 +55,28 @@ std::vector<std::pair<std::string, std::string>> conf_commands(const Scope& s, s
     return out;
 }
 
+// ssl_session_cache's arguments (already checked by its setter): off, none, or a store
+// sized by builtin:N, else by the shared zone (about 4000 sessions a megabyte, as nginx's).
+ir::SslServerSettings::SessionCache session_cache(const Directive& d, std::int64_t& size) {
+    using Cache = ir::SslServerSettings::SessionCache;
+    Cache mode = Cache::none;
+    std::int64_t builtin = -1, shared = -1;
+    for (std::size_t i = 1; i < d.args.size(); ++i) {
+        const std::string& a = d.args[i];
+        if (a == "off") mode = Cache::off;
+        else if (a == "none") mode = Cache::none;
+        else if (a == "builtin") mode = Cache::store, builtin = 0;
+        else if (a.starts_with("builtin:")) mode = Cache::store, builtin = *parse_number(std::string_view(a).substr(8));
+        else if (a.starts_with("shared:")) {
+            mode = Cache::store;
+            const std::string_view rest = std::string_view(a).substr(7);
+            shared = *parse_size(rest.substr(rest.find(':') + 1)) / 256;
+        }
+    }
+    size = builtin >= 0 ? builtin : shared >= 0 ? shared : 0;
+    return mode;
+}
+
 // Merges the ssl module's settings for one server; nullopt when it has no certificate.
 std::optional<ir::SslServerSettings> merge_server_ssl(Compiler& c, const Scope& s, const SourceRef& server_where) {
     ir::SslServerSettings t;
@@ -82,6 +104,7 @@ std::optional<ir::SslServerSettings> merge_server_ssl(Compiler& c, const Scope& 
     t.prefer_server_ciphers = s.value<bool>("ssl_prefer_server_ciphers", false);
     t.ecdh_curve = s.str("ssl_ecdh_curve", "auto");
     if (const Directive* d = s.find("ssl_dhparam")) t.dhparam = c.full_path(d->args[1], true);
+    if (const Directive* d = s.find("ssl_session_cache")) t.session_cache = session_cache(*d, t.session_cache_size);
     t.session_timeout = ir::Msec(s.value<std::int64_t>("ssl_session_timeout", 300) * 1000);
     t.session_tickets = s.value<bool>("ssl_session_tickets", true);
     for (const Directive* d : s.find_list("ssl_session_ticket_key")) t.session_ticket_keys.push_back(c.full_path(d->args[1], true));
@@ -93,7 +116,7 @@ std::optional<ir::SslServerSettings> merge_server_ssl(Compiler& c, const Scope& 
     if (const Directive* d = s.find("ssl_crl")) t.crl = c.full_path(d->args[1], true);
     t.conf_commands = conf_commands(s, "ssl_conf_command");
     t.early_data = s.value<bool>("ssl_early_data", false);
-    check_server_tls(t, s.value<bool>("ssl_stapling", false), [&](std::string w) { c.warn(std::move(w)); });
+    t.context = build_server_tls(t, s.value<bool>("ssl_stapling", false), [&](std::string w) { c.warn(std::move(w)); });
     return t;
 }
 

@@ -193,7 +193,7 @@ void finish_stream(Compiler& c) {
         if (const Directive* d = s.find("ssl_client_certificate")) t.client_certificate = c.full_path(d->args[1], true);
         if (const Directive* d = s.find("ssl_trusted_certificate")) t.trusted_certificate = c.full_path(d->args[1], true);
         if (const Directive* d = s.find("ssl_crl")) t.crl = c.full_path(d->args[1], true);
-        check_server_tls(t, false, [&](std::string w) { c.warn(std::move(w)); });
+        t.context = build_server_tls(t, false, [&](std::string w) { c.warn(std::move(w)); });
         stream.servers[i].ssl_server = t;
     }
     st.variables.check(c.modules());

@@ -3,7 +3,10 @@
 #include "parser/diagnostics.hpp"
 
 #include <openssl/dh.h>
+#include <openssl/core_names.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -173,28 +176,126 @@ std::string read_file(const std::string& path) {
     return s.str();
 }
 
+// An ssl_session_ticket_key file as ngx_ssl_session_ticket_keys reads it: 48 bytes are
+// name, AES-128 key, HMAC key; 80 bytes are name, HMAC key, AES-256 key.
+struct TicketKey {
+    unsigned char name[16];
+    unsigned char hmac_key[32];
+    unsigned char aes_key[32];
+    std::size_t size;  // 48 or 80
+};
+
+TicketKey ticket_key(const std::string& file) {
+    TicketKey k{};
+    k.size = file.size();
+    const auto* b = reinterpret_cast<const unsigned char*>(file.data());
+    std::memcpy(k.name, b, 16);
+    if (k.size == 48) {
+        std::memcpy(k.aes_key, b + 16, 16);
+        std::memcpy(k.hmac_key, b + 32, 16);
+    } else {
+        std::memcpy(k.hmac_key, b + 16, 32);
+        std::memcpy(k.aes_key, b + 48, 32);
+    }
+    return k;
+}
+
+int ticket_keys_index() {
+    static const int index = SSL_CTX_get_ex_new_index(
+        0, nullptr, nullptr, nullptr, [](void*, void* keys, CRYPTO_EX_DATA*, int, long, void*) {
+            delete static_cast<std::vector<TicketKey>*>(keys);
+        });
+    return index;
+}
+
+// ngx_ssl_ticket_key_callback: the first key encrypts; any key decrypts, and a ticket
+// made with another than the first is renewed.
+int ticket_key_callback(SSL* ssl, unsigned char name[16], unsigned char* iv, EVP_CIPHER_CTX* cipher, EVP_MAC_CTX* mac, int enc) {
+    const auto* keys = static_cast<const std::vector<TicketKey>*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ticket_keys_index()));
+    if (!keys || keys->empty()) return -1;
+    const auto init_mac = [mac](const TicketKey& k) {
+        char digest[] = "SHA256";
+        const OSSL_PARAM params[] = {
+            OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, const_cast<unsigned char*>(k.hmac_key), k.size == 48 ? 16 : 32),
+            OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0), OSSL_PARAM_construct_end()};
+        return EVP_MAC_CTX_set_params(mac, params) == 1;
+    };
+    if (enc == 1) {
+        const TicketKey& k = keys->front();
+        const EVP_CIPHER* c = k.size == 48 ? EVP_aes_128_cbc() : EVP_aes_256_cbc();
+        if (RAND_bytes(iv, EVP_CIPHER_get_iv_length(c)) != 1) return -1;
+        if (EVP_EncryptInit_ex(cipher, c, nullptr, k.aes_key, iv) != 1 || !init_mac(k)) return -1;
+        std::memcpy(name, k.name, 16);
+        return 1;
+    }
+    for (std::size_t i = 0; i < keys->size(); ++i) {
+        const TicketKey& k = (*keys)[i];
+        if (std::memcmp(name, k.name, 16) != 0) continue;
+        const EVP_CIPHER* c = k.size == 48 ? EVP_aes_128_cbc() : EVP_aes_256_cbc();
+        if (!init_mac(k) || EVP_DecryptInit_ex(cipher, c, nullptr, k.aes_key, iv) != 1) return -1;
+        return i == 0 ? 1 : 2;
+    }
+    return 0;  // unknown key: a full handshake
+}
+
+void set_ticket_keys(SSL_CTX* ctx, std::vector<TicketKey> keys) {
+    SSL_CTX_set_ex_data(ctx, ticket_keys_index(), new std::vector<TicketKey>(std::move(keys)));
+    SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_key_callback);
+}
+
 }  // namespace
 
-void check_server_tls(const ir::SslServerSettings& s, bool stapling, const Warn& warn) {
+std::shared_ptr<ssl_ctx_st> build_server_tls(const ir::SslServerSettings& s, bool stapling, const Warn& warn) {
     Ctx ctx = create_ctx(s.protocols);
+    // ngx_ssl_create's server-side options (OpenSSL 3 refuses client renegotiation itself).
+    SSL_CTX_set_options(ctx.get(), SSL_OP_SINGLE_DH_USE | SSL_OP_SINGLE_ECDH_USE | SSL_OP_NO_COMPRESSION |
+                                       SSL_OP_IGNORE_UNEXPECTED_EOF);
+    SSL_CTX_set_mode(ctx.get(), SSL_MODE_RELEASE_BUFFERS | SSL_MODE_NO_AUTO_CHAIN);
     set_ciphers(ctx.get(), s.ciphers);
+    if (s.prefer_server_ciphers) SSL_CTX_set_options(ctx.get(), SSL_OP_CIPHER_SERVER_PREFERENCE);
     std::vector<X509*> leaves;
     for (const auto& c : s.certificates) {
         if (c.certificate.find('$') != std::string::npos) continue;  // loaded per handshake
         leaves.push_back(load_certificate(ctx.get(), c.certificate, c.key, s.passwords));
     }
+    // ngx_ssl_client_certificate and ngx_ssl_trusted_certificate: the handshake never
+    // fails for the client's certificate; the request is answered 400 afterwards.
+    const auto accept_all = [](int, X509_STORE_CTX*) { return 1; };
     if (s.verify_client != ir::SslServerSettings::VerifyClient::off) {
         if (s.client_certificate.empty() && s.verify_client != ir::SslServerSettings::VerifyClient::optional_no_ca)
             fail("no ssl_client_certificate for ssl_verify_client");
+        SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, accept_all);
         if (!s.client_certificate.empty()) {
             load_verify(ctx.get(), s.client_certificate);
             STACK_OF(X509_NAME)* list = SSL_load_client_CA_file(s.client_certificate.c_str());
             if (!list) ssl_fail("SSL_load_client_CA_file(\"" + s.client_certificate + "\") failed");
-            sk_X509_NAME_pop_free(list, X509_NAME_free);
+            SSL_CTX_set_client_CA_list(ctx.get(), list);
         }
     }
+    SSL_CTX_set_verify(ctx.get(), SSL_CTX_get_verify_mode(ctx.get()), accept_all);
+    SSL_CTX_set_verify_depth(ctx.get(), s.verify_depth);
     if (!s.trusted_certificate.empty()) load_verify(ctx.get(), s.trusted_certificate);
     load_crl(ctx.get(), s.crl);
+    // ngx_ssl_session_id_context: sessions resume only where the certificates and the
+    // client CAs they were made with still apply.
+    unsigned char id[EVP_MAX_MD_SIZE];
+    unsigned int id_size = 0;
+    {
+        EVP_MD_CTX* md = EVP_MD_CTX_new();
+        EVP_DigestInit_ex(md, EVP_sha1(), nullptr);
+        EVP_DigestUpdate(md, "HTTP", 4);
+        for (X509* leaf : leaves) {
+            unsigned char* der = nullptr;
+            const int n = i2d_X509(leaf, &der);
+            if (n > 0) EVP_DigestUpdate(md, der, static_cast<std::size_t>(n));
+            OPENSSL_free(der);
+        }
+        const std::string cas = s.client_certificate.empty() ? std::string() : read_file(s.client_certificate);
+        EVP_DigestUpdate(md, cas.data(), cas.size());
+        EVP_DigestFinal_ex(md, id, &id_size);
+        EVP_MD_CTX_free(md);
+    }
+    SSL_CTX_set_session_id_context(ctx.get(), id, std::min<unsigned int>(id_size, SSL_MAX_SID_CTX_LENGTH));
     for (std::size_t i = 0; i < leaves.size(); ++i) {
         STACK_OF(OPENSSL_STRING)* aia = X509_get1_ocsp(leaves[i]);
         const bool has_url = aia && sk_OPENSSL_STRING_num(aia) > 0;
@@ -213,17 +314,36 @@ void check_server_tls(const ir::SslServerSettings& s, bool stapling, const Warn&
         DH* dh = PEM_read_bio_DHparams(bio, nullptr, nullptr, nullptr);
         BIO_free(bio);
         if (!dh) ssl_fail("PEM_read_bio_DHparams(\"" + s.dhparam + "\") failed");
+        SSL_CTX_set_tmp_dh(ctx.get(), dh);
         DH_free(dh);
 #pragma GCC diagnostic pop
     }
     if (s.ecdh_curve != "auto" && SSL_CTX_set1_curves_list(ctx.get(), s.ecdh_curve.c_str()) == 0)
         ssl_fail("SSL_CTX_set1_curves_list(\"" + s.ecdh_curve + "\") failed");
+    // ngx_ssl_session_cache.
+    using Cache = ir::SslServerSettings::SessionCache;
+    if (s.session_cache == Cache::off) {
+        SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_OFF);
+    } else if (s.session_cache == Cache::none) {
+        // Ids sent but nothing stored: some clients misbehave when told there is no cache.
+        SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_SERVER | SSL_SESS_CACHE_NO_AUTO_CLEAR |
+                                                      SSL_SESS_CACHE_NO_INTERNAL_STORE);
+        SSL_CTX_sess_set_cache_size(ctx.get(), 1);
+    } else {
+        SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_SERVER);
+        if (s.session_cache_size > 0) SSL_CTX_sess_set_cache_size(ctx.get(), s.session_cache_size);
+    }
+    SSL_CTX_set_timeout(ctx.get(), static_cast<long>(s.session_timeout.count() / 1000));
+    if (!s.session_tickets) SSL_CTX_set_options(ctx.get(), SSL_OP_NO_TICKET);
+    std::vector<TicketKey> keys;
     for (const auto& keyfile : s.session_ticket_keys) {
         const std::string key = read_file(keyfile);
-        if (key.size() != 48 && key.size() != 80)
-            fail("\"" + keyfile + "\" must be 48 or 80 bytes");
+        if (key.size() != 48 && key.size() != 80) fail("\"" + keyfile + "\" must be 48 or 80 bytes");
+        keys.push_back(ticket_key(key));
     }
+    if (!keys.empty()) set_ticket_keys(ctx.get(), std::move(keys));
     conf_commands(ctx.get(), s.conf_commands);
+    return std::shared_ptr<ssl_ctx_st>(ctx.release(), SSL_CTX_free);
 }
 
 std::shared_ptr<ssl_ctx_st> build_client_tls(const ir::SslClientSettings& s, const std::string& prefix) {

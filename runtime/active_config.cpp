@@ -23,10 +23,13 @@ ActiveConfig::ActiveConfig(std::shared_ptr<const ir::Config> config)
     : ir(std::move(config)), generation(next_generation()), error_log(ir->error_logs) {
     if (!ir->http) return;
     access_logs = std::make_unique<AccessLogs>(*ir->http);
-    for (const auto& server : ir->http->servers)
+    for (const auto& server : ir->http->servers) {
         for (const auto& l : server.locations) prepare_upstream_tls(l);
+        if (server.ssl && server.ssl->context) prepare_server_context(server.ssl->context.get());
+    }
     for (const auto& a : ir->http->addresses) {
         ServerSelector& sel = selectors[a.listen.endpoint.text()];
+        sel.tls = a.listen.ssl;
         sel.add(ir->http->servers.at(a.default_server), true);
         for (std::size_t i : a.servers)
             if (i != a.default_server) sel.add(ir->http->servers.at(i), false);

@@ -5,10 +5,13 @@
 #include "runtime/proxy.hpp"
 #include "runtime/rewrite.hpp"
 #include "runtime/text.hpp"
+#include "runtime/tls.hpp"
+#include "runtime/transport_stream.hpp"
 
 #include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/parser.hpp>
@@ -217,10 +220,16 @@ namespace {
 void set_error(Response& r, int status, bool tokens) {
     r.status = status;
     r.special = true;
-    if (status == 494) {  // nginx's own code, answered as 400 with a page of its own
-        r.status = 400;
-        r.body = "<html>\r\n<head><title>400 Request Header Or Cookie Too Large</title></head>\r\n<body>\r\n"
-                 "<center><h1>400 Bad Request</h1></center>\r\n<center>Request Header Or Cookie Too Large</center>\r\n"
+    if (status >= 494 && status <= 497) {
+        // nginx's own codes, answered as 400 with pages of their own; 495-497 keep their
+        // code until error_page has looked for it, and go out as 400.
+        static constexpr const char* texts[] = {"Request Header Or Cookie Too Large", "The SSL certificate error",
+                                                "No required SSL certificate was sent",
+                                                "The plain HTTP request was sent to HTTPS port"};
+        const std::string text = texts[status - 494];
+        if (status == 494) r.status = 400;
+        r.body = "<html>\r\n<head><title>400 " + text + "</title></head>\r\n<body>\r\n"
+                 "<center><h1>400 Bad Request</h1></center>\r\n<center>" + text + "</center>\r\n"
                  "<hr><center>" + server_header(tokens) + "</center>\r\n</body>\r\n</html>\r\n";
         r.content_type = "text/html";
         r.content_length = r.body.size();
@@ -236,8 +245,8 @@ void set_error(Response& r, int status, bool tokens) {
     }
     // nginx closes the connection after these errors (ngx_http_special_response_handler),
     // and after those found before the request's headers were complete.
-    if (status == 400 || status == 413 || status == 414 || status == 408 || status == 494 || status == 495 ||
-        status == 496 || status == 497 || status == 500 || status == 501)
+    if (status == 400 || status == 413 || status == 414 || status == 408 || status == 421 || status == 494 ||
+        status == 495 || status == 496 || status == 497 || status == 500 || status == 501)
         r.close = true;
 }
 
@@ -693,7 +702,7 @@ struct Connection {
         ++worker.connections;
     }
     ~Connection() {
-        stream.expires_never();  // before wind_down looks for deadlines left
+        stream.timed().expires_never();  // before wind_down looks for deadlines left
         if (--worker.connections == 0 && worker.stopping) worker.wind_down();
     }
     Connection(const Connection&) = delete;
@@ -703,10 +712,22 @@ struct Connection {
     std::shared_ptr<const ActiveConfig> cfg;  // the config its last request used
     ConnectionInfo conn;
     const ServerSelector* selector;
-    TimedStream stream;
+    TransportStream stream;
+    bool plain_http = false;  // plain HTTP came to a `listen ... ssl` address: answered 400 (nginx's 497)
     std::chrono::milliseconds header_timeout;
     std::chrono::milliseconds idle_timeout;  // until the next request begins
 };
+
+// The connection's last answer is out: TLS's close_notify, then the write side shut,
+// as nginx closes a connection.
+Task<void> finish_writing(TransportStream& stream, std::chrono::milliseconds send_timeout) {
+    if (stream.tls_handle()) {
+        stream.expires_after(send_timeout);
+        co_await stream.async_close_notify(use_tuple);
+    }
+    boost::system::error_code ec;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+}
 
 // One request on a connection whose header block (`header_size` bytes, 0 with `rec`
 // telling why none came whole) is in the buffer: routed, answered and logged. False:
@@ -718,7 +739,7 @@ Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer, std::size_t 
     std::shared_ptr<const ActiveConfig>& cfg = c.cfg;
     ConnectionInfo& conn = c.conn;
     const ServerSelector*& selector_ptr = c.selector;
-    TimedStream& stream = c.stream;
+    TransportStream& stream = c.stream;
     std::chrono::milliseconds& idle_timeout = c.idle_timeout;
     const std::uint64_t id = conn.id;
     boost::system::error_code ec;
@@ -809,9 +830,19 @@ Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer, std::size_t 
             req.uri = *uri;
             server = &selector.select(req.host, &ctx.user_variables);
             ctx.server = server;
+            // ngx_http_process_request's TLS checks, for the server the Host chose.
+            int refusal = 0;
+            if (c.plain_http) {
+                cfg->error_log.write(LogLevel::info, "client sent plain HTTP request to HTTPS port" + describe(ctx), id);
+                refusal = 497;
+            } else if (conn.ssl) {
+                std::string why;
+                refusal = refuse_client(conn.ssl, *server, req.host, why);
+                if (refusal) cfg->error_log.write(LogLevel::info, why + describe(ctx), id);
+            }
             drop_ignored_headers(req.headers, *server, selector.select(""));
             apply_real_ip(server->root_location, ctx);  // nginx's post-read phase
-            if (req.version == 11)
+            if (req.version == 11 && !refusal)
                 if (const std::string* expect = req.header("Expect"); expect && iequal(*expect, "100-continue")) {
                     // nginx answers it as soon as it would read or discard the body: always.
                     static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -828,7 +859,9 @@ Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer, std::size_t 
             // Each round is one pass through nginx's phases; internal redirects (index,
             // try_files, error_page) start another.
             for (;;) {
-                const Route route = route_request(*server, ctx, length, *cfg, uri_changes, named);
+                // A refused request gets its error (and error_page) at the server level.
+                const Route route = refusal ? Route{ctx.location = &server->root_location, {}, std::exchange(refusal, 0)}
+                                            : route_request(*server, ctx, length, *cfg, uri_changes, named);
                 named = nullptr;
                 loc = route.location;
                 Redirect next;
@@ -877,7 +910,7 @@ Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer, std::size_t 
                             ctx.body_bytes_sent = pr.body_bytes_sent + ctx.continue_bytes;
                             if (cfg->access_logs) cfg->access_logs->write(loc->access_logs, ctx);
                             if (!pr.keep_alive) {
-                                stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+                                co_await finish_writing(stream, loc->send_timeout);
                                 co_return false;
                             }
                             proxied = true;
@@ -946,6 +979,7 @@ Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer, std::size_t 
             }
         }
     }
+    if (resp.status >= 495 && resp.status <= 497) resp.status = 400;  // sent and logged as 400
     ctx.status = resp.status;
     if (resp.close && resp.status == 444) {
         if (cfg->access_logs) cfg->access_logs->write(loc->access_logs, ctx);
@@ -981,8 +1015,9 @@ Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer, std::size_t 
         ::close(resp.file_fd);
     }
     if (cfg->access_logs) cfg->access_logs->write(loc->access_logs, ctx);
-    if (wec || !keep_alive) {
-        stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+    if (wec) co_return false;
+    if (!keep_alive) {
+        co_await finish_writing(stream, loc->send_timeout);
         co_return false;
     }
     idle_timeout = loc->keepalive_timeout;
@@ -1006,9 +1041,9 @@ struct ExactAllocator {
 
 // A connection's busy spell: requests, pipelined or not, until none is waiting in the
 // buffer; then it waits idle without this frame and without a buffer (nginx frees its
-// buffer too).
-Task<void> serve_connection(std::unique_ptr<Connection> c) {
-    TimedStream& stream = c->stream;
+// buffer too). `readable`: the socket has bytes (or TLS may have a record) to read now.
+Task<void> serve_connection(std::unique_ptr<Connection> c, bool readable) {
+    TransportStream& stream = c->stream;
     beast::flat_buffer buffer;
     for (;;) {
         // nginx ignores empty lines before a request line (after a body, say).
@@ -1021,6 +1056,15 @@ Task<void> serve_connection(std::unique_ptr<Connection> c) {
             if (c->worker.stopping) co_return;
             // Read at once, as nginx does: a busy client has often sent its next request
             // already. With nothing there, the connection waits idle, without this frame.
+            if (stream.tls_handle()) {
+                // A TLS record may arrive in pieces: read on only when bytes came or are held.
+                if (!readable && !stream.tls_buffered()) break;
+                auto [ec, n] = co_await stream.async_read_some(buffer.prepare(kHeaderBuffer), use_tuple);
+                if (ec) co_return;  // closed by the client, or the wait's deadline passed
+                buffer.commit(n);
+                readable = false;
+                continue;
+            }
             boost::system::error_code ec;
             const std::size_t n = stream.socket().read_some(buffer.prepare(kHeaderBuffer), ec);
             if (ec == asio::error::would_block) break;
@@ -1028,6 +1072,7 @@ Task<void> serve_connection(std::unique_ptr<Connection> c) {
             buffer.commit(n);
             continue;
         }
+        readable = false;
         stream.expires_after(c->header_timeout);
         // The header block, read whole (at most 4 large buffers) before Beast parses it.
         boost::system::error_code rec;
@@ -1051,17 +1096,52 @@ Task<void> serve_connection(std::unique_ptr<Connection> c) {
 // Between requests a connection holds no coroutine and no buffer: the wait's handler owns
 // it, and QUIT or the timeout closes it.
 void await_request(std::unique_ptr<Connection> c) {
-    TimedStream& stream = c->stream;
+    TimedStream& stream = c->stream.timed();
     c->worker.idle.push_back(stream);
     stream.expires_after(c->idle_timeout);
     // Sized to the wait itself: Asio's recycled blocks would hand it a larger one, kept
     // for as long as the connection idles.
     stream.async_wait_readable(asio::bind_allocator(ExactAllocator<void>(), [c = std::move(c)](const boost::system::error_code& ec) mutable {
-        c->stream.unlist();
+        c->stream.timed().unlist();
         if (ec || c->worker.stopping) return;  // closed by the client, the timeout or QUIT
         const auto ex = c->stream.get_executor();
-        asio::co_spawn(ex, serve_connection(std::move(c)), asio::detached);
+        asio::co_spawn(ex, serve_connection(std::move(c), true), asio::detached);
     }));
+}
+
+// A connection to a `listen ... ssl` address (ngx_http_ssl_handshake): its first byte
+// tells a TLS handshake from plain HTTP, which is read and answered 400; the handshake
+// and the first request share the default server's client_header_timeout.
+Task<void> start_tls_connection(std::unique_ptr<Connection> c) {
+    TransportStream& stream = c->stream;
+    stream.expires_after(c->header_timeout);
+    auto [wec] = co_await stream.timed().async_wait_readable(use_tuple);
+    if (wec) co_return;
+    unsigned char first = 0;
+    boost::system::error_code ec;
+    const std::size_t n = stream.socket().receive(asio::buffer(&first, 1), tcp::socket::message_peek, ec);
+    if (ec || n == 0) co_return;  // closed before a byte came
+    if (!starts_tls(first)) {
+        c->plain_http = true;
+        co_await serve_connection(std::move(c), true);
+        co_return;
+    }
+    SSL* ssl = new_server_ssl(*c->selector);
+    if (!ssl) {
+        c->cfg->error_log.write(LogLevel::alert, "SSL_new() failed", c->conn.id);
+        co_return;
+    }
+    auto [hec] = co_await stream.start_tls(ssl).async_handshake(asio::ssl::stream_base::server, use_tuple);
+    if (hec) {
+        // nginx logs most handshake failures at info (ngx_ssl_connection_error).
+        c->cfg->error_log.write(LogLevel::info,
+                                handshake_error(hec) + " while SSL handshaking, client: " + c->conn.remote_addr +
+                                    ", server: " + c->conn.server_addr + ":" + std::to_string(c->conn.server_port),
+                                c->conn.id);
+        co_return;
+    }
+    c->conn.ssl = ssl;
+    co_await serve_connection(std::move(c), true);
 }
 
 }  // namespace
@@ -1082,7 +1162,12 @@ void serve_http(WorkerSocket socket, WorkerState& worker, std::uint64_t id) {
     if (!selector) return;
     socket.set_option(tcp::no_delay(true), ec);  // tcp_nodelay on, nginx's default
     socket.non_blocking(true, ec);               // reads at once (serve_connection) never block
-    await_request(std::make_unique<Connection>(worker, cfg, std::move(conn), *selector, std::move(socket)));
+    auto c = std::make_unique<Connection>(worker, cfg, std::move(conn), *selector, std::move(socket));
+    if (selector->tls) {
+        const auto ex = c->stream.get_executor();
+        asio::co_spawn(ex, start_tls_connection(std::move(c)), asio::detached);
+    } else
+        await_request(std::move(c));
 }
 
 }  // namespace ngxlite::runtime

@@ -290,7 +290,7 @@ Task<void> pump(From& from, To& to, ir::Msec idle, std::uint64_t* counted) {
 
 // nginx's ngx_http_upstream_process_upgraded: both directions until one side closes or
 // stays silent for proxy_read_timeout.
-Task<void> tunnel(TimedStream& client, TransportStream& upstream, ir::Msec idle, ProxyResult& result) {
+Task<void> tunnel(TransportStream& client, TransportStream& upstream, ir::Msec idle, ProxyResult& result) {
     using namespace asio::experimental::awaitable_operators;
     std::uint64_t to_client = 0;
     co_await (pump(client, upstream, idle, nullptr) || pump(upstream, client, idle, &to_client));
@@ -359,7 +359,7 @@ VariableTarget resolve_variable_pass(const ir::ProxySettings& p, RequestContext&
 
 }  // namespace
 
-Task<ProxyResult> proxy_http(TimedStream& client, beast::flat_buffer& client_buffer, const ir::Location& loc, RequestContext& ctx,
+Task<ProxyResult> proxy_http(TransportStream& client, beast::flat_buffer& client_buffer, const ir::Location& loc, RequestContext& ctx,
                                         const ActiveConfig& cfg, bool client_keep_alive) {
     using clock = std::chrono::steady_clock;
     ProxyResult result;
@@ -379,12 +379,12 @@ Task<ProxyResult> proxy_http(TimedStream& client, beast::flat_buffer& client_buf
         literal = std::move(target.literal);
         https = target.https;
         const ir::UpstreamGroup& g = literal ? *literal : *target.group;
-        state = literal ? std::make_shared<UpstreamState>(g, client.timers())
+        state = literal ? std::make_shared<UpstreamState>(g, client.timed().timers())
                         : upstream_state(cfg.generation, http_cfg, static_cast<std::size_t>(target.group - http_cfg.upstreams.data()),
-                                         client.timers());
+                                         client.timed().timers());
         uri = target.uri.empty() ? upstream_uri(p, loc, ctx.request) : target.uri;
     } else {
-        state = upstream_state(cfg.generation, http_cfg, static_cast<std::size_t>(p.upstream_index), client.timers());
+        state = upstream_state(cfg.generation, http_cfg, static_cast<std::size_t>(p.upstream_index), client.timed().timers());
         ctx.proxy_host = p.proxy_host;
         uri = upstream_uri(p, loc, ctx.request);
     }
@@ -470,14 +470,14 @@ Task<ProxyResult> proxy_http(TimedStream& client, beast::flat_buffer& client_buf
         int connection_requests = 0;
         if (idle)
             if (auto reused = idle->take(endpoint)) {
-                upstream.emplace(std::move(reused->first), client.timers());
+                upstream.emplace(std::move(reused->first), client.timed().timers());
                 connection_requests = reused->second;
                 cached = true;
             }
-        if (!cached) upstream.emplace(WorkerSocket(client.get_executor()), client.timers());
+        if (!cached) upstream.emplace(WorkerSocket(client.get_executor()), client.timed().timers());
         // From here until the response header, a client that goes away ends the exchange
         // (nginx's ngx_http_upstream_check_broken_connection: 499, the upstream closed).
-        std::optional<ClientWatch> watch(std::in_place, client, upstream->socket());
+        std::optional<ClientWatch> watch(std::in_place, client.timed(), upstream->socket());
         auto client_left = [&] {
             if (!watch->client_closed()) return false;
             cfg.error_log.write(LogLevel::info,

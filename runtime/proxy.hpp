@@ -3,7 +3,7 @@
 #pragma once
 
 #include "runtime/active_config.hpp"
-#include "runtime/timed_stream.hpp"
+#include "runtime/transport_stream.hpp"
 #include "runtime/request.hpp"
 
 #include <boost/asio/awaitable.hpp>
@@ -22,7 +22,7 @@ struct ProxyResult {
 // Answers the request through the location's upstream, writing to `client`.
 // `client_buffer` holds what the client sent past the request (an upgraded connection's
 // first bytes).
-Task<ProxyResult> proxy_http(TimedStream& client, boost::beast::flat_buffer& client_buffer,
+Task<ProxyResult> proxy_http(TransportStream& client, boost::beast::flat_buffer& client_buffer,
                                                const ir::Location& loc,
                                                RequestContext& ctx, const ActiveConfig& cfg, bool client_keep_alive);
 

@@ -9,9 +9,12 @@
 #include <utility>
 #include <vector>
 
+struct ssl_st;  // OpenSSL's SSL
+
 namespace ngxlite::runtime {
 
 struct ConnectionInfo {
+    ssl_st* ssl = nullptr;  // the connection's TLS, once its handshake is done
     std::uint64_t id = 0;  // nginx's connection number ($connection, "*N" in the error log)
     std::uint64_t requests = 0;  // served so far on this connection
     std::string remote_addr;

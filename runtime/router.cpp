@@ -27,7 +27,12 @@ void ServerSelector::add(const ir::HttpServer& server, bool is_default) {
 
 const ir::HttpServer& ServerSelector::select(std::string_view host,
                                              std::vector<std::pair<std::string, std::string>>* named) const {
-    if (auto it = exact_.find(host); it != exact_.end()) return *it->second;
+    const ir::HttpServer* found = find(host, named);
+    return found ? *found : *default_;
+}
+
+const ir::HttpServer* ServerSelector::find(std::string_view host, std::vector<std::pair<std::string, std::string>>* named) const {
+    if (auto it = exact_.find(host); it != exact_.end()) return it->second;
     // The longest matching wildcard wins, head before tail, as nginx's wildcard hashes.
     const ir::HttpServer* best = nullptr;
     std::size_t best_len = 0;
@@ -36,13 +41,13 @@ const ir::HttpServer& ServerSelector::select(std::string_view host,
             best = server;
             best_len = suffix.size();
         }
-    if (best) return *best;
+    if (best) return best;
     for (const auto& [prefix, server] : tail_)
         if (host.size() > prefix.size() && host.starts_with(prefix) && prefix.size() > best_len) {
             best = server;
             best_len = prefix.size();
         }
-    if (best) return *best;
+    if (best) return best;
     for (const auto& [re, server] : regex_) {
         std::vector<std::string> captures;
         if (!re->match(host, &captures)) continue;
@@ -50,9 +55,9 @@ const ir::HttpServer& ServerSelector::select(std::string_view host,
             for (std::size_t i = 0; i < re->names().size(); ++i)
                 if (static_cast<std::size_t>(re->name_groups()[i]) < captures.size())
                     named->emplace_back(re->names()[i], captures[re->name_groups()[i]]);
-        return *server;
+        return server;
     }
-    return *default_;
+    return nullptr;
 }
 
 namespace {

@@ -20,6 +20,11 @@ public:
     // name's named captures are appended to `named` (nginx makes them variables).
     const ir::HttpServer& select(std::string_view host,
                                  std::vector<std::pair<std::string, std::string>>* named = nullptr) const;
+    // The server whose name matches `host`, or null (select falls back to the default).
+    const ir::HttpServer* find(std::string_view host, std::vector<std::pair<std::string, std::string>>* named = nullptr) const;
+    const ir::HttpServer& default_server() const { return *default_; }
+    // `listen ... ssl`: connections start with a TLS handshake.
+    bool tls = false;
 
 private:
     const ir::HttpServer* default_ = nullptr;

@@ -98,7 +98,9 @@ bool refuse_unimplemented(const ir::Config& cfg, const ErrorLog& log) {
                                                      "proxy_buffering", "proxy_buffers", "proxy_buffer_size",
                                                      "proxy_busy_buffers_size", "proxy_max_temp_file_size",
                                                      "proxy_temp_file_write_size", "proxy_temp_path",
-                                                     "client_body_temp_path", "client_body_buffer_size"};
+                                                     "client_body_temp_path", "client_body_buffer_size",
+                                                     "ssl_buffer_size", "ssl_early_data", "ssl_stapling",
+                                                     "ssl_stapling_verify"};
     for (const auto& u : cfg.unimplemented) {
         const std::string where = " in " + u.where.file + ":" + std::to_string(u.where.line);
         if (std::find(std::begin(warn_only), std::end(warn_only), u.name) != std::end(warn_only)) {

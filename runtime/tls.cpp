@@ -1,11 +1,17 @@
 #include "runtime/tls.hpp"
 
+#include "runtime/router.hpp"
+#include "runtime/text.hpp"
+
 #include <boost/asio/ssl/error.hpp>
 
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
 #include <arpa/inet.h>
+
+#include <ctime>
 
 namespace ngxlite::runtime {
 
@@ -72,11 +78,311 @@ std::string verify_upstream(SSL* ssl, const ir::SslClientSettings& settings, con
 std::string handshake_error(const boost::system::error_code& ec) {
     std::string msg = "SSL_do_handshake() failed";
     if (ec.category() == boost::asio::error::get_ssl_category()) {
+        const auto code = static_cast<unsigned long>(ec.value());
         char buf[256];
-        ERR_error_string_n(static_cast<unsigned long>(ec.value()), buf, sizeof buf);
-        return msg + " (SSL: " + buf + ")";
+        ERR_error_string_n(code, buf, sizeof buf);
+        msg += " (SSL: ";
+        msg += buf;
+        // OpenSSL's data for an alert received, which Asio's error code cannot carry.
+        if (ERR_GET_LIB(code) == ERR_LIB_SSL && ERR_GET_REASON(code) >= SSL_AD_REASON_OFFSET &&
+            ERR_GET_REASON(code) < SSL_AD_REASON_OFFSET + 256)
+            msg += ":SSL alert number " + std::to_string(ERR_GET_REASON(code) - SSL_AD_REASON_OFFSET);
+        return msg + ")";
     }
     return msg + " (" + std::to_string(ec.value()) + ": " + ec.message() + ")";
+}
+
+namespace {
+
+// What a server-side connection's handshake decided, kept with its SSL.
+struct Negotiated {
+    const ServerSelector* selector;
+    std::string server_name;  // the SNI name that chose a server (nginx's hc->ssl_servername)
+};
+
+int negotiated_index() {
+    static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr,
+                                                  [](void*, void* p, CRYPTO_EX_DATA*, int, long, void*) {
+                                                      delete static_cast<Negotiated*>(p);
+                                                  });
+    return index;
+}
+
+// ngx_http_validate_host for an SNI name: lower case, one trailing dot dropped; false
+// where nginx ignores the name.
+bool valid_host(std::string& host) {
+    int dots = 0;
+    for (std::size_t i = 0; i < host.size(); ++i) {
+        const char ch = host[i];
+        if (ch == '.') {
+            if (dots == 1 && i > 0 && host[i - 1] == '.') return false;
+            dots = 1;
+            continue;
+        }
+        dots = 0;
+        if (ch == '/' || ch == '\\' || ch == '\0' || static_cast<unsigned char>(ch) < 0x21) return false;
+        host[i] = ascii_lower(ch);
+    }
+    if (!host.empty() && host.back() == '.') host.pop_back();
+    return !host.empty();
+}
+
+// ngx_http_ssl_servername.
+int select_server(SSL* ssl, int* alert, void*) {
+    auto* n = static_cast<Negotiated*>(SSL_get_ex_data(ssl, negotiated_index()));
+    if (!n) return SSL_TLSEXT_ERR_OK;
+    const ir::HttpServer* server = &n->selector->default_server();
+    if (const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name)) {
+        std::string host(name);
+        if (valid_host(host))
+            if (const ir::HttpServer* found = n->selector->find(host)) {
+                server = found;
+                n->server_name = std::move(host);
+                if (found->ssl && found->ssl->context) {
+                    SSL_CTX* ctx = found->ssl->context.get();
+                    if (!SSL_set_SSL_CTX(ssl, ctx)) {
+                        *alert = SSL_AD_INTERNAL_ERROR;
+                        return SSL_TLSEXT_ERR_ALERT_FATAL;
+                    }
+                    SSL_set_verify(ssl, SSL_CTX_get_verify_mode(ctx), SSL_CTX_get_verify_callback(ctx));
+                    SSL_set_verify_depth(ssl, SSL_CTX_get_verify_depth(ctx));
+                    SSL_clear_options(ssl, SSL_get_options(ssl) & ~SSL_CTX_get_options(ctx));
+                    SSL_set_options(ssl, SSL_CTX_get_options(ctx));
+                }
+            }
+    }
+    if (server->ssl && server->ssl->reject_handshake) {
+        *alert = SSL_AD_UNRECOGNIZED_NAME;
+        return SSL_TLSEXT_ERR_ALERT_FATAL;
+    }
+    return SSL_TLSEXT_ERR_OK;
+}
+
+// ngx_http_ssl_alpn_select: HTTP/1.x only; a client offering none of it is refused.
+int select_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in, unsigned int inlen, void*) {
+    static constexpr unsigned char offered[] = "\x08http/1.1\x08http/1.0\x08http/0.9";
+    unsigned char* chosen = nullptr;
+    if (SSL_select_next_proto(&chosen, outlen, offered, sizeof offered - 1, in, inlen) != OPENSSL_NPN_NEGOTIATED)
+        return SSL_TLSEXT_ERR_ALERT_FATAL;
+    *out = chosen;
+    return SSL_TLSEXT_ERR_OK;
+}
+
+// ngx_ssl_verify_error_optional: what ssl_verify_client optional_no_ca lets through.
+bool optional_error(long rc) {
+    return rc == X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT || rc == X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN ||
+           rc == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT || rc == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY ||
+           rc == X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE || rc == X509_V_ERR_CERT_UNTRUSTED;
+}
+
+}  // namespace
+
+void prepare_server_context(SSL_CTX* ctx) {
+    SSL_CTX_set_tlsext_servername_callback(ctx, select_server);
+    SSL_CTX_set_alpn_select_cb(ctx, select_alpn, nullptr);
+}
+
+SSL* new_server_ssl(const ServerSelector& selector) {
+    const ir::HttpServer& fallback = selector.default_server();
+    if (!fallback.ssl || !fallback.ssl->context) return nullptr;
+    SSL* ssl = SSL_new(fallback.ssl->context.get());
+    if (!ssl) return nullptr;
+    SSL_set_accept_state(ssl);
+    SSL_set_ex_data(ssl, negotiated_index(), new Negotiated{&selector, {}});
+    return ssl;
+}
+
+int refuse_client(SSL* ssl, const ir::HttpServer& server, std::string_view host, std::string& log_line) {
+    using Verify = ir::SslServerSettings::VerifyClient;
+    const Verify verify = server.ssl ? server.ssl->verify_client : Verify::off;
+    const auto* n = static_cast<const Negotiated*>(SSL_get_ex_data(ssl, negotiated_index()));
+    if (n && !n->server_name.empty() && n->server_name != host && verify != Verify::off) {
+        log_line = "client attempted to request the server name different from the one that was negotiated";
+        return 421;
+    }
+    if (verify == Verify::off) return 0;
+    const long rc = SSL_get_verify_result(ssl);
+    if (rc != X509_V_OK && (verify != Verify::optional_no_ca || !optional_error(rc))) {
+        log_line = "client SSL certificate verify error: (" + std::to_string(rc) + ":" + X509_verify_cert_error_string(rc) + ")";
+        SSL_CTX_remove_session(SSL_get_SSL_CTX(ssl), SSL_get0_session(ssl));
+        return 495;
+    }
+    if (verify == Verify::on) {
+        X509* cert = SSL_get1_peer_certificate(ssl);
+        X509_free(cert);
+        if (!cert) {
+            log_line = "client sent no required SSL certificate";
+            SSL_CTX_remove_session(SSL_get_SSL_CTX(ssl), SSL_get0_session(ssl));
+            return 496;
+        }
+    }
+    return 0;
+}
+
+namespace {
+
+// What a memory BIO filled by `write` holds.
+template <class Write>
+std::string bio_text(Write write) {
+    BIO* bio = BIO_new(BIO_s_mem());
+    if (!bio) return {};
+    std::string out;
+    if (write(bio) > 0) {
+        char* data = nullptr;
+        const long n = BIO_get_mem_data(bio, &data);
+        if (n > 0) out.assign(data, static_cast<std::size_t>(n));
+    }
+    BIO_free(bio);
+    return out;
+}
+
+std::string hex_lower(const unsigned char* p, std::size_t n) {
+    static constexpr char digits[] = "0123456789abcdef";
+    std::string out;
+    for (std::size_t i = 0; i < n; ++i) {
+        out += digits[p[i] >> 4];
+        out += digits[p[i] & 15];
+    }
+    return out;
+}
+
+// A group's name as nginx prints it: OpenSSL's short name, or its TLS code point.
+std::string group_name(int nid) {
+    if ((nid & TLSEXT_nid_unknown) == 0) {
+        const char* name = OBJ_nid2sn(nid);
+        if (name) return name;
+    }
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "0x%04x", nid & 0xffff);
+    return buf;
+}
+
+// ngx_escape_uri(NGX_ESCAPE_URI_COMPONENT).
+std::string escape_component(std::string_view in) {
+    static constexpr char digits[] = "0123456789ABCDEF";
+    std::string out;
+    for (const char ch : in) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+            out += ch;
+        } else {
+            out += '%';
+            out += digits[c >> 4];
+            out += digits[c & 15];
+        }
+    }
+    return out;
+}
+
+using PeerCertificate = std::unique_ptr<X509, decltype(&X509_free)>;
+
+std::string asn1_time(const ASN1_TIME* t) {
+    return bio_text([t](BIO* b) { return ASN1_TIME_print(b, t); });
+}
+
+}  // namespace
+
+std::optional<std::string> tls_variable(std::string_view name, SSL* ssl) {
+    if (!ssl || !name.starts_with("ssl_")) return std::nullopt;
+    const std::string_view v = name.substr(4);
+    if (v == "protocol") return SSL_get_version(ssl);
+    if (v == "cipher") return SSL_get_cipher_name(ssl);
+    if (v == "ciphers") {
+        const unsigned char* raw = nullptr;
+        const std::size_t n = SSL_get0_raw_cipherlist(ssl, &raw);
+        std::string out;
+        for (std::size_t i = 0; i + 1 < n; i += 2) {
+            if (!out.empty()) out += ':';
+            if (const SSL_CIPHER* c = SSL_CIPHER_find(ssl, raw + i)) {
+                out += SSL_CIPHER_get_name(c);
+            } else {
+                char buf[8];
+                std::snprintf(buf, sizeof buf, "0x%02x%02x", raw[i], raw[i + 1]);
+                out += buf;
+            }
+        }
+        return out;
+    }
+    if (v == "curve") {
+        const int nid = SSL_get_negotiated_group(ssl);
+        return nid == NID_undef ? std::string() : group_name(nid);
+    }
+    if (v == "curves") {
+        const int n = SSL_get1_curves(ssl, nullptr);
+        if (n <= 0) return std::string();
+        std::vector<int> nids(static_cast<std::size_t>(n));
+        SSL_get1_curves(ssl, nids.data());
+        std::string out;
+        for (const int nid : nids) {
+            if (!out.empty()) out += ':';
+            out += group_name(nid);
+        }
+        return out;
+    }
+    if (v == "session_id") {
+        const SSL_SESSION* session = SSL_get0_session(ssl);
+        if (!session) return std::string();
+        unsigned int n = 0;
+        const unsigned char* id = SSL_SESSION_get_id(session, &n);
+        return hex_lower(id, n);
+    }
+    if (v == "session_reused") return std::string(SSL_session_reused(ssl) ? "r" : ".");
+    if (v == "server_name") {
+        const char* sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+        return std::string(sni ? sni : "");
+    }
+    if (v == "alpn_protocol") {
+        const unsigned char* p = nullptr;
+        unsigned int n = 0;
+        SSL_get0_alpn_selected(ssl, &p, &n);
+        return std::string(reinterpret_cast<const char*>(p), p ? n : 0);
+    }
+    if (!v.starts_with("client_")) return std::nullopt;
+    const std::string_view c = v.substr(7);
+    PeerCertificate cert(SSL_get1_peer_certificate(ssl), X509_free);
+    if (c == "verify") {
+        if (!cert) return std::string("NONE");
+        const long rc = SSL_get_verify_result(ssl);
+        return rc == X509_V_OK ? std::string("SUCCESS") : "FAILED:" + std::string(X509_verify_cert_error_string(rc));
+    }
+    if (!cert) {
+        if (c == "s_dn" || c == "i_dn" || c == "serial" || c == "fingerprint" || c == "cert" || c == "raw_cert" ||
+            c == "escaped_cert" || c == "v_start" || c == "v_end" || c == "v_remain")
+            return std::string();
+        return std::nullopt;
+    }
+    X509* x = cert.get();
+    if (c == "s_dn") return bio_text([x](BIO* b) { return X509_NAME_print_ex(b, X509_get_subject_name(x), 0, XN_FLAG_RFC2253) >= 0 ? 1 : 0; });
+    if (c == "i_dn") return bio_text([x](BIO* b) { return X509_NAME_print_ex(b, X509_get_issuer_name(x), 0, XN_FLAG_RFC2253) >= 0 ? 1 : 0; });
+    if (c == "serial") return bio_text([x](BIO* b) { return i2a_ASN1_INTEGER(b, X509_get_serialNumber(x)); });
+    if (c == "fingerprint") {
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned int n = 0;
+        if (!X509_digest(x, EVP_sha1(), md, &n)) return std::string();
+        return hex_lower(md, n);
+    }
+    const std::string raw = bio_text([x](BIO* b) { return PEM_write_bio_X509(b, x); });
+    if (c == "raw_cert") return raw;
+    if (c == "escaped_cert") return escape_component(raw);
+    if (c == "cert") {
+        // Deprecated in nginx: each line after the first starts with a tab.
+        std::string out;
+        for (std::size_t i = 0; i + 1 < raw.size(); ++i) {
+            out += raw[i];
+            if (raw[i] == '\n') out += '\t';
+        }
+        return out;
+    }
+    if (c == "v_start") return asn1_time(X509_get0_notBefore(x));
+    if (c == "v_end") return asn1_time(X509_get0_notAfter(x));
+    if (c == "v_remain") {
+        std::tm tm{};
+        if (ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) != 1) return std::string();
+        const std::time_t end = ::timegm(&tm);
+        const std::time_t now = std::time(nullptr);
+        return std::to_string(end < now + 86400 ? 0 : (end - now) / 86400);
+    }
+    return std::nullopt;
 }
 
 }  // namespace ngxlite::runtime

@@ -9,10 +9,13 @@
 #include <openssl/ssl.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
 namespace ngxlite::runtime {
+
+class ServerSelector;
 
 // A TLS session kept for one upstream server in one worker (nginx's peer->ssl_session).
 using TlsSession = std::shared_ptr<SSL_SESSION>;
@@ -33,7 +36,33 @@ SSL* new_upstream_ssl(const ir::SslClientSettings& settings, const std::string& 
 // After the handshake, with proxy_ssl_verify on: "" or nginx's error text.
 std::string verify_upstream(SSL* ssl, const ir::SslClientSettings& settings, const std::string& name);
 
-// "SSL_do_handshake() failed (SSL: error:...)" as nginx logs a failed handshake.
+// "SSL_do_handshake() failed (SSL: error:...[:SSL alert number N])" as nginx logs a
+// failed handshake.
 std::string handshake_error(const boost::system::error_code& ec);
+
+// --- TLS termination (ngx_http_ssl_module) ---------------------------------------------
+
+// Called once per server context before workers use it: SNI then picks the server's
+// context (ngx_http_ssl_servername) and ALPN offers HTTP/1.x.
+void prepare_server_context(SSL_CTX* ctx);
+
+// A server-side SSL for a connection to an address with `listen ... ssl`: its default
+// server's context; the client's SNI is looked up among `selector`'s names (the selector
+// must outlive the SSL). Null when OpenSSL cannot make one.
+SSL* new_server_ssl(const ServerSelector& selector);
+
+// The first byte of a TLS (or SSLv2) ClientHello, as ngx_http_ssl_handshake tells TLS
+// from plain HTTP on a TLS port.
+constexpr bool starts_tls(unsigned char first) { return first == 0x16 || (first & 0x80) != 0; }
+
+// ngx_http_ssl_module's checks before a request on a TLS connection is served, for the
+// server the request's Host chose: 0, or 495 (certificate not verified), 496 (none sent
+// where ssl_verify_client is on) or 421 (a Host other than the verified SNI), with the
+// info line nginx logs in `log_line`.
+int refuse_client(SSL* ssl, const ir::HttpServer& server, std::string_view host, std::string& log_line);
+
+// $ssl_* (ngx_http_ssl_module's variables) of a connection; nullopt when `name` is not
+// one of them or the connection has no TLS.
+std::optional<std::string> tls_variable(std::string_view name, SSL* ssl);
 
 }  // namespace ngxlite::runtime

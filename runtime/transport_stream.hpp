@@ -34,6 +34,29 @@ public:
 
     // TLS from here on, over the connection's socket; `ssl` is owned by the stream.
     TlsStream& start_tls(SSL* ssl) { return tls_.emplace(timed_, ssl); }
+    // The connection's SSL, or null in the clear.
+    SSL* tls_handle() noexcept { return tls_ ? tls_->native_handle() : nullptr; }
+    // TLS bytes already read from the socket and not yet returned by a read: the next
+    // read may complete without the socket becoming readable.
+    bool tls_buffered() noexcept {
+        SSL* ssl = tls_handle();
+        return ssl && (SSL_has_pending(ssl) || BIO_ctrl_pending(SSL_get_rbio(ssl)) > 0);
+    }
+    // Sends TLS's close_notify without waiting for the peer's, as nginx closes a client
+    // connection (no_wait_shutdown); completes at once in the clear.
+    template <class Token>
+    auto async_close_notify(Token&& token) {
+        return asio::async_initiate<Token, void(boost::system::error_code)>(
+            [this](auto handler) {
+                if (!tls_) {
+                    asio::post(get_executor(), asio::append(std::move(handler), boost::system::error_code()));
+                    return;
+                }
+                SSL_set_shutdown(tls_->native_handle(), SSL_get_shutdown(tls_->native_handle()) | SSL_RECEIVED_SHUTDOWN);
+                tls_->async_shutdown(std::move(handler));
+            },
+            token);
+    }
 
     template <class Buffers, class Token>
     auto async_read_some(const Buffers& buffers, Token&& token) {

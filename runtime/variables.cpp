@@ -1,6 +1,7 @@
 // nginx's built-in variables, as far as the runtime serves requests today.
 #include "runtime/text.hpp"
 #include "runtime/request.hpp"
+#include "runtime/tls.hpp"
 
 #include <climits>
 #include <cstdlib>
@@ -67,8 +68,8 @@ const std::unordered_map<std::string_view, Getter>& getters() {
         {"args", [](const RequestContext& c, bool& found) { found = c.request.args_present; return c.request.args; }},
         {"query_string", [](const RequestContext& c, bool& found) { found = c.request.args_present; return c.request.args; }},
         {"is_args", [](const RequestContext& c, bool&) { return std::string(c.request.args.empty() ? "" : "?"); }},
-        {"scheme", [](const RequestContext&, bool&) { return std::string("http"); }},
-        {"https", [](const RequestContext&, bool&) { return std::string(); }},
+        {"scheme", [](const RequestContext& c, bool&) { return std::string(c.connection.ssl ? "https" : "http"); }},
+        {"https", [](const RequestContext& c, bool&) { return std::string(c.connection.ssl ? "on" : ""); }},
         {"server_protocol", [](const RequestContext& c, bool&) { return std::string(c.request.version == 10 ? "HTTP/1.0" : "HTTP/1.1"); }},
         {"host", [](const RequestContext& c, bool&) {
              if (!c.request.host.empty()) return c.request.host;
@@ -197,7 +198,12 @@ std::string variable(std::string_view name, const RequestContext& ctx, bool& fou
         for (const auto& m : ctx.http->maps)
             if (m.variable == name) return map_value(m, ctx);
     if (auto it = getters().find(name); it != getters().end()) return it->second(ctx, found);
-    if (name.starts_with("http_")) {
+    if (name.starts_with("ssl_")) {
+        if (auto v = tls_variable(name, ctx.connection.ssl)) {
+            found = !v->empty();  // ngx_http_ssl_variable: an empty value is "not found"
+            return *v;
+        }
+    } else if (name.starts_with("http_")) {
         for (const auto& [k, v] : ctx.request.headers)
             if (header_name_matches(k, name.substr(5))) return v;
     } else if (name.starts_with("arg_")) {

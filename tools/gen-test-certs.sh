@@ -6,6 +6,13 @@
 #                            signed by the intermediate; server.crt carries the chain
 #   backend.crt backend.key  the same leaf under the stream guide's names
 #   client.pem client.key    client leaf signed by the root (the guides' client certificate)
+#   For the negative matrix (each .pem carries its chain, each with its .key):
+#   expired.pem              localhost leaf (intermediate) that expired in 2020
+#   wrongname.pem            leaf for wrong.example only (intermediate)
+#   revoked.pem              localhost leaf (intermediate), revoked in crl.pem
+#   crl.pem                  the root's and the intermediate's CRLs
+#   deep.pem                 localhost leaf three CAs below the root (needs depth 3)
+#   selfsigned.pem           a self-signed localhost certificate
 set -euo pipefail
 dir=${1:?usage: gen-test-certs.sh DIR}
 mkdir -p "$dir"
@@ -38,7 +45,62 @@ printf 'extendedKeyUsage=clientAuth\n' > client.ext
 openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days $days \
   -extfile client.ext -out client.pem 2>/dev/null
 
+# `openssl ca` for fixed dates and CRLs: one small database per signing CA.
+ca_db() {
+  mkdir -p "db.$1"; : > "db.$1/index.txt"; echo 1000 > "db.$1/serial"; echo 1000 > "db.$1/crlnumber"
+  cat > "db.$1/ca.cnf" <<EOF
+[ca]
+default_ca = this
+[this]
+database = db.$1/index.txt
+serial = db.$1/serial
+crlnumber = db.$1/crlnumber
+new_certs_dir = db.$1
+certificate = $1.crt
+private_key = $1.key
+default_md = sha256
+default_crl_days = 3650
+policy = any
+copy_extensions = none
+[any]
+commonName = supplied
+organizationName = optional
+EOF
+}
+# leaf NAME CA SAN [openssl ca options]: NAME.pem (leaf and CA chain) and NAME.key.
+leaf() {
+  local name=$1 ca=$2 san=$3; shift 3
+  key "$name.key"
+  openssl req -new -key "$name.key" -subj "$(subj "$name")" -out "$name.csr"
+  printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth\n' "$san" > "$name.ext"
+  openssl ca -batch -config "db.$ca/ca.cnf" -in "$name.csr" -extfile "$name.ext" -out "$name.leaf" -notext "$@" 2>/dev/null
+  cat "$name.leaf" "$ca.chain" > "$name.pem"
+}
+ca_db ca; ca_db intermediate
+cp intermediate.crt intermediate.chain
+leaf expired intermediate DNS:localhost -startdate 20200101000000Z -enddate 20200201000000Z
+leaf wrongname intermediate DNS:wrong.example -days $days
+leaf revoked intermediate DNS:localhost -days $days
+openssl ca -batch -config db.intermediate/ca.cnf -revoke revoked.leaf 2>/dev/null
+openssl ca -batch -config db.intermediate/ca.cnf -gencrl -out intermediate.crl 2>/dev/null
+openssl ca -batch -config db.ca/ca.cnf -gencrl -out ca.crl 2>/dev/null
+cat ca.crl intermediate.crl > crl.pem
+# A chain one CA deeper than server.crt's: root -> outer -> inner -> leaf.
+for ca in outer inner; do
+  key $ca.key
+  openssl req -new -key $ca.key -subj "$(subj "ngxlite test $ca CA")" -out $ca.csr
+done
+printf 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n' > deepca.ext
+openssl x509 -req -in outer.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days $days -extfile deepca.ext -out outer.crt 2>/dev/null
+openssl x509 -req -in inner.csr -CA outer.crt -CAkey outer.key -CAcreateserial -days $days -extfile deepca.ext -out inner.crt 2>/dev/null
+ca_db inner
+cat inner.crt outer.crt > inner.chain
+leaf deep inner DNS:localhost -days $days
+key selfsigned.key
+openssl req -x509 -new -key selfsigned.key -subj "$(subj localhost)" -days $days -addext subjectAltName=DNS:localhost \
+  -out selfsigned.pem
+
 cp ca.crt trusted_ca_cert.crt
 cp server.crt backend.crt
 cp server.key backend.key
-rm -f ./*.csr ./*.ext ./*.srl
+rm -rf ./*.csr ./*.ext ./*.srl ./*.leaf ./*.chain ./db.*

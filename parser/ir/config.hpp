@@ -85,8 +85,11 @@ struct SslServerSettings {
     bool prefer_server_ciphers = false;
     std::string ecdh_curve = "auto";
     std::string dhparam;
-    enum class SessionCache { off, none, builtin, shared } session_cache = SessionCache::none;
-    std::int64_t session_cache_size = 0;
+    // ssl_session_cache: "off", "none" (the default: ids sent, nothing kept), or a store of
+    // `session_cache_size` sessions (builtin[:N] and shared:NAME:SIZE alike: the workers
+    // are threads of one process and share the context's store).
+    enum class SessionCache { off, none, store } session_cache = SessionCache::none;
+    std::int64_t session_cache_size = 0;  // 0: OpenSSL's default size
     Msec session_timeout{300000};
     bool session_tickets = true;
     std::vector<std::string> session_ticket_keys;
@@ -98,6 +101,8 @@ struct SslServerSettings {
     std::vector<std::pair<std::string, std::string>> conf_commands;
     bool early_data = false;
     bool reject_handshake = false;  // ssl_reject_handshake: no certificate needed
+    // Built at load time as ngx_http_ssl_merge_srv_conf does; shared by the workers.
+    std::shared_ptr<ssl_ctx_st> context;
 };
 
 struct Listen {
