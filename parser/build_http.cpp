@@ -84,6 +84,7 @@ std::optional<ir::SslServerSettings> merge_server_ssl(Compiler& c, const Scope& 
     const auto keys = s.find_list("ssl_certificate_key");
     const Directive* enable = s.find("ssl");
     t.reject_handshake = s.value<bool>("ssl_reject_handshake", false);
+    t.enable = enable && enable->value;
     if (enable && enable->value) {
         if (certs.empty() && !t.reject_handshake) fail("no \"ssl_certificate\" is defined for the \"ssl\" directive" + at(enable->where));
         if (keys.size() < certs.size())

@@ -27,7 +27,7 @@ bool runtime_implements(const DirectiveSpec& spec) {
         "proxy_ssl_certificate", "proxy_ssl_certificate_key", "proxy_ssl_password_file", "proxy_ssl_trusted_certificate",
         "proxy_ssl_verify", "proxy_ssl_verify_depth", "proxy_ssl_crl", "proxy_ssl_name", "proxy_ssl_server_name",
         "proxy_ssl_protocols", "proxy_ssl_ciphers", "proxy_ssl_conf_command", "proxy_ssl_session_reuse",
-        "ssl_certificate", "ssl_certificate_key", "ssl_password_file", "ssl_protocols", "ssl_ciphers",
+        "ssl", "ssl_certificate", "ssl_certificate_key", "ssl_password_file", "ssl_protocols", "ssl_ciphers",
         "ssl_prefer_server_ciphers", "ssl_ecdh_curve", "ssl_dhparam", "ssl_session_cache", "ssl_session_timeout",
         "ssl_session_tickets", "ssl_session_ticket_key", "ssl_conf_command", "ssl_client_certificate",
         "ssl_trusted_certificate", "ssl_verify_client", "ssl_verify_depth", "ssl_crl", "ssl_reject_handshake"};

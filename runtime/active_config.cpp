@@ -29,8 +29,9 @@ ActiveConfig::ActiveConfig(std::shared_ptr<const ir::Config> config)
     }
     for (const auto& a : ir->http->addresses) {
         ServerSelector& sel = selectors[a.listen.endpoint.text()];
-        sel.tls = a.listen.ssl;
-        sel.add(ir->http->servers.at(a.default_server), true);
+        const ir::HttpServer& fallback = ir->http->servers.at(a.default_server);
+        sel.tls = a.listen.ssl || (fallback.ssl && fallback.ssl->enable);  // as ngx_http_init_connection
+        sel.add(fallback, true);
         for (std::size_t i : a.servers)
             if (i != a.default_server) sel.add(ir->http->servers.at(i), false);
     }

@@ -396,12 +396,12 @@ Task<ProxyResult> proxy_http(TransportStream& client, beast::flat_buffer& client
     const bool non_idempotent = method == "POST" || method == "LOCK" || method == "PATCH";
     const auto started = clock::now();
     const std::string_view scheme = https ? "https://" : "http://";
-    // The keepalive cache, for plain connections only: https ones are not kept yet.
-    IdleConnections* const idle = https ? nullptr : state->idle.get();
+    IdleConnections* const idle = state->idle.get();
     // proxy_ssl_name (default: the proxied host), for the certificate check and SNI.
     const std::string ssl_name = https ? upstream_ssl_name(p.ssl.name.empty() ? std::string() : expand(p.ssl.name_template, ctx),
                                                            ctx.proxy_host)
                                        : std::string();
+    const SSL_CTX* const tls_context = https ? p.ssl.context.get() : nullptr;
 
     for (;;) {
         Peer* peer = selection.next();
@@ -466,15 +466,15 @@ Task<ProxyResult> proxy_http(TransportStream& client, beast::flat_buffer& client
             return retry;
         };
 
-        std::optional<TransportStream> upstream;
+        std::unique_ptr<TransportStream> upstream;
         int connection_requests = 0;
         if (idle)
-            if (auto reused = idle->take(endpoint)) {
-                upstream.emplace(std::move(reused->first), client.timed().timers());
-                connection_requests = reused->second;
+            if (auto kept = idle->take({endpoint, tls_context, ssl_name})) {
+                upstream = std::move(kept->stream);
+                connection_requests = kept->requests;
                 cached = true;
             }
-        if (!cached) upstream.emplace(WorkerSocket(client.get_executor()), client.timed().timers());
+        if (!cached) upstream = std::make_unique<TransportStream>(WorkerSocket(client.get_executor()), client.timed().timers());
         // From here until the response header, a client that goes away ends the exchange
         // (nginx's ngx_http_upstream_check_broken_connection: 499, the upstream closed).
         std::optional<ClientWatch> watch(std::in_place, client.timed(), upstream->socket());
@@ -508,7 +508,15 @@ Task<ProxyResult> proxy_http(TransportStream& client, beast::flat_buffer& client
                 // proxy_connect_timeout; a certificate that fails the checks closes the
                 // connection before any request byte is sent.
                 phase = "SSL handshaking to upstream";
-                auto& tls = upstream->start_tls(new_upstream_ssl(p.ssl, ssl_name, peer->tls_session));
+                SSL* ssl = new_upstream_ssl(p.ssl, ssl_name, peer->tls_session);
+                if (!ssl) {
+                    append(ctx.upstream_connect_time, "-");
+                    append(ctx.upstream_header_time, "-");
+                    log_error(cfg, ctx, "SSL_new() failed while SSL handshaking to upstream", peer_url);
+                    if (next(ir::kNextError, 502)) continue;
+                    co_return result;
+                }
+                auto& tls = upstream->start_tls(ssl);
                 auto [hsec] = co_await tls.async_handshake(asio::ssl::stream_base::client, use_tuple);
                 std::string refused = hsec ? std::string() : verify_upstream(tls.native_handle(), p.ssl, ssl_name);
                 if (hsec && client_left()) co_return result;
@@ -787,7 +795,7 @@ Task<ProxyResult> proxy_http(TransportStream& client, beast::flat_buffer& client
                 if (eec) co_return result;
             }
         }
-        if (reusable) idle->put(std::move(upstream->socket()), endpoint, connection_requests + 1);
+        if (reusable) idle->put(std::move(upstream), {endpoint, tls_context, ssl_name}, connection_requests + 1);
         result.keep_alive = keep;
         co_return result;
     }

@@ -177,23 +177,28 @@ BOOST_AUTO_TEST_CASE(hash_balancers_are_stable_per_key) {
     BOOST_TEST(runtime::crc32("123456789") == 0xCBF43926u);  // the CRC-32 check value
 }
 
-BOOST_AUTO_TEST_CASE(idle_upstream_connections_are_reused_until_closed) {
+BOOST_AUTO_TEST_CASE(idle_upstream_connections_are_reused_by_key_until_closed) {
     using tcp = boost::asio::ip::tcp;
     boost::asio::io_context io;
     tcp::acceptor acceptor(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
     const ir::Endpoint peer{"127.0.0.1", acceptor.local_endpoint().port(), false};
     runtime::TimerTree timers;  // no timer attached: the 60 s keepalive_timeout never passes here
     runtime::IdleConnections idle(timers, 1, ir::Msec(60000));
-    runtime::WorkerSocket client(io);
-    client.connect(acceptor.local_endpoint());
+    auto client = std::make_unique<runtime::TransportStream>(runtime::WorkerSocket(io), timers);
+    client->socket().connect(acceptor.local_endpoint());
     tcp::socket server = acceptor.accept();
-    idle.put(std::move(client), peer, 1);
+    const runtime::IdleConnections::Key plain{peer, nullptr, ""};
+    idle.put(std::move(client), plain, 1);
     BOOST_TEST(idle.size() == 1u);
-    auto again = idle.take(peer);
+    // Never handed to an exchange that would have made it otherwise (here: over TLS).
+    SSL_CTX* tls = SSL_CTX_new(TLS_method());
+    BOOST_TEST(!idle.take({peer, tls, "localhost"}));
+    SSL_CTX_free(tls);
+    auto again = idle.take(plain);
     BOOST_REQUIRE(again);
-    BOOST_TEST(again->second == 1);
+    BOOST_TEST(again->requests == 1);
     // Cached again, then closed by the upstream: the cache notices and drops it.
-    idle.put(std::move(again->first), peer, 2);
+    idle.put(std::move(again->stream), plain, 2);
     server.close();
     for (int i = 0; i < 100 && idle.size() > 0; ++i) io.run_one_for(std::chrono::milliseconds(50));
     BOOST_TEST(idle.size() == 0u);

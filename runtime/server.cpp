@@ -59,33 +59,24 @@ std::optional<std::string> unsupported_proxy(const ir::Location& l) {
     return std::nullopt;
 }
 
-// Connections to https upstreams are not kept alive yet: each is closed after its
-// exchange (sessions are still reused). Said once per upstream group.
-void warn_https_keepalive(const ir::HttpConfig& http, const ir::Location& l, std::vector<bool>& warned, const ErrorLog& log) {
-    if (l.proxy && l.proxy->scheme == "https" && l.proxy->upstream_index >= 0) {
-        const auto index = static_cast<std::size_t>(l.proxy->upstream_index);
-        const ir::UpstreamGroup& g = http.upstreams[index];
-        if (g.keepalive > 0 && !warned[index]) {
-            warned[index] = true;
-            log.write(LogLevel::warn, "\"keepalive\" is not implemented by ngxlite for https upstreams and is ignored in upstream \"" +
-                                          g.name + "\" used in " + l.where.file + ":" + std::to_string(l.where.line));
-        }
-    }
-    for (const auto& child : l.locations) warn_https_keepalive(http, child, warned, log);
-}
-
 bool refuse_unimplemented(const ir::Config& cfg, const ErrorLog& log) {
+    const auto refuse = [&log](const std::string& err) {
+        log.write(LogLevel::emerg, err);
+        console("[emerg] " + err);
+        return true;
+    };
+    const auto in = [](const ir::SourceLocation& w) { return " in " + w.file + ":" + std::to_string(w.line); };
     if (cfg.http) {
-        std::vector<bool> warned(cfg.http->upstreams.size());
-        for (const auto& server : cfg.http->servers)
-            for (const auto& l : server.locations) {
-                if (auto err = unsupported_proxy(l)) {
-                    log.write(LogLevel::emerg, *err);
-                    console("[emerg] " + *err);
-                    return true;
-                }
-                warn_https_keepalive(*cfg.http, l, warned, log);
-            }
+        for (const auto& a : cfg.http->addresses)
+            if (a.listen.http2) return refuse("the \"http2\" parameter of \"listen\" is not implemented by ngxlite yet" + in(a.listen.where));
+        for (const auto& server : cfg.http->servers) {
+            if (server.ssl)
+                for (const auto& c : server.ssl->certificates)
+                    if (c.certificate.find('$') != std::string::npos || c.key.find('$') != std::string::npos)
+                        return refuse("ssl_certificate with variables is not implemented by ngxlite yet" + in(server.where));
+            for (const auto& l : server.locations)
+                if (auto err = unsupported_proxy(l)) return refuse(*err);
+        }
     }
     static constexpr std::string_view warn_only[] = {"gzip", "gzip_types", "gzip_vary", "gzip_proxied",
                                                      "gzip_comp_level", "gzip_min_length", "gzip_disable",
@@ -102,15 +93,11 @@ bool refuse_unimplemented(const ir::Config& cfg, const ErrorLog& log) {
                                                      "ssl_buffer_size", "ssl_early_data", "ssl_stapling",
                                                      "ssl_stapling_verify"};
     for (const auto& u : cfg.unimplemented) {
-        const std::string where = " in " + u.where.file + ":" + std::to_string(u.where.line);
         if (std::find(std::begin(warn_only), std::end(warn_only), u.name) != std::end(warn_only)) {
-            log.write(LogLevel::warn, "\"" + u.name + "\" is not implemented by ngxlite and is ignored" + where);
+            log.write(LogLevel::warn, "\"" + u.name + "\" is not implemented by ngxlite and is ignored" + in(u.where));
             continue;
         }
-        const std::string msg = "\"" + u.name + "\" is not implemented by ngxlite yet" + where;
-        log.write(LogLevel::emerg, msg);
-        console("[emerg] " + msg);
-        return true;
+        return refuse("\"" + u.name + "\" is not implemented by ngxlite yet" + in(u.where));
     }
     return false;
 }

@@ -326,10 +326,10 @@ struct IdleConnections::Entry {
         }
         Entry& entry;
     };
-    Entry(WorkerSocket s, const ir::Endpoint& p, int r, TimerTree& timers)
-        : socket(std::move(s)), peer(p), requests(r), expiry(timers, *this) {}
-    WorkerSocket socket;
-    ir::Endpoint peer;
+    Entry(std::unique_ptr<TransportStream> s, Key k, int r, TimerTree& timers)
+        : stream(std::move(s)), key(std::move(k)), requests(r), expiry(timers, *this) {}
+    std::unique_ptr<TransportStream> stream;
+    Key key;
     int requests;
     Expiry expiry;
     std::weak_ptr<Entry> self;
@@ -343,8 +343,7 @@ IdleConnections::~IdleConnections() {
     for (auto& e : entries_) {
         e->owner = nullptr;
         e->expiry.disarm();
-        boost::system::error_code ec;
-        e->socket.close(ec);
+        e->stream->timed().close();
     }
 }
 
@@ -352,13 +351,12 @@ void IdleConnections::drop(const std::shared_ptr<Entry>& e) {
     entries_.remove(e);
     e->owner = nullptr;
     e->expiry.disarm();
-    boost::system::error_code ec;
-    e->socket.close(ec);
+    e->stream->timed().close();
 }
 
-std::optional<std::pair<WorkerSocket, int>> IdleConnections::take(const ir::Endpoint& peer) {
+std::optional<IdleConnections::Kept> IdleConnections::take(const Key& key) {
     for (auto it = entries_.begin(); it != entries_.end(); ++it) {
-        if (!((*it)->peer == peer)) continue;
+        if (!((*it)->key == key)) continue;
         // A close not yet seen by the watcher shows as an error of the exchange, which
         // nginx (and ngxlite) then tries again on a fresh connection.
         std::shared_ptr<Entry> e = *it;
@@ -366,21 +364,23 @@ std::optional<std::pair<WorkerSocket, int>> IdleConnections::take(const ir::Endp
         e->owner = nullptr;
         e->expiry.disarm();
         boost::system::error_code ec;
-        e->socket.cancel(ec);
-        return std::make_pair(std::move(e->socket), e->requests);
+        e->stream->socket().cancel(ec);
+        return Kept{std::move(e->stream), e->requests};
     }
     return std::nullopt;
 }
 
-void IdleConnections::put(WorkerSocket socket, const ir::Endpoint& peer, int requests) {
+void IdleConnections::put(std::unique_ptr<TransportStream> stream, Key key, int requests) {
     if (entries_.size() >= capacity_) drop(entries_.back());
-    auto e = std::make_shared<Entry>(std::move(socket), peer, requests, timers_);
+    auto e = std::make_shared<Entry>(std::move(stream), std::move(key), requests, timers_);
     e->self = e;
     e->owner = this;
     entries_.push_front(e);
-    e->socket.async_wait(tcp::socket::wait_read, [e](const boost::system::error_code& ec) {
+    // Readable while idle: the upstream closed it (a TLS one may send close_notify
+    // first) or sent what nobody asked for.
+    e->stream->socket().async_wait(tcp::socket::wait_read, [e](const boost::system::error_code& ec) {
         if (ec == asio::error::operation_aborted || !e->owner) return;
-        e->owner->drop(e);  // the upstream closed it, or sent what nobody asked for
+        e->owner->drop(e);
     });
     e->expiry.arm(timeout_);
 }

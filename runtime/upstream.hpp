@@ -8,8 +8,8 @@
 #pragma once
 
 #include "parser/ir/config.hpp"
-#include "runtime/timed_stream.hpp"
 #include "runtime/tls.hpp"
+#include "runtime/transport_stream.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
 
@@ -129,10 +129,23 @@ public:
     ~IdleConnections();
 
     struct Entry;
-    // An idle connection to `peer`, with the requests it already served; nullopt: none.
-    std::optional<std::pair<WorkerSocket, int>> take(const ir::Endpoint& peer);
+    // A connection is kept with what it was made with: the peer and, over TLS, the
+    // location's context (its certificate, verification and protocols) and the name
+    // checked and sent as SNI; it is handed only to an exchange that would make the same.
+    struct Key {
+        ir::Endpoint peer;
+        const SSL_CTX* tls = nullptr;  // null in the clear
+        std::string tls_name;
+        bool operator==(const Key&) const = default;
+    };
+    struct Kept {
+        std::unique_ptr<TransportStream> stream;
+        int requests;  // served on it so far
+    };
+    // An idle connection made as `key` says; nullopt: none.
+    std::optional<Kept> take(const Key& key);
     // Caches a connection after a complete exchange; evicts the oldest when full.
-    void put(WorkerSocket socket, const ir::Endpoint& peer, int requests);
+    void put(std::unique_ptr<TransportStream> stream, Key key, int requests);
     std::size_t size() const { return entries_.size(); }
 
 private:
