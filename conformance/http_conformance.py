@@ -2,7 +2,7 @@
 """http_conformance.py NGXLITE CASES_DIR [CASE...]
 
 For each case (a directory with nginx.conf and requests), starts real nginx and ngxlite
-with the same config (%%PORT%% replaced by a free loopback port each), the same files,
+with the same config (%%PORT%% and %%PORT2%% replaced by free loopback ports each), the same files,
 sends the same raw requests, and compares every response: status line, headers (Date
 and Server values masked, ports masked) and body (the server token masked), then the
 access log and the error log's warn and error lines. Ends with
@@ -474,6 +474,9 @@ def run_case(ngxlite, case_dir, certs):
             for b in named.values():
                 b.received = 0
             port = free_port()
+            # A second listening port of the server's own (a TLS backend in the same config).
+            port2 = free_port()
+            substitutions["%%PORT2%%"] = str(port2)
             proc, prefix = start(binary, case_dir, work, port, substitutions)
             try:
                 flags = []
@@ -485,6 +488,7 @@ def run_case(ngxlite, case_dir, certs):
                 stop(proc)
             results[binary] = responses + ["access log:\n" + "\n".join(access_log(prefix, port, flags)),
                                            "error log:\n" + "\n".join(error_log(prefix, [port]))]
+            results[binary] = [r.replace(":%d" % port2, ":PORT2") for r in results[binary]]
             if named:
                 results[binary].append("request bytes received by the TLS upstreams:\n" +
                                        "\n".join("%s: %d" % (n, b.received) for n, b in named.items()))
