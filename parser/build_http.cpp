@@ -157,6 +157,7 @@ ir::ProxySettings merge_proxy(Compiler& c, const Scope& s, const Directive& pass
     p.pass = pass.args[1];
     p.pass_has_variables = has_variables(p.pass);
     p.pass_template = compile_template(p.pass, pass.where);
+    p.where = location_of(pass.where);
     if (!p.pass_has_variables) {
         const bool https = p.pass.size() >= 8 && iequals(p.pass.substr(0, 8), "https://");
         p.scheme = https ? "https" : "http";

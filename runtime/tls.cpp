@@ -31,12 +31,13 @@ int save_session(SSL* ssl, SSL_SESSION* session) {
     return 1;  // the reference is ours
 }
 
-bool is_address(const std::string& name) {
+}  // namespace
+
+bool is_address(std::string name) {
+    if (name.size() > 2 && name.front() == '[' && name.back() == ']') name = name.substr(1, name.size() - 2);
     unsigned char buf[16];
     return ::inet_pton(AF_INET, name.c_str(), buf) == 1 || ::inet_pton(AF_INET6, name.c_str(), buf) == 1;
 }
-
-}  // namespace
 
 void prepare_client_context(SSL_CTX* ctx) { SSL_CTX_sess_set_new_cb(ctx, save_session); }
 

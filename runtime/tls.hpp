@@ -20,6 +20,9 @@ class ServerSelector;
 // A TLS session kept for one upstream server in one worker (nginx's peer->ssl_session).
 using TlsSession = std::shared_ptr<SSL_SESSION>;
 
+// An IPv4 or IPv6 address (brackets allowed), never sent as SNI (RFC 6066).
+bool is_address(std::string name);
+
 // Called once per client context before workers use it: new sessions are then saved
 // where the connection's SSL says (see new_upstream_ssl).
 void prepare_client_context(SSL_CTX* ctx);

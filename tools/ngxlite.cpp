@@ -5,6 +5,7 @@
 #include "runtime/server.hpp"
 #include "tools/config_json.hpp"
 #include "tools/listen_check.hpp"
+#include "tools/tls_lint.hpp"
 
 #include <openssl/opensslv.h>
 
@@ -54,7 +55,8 @@ void show_version(bool configure, bool help) {
             "  -e filename   : set error log file (default: logs/error.log)\n"
             "  -c filename   : set configuration file (default: conf/nginx.conf)\n"
             "  -g directives : set global directives out of configuration file\n"
-            "  --json        : with -T, print the parsed configuration as crossplane JSON\n");
+            "  --json        : with -T, print the parsed configuration as crossplane JSON\n"
+            "  --lint        : with -t, also warn where TLS to upstreams is weaker than it looks\n");
     }
     if (configure) {
         say(std::string("built with ") + OPENSSL_VERSION_TEXT);
@@ -66,6 +68,7 @@ void show_version(bool configure, bool help) {
 struct Options {
     bool help = false, version = false, configure = false, test = false, dump = false, quiet = false;
     bool json = false;
+    bool lint = false;  // with -t: tools/tls_lint.hpp's warnings too
     std::string signal;
     conf::LoadOptions load;
 };
@@ -76,6 +79,10 @@ bool parse_options(int argc, char** argv, Options& o) {
         const char* p = argv[i];
         if (std::strcmp(p, "--json") == 0) {
             o.json = true;
+            continue;
+        }
+        if (std::strcmp(p, "--lint") == 0) {
+            o.lint = true;
             continue;
         }
         if (*p++ != '-') {
@@ -147,6 +154,8 @@ int test_config(const Options& o) {
         say_ngxlite("configuration file " + r.conf_file + " test failed");
         return 1;
     }
+    if (o.lint)
+        for (const auto& finding : tools::lint_tls(*r.config)) say_ngxlite("[warn] lint: " + finding);
     if (!o.quiet) say_ngxlite("configuration file " + r.conf_file + " test is successful");
     if (o.dump) {
         if (o.json) {

@@ -19,6 +19,8 @@ conformance/t_conformance.sh build/ngxlite "$matrix/registry" | tail -n 40 || st
 rm -rf "$matrix"
 echo "== conformance: HTTP requests through nginx and ngxlite side by side"
 python3 conformance/http_conformance.py build/ngxlite testdata/http || status=1
+echo "== lint: ngxlite -t --lint on weak and sound TLS settings"
+conformance/lint_test.sh build/ngxlite || status=1
 echo "== process: pid file, reload, reopen, quit, stop, daemon, worker_connections, user"
 python3 conformance/process_test.py build/ngxlite || status=1
 echo "== fuzz: grammar and registry, bounded run"

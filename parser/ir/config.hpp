@@ -259,6 +259,7 @@ struct ProxySettings {
     int upstream_index = -1;     // into HttpConfig::upstreams (when static)
     std::string proxy_host;      // $proxy_host: the name, with the port unless it is the default
     std::string scheme;          // "http" or "https"
+    SourceLocation where;        // the proxy_pass directive
     std::string uri;             // the URI part of proxy_pass
     Msec connect_timeout{60000};
     Msec read_timeout{60000};
