@@ -5,6 +5,7 @@
 # backend (nginx) with and without upstream keepalive; proxying a 64 KiB response.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. tools/bench/lib.sh
 rounds=${1:-3}
 seconds=${2:-5}
 NGXLITE=$(realpath "${NGXLITE:-build/ngxlite}")
@@ -55,27 +56,10 @@ front 19102 > "$dir/ngxlite/nginx.conf"
 "$NGINX" -p "$dir/backend/" -c nginx.conf -g "daemon off; pid run.pid; error_log logs/error.log;" & pids+=($!)
 "$NGINX" -p "$dir/nginx/" -c nginx.conf -g "daemon off; pid run.pid; error_log logs/error.log;" & pids+=($!)
 "$NGXLITE" -p "$dir/ngxlite/" -c nginx.conf -g "daemon off; pid run.pid; error_log logs/error.log;" & pids+=($!)
-for port in 19100 19101 19102; do
-    for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.05; done
-done
+wait_for http://127.0.0.1:19100/ http://127.0.0.1:19101/ http://127.0.0.1:19102/
 
-rps() {  # $1 = url: requests per second and p99 latency (ms) from wrk
-    wrk -t1 -c32 -d"${seconds}s" --latency "$1" 2>/dev/null | awk '
-        /Requests\/sec/ { r = $2 }
-        /^ +99%/ { v = $2; if (v ~ /us$/) { sub(/us/, "", v); v /= 1000 } else if (v ~ /ms$/) { sub(/ms/, "", v) } else if (v ~ /s$/) { sub(/s/, "", v); v *= 1000 } p = v }
-        END { printf "%s %s\n", r, p }'
-}
-median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-
-printf '%-28s %12s %12s %8s %10s\n' scenario "ngxlite r/s" "nginx r/s" ratio "p99 ratio"
+header
 for path in /return /keepalive /small /64k; do
-    : > "$dir/l.r"; : > "$dir/n.r"; : > "$dir/l.p"; : > "$dir/n.p"
-    for ((i = 0; i < rounds; i++)); do
-        read -r r p < <(rps "http://127.0.0.1:19102$path"); echo "$r" >> "$dir/l.r"; echo "$p" >> "$dir/l.p"
-        read -r r p < <(rps "http://127.0.0.1:19101$path"); echo "$r" >> "$dir/n.r"; echo "$p" >> "$dir/n.p"
-    done
-    lr=$(median < "$dir/l.r"); nr=$(median < "$dir/n.r"); lp=$(median < "$dir/l.p"); np=$(median < "$dir/n.p")
     case $path in /return) name="return 200 (no upstream)";; /keepalive) name="proxy, upstream keepalive";; /small) name="proxy, no upstream keepalive";; *) name="proxy, 64 KiB responses";; esac
-    awk -v n="$name" -v a="$lr" -v b="$nr" -v c="$lp" -v d="$np" \
-        'BEGIN { printf "%-28s %12.0f %12.0f %8.2f %10.2f\n", n, a, b, a / b, c / d }'
+    compare "$name" "http://127.0.0.1:19102$path" "http://127.0.0.1:19101$path" "$rounds"
 done

@@ -1,0 +1,32 @@
+# Shared by the side-by-side benchmarks: wrk figures, medians, and one result line.
+# Expects $seconds and $dir; wrk runs one thread and 32 connections.
+
+rps() {  # $1 = url: requests per second and p99 latency (ms) from wrk
+    wrk -t1 -c32 -d"${seconds}s" --latency "$1" 2>/dev/null | awk '
+        /Requests\/sec/ { r = $2 }
+        /^ +99%/ { v = $2; if (v ~ /us$/) { sub(/us/, "", v); v /= 1000 } else if (v ~ /ms$/) { sub(/ms/, "", v) } else if (v ~ /s$/) { sub(/s/, "", v); v *= 1000 } p = v }
+        END { printf "%s %s\n", r, p }'
+}
+median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+header() { printf '%-34s %12s %12s %8s %10s\n' scenario "ngxlite r/s" "nginx r/s" ratio "p99 ratio"; }
+
+# compare NAME NGXLITE_URL NGINX_URL ROUNDS: interleaved rounds, medians, ratios.
+compare() {
+    : > "$dir/l.r"; : > "$dir/n.r"; : > "$dir/l.p"; : > "$dir/n.p"
+    for ((i = 0; i < $4; i++)); do
+        read -r r p < <(rps "$2"); echo "$r" >> "$dir/l.r"; echo "$p" >> "$dir/l.p"
+        read -r r p < <(rps "$3"); echo "$r" >> "$dir/n.r"; echo "$p" >> "$dir/n.p"
+    done
+    local lr nr lp np
+    lr=$(median < "$dir/l.r"); nr=$(median < "$dir/n.r"); lp=$(median < "$dir/l.p"); np=$(median < "$dir/n.p")
+    awk -v n="$1" -v a="$lr" -v b="$nr" -v c="$lp" -v d="$np" \
+        'BEGIN { printf "%-34s %12.0f %12.0f %8.2f %10.2f\n", n, a, b, a / b, c / d }'
+}
+
+# wait_for URL...: each answers (servers just started), within 5 s.
+wait_for() {
+    for url in "$@"; do
+        for _ in $(seq 100); do curl -sk -o /dev/null "$url" && break; sleep 0.05; done
+    done
+}
