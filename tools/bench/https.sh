@@ -7,15 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . tools/bench/lib.sh
-rounds=${1:-3}
-seconds=${2:-5}
-NGXLITE=$(realpath "${NGXLITE:-build/ngxlite}")
-NGINX=${NGINX:-/usr/sbin/nginx}
-dir=$(mktemp -d /tmp/ngxlite-bench-https.XXXXXX)
-chmod 755 "$dir"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$dir"; }
-trap cleanup EXIT
+bench_setup https "$@"
 
 tools/gen-test-certs.sh "$dir/certs" >/dev/null
 chmod -R a+rX "$dir/certs"

@@ -1,5 +1,18 @@
-# Shared by the side-by-side benchmarks: wrk figures, medians, and one result line.
-# Expects $seconds and $dir; wrk runs one thread and 32 connections.
+# Shared by the side-by-side benchmarks: set-up, wrk figures, medians, result lines.
+# wrk runs one thread and 32 connections.
+
+# bench_setup NAME [ROUNDS] [SECONDS]: $rounds, $seconds, $NGXLITE, $NGINX, a work
+# directory $dir, and $pids: the servers started, stopped on exit with $dir removed.
+bench_setup() {
+    rounds=${2:-3}
+    seconds=${3:-5}
+    NGXLITE=$(realpath "${NGXLITE:-build/ngxlite}")
+    NGINX=${NGINX:-/usr/sbin/nginx}
+    dir=$(mktemp -d "/tmp/ngxlite-bench-$1.XXXXXX")
+    chmod 755 "$dir"
+    pids=()
+    trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$dir"' EXIT
+}
 
 rps() {  # $1 = url: requests per second and p99 latency (ms) from wrk
     wrk -t1 -c32 -d"${seconds}s" --latency "$1" 2>/dev/null | awk '
