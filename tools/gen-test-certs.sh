@@ -13,6 +13,7 @@
 #   crl.pem                  the root's and the intermediate's CRLs
 #   deep.pem                 localhost leaf three CAs below the root (needs depth 3)
 #   selfsigned.pem           a self-signed localhost certificate
+#   ticket48.key ticket80.key  ssl_session_ticket_key files (random)
 set -euo pipefail
 dir=${1:?usage: gen-test-certs.sh DIR}
 mkdir -p "$dir"
@@ -99,6 +100,9 @@ leaf deep inner DNS:localhost -days $days
 key selfsigned.key
 openssl req -x509 -new -key selfsigned.key -subj "$(subj localhost)" -days $days -addext subjectAltName=DNS:localhost \
   -out selfsigned.pem
+
+head -c 48 /dev/urandom > ticket48.key
+head -c 80 /dev/urandom > ticket80.key
 
 cp ca.crt trusted_ca_cert.crt
 cp server.crt backend.crt
