@@ -205,7 +205,8 @@ TLS_LINE = re.compile(r"^\{\{tls( [^}]*)?\}\}\n")
 def client_tls(options, certs, sessions):
     """A client TLS context and wrap arguments for a connection's "{{tls ...}}" line:
     sni=NAME, cert=NAME (NAME.pem and NAME.key of the test certificates), alpn=P1,P2,
-    max=TLSv1.2|TLSv1.3, resume (the session of the previous TLS connection)."""
+    ciphers=LIST (TLSv1.2's), max=TLSv1.2|TLSv1.3, resume (the session of the previous
+    TLS connection)."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
@@ -219,6 +220,8 @@ def client_tls(options, certs, sessions):
             ctx.load_cert_chain(os.path.join(certs, value + ".pem"), os.path.join(certs, value + ".key"))
         elif key == "alpn":
             ctx.set_alpn_protocols(value.split(","))
+        elif key == "ciphers":
+            ctx.set_ciphers(value)
         elif key == "max":
             ctx.maximum_version = getattr(ssl.TLSVersion, value.replace(".", "_"))
         elif key == "resume":

@@ -14,6 +14,8 @@
 #   deep.pem                 localhost leaf three CAs below the root (needs depth 3)
 #   selfsigned.pem           a self-signed localhost certificate
 #   ticket48.key ticket80.key  ssl_session_ticket_key files (random)
+#   rsa.pem rsa.key          an RSA localhost leaf (intermediate), beside the ECDSA ones
+#   encrypted.key passwords.txt  server.key encrypted, and a password file (2nd line fits)
 set -euo pipefail
 dir=${1:?usage: gen-test-certs.sh DIR}
 mkdir -p "$dir"
@@ -101,6 +103,14 @@ key selfsigned.key
 openssl req -x509 -new -key selfsigned.key -subj "$(subj localhost)" -days $days -addext subjectAltName=DNS:localhost \
   -out selfsigned.pem
 
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out rsa.key 2>/dev/null
+openssl req -new -key rsa.key -subj "$(subj rsa)" -out rsa.csr
+printf 'subjectAltName=DNS:localhost\nextendedKeyUsage=serverAuth\n' > rsa.ext
+openssl x509 -req -in rsa.csr -CA intermediate.crt -CAkey intermediate.key -CAcreateserial -days $days \
+  -extfile rsa.ext -out rsa.leaf 2>/dev/null
+cat rsa.leaf intermediate.crt > rsa.pem
+openssl pkey -in server.key -aes256 -passout pass:ngxlite-secret -out encrypted.key
+printf 'not-this-one\nngxlite-secret\n' > passwords.txt
 head -c 48 /dev/urandom > ticket48.key
 head -c 80 /dev/urandom > ticket80.key
 
