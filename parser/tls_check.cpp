@@ -169,6 +169,10 @@ void conf_commands(SSL_CTX* ctx, const std::vector<std::pair<std::string, std::s
     SSL_CONF_CTX_free(cctx);
 }
 
+// ngx_ssl_verify_callback: the handshake never fails for the peer's certificate; the
+// result is checked afterwards (per request, or before sending to an upstream).
+int accept_any_certificate(int, X509_STORE_CTX*) { return 1; }
+
 std::string read_file(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     std::ostringstream s;
@@ -258,13 +262,13 @@ std::shared_ptr<ssl_ctx_st> build_server_tls(const ir::SslServerSettings& s, boo
         if (c.certificate.find('$') != std::string::npos) continue;  // loaded per handshake
         leaves.push_back(load_certificate(ctx.get(), c.certificate, c.key, s.passwords));
     }
-    // ngx_ssl_client_certificate and ngx_ssl_trusted_certificate: the handshake never
-    // fails for the client's certificate; the request is answered 400 afterwards.
-    const auto accept_all = [](int, X509_STORE_CTX*) { return 1; };
-    if (s.verify_client != ir::SslServerSettings::VerifyClient::off) {
+    // ngx_ssl_client_certificate and ngx_ssl_trusted_certificate.
+    const bool verify = s.verify_client != ir::SslServerSettings::VerifyClient::off;
+    SSL_CTX_set_verify(ctx.get(), verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, accept_any_certificate);
+    SSL_CTX_set_verify_depth(ctx.get(), s.verify_depth);
+    if (verify) {
         if (s.client_certificate.empty() && s.verify_client != ir::SslServerSettings::VerifyClient::optional_no_ca)
             fail("no ssl_client_certificate for ssl_verify_client");
-        SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, accept_all);
         if (!s.client_certificate.empty()) {
             load_verify(ctx.get(), s.client_certificate);
             STACK_OF(X509_NAME)* list = SSL_load_client_CA_file(s.client_certificate.c_str());
@@ -272,8 +276,6 @@ std::shared_ptr<ssl_ctx_st> build_server_tls(const ir::SslServerSettings& s, boo
             SSL_CTX_set_client_CA_list(ctx.get(), list);
         }
     }
-    SSL_CTX_set_verify(ctx.get(), SSL_CTX_get_verify_mode(ctx.get()), accept_all);
-    SSL_CTX_set_verify_depth(ctx.get(), s.verify_depth);
     if (!s.trusted_certificate.empty()) load_verify(ctx.get(), s.trusted_certificate);
     load_crl(ctx.get(), s.crl);
     // ngx_ssl_session_id_context: sessions resume only where the certificates and the
@@ -355,9 +357,7 @@ std::shared_ptr<ssl_ctx_st> build_client_tls(const ir::SslClientSettings& s, con
     }
     if (s.verify) {
         if (s.trusted_certificate.empty()) fail("no " + prefix + "_ssl_trusted_certificate for " + prefix + "_ssl_verify");
-        // ngx_ssl_trusted_certificate: verified with ngx_ssl_verify_callback, which lets
-        // every handshake finish.
-        SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, [](int, X509_STORE_CTX*) { return 1; });
+        SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, accept_any_certificate);
         SSL_CTX_set_verify_depth(ctx.get(), s.verify_depth);
         load_verify(ctx.get(), s.trusted_certificate);
         load_crl(ctx.get(), s.crl);

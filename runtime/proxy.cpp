@@ -26,18 +26,7 @@ namespace {
 
 // nginx escapes the URI it sends when it rebuilt it from the decoded one.
 std::string escape_uri(std::string_view uri) {
-    static const char hex[] = "0123456789ABCDEF";
-    std::string out;
-    for (unsigned char c : uri) {
-        if (c <= 0x20 || c >= 0x7f || c == '"' || c == '#' || c == '%' || c == '?') {
-            out += '%';
-            out += hex[c >> 4];
-            out += hex[c & 15];
-        } else {
-            out += static_cast<char>(c);
-        }
-    }
-    return out;
+    return percent_escape(uri, [](unsigned char c) { return c <= 0x20 || c >= 0x7f || c == '"' || c == '#' || c == '%' || c == '?'; });
 }
 
 // The request line's URI (ngx_http_proxy_create_request): the received one when neither
@@ -466,10 +455,12 @@ Task<ProxyResult> proxy_http(TransportStream& client, beast::flat_buffer& client
             return retry;
         };
 
+        // What a kept connection must have been made with to serve this attempt.
+        IdleConnections::Key key{endpoint, tls_context, ssl_name};
         std::unique_ptr<TransportStream> upstream;
         int connection_requests = 0;
         if (idle)
-            if (auto kept = idle->take({endpoint, tls_context, ssl_name})) {
+            if (auto kept = idle->take(key)) {
                 upstream = std::move(kept->stream);
                 connection_requests = kept->requests;
                 cached = true;
@@ -795,7 +786,7 @@ Task<ProxyResult> proxy_http(TransportStream& client, beast::flat_buffer& client
                 if (eec) co_return result;
             }
         }
-        if (reusable) idle->put(std::move(upstream), {endpoint, tls_context, ssl_name}, connection_requests + 1);
+        if (reusable) idle->put(std::move(upstream), std::move(key), connection_requests + 1);
         result.keep_alive = keep;
         co_return result;
     }

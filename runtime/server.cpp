@@ -48,11 +48,10 @@ void console(const std::string& line) {
 // What this runtime's proxy does not do yet: refused, never served differently.
 std::optional<std::string> unsupported_proxy(const ir::Location& l) {
     if (l.proxy) {
-        const std::string where = " in " + l.where.file + ":" + std::to_string(l.where.line);
         if (l.proxy->ssl.enabled && (l.proxy->ssl.certificate.find('$') != std::string::npos ||
                                      l.proxy->ssl.certificate_key.find('$') != std::string::npos))
-            return "proxy_ssl_certificate with variables is not implemented by ngxlite yet" + where;
-        if (l.proxy->upstream_index < 0 && !l.proxy->pass_has_variables) return "proxy_pass to a unix socket is not implemented by ngxlite yet" + where;
+            return "proxy_ssl_certificate with variables is not implemented by ngxlite yet" + l.where.in();
+        if (l.proxy->upstream_index < 0 && !l.proxy->pass_has_variables) return "proxy_pass to a unix socket is not implemented by ngxlite yet" + l.where.in();
     }
     for (const auto& child : l.locations)
         if (auto err = unsupported_proxy(child)) return err;
@@ -65,15 +64,14 @@ bool refuse_unimplemented(const ir::Config& cfg, const ErrorLog& log) {
         console("[emerg] " + err);
         return true;
     };
-    const auto in = [](const ir::SourceLocation& w) { return " in " + w.file + ":" + std::to_string(w.line); };
     if (cfg.http) {
         for (const auto& a : cfg.http->addresses)
-            if (a.listen.http2) return refuse("the \"http2\" parameter of \"listen\" is not implemented by ngxlite yet" + in(a.listen.where));
+            if (a.listen.http2) return refuse("the \"http2\" parameter of \"listen\" is not implemented by ngxlite yet" + a.listen.where.in());
         for (const auto& server : cfg.http->servers) {
             if (server.ssl)
                 for (const auto& c : server.ssl->certificates)
                     if (c.certificate.find('$') != std::string::npos || c.key.find('$') != std::string::npos)
-                        return refuse("ssl_certificate with variables is not implemented by ngxlite yet" + in(server.where));
+                        return refuse("ssl_certificate with variables is not implemented by ngxlite yet" + server.where.in());
             for (const auto& l : server.locations)
                 if (auto err = unsupported_proxy(l)) return refuse(*err);
         }
@@ -94,10 +92,10 @@ bool refuse_unimplemented(const ir::Config& cfg, const ErrorLog& log) {
                                                      "ssl_stapling_verify"};
     for (const auto& u : cfg.unimplemented) {
         if (std::find(std::begin(warn_only), std::end(warn_only), u.name) != std::end(warn_only)) {
-            log.write(LogLevel::warn, "\"" + u.name + "\" is not implemented by ngxlite and is ignored" + in(u.where));
+            log.write(LogLevel::warn, "\"" + u.name + "\" is not implemented by ngxlite and is ignored" + u.where.in());
             continue;
         }
-        return refuse("\"" + u.name + "\" is not implemented by ngxlite yet" + in(u.where));
+        return refuse("\"" + u.name + "\" is not implemented by ngxlite yet" + u.where.in());
     }
     return false;
 }

@@ -37,6 +37,23 @@ inline std::string seconds_text(long long ms) {
     return std::string(buf, end);
 }
 
+// ngx_escape_uri's shape: each byte `escaped` says as %XX (upper-case hex), the rest as is.
+template <class Escaped>
+std::string percent_escape(std::string_view in, Escaped escaped) {
+    static constexpr char hex[] = "0123456789ABCDEF";
+    std::string out;
+    for (const unsigned char c : in) {
+        if (escaped(c)) {
+            out += '%';
+            out += hex[c >> 4];
+            out += hex[c & 15];
+        } else {
+            out += static_cast<char>(c);
+        }
+    }
+    return out;
+}
+
 inline std::string lower(std::string_view s) {
     std::string out(s);
     for (auto& c : out) c = ascii_lower(c);

@@ -69,10 +69,8 @@ std::string verify_upstream(SSL* ssl, const ir::SslClientSettings& settings, con
     if (rc != X509_V_OK)
         return "upstream SSL certificate verify error: (" + std::to_string(rc) + ":" + X509_verify_cert_error_string(rc) + ")";
     // ngx_ssl_check_host: X509_check_host on the name as it is, addresses included.
-    X509* cert = SSL_get1_peer_certificate(ssl);
-    const bool match = cert && !name.empty() && X509_check_host(cert, name.data(), name.size(), 0, nullptr) == 1;
-    X509_free(cert);
-    if (!match) return "upstream SSL certificate does not match \"" + name + "\"";
+    X509* cert = SSL_get0_peer_certificate(ssl);
+    if (!cert || name.empty() || X509_check_host(cert, name.data(), name.size(), 0, nullptr) != 1) return "upstream SSL certificate does not match \"" + name + "\"";
     return {};
 }
 
@@ -208,14 +206,10 @@ int refuse_client(SSL* ssl, const ir::HttpServer& server, std::string_view host,
         SSL_CTX_remove_session(SSL_get_SSL_CTX(ssl), SSL_get0_session(ssl));
         return 495;
     }
-    if (verify == Verify::on) {
-        X509* cert = SSL_get1_peer_certificate(ssl);
-        X509_free(cert);
-        if (!cert) {
-            log_line = "client sent no required SSL certificate";
-            SSL_CTX_remove_session(SSL_get_SSL_CTX(ssl), SSL_get0_session(ssl));
-            return 496;
-        }
+    if (verify == Verify::on && !SSL_get0_peer_certificate(ssl)) {
+        log_line = "client sent no required SSL certificate";
+        SSL_CTX_remove_session(SSL_get_SSL_CTX(ssl), SSL_get0_session(ssl));
+        return 496;
     }
     return 0;
 }
@@ -258,24 +252,10 @@ std::string group_name(int nid) {
     return buf;
 }
 
-// ngx_escape_uri(NGX_ESCAPE_URI_COMPONENT).
+// ngx_escape_uri(NGX_ESCAPE_URI_COMPONENT): all but unreserved characters.
 std::string escape_component(std::string_view in) {
-    static constexpr char digits[] = "0123456789ABCDEF";
-    std::string out;
-    for (const char ch : in) {
-        const auto c = static_cast<unsigned char>(ch);
-        if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
-            out += ch;
-        } else {
-            out += '%';
-            out += digits[c >> 4];
-            out += digits[c & 15];
-        }
-    }
-    return out;
+    return percent_escape(in, [](unsigned char c) { return !(std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~'); });
 }
-
-using PeerCertificate = std::unique_ptr<X509, decltype(&X509_free)>;
 
 std::string asn1_time(const ASN1_TIME* t) {
     return bio_text([t](BIO* b) { return ASN1_TIME_print(b, t); });
@@ -340,19 +320,18 @@ std::optional<std::string> tls_variable(std::string_view name, SSL* ssl) {
     }
     if (!v.starts_with("client_")) return std::nullopt;
     const std::string_view c = v.substr(7);
-    PeerCertificate cert(SSL_get1_peer_certificate(ssl), X509_free);
+    X509* const x = SSL_get0_peer_certificate(ssl);
     if (c == "verify") {
-        if (!cert) return std::string("NONE");
+        if (!x) return std::string("NONE");
         const long rc = SSL_get_verify_result(ssl);
         return rc == X509_V_OK ? std::string("SUCCESS") : "FAILED:" + std::string(X509_verify_cert_error_string(rc));
     }
-    if (!cert) {
+    if (!x) {
         if (c == "s_dn" || c == "i_dn" || c == "serial" || c == "fingerprint" || c == "cert" || c == "raw_cert" ||
             c == "escaped_cert" || c == "v_start" || c == "v_end" || c == "v_remain")
             return std::string();
         return std::nullopt;
     }
-    X509* x = cert.get();
     if (c == "s_dn") return bio_text([x](BIO* b) { return X509_NAME_print_ex(b, X509_get_subject_name(x), 0, XN_FLAG_RFC2253) >= 0 ? 1 : 0; });
     if (c == "i_dn") return bio_text([x](BIO* b) { return X509_NAME_print_ex(b, X509_get_issuer_name(x), 0, XN_FLAG_RFC2253) >= 0 ? 1 : 0; });
     if (c == "serial") return bio_text([x](BIO* b) { return i2a_ASN1_INTEGER(b, X509_get_serialNumber(x)); });

@@ -15,8 +15,6 @@ namespace ngxlite::tools {
 
 namespace {
 
-std::string in(const ir::SourceLocation& w) { return " in " + w.file + ":" + std::to_string(w.line); }
-
 // "host:port" or "[v6]:port" without the port.
 std::string host_of(const std::string& upstream) {
     const auto colon = upstream.rfind(':');
@@ -82,7 +80,7 @@ void lint_location(const ir::Location& l, std::vector<std::string>& out) {
         const ir::ProxySettings& p = *l.proxy;
         // With variables the host is known per request only; a literal proxy_ssl_name still counts.
         const bool name_known = !p.pass_has_variables || (!p.ssl.name.empty() && p.ssl.name.find('$') == std::string::npos);
-        lint_client(p.ssl, p.pass_has_variables ? p.pass : p.upstream, name_known, in(p.where), out);
+        lint_client(p.ssl, p.pass_has_variables ? p.pass : p.upstream, name_known, p.where.in(), out);
     }
     for (const auto& child : l.locations) lint_location(child, out);
 }
@@ -95,17 +93,17 @@ std::vector<std::string> lint_tls(const ir::Config& config) {
         for (const auto& server : config.http->servers) {
             if (server.ssl)
                 if (auto refused = refused_protocols(server.ssl->protocols, "ssl_protocols"); !refused.empty())
-                    out.push_back(refused + in(server.where));
+                    out.push_back(refused + server.where.in());
             lint_location(server.root_location, out);
             for (const auto& l : server.locations) lint_location(l, out);
         }
     if (config.stream)
         for (const auto& server : config.stream->servers) {
             if (server.ssl.enabled)
-                lint_client(server.ssl, server.upstream.empty() ? server.proxy_pass : server.upstream, true, in(server.where), out);
+                lint_client(server.ssl, server.upstream.empty() ? server.proxy_pass : server.upstream, true, server.where.in(), out);
             if (server.ssl_server)
                 if (auto refused = refused_protocols(server.ssl_server->protocols, "ssl_protocols"); !refused.empty())
-                    out.push_back(refused + in(server.where));
+                    out.push_back(refused + server.where.in());
         }
     return out;
 }

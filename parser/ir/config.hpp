@@ -26,6 +26,8 @@ using MimeTypes = std::unordered_map<std::string, std::string>;  // extension ->
 struct SourceLocation {
     std::string file;
     std::size_t line = 0;
+    // " in FILE:LINE", the tail of nginx's messages about a directive.
+    std::string in() const { return " in " + file + ":" + std::to_string(line); }
 };
 
 // A numeric socket address, resolved at load time ("127.0.0.1", 8080).

@@ -9,7 +9,6 @@ cd "$(dirname "$0")/../.."
 bench_setup http "$@"
 
 head -c 65536 /dev/urandom > "$dir/64k.bin"
-mkdir -p "$dir/backend/logs" "$dir/nginx/logs" "$dir/ngxlite/logs"
 cat > "$dir/backend/nginx.conf" <<CONF
 worker_processes 1;
 events { worker_connections 4096; }
@@ -45,9 +44,7 @@ CONF
 }
 front 19101 > "$dir/nginx/nginx.conf"
 front 19102 > "$dir/ngxlite/nginx.conf"
-"$NGINX" -p "$dir/backend/" -c nginx.conf -g "daemon off; pid run.pid; error_log logs/error.log;" & pids+=($!)
-"$NGINX" -p "$dir/nginx/" -c nginx.conf -g "daemon off; pid run.pid; error_log logs/error.log;" & pids+=($!)
-"$NGXLITE" -p "$dir/ngxlite/" -c nginx.conf -g "daemon off; pid run.pid; error_log logs/error.log;" & pids+=($!)
+start_servers
 wait_for http://127.0.0.1:19100/ http://127.0.0.1:19101/ http://127.0.0.1:19102/
 
 header

@@ -11,7 +11,6 @@ bench_setup https "$@"
 
 tools/gen-test-certs.sh "$dir/certs" >/dev/null
 chmod -R a+rX "$dir/certs"
-mkdir -p "$dir/backend/logs" "$dir/nginx/logs" "$dir/ngxlite/logs"
 cat > "$dir/backend/nginx.conf" <<CONF
 worker_processes 1;
 events { worker_connections 4096; }
@@ -61,9 +60,7 @@ CONF
 }
 front 19111 19113 > "$dir/nginx/nginx.conf"
 front 19112 19114 > "$dir/ngxlite/nginx.conf"
-"$NGINX" -p "$dir/backend/" -c nginx.conf -g "daemon off; pid run.pid; error_log logs/error.log;" & pids+=($!)
-"$NGINX" -p "$dir/nginx/" -c nginx.conf -g "daemon off; pid run.pid; error_log logs/error.log;" & pids+=($!)
-"$NGXLITE" -p "$dir/ngxlite/" -c nginx.conf -g "daemon off; pid run.pid; error_log logs/error.log;" & pids+=($!)
+start_servers
 wait_for https://127.0.0.1:19110/ http://127.0.0.1:19111/return http://127.0.0.1:19112/return
 
 header

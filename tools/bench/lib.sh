@@ -2,7 +2,8 @@
 # wrk runs one thread and 32 connections.
 
 # bench_setup NAME [ROUNDS] [SECONDS]: $rounds, $seconds, $NGXLITE, $NGINX, a work
-# directory $dir, and $pids: the servers started, stopped on exit with $dir removed.
+# directory $dir (with backend/, nginx/ and ngxlite/ prefixes for start_servers), and
+# $pids: the servers started, stopped on exit with $dir removed.
 bench_setup() {
     rounds=${2:-3}
     seconds=${3:-5}
@@ -10,6 +11,7 @@ bench_setup() {
     NGINX=${NGINX:-/usr/sbin/nginx}
     dir=$(mktemp -d "/tmp/ngxlite-bench-$1.XXXXXX")
     chmod 755 "$dir"
+    mkdir -p "$dir/backend/logs" "$dir/nginx/logs" "$dir/ngxlite/logs"
     pids=()
     trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$dir"' EXIT
 }
@@ -35,6 +37,15 @@ compare() {
     lr=$(median < "$dir/l.r"); nr=$(median < "$dir/n.r"); lp=$(median < "$dir/l.p"); np=$(median < "$dir/n.p")
     awk -v n="$1" -v a="$lr" -v b="$nr" -v c="$lp" -v d="$np" \
         'BEGIN { printf "%-34s %12.0f %12.0f %8.2f %10.2f\n", n, a, b, a / b, c / d }'
+}
+
+# start_servers: the backend and the front under nginx, the other front under ngxlite,
+# each from its prefix's nginx.conf, in the foreground of a background job.
+start_servers() {
+    local globals="daemon off; pid run.pid; error_log logs/error.log;"
+    "$NGINX" -p "$dir/backend/" -c nginx.conf -g "$globals" & pids+=($!)
+    "$NGINX" -p "$dir/nginx/" -c nginx.conf -g "$globals" & pids+=($!)
+    "$NGXLITE" -p "$dir/ngxlite/" -c nginx.conf -g "$globals" & pids+=($!)
 }
 
 # wait_for URL...: each answers (servers just started), within 5 s.
