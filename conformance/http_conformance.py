@@ -206,7 +206,8 @@ def client_tls(options, certs, sessions):
     """A client TLS context and wrap arguments for a connection's "{{tls ...}}" line:
     sni=NAME, cert=NAME (NAME.pem and NAME.key of the test certificates), alpn=P1,P2,
     ciphers=LIST (TLSv1.2's), max=TLSv1.2|TLSv1.3, resume (the session of the previous
-    TLS connection)."""
+    TLS connection), verify (the server's certificate checked against the test root and
+    the SNI name: a wrong one gives "TLS-ERROR: CERTIFICATE_VERIFY_FAILED")."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
@@ -224,6 +225,9 @@ def client_tls(options, certs, sessions):
             ctx.set_ciphers(value)
         elif key == "max":
             ctx.maximum_version = getattr(ssl.TLSVersion, value.replace(".", "_"))
+        elif key == "verify":
+            ctx.load_verify_locations(os.path.join(certs, "ca.crt"))
+            ctx.check_hostname = True  # sets CERT_REQUIRED
         elif key == "resume":
             # Python resumes a session only through the context that made it.
             ctx, wrap["session"] = sessions["context"], sessions.get("last")

@@ -18,6 +18,29 @@ namespace ngxlite::conf {
 
 namespace {
 
+std::string tls_path(const Compiler& c, const std::string& v) {
+    if (v.starts_with("data:") || has_variables(v)) return v;
+    return c.full_path(v, true);
+}
+
+ir::CertificateTemplate certificate_template(const Compiler& c, const Directive& cert, const Directive& key) {
+    return {compile_template(cert.args[1], cert.where), compile_template(key.args[1], key.where), c.conf_prefix()};
+}
+
+}  // namespace
+
+void set_server_certificates(const Compiler& c, const std::vector<const Directive*>& certs,
+                             const std::vector<const Directive*>& keys, ir::SslServerSettings& t) {
+    for (std::size_t i = 0; i < certs.size(); ++i)
+        t.certificates.push_back({tls_path(c, certs[i]->args[1]), tls_path(c, keys[i]->args[1])});
+    if (std::any_of(t.certificates.begin(), t.certificates.end(),
+                    [](const auto& p) { return has_variables(p.certificate) || has_variables(p.key); }))
+        for (std::size_t i = 0; i < certs.size(); ++i)
+            t.certificate_values.push_back(certificate_template(c, *certs[i], *keys[i]));
+}
+
+namespace {
+
 std::string at(const SourceRef& w) { return std::string(" in ") + (w.file ? *w.file : "command line") + ":" + std::to_string(w.line); }
 
 ir::SourceLocation location_of(const SourceRef& w) { return {w.file ? *w.file : "", w.line}; }
@@ -29,11 +52,6 @@ void init_upstreams(Compiler& c, ir::HttpConfig& http) {
 }
 
 // --- ssl (server side) --------------------------------------------------------------------
-
-std::string tls_path(Compiler& c, const std::string& v) {
-    if (v.starts_with("data:") || v.find('$') != std::string::npos) return v;
-    return c.full_path(v, true);
-}
 
 std::vector<std::string> read_passwords(const std::string& path) {
     std::vector<std::string> out;
@@ -97,8 +115,7 @@ std::optional<ir::SslServerSettings> merge_server_ssl(Compiler& c, const Scope& 
         return std::nullopt;
     }
     (void)server_where;
-    for (std::size_t i = 0; i < certs.size(); ++i)
-        t.certificates.push_back({tls_path(c, certs[i]->args[1]), tls_path(c, keys[i]->args[1])});
+    set_server_certificates(c, certs, keys, t);
     if (const Directive* p = s.find("ssl_password_file")) t.passwords = read_passwords(c.full_path(p->args[1], true));
     t.protocols = s.value<std::uint32_t>("ssl_protocols", ir::kDefaultTlsProtocols);
     t.ciphers = s.str("ssl_ciphers", t.ciphers);
@@ -134,6 +151,8 @@ ir::SslClientSettings merge_proxy_ssl(Compiler& c, const Scope& s, std::string_v
         fail("no \"" + p + "_ssl_certificate_key\" is defined for certificate \"" + cert->args[1] + "\"");
     if (cert) t.certificate = tls_path(c, cert->args[1]);
     if (key) t.certificate_key = tls_path(c, key->args[1]);
+    if (cert && key && !cert->args[1].empty() && (has_variables(cert->args[1]) || has_variables(key->args[1])))
+        t.certificate_value = certificate_template(c, *cert, *key);
     if (const Directive* d = s.find(p + "_ssl_password_file")) t.passwords = read_passwords(c.full_path(d->args[1], true));
     if (const Directive* d = s.find(p + "_ssl_trusted_certificate")) t.trusted_certificate = c.full_path(d->args[1], true);
     if (const Directive* d = s.find(p + "_ssl_crl")) t.crl = c.full_path(d->args[1], true);

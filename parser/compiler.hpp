@@ -61,6 +61,7 @@ public:
     // nginx's ngx_conf_full_name: relative names against the prefix or the conf prefix.
     std::string full_path(std::string_view name, bool conf_prefix) const;
     const std::string& prefix() const { return prefix_; }
+    const std::string& conf_prefix() const { return conf_prefix_; }
 
     void warn_at(const SourceRef& where, std::string message);
     void warn(std::string message);

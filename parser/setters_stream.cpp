@@ -184,8 +184,7 @@ void finish_stream(Compiler& c) {
         if (keys.size() < certs.size())
             fail("no \"ssl_certificate_key\" is defined for certificate \"" + certs[keys.size()]->args[1] + "\"");
         ir::SslServerSettings t;
-        for (std::size_t k = 0; k < certs.size(); ++k)
-            t.certificates.push_back({c.full_path(certs[k]->args[1], true), c.full_path(keys[k]->args[1], true)});
+        set_server_certificates(c, certs, keys, t);
         t.protocols = s.value<std::uint32_t>("ssl_protocols", ir::kDefaultTlsProtocols);
         t.ciphers = s.str("ssl_ciphers", t.ciphers);
         if (const Directive* d = s.find("ssl_dhparam")) t.dhparam = c.full_path(d->args[1], true);

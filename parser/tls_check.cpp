@@ -1,6 +1,7 @@
 #include "parser/tls_check.hpp"
 
 #include "parser/diagnostics.hpp"
+#include "parser/ir/tls_files.hpp"
 
 #include <openssl/dh.h>
 #include <openssl/core_names.h>
@@ -18,28 +19,6 @@
 
 namespace ngxlite::conf {
 
-std::string openssl_errors() {
-    std::string out = " (SSL:";
-    for (;;) {
-        const char* data = nullptr;
-        int flags = 0;
-        unsigned long n = ERR_peek_error_data(&data, &flags);
-        if (n == 0) break;
-        char buf[256];
-        ERR_error_string_n(n, buf, sizeof buf);
-        out += " ";
-        out += buf;
-        if (data && *data && (flags & ERR_TXT_STRING)) {
-            out += ":";
-            out += data;
-        }
-        ERR_get_error();
-    }
-    out += ")";
-    // nginx formats into a 1024-byte buffer (NGX_MAX_CONF_ERRSTR).
-    return out;
-}
-
 namespace {
 
 struct CtxDeleter {
@@ -48,7 +27,7 @@ struct CtxDeleter {
 using Ctx = std::unique_ptr<SSL_CTX, CtxDeleter>;
 
 [[noreturn]] void ssl_fail(const std::string& what) {
-    std::string msg = what + openssl_errors();
+    std::string msg = what + ir::openssl_errors();
     if (msg.size() > 1023) msg.resize(1023);
     fail(msg);
 }
@@ -66,75 +45,25 @@ Ctx create_ctx(std::uint32_t protocols) {
     return ctx;
 }
 
-BIO* open_bio(const std::string& name) {
-    if (name.starts_with("data:")) return BIO_new_mem_buf(name.data() + 5, static_cast<int>(name.size() - 5));
-    return BIO_new_file(name.c_str(), "r");
-}
-
 void set_ciphers(SSL_CTX* ctx, const std::string& ciphers) {
     if (SSL_CTX_set_cipher_list(ctx, ciphers.c_str()) == 0)
         ssl_fail("SSL_CTX_set_cipher_list(\"" + ciphers + "\") failed");
 }
 
-int password_cb(char* buf, int size, int, void* userdata) {
-    auto* pw = static_cast<const std::string*>(userdata);
-    if (!pw) return 0;
-    int n = static_cast<int>(std::min<std::size_t>(pw->size(), static_cast<std::size_t>(size)));
-    std::memcpy(buf, pw->data(), static_cast<std::size_t>(n));
-    return n;
-}
-
 // ngx_ssl_certificate: the leaf and its chain, then the key. Returns the leaf.
-X509* load_certificate(SSL_CTX* ctx, const std::string& cert, const std::string& key,
-                       const std::vector<std::string>& passwords) {
+ir::X509Ptr load_certificate(SSL_CTX* ctx, const std::string& cert, const std::string& key,
+                             const std::vector<std::string>& passwords) {
     ERR_clear_error();
-    BIO* bio = open_bio(cert);
-    if (!bio) ssl_fail("cannot load certificate \"" + cert + "\": BIO_new_file() failed");
-    X509* x509 = PEM_read_bio_X509_AUX(bio, nullptr, nullptr, nullptr);
-    if (!x509) {
-        BIO_free(bio);
-        ssl_fail("cannot load certificate \"" + cert + "\": PEM_read_bio_X509_AUX() failed");
-    }
-    if (SSL_CTX_use_certificate(ctx, x509) == 0) {
-        BIO_free(bio);
-        ssl_fail("SSL_CTX_use_certificate(\"" + cert + "\") failed");
-    }
-    for (;;) {
-        X509* extra = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
-        if (!extra) {
-            unsigned long n = ERR_peek_last_error();
-            if (ERR_GET_LIB(n) == ERR_LIB_PEM && ERR_GET_REASON(n) == PEM_R_NO_START_LINE) {
-                ERR_clear_error();
-                break;
-            }
-            BIO_free(bio);
-            ssl_fail("cannot load certificate \"" + cert + "\": PEM_read_bio_X509() failed");
-        }
-        SSL_CTX_add0_chain_cert(ctx, extra);
-    }
-    BIO_free(bio);
-
-    BIO* kbio = open_bio(key);
-    if (!kbio) ssl_fail("cannot load certificate key \"" + key + "\": BIO_new_file() failed");
-    EVP_PKEY* pkey = nullptr;
-    if (passwords.empty()) {
-        pkey = PEM_read_bio_PrivateKey(kbio, nullptr, password_cb, nullptr);
-    } else {
-        for (const auto& pw : passwords) {
-            BIO_reset(kbio);
-            ERR_clear_error();
-            pkey = PEM_read_bio_PrivateKey(kbio, nullptr, password_cb, const_cast<std::string*>(&pw));
-            if (pkey) break;
-        }
-    }
-    BIO_free(kbio);
-    if (!pkey) ssl_fail("cannot load certificate key \"" + key + "\": PEM_read_bio_PrivateKey() failed");
-    if (SSL_CTX_use_PrivateKey(ctx, pkey) == 0) {
-        EVP_PKEY_free(pkey);
-        ssl_fail("SSL_CTX_use_PrivateKey(\"" + key + "\") failed");
-    }
-    EVP_PKEY_free(pkey);
-    return x509;
+    std::string error;
+    ir::CertificateChain c = ir::load_certificate_chain(cert, error);
+    if (!c.leaf) ssl_fail("cannot load certificate \"" + cert + "\": " + error);
+    if (SSL_CTX_use_certificate(ctx, c.leaf.get()) == 0) ssl_fail("SSL_CTX_use_certificate(\"" + cert + "\") failed");
+    if (SSL_CTX_set0_chain(ctx, c.chain.get()) == 0) ssl_fail("SSL_CTX_set0_chain(\"" + cert + "\") failed");
+    c.chain.release();  // the context owns it now
+    ir::PkeyPtr pkey = ir::load_private_key(key, passwords, error);
+    if (!pkey) ssl_fail("cannot load certificate key \"" + key + "\": " + error);
+    if (SSL_CTX_use_PrivateKey(ctx, pkey.get()) == 0) ssl_fail("SSL_CTX_use_PrivateKey(\"" + key + "\") failed");
+    return std::move(c.leaf);
 }
 
 void load_verify(SSL_CTX* ctx, const std::string& file) {
@@ -257,11 +186,9 @@ std::shared_ptr<ssl_ctx_st> build_server_tls(const ir::SslServerSettings& s, boo
     SSL_CTX_set_mode(ctx.get(), SSL_MODE_RELEASE_BUFFERS | SSL_MODE_NO_AUTO_CHAIN);
     set_ciphers(ctx.get(), s.ciphers);
     if (s.prefer_server_ciphers) SSL_CTX_set_options(ctx.get(), SSL_OP_CIPHER_SERVER_PREFERENCE);
-    std::vector<X509*> leaves;
-    for (const auto& c : s.certificates) {
-        if (c.certificate.find('$') != std::string::npos) continue;  // loaded per handshake
-        leaves.push_back(load_certificate(ctx.get(), c.certificate, c.key, s.passwords));
-    }
+    std::vector<ir::X509Ptr> leaves;
+    if (s.certificate_values.empty())  // else each handshake loads them (the runtime's cert callback)
+        for (const auto& c : s.certificates) leaves.push_back(load_certificate(ctx.get(), c.certificate, c.key, s.passwords));
     // ngx_ssl_client_certificate and ngx_ssl_trusted_certificate.
     const bool verify = s.verify_client != ir::SslServerSettings::VerifyClient::off;
     SSL_CTX_set_verify(ctx.get(), verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, accept_any_certificate);
@@ -286,9 +213,9 @@ std::shared_ptr<ssl_ctx_st> build_server_tls(const ir::SslServerSettings& s, boo
         EVP_MD_CTX* md = EVP_MD_CTX_new();
         EVP_DigestInit_ex(md, EVP_sha1(), nullptr);
         EVP_DigestUpdate(md, "HTTP", 4);
-        for (X509* leaf : leaves) {
+        for (const auto& leaf : leaves) {
             unsigned char* der = nullptr;
-            const int n = i2d_X509(leaf, &der);
+            const int n = i2d_X509(leaf.get(), &der);
             if (n > 0) EVP_DigestUpdate(md, der, static_cast<std::size_t>(n));
             OPENSSL_free(der);
         }
@@ -299,10 +226,9 @@ std::shared_ptr<ssl_ctx_st> build_server_tls(const ir::SslServerSettings& s, boo
     }
     SSL_CTX_set_session_id_context(ctx.get(), id, std::min<unsigned int>(id_size, SSL_MAX_SID_CTX_LENGTH));
     for (std::size_t i = 0; i < leaves.size(); ++i) {
-        STACK_OF(OPENSSL_STRING)* aia = X509_get1_ocsp(leaves[i]);
+        STACK_OF(OPENSSL_STRING)* aia = X509_get1_ocsp(leaves[i].get());
         const bool has_url = aia && sk_OPENSSL_STRING_num(aia) > 0;
         X509_email_free(aia);
-        X509_free(leaves[i]);
         if (stapling && !has_url)
             warn("\"ssl_stapling\" ignored, no OCSP responder URL in the certificate \"" +
                  s.certificates[i].certificate + "\"");
@@ -351,10 +277,8 @@ std::shared_ptr<ssl_ctx_st> build_server_tls(const ir::SslServerSettings& s, boo
 std::shared_ptr<ssl_ctx_st> build_client_tls(const ir::SslClientSettings& s, const std::string& prefix) {
     Ctx ctx = create_ctx(s.protocols);
     set_ciphers(ctx.get(), s.ciphers);
-    if (!s.certificate.empty()) {
-        if (s.certificate.find('$') == std::string::npos && s.certificate_key.find('$') == std::string::npos)
-            X509_free(load_certificate(ctx.get(), s.certificate, s.certificate_key, s.passwords));
-    }
+    if (!s.certificate.empty() && !s.certificate_value)  // with variables: per upstream connection
+        load_certificate(ctx.get(), s.certificate, s.certificate_key, s.passwords);
     if (s.verify) {
         if (s.trusted_certificate.empty()) fail("no " + prefix + "_ssl_trusted_certificate for " + prefix + "_ssl_verify");
         SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, accept_any_certificate);

@@ -23,7 +23,4 @@ std::shared_ptr<ssl_ctx_st> build_server_tls(const ir::SslServerSettings& s, boo
 // runtime checks the result and the name afterwards and logs them as nginx does).
 std::shared_ptr<ssl_ctx_st> build_client_tls(const ir::SslClientSettings& s, const std::string& directive_prefix);
 
-// "... (SSL: error:...:reason[:data] ...)": OpenSSL's error queue as nginx prints it.
-std::string openssl_errors();
-
 }  // namespace ngxlite::conf

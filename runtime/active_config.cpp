@@ -25,7 +25,7 @@ ActiveConfig::ActiveConfig(std::shared_ptr<const ir::Config> config)
     access_logs = std::make_unique<AccessLogs>(*ir->http);
     for (const auto& server : ir->http->servers) {
         for (const auto& l : server.locations) prepare_upstream_tls(l);
-        if (server.ssl && server.ssl->context) prepare_server_context(server.ssl->context.get());
+        if (server.ssl && server.ssl->context) prepare_server_context(*server.ssl);
     }
     for (const auto& a : ir->http->addresses) {
         ServerSelector& sel = selectors[a.listen.endpoint.text()];

@@ -1126,18 +1126,19 @@ Task<void> start_tls_connection(std::unique_ptr<Connection> c) {
         co_await serve_connection(std::move(c), true);
         co_return;
     }
-    SSL* ssl = new_server_ssl(*c->selector);
+    SSL* ssl = new_server_ssl(*c->selector, c->conn, *c->cfg->ir->http);
     if (!ssl) {
         c->cfg->error_log.write(LogLevel::alert, "SSL_new() failed", c->conn.id);
         co_return;
     }
     auto [hec] = co_await stream.start_tls(ssl).async_handshake(asio::ssl::stream_base::server, use_tuple);
     if (hec) {
+        const std::string context = " while SSL handshaking, client: " + c->conn.remote_addr + ", server: " +
+                                    c->conn.server_addr + ":" + std::to_string(c->conn.server_port);
+        if (const std::string error = certificate_error(ssl); !error.empty())
+            c->cfg->error_log.write(LogLevel::error, error + context, c->conn.id);
         // nginx logs most handshake failures at info (ngx_ssl_connection_error).
-        c->cfg->error_log.write(LogLevel::info,
-                                handshake_error(hec) + " while SSL handshaking, client: " + c->conn.remote_addr +
-                                    ", server: " + c->conn.server_addr + ":" + std::to_string(c->conn.server_port),
-                                c->conn.id);
+        c->cfg->error_log.write(LogLevel::info, handshake_error(hec) + context, c->conn.id);
         co_return;
     }
     c->conn.ssl = ssl;

@@ -8,6 +8,8 @@
 #include "runtime/transport_stream.hpp"
 #include "runtime/upstream.hpp"
 
+#include "parser/ir/tls_files.hpp"
+
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
@@ -391,6 +393,13 @@ Task<ProxyResult> proxy_http(TransportStream& client, beast::flat_buffer& client
                                                            ctx.proxy_host)
                                        : std::string();
     const SSL_CTX* const tls_context = https ? p.ssl.context.get() : nullptr;
+    // proxy_ssl_certificate with variables (ngx_http_upstream_ssl_certificate): an empty
+    // certificate presents none.
+    std::string client_certificate, client_key;
+    if (https && p.ssl.certificate_value) {
+        client_certificate = expand(p.ssl.certificate_value->certificate, ctx);
+        if (!client_certificate.empty()) client_key = expand(p.ssl.certificate_value->key, ctx);
+    }
 
     for (;;) {
         Peer* peer = selection.next();
@@ -456,7 +465,7 @@ Task<ProxyResult> proxy_http(TransportStream& client, beast::flat_buffer& client
         };
 
         // What a kept connection must have been made with to serve this attempt.
-        IdleConnections::Key key{endpoint, tls_context, ssl_name};
+        IdleConnections::Key key{endpoint, tls_context, ssl_name, client_certificate};
         std::unique_ptr<TransportStream> upstream;
         int connection_requests = 0;
         if (idle)
@@ -508,6 +517,19 @@ Task<ProxyResult> proxy_http(TransportStream& client, beast::flat_buffer& client
                     co_return result;
                 }
                 auto& tls = upstream->start_tls(ssl);
+                if (!client_certificate.empty()) {
+                    // nginx answers 500 here, before its handshake, and tries no other server.
+                    const std::string error = ir::use_connection_certificate(ssl, client_certificate, client_key, p.ssl.passwords,
+                                                                             p.ssl.certificate_value->conf_prefix);
+                    if (!error.empty()) {
+                        append(ctx.upstream_connect_time, "-");
+                        append(ctx.upstream_header_time, "-");
+                        log_error(cfg, ctx, error + " while connecting to upstream", peer_url);
+                        selection.finish(false, [] {});
+                        result.error_status = 500;
+                        co_return result;
+                    }
+                }
                 auto [hsec] = co_await tls.async_handshake(asio::ssl::stream_base::client, use_tuple);
                 std::string refused = hsec ? std::string() : verify_upstream(tls.native_handle(), p.ssl, ssl_name);
                 if (hsec && client_left()) co_return result;

@@ -187,13 +187,15 @@ BOOST_AUTO_TEST_CASE(idle_upstream_connections_are_reused_by_key_until_closed) {
     auto client = std::make_unique<runtime::TransportStream>(runtime::WorkerSocket(io), timers);
     client->socket().connect(acceptor.local_endpoint());
     tcp::socket server = acceptor.accept();
-    const runtime::IdleConnections::Key plain{peer, nullptr, ""};
+    const runtime::IdleConnections::Key plain{peer, nullptr, "", ""};
     idle.put(std::move(client), plain, 1);
     BOOST_TEST(idle.size() == 1u);
-    // Never handed to an exchange that would have made it otherwise (here: over TLS).
+    // Never handed to an exchange that would have made it otherwise: over TLS, or with
+    // another client certificate named by variables.
     SSL_CTX* tls = SSL_CTX_new(TLS_method());
-    BOOST_TEST(!idle.take({peer, tls, "localhost"}));
+    BOOST_TEST(!idle.take({peer, tls, "localhost", ""}));
     SSL_CTX_free(tls);
+    BOOST_TEST(!idle.take({peer, nullptr, "", "/certs/other.crt"}));
     auto again = idle.take(plain);
     BOOST_REQUIRE(again);
     BOOST_TEST(again->requests == 1);

@@ -48,9 +48,6 @@ void console(const std::string& line) {
 // What this runtime's proxy does not do yet: refused, never served differently.
 std::optional<std::string> unsupported_proxy(const ir::Location& l) {
     if (l.proxy) {
-        if (l.proxy->ssl.enabled && (l.proxy->ssl.certificate.find('$') != std::string::npos ||
-                                     l.proxy->ssl.certificate_key.find('$') != std::string::npos))
-            return "proxy_ssl_certificate with variables is not implemented by ngxlite yet" + l.where.in();
         if (l.proxy->upstream_index < 0 && !l.proxy->pass_has_variables) return "proxy_pass to a unix socket is not implemented by ngxlite yet" + l.where.in();
     }
     for (const auto& child : l.locations)
@@ -68,10 +65,6 @@ bool refuse_unimplemented(const ir::Config& cfg, const ErrorLog& log) {
         for (const auto& a : cfg.http->addresses)
             if (a.listen.http2) return refuse("the \"http2\" parameter of \"listen\" is not implemented by ngxlite yet" + a.listen.where.in());
         for (const auto& server : cfg.http->servers) {
-            if (server.ssl)
-                for (const auto& c : server.ssl->certificates)
-                    if (c.certificate.find('$') != std::string::npos || c.key.find('$') != std::string::npos)
-                        return refuse("ssl_certificate with variables is not implemented by ngxlite yet" + server.where.in());
             for (const auto& l : server.locations)
                 if (auto err = unsupported_proxy(l)) return refuse(*err);
         }

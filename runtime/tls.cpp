@@ -1,7 +1,10 @@
 #include "runtime/tls.hpp"
 
+#include "runtime/request.hpp"
 #include "runtime/router.hpp"
 #include "runtime/text.hpp"
+
+#include "parser/ir/tls_files.hpp"
 
 #include <boost/asio/ssl/error.hpp>
 
@@ -96,7 +99,11 @@ namespace {
 // What a server-side connection's handshake decided, kept with its SSL.
 struct Negotiated {
     const ServerSelector* selector;
+    const ConnectionInfo* connection;  // for certificates named by variables
+    const ir::HttpConfig* http;
+    const ir::HttpServer* server;  // the default server, or the one SNI chose
     std::string server_name;  // the SNI name that chose a server (nginx's hc->ssl_servername)
+    std::string certificate_error;  // why a certificate named by variables did not load
 };
 
 int negotiated_index() {
@@ -136,6 +143,7 @@ int select_server(SSL* ssl, int* alert, void*) {
         if (valid_host(host))
             if (const ir::HttpServer* found = n->selector->find(host)) {
                 server = found;
+                n->server = found;
                 n->server_name = std::move(host);
                 if (found->ssl && found->ssl->context) {
                     SSL_CTX* ctx = found->ssl->context.get();
@@ -174,21 +182,48 @@ bool optional_error(long rc) {
            rc == X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE || rc == X509_V_ERR_CERT_UNTRUSTED;
 }
 
-}  // namespace
-
-void prepare_server_context(SSL_CTX* ctx) {
-    SSL_CTX_set_tlsext_servername_callback(ctx, select_server);
-    SSL_CTX_set_alpn_select_cb(ctx, select_alpn, nullptr);
+// ngx_http_ssl_certificate: the chosen server's certificates named by variables,
+// evaluated with what the connection knows (no request yet) and loaded into this SSL.
+int load_certificates(SSL* ssl, void*) {
+    auto* n = static_cast<Negotiated*>(SSL_get_ex_data(ssl, negotiated_index()));
+    if (!n || !n->server->ssl) return 1;
+    ConnectionInfo connection = *n->connection;
+    connection.ssl = ssl;
+    Request request;
+    RequestContext ctx(connection, request);
+    ctx.server = n->server;
+    ctx.http = n->http;
+    const ir::SslServerSettings& settings = *n->server->ssl;
+    for (const auto& c : settings.certificate_values) {
+        n->certificate_error = ir::use_connection_certificate(ssl, expand(c.certificate, ctx), expand(c.key, ctx),
+                                                              settings.passwords, c.conf_prefix);
+        if (!n->certificate_error.empty()) return 0;  // the handshake fails: "cert cb error"
+    }
+    return 1;
 }
 
-SSL* new_server_ssl(const ServerSelector& selector) {
+}  // namespace
+
+void prepare_server_context(const ir::SslServerSettings& settings) {
+    SSL_CTX* ctx = settings.context.get();
+    SSL_CTX_set_tlsext_servername_callback(ctx, select_server);
+    SSL_CTX_set_alpn_select_cb(ctx, select_alpn, nullptr);
+    if (!settings.certificate_values.empty()) SSL_CTX_set_cert_cb(ctx, load_certificates, nullptr);
+}
+
+SSL* new_server_ssl(const ServerSelector& selector, const ConnectionInfo& connection, const ir::HttpConfig& http) {
     const ir::HttpServer& fallback = selector.default_server();
     if (!fallback.ssl || !fallback.ssl->context) return nullptr;
     SSL* ssl = SSL_new(fallback.ssl->context.get());
     if (!ssl) return nullptr;
     SSL_set_accept_state(ssl);
-    SSL_set_ex_data(ssl, negotiated_index(), new Negotiated{&selector, {}});
+    SSL_set_ex_data(ssl, negotiated_index(), new Negotiated{&selector, &connection, &http, &fallback, {}, {}});
     return ssl;
+}
+
+std::string certificate_error(SSL* ssl) {
+    const auto* n = static_cast<const Negotiated*>(SSL_get_ex_data(ssl, negotiated_index()));
+    return n ? n->certificate_error : std::string();
 }
 
 int refuse_client(SSL* ssl, const ir::HttpServer& server, std::string_view host, std::string& log_line) {

@@ -16,6 +16,7 @@
 namespace ngxlite::runtime {
 
 class ServerSelector;
+struct ConnectionInfo;
 
 // A TLS session kept for one upstream server in one worker (nginx's peer->ssl_session).
 using TlsSession = std::shared_ptr<SSL_SESSION>;
@@ -46,13 +47,17 @@ std::string handshake_error(const boost::system::error_code& ec);
 // --- TLS termination (ngx_http_ssl_module) ---------------------------------------------
 
 // Called once per server context before workers use it: SNI then picks the server's
-// context (ngx_http_ssl_servername) and ALPN offers HTTP/1.x.
-void prepare_server_context(SSL_CTX* ctx);
+// context (ngx_http_ssl_servername), ALPN offers HTTP/1.x, and certificates named by
+// variables are loaded per handshake (ngx_http_ssl_certificate).
+void prepare_server_context(const ir::SslServerSettings& settings);
 
 // A server-side SSL for a connection to an address with `listen ... ssl`: its default
-// server's context; the client's SNI is looked up among `selector`'s names (the selector
-// must outlive the SSL). Null when OpenSSL cannot make one.
-SSL* new_server_ssl(const ServerSelector& selector);
+// server's context; the client's SNI is looked up among `selector`'s names. The
+// selector, `connection` and `http` must outlive the SSL. Null when OpenSSL cannot make one.
+SSL* new_server_ssl(const ServerSelector& selector, const ConnectionInfo& connection, const ir::HttpConfig& http);
+
+// Why a certificate named by variables failed this handshake (nginx's error line), or "".
+std::string certificate_error(SSL* ssl);
 
 // The first byte of a TLS (or SSLv2) ClientHello, as ngx_http_ssl_handshake tells TLS
 // from plain HTTP on a TLS port.

@@ -130,12 +130,13 @@ public:
 
     struct Entry;
     // A connection is kept with what it was made with: the peer and, over TLS, the
-    // location's context (its certificate, verification and protocols) and the name
-    // checked and sent as SNI; it is handed only to an exchange that would make the same.
+    // location's context (its certificate, verification and protocols), the name
+    // checked and sent as SNI and a certificate named by variables; it is handed only to an exchange that would make the same.
     struct Key {
         ir::Endpoint peer;
         const SSL_CTX* tls = nullptr;  // null in the clear
         std::string tls_name;
+        std::string tls_certificate;  // proxy_ssl_certificate evaluated, when it holds variables
         bool operator==(const Key&) const = default;
     };
     struct Kept {

@@ -14,6 +14,6 @@ find testdata ../shared/corpus -name '*.conf' -size -64k 2>/dev/null | while rea
   cp "$f" "$seeds/$(echo "$f" | md5sum | cut -c1-16)"
 done
 cd build-fuzz
-ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1 tools/config_fuzzer -max_total_time="$seconds" \
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 tools/config_fuzzer -max_total_time="$seconds" \
   -timeout=10 -rss_limit_mb=2048 -max_len=16384 -print_final_stats=1 -artifact_prefix=findings/ \
   seeds 2>&1 | tail -n 12

@@ -51,11 +51,26 @@ enum TlsProtocol : std::uint32_t {
 // nginx 1.22.1's default for ssl_protocols and proxy_ssl_protocols (no TLSv1.3 unless listed).
 constexpr std::uint32_t kDefaultTlsProtocols = kTLSv1 | kTLSv1_1 | kTLSv1_2;
 
+struct SslCertificate {
+    std::string certificate;
+    std::string key;
+};
+
+// A certificate and key named by variables (nginx's certificate_values): evaluated and
+// loaded per handshake (ssl_certificate) or per upstream connection (proxy_ssl_certificate);
+// a relative result is taken from the configuration's prefix, as ngx_get_full_name does.
+struct CertificateTemplate {
+    Template certificate;
+    Template key;
+    std::string conf_prefix;
+};
+
 // Every proxy_ssl_* setting, merged (http: http -> server -> location; stream: stream -> server).
 struct SslClientSettings {
     bool enabled = false;            // https:// upstream, or stream `proxy_ssl on`
     std::string certificate;         // proxy_ssl_certificate (path, may hold variables)
     std::string certificate_key;     // proxy_ssl_certificate_key
+    std::optional<CertificateTemplate> certificate_value;  // set when either holds variables
     std::vector<std::string> passwords;  // lines of proxy_ssl_password_file
     std::string trusted_certificate;
     std::string crl;
@@ -73,14 +88,13 @@ struct SslClientSettings {
     std::shared_ptr<ssl_ctx_st> context;
 };
 
-struct SslCertificate {
-    std::string certificate;
-    std::string key;
-};
 
 // listen ... ssl: the ssl_* settings of a server, merged http -> server.
 struct SslServerSettings {
     std::vector<SslCertificate> certificates;
+    // Set when any certificate or key holds variables: then none is loaded at load time
+    // and each handshake loads them all (ngx_http_ssl_certificate).
+    std::vector<CertificateTemplate> certificate_values;
     std::vector<std::string> passwords;
     std::uint32_t protocols = kDefaultTlsProtocols;
     std::string ciphers = "HIGH:!aNULL:!MD5";
