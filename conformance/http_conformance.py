@@ -237,11 +237,12 @@ def client_tls(options, certs, sessions):
     return ctx, wrap
 
 
-def exchange(port, segments, tls=None, sessions=None):
+def exchange(port, segments, tls=None, sessions=None, half_close=False):
     """Sends each (pause_ms, bytes) segment once its pause has passed since the one before,
-    reading what comes meanwhile; stops sending when the server closes. Then reads until
-    the connection goes quiet or closes. With `tls` (a context and wrap arguments) the
-    connection speaks TLS; a handshake that fails gives "TLS-ERROR: reason"."""
+    reading what comes meanwhile; stops sending when the server closes. Then (after
+    shutting down its sending side with `half_close`) reads until the connection goes
+    quiet or closes. With `tls` (a context and wrap arguments) the connection speaks TLS;
+    a handshake that fails gives "TLS-ERROR: reason"."""
     chunks = []
     with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as raw:
         s = raw
@@ -285,6 +286,8 @@ def exchange(port, segments, tls=None, sessions=None):
                 break
             last_sent = time.monotonic()
         if not closed:
+            if half_close:
+                raw.shutdown(socket.SHUT_WR)
             read_until(time.monotonic() + TIMEOUT)
         if tls and sessions is not None and s.session is not None:
             sessions["last"] = s.session
@@ -365,14 +368,29 @@ def canonical(raw, port, token_flags):
 PAUSE = re.compile(r"\{\{pause (\d+)\}\}")
 
 
-def requests_of(case_dir):
-    text = open(os.path.join(case_dir, "requests"), encoding="latin-1").read()
-    conns = []
-    for block in text.split("\n----\n"):
+def connection_blocks(path, first_lines=()):
+    """The connections of a requests or sessions file (separated by "----" lines): each
+    block's text, the group of each of `first_lines` (patterns of a leading line, taken
+    off in order when present, else None), and its "{{tls ...}}" options (None: plain)."""
+    out = []
+    for block in open(path, encoding="latin-1").read().split("\n----\n"):
         block = block.strip("\n") + "\n"
+        found = []
+        for pattern in first_lines:
+            m = pattern.match(block)
+            found.append(m.group(1) if m else None)
+            if m:
+                block = block[m.end():]
         tls = TLS_LINE.match(block)
         if tls:
             block = block[tls.end():]
+        out.append((block, found, tls.group(1) or "" if tls else None))
+    return out
+
+
+def requests_of(case_dir):
+    conns = []
+    for block, _, tls_options in connection_blocks(os.path.join(case_dir, "requests")):
         block = block.strip("\n")
         # A header block gets its closing blank line back; a trailing body is sent as is.
         last = block.rsplit("\n\n", 1)[-1]
@@ -382,7 +400,7 @@ def requests_of(case_dir):
         parts = PAUSE.split(block)
         segments = [(int(parts[i - 1]) if i else 0, parts[i].replace("\n", "\r\n").encode("latin-1"))
                     for i in range(0, len(parts), 2)]
-        conns.append((segments, tls.group(1) or "" if tls else None))
+        conns.append((segments, tls_options))
     return conns
 
 
@@ -506,11 +524,14 @@ def run_case(ngxlite, case_dir, certs):
         shutil.rmtree(work, ignore_errors=True)
 
 
-def main():
+def run_all(run_case, count, noun):
+    """The driver both side-by-side suites share: certificates made for the run, every case
+    of argv[2] (or the ones named after it) through run_case(ngxlite, case_dir, certs),
+    differences printed as diffs; exits 1 when any case differs."""
     ngxlite = os.path.abspath(sys.argv[1])
     root = sys.argv[2]
     cases = sys.argv[3:] or sorted(d for d in os.listdir(root) if os.path.isfile(os.path.join(root, d, "nginx.conf")))
-    passed = failed = responses = 0
+    passed = failed = compared = 0
     # Certificates made now by openssl, never committed (tools/gen-test-certs.sh).
     certs = tempfile.mkdtemp(prefix="ngxlite-certs.")
     os.chmod(certs, 0o755)
@@ -521,8 +542,7 @@ def main():
     for case in cases:
         try:
             expected, got = run_case(ngxlite, os.path.join(root, case), certs)
-            responses += sum(len(c.split("\n=====\n")) for c in expected
-                             if c and not c.startswith(("access log:", "error log:", "request bytes")))
+            compared += count(expected)
         except Exception as e:  # a server that does not start is a failure of the case
             failed += 1
             print(f"FAIL {case}: {e}")
@@ -534,12 +554,18 @@ def main():
         print(f"FAIL {case}")
         for i, (e, g) in enumerate(zip(expected, got)):
             if e != g:
-                print(f"  connection {i + 1}:")
+                print(f"  item {i + 1}:")
                 for line in difflib.unified_diff(e.split("\n"), g.split("\n"), "nginx", "ngxlite", lineterm="", n=2):
                     print("    " + line)
     shutil.rmtree(certs, ignore_errors=True)
-    print(f"{passed} passed, {failed} failed ({responses} responses compared, with their log lines)")
+    print(f"{passed} passed, {failed} failed ({compared} {noun} compared, with their log lines)")
     sys.exit(1 if failed else 0)
+
+
+def main():
+    run_all(run_case, lambda expected: sum(len(c.split("\n=====\n")) for c in expected
+                                           if c and not c.startswith(("access log:", "error log:", "request bytes"))),
+            "responses")
 
 
 if __name__ == "__main__":

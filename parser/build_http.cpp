@@ -39,6 +39,7 @@ void set_server_certificates(const Compiler& c, const std::vector<const Directiv
             t.certificate_values.push_back(certificate_template(c, *certs[i], *keys[i]));
 }
 
+
 namespace {
 
 std::string at(const SourceRef& w) { return std::string(" in ") + (w.file ? *w.file : "command line") + ":" + std::to_string(w.line); }
@@ -95,6 +96,8 @@ ir::SslServerSettings::SessionCache session_cache(const Directive& d, std::int64
     return mode;
 }
 
+}  // namespace
+
 // Merges the ssl module's settings for one server; nullopt when it has no certificate.
 std::optional<ir::SslServerSettings> merge_server_ssl(Compiler& c, const Scope& s, const SourceRef& server_where) {
     ir::SslServerSettings t;
@@ -139,8 +142,6 @@ std::optional<ir::SslServerSettings> merge_server_ssl(Compiler& c, const Scope& 
 }
 
 // --- proxy --------------------------------------------------------------------------------
-
-}  // namespace
 
 ir::SslClientSettings merge_proxy_ssl(Compiler& c, const Scope& s, std::string_view prefix) {
     const std::string p(prefix);

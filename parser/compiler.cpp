@@ -108,6 +108,19 @@ const SourceFile& Compiler::read_file(const std::string& path, const SourceRef* 
         ::close(fd);
         fail("fstat() \"" + path + "\" failed " + errno_text(err), Level::crit);
     }
+    const std::int64_t mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+    if (auto it = read_by_path_.find(path); it != read_by_path_.end() && S_ISREG(st.st_mode)) {
+        const SourceFile& seen = *it->second;
+        if (seen.device == st.st_dev && seen.inode == st.st_ino && seen.size == static_cast<std::uint64_t>(st.st_size) &&
+            seen.mtime_ns == mtime_ns) {
+            ::close(fd);
+            return seen;
+        }
+    }
+    file->device = st.st_dev;
+    file->inode = st.st_ino;
+    file->size = static_cast<std::uint64_t>(st.st_size);
+    file->mtime_ns = mtime_ns;
     const std::size_t size = S_ISDIR(st.st_mode) ? 1 : static_cast<std::size_t>(st.st_size);
     file->bytes.resize(size);
     std::size_t got = 0;
@@ -125,6 +138,7 @@ const SourceFile& Compiler::read_file(const std::string& path, const SourceRef* 
     ::close(fd);
     file->parsed = grammar::parse(file->bytes);
     file->lines = grammar::LineIndex(file->bytes);
+    if (S_ISREG(st.st_mode) && got == size) read_by_path_[path] = file.get();
     files_.push_back(std::move(file));
     return *files_.back();
 }

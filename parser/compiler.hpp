@@ -24,6 +24,9 @@ struct SourceFile {
     std::string bytes;
     grammar::ParsedFile parsed;
     grammar::LineIndex lines{""};
+    // What fstat() said when it was read: an include of the same unchanged file reuses it.
+    std::uint64_t device = 0, inode = 0, size = 0;
+    std::int64_t mtime_ns = 0;
 };
 
 class Compiler;
@@ -94,6 +97,10 @@ private:
     std::vector<Block*> blocks_;
     int include_depth_ = 0;
     std::vector<std::unique_ptr<SourceFile>> files_;
+    // The last reading of each path: nginx reads a file again at every include (a file
+    // including itself does so up to the depth limit); the words cannot differ while
+    // the file does not change, so they are parsed once.
+    std::unordered_map<std::string, const SourceFile*> read_by_path_;
     std::vector<Diagnostic> warnings_;
     std::shared_ptr<ir::Config> config_;
     std::unique_ptr<HttpState> http_;

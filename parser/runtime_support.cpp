@@ -8,7 +8,7 @@
 namespace ngxlite::conf {
 
 bool runtime_implements(const DirectiveSpec& spec) {
-    // What the HTTP runtime serves today; the list grows with it (issue 3 onwards).
+    // What the HTTP runtime serves today (names of the core, event and http modules).
     static constexpr std::string_view implemented[] = {
         "include", "daemon", "master_process", "worker_processes", "pid", "error_log", "events",
         "worker_connections", "worker_shutdown_timeout", "user", "http", "server", "listen",
@@ -31,7 +31,20 @@ bool runtime_implements(const DirectiveSpec& spec) {
         "ssl_prefer_server_ciphers", "ssl_ecdh_curve", "ssl_dhparam", "ssl_session_cache", "ssl_session_timeout",
         "ssl_session_tickets", "ssl_session_ticket_key", "ssl_conf_command", "ssl_client_certificate",
         "ssl_trusted_certificate", "ssl_verify_client", "ssl_verify_depth", "ssl_crl", "ssl_reject_handshake"};
-    return std::find(std::begin(implemented), std::end(implemented), spec.name) != std::end(implemented);
+    // The stream runtime (issue 5): TCP proxying, its upstreams, TLS on both sides.
+    static constexpr std::string_view stream_implemented[] = {
+        "stream", "server", "listen", "upstream", "hash", "least_conn", "random", "proxy_pass",
+        "proxy_connect_timeout", "proxy_timeout", "proxy_buffer_size", "proxy_next_upstream",
+        "proxy_next_upstream_tries", "proxy_next_upstream_timeout", "proxy_half_close", "proxy_ssl",
+        "proxy_ssl_certificate", "proxy_ssl_certificate_key", "proxy_ssl_password_file", "proxy_ssl_trusted_certificate",
+        "proxy_ssl_verify", "proxy_ssl_verify_depth", "proxy_ssl_crl", "proxy_ssl_name", "proxy_ssl_server_name",
+        "proxy_ssl_protocols", "proxy_ssl_ciphers", "proxy_ssl_conf_command", "proxy_ssl_session_reuse",
+        "ssl_certificate", "ssl_certificate_key", "ssl_password_file", "ssl_protocols", "ssl_ciphers",
+        "ssl_prefer_server_ciphers", "ssl_ecdh_curve", "ssl_dhparam", "ssl_session_cache", "ssl_session_timeout",
+        "ssl_session_tickets", "ssl_session_ticket_key", "ssl_conf_command", "ssl_client_certificate",
+        "ssl_trusted_certificate", "ssl_verify_client", "ssl_verify_depth", "ssl_crl", "ssl_handshake_timeout"};
+    const auto has = [&](const auto& list) { return std::find(std::begin(list), std::end(list), spec.name) != std::end(list); };
+    return spec.module.starts_with("ngx_stream") ? has(stream_implemented) : has(implemented);
 }
 
 }  // namespace ngxlite::conf

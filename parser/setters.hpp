@@ -37,6 +37,9 @@ void set_server_certificates(const Compiler& c, const std::vector<const Directiv
                              const std::vector<const Directive*>& keys, ir::SslServerSettings& t);
 
 class Scope;
+// The ssl module's settings of one server (http and stream), its context built; nullopt
+// when it has no certificate (and no ssl_reject_handshake).
+std::optional<ir::SslServerSettings> merge_server_ssl(Compiler& c, const Scope& s, const SourceRef& server_where);
 // Every PREFIX_ssl_* setting merged down `s` (http proxy, stream proxy).
 ir::SslClientSettings merge_proxy_ssl(Compiler& c, const Scope& s, std::string_view prefix);
 

@@ -161,7 +161,26 @@ void finish_stream(Compiler& c) {
         ir::StreamServer server;
         server.where = {info.server->where.file ? *info.server->where.file : "", info.server->where.line};
         server.listens = info.listens;
-        if (const Directive* p = s.innermost().find("proxy_pass")) server.proxy_pass = p->args[1];
+        if (const Directive* p = s.innermost().find("proxy_pass")) {
+            server.proxy_pass = p->args[1];
+            server.pass_has_variables = has_variables(server.proxy_pass);
+            if (!server.pass_has_variables) {
+                // The group it reaches, found as ngx_stream_upstream_add found it.
+                UrlOptions o;
+                o.no_resolve = true;
+                const ParsedUrl u = parse_url(server.proxy_pass, o);
+                for (std::size_t i = 0; i < st.upstreams.size(); ++i)
+                    if (iequals(st.upstreams[i]->host, u.host) && (st.upstreams[i]->explicit_block || st.upstreams[i]->port == u.port)) {
+                        server.upstream_index = static_cast<int>(i);
+                        break;
+                    }
+            }
+        }
+        server.half_close = s.value<bool>("proxy_half_close", false);
+        server.ssl_handshake_timeout = ir::Msec(s.value<std::int64_t>("ssl_handshake_timeout", 60000));
+        server.next_upstream = s.value<bool>("proxy_next_upstream", true);
+        server.next_upstream_tries = s.value<int>("proxy_next_upstream_tries", 0);
+        server.next_upstream_timeout = ir::Msec(s.value<std::int64_t>("proxy_next_upstream_timeout", 0));
         server.connect_timeout = ir::Msec(s.value<std::int64_t>("proxy_connect_timeout", 60000));
         server.timeout = ir::Msec(s.value<std::int64_t>("proxy_timeout", 600000));
         server.buffer_size = s.value<std::int64_t>("proxy_buffer_size", 16384);
@@ -172,28 +191,15 @@ void finish_stream(Compiler& c) {
     }
     // upstream module: implicit upstreams need a port and must resolve.
     for (const auto& up : st.upstreams) stream.upstreams.push_back(init_upstream(*up, true));
-    // ssl module merge: a `listen ... ssl` needs a certificate.
+    // ssl module merge (ngx_stream_ssl_merge_conf): only a server with `listen ... ssl`
+    // builds its context, and needs a certificate.
     for (std::size_t i = 0; i < st.servers.size(); ++i) {
         const auto& info = st.servers[i];
+        if (!info.ssl_listen) continue;
         const Scope s = top.child(info.server->block.get());
-        const auto certs = s.find_list("ssl_certificate");
-        if (info.ssl_listen && certs.empty())
+        if (s.find_list("ssl_certificate").empty())
             fail("no \"ssl_certificate\" is defined for the \"listen ... ssl\" directive" + at(info.ssl_listen->where));
-        if (certs.empty()) continue;
-        const auto keys = s.find_list("ssl_certificate_key");
-        if (keys.size() < certs.size())
-            fail("no \"ssl_certificate_key\" is defined for certificate \"" + certs[keys.size()]->args[1] + "\"");
-        ir::SslServerSettings t;
-        set_server_certificates(c, certs, keys, t);
-        t.protocols = s.value<std::uint32_t>("ssl_protocols", ir::kDefaultTlsProtocols);
-        t.ciphers = s.str("ssl_ciphers", t.ciphers);
-        if (const Directive* d = s.find("ssl_dhparam")) t.dhparam = c.full_path(d->args[1], true);
-        if (const Directive* d = s.find("ssl_verify_client")) t.verify_client = static_cast<ir::SslServerSettings::VerifyClient>(d->value);
-        if (const Directive* d = s.find("ssl_client_certificate")) t.client_certificate = c.full_path(d->args[1], true);
-        if (const Directive* d = s.find("ssl_trusted_certificate")) t.trusted_certificate = c.full_path(d->args[1], true);
-        if (const Directive* d = s.find("ssl_crl")) t.crl = c.full_path(d->args[1], true);
-        t.context = build_server_tls(t, false, [&](std::string w) { c.warn(std::move(w)); });
-        stream.servers[i].ssl_server = t;
+        stream.servers[i].ssl_server = merge_server_ssl(c, s, info.server->where);
     }
     st.variables.check(c.modules());
     c.config().stream = std::move(stream);

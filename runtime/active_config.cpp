@@ -21,6 +21,11 @@ void prepare_upstream_tls(const ir::Location& l) {
 
 ActiveConfig::ActiveConfig(std::shared_ptr<const ir::Config> config)
     : ir(std::move(config)), generation(next_generation()), error_log(ir->error_logs) {
+    if (ir->stream)
+        for (const auto& server : ir->stream->servers) {
+            if (server.ssl.context) prepare_client_context(server.ssl.context.get());
+            for (const auto& l : server.listens) stream_servers[l.endpoint.text()] = &server;
+        }
     if (!ir->http) return;
     access_logs = std::make_unique<AccessLogs>(*ir->http);
     for (const auto& server : ir->http->servers) {
@@ -42,11 +47,28 @@ std::optional<std::string> ActiveConfig::open_error() const {
     return access_logs ? access_logs->open_error() : std::nullopt;
 }
 
-const ServerSelector* ActiveConfig::find_selector(const ir::Endpoint& local) const {
-    if (auto it = selectors.find(local.text()); it != selectors.end()) return &it->second;
+ir::Endpoint endpoint_of(const boost::asio::ip::tcp::endpoint& e) {
+    return {e.address().to_string(), e.port(), e.address().is_v6()};
+}
+
+namespace {
+// The entry for a connection's local address: the exact address, else its port's wildcard.
+template <class Map>
+auto find_by_address(const Map& map, const ir::Endpoint& local) {
+    if (auto it = map.find(local.text()); it != map.end()) return it;
     const ir::Endpoint wildcard{local.ipv6 ? "::" : "0.0.0.0", local.port, local.ipv6};
-    auto it = selectors.find(wildcard.text());
+    return map.find(wildcard.text());
+}
+}  // namespace
+
+const ServerSelector* ActiveConfig::find_selector(const ir::Endpoint& local) const {
+    auto it = find_by_address(selectors, local);
     return it == selectors.end() ? nullptr : &it->second;
+}
+
+const ir::StreamServer* ActiveConfig::find_stream_server(const ir::Endpoint& local) const {
+    auto it = find_by_address(stream_servers, local);
+    return it == stream_servers.end() ? nullptr : it->second;
 }
 
 

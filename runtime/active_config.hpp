@@ -7,10 +7,15 @@
 #include "runtime/logs.hpp"
 #include "runtime/router.hpp"
 
+#include <boost/asio/ip/tcp.hpp>
+
 #include <map>
 #include <memory>
 
 namespace ngxlite::runtime {
+
+// A socket address as the IR names addresses.
+ir::Endpoint endpoint_of(const boost::asio::ip::tcp::endpoint& e);
 
 struct ActiveConfig {
     explicit ActiveConfig(std::shared_ptr<const ir::Config> config);
@@ -18,6 +23,8 @@ struct ActiveConfig {
     // The servers of the address a connection arrived on: the exact address, else the
     // wildcard of its port; null when this config does not listen there (after a reload).
     const ServerSelector* find_selector(const ir::Endpoint& local) const;
+    // The stream {} server of that address, found the same way, or null.
+    const ir::StreamServer* find_stream_server(const ir::Endpoint& local) const;
     // A log file that would not open: nginx refuses to start (or to reload) then.
     std::optional<std::string> open_error() const;
 
@@ -28,6 +35,7 @@ struct ActiveConfig {
     ErrorLog error_log;
     std::unique_ptr<AccessLogs> access_logs;
     std::map<std::string, ServerSelector> selectors;  // by Endpoint::text()
+    std::map<std::string, const ir::StreamServer*> stream_servers;  // by Endpoint::text()
 };
 
 }  // namespace ngxlite::runtime

@@ -44,11 +44,6 @@ std::string_view http_date(std::time_t t) {
 
 namespace {
 
-ir::Endpoint endpoint_of(const tcp::endpoint& e) {
-    const bool v6 = e.address().is_v6();
-    return {e.address().to_string(), e.port(), v6};
-}
-
 // What a handler answers; written in nginx's header order.
 struct Response {
     int status = 200;
@@ -1147,23 +1142,30 @@ Task<void> start_tls_connection(std::unique_ptr<Connection> c) {
 
 }  // namespace
 
-void serve_http(WorkerSocket socket, WorkerState& worker, std::uint64_t id) {
-    const std::shared_ptr<const ActiveConfig>& cfg = worker.config;
-    ConnectionInfo conn;
-    conn.id = id;
+std::optional<ConnectionInfo> connection_info(const WorkerSocket& socket, std::uint64_t id) {
     boost::system::error_code ec;
     const auto remote = socket.remote_endpoint(ec);
     const auto local = socket.local_endpoint(ec);
-    if (ec) return;
+    if (ec) return std::nullopt;
+    ConnectionInfo conn;
+    conn.id = id;
     conn.remote_addr = remote.address().to_string();
     conn.remote_port = remote.port();
     conn.server_addr = local.address().to_string();
     conn.server_port = local.port();
-    const ServerSelector* selector = cfg->find_selector(endpoint_of(local));
+    return conn;
+}
+
+void serve_http(WorkerSocket socket, WorkerState& worker, std::uint64_t id) {
+    const std::shared_ptr<const ActiveConfig>& cfg = worker.config;
+    std::optional<ConnectionInfo> conn = connection_info(socket, id);
+    if (!conn) return;
+    const ServerSelector* selector = cfg->find_selector({conn->server_addr, conn->server_port, conn->server_addr.find(':') != std::string::npos});
     if (!selector) return;
+    boost::system::error_code ec;
     socket.set_option(tcp::no_delay(true), ec);  // tcp_nodelay on, nginx's default
     socket.non_blocking(true, ec);               // reads at once (serve_connection) never block
-    auto c = std::make_unique<Connection>(worker, cfg, std::move(conn), *selector, std::move(socket));
+    auto c = std::make_unique<Connection>(worker, cfg, std::move(*conn), *selector, std::move(socket));
     if (selector->tls) {
         const auto ex = c->stream.get_executor();
         asio::co_spawn(ex, start_tls_connection(std::move(c)), asio::detached);

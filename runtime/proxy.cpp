@@ -114,24 +114,6 @@ void log_error(const ActiveConfig& cfg, const RequestContext& ctx, const std::st
     cfg.error_log.write(LogLevel::error, what + describe(ctx, upstream), ctx.connection.id);
 }
 
-// The balancer's key: the client address for ip_hash (three octets of IPv4), the
-// evaluated `hash` key.
-std::string balancer_key(const ir::UpstreamGroup& g, const RequestContext& ctx) {
-    if (g.balancer == ir::Balancer::ip_hash) {
-        boost::system::error_code ec;
-        const auto a = asio::ip::make_address(ctx.remote_addr(), ec);
-        if (ec) return {};
-        if (a.is_v4()) {
-            const auto b = a.to_v4().to_bytes();
-            return std::string(reinterpret_cast<const char*>(b.data()), 3);
-        }
-        const auto b = a.to_v6().to_bytes();
-        return std::string(reinterpret_cast<const char*>(b.data()), b.size());
-    }
-    if (g.balancer == ir::Balancer::hash || g.balancer == ir::Balancer::hash_consistent) return expand(g.hash_key, ctx);
-    return {};
-}
-
 void append(std::string& list, std::string_view item) {
     if (!list.empty()) list += ", ";
     list += item;
@@ -371,11 +353,11 @@ Task<ProxyResult> proxy_http(TransportStream& client, beast::flat_buffer& client
         https = target.https;
         const ir::UpstreamGroup& g = literal ? *literal : *target.group;
         state = literal ? std::make_shared<UpstreamState>(g, client.timed().timers())
-                        : upstream_state(cfg.generation, http_cfg, static_cast<std::size_t>(target.group - http_cfg.upstreams.data()),
+                        : upstream_state(cfg.generation, http_cfg.upstreams, static_cast<std::size_t>(target.group - http_cfg.upstreams.data()),
                                          client.timed().timers());
         uri = target.uri.empty() ? upstream_uri(p, loc, ctx.request) : target.uri;
     } else {
-        state = upstream_state(cfg.generation, http_cfg, static_cast<std::size_t>(p.upstream_index), client.timed().timers());
+        state = upstream_state(cfg.generation, http_cfg.upstreams, static_cast<std::size_t>(p.upstream_index), client.timed().timers());
         ctx.proxy_host = p.proxy_host;
         uri = upstream_uri(p, loc, ctx.request);
     }

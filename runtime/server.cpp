@@ -2,6 +2,7 @@
 
 #include "runtime/active_config.hpp"
 #include "runtime/http_session.hpp"
+#include "runtime/stream_session.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -69,6 +70,20 @@ bool refuse_unimplemented(const ir::Config& cfg, const ErrorLog& log) {
                 if (auto err = unsupported_proxy(l)) return refuse(*err);
         }
     }
+    if (cfg.stream)
+        for (const auto& server : cfg.stream->servers) {
+            for (const auto& l : server.listens) {
+                if (l.udp) return refuse("the \"udp\" parameter of \"listen\" is not implemented by ngxlite yet" + l.where.in());
+                if (l.proxy_protocol)
+                    return refuse("the \"proxy_protocol\" parameter of \"listen\" is not implemented by ngxlite yet" + l.where.in());
+            }
+            if (server.pass_has_variables)
+                return refuse("\"proxy_pass\" with variables in stream is not implemented by ngxlite yet" + server.where.in());
+            if (server.ssl_server && !server.ssl_server->certificate_values.empty())
+                return refuse("\"ssl_certificate\" with variables in stream is not implemented by ngxlite yet" + server.where.in());
+            if (server.ssl.certificate_value)
+                return refuse("\"proxy_ssl_certificate\" with variables in stream is not implemented by ngxlite yet" + server.where.in());
+        }
     static constexpr std::string_view warn_only[] = {"gzip", "gzip_types", "gzip_vary", "gzip_proxied",
                                                      "gzip_comp_level", "gzip_min_length", "gzip_disable",
                                                      "gzip_http_version", "gzip_buffers", "gunzip", "charset",
@@ -102,9 +117,12 @@ struct Listener {
 // addresses already in `held` are taken over, not bound again (a reload).
 std::optional<std::string> bind_listeners(const ir::Config& cfg, const std::map<std::string, Listener>& held,
                                           std::map<std::string, Listener>& out) {
-    if (!cfg.http) return std::nullopt;
     std::vector<ir::Listen> all;
-    for (const auto& a : cfg.http->addresses) all.push_back(a.listen);
+    if (cfg.http)
+        for (const auto& a : cfg.http->addresses) all.push_back(a.listen);
+    if (cfg.stream)
+        for (const auto& server : cfg.stream->servers)
+            for (const auto& l : server.listens) all.push_back(l);
     for (const auto& l : all) {
         bool covered = false;
         if (!l.wildcard && !l.bind)
@@ -268,7 +286,13 @@ private:
                 state_.config->error_log.write(LogLevel::alert, std::to_string(limit) + " worker_connections are not enough");
                 continue;  // the socket closes as it goes out of scope
             }
-            serve_http(std::move(socket), state_, ++g_connection_ids);
+            boost::system::error_code lec;
+            const auto local = socket.local_endpoint(lec);
+            if (lec) continue;
+            if (const ir::StreamServer* stream = state_.config->find_stream_server(endpoint_of(local)))
+                serve_stream(std::move(socket), state_, ++g_connection_ids, *stream);
+            else
+                serve_http(std::move(socket), state_, ++g_connection_ids);
         }
     }
 

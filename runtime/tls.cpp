@@ -234,6 +234,11 @@ int refuse_client(SSL* ssl, const ir::HttpServer& server, std::string_view host,
         log_line = "client attempted to request the server name different from the one that was negotiated";
         return 421;
     }
+    return check_client_certificate(ssl, verify, log_line);
+}
+
+int check_client_certificate(SSL* ssl, ir::SslServerSettings::VerifyClient verify, std::string& log_line) {
+    using Verify = ir::SslServerSettings::VerifyClient;
     if (verify == Verify::off) return 0;
     const long rc = SSL_get_verify_result(ssl);
     if (rc != X509_V_OK && (verify != Verify::optional_no_ca || !optional_error(rc))) {

@@ -69,6 +69,10 @@ constexpr bool starts_tls(unsigned char first) { return first == 0x16 || (first 
 // info line nginx logs in `log_line`.
 int refuse_client(SSL* ssl, const ir::HttpServer& server, std::string_view host, std::string& log_line);
 
+// The client certificate check alone (ngx_http_ssl_module's and ngx_stream_ssl_module's):
+// 0, 495 or 496 with the info line nginx logs.
+int check_client_certificate(SSL* ssl, ir::SslServerSettings::VerifyClient verify, std::string& log_line);
+
 // $ssl_* (ngx_http_ssl_module's variables) of a connection; nullopt when `name` is not
 // one of them or the connection has no TLS.
 std::optional<std::string> tls_variable(std::string_view name, SSL* ssl);

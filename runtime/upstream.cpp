@@ -1,5 +1,7 @@
 #include "runtime/upstream.hpp"
 
+#include <boost/asio/ip/address.hpp>
+
 #include <boost/asio/post.hpp>
 
 #include <algorithm>
@@ -387,22 +389,46 @@ void IdleConnections::put(std::unique_ptr<TransportStream> stream, Key key, int 
 
 // --- per worker thread ----------------------------------------------------------------------
 
-std::shared_ptr<UpstreamState> upstream_state(std::uint64_t generation, const ir::HttpConfig& http, std::size_t group_index,
-                                              TimerTree& timers) {
+std::shared_ptr<UpstreamState> upstream_state(std::uint64_t generation, const std::vector<ir::UpstreamGroup>& groups,
+                                              std::size_t group_index, TimerTree& timers) {
+    // A config's http groups and its stream groups, each found by its list's address.
     struct Generation {
-        std::vector<std::shared_ptr<UpstreamState>> groups;
+        std::array<std::pair<const void*, std::vector<std::shared_ptr<UpstreamState>>>, 2> lists;
     };
     thread_local std::map<std::uint64_t, Generation> states;
     auto it = states.find(generation);
     if (it == states.end()) {
         it = states.emplace(generation, Generation{}).first;
-        it->second.groups.resize(http.upstreams.size());
         // A newer config is in use: the older ones' idle connections go, as old workers' do.
         states.erase(states.begin(), it);
     }
-    auto& slot = it->second.groups.at(group_index);
-    if (!slot) slot = std::make_shared<UpstreamState>(http.upstreams[group_index], timers);
+    auto& lists = it->second.lists;
+    auto* list = lists[0].first == &groups || !lists[0].first ? &lists[0] : &lists[1];
+    if (!list->first) {
+        list->first = &groups;
+        list->second.resize(groups.size());
+    }
+    auto& slot = list->second.at(group_index);
+    if (!slot) slot = std::make_shared<UpstreamState>(groups[group_index], timers);
     return slot;
+}
+
+// The balancer's key: the client address for ip_hash (three octets of IPv4), the
+// evaluated `hash` key.
+std::string balancer_key(const ir::UpstreamGroup& g, const RequestContext& ctx) {
+    if (g.balancer == ir::Balancer::ip_hash) {
+        boost::system::error_code ec;
+        const auto a = asio::ip::make_address(ctx.remote_addr(), ec);
+        if (ec) return {};
+        if (a.is_v4()) {
+            const auto b = a.to_v4().to_bytes();
+            return std::string(reinterpret_cast<const char*>(b.data()), 3);
+        }
+        const auto b = a.to_v6().to_bytes();
+        return std::string(reinterpret_cast<const char*>(b.data()), b.size());
+    }
+    if (g.balancer == ir::Balancer::hash || g.balancer == ir::Balancer::hash_consistent) return expand(g.hash_key, ctx);
+    return {};
 }
 
 }  // namespace ngxlite::runtime

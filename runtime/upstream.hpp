@@ -8,6 +8,7 @@
 #pragma once
 
 #include "parser/ir/config.hpp"
+#include "runtime/request.hpp"
 #include "runtime/tls.hpp"
 #include "runtime/transport_stream.hpp"
 
@@ -160,8 +161,12 @@ private:
 
 // This worker thread's state for a group of the config with `generation`. States of
 // older generations are dropped (their idle connections closed) once a newer one is used.
-std::shared_ptr<UpstreamState> upstream_state(std::uint64_t generation, const ir::HttpConfig& http, std::size_t group_index,
-                                              TimerTree& timers);
+std::shared_ptr<UpstreamState> upstream_state(std::uint64_t generation, const std::vector<ir::UpstreamGroup>& groups,
+                                              std::size_t group_index, TimerTree& timers);
+
+// The balancer's key: the client address for ip_hash (three octets of IPv4), the
+// evaluated `hash` key; empty for the others.
+std::string balancer_key(const ir::UpstreamGroup& g, const RequestContext& ctx);
 
 // CRC-32 as nginx's ngx_crc32 (the zlib polynomial), for hash and hash consistent.
 std::uint32_t crc32_update(std::uint32_t crc, std::string_view data);

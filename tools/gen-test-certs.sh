@@ -2,7 +2,8 @@
 # Makes the certificates tests use, with openssl, into DIR (never committed):
 #   ca.crt ca.key            root CA (also as trusted_ca_cert.crt)
 #   intermediate.crt/.key    signed by the root
-#   server.crt server.key    leaf for localhost, 127.0.0.1, backend{,1,2,3}.example.com,
+#   server.crt server.key    leaf for localhost, 127.0.0.1, backend (the stream guide's
+#                            upstream name), backend{,1,2,3}.example.com,
 #                            signed by the intermediate; server.crt carries the chain
 #   backend.crt backend.key  the same leaf under the stream guide's names
 #   client.pem client.key    client leaf signed by the root (the guides' client certificate)
@@ -37,7 +38,7 @@ openssl x509 -req -in intermediate.csr -CA ca.crt -CAkey ca.key -CAcreateserial 
 
 key server.key
 openssl req -new -key server.key -subj "$(subj localhost)" -out server.csr
-printf 'subjectAltName=DNS:localhost,IP:127.0.0.1,DNS:backend.example.com,DNS:backend1.example.com,DNS:backend2.example.com,DNS:backend3.example.com\nextendedKeyUsage=serverAuth\n' > server.ext
+printf 'subjectAltName=DNS:localhost,IP:127.0.0.1,DNS:backend,DNS:backend.example.com,DNS:backend1.example.com,DNS:backend2.example.com,DNS:backend3.example.com\nextendedKeyUsage=serverAuth\n' > server.ext
 openssl x509 -req -in server.csr -CA intermediate.crt -CAkey intermediate.key -CAcreateserial \
   -days $days -extfile server.ext -out server.leaf.crt 2>/dev/null
 cat server.leaf.crt intermediate.crt > server.crt

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is needed, builds, and runs every test: unit tests (CTest), the nginx
-# corpus, the side-by-side conformance run against real nginx, and a short fuzz run.
+# corpus, the side-by-side conformance runs against real nginx (configs, HTTP, stream),
+# and a short fuzz run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/install-deps.sh
@@ -19,6 +20,8 @@ conformance/t_conformance.sh build/ngxlite "$matrix/registry" | tail -n 40 || st
 rm -rf "$matrix"
 echo "== conformance: HTTP requests through nginx and ngxlite side by side"
 python3 conformance/http_conformance.py build/ngxlite testdata/http || status=1
+echo "== conformance: stream {} sessions through nginx and ngxlite side by side"
+python3 conformance/stream_conformance.py build/ngxlite testdata/stream || status=1
 echo "== lint: ngxlite -t --lint on weak and sound TLS settings"
 conformance/lint_test.sh build/ngxlite || status=1
 echo "== process: pid file, reload, reopen, quit, stop, daemon, worker_connections, user"

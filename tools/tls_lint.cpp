@@ -100,7 +100,7 @@ std::vector<std::string> lint_tls(const ir::Config& config) {
     if (config.stream)
         for (const auto& server : config.stream->servers) {
             if (server.ssl.enabled)
-                lint_client(server.ssl, server.upstream.empty() ? server.proxy_pass : server.upstream, true, server.where.in(), out);
+                lint_client(server.ssl, server.proxy_pass, true, server.where.in(), out);
             if (server.ssl_server)
                 if (auto refused = refused_protocols(server.ssl_server->protocols, "ssl_protocols"); !refused.empty())
                     out.push_back(refused + server.where.in());

@@ -405,7 +405,13 @@ struct HttpConfig {
 struct StreamServer {
     std::vector<Listen> listens;
     std::string proxy_pass;
-    std::string upstream;
+    bool pass_has_variables = false;
+    int upstream_index = -1;  // the StreamConfig::upstreams group a static proxy_pass reaches
+    bool next_upstream = true;      // proxy_next_upstream
+    int next_upstream_tries = 0;    // 0: no limit
+    Msec next_upstream_timeout{0};  // 0: no limit
+    bool half_close = false;        // proxy_half_close
+    Msec ssl_handshake_timeout{60000};
     Msec connect_timeout{60000};
     Msec timeout{600000};
     std::int64_t buffer_size = 16384;

@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""stream {} side by side: each case under testdata/stream/NAME (nginx.conf and sessions)
+runs through nginx 1.22.1 and through ngxlite, with the same TCP echo upstreams (plain and
+TLS), and everything observable must match: what each client session received, the error
+log's warn-and-above lines, and the bytes each upstream received.
+
+sessions: client connections separated by a line "----". A connection may start with
+"{{port N}}" (to %%PORTN%% instead of %%PORT%%, N from 2 to 4), then "{{tls ...}}" (the
+options of http_conformance.client_tls); "{{pause MS}}" sends what
+follows later; a last line "{{shutdown}}" half-closes the client's side after sending.
+Lines end in "\\n". Upstreams answer their name and ":" once (TLS ones also say whether
+the client certificate checked out and whether the session was resumed), then echo;
+%%TLSBACKEND%%..3 require a client certificate signed by the test root (nginx's guide)."""
+import os
+import re
+import shutil
+import ssl
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import http_conformance as hc  # noqa: E402
+
+TIMEOUT = hc.TIMEOUT
+
+
+class EchoUpstream(hc.EchoBackend):
+    """A TCP upstream: "NAME:" once, then an echo, until the client's side ends (the
+    HTTP echo backend's listener and counters, its own answer)."""
+
+    def answer(self, conn):
+        conn.settimeout(TIMEOUT)
+        if self.tls:
+            try:
+                conn = self.tls.wrap_socket(conn, server_side=True)
+            except (OSError, ssl.SSLError):
+                conn.close()
+                return
+        greeting = self.name
+        if self.tls:  # the client's certificate as checked, and a resumed session, as nginx's $ssl_session_reused
+            greeting += b" client=%s%s" % (b"SUCCESS" if conn.getpeercert() else b"NONE", b" reused" if conn.session_reused else b"")
+        with conn:
+            first = True
+            for _ in range(10000):
+                try:
+                    data = conn.recv(65536)
+                except (OSError, ssl.SSLError):
+                    return
+                if not data:
+                    return
+                self.received += len(data)
+                try:
+                    conn.sendall((greeting + b":" if first else b"") + data)
+                except OSError:
+                    return
+                first = False
+
+
+PORT_LINE = re.compile(r"^\{\{port ([2-4])\}\}\n")
+
+
+def sessions_of(case_dir):
+    out = []
+    for block, (to,), tls in hc.connection_blocks(os.path.join(case_dir, "sessions"), [PORT_LINE]):
+        shutdown = block.rstrip("\n").endswith("{{shutdown}}")
+        if shutdown:
+            block = block.rstrip("\n")[:-len("{{shutdown}}")]
+        parts = hc.PAUSE.split(block)
+        segments = [(int(parts[i - 1]) if i else 0, parts[i].encode("latin-1")) for i in range(0, len(parts), 2)]
+        out.append((to or "", segments, shutdown, tls))
+    return out
+
+
+def run_case(ngxlite, case_dir, certs):
+    work = tempfile.mkdtemp(prefix="ngxlite-stream.")
+    os.chmod(work, 0o755)
+    upstreams = [EchoUpstream("b%d" % i) for i in (1, 2, 3)]
+    upstreams += [EchoUpstream("tls%d" % i, hc.named_backend_tls(certs, "require-client")) for i in (1, 2, 3)]
+    subs = {"%%BACKEND%%": str(upstreams[0].port), "%%BACKEND2%%": str(upstreams[1].port),
+            "%%BACKEND3%%": str(upstreams[2].port), "%%TLSBACKEND%%": str(upstreams[3].port),
+            "%%TLSBACKEND2%%": str(upstreams[4].port), "%%TLSBACKEND3%%": str(upstreams[5].port),
+            "%%DEADPORT%%": str(hc.free_port()), "%%CERTS%%": certs}
+    extra_ports = {n: hc.free_port() for n in ("2", "3", "4")}
+    for n, p in extra_ports.items():
+        subs["%%PORT" + n + "%%"] = str(p)
+    conf_text = open(os.path.join(case_dir, "nginx.conf")).read()
+    for name in sorted(set(hc.NAMED_TLS_BACKEND.findall(conf_text))):
+        u = EchoUpstream(name, hc.named_backend_tls(certs, name))
+        upstreams.append(u)
+        subs["%%TLSBACKEND:" + name + "%%"] = str(u.port)
+    try:
+        results = {}
+        for binary in (hc.NGINX, ngxlite):
+            for u in upstreams:
+                u.received = 0
+            port = hc.free_port()
+            proc, prefix = hc.start(binary, case_dir, work, port, subs)
+            try:
+                tls_sessions = {}
+                got = [hc.exchange(extra_ports[to] if to else port, segments,
+                                   None if tls is None else hc.client_tls(tls, certs, tls_sessions), tls_sessions,
+                                   shutdown).decode("latin-1")
+                       for to, segments, shutdown, tls in sessions_of(case_dir)]
+            finally:
+                hc.stop(proc)
+            ports = [port] + list(extra_ports.values()) + [u.port for u in upstreams] + [int(subs["%%DEADPORT%%"])]
+            results[binary] = got + ["error log:\n" + "\n".join(hc.error_log(prefix, ports)),
+                                     "bytes received by the upstreams:\n" +
+                                     "\n".join("%s: %d" % (u.name.decode(), u.received) for u in upstreams)]
+        return results[hc.NGINX], results[ngxlite]
+    finally:
+        for u in upstreams:
+            u.close()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def main():
+    hc.run_all(run_case, lambda expected: len(expected) - 2, "sessions")
+
+
+if __name__ == "__main__":
+    main()

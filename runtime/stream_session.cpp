@@ -1,0 +1,227 @@
+#include "runtime/stream_session.hpp"
+
+#include "runtime/tls.hpp"
+#include "runtime/transport_stream.hpp"
+#include "runtime/upstream.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/write.hpp>
+
+#include <chrono>
+#include <vector>
+
+namespace ngxlite::runtime {
+
+namespace {
+
+using namespace boost::asio::experimental::awaitable_operators;
+
+// One session: the client, the upstream once connected, and what nginx counts for its
+// log lines ("bytes from/to client", "bytes from/to upstream").
+struct StreamSession {
+    StreamSession(WorkerState& w, std::shared_ptr<const ActiveConfig> c, const ir::StreamServer& s, ConnectionInfo i,
+                  WorkerSocket socket)
+        : worker(w), cfg(std::move(c)), server(s), conn(std::move(i)), client(std::move(socket), w.timers) {
+        ++worker.connections;
+    }
+    ~StreamSession() {
+        client.timed().expires_never();
+        if (upstream) upstream->timed().expires_never();
+        if (--worker.connections == 0 && worker.stopping) worker.wind_down();
+    }
+    StreamSession(const StreamSession&) = delete;
+    StreamSession& operator=(const StreamSession&) = delete;
+
+    WorkerState& worker;
+    std::shared_ptr<const ActiveConfig> cfg;  // kept for the session's life, across reloads
+    const ir::StreamServer& server;
+    ConnectionInfo conn;
+    TransportStream client;
+    std::unique_ptr<TransportStream> upstream;
+    std::string peer_name;  // nginx's u->peer.name, once a peer is chosen
+    std::uint64_t from_client = 0, to_client = 0, from_upstream = 0, to_upstream = 0;
+    int ends = 0;           // directions whose source ended (proxy_half_close)
+    bool finished = false;  // the session is closing
+
+    // ngx_stream_log_error and ngx_stream_proxy_log_error: the tail of every line.
+    std::string context(std::string_view action) const {
+        std::string out = " while " + std::string(action) + ", client: " + conn.remote_addr + ", server: " + conn.server_addr +
+                          ":" + std::to_string(conn.server_port);
+        if (!peer_name.empty()) out += ", upstream: \"" + peer_name + "\"";
+        return out + ", bytes from/to client:" + std::to_string(from_client) + "/" + std::to_string(to_client) +
+               ", bytes from/to upstream:" + std::to_string(from_upstream) + "/" + std::to_string(to_upstream);
+    }
+    void log(LogLevel level, const std::string& what, std::string_view action) const {
+        cfg->error_log.write(level, what + context(action), conn.id);
+    }
+};
+
+std::string system_error(std::string_view call, const boost::system::error_code& ec) {
+    return std::string(call) + " failed (" + std::to_string(ec.value()) + ": " + ec.message() + ")";
+}
+
+// Connects to the group's peers as ngx_stream_proxy_connect and _next_upstream do: a
+// failed connect (or TLS handshake, or certificate check) is logged and counted, and the
+// next peer is tried while proxy_next_upstream, its tries and its timeout allow.
+Task<bool> connect_upstream(StreamSession& s) {
+    const ir::StreamServer& server = s.server;
+    const auto& groups = s.cfg->ir->stream->upstreams;
+    auto state = upstream_state(s.cfg->generation, groups, static_cast<std::size_t>(server.upstream_index), s.worker.timers);
+    Request no_request;
+    RequestContext vars(s.conn, no_request);
+    PeerSelection selection(state, balancer_key(state->group, vars));
+    selection.limit_tries(server.next_upstream_tries);
+    const auto started = std::chrono::steady_clock::now();
+    const bool tls = server.ssl.enabled;
+    const std::string ssl_name =
+        tls ? upstream_ssl_name(server.ssl.name.empty() ? std::string() : expand(server.ssl.name_template, vars), server.proxy_pass)
+            : std::string();
+    for (;;) {
+        Peer* peer = selection.next();
+        if (!peer) {
+            s.peer_name = state->group.name;
+            s.log(LogLevel::error, "no live upstreams", "connecting to upstream");
+            co_return false;
+        }
+        const ir::Endpoint& endpoint = *peer->endpoint;
+        s.peer_name = endpoint.text();
+        s.upstream = std::make_unique<TransportStream>(WorkerSocket(s.client.get_executor()), s.worker.timers);
+        std::string_view action = "connecting to upstream";
+        const auto next = [&](bool failed) {
+            selection.finish(failed, [&] { s.log(LogLevel::warn, "upstream server temporarily disabled", action); });
+            const bool timed_out = server.next_upstream_timeout.count() > 0 &&
+                                   std::chrono::steady_clock::now() - started >= server.next_upstream_timeout;
+            return server.next_upstream && selection.tries() > 0 && !timed_out;
+        };
+        s.upstream->expires_after(server.connect_timeout);
+        const tcp::endpoint ep(asio::ip::make_address(endpoint.ip), endpoint.port);
+        auto [cec] = co_await s.upstream->timed().async_connect(ep, use_tuple);
+        if (cec) {
+            s.log(LogLevel::error,
+                  cec == beast::error::timeout ? "upstream timed out (110: Connection timed out)" : system_error("connect()", cec),
+                  "connecting to upstream");
+            if (next(true)) continue;
+            co_return false;
+        }
+        boost::system::error_code ignored;
+        s.upstream->socket().set_option(tcp::no_delay(true), ignored);
+        if (tls) {
+            action = "SSL handshaking to upstream";
+            SSL* ssl = new_upstream_ssl(server.ssl, ssl_name, peer->tls_session);
+            if (!ssl) {
+                s.log(LogLevel::alert, "SSL_new() failed", "SSL handshaking to upstream");
+                co_return false;
+            }
+            auto& stream = s.upstream->start_tls(ssl);
+            auto [hec] = co_await stream.async_handshake(asio::ssl::stream_base::client, use_tuple);
+            const std::string refused = hec ? std::string() : verify_upstream(ssl, server.ssl, ssl_name);
+            if (hec || !refused.empty()) {
+                s.log(LogLevel::error,
+                      hec == beast::error::timeout ? "upstream timed out (110: Connection timed out)"
+                      : hec                         ? handshake_error(hec)
+                                                    : refused,
+                      "SSL handshaking to upstream");
+                if (next(true)) continue;
+                co_return false;
+            }
+        }
+        selection.finish(false, [] {});
+        co_return true;
+    }
+}
+
+// Bytes one way until the source ends or fails, through a buffer of proxy_buffer_size.
+// Any progress re-arms proxy_timeout on both sides, as nginx's one timer per session.
+// Returns true when the source ended cleanly (its read side got EOF).
+Task<bool> pump(StreamSession& s, TransportStream& from, TransportStream& to, std::uint64_t& received, std::uint64_t& sent,
+                bool from_upstream) {
+    std::vector<char> buffer(static_cast<std::size_t>(std::max<std::int64_t>(s.server.buffer_size, 1)));
+    for (;;) {
+        from.expires_after(s.server.timeout);
+        to.expires_after(s.server.timeout);
+        auto [rec, n] = co_await from.async_read_some(asio::buffer(buffer), use_tuple);
+        if (rec == asio::error::eof || rec == asio::ssl::error::stream_truncated) co_return true;
+        if (rec) {
+            if (rec == beast::error::timeout)
+                s.log(LogLevel::info, "connection timed out (110: Connection timed out)", "proxying connection");
+            else if (rec != asio::error::operation_aborted && rec != asio::error::bad_descriptor)
+                s.log(LogLevel::error, system_error("recv()", rec),
+                      from_upstream ? "proxying and reading from upstream" : "proxying and reading from client");
+            co_return false;
+        }
+        received += n;
+        auto [wec, wn] = co_await asio::async_write(to, asio::buffer(buffer.data(), n), use_tuple);
+        sent += wn;
+        if (wec) co_return false;
+    }
+}
+
+// ngx_stream_proxy_test_finalize: without proxy_half_close the session ends when either
+// side does; with it, an ended side's end is passed on and the session waits for the other.
+Task<void> one_way(StreamSession& s, bool from_upstream) {
+    TransportStream& from = from_upstream ? *s.upstream : s.client;
+    TransportStream& to = from_upstream ? s.client : *s.upstream;
+    const bool ended = co_await pump(s, from, to, from_upstream ? s.from_upstream : s.from_client,
+                                     from_upstream ? s.to_client : s.to_upstream, from_upstream);
+    if (ended && s.server.half_close && !s.finished) {
+        boost::system::error_code ignored;
+        to.socket().shutdown(tcp::socket::shutdown_send, ignored);
+        if (++s.ends < 2) co_return;
+    }
+    if (!s.finished) {
+        s.finished = true;
+        if (ended)  // nginx logs it without the usual tail
+            s.cfg->error_log.write(LogLevel::info,
+                                   std::string(from_upstream ? "upstream" : "client") + " disconnected, bytes from/to client:" +
+                                       std::to_string(s.from_client) + "/" + std::to_string(s.to_client) +
+                                       ", bytes from/to upstream:" + std::to_string(s.from_upstream) + "/" +
+                                       std::to_string(s.to_upstream),
+                                   s.conn.id);
+    }
+    s.client.timed().close();
+    s.upstream->timed().close();
+}
+
+Task<void> run_session(std::unique_ptr<StreamSession> s) {
+    if (const auto& tls = s->server.ssl_server) {
+        // ngx_stream_ssl_handler: the handshake under ssl_handshake_timeout, then the
+        // client certificate checked as ssl_verify_client says.
+        SSL* ssl = SSL_new(tls->context.get());
+        if (!ssl) co_return;
+        s->client.expires_after(s->server.ssl_handshake_timeout);
+        auto [hec] = co_await s->client.start_tls(ssl).async_handshake(asio::ssl::stream_base::server, use_tuple);
+        const std::string tail = " while SSL handshaking, client: " + s->conn.remote_addr + ", server: " + s->conn.server_addr +
+                                 ":" + std::to_string(s->conn.server_port);
+        if (hec) {
+            s->cfg->error_log.write(LogLevel::info,
+                                    (hec == beast::error::timeout ? std::string("SSL handshake timed out (110: Connection timed out)")
+                                                                  : handshake_error(hec)) + tail,
+                                    s->conn.id);
+            co_return;
+        }
+        std::string refused;
+        if (check_client_certificate(ssl, tls->verify_client, refused)) {
+            s->cfg->error_log.write(LogLevel::info, refused + tail, s->conn.id);
+            co_return;
+        }
+        s->conn.ssl = ssl;
+    }
+    if (!co_await connect_upstream(*s)) co_return;
+    co_await (one_way(*s, false) && one_way(*s, true));
+}
+
+}  // namespace
+
+void serve_stream(WorkerSocket socket, WorkerState& worker, std::uint64_t id, const ir::StreamServer& server) {
+    std::optional<ConnectionInfo> conn = connection_info(socket, id);
+    if (!conn) return;
+    boost::system::error_code ec;
+    socket.set_option(tcp::no_delay(true), ec);
+    auto s = std::make_unique<StreamSession>(worker, worker.config, server, std::move(*conn), std::move(socket));
+    const auto ex = s->client.get_executor();
+    asio::co_spawn(ex, run_session(std::move(s)), asio::detached);
+}
+
+}  // namespace ngxlite::runtime
