@@ -181,22 +181,24 @@ ir::ProxySettings merge_proxy(Compiler& c, const Scope& s, const Directive& pass
     if (!p.pass_has_variables) {
         const bool https = p.pass.size() >= 8 && iequals(p.pass.substr(0, 8), "https://");
         p.scheme = https ? "https" : "http";
-        std::string rest = p.pass.substr(https ? 8 : 7);
-        auto slash = rest.find('/');
-        p.upstream = rest.substr(0, slash);
-        if (slash != std::string::npos) p.uri = rest.substr(slash);
-        // The group this proxy_pass reaches, found as ngx_http_upstream_add found it.
+        // Split as the setter's ngx_parse_url split it: the URI part starts at '/' or '?'.
+        const std::string rest = p.pass.substr(https ? 8 : 7);
         UrlOptions o;
         o.default_port = https ? 443 : 80;
+        o.uri_part = true;
         o.no_resolve = true;
-        const ParsedUrl u = parse_url(p.upstream, o);
+        const ParsedUrl u = parse_url(rest, o);
+        p.uri = u.uri;
+        p.upstream = rest.substr(0, rest.size() - u.uri.size());
+        // The group this proxy_pass reaches, found as ngx_http_upstream_add found it.
         const auto& ups = c.http().upstreams;
         for (std::size_t i = 0; i < ups.size(); ++i)
             if (iequals(ups[i]->host, u.host) && (ups[i]->explicit_block || ups[i]->port == u.port)) {
                 p.upstream_index = static_cast<int>(i);
                 break;
             }
-        p.proxy_host = u.host + (u.no_port || u.port == o.default_port || ups[p.upstream_index]->explicit_block
+        if (p.upstream_index < 0) fail("no upstream for \"" + p.pass + "\"" + at(pass.where));  // the setter registered one
+        p.proxy_host = u.host + (u.no_port || u.port == o.default_port || ups[static_cast<std::size_t>(p.upstream_index)]->explicit_block
                                      ? "" : ":" + std::to_string(u.port));
     }
     p.connect_timeout = ir::Msec(s.value<std::int64_t>("proxy_connect_timeout", 60000));

@@ -174,6 +174,8 @@ void finish_stream(Compiler& c) {
                         server.upstream_index = static_cast<int>(i);
                         break;
                     }
+                if (server.upstream_index < 0 && !u.unix_socket)  // the setter registered one
+                    fail("no upstream for \"" + server.proxy_pass + "\"" + at(p->where));
             }
         }
         server.half_close = s.value<bool>("proxy_half_close", false);
