@@ -197,9 +197,9 @@ ir::ProxySettings merge_proxy(Compiler& c, const Scope& s, const Directive& pass
                 p.upstream_index = static_cast<int>(i);
                 break;
             }
-        if (p.upstream_index < 0) fail("no upstream for \"" + p.pass + "\"" + at(pass.where));  // the setter registered one
-        p.proxy_host = u.host + (u.no_port || u.port == o.default_port || ups[static_cast<std::size_t>(p.upstream_index)]->explicit_block
-                                     ? "" : ":" + std::to_string(u.port));
+        if (p.upstream_index < 0 && !u.unix_socket) fail("no upstream for \"" + p.pass + "\"" + at(pass.where));  // the setter registered one
+        const bool explicit_block = p.upstream_index >= 0 && ups[static_cast<std::size_t>(p.upstream_index)]->explicit_block;
+        p.proxy_host = u.host + (u.no_port || u.port == o.default_port || explicit_block ? "" : ":" + std::to_string(u.port));
     }
     p.connect_timeout = ir::Msec(s.value<std::int64_t>("proxy_connect_timeout", 60000));
     p.read_timeout = ir::Msec(s.value<std::int64_t>("proxy_read_timeout", 60000));
