@@ -27,8 +27,9 @@ ir::CertificateTemplate certificate_template(const Compiler& c, const Directive&
     return {compile_template(cert.args[1], cert.where), compile_template(key.args[1], key.where), c.conf_prefix()};
 }
 
-}  // namespace
-
+// The ssl_certificate / ssl_certificate_key pairs, as ngx_*_ssl_compile_certificates:
+// files to load now, or, when any of them holds variables, every pair as templates
+// evaluated per handshake.
 void set_server_certificates(const Compiler& c, const std::vector<const Directive*>& certs,
                              const std::vector<const Directive*>& keys, ir::SslServerSettings& t) {
     for (std::size_t i = 0; i < certs.size(); ++i)
@@ -38,9 +39,6 @@ void set_server_certificates(const Compiler& c, const std::vector<const Directiv
         for (std::size_t i = 0; i < certs.size(); ++i)
             t.certificate_values.push_back(certificate_template(c, *certs[i], *keys[i]));
 }
-
-
-namespace {
 
 std::string at(const SourceRef& w) { return std::string(" in ") + (w.file ? *w.file : "command line") + ":" + std::to_string(w.line); }
 
@@ -99,7 +97,7 @@ ir::SslServerSettings::SessionCache session_cache(const Directive& d, std::int64
 }  // namespace
 
 // Merges the ssl module's settings for one server; nullopt when it has no certificate.
-std::optional<ir::SslServerSettings> merge_server_ssl(Compiler& c, const Scope& s, const SourceRef& server_where) {
+std::optional<ir::SslServerSettings> merge_server_ssl(Compiler& c, const Scope& s) {
     ir::SslServerSettings t;
     const auto certs = s.find_list("ssl_certificate");
     const auto keys = s.find_list("ssl_certificate_key");
@@ -117,7 +115,6 @@ std::optional<ir::SslServerSettings> merge_server_ssl(Compiler& c, const Scope& 
     } else if (!t.reject_handshake) {
         return std::nullopt;
     }
-    (void)server_where;
     set_server_certificates(c, certs, keys, t);
     if (const Directive* p = s.find("ssl_password_file")) t.passwords = read_passwords(c.full_path(p->args[1], true));
     t.protocols = s.value<std::uint32_t>("ssl_protocols", ir::kDefaultTlsProtocols);
@@ -192,11 +189,7 @@ ir::ProxySettings merge_proxy(Compiler& c, const Scope& s, const Directive& pass
         p.upstream = rest.substr(0, rest.size() - u.uri.size());
         // The group this proxy_pass reaches, found as ngx_http_upstream_add found it.
         const auto& ups = c.http().upstreams;
-        for (std::size_t i = 0; i < ups.size(); ++i)
-            if (iequals(ups[i]->host, u.host) && (ups[i]->explicit_block || ups[i]->port == u.port)) {
-                p.upstream_index = static_cast<int>(i);
-                break;
-            }
+        p.upstream_index = find_upstream(ups, u);
         if (p.upstream_index < 0 && !u.unix_socket) fail("no upstream for \"" + p.pass + "\"" + at(pass.where));  // the setter registered one
         const bool explicit_block = p.upstream_index >= 0 && ups[static_cast<std::size_t>(p.upstream_index)]->explicit_block;
         p.proxy_host = u.host + (u.no_port || u.port == o.default_port || explicit_block ? "" : ":" + std::to_string(u.port));
@@ -612,7 +605,7 @@ void finish_http(Compiler& c) {
 
     std::vector<std::optional<ir::SslServerSettings>> server_ssl;
     for (const auto& info : st.servers)
-        server_ssl.push_back(merge_server_ssl(c, top.child(info.server->block.get()), info.server->where));
+        server_ssl.push_back(merge_server_ssl(c, top.child(info.server->block.get())));
 
     for (std::size_t i = 0; i < st.servers.size(); ++i) {
         const auto& info = st.servers[i];

@@ -30,16 +30,10 @@ ir::UpstreamServer parse_upstream_server(const Directive& d, bool resolve, std::
                                          bool backup_supported);
 bool supports_backup(ir::Balancer b);
 
-// The ssl_certificate / ssl_certificate_key pairs (http and stream), as nginx's
-// ngx_*_ssl_compile_certificates: files to load now, or, when any of them holds
-// variables, every pair as templates evaluated per handshake.
-void set_server_certificates(const Compiler& c, const std::vector<const Directive*>& certs,
-                             const std::vector<const Directive*>& keys, ir::SslServerSettings& t);
-
 class Scope;
 // The ssl module's settings of one server (http and stream), its context built; nullopt
 // when it has no certificate (and no ssl_reject_handshake).
-std::optional<ir::SslServerSettings> merge_server_ssl(Compiler& c, const Scope& s, const SourceRef& server_where);
+std::optional<ir::SslServerSettings> merge_server_ssl(Compiler& c, const Scope& s);
 // Every PREFIX_ssl_* setting merged down `s` (http proxy, stream proxy).
 ir::SslClientSettings merge_proxy_ssl(Compiler& c, const Scope& s, std::string_view prefix);
 

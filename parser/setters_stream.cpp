@@ -169,11 +169,7 @@ void finish_stream(Compiler& c) {
                 UrlOptions o;
                 o.no_resolve = true;
                 const ParsedUrl u = parse_url(server.proxy_pass, o);
-                for (std::size_t i = 0; i < st.upstreams.size(); ++i)
-                    if (iequals(st.upstreams[i]->host, u.host) && (st.upstreams[i]->explicit_block || st.upstreams[i]->port == u.port)) {
-                        server.upstream_index = static_cast<int>(i);
-                        break;
-                    }
+                server.upstream_index = find_upstream(st.upstreams, u);
                 if (server.upstream_index < 0 && !u.unix_socket)  // the setter registered one
                     fail("no upstream for \"" + server.proxy_pass + "\"" + at(p->where));
             }
@@ -201,7 +197,7 @@ void finish_stream(Compiler& c) {
         const Scope s = top.child(info.server->block.get());
         if (s.find_list("ssl_certificate").empty())
             fail("no \"ssl_certificate\" is defined for the \"listen ... ssl\" directive" + at(info.ssl_listen->where));
-        stream.servers[i].ssl_server = merge_server_ssl(c, s, info.server->where);
+        stream.servers[i].ssl_server = merge_server_ssl(c, s);
     }
     st.variables.check(c.modules());
     c.config().stream = std::move(stream);

@@ -15,6 +15,12 @@ std::string at(const SourceRef& w) {
 }
 }  // namespace
 
+int find_upstream(const UpstreamList& ups, const ParsedUrl& u) {
+    for (std::size_t i = 0; i < ups.size(); ++i)
+        if (iequals(ups[i]->host, u.host) && (ups[i]->explicit_block || ups[i]->port == u.port)) return static_cast<int>(i);
+    return -1;
+}
+
 UpstreamInfo& add_upstream(UpstreamList& ups, const Directive& d, const ParsedUrl& u, const std::string& url,
                            bool create) {
     for (auto& up : ups) {

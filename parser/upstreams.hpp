@@ -29,6 +29,11 @@ struct UpstreamInfo {
 
 using UpstreamList = std::vector<std::unique_ptr<UpstreamInfo>>;
 
+// The index of the group a static proxy_pass registered with add_upstream (as
+// ngx_*_upstream_add matched it: the host, and the port unless it is an upstream {}),
+// or -1 (a unix socket has none).
+int find_upstream(const UpstreamList& ups, const ParsedUrl& u);
+
 // Finds or adds the group `u` names; `create` for an upstream {} block.
 UpstreamInfo& add_upstream(UpstreamList& ups, const Directive& d, const ParsedUrl& u, const std::string& url,
                            bool create);

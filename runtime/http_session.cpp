@@ -1128,8 +1128,7 @@ Task<void> start_tls_connection(std::unique_ptr<Connection> c) {
     }
     auto [hec] = co_await stream.start_tls(ssl).async_handshake(asio::ssl::stream_base::server, use_tuple);
     if (hec) {
-        const std::string context = " while SSL handshaking, client: " + c->conn.remote_addr + ", server: " +
-                                    c->conn.server_addr + ":" + std::to_string(c->conn.server_port);
+        const std::string context = handshake_log_tail(c->conn);
         if (const std::string error = certificate_error(ssl); !error.empty())
             c->cfg->error_log.write(LogLevel::error, error + context, c->conn.id);
         // nginx logs most handshake failures at info (ngx_ssl_connection_error).
@@ -1142,31 +1141,12 @@ Task<void> start_tls_connection(std::unique_ptr<Connection> c) {
 
 }  // namespace
 
-std::optional<ConnectionInfo> connection_info(const WorkerSocket& socket, std::uint64_t id) {
-    boost::system::error_code ec;
-    const auto remote = socket.remote_endpoint(ec);
-    const auto local = socket.local_endpoint(ec);
-    if (ec) return std::nullopt;
-    ConnectionInfo conn;
-    conn.id = id;
-    conn.remote_addr = remote.address().to_string();
-    conn.remote_port = remote.port();
-    conn.server_addr = local.address().to_string();
-    conn.server_port = local.port();
-    return conn;
-}
-
-void serve_http(WorkerSocket socket, WorkerState& worker, std::uint64_t id) {
-    const std::shared_ptr<const ActiveConfig>& cfg = worker.config;
-    std::optional<ConnectionInfo> conn = connection_info(socket, id);
-    if (!conn) return;
-    const ServerSelector* selector = cfg->find_selector({conn->server_addr, conn->server_port, conn->server_addr.find(':') != std::string::npos});
-    if (!selector) return;
+void serve_http(WorkerSocket socket, WorkerState& worker, ConnectionInfo conn, const ServerSelector& selector) {
     boost::system::error_code ec;
     socket.set_option(tcp::no_delay(true), ec);  // tcp_nodelay on, nginx's default
     socket.non_blocking(true, ec);               // reads at once (serve_connection) never block
-    auto c = std::make_unique<Connection>(worker, cfg, std::move(*conn), *selector, std::move(socket));
-    if (selector->tls) {
+    auto c = std::make_unique<Connection>(worker, worker.config, std::move(conn), selector, std::move(socket));
+    if (selector.tls) {
         const auto ex = c->stream.get_executor();
         asio::co_spawn(ex, start_tls_connection(std::move(c)), asio::detached);
     } else

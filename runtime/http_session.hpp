@@ -29,12 +29,10 @@ struct WorkerState {
     void wind_down();
 };
 
-// The addresses of an accepted connection numbered `id`, or nullopt when it is gone.
-std::optional<ConnectionInfo> connection_info(const WorkerSocket& socket, std::uint64_t id);
-
-// Serves one client connection from its first request on; every request uses the
-// worker's newest config, so a reload reaches kept-alive connections at their next request.
-void serve_http(WorkerSocket socket, WorkerState& worker, std::uint64_t connection_id);
+// Serves one client connection, accepted on an address of `selector`'s, from its first
+// request on; every request uses the worker's newest config, so a reload reaches
+// kept-alive connections at their next request.
+void serve_http(WorkerSocket socket, WorkerState& worker, ConnectionInfo conn, const ServerSelector& selector);
 
 // An HTTP date ("Wed, 25 Nov 2026 01:00:00 GMT"), valid until the thread's next call.
 std::string_view http_date(std::time_t t);

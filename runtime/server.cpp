@@ -39,6 +39,17 @@ namespace {
 
 std::atomic<std::uint64_t> g_connection_ids{0};
 
+// What a request or session sees of an accepted connection numbered `id`.
+ConnectionInfo connection_info(const tcp::endpoint& local, const tcp::endpoint& remote, std::uint64_t id) {
+    ConnectionInfo conn;
+    conn.id = id;
+    conn.remote_addr = remote.address().to_string();
+    conn.remote_port = remote.port();
+    conn.server_addr = local.address().to_string();
+    conn.server_port = local.port();
+    return conn;
+}
+
 void console(const std::string& line) {
     const std::string out = "ngxlite: " + line + "\n";
     [[maybe_unused]] auto n = ::write(STDERR_FILENO, out.data(), out.size());
@@ -288,13 +299,16 @@ private:
                 state_.config->error_log.write(LogLevel::alert, std::to_string(limit) + " worker_connections are not enough");
                 continue;  // the socket closes as it goes out of scope
             }
-            boost::system::error_code lec;
-            const auto local = socket.local_endpoint(lec);
-            if (lec) continue;
-            if (const ir::StreamServer* stream = state_.config->find_stream_server(endpoint_of(local)))
-                serve_stream(std::move(socket), state_, ++g_connection_ids, *stream);
-            else
-                serve_http(std::move(socket), state_, ++g_connection_ids);
+            boost::system::error_code aec;
+            const auto local = socket.local_endpoint(aec);
+            const auto remote = socket.remote_endpoint(aec);
+            if (aec) continue;  // gone already
+            ConnectionInfo conn = connection_info(local, remote, ++g_connection_ids);
+            const ir::Endpoint address = endpoint_of(local);
+            if (const ir::StreamServer* stream = state_.config->find_stream_server(address))
+                serve_stream(std::move(socket), state_, std::move(conn), *stream);
+            else if (const ServerSelector* selector = state_.config->find_selector(address))
+                serve_http(std::move(socket), state_, std::move(conn), *selector);
         }
     }
 

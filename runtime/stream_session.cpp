@@ -192,8 +192,7 @@ Task<void> run_session(std::unique_ptr<StreamSession> s) {
         if (!ssl) co_return;
         s->client.expires_after(s->server.ssl_handshake_timeout);
         auto [hec] = co_await s->client.start_tls(ssl).async_handshake(asio::ssl::stream_base::server, use_tuple);
-        const std::string tail = " while SSL handshaking, client: " + s->conn.remote_addr + ", server: " + s->conn.server_addr +
-                                 ":" + std::to_string(s->conn.server_port);
+        const std::string tail = handshake_log_tail(s->conn);
         if (hec) {
             s->cfg->error_log.write(LogLevel::info,
                                     (hec == beast::error::timeout ? std::string("SSL handshake timed out (110: Connection timed out)")
@@ -214,12 +213,10 @@ Task<void> run_session(std::unique_ptr<StreamSession> s) {
 
 }  // namespace
 
-void serve_stream(WorkerSocket socket, WorkerState& worker, std::uint64_t id, const ir::StreamServer& server) {
-    std::optional<ConnectionInfo> conn = connection_info(socket, id);
-    if (!conn) return;
+void serve_stream(WorkerSocket socket, WorkerState& worker, ConnectionInfo conn, const ir::StreamServer& server) {
     boost::system::error_code ec;
     socket.set_option(tcp::no_delay(true), ec);
-    auto s = std::make_unique<StreamSession>(worker, worker.config, server, std::move(*conn), std::move(socket));
+    auto s = std::make_unique<StreamSession>(worker, worker.config, server, std::move(conn), std::move(socket));
     const auto ex = s->client.get_executor();
     asio::co_spawn(ex, run_session(std::move(s)), asio::detached);
 }

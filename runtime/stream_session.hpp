@@ -8,6 +8,6 @@
 
 namespace ngxlite::runtime {
 
-void serve_stream(WorkerSocket socket, WorkerState& worker, std::uint64_t connection_id, const ir::StreamServer& server);
+void serve_stream(WorkerSocket socket, WorkerState& worker, ConnectionInfo conn, const ir::StreamServer& server);
 
 }  // namespace ngxlite::runtime

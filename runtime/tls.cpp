@@ -221,6 +221,11 @@ SSL* new_server_ssl(const ServerSelector& selector, const ConnectionInfo& connec
     return ssl;
 }
 
+std::string handshake_log_tail(const ConnectionInfo& conn) {
+    return " while SSL handshaking, client: " + conn.remote_addr + ", server: " + conn.server_addr + ":" +
+           std::to_string(conn.server_port);
+}
+
 std::string certificate_error(SSL* ssl) {
     const auto* n = static_cast<const Negotiated*>(SSL_get_ex_data(ssl, negotiated_index()));
     return n ? n->certificate_error : std::string();

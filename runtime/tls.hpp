@@ -56,6 +56,10 @@ void prepare_server_context(const ir::SslServerSettings& settings);
 // selector, `connection` and `http` must outlive the SSL. Null when OpenSSL cannot make one.
 SSL* new_server_ssl(const ServerSelector& selector, const ConnectionInfo& connection, const ir::HttpConfig& http);
 
+// " while SSL handshaking, client: A, server: S:P": the tail of nginx's lines about a
+// client's handshake (http and stream).
+std::string handshake_log_tail(const ConnectionInfo& conn);
+
 // Why a certificate named by variables failed this handshake (nginx's error line), or "".
 std::string certificate_error(SSL* ssl);
 
