@@ -11,7 +11,6 @@
 #include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/parser.hpp>
@@ -709,6 +708,7 @@ struct Connection {
     const ServerSelector* selector;
     TransportStream stream;
     bool plain_http = false;  // plain HTTP came to a `listen ... ssl` address: answered 400 (nginx's 497)
+    char peeked = 0;          // the first byte waiting to be read, looked at, left in the socket
     std::chrono::milliseconds header_timeout;
     std::chrono::milliseconds idle_timeout;  // until the next request begins
 };
@@ -1049,15 +1049,15 @@ Task<void> serve_connection(std::unique_ptr<Connection> c, bool readable) {
         }
         if (buffer.size() == 0) {
             if (c->worker.stopping) co_return;
-            // Read at once, as nginx does: a busy client has often sent its next request
-            // already. With nothing there, the connection waits idle, without this frame.
+            // Nothing known to be there: the connection waits idle, without this frame
+            // (the wait's first try sees a next request a busy client has sent already).
+            if (!readable && !stream.tls_buffered()) break;
+            readable = false;
             if (stream.tls_handle()) {
-                // A TLS record may arrive in pieces: read on only when bytes came or are held.
-                if (!readable && !stream.tls_buffered()) break;
+                // A TLS record may arrive in pieces: its read waits for the rest.
                 auto [ec, n] = co_await stream.async_read_some(buffer.prepare(kHeaderBuffer), use_tuple);
                 if (ec) co_return;  // closed by the client, or the wait's deadline passed
                 buffer.commit(n);
-                readable = false;
                 continue;
             }
             boost::system::error_code ec;
@@ -1096,7 +1096,8 @@ void await_request(std::unique_ptr<Connection> c) {
     stream.expires_after(c->idle_timeout);
     // Sized to the wait itself: Asio's recycled blocks would hand it a larger one, kept
     // for as long as the connection idles.
-    stream.async_wait_readable(asio::bind_allocator(ExactAllocator<void>(), [c = std::move(c)](const boost::system::error_code& ec) mutable {
+    const asio::mutable_buffer first = asio::buffer(&c->peeked, 1);  // before `c` moves into the handler
+    stream.async_peek(first, asio::bind_allocator(ExactAllocator<void>(), [c = std::move(c)](const boost::system::error_code& ec, std::size_t) mutable {
         c->stream.timed().unlist();
         if (ec || c->worker.stopping) return;  // closed by the client, the timeout or QUIT
         const auto ex = c->stream.get_executor();
@@ -1110,13 +1111,9 @@ void await_request(std::unique_ptr<Connection> c) {
 Task<void> start_tls_connection(std::unique_ptr<Connection> c) {
     TransportStream& stream = c->stream;
     stream.expires_after(c->header_timeout);
-    auto [wec] = co_await stream.timed().async_wait_readable(use_tuple);
-    if (wec) co_return;
-    unsigned char first = 0;
-    boost::system::error_code ec;
-    const std::size_t n = stream.socket().receive(asio::buffer(&first, 1), tcp::socket::message_peek, ec);
-    if (ec || n == 0) co_return;  // closed before a byte came
-    if (!starts_tls(first)) {
+    auto [pec, n] = co_await stream.timed().async_peek(asio::buffer(&c->peeked, 1), use_tuple);
+    if (pec || n == 0) co_return;  // closed before a byte came
+    if (!starts_tls(static_cast<unsigned char>(c->peeked))) {
         c->plain_http = true;
         co_await serve_connection(std::move(c), true);
         co_return;
@@ -1126,7 +1123,8 @@ Task<void> start_tls_connection(std::unique_ptr<Connection> c) {
         c->cfg->error_log.write(LogLevel::alert, "SSL_new() failed", c->conn.id);
         co_return;
     }
-    auto [hec] = co_await stream.start_tls(ssl).async_handshake(asio::ssl::stream_base::server, use_tuple);
+    stream.start_tls(ssl);
+    auto [hec] = co_await stream.async_handshake(TransportStream::TlsRole::server, use_tuple);
     if (hec) {
         const std::string context = handshake_log_tail(c->conn);
         if (const std::string error = certificate_error(ssl); !error.empty())

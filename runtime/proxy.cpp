@@ -498,7 +498,7 @@ Task<ProxyResult> proxy_http(TransportStream& client, beast::flat_buffer& client
                     if (next(ir::kNextError, 502)) continue;
                     co_return result;
                 }
-                auto& tls = upstream->start_tls(ssl);
+                upstream->start_tls(ssl);
                 if (!client_certificate.empty()) {
                     // nginx answers 500 here, before its handshake, and tries no other server.
                     const std::string error = ir::use_connection_certificate(ssl, client_certificate, client_key, p.ssl.passwords,
@@ -512,8 +512,8 @@ Task<ProxyResult> proxy_http(TransportStream& client, beast::flat_buffer& client
                         co_return result;
                     }
                 }
-                auto [hsec] = co_await tls.async_handshake(asio::ssl::stream_base::client, use_tuple);
-                std::string refused = hsec ? std::string() : verify_upstream(tls.native_handle(), p.ssl, ssl_name);
+                auto [hsec] = co_await upstream->async_handshake(TransportStream::TlsRole::client, use_tuple);
+                std::string refused = hsec ? std::string() : verify_upstream(ssl, p.ssl, ssl_name);
                 if (hsec && client_left()) co_return result;
                 if (hsec || !refused.empty()) {
                     append(ctx.upstream_connect_time, "-");

@@ -114,8 +114,8 @@ Task<bool> connect_upstream(StreamSession& s) {
                 s.log(LogLevel::alert, "SSL_new() failed", "SSL handshaking to upstream");
                 co_return false;
             }
-            auto& stream = s.upstream->start_tls(ssl);
-            auto [hec] = co_await stream.async_handshake(asio::ssl::stream_base::client, use_tuple);
+            s.upstream->start_tls(ssl);
+            auto [hec] = co_await s.upstream->async_handshake(TransportStream::TlsRole::client, use_tuple);
             const std::string refused = hec ? std::string() : verify_upstream(ssl, server.ssl, ssl_name);
             if (hec || !refused.empty()) {
                 s.log(LogLevel::error,
@@ -191,7 +191,8 @@ Task<void> run_session(std::unique_ptr<StreamSession> s) {
         SSL* ssl = SSL_new(tls->context.get());
         if (!ssl) co_return;
         s->client.expires_after(s->server.ssl_handshake_timeout);
-        auto [hec] = co_await s->client.start_tls(ssl).async_handshake(asio::ssl::stream_base::server, use_tuple);
+        s->client.start_tls(ssl);
+        auto [hec] = co_await s->client.async_handshake(TransportStream::TlsRole::server, use_tuple);
         const std::string tail = handshake_log_tail(s->conn);
         if (hec) {
             s->cfg->error_log.write(LogLevel::info,

@@ -4,7 +4,7 @@
 // operation fails with beast::error::timeout; one that passes between operations fails
 // the next), but the deadline is a node in the worker's timer tree, not three timers and
 // a wait allocated per operation. A client connection waits for its next request with
-// `async_wait_readable`, holding no buffer.
+// `async_peek`, holding no buffer; TLS waits for the socket as OpenSSL asks.
 #pragma once
 
 #include "runtime/net.hpp"
@@ -49,9 +49,6 @@ public:
 
     executor_type get_executor() noexcept { return socket_.get_executor(); }
     WorkerSocket& socket() noexcept { return socket_; }
-    // As a layer under TLS (asio::ssl::stream asks for it).
-    using lowest_layer_type = WorkerSocket::lowest_layer_type;
-    lowest_layer_type& lowest_layer() noexcept { return socket_.lowest_layer(); }
     TimerTree& timers() const noexcept { return Timeout::tree(); }
 
     void expires_after(Timeout::Clock::duration d) {
@@ -84,11 +81,21 @@ public:
         return start<void(boost::system::error_code)>(
             [&peer](WorkerSocket& s, auto handler) { s.async_connect(peer, std::move(handler)); }, std::forward<Token>(token));
     }
-    // Completes when a byte (or the end) can be read, holding no buffer meanwhile.
+    // Completes when bytes (or the end) can be read, copying the first ones without taking
+    // them from the socket: unlike waiting for readable, which re-arms the socket in epoll
+    // each time, a receive waits on its registration as it is.
     template <class Token>
-    auto async_wait_readable(Token&& token) {
+    auto async_peek(asio::mutable_buffer into, Token&& token) {
+        return start<void(boost::system::error_code, std::size_t)>(
+            [into](WorkerSocket& s, auto handler) { s.async_receive(into, tcp::socket::message_peek, std::move(handler)); },
+            std::forward<Token>(token));
+    }
+    // Completes when the socket is readable (a byte or the end is there) or writable,
+    // holding no buffer meanwhile.
+    template <class Token>
+    auto async_wait(tcp::socket::wait_type what, Token&& token) {
         return start<void(boost::system::error_code)>(
-            [](WorkerSocket& s, auto handler) { s.async_wait(tcp::socket::wait_read, std::move(handler)); }, std::forward<Token>(token));
+            [what](WorkerSocket& s, auto handler) { s.async_wait(what, std::move(handler)); }, std::forward<Token>(token));
     }
 
 private:

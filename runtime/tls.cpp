@@ -3,6 +3,7 @@
 #include "runtime/request.hpp"
 #include "runtime/router.hpp"
 #include "runtime/text.hpp"
+#include "runtime/transport_stream.hpp"
 
 #include "parser/ir/tls_files.hpp"
 
@@ -14,6 +15,7 @@
 
 #include <arpa/inet.h>
 
+#include <cerrno>
 #include <ctime>
 
 namespace ngxlite::runtime {
@@ -75,6 +77,27 @@ std::string verify_upstream(SSL* ssl, const ir::SslClientSettings& settings, con
     X509* cert = SSL_get0_peer_certificate(ssl);
     if (!cert || name.empty() || X509_check_host(cert, name.data(), name.size(), 0, nullptr) != 1) return "upstream SSL certificate does not match \"" + name + "\"";
     return {};
+}
+
+boost::system::error_code tls_call_error(int ssl_error, bool reading) {
+    const auto ssl_category = [](unsigned long e) { return boost::system::error_code(static_cast<int>(e), boost::asio::error::get_ssl_category()); };
+    switch (ssl_error) {
+    case SSL_ERROR_NONE:
+        return {};
+    case SSL_ERROR_ZERO_RETURN:
+        return boost::asio::error::eof;
+    case SSL_ERROR_SYSCALL:
+        if (const unsigned long e = ERR_get_error()) return ssl_category(e);
+        if (errno != 0) return {errno, boost::system::system_category()};
+        return boost::asio::ssl::error::stream_truncated;
+    default:
+        if (const unsigned long e = ERR_get_error()) {
+            if (reading && ERR_GET_LIB(e) == ERR_LIB_SSL && ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING)
+                return boost::asio::ssl::error::stream_truncated;
+            return ssl_category(e);
+        }
+        return boost::asio::ssl::error::unexpected_result;
+    }
 }
 
 std::string handshake_error(const boost::system::error_code& ec) {

@@ -1,5 +1,14 @@
 # Shared by the side-by-side benchmarks: set-up, wrk figures, medians, result lines.
-# wrk runs one thread and 32 connections.
+# wrk runs one thread and 32 connections. With two CPUs or more, the load generator
+# runs on CPU 0 and the servers on the others: neither steals the other's CPU, and
+# rounds vary less.
+if [ "$(nproc)" -ge 2 ]; then
+    load_cpus="taskset -c 0"
+    server_cpus="taskset -c 1-$(($(nproc) - 1))"
+else
+    load_cpus=""
+    server_cpus=""
+fi
 
 # bench_setup NAME [ROUNDS] [SECONDS]: $rounds, $seconds, $NGXLITE, $NGINX, a work
 # directory $dir (with backend/, nginx/ and ngxlite/ prefixes for start_servers), and
@@ -17,7 +26,7 @@ bench_setup() {
 }
 
 rps() {  # $1 = url: requests per second and p99 latency (ms) from wrk
-    wrk -t1 -c32 -d"${seconds}s" --latency "$1" 2>/dev/null | awk '
+    $load_cpus wrk -t1 -c32 -d"${seconds}s" --latency "$1" 2>/dev/null | awk '
         /Requests\/sec/ { r = $2 }
         /^ +99%/ { v = $2; if (v ~ /us$/) { sub(/us/, "", v); v /= 1000 } else if (v ~ /ms$/) { sub(/ms/, "", v) } else if (v ~ /s$/) { sub(/s/, "", v); v *= 1000 } p = v }
         END { printf "%s %s\n", r, p }'
@@ -43,9 +52,9 @@ compare() {
 # each from its prefix's nginx.conf, in the foreground of a background job.
 start_servers() {
     local globals="daemon off; pid run.pid; error_log logs/error.log;"
-    "$NGINX" -p "$dir/backend/" -c nginx.conf -g "$globals" & pids+=($!)
-    "$NGINX" -p "$dir/nginx/" -c nginx.conf -g "$globals" & pids+=($!)
-    "$NGXLITE" -p "$dir/ngxlite/" -c nginx.conf -g "$globals" & pids+=($!)
+    $server_cpus "$NGINX" -p "$dir/backend/" -c nginx.conf -g "$globals" & pids+=($!)
+    $server_cpus "$NGINX" -p "$dir/nginx/" -c nginx.conf -g "$globals" & pids+=($!)
+    $server_cpus "$NGXLITE" -p "$dir/ngxlite/" -c nginx.conf -g "$globals" & pids+=($!)
 }
 
 # wait_for URL...: each answers (servers just started), within 5 s.
