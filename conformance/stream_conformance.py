@@ -8,15 +8,23 @@ sessions: client connections separated by a line "----". A connection may start 
 "{{port N}}" (to %%PORTN%% instead of %%PORT%%, N from 2 to 4), then "{{tls ...}}" (the
 options of http_conformance.client_tls); "{{pause MS}}" sends what
 follows later; a last line "{{shutdown}}" half-closes the client's side after sending.
+A connection that is only "{{bulk N}}" sends N pseudo-random bytes at full speed while
+it reads the echo, and closes once N came back: what it records is whether every byte
+came back unchanged (SHA-256 of what was sent, and of what came back after the greeting).
 Lines end in "\\n". Upstreams answer their name and ":" once (TLS ones also say whether
 the client certificate checked out and whether the session was resumed), then echo;
 %%TLSBACKEND%%..3 require a client certificate signed by the test root (nginx's guide)."""
+import hashlib
 import os
+import random
 import re
 import shutil
+import socket
 import ssl
 import sys
 import tempfile
+import threading
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import http_conformance as hc  # noqa: E402
@@ -41,7 +49,7 @@ class EchoUpstream(hc.EchoBackend):
             greeting += b" client=%s%s" % (b"SUCCESS" if conn.getpeercert() else b"NONE", b" reused" if conn.session_reused else b"")
         with conn:
             first = True
-            for _ in range(10000):
+            for _ in range(1 << 20):  # enough for a {{bulk}} GiB in 64 KiB reads
                 try:
                     data = conn.recv(65536)
                 except (OSError, ssl.SSLError):
@@ -57,11 +65,62 @@ class EchoUpstream(hc.EchoBackend):
 
 
 PORT_LINE = re.compile(r"^\{\{port ([2-4])\}\}\n")
+BULK = re.compile(r"^\{\{bulk (\d+)\}\}\n?$")
+BULK_SECONDS = 300  # at most, for one bulk session
+
+
+def bulk_exchange(port, size, tls, sessions):
+    """Sends `size` bytes (a seeded 1 MiB block, repeated) from a thread while reading
+    the echo here; returns what the session shows: sizes and whether the SHA-256 of what
+    came back (after the upstream's greeting) is the SHA-256 of what was sent."""
+    block = random.Random(size).randbytes(1 << 20)
+    sent_hash = hashlib.sha256()
+    received_hash = hashlib.sha256()
+    deadline = time.monotonic() + BULK_SECONDS
+    with socket.create_connection(("127.0.0.1", port), timeout=hc.TIMEOUT) as raw:
+        s = tls[0].wrap_socket(raw, **tls[1]) if tls else raw
+
+        def send():
+            left = size
+            try:
+                while left > 0 and time.monotonic() < deadline:
+                    chunk = block[:min(left, len(block))]
+                    s.sendall(chunk)
+                    sent_hash.update(chunk)
+                    left -= len(chunk)
+            except OSError:
+                pass
+
+        sender = threading.Thread(target=send)
+        sender.start()
+        greeting = b""
+        received = 0
+        s.settimeout(hc.TIMEOUT)
+        while received < size and time.monotonic() < deadline:
+            try:
+                data = s.recv(1 << 20)
+            except (OSError, ssl.SSLError):
+                break
+            if not data:
+                break
+            if b":" not in greeting and received == 0:  # the greeting ends at its first ':'
+                head, sep, rest = data.partition(b":")
+                greeting, data = head + sep, rest
+            received += len(data)
+            received_hash.update(data)
+        sender.join(timeout=max(1, deadline - time.monotonic()))
+    intact = received == size and received_hash.digest() == sent_hash.digest()
+    return "bulk %d bytes: greeting %s, %d bytes back, %s\n" % (
+        size, greeting.decode("latin-1"), received, "SHA-256 equal" if intact else "SHA-256 DIFFERENT")
 
 
 def sessions_of(case_dir):
     out = []
     for block, (to,), tls in hc.connection_blocks(os.path.join(case_dir, "sessions"), [PORT_LINE]):
+        bulk = BULK.match(block)
+        if bulk:
+            out.append((to or "", int(bulk.group(1)), False, tls))
+            continue
         shutdown = block.rstrip("\n").endswith("{{shutdown}}")
         if shutdown:
             block = block.rstrip("\n")[:-len("{{shutdown}}")]
@@ -97,10 +156,14 @@ def run_case(ngxlite, case_dir, certs):
             proc, prefix = hc.start(binary, case_dir, work, port, subs)
             try:
                 tls_sessions = {}
-                got = [hc.exchange(extra_ports[to] if to else port, segments,
-                                   None if tls is None else hc.client_tls(tls, certs, tls_sessions), tls_sessions,
-                                   shutdown).decode("latin-1")
-                       for to, segments, shutdown, tls in sessions_of(case_dir)]
+                got = []
+                for to, segments, shutdown, tls in sessions_of(case_dir):
+                    client_tls = None if tls is None else hc.client_tls(tls, certs, tls_sessions)
+                    to_port = extra_ports[to] if to else port
+                    if isinstance(segments, int):
+                        got.append(bulk_exchange(to_port, segments, client_tls, tls_sessions))
+                    else:
+                        got.append(hc.exchange(to_port, segments, client_tls, tls_sessions, shutdown).decode("latin-1"))
             finally:
                 hc.stop(proc)
             ports = [port] + list(extra_ports.values()) + [u.port for u in upstreams] + [int(subs["%%DEADPORT%%"])]

@@ -85,7 +85,10 @@ void append_escaped(std::string& out, std::string_view v, ir::LogFormat::Escape 
 }  // namespace
 
 ErrorLog::ErrorLog(const std::vector<ir::ErrorLog>& targets) {
-    for (const auto& t : targets) targets_.push_back({t.path, parse_level(t.level), open_log(t.path)});
+    for (const auto& t : targets) {
+        targets_.push_back({t.path, parse_level(t.level), open_log(t.path)});
+        if (targets_.back().level > most_detailed_) most_detailed_ = targets_.back().level;
+    }
 }
 
 ErrorLog::~ErrorLog() {
@@ -113,6 +116,7 @@ void ErrorLog::reopen() const {
 }
 
 void ErrorLog::write(LogLevel level, std::string_view message, std::uint64_t connection) const {
+    if (!wants(level)) return;
     std::time_t now = std::time(nullptr);
     std::tm tm{};
     ::localtime_r(&now, &tm);

@@ -24,6 +24,8 @@ public:
     ErrorLog& operator=(const ErrorLog&) = delete;
 
     void write(LogLevel level, std::string_view message, std::uint64_t connection = 0) const;
+    // Some target logs this level: a message costly to make is made only then.
+    bool wants(LogLevel level) const { return level <= most_detailed_; }
     void reopen() const;  // safe while workers write
     // nginx's message for the first log file that would not open, if any.
     std::optional<std::string> open_error() const;
@@ -36,6 +38,7 @@ private:
         int fd;
     };
     std::vector<Target> targets_;
+    LogLevel most_detailed_ = LogLevel::emerg;
 };
 
 class AccessLogs {

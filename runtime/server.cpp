@@ -283,8 +283,14 @@ public:
 
 private:
     asio::awaitable<void> accept_loop(tcp::acceptor& acceptor) {
+        // A connection's local address is its listener's unless that is a wildcard: asked
+        // of the kernel only then. The peer's comes with accept().
+        boost::system::error_code bec;
+        const tcp::endpoint bound = acceptor.local_endpoint(bec);
+        const bool wildcard = bec || bound.address().is_unspecified();
+        tcp::endpoint remote;
         for (;;) {
-            auto [ec, socket] = co_await acceptor.async_accept(ctx_, asio::as_tuple(asio::use_awaitable));
+            auto [ec, socket] = co_await acceptor.async_accept(ctx_, remote, asio::as_tuple(asio::use_awaitable));
             if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
             if (ec) {
                 // EMFILE and friends: nginx logs and retries after a pause.
@@ -300,8 +306,7 @@ private:
                 continue;  // the socket closes as it goes out of scope
             }
             boost::system::error_code aec;
-            const auto local = socket.local_endpoint(aec);
-            const auto remote = socket.remote_endpoint(aec);
+            const tcp::endpoint local = wildcard ? socket.local_endpoint(aec) : bound;
             if (aec) continue;  // gone already
             ConnectionInfo conn = connection_info(local, remote, ++g_connection_ids);
             const ir::Endpoint address = endpoint_of(local);

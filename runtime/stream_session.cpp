@@ -12,6 +12,9 @@
 #include <chrono>
 #include <vector>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 namespace ngxlite::runtime {
 
 namespace {
@@ -97,6 +100,10 @@ Task<bool> connect_upstream(StreamSession& s) {
         };
         s.upstream->expires_after(server.connect_timeout);
         const tcp::endpoint ep(asio::ip::make_address(endpoint.ip), endpoint.port);
+        // Non-blocking before the connect, which then sets nothing: splice(2) needs it too.
+        boost::system::error_code oec;
+        s.upstream->socket().open(ep.protocol(), oec);
+        if (!oec) s.upstream->socket().non_blocking(true, oec);
         auto [cec] = co_await s.upstream->timed().async_connect(ep, use_tuple);
         if (cec) {
             s.log(LogLevel::error,
@@ -132,6 +139,13 @@ Task<bool> connect_upstream(StreamSession& s) {
     }
 }
 
+void log_read_error(StreamSession& s, const boost::system::error_code& ec, bool from_upstream) {
+    if (ec == beast::error::timeout)
+        s.log(LogLevel::info, "connection timed out (110: Connection timed out)", "proxying connection");
+    else if (ec != asio::error::operation_aborted && ec != asio::error::bad_descriptor)
+        s.log(LogLevel::error, system_error("recv()", ec), from_upstream ? "proxying and reading from upstream" : "proxying and reading from client");
+}
+
 // Bytes one way until the source ends or fails, through a buffer of proxy_buffer_size.
 // Any progress re-arms proxy_timeout on both sides, as nginx's one timer per session.
 // Returns true when the source ended cleanly (its read side got EOF).
@@ -144,11 +158,7 @@ Task<bool> pump(StreamSession& s, TransportStream& from, TransportStream& to, st
         auto [rec, n] = co_await from.async_read_some(asio::buffer(buffer), use_tuple);
         if (rec == asio::error::eof || rec == asio::ssl::error::stream_truncated) co_return true;
         if (rec) {
-            if (rec == beast::error::timeout)
-                s.log(LogLevel::info, "connection timed out (110: Connection timed out)", "proxying connection");
-            else if (rec != asio::error::operation_aborted && rec != asio::error::bad_descriptor)
-                s.log(LogLevel::error, system_error("recv()", rec),
-                      from_upstream ? "proxying and reading from upstream" : "proxying and reading from client");
+            log_read_error(s, rec, from_upstream);
             co_return false;
         }
         received += n;
@@ -158,13 +168,110 @@ Task<bool> pump(StreamSession& s, TransportStream& from, TransportStream& to, st
     }
 }
 
+// A pipe for splice(2), non-blocking at both ends; empty when the kernel would not make one.
+class SplicePipe {
+public:
+    SplicePipe() {
+        int fds[2];
+        if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) return;
+        read_end = fds[0];
+        write_end = fds[1];
+        ::fcntl(write_end, F_SETPIPE_SZ, kCapacity);  // best effort: a user's pipe quota may refuse it
+    }
+    ~SplicePipe() {
+        if (!*this) return;
+        ::close(read_end);
+        ::close(write_end);
+    }
+    SplicePipe(const SplicePipe&) = delete;
+    SplicePipe& operator=(const SplicePipe&) = delete;
+    explicit operator bool() const { return read_end >= 0; }
+
+    static constexpr int kCapacity = 256 * 1024;
+    int read_end = -1;
+    int write_end = -1;
+    std::size_t held = 0;  // bytes in the pipe
+};
+
+// Empty pipes kept by each worker thread for its next sessions: a short session would
+// otherwise spend a third of its system calls making and closing two pipes.
+class SplicePipePool {
+public:
+    std::unique_ptr<SplicePipe> take() {
+        if (free_.empty()) return std::make_unique<SplicePipe>();
+        auto pipe = std::move(free_.back());
+        free_.pop_back();
+        return pipe;
+    }
+    void give_back(std::unique_ptr<SplicePipe> pipe) {
+        if (*pipe && pipe->held == 0 && free_.size() < kKept) free_.push_back(std::move(pipe));
+    }
+
+private:
+    static constexpr std::size_t kKept = 64;
+    std::vector<std::unique_ptr<SplicePipe>> free_;
+};
+
+thread_local SplicePipePool splice_pipes;
+
+// pump for plain TCP on both sides: splice(2) from the source socket into a pipe and on
+// into the destination, so the bytes never enter user space; waits for either socket as
+// the kernel asks. The pipe is emptied before the next read: nothing is held at the end.
+Task<bool> splice_pump(StreamSession& s, TransportStream& from, TransportStream& to, SplicePipe& pipe, std::uint64_t& received,
+                       std::uint64_t& sent, bool from_upstream) {
+    const int in = from.socket().native_handle();
+    const int out = to.socket().native_handle();
+    constexpr unsigned kFlags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK;
+    for (;;) {
+        from.expires_after(s.server.timeout);
+        to.expires_after(s.server.timeout);
+        const ssize_t n = ::splice(in, nullptr, pipe.write_end, nullptr, SplicePipe::kCapacity, kFlags);
+        if (n == 0) co_return true;
+        if (n < 0) {
+            const int error = errno;
+            if (error == EINTR) continue;
+            if (error == EAGAIN) {
+                auto [wec] = co_await from.timed().async_wait(tcp::socket::wait_read, use_tuple);
+                if (!wec) continue;
+                log_read_error(s, wec, from_upstream);
+            } else {
+                log_read_error(s, {error, boost::system::system_category()}, from_upstream);
+            }
+            co_return false;
+        }
+        received += static_cast<std::uint64_t>(n);
+        pipe.held = static_cast<std::size_t>(n);
+        while (pipe.held > 0) {
+            const ssize_t m = ::splice(pipe.read_end, nullptr, out, nullptr, pipe.held, kFlags);
+            if (m < 0 && errno == EINTR) continue;
+            if (m < 0 && errno == EAGAIN) {
+                auto [wec] = co_await to.timed().async_wait(tcp::socket::wait_write, use_tuple);
+                if (wec) co_return false;
+                continue;
+            }
+            if (m <= 0) co_return false;
+            sent += static_cast<std::uint64_t>(m);
+            pipe.held -= static_cast<std::size_t>(m);
+        }
+    }
+}
+
 // ngx_stream_proxy_test_finalize: without proxy_half_close the session ends when either
 // side does; with it, an ended side's end is passed on and the session waits for the other.
 Task<void> one_way(StreamSession& s, bool from_upstream) {
     TransportStream& from = from_upstream ? *s.upstream : s.client;
     TransportStream& to = from_upstream ? s.client : *s.upstream;
-    const bool ended = co_await pump(s, from, to, from_upstream ? s.from_upstream : s.from_client,
-                                     from_upstream ? s.to_client : s.to_upstream, from_upstream);
+    std::uint64_t& received = from_upstream ? s.from_upstream : s.from_client;
+    std::uint64_t& sent = from_upstream ? s.to_client : s.to_upstream;
+    bool ended;
+    std::unique_ptr<SplicePipe> pipe;
+    if (!from.tls_handle() && !to.tls_handle()) pipe = splice_pipes.take();
+    if (pipe && *pipe) {
+        ended = co_await splice_pump(s, from, to, *pipe, received, sent, from_upstream);
+        splice_pipes.give_back(std::move(pipe));
+    } else {
+        ended = co_await pump(s, from, to, received, sent, from_upstream);
+    }
     if (ended && s.server.half_close && !s.finished) {
         boost::system::error_code ignored;
         to.socket().shutdown(tcp::socket::shutdown_send, ignored);
@@ -172,7 +279,7 @@ Task<void> one_way(StreamSession& s, bool from_upstream) {
     }
     if (!s.finished) {
         s.finished = true;
-        if (ended)  // nginx logs it without the usual tail
+        if (ended && s.cfg->error_log.wants(LogLevel::info))  // nginx logs it without the usual tail
             s.cfg->error_log.write(LogLevel::info,
                                    std::string(from_upstream ? "upstream" : "client") + " disconnected, bytes from/to client:" +
                                        std::to_string(s.from_client) + "/" + std::to_string(s.to_client) +
@@ -217,6 +324,7 @@ Task<void> run_session(std::unique_ptr<StreamSession> s) {
 void serve_stream(WorkerSocket socket, WorkerState& worker, ConnectionInfo conn, const ir::StreamServer& server) {
     boost::system::error_code ec;
     socket.set_option(tcp::no_delay(true), ec);
+    socket.non_blocking(true, ec);  // splice(2) on it must not block
     auto s = std::make_unique<StreamSession>(worker, worker.config, server, std::move(conn), std::move(socket));
     const auto ex = s->client.get_executor();
     asio::co_spawn(ex, run_session(std::move(s)), asio::detached);

@@ -106,7 +106,7 @@ public:
     void start_tls(SSL* ssl) {
         ssl_ = ssl;
         boost::system::error_code ignored;
-        timed_.socket().non_blocking(true, ignored);  // OpenSSL's reads and writes must not block
+        if (!timed_.socket().non_blocking()) timed_.socket().non_blocking(true, ignored);  // OpenSSL's reads and writes must not block
         SSL_set_fd(ssl_, timed_.socket().native_handle());
         // A write may return after a record (async_write goes on from there), and be
         // retried from a moved buffer; idle connections keep no record buffers.
