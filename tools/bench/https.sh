@@ -9,8 +9,7 @@ cd "$(dirname "$0")/../.."
 . tools/bench/lib.sh
 bench_setup https "$@"
 
-tools/gen-test-certs.sh "$dir/certs" >/dev/null
-chmod -R a+rX "$dir/certs"
+bench_certs
 cat > "$dir/backend/nginx.conf" <<CONF
 worker_processes 1;
 events { worker_connections 4096; }

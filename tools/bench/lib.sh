@@ -25,6 +25,13 @@ bench_setup() {
     trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$dir"' EXIT
 }
 
+# bench_certs: the test certificates (tools/gen-test-certs.sh) in $dir/certs, readable
+# by the servers' workers.
+bench_certs() {
+    tools/gen-test-certs.sh "$dir/certs" >/dev/null
+    chmod -R a+rX "$dir/certs"
+}
+
 rps() {  # $1 = url: requests per second and p99 latency (ms) from wrk
     $load_cpus wrk -t1 -c32 -d"${seconds}s" --latency "$1" 2>/dev/null | awk '
         /Requests\/sec/ { r = $2 }

@@ -13,8 +13,7 @@ cd "$(dirname "$0")/../.."
 . tools/bench/lib.sh
 bench_setup stream "$@"
 
-tools/gen-test-certs.sh "$dir/certs" >/dev/null
-chmod -R a+rX "$dir/certs"
+bench_certs
 mkdir -p "$dir/data"
 head -c $((128 << 20)) /dev/urandom > "$dir/data/big"
 echo "hello from the source" > "$dir/data/small"
