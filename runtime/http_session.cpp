@@ -1130,7 +1130,7 @@ Task<void> start_tls_connection(std::unique_ptr<Connection> c) {
         if (const std::string error = certificate_error(ssl); !error.empty())
             c->cfg->error_log.write(LogLevel::error, error + context, c->conn.id);
         // nginx logs most handshake failures at info (ngx_ssl_connection_error).
-        c->cfg->error_log.write(LogLevel::info, handshake_error(hec) + context, c->conn.id);
+        c->cfg->error_log.write(LogLevel::info, ssl_call_error("SSL_do_handshake()", hec) + context, c->conn.id);
         co_return;
     }
     c->conn.ssl = ssl;

@@ -522,7 +522,7 @@ Task<ProxyResult> proxy_http(TransportStream& client, beast::flat_buffer& client
                         if (failed(hsec, "")) continue;
                         co_return result;
                     }
-                    log_error(cfg, ctx, (hsec ? handshake_error(hsec) : refused) + " while SSL handshaking to upstream", peer_url);
+                    log_error(cfg, ctx, (hsec ? ssl_call_error("SSL_do_handshake()", hsec) : refused) + " while SSL handshaking to upstream", peer_url);
                     if (next(ir::kNextError, 502)) continue;
                     co_return result;
                 }

@@ -127,7 +127,7 @@ Task<bool> connect_upstream(StreamSession& s) {
             if (hec || !refused.empty()) {
                 s.log(LogLevel::error,
                       hec == beast::error::timeout ? "upstream timed out (110: Connection timed out)"
-                      : hec                         ? handshake_error(hec)
+                      : hec                         ? ssl_call_error("SSL_do_handshake()", hec)
                                                     : refused,
                       "SSL handshaking to upstream");
                 if (next(true)) continue;
@@ -143,7 +143,8 @@ void log_read_error(StreamSession& s, const boost::system::error_code& ec, bool 
     if (ec == beast::error::timeout)
         s.log(LogLevel::info, "connection timed out (110: Connection timed out)", "proxying connection");
     else if (ec != asio::error::operation_aborted && ec != asio::error::bad_descriptor)
-        s.log(LogLevel::error, system_error("recv()", ec), from_upstream ? "proxying and reading from upstream" : "proxying and reading from client");
+        s.log(LogLevel::error, ec.category() == asio::error::get_ssl_category() ? ssl_call_error("SSL_read()", ec) : system_error("recv()", ec),
+              from_upstream ? "proxying and reading from upstream" : "proxying and reading from client");
 }
 
 // Bytes one way until the source ends or fails, through a buffer of proxy_buffer_size.
@@ -304,7 +305,7 @@ Task<void> run_session(std::unique_ptr<StreamSession> s) {
         if (hec) {
             s->cfg->error_log.write(LogLevel::info,
                                     (hec == beast::error::timeout ? std::string("SSL handshake timed out (110: Connection timed out)")
-                                                                  : handshake_error(hec)) + tail,
+                                                                  : ssl_call_error("SSL_do_handshake()", hec)) + tail,
                                     s->conn.id);
             co_return;
         }

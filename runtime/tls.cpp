@@ -100,8 +100,8 @@ boost::system::error_code tls_call_error(int ssl_error, bool reading) {
     }
 }
 
-std::string handshake_error(const boost::system::error_code& ec) {
-    std::string msg = "SSL_do_handshake() failed";
+std::string ssl_call_error(std::string_view call, const boost::system::error_code& ec) {
+    std::string msg = std::string(call) + " failed";
     if (ec.category() == boost::asio::error::get_ssl_category()) {
         const auto code = static_cast<unsigned long>(ec.value());
         char buf[256];

@@ -40,9 +40,9 @@ SSL* new_upstream_ssl(const ir::SslClientSettings& settings, const std::string& 
 // After the handshake, with proxy_ssl_verify on: "" or nginx's error text.
 std::string verify_upstream(SSL* ssl, const ir::SslClientSettings& settings, const std::string& name);
 
-// "SSL_do_handshake() failed (SSL: error:...[:SSL alert number N])" as nginx logs a
-// failed handshake.
-std::string handshake_error(const boost::system::error_code& ec);
+// "CALL failed (SSL: error:...[:SSL alert number N])" as nginx logs a failed OpenSSL
+// call (`call`: "SSL_do_handshake()", "SSL_read()"), or with the system error.
+std::string ssl_call_error(std::string_view call, const boost::system::error_code& ec);
 
 // --- TLS termination (ngx_http_ssl_module) ---------------------------------------------
 
