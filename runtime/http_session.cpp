@@ -1140,9 +1140,6 @@ Task<void> start_tls_connection(std::unique_ptr<Connection> c) {
 }  // namespace
 
 void serve_http(WorkerSocket socket, WorkerState& worker, ConnectionInfo conn, const ServerSelector& selector) {
-    boost::system::error_code ec;
-    socket.set_option(tcp::no_delay(true), ec);  // tcp_nodelay on, nginx's default
-    socket.non_blocking(true, ec);               // reads at once (serve_connection) never block
     auto c = std::make_unique<Connection>(worker, worker.config, std::move(conn), selector, std::move(socket));
     if (selector.tls) {
         const auto ex = c->stream.get_executor();

@@ -308,6 +308,9 @@ private:
             boost::system::error_code aec;
             const tcp::endpoint local = wildcard ? socket.local_endpoint(aec) : bound;
             if (aec) continue;  // gone already
+            socket.set_option(tcp::no_delay(true), aec);  // tcp_nodelay on, nginx's default
+            // Reads at once (serve_connection), splice(2) and OpenSSL on it never block.
+            socket.non_blocking(true, aec);
             ConnectionInfo conn = connection_info(local, remote, ++g_connection_ids);
             const ir::Endpoint address = endpoint_of(local);
             if (const ir::StreamServer* stream = state_.config->find_stream_server(address))

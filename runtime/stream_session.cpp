@@ -61,10 +61,6 @@ struct StreamSession {
     }
 };
 
-std::string system_error(std::string_view call, const boost::system::error_code& ec) {
-    return std::string(call) + " failed (" + std::to_string(ec.value()) + ": " + ec.message() + ")";
-}
-
 // Connects to the group's peers as ngx_stream_proxy_connect and _next_upstream do: a
 // failed connect (or TLS handshake, or certificate check) is logged and counted, and the
 // next peer is tried while proxy_next_upstream, its tries and its timeout allow.
@@ -107,7 +103,7 @@ Task<bool> connect_upstream(StreamSession& s) {
         auto [cec] = co_await s.upstream->timed().async_connect(ep, use_tuple);
         if (cec) {
             s.log(LogLevel::error,
-                  cec == beast::error::timeout ? "upstream timed out (110: Connection timed out)" : system_error("connect()", cec),
+                  cec == beast::error::timeout ? "upstream timed out (110: Connection timed out)" : ssl_call_error("connect()", cec),
                   "connecting to upstream");
             if (next(true)) continue;
             co_return false;
@@ -143,7 +139,7 @@ void log_read_error(StreamSession& s, const boost::system::error_code& ec, bool 
     if (ec == beast::error::timeout)
         s.log(LogLevel::info, "connection timed out (110: Connection timed out)", "proxying connection");
     else if (ec != asio::error::operation_aborted && ec != asio::error::bad_descriptor)
-        s.log(LogLevel::error, ec.category() == asio::error::get_ssl_category() ? ssl_call_error("SSL_read()", ec) : system_error("recv()", ec),
+        s.log(LogLevel::error, ssl_call_error(ec.category() == asio::error::get_ssl_category() ? "SSL_read()" : "recv()", ec),
               from_upstream ? "proxying and reading from upstream" : "proxying and reading from client");
 }
 
@@ -323,9 +319,6 @@ Task<void> run_session(std::unique_ptr<StreamSession> s) {
 }  // namespace
 
 void serve_stream(WorkerSocket socket, WorkerState& worker, ConnectionInfo conn, const ir::StreamServer& server) {
-    boost::system::error_code ec;
-    socket.set_option(tcp::no_delay(true), ec);
-    socket.non_blocking(true, ec);  // splice(2) on it must not block
     auto s = std::make_unique<StreamSession>(worker, worker.config, server, std::move(conn), std::move(socket));
     const auto ex = s->client.get_executor();
     asio::co_spawn(ex, run_session(std::move(s)), asio::detached);

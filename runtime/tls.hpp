@@ -41,7 +41,8 @@ SSL* new_upstream_ssl(const ir::SslClientSettings& settings, const std::string& 
 std::string verify_upstream(SSL* ssl, const ir::SslClientSettings& settings, const std::string& name);
 
 // "CALL failed (SSL: error:...[:SSL alert number N])" as nginx logs a failed OpenSSL
-// call (`call`: "SSL_do_handshake()", "SSL_read()"), or with the system error.
+// call (`call`: "SSL_do_handshake()", "SSL_read()"); "CALL failed (N: message)" for a
+// system error (`call`: "connect()", "recv()").
 std::string ssl_call_error(std::string_view call, const boost::system::error_code& ec);
 
 // --- TLS termination (ngx_http_ssl_module) ---------------------------------------------
