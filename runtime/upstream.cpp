@@ -333,6 +333,7 @@ struct IdleConnections::Entry {
     std::unique_ptr<TransportStream> stream;
     Key key;
     int requests;
+    char peeked = 0;  // the watch's one byte, left in the socket
     Expiry expiry;
     std::weak_ptr<Entry> self;
     IdleConnections* owner = nullptr;  // null once taken or dropped: late handlers leave it alone
@@ -379,8 +380,11 @@ void IdleConnections::put(std::unique_ptr<TransportStream> stream, Key key, int 
     e->owner = this;
     entries_.push_front(e);
     // Readable while idle: the upstream closed it (a TLS one may send close_notify
-    // first) or sent what nobody asked for.
-    e->stream->socket().async_wait(tcp::socket::wait_read, [e](const boost::system::error_code& ec) {
+    // first) or sent what nobody asked for. A peek, not a wait for readable, which would
+    // re-arm the socket in epoll on every request (the stream's own deadline stays out:
+    // the entry's expiry times it).
+    e->stream->socket().async_receive(asio::buffer(&e->peeked, 1), tcp::socket::message_peek,
+                                      [e](const boost::system::error_code& ec, std::size_t) {
         if (ec == asio::error::operation_aborted || !e->owner) return;
         e->owner->drop(e);
     });
