@@ -168,16 +168,29 @@ class EchoBackend:
         self.sock.close()
 
 
+def listening(port):
+    """Whether a socket listens on `port`, read from the kernel's table: a probe connection
+    would be a session of its own (a stream proxy would connect upstream for it and may log)."""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = open(table).read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            local, state = line.split()[1], line.split()[3]
+            if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:
+                return True
+    return False
+
+
 def wait_port(port, proc):
     deadline = time.monotonic() + TIMEOUT
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             return False
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        if listening(port):
             return True
-        except OSError:
-            time.sleep(0.02)
+        time.sleep(0.02)
     return False
 
 
@@ -237,11 +250,11 @@ def client_tls(options, certs, sessions):
     return ctx, wrap
 
 
-def exchange(port, segments, tls=None, sessions=None, half_close=False):
+def exchange(port, segments, tls=None, sessions=None, half_close=False, await_echo=False):
     """Sends each (pause_ms, bytes) segment once its pause has passed since the one before,
-    reading what comes meanwhile; stops sending when the server closes. Then (after
-    shutting down its sending side with `half_close`) reads until the connection goes
-    quiet or closes. With `tls` (a context and wrap arguments) the connection speaks TLS;
+    reading what comes meanwhile; stops sending when the server closes. Then (with
+    `await_echo`, once what came back ends with everything sent; after shutting down its
+    sending side with `half_close`) reads until the connection goes quiet or closes. With `tls` (a context and wrap arguments) the connection speaks TLS;
     a handshake that fails gives "TLS-ERROR: reason"."""
     chunks = []
     with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as raw:
@@ -285,6 +298,10 @@ def exchange(port, segments, tls=None, sessions=None, half_close=False):
                 closed = True
                 break
             last_sent = time.monotonic()
+        sent = b"".join(payload for _, payload in segments)
+        echo_deadline = time.monotonic() + TIMEOUT
+        while await_echo and not closed and not b"".join(chunks).endswith(sent) and time.monotonic() < echo_deadline:
+            closed = read_until(echo_deadline)
         if not closed:
             if half_close:
                 raw.shutdown(socket.SHUT_WR)

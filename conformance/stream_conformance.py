@@ -7,7 +7,8 @@ log's warn-and-above lines, and the bytes each upstream received.
 sessions: client connections separated by a line "----". A connection may start with
 "{{port N}}" (to %%PORTN%% instead of %%PORT%%, N from 2 to 4), then "{{tls ...}}" (the
 options of http_conformance.client_tls); "{{pause MS}}" sends what
-follows later; a last line "{{shutdown}}" half-closes the client's side after sending.
+follows later; a last line "{{shutdown}}" half-closes the client's side after sending, or
+"{{echoed}}{{shutdown}}" once the echo of everything sent has come back.
 A connection that is only "{{bulk N}}" sends N pseudo-random bytes at full speed while
 it reads the echo, and closes once N came back: what it records is whether every byte
 came back unchanged (SHA-256 of what was sent, and of what came back after the greeting).
@@ -119,14 +120,17 @@ def sessions_of(case_dir):
     for block, (to,), tls in hc.connection_blocks(os.path.join(case_dir, "sessions"), [PORT_LINE]):
         bulk = BULK.match(block)
         if bulk:
-            out.append((to or "", int(bulk.group(1)), False, tls))
+            out.append((to or "", int(bulk.group(1)), False, False, tls))
             continue
         shutdown = block.rstrip("\n").endswith("{{shutdown}}")
         if shutdown:
             block = block.rstrip("\n")[:-len("{{shutdown}}")]
+        echoed = block.endswith("{{echoed}}")
+        if echoed:
+            block = block[:-len("{{echoed}}")]
         parts = hc.PAUSE.split(block)
         segments = [(int(parts[i - 1]) if i else 0, parts[i].encode("latin-1")) for i in range(0, len(parts), 2)]
-        out.append((to or "", segments, shutdown, tls))
+        out.append((to or "", segments, echoed, shutdown, tls))
     return out
 
 
@@ -157,13 +161,13 @@ def run_case(ngxlite, case_dir, certs):
             try:
                 tls_sessions = {}
                 got = []
-                for to, segments, shutdown, tls in sessions_of(case_dir):
+                for to, segments, echoed, shutdown, tls in sessions_of(case_dir):
                     client_tls = None if tls is None else hc.client_tls(tls, certs, tls_sessions)
                     to_port = extra_ports[to] if to else port
                     if isinstance(segments, int):
                         got.append(bulk_exchange(to_port, segments, client_tls, tls_sessions))
                     else:
-                        got.append(hc.exchange(to_port, segments, client_tls, tls_sessions, shutdown).decode("latin-1"))
+                        got.append(hc.exchange(to_port, segments, client_tls, tls_sessions, shutdown, echoed).decode("latin-1"))
             finally:
                 hc.stop(proc)
             ports = [port] + list(extra_ports.values()) + [u.port for u in upstreams] + [int(subs["%%DEADPORT%%"])]
