@@ -5,14 +5,15 @@ TLS), and everything observable must match: what each client session received, t
 log's warn-and-above lines, and the bytes each upstream received.
 
 sessions: client connections separated by a line "----". A connection may start with
-"{{port N}}" (to %%PORTN%% instead of %%PORT%%, N from 2 to 4), then "{{tls ...}}" (the
+"{{port N}}" (to %%PORTN%% instead of %%PORT%%, N from 2 to 5), then "{{tls ...}}" (the
 options of http_conformance.client_tls); "{{pause MS}}" sends what
 follows later; a last line "{{shutdown}}" half-closes the client's side after sending, or
 "{{echoed}}{{shutdown}}" once the echo of everything sent has come back.
 A connection that is only "{{bulk N}}" sends N pseudo-random bytes at full speed while
 it reads the echo, and closes once N came back: what it records is whether every byte
 came back unchanged (SHA-256 of what was sent, and of what came back after the greeting).
-Lines end in "\\n". Upstreams answer their name and ":" once (TLS ones also say whether
+Lines end in "\\n". The access log (logs/access.log, when the case writes one) is compared
+with times and ports masked. Upstreams answer their name and ":" once (TLS ones also say whether
 the client certificate checked out and whether the session was resumed), then echo;
 %%TLSBACKEND%%..3 require a client certificate signed by the test root (nginx's guide)."""
 import hashlib
@@ -65,7 +66,7 @@ class EchoUpstream(hc.EchoBackend):
                 first = False
 
 
-PORT_LINE = re.compile(r"^\{\{port ([2-4])\}\}\n")
+PORT_LINE = re.compile(r"^\{\{port ([2-5])\}\}\n")
 BULK = re.compile(r"^\{\{bulk (\d+)\}\}\n?$")
 BULK_SECONDS = 300  # at most, for one bulk session
 
@@ -115,6 +116,25 @@ def bulk_exchange(port, size, tls, sessions):
         size, greeting.decode("latin-1"), received, "SHA-256 equal" if intact else "SHA-256 DIFFERENT")
 
 
+TIMES = [(re.compile(r"\[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\]"), "[TIME]"),  # $time_local
+         (re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d"), "TIME"),  # $time_iso8601
+         (re.compile(r"\b\d+\.\d{3}\b"), "S.MS")]  # $session_time, $upstream_*_time, $msec
+
+
+def access_log(prefix, ports):
+    path = os.path.join(prefix, "logs", "access.log")
+    if not os.path.exists(path):
+        return []
+    out = []
+    for line in open(path, encoding="latin-1").read().splitlines():
+        for pattern, mask in TIMES:
+            line = pattern.sub(mask, line)
+        for port in ports:
+            line = re.sub(r"\b%d\b" % port, "PORT", line)
+        out.append(line)
+    return out
+
+
 def sessions_of(case_dir):
     out = []
     for block, (to,), tls in hc.connection_blocks(os.path.join(case_dir, "sessions"), [PORT_LINE]):
@@ -143,7 +163,7 @@ def run_case(ngxlite, case_dir, certs):
             "%%BACKEND3%%": str(upstreams[2].port), "%%TLSBACKEND%%": str(upstreams[3].port),
             "%%TLSBACKEND2%%": str(upstreams[4].port), "%%TLSBACKEND3%%": str(upstreams[5].port),
             "%%DEADPORT%%": str(hc.free_port()), "%%CERTS%%": certs}
-    extra_ports = {n: hc.free_port() for n in ("2", "3", "4")}
+    extra_ports = {n: hc.free_port() for n in ("2", "3", "4", "5")}
     for n, p in extra_ports.items():
         subs["%%PORT" + n + "%%"] = str(p)
     conf_text = open(os.path.join(case_dir, "nginx.conf")).read()
@@ -172,6 +192,7 @@ def run_case(ngxlite, case_dir, certs):
                 hc.stop(proc)
             ports = [port] + list(extra_ports.values()) + [u.port for u in upstreams] + [int(subs["%%DEADPORT%%"])]
             results[binary] = got + ["error log:\n" + "\n".join(hc.error_log(prefix, ports)),
+                                     "access log:\n" + "\n".join(access_log(prefix, ports)),
                                      "bytes received by the upstreams:\n" +
                                      "\n".join("%s: %d" % (u.name.decode(), u.received) for u in upstreams)]
         return results[hc.NGINX], results[ngxlite]
@@ -182,7 +203,7 @@ def run_case(ngxlite, case_dir, certs):
 
 
 def main():
-    hc.run_all(run_case, lambda expected: len(expected) - 2, "sessions")
+    hc.run_all(run_case, lambda expected: len(expected) - 3, "sessions")
 
 
 if __name__ == "__main__":

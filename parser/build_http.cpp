@@ -96,6 +96,34 @@ ir::SslServerSettings::SessionCache session_cache(const Directive& d, std::int64
 
 }  // namespace
 
+// access_log as merged down `s` (http and stream): the innermost block's list, nothing
+// after "off"; the caller adds its module's default.
+std::vector<ir::AccessLog> merge_access_logs(Compiler& c, const Scope& s, const std::vector<ir::LogFormat>& formats) {
+    std::vector<ir::AccessLog> logs;
+    for (const Directive* a : s.find_list("access_log")) {
+        if (a->args[1] == "off") break;
+        ir::AccessLog log;
+        log.path = compile_template(a->args[1] == "stderr" || a->args[1].starts_with("syslog:") || has_variables(a->args[1])
+                                        ? a->args[1]
+                                        : c.full_path(a->args[1], false),
+                                    a->where);
+        if (a->nargs() >= 2) log.format = a->args[2];
+        log.format_index = static_cast<std::size_t>(
+            std::find_if(formats.begin(), formats.end(), [&](const auto& f) { return f.name == log.format; }) -
+            formats.begin());
+        for (std::size_t i = 3; i < a->args.size(); ++i) {
+            std::string_view v = a->args[i];
+            if (v.starts_with("buffer=")) log.buffer = *parse_size(v.substr(7));
+            else if (v.starts_with("flush=")) log.flush = ir::Msec(*parse_time(v.substr(6), false));
+            else if (v == "gzip") log.gzip = 1;
+            else if (v.starts_with("gzip=")) log.gzip = static_cast<int>(parse_number(v.substr(5)).value_or(1));
+            else if (v.starts_with("if=")) log.condition = compile_template(v.substr(3), a->where);
+        }
+        logs.push_back(std::move(log));
+    }
+    return logs;
+}
+
 // Merges the ssl module's settings for one server; nullopt when it has no certificate.
 std::optional<ir::SslServerSettings> merge_server_ssl(Compiler& c, const Scope& s) {
     ir::SslServerSettings t;
@@ -421,28 +449,7 @@ void merge_locations(Compiler& c, const Scope& s, ir::Location& loc, const Direc
     }
     for (const Directive* h : s.find_list("add_header"))
         loc.add_headers.push_back({h->args[1], compile_template(h->args[2], h->where), h->nargs() == 3});
-    for (const Directive* a : s.find_list("access_log")) {
-        if (a->args[1] == "off") break;
-        ir::AccessLog log;
-        log.path = compile_template(a->args[1] == "stderr" || a->args[1].starts_with("syslog:") || has_variables(a->args[1])
-                                        ? a->args[1]
-                                        : c.full_path(a->args[1], false),
-                                    a->where);
-        if (a->nargs() >= 2) log.format = a->args[2];
-        const auto& formats = c.http().log_formats;
-        log.format_index = static_cast<std::size_t>(
-            std::find_if(formats.begin(), formats.end(), [&](const auto& f) { return f.name == log.format; }) -
-            formats.begin());
-        for (std::size_t i = 3; i < a->args.size(); ++i) {
-            std::string_view v = a->args[i];
-            if (v.starts_with("buffer=")) log.buffer = *parse_size(v.substr(7));
-            else if (v.starts_with("flush=")) log.flush = ir::Msec(*parse_time(v.substr(6), false));
-            else if (v == "gzip") log.gzip = 1;
-            else if (v.starts_with("gzip=")) log.gzip = static_cast<int>(parse_number(v.substr(5)).value_or(1));
-            else if (v.starts_with("if=")) log.condition = compile_template(v.substr(3), a->where);
-        }
-        loc.access_logs.push_back(std::move(log));
-    }
+    loc.access_logs = merge_access_logs(c, s, c.http().log_formats);
     if (!s.find("access_log")) {
         ir::AccessLog log;
         log.path.parts.push_back({ir::Template::Part::Kind::literal, c.full_path("logs/access.log", false), 0});

@@ -68,10 +68,6 @@ MailState& Compiler::mail() {
     return *mail_;
 }
 
-bool HttpState::has_log_format(std::string_view name) const {
-    return std::any_of(log_formats.begin(), log_formats.end(), [&](const auto& f) { return f.name == name; });
-}
-
 StreamState& Compiler::stream() {
     if (!stream_) stream_ = std::make_unique<StreamState>();
     return *stream_;

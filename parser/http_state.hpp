@@ -40,7 +40,6 @@ struct HttpState {
     std::vector<ir::LogFormat> log_formats;  // "combined" is added with the http block
     std::vector<ir::Map> maps;
     std::unordered_map<const Directive*, std::shared_ptr<const ir::MimeTypes>> types;  // per types {} block
-    bool has_log_format(std::string_view name) const;
 
 };
 

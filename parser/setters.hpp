@@ -24,6 +24,10 @@ int value_index(const DirectiveSpec& spec, std::string_view word);
 // the variable scope follows the current context.
 void set_variable(Compiler& c, Directive& d);
 void complex_value(Compiler& c, Directive& d);
+// map {}, log_format and access_log, in http or stream.
+void map_block(Compiler& c, Directive& d);
+void log_format(Compiler& c, Directive& d);
+void access_log(Compiler& c, Directive& d);
 
 // `backup_supported`: the balancing method set so far allows backup servers.
 ir::UpstreamServer parse_upstream_server(const Directive& d, bool resolve, std::uint16_t default_port,
@@ -34,6 +38,8 @@ class Scope;
 // The ssl module's settings of one server (http and stream), its context built; nullopt
 // when it has no certificate (and no ssl_reject_handshake).
 std::optional<ir::SslServerSettings> merge_server_ssl(Compiler& c, const Scope& s);
+// access_log merged down `s` (http, stream), formats resolved; no default added.
+std::vector<ir::AccessLog> merge_access_logs(Compiler& c, const Scope& s, const std::vector<ir::LogFormat>& formats);
 // Every PREFIX_ssl_* setting merged down `s` (http proxy, stream proxy).
 ir::SslClientSettings merge_proxy_ssl(Compiler& c, const Scope& s, std::string_view prefix);
 

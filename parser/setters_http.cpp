@@ -21,9 +21,15 @@ void finish_http(Compiler& c);  // build_http.cpp: nginx's ngx_http_block after 
 
 namespace {
 
-// split_clients and include are shared with stream: pick the scope by context.
-VariableScope& vars(Compiler& c) {
-    return (c.context() & (kStream | kStreamServer | kStreamUpstream)) ? c.stream().variables : c.http().variables;
+bool in_stream(const Compiler& c) { return c.context() & (kStream | kStreamServer | kStreamUpstream); }
+
+// split_clients, include, map and the log module are shared with stream: pick by context.
+VariableScope& vars(Compiler& c) { return in_stream(c) ? c.stream().variables : c.http().variables; }
+std::vector<ir::LogFormat>& log_formats(Compiler& c) { return in_stream(c) ? c.stream().log_formats : c.http().log_formats; }
+
+bool has_log_format(Compiler& c, std::string_view name) {
+    const auto& formats = log_formats(c);
+    return std::any_of(formats.begin(), formats.end(), [&](const auto& f) { return f.name == name; });
 }
 
 std::string lower(std::string s) {
@@ -351,44 +357,6 @@ void no_op(Compiler&, Directive&) {}
 
 // --- map, types, geo, split_clients -----------------------------------------------------
 
-void map_block(Compiler& c, Directive& d) {
-    vars(c).compile(d.args[1], d.where);
-    std::string_view target = variable_target(d, 2);
-    vars(c).define(target, c.modules(), d.where);
-    ir::Map map;
-    map.variable = std::string(target);
-    map.source = compile_template(d.args[1], d.where);
-    std::vector<std::string> keys;
-    c.parse_custom_block(d, true, [&](Directive& line) {
-        const std::string& key = line.args[0];
-        if (line.nargs() == 0 && (key == "hostnames" || key == "volatile")) {
-            map.hostnames = map.hostnames || key == "hostnames";
-            return;
-        }
-        if (line.nargs() != 1) fail_at(line.where, "invalid number of the map parameters");
-        ir::Template value = vars(c).template_of(line.args[1], line.where);
-        if (key == "default") {
-            map.default_value = std::move(value);
-            return;
-        }
-        if (!line.quoted[0] && key.size() > 1 && key[0] == '~') {
-            const bool caseless = key[1] == '*';
-            auto re = std::make_shared<ir::Regex>(std::string_view(key).substr(caseless ? 2 : 1), caseless);
-            if (!re->ok()) fail_at(line.where, re->error());
-            for (const auto& n : re->names()) vars(c).define(n);
-            map.regexes.push_back({std::move(re), std::move(value)});
-            return;
-        }
-        std::string k = key.size() > 1 && key[0] == '\\' ? key.substr(1) : key;
-        if (map.hostnames && !k.empty() && k[0] == '.') k = "*" + k;
-        if (std::find(keys.begin(), keys.end(), k) != keys.end())
-            fail_at(line.where, "conflicting parameter \"" + key + "\"");
-        keys.push_back(k);
-        map.exact.emplace_back(std::move(k), std::move(value));
-    });
-    c.http().maps.push_back(std::move(map));
-}
-
 void types_block(Compiler& c, Directive& d) {
     auto types = std::make_shared<ir::MimeTypes>();
     c.parse_custom_block(d, true, [&](Directive& line) {
@@ -537,51 +505,6 @@ void password_file(Compiler& c, Directive& d) {
     FILE* f = std::fopen(path.c_str(), "r");
     if (!f) fail_at(d.where, "open() \"" + path + "\" failed (" + std::to_string(errno) + ": " + std::strerror(errno) + ")");
     std::fclose(f);
-}
-
-// --- log --------------------------------------------------------------------------------
-
-void log_format(Compiler& c, Directive& d) {
-    if (c.http().has_log_format(d.args[1]))
-        fail_at(d.where, "duplicate \"log_format\" name \"" + d.args[1] + "\"");
-    ir::LogFormat f;
-    f.name = d.args[1];
-    std::size_t i = 2;
-    if (i < d.args.size() && d.args[i].starts_with("escape=")) {
-        std::string_view e = std::string_view(d.args[i]).substr(7);
-        if (e == "json") f.escape = ir::LogFormat::Escape::json;
-        else if (e == "none") f.escape = ir::LogFormat::Escape::none;
-        else if (e != "default") fail_at(d.where, "unknown log format escaping \"" + std::string(e) + "\"");
-        ++i;
-    }
-    for (; i < d.args.size(); ++i) {
-        ir::Template part = vars(c).template_of(d.args[i], d.where);
-        f.format.parts.insert(f.format.parts.end(), part.parts.begin(), part.parts.end());
-    }
-    c.http().log_formats.push_back(std::move(f));
-}
-
-void access_log(Compiler& c, Directive& d) {
-    if (d.args[1] == "off") {
-        if (d.nargs() == 1) return;
-        fail_at(d.where, "invalid parameter \"" + d.args[2] + "\"");
-    }
-    if (has_variables(d.args[1])) vars(c).compile(d.args[1], d.where);
-    if (d.nargs() >= 2 && !c.http().has_log_format(d.args[2]))
-        fail_at(d.where, "unknown log format \"" + d.args[2] + "\"");
-    for (std::size_t i = 3; i < d.args.size(); ++i) {
-        const std::string& a = d.args[i];
-        if (a.starts_with("buffer=")) {
-            if (!parse_size(std::string_view(a).substr(7))) fail_at(d.where, "invalid buffer size \"" + a.substr(7) + "\"");
-        } else if (a.starts_with("flush=")) {
-            if (!parse_time(std::string_view(a).substr(6), false)) fail_at(d.where, "invalid flush time \"" + a.substr(6) + "\"");
-        } else if (a.starts_with("gzip")) {
-        } else if (a.starts_with("if=")) {
-            vars(c).compile(std::string_view(a).substr(3), d.where);
-        } else {
-            fail_at(d.where, "invalid parameter \"" + a + "\"");
-        }
-    }
 }
 
 // --- core odds and ends -----------------------------------------------------------------
@@ -758,6 +681,90 @@ void geoip_database(Compiler& c, Directive& d) {
 }
 
 }  // namespace
+
+// map and the log module, in http or stream (the context picks the module's state).
+
+void map_block(Compiler& c, Directive& d) {
+    vars(c).compile(d.args[1], d.where);
+    std::string_view target = variable_target(d, 2);
+    vars(c).define(target, c.modules(), d.where);
+    ir::Map map;
+    map.variable = std::string(target);
+    map.source = compile_template(d.args[1], d.where);
+    std::vector<std::string> keys;
+    c.parse_custom_block(d, true, [&](Directive& line) {
+        const std::string& key = line.args[0];
+        if (line.nargs() == 0 && (key == "hostnames" || key == "volatile")) {
+            map.hostnames = map.hostnames || key == "hostnames";
+            return;
+        }
+        if (line.nargs() != 1) fail_at(line.where, "invalid number of the map parameters");
+        ir::Template value = vars(c).template_of(line.args[1], line.where);
+        if (key == "default") {
+            map.default_value = std::move(value);
+            return;
+        }
+        if (!line.quoted[0] && key.size() > 1 && key[0] == '~') {
+            const bool caseless = key[1] == '*';
+            auto re = std::make_shared<ir::Regex>(std::string_view(key).substr(caseless ? 2 : 1), caseless);
+            if (!re->ok()) fail_at(line.where, re->error());
+            for (const auto& n : re->names()) vars(c).define(n);
+            map.regexes.push_back({std::move(re), std::move(value)});
+            return;
+        }
+        std::string k = key.size() > 1 && key[0] == '\\' ? key.substr(1) : key;
+        if (map.hostnames && !k.empty() && k[0] == '.') k = "*" + k;
+        if (std::find(keys.begin(), keys.end(), k) != keys.end())
+            fail_at(line.where, "conflicting parameter \"" + key + "\"");
+        keys.push_back(k);
+        map.exact.emplace_back(std::move(k), std::move(value));
+    });
+    (in_stream(c) ? c.stream().maps : c.http().maps).push_back(std::move(map));
+}
+
+void log_format(Compiler& c, Directive& d) {
+    if (has_log_format(c, d.args[1]))
+        fail_at(d.where, "duplicate \"log_format\" name \"" + d.args[1] + "\"");
+    ir::LogFormat f;
+    f.name = d.args[1];
+    std::size_t i = 2;
+    if (i < d.args.size() && d.args[i].starts_with("escape=")) {
+        std::string_view e = std::string_view(d.args[i]).substr(7);
+        if (e == "json") f.escape = ir::LogFormat::Escape::json;
+        else if (e == "none") f.escape = ir::LogFormat::Escape::none;
+        else if (e != "default") fail_at(d.where, "unknown log format escaping \"" + std::string(e) + "\"");
+        ++i;
+    }
+    for (; i < d.args.size(); ++i) {
+        ir::Template part = vars(c).template_of(d.args[i], d.where);
+        f.format.parts.insert(f.format.parts.end(), part.parts.begin(), part.parts.end());
+    }
+    log_formats(c).push_back(std::move(f));
+}
+
+void access_log(Compiler& c, Directive& d) {
+    if (d.args[1] == "off") {
+        if (d.nargs() == 1) return;
+        fail_at(d.where, "invalid parameter \"" + d.args[2] + "\"");
+    }
+    if (has_variables(d.args[1])) vars(c).compile(d.args[1], d.where);
+    if (d.nargs() < 2 && in_stream(c)) fail_at(d.where, "log format is not specified");  // http's default: combined
+    if (d.nargs() >= 2 && !has_log_format(c, d.args[2]))
+        fail_at(d.where, "unknown log format \"" + d.args[2] + "\"");
+    for (std::size_t i = 3; i < d.args.size(); ++i) {
+        const std::string& a = d.args[i];
+        if (a.starts_with("buffer=")) {
+            if (!parse_size(std::string_view(a).substr(7))) fail_at(d.where, "invalid buffer size \"" + a.substr(7) + "\"");
+        } else if (a.starts_with("flush=")) {
+            if (!parse_time(std::string_view(a).substr(6), false)) fail_at(d.where, "invalid flush time \"" + a.substr(6) + "\"");
+        } else if (a.starts_with("gzip")) {
+        } else if (a.starts_with("if=")) {
+            vars(c).compile(std::string_view(a).substr(3), d.where);
+        } else {
+            fail_at(d.where, "invalid parameter \"" + a + "\"");
+        }
+    }
+}
 
 // `set $name value` and complex values, in http or stream (vars() picks the scope).
 void set_variable(Compiler& c, Directive& d) {

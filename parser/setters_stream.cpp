@@ -10,6 +10,7 @@
 #include "parser/values.hpp"
 
 #include <algorithm>
+#include <cctype>
 
 namespace ngxlite::conf {
 
@@ -103,46 +104,11 @@ void proxy_pass(Compiler& c, Directive& d) {
     if (!u.unix_socket) add_upstream(c.stream().upstreams, d, u, d.args[1], false);
 }
 
-void map_block(Compiler& c, Directive& d) {
-    std::string_view target = variable_target(d, 2);
-    vars(c).compile(d.args[1], d.where);
-    vars(c).define(target, c.modules(), d.where);
-    c.parse_custom_block(d, true, [&](Directive& line) {
-        if (line.nargs() == 0 && (line.args[0] == "hostnames" || line.args[0] == "volatile")) return;
-        if (line.nargs() != 1) fail_at(line.where, "invalid number of the map parameters");
-        vars(c).compile(line.args[1], line.where);
-        const std::string& key = line.args[0];
-        if (!line.quoted[0] && key.size() > 1 && key[0] == '~') {
-            const bool caseless = key[1] == '*';
-            ir::Regex re(std::string_view(key).substr(caseless ? 2 : 1), caseless);
-            if (!re.ok()) fail_at(line.where, re.error());
-            for (const auto& n : re.names()) vars(c).define(n);
-        }
-    });
-}
-
 void define_block_variable(Compiler& c, Directive& d) {
     std::string_view target = variable_target(d, d.nargs());
     if (d.nargs() == 2) vars(c).compile(d.args[1], d.where);
     vars(c).define(target, c.modules(), d.where);
     c.parse_custom_block(d, d.name() == "geo", [](Directive&) {});
-}
-
-void log_format(Compiler& c, Directive& d) {
-    auto& formats = c.stream().log_formats;
-    if (std::find(formats.begin(), formats.end(), d.args[1]) != formats.end())
-        fail_at(d.where, "duplicate \"log_format\" name \"" + d.args[1] + "\"");
-    formats.push_back(d.args[1]);
-    for (std::size_t i = 2; i < d.args.size(); ++i)
-        if (!d.args[i].starts_with("escape=")) vars(c).compile(d.args[i], d.where);
-}
-
-void access_log(Compiler& c, Directive& d) {
-    if (d.args[1] == "off") return;
-    if (d.nargs() < 2) fail_at(d.where, "log format is not specified");
-    const auto& formats = c.stream().log_formats;
-    if (std::find(formats.begin(), formats.end(), d.args[2]) == formats.end())
-        fail_at(d.where, "unknown log format \"" + d.args[2] + "\"");
 }
 
 void finish_stream(Compiler& c) {
@@ -174,6 +140,19 @@ void finish_stream(Compiler& c) {
                     fail("no upstream for \"" + server.proxy_pass + "\"" + at(p->where));
             }
         }
+        for (const Directive* d : s.innermost().find_all("set")) {
+            std::string name(variable_target(*d, 1));
+            for (char& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+            if (std::find(stream.set_names.begin(), stream.set_names.end(), name) == stream.set_names.end())
+                stream.set_names.push_back(name);
+            server.sets.emplace_back(std::move(name), compile_template(d->args[2], d->where));
+        }
+        // proxy_pass and return both set the content handler: the later one serves.
+        const Directive* handler = nullptr;
+        for (const auto& d : s.innermost().directives)
+            if (d->name() == "proxy_pass" || d->name() == "return") handler = d.get();
+        if (handler && handler->name() == "return") server.return_value = compile_template(handler->args[1], handler->where);
+        server.access_logs = merge_access_logs(c, s, st.log_formats);
         server.half_close = s.value<bool>("proxy_half_close", false);
         server.ssl_handshake_timeout = ir::Msec(s.value<std::int64_t>("ssl_handshake_timeout", 60000));
         server.next_upstream = s.value<bool>("proxy_next_upstream", true);
@@ -200,6 +179,8 @@ void finish_stream(Compiler& c) {
         stream.servers[i].ssl_server = merge_server_ssl(c, s);
     }
     st.variables.check(c.modules());
+    stream.log_formats = std::move(st.log_formats);
+    stream.maps = std::move(st.maps);
     c.config().stream = std::move(stream);
 }
 
@@ -258,10 +239,10 @@ void register_stream_setters(SetterTable& t) {
     t["ngx_stream_set_complex_value_size_slot"] = complex_value;
     t["ngx_stream_return"] = complex_value;
     t["ngx_stream_set"] = set_variable;
-    t["ngx_stream_map_block"] = map_block;
+    t["ngx_stream_map_block"] = conf::map_block;
     t["ngx_stream_geo_block"] = define_block_variable;
-    t["ngx_stream_log_set_format"] = log_format;
-    t["ngx_stream_log_set_log"] = access_log;
+    t["ngx_stream_log_set_format"] = conf::log_format;
+    t["ngx_stream_log_set_log"] = conf::access_log;
 }
 
 void register_mail_setters(SetterTable& t) {

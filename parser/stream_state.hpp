@@ -24,7 +24,8 @@ struct StreamState {
     std::vector<StreamServerInfo> servers;
     UpstreamList upstreams;
     VariableScope variables{"ngx_stream"};
-    std::vector<std::string> log_formats{"combined"};
+    std::vector<ir::LogFormat> log_formats;  // stream has no predefined "combined"
+    std::vector<ir::Map> maps;
 };
 
 struct MailState {

@@ -20,14 +20,15 @@ void prepare_upstream_tls(const ir::Location& l) {
 }  // namespace
 
 ActiveConfig::ActiveConfig(std::shared_ptr<const ir::Config> config)
-    : ir(std::move(config)), generation(next_generation()), error_log(ir->error_logs) {
+    : ir(std::move(config)), generation(next_generation()), error_log(ir->error_logs),
+      access_logs(std::make_unique<AccessLogs>(*ir)) {
     if (ir->stream)
         for (const auto& server : ir->stream->servers) {
             if (server.ssl.context) prepare_client_context(server.ssl.context.get());
+            if (server.ssl_server && server.ssl_server->context) prepare_stream_server_context(server.ssl_server->context.get());
             for (const auto& l : server.listens) stream_servers[l.endpoint.text()] = &server;
         }
     if (!ir->http) return;
-    access_logs = std::make_unique<AccessLogs>(*ir->http);
     for (const auto& server : ir->http->servers) {
         for (const auto& l : server.locations) prepare_upstream_tls(l);
         if (server.ssl && server.ssl->context) prepare_server_context(*server.ssl);
@@ -44,7 +45,7 @@ ActiveConfig::ActiveConfig(std::shared_ptr<const ir::Config> config)
 
 std::optional<std::string> ActiveConfig::open_error() const {
     if (auto err = error_log.open_error()) return err;
-    return access_logs ? access_logs->open_error() : std::nullopt;
+    return access_logs->open_error();
 }
 
 ir::Endpoint endpoint_of(const boost::asio::ip::tcp::endpoint& e) {

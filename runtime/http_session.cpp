@@ -783,7 +783,7 @@ Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer, std::size_t 
             ctx.status = 408;
             cfg->error_log.write(LogLevel::info,
                                  "client timed out (110: Connection timed out) while reading client request headers" + describe(ctx), id);
-            if (cfg->access_logs) cfg->access_logs->write(loc->access_logs, ctx);
+            cfg->access_logs->write(loc->access_logs, cfg->ir->http->log_formats, ctx);
             co_return false;
         }
         if (rec == http::error::end_of_stream || rec == beast::error::timeout || rec == asio::error::eof ||
@@ -846,7 +846,7 @@ Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer, std::size_t 
                     if (cec) co_return false;
                     ctx.continue_bytes = cn;
                 }
-            ctx.http = &*cfg->ir->http;
+            ctx.maps = &cfg->ir->http->maps;
             const std::optional<std::uint64_t> length = parser.content_length() ? std::optional(*parser.content_length()) : std::nullopt;
             int uri_changes = 11;  // NGX_HTTP_MAX_URI_CHANGES + 1
             bool error_page_used = false;
@@ -880,7 +880,7 @@ Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer, std::size_t 
                     } else if (bec == beast::error::timeout) {
                         // nginx ends the request with 408 in its log and sends nothing.
                         ctx.status = 408;
-                        if (cfg->access_logs) cfg->access_logs->write(loc->access_logs, ctx);
+                        cfg->access_logs->write(loc->access_logs, cfg->ir->http->log_formats, ctx);
                         co_return false;
                     } else if (bec) {
                         co_return false;
@@ -896,14 +896,14 @@ Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer, std::size_t 
                         ProxyResult pr = co_await proxy_http(stream, buffer, *loc, ctx, *cfg, client_keep_alive);
                         if (pr.client_closed) {
                             ctx.status = 499;  // nginx's code for a client that left first
-                            if (cfg->access_logs) cfg->access_logs->write(loc->access_logs, ctx);
+                            cfg->access_logs->write(loc->access_logs, cfg->ir->http->log_formats, ctx);
                             co_return false;
                         }
                         if (pr.error_status == 0) {
                             // Answered by the upstream: log it and go on, or close.
                             ctx.bytes_sent = pr.bytes_sent + ctx.continue_bytes;
                             ctx.body_bytes_sent = pr.body_bytes_sent + ctx.continue_bytes;
-                            if (cfg->access_logs) cfg->access_logs->write(loc->access_logs, ctx);
+                            cfg->access_logs->write(loc->access_logs, cfg->ir->http->log_formats, ctx);
                             if (!pr.keep_alive) {
                                 co_await finish_writing(stream, loc->send_timeout);
                                 co_return false;
@@ -977,7 +977,7 @@ Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer, std::size_t 
     if (resp.status >= 495 && resp.status <= 497) resp.status = 400;  // sent and logged as 400
     ctx.status = resp.status;
     if (resp.close && resp.status == 444) {
-        if (cfg->access_logs) cfg->access_logs->write(loc->access_logs, ctx);
+        cfg->access_logs->write(loc->access_logs, cfg->ir->http->log_formats, ctx);
         co_return false;
     }
     const bool keep_alive = !resp.close && !req.method.empty() && !parser.get().need_eof() &&
@@ -1009,7 +1009,7 @@ Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer, std::size_t 
         }
         ::close(resp.file_fd);
     }
-    if (cfg->access_logs) cfg->access_logs->write(loc->access_logs, ctx);
+    cfg->access_logs->write(loc->access_logs, cfg->ir->http->log_formats, ctx);
     if (wec) co_return false;
     if (!keep_alive) {
         co_await finish_writing(stream, loc->send_timeout);

@@ -153,19 +153,26 @@ std::string format_log_line(const ir::LogFormat& format, const RequestContext& c
 }
 
 namespace {
-void collect_paths(const ir::Location& l, std::map<std::string, int>& files) {
-    for (const auto& log : l.access_logs)
+void collect_paths(const std::vector<ir::AccessLog>& logs, std::map<std::string, int>& files) {
+    for (const auto& log : logs)
         if (!log.path.has_variables()) files.emplace(log.path.literal(), -1);
+}
+
+void collect_paths(const ir::Location& l, std::map<std::string, int>& files) {
+    collect_paths(l.access_logs, files);
     for (const auto& child : l.locations) collect_paths(child, files);
 }
 }  // namespace
 
 // Every literal path is opened here, before workers start: writers only read the map.
-AccessLogs::AccessLogs(const ir::HttpConfig& http) : http_(http) {
-    for (const auto& server : http.servers) {
-        collect_paths(server.root_location, files_);
-        for (const auto& l : server.locations) collect_paths(l, files_);
-    }
+AccessLogs::AccessLogs(const ir::Config& config) {
+    if (config.http)
+        for (const auto& server : config.http->servers) {
+            collect_paths(server.root_location, files_);
+            for (const auto& l : server.locations) collect_paths(l, files_);
+        }
+    if (config.stream)
+        for (const auto& server : config.stream->servers) collect_paths(server.access_logs, files_);
     for (auto& [path, fd] : files_) fd = open_log(path);
 }
 
@@ -177,9 +184,14 @@ void AccessLogs::reopen() const {
     for (const auto& [path, fd] : files_) reopen_in_place(path, fd);
 }
 
-void AccessLogs::write(const std::vector<ir::AccessLog>& logs, const RequestContext& ctx) const {
+void AccessLogs::write(const std::vector<ir::AccessLog>& logs, const std::vector<ir::LogFormat>& formats,
+                       const RequestContext& ctx) const {
     for (const auto& log : logs) {
-        const std::string line = format_log_line(http_.log_formats.at(log.format_index), ctx);
+        if (log.condition) {  // if=: nothing is logged when the value is empty or "0"
+            const std::string value = expand(*log.condition, ctx);
+            if (value.empty() || value == "0") continue;
+        }
+        const std::string line = format_log_line(formats.at(log.format_index), ctx);
         if (!log.path.has_variables()) {
             write_all(files_.at(log.path.literal()), line);
             continue;

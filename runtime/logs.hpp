@@ -41,19 +41,21 @@ private:
     LogLevel most_detailed_ = LogLevel::emerg;
 };
 
+// Every access log file of a configuration (http and stream), opened once.
 class AccessLogs {
 public:
-    explicit AccessLogs(const ir::HttpConfig& http);
+    explicit AccessLogs(const ir::Config& config);
     ~AccessLogs();
     AccessLogs(const AccessLogs&) = delete;
     AccessLogs& operator=(const AccessLogs&) = delete;
 
-    void write(const std::vector<ir::AccessLog>& logs, const RequestContext& ctx) const;
+    // A line in each of `logs` whose if= condition holds, with `formats` (http{}'s or stream{}'s).
+    void write(const std::vector<ir::AccessLog>& logs, const std::vector<ir::LogFormat>& formats,
+               const RequestContext& ctx) const;
     void reopen() const;  // safe while workers write
     std::optional<std::string> open_error() const;
 
 private:
-    const ir::HttpConfig& http_;
     std::map<std::string, int> files_;  // path -> fd
 };
 

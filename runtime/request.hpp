@@ -48,6 +48,20 @@ struct Request {
     const std::string* header(std::string_view name) const;
 };
 
+// What a stream {} session adds to the variables (ngx_stream_variables and the stream
+// upstream's), beside RequestContext's connection, status, bytes_sent and upstream_addr.
+struct StreamFacts {
+    std::chrono::steady_clock::time_point start;  // $session_time
+    std::uint64_t bytes_received = 0;             // from the client
+    // One entry per upstream attempt, joined with ", " as nginx's $upstream_* variables.
+    std::string upstream_bytes_sent;
+    std::string upstream_bytes_received;
+    std::string upstream_first_byte_time;
+    std::string upstream_session_time;
+};
+
+// The variables' context: an HTTP request's, or a stream session's (with `stream` set and
+// an empty request).
 struct RequestContext {
     RequestContext(const ConnectionInfo& c, Request& r) : connection(c), request(r) {}
 
@@ -59,7 +73,9 @@ struct RequestContext {
     std::vector<std::string> captures;  // $0.. of the matched regex
     // Variables a request sets: `set`, and regexes' (?<name>) captures; the last wins.
     std::vector<std::pair<std::string, std::string>> user_variables;
-    const ir::HttpConfig* http = nullptr;  // for map variables
+    const std::vector<ir::Map>* maps = nullptr;  // http{}'s or stream{}'s map variables
+    const StreamFacts* stream = nullptr;         // a stream session's own variables
+    const std::vector<std::string>* set_names = nullptr;  // stream: `set` names, empty until assigned
 
     void set_variable(std::string_view name, std::string value);
     // $remote_addr: the connection's peer, or the client a trusted proxy named (realip).

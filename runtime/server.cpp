@@ -463,7 +463,7 @@ int run_server(const conf::LoadOptions& options) {
         case SIGUSR1:
             active->error_log.write(LogLevel::notice, "signal 10 (SIGUSR1) received, reopening logs");
             active->error_log.reopen();
-            if (active->access_logs) active->access_logs->reopen();
+            active->access_logs->reopen();
             break;
         case SIGQUIT:
             active->error_log.write(LogLevel::notice, "signal 3 (SIGQUIT) received, shutting down");

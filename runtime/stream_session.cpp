@@ -1,5 +1,6 @@
 #include "runtime/stream_session.hpp"
 
+#include "runtime/text.hpp"
 #include "runtime/tls.hpp"
 #include "runtime/transport_stream.hpp"
 #include "runtime/upstream.hpp"
@@ -21,13 +22,33 @@ namespace {
 
 using namespace boost::asio::experimental::awaitable_operators;
 
+// One upstream attempt, as ngx_stream_upstream_state_t: times in ms, -1 while unknown.
+struct UpstreamAttempt {
+    std::string peer;
+    std::chrono::steady_clock::time_point start;
+    std::int64_t connect_ms = -1;
+    std::int64_t first_byte_ms = -1;
+    std::int64_t session_ms = -1;
+    std::uint64_t bytes_sent = 0;
+    std::uint64_t bytes_received = 0;
+};
+
+std::int64_t ms_since(std::chrono::steady_clock::time_point t) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t).count();
+}
+
 // One session: the client, the upstream once connected, and what nginx counts for its
-// log lines ("bytes from/to client", "bytes from/to upstream").
+// log lines ("bytes from/to client", "bytes from/to upstream") and variables.
 struct StreamSession {
     StreamSession(WorkerState& w, std::shared_ptr<const ActiveConfig> c, const ir::StreamServer& s, ConnectionInfo i,
                   WorkerSocket socket)
-        : worker(w), cfg(std::move(c)), server(s), conn(std::move(i)), client(std::move(socket), w.timers) {
+        : worker(w), cfg(std::move(c)), server(s), conn(std::move(i)), client(std::move(socket), w.timers),
+          vars(conn, no_request) {
         ++worker.connections;
+        facts.start = std::chrono::steady_clock::now();
+        vars.maps = &cfg->ir->stream->maps;
+        vars.set_names = &cfg->ir->stream->set_names;
+        vars.stream = &facts;
     }
     ~StreamSession() {
         client.timed().expires_never();
@@ -47,6 +68,38 @@ struct StreamSession {
     std::uint64_t from_client = 0, to_client = 0, from_upstream = 0, to_upstream = 0;
     int ends = 0;           // directions whose source ended (proxy_half_close)
     bool finished = false;  // the session is closing
+    Request no_request;     // stream has none: RequestContext's connection facts serve
+    RequestContext vars;    // the session's variables: set, map, captures
+    StreamFacts facts;
+    std::vector<UpstreamAttempt> attempts;
+
+    void first_upstream_byte() { attempts.back().first_byte_ms = ms_since(attempts.back().start); }
+
+    // ngx_stream_log_handler, once the session is over: `status` is nginx's s->status.
+    void write_access_log(int status) {
+        if (server.access_logs.empty()) return;
+        if (!attempts.empty()) {  // ngx_stream_proxy_finalize: the last attempt's totals
+            UpstreamAttempt& last = attempts.back();
+            if (last.session_ms < 0) last.session_ms = ms_since(last.start);
+            last.bytes_sent = to_upstream;
+            last.bytes_received = from_upstream;
+        }
+        const auto seconds = [](std::int64_t ms) { return ms < 0 ? std::string("-") : seconds_text(ms); };
+        for (const auto& a : attempts) {
+            const char* sep = &a == &attempts.front() ? "" : ", ";
+            vars.upstream_addr += sep + a.peer;
+            vars.upstream_connect_time += sep + seconds(a.connect_ms);
+            facts.upstream_first_byte_time += sep + seconds(a.first_byte_ms);
+            facts.upstream_session_time += sep + seconds(a.session_ms);
+            facts.upstream_bytes_sent += sep + std::to_string(a.bytes_sent);
+            facts.upstream_bytes_received += sep + std::to_string(a.bytes_received);
+        }
+        vars.status = status;
+        vars.bytes_sent = to_client;
+        facts.bytes_received = from_client;
+        no_request.start = std::chrono::system_clock::now();  // $time_local: when the line is written
+        cfg->access_logs->write(server.access_logs, cfg->ir->stream->log_formats, vars);
+    }
 
     // ngx_stream_log_error and ngx_stream_proxy_log_error: the tail of every line.
     std::string context(std::string_view action) const {
@@ -68,16 +121,16 @@ Task<bool> connect_upstream(StreamSession& s) {
     const ir::StreamServer& server = s.server;
     const auto& groups = s.cfg->ir->stream->upstreams;
     auto state = upstream_state(s.cfg->generation, groups, static_cast<std::size_t>(server.upstream_index), s.worker.timers);
-    Request no_request;
-    RequestContext vars(s.conn, no_request);
-    PeerSelection selection(state, balancer_key(state->group, vars));
+    PeerSelection selection(state, balancer_key(state->group, s.vars));
     selection.limit_tries(server.next_upstream_tries);
     const auto started = std::chrono::steady_clock::now();
     const bool tls = server.ssl.enabled;
     const std::string ssl_name =
-        tls ? upstream_ssl_name(server.ssl.name.empty() ? std::string() : expand(server.ssl.name_template, vars), server.proxy_pass)
+        tls ? upstream_ssl_name(server.ssl.name.empty() ? std::string() : expand(server.ssl.name_template, s.vars), server.proxy_pass)
             : std::string();
     for (;;) {
+        if (!s.attempts.empty()) s.attempts.back().session_ms = ms_since(s.attempts.back().start);
+        s.attempts.push_back({state->group.name, std::chrono::steady_clock::now()});
         Peer* peer = selection.next();
         if (!peer) {
             s.peer_name = state->group.name;
@@ -86,6 +139,7 @@ Task<bool> connect_upstream(StreamSession& s) {
         }
         const ir::Endpoint& endpoint = *peer->endpoint;
         s.peer_name = endpoint.text();
+        s.attempts.back().peer = s.peer_name;
         s.upstream = std::make_unique<TransportStream>(WorkerSocket(s.client.get_executor()), s.worker.timers);
         std::string_view action = "connecting to upstream";
         const auto next = [&](bool failed) {
@@ -131,6 +185,7 @@ Task<bool> connect_upstream(StreamSession& s) {
             }
         }
         selection.finish(false, [] {});
+        s.attempts.back().connect_ms = ms_since(s.attempts.back().start);  // ngx_stream_proxy_init_upstream
         co_return true;
     }
 }
@@ -158,6 +213,7 @@ Task<bool> pump(StreamSession& s, TransportStream& from, TransportStream& to, st
             log_read_error(s, rec, from_upstream);
             co_return false;
         }
+        if (from_upstream && received == 0) s.first_upstream_byte();
         received += n;
         auto [wec, wn] = co_await asio::async_write(to, asio::buffer(buffer.data(), n), use_tuple);
         sent += wn;
@@ -236,6 +292,7 @@ Task<bool> splice_pump(StreamSession& s, TransportStream& from, TransportStream&
             }
             co_return false;
         }
+        if (from_upstream && received == 0) s.first_upstream_byte();
         received += static_cast<std::uint64_t>(n);
         pipe.held = static_cast<std::size_t>(n);
         while (pipe.held > 0) {
@@ -288,32 +345,50 @@ Task<void> one_way(StreamSession& s, bool from_upstream) {
     s.upstream->timed().close();
 }
 
-Task<void> run_session(std::unique_ptr<StreamSession> s) {
-    if (const auto& tls = s->server.ssl_server) {
+// The session's phases as nginx runs them; returns its $status: 200, or 500 when the
+// client's TLS handshake or certificate fails, 502 when no upstream could be reached.
+Task<int> serve_session(StreamSession& s) {
+    for (const auto& [name, value] : s.server.sets)  // ngx_stream_set_module: the preaccess phase
+        s.vars.set_variable(name, expand(value, s.vars));
+    if (const auto& tls = s.server.ssl_server) {
         // ngx_stream_ssl_handler: the handshake under ssl_handshake_timeout, then the
         // client certificate checked as ssl_verify_client says.
         SSL* ssl = SSL_new(tls->context.get());
-        if (!ssl) co_return;
-        s->client.expires_after(s->server.ssl_handshake_timeout);
-        s->client.start_tls(ssl);
-        auto [hec] = co_await s->client.async_handshake(TransportStream::TlsRole::server, use_tuple);
-        const std::string tail = handshake_log_tail(s->conn);
+        if (!ssl) co_return 500;
+        s.client.expires_after(s.server.ssl_handshake_timeout);
+        s.client.start_tls(ssl);
+        s.conn.ssl = ssl;  // $ssl_* read it even when the handshake fails, as nginx's c->ssl
+        auto [hec] = co_await s.client.async_handshake(TransportStream::TlsRole::server, use_tuple);
+        const std::string tail = handshake_log_tail(s.conn);
         if (hec) {
-            s->cfg->error_log.write(LogLevel::info,
-                                    (hec == beast::error::timeout ? std::string("SSL handshake timed out (110: Connection timed out)")
-                                                                  : ssl_call_error("SSL_do_handshake()", hec)) + tail,
-                                    s->conn.id);
-            co_return;
+            s.cfg->error_log.write(LogLevel::info,
+                                   (hec == beast::error::timeout ? std::string("SSL handshake timed out (110: Connection timed out)")
+                                                                 : ssl_call_error("SSL_do_handshake()", hec)) + tail,
+                                   s.conn.id);
+            co_return 500;
         }
         std::string refused;
         if (check_client_certificate(ssl, tls->verify_client, refused)) {
-            s->cfg->error_log.write(LogLevel::info, refused + tail, s->conn.id);
-            co_return;
+            s.cfg->error_log.write(LogLevel::info, refused + tail, s.conn.id);
+            co_return 500;
         }
-        s->conn.ssl = ssl;
     }
-    if (!co_await connect_upstream(*s)) co_return;
-    co_await (one_way(*s, false) && one_way(*s, true));
+    if (s.server.return_value) {  // ngx_stream_return_handler: the value, then the end
+        const std::string text = expand(*s.server.return_value, s.vars);
+        s.client.expires_after(s.server.timeout);
+        auto [wec, n] = co_await asio::async_write(s.client, asio::buffer(text), use_tuple);
+        s.to_client += n;
+        if (!wec) co_await s.client.async_close_notify(use_tuple);
+        co_return 200;
+    }
+    if (!co_await connect_upstream(s)) co_return 502;
+    co_await (one_way(s, false) && one_way(s, true));
+    co_return 200;
+}
+
+Task<void> run_session(std::unique_ptr<StreamSession> s) {
+    const int status = co_await serve_session(*s);
+    s->write_access_log(status);
 }
 
 }  // namespace

@@ -215,7 +215,7 @@ int load_certificates(SSL* ssl, void*) {
     Request request;
     RequestContext ctx(connection, request);
     ctx.server = n->server;
-    ctx.http = n->http;
+    if (n->http) ctx.maps = &n->http->maps;
     const ir::SslServerSettings& settings = *n->server->ssl;
     for (const auto& c : settings.certificate_values) {
         n->certificate_error = ir::use_connection_certificate(ssl, expand(c.certificate, ctx), expand(c.key, ctx),
@@ -232,6 +232,10 @@ void prepare_server_context(const ir::SslServerSettings& settings) {
     SSL_CTX_set_tlsext_servername_callback(ctx, select_server);
     SSL_CTX_set_alpn_select_cb(ctx, select_alpn, nullptr);
     if (!settings.certificate_values.empty()) SSL_CTX_set_cert_cb(ctx, load_certificates, nullptr);
+}
+
+void prepare_stream_server_context(SSL_CTX* ctx) {
+    SSL_CTX_set_tlsext_servername_callback(ctx, +[](SSL*, int*, void*) { return SSL_TLSEXT_ERR_OK; });
 }
 
 SSL* new_server_ssl(const ServerSelector& selector, const ConnectionInfo& connection, const ir::HttpConfig& http) {

@@ -3,6 +3,7 @@
 #include "runtime/request.hpp"
 #include "runtime/tls.hpp"
 
+#include <algorithm>
 #include <climits>
 #include <cstdlib>
 #include <unistd.h>
@@ -50,6 +51,12 @@ std::string format_time(const char* fmt, std::chrono::system_clock::time_point t
 }
 
 using Getter = std::string (*)(const RequestContext&, bool&);
+
+// A stream upstream variable: one entry per attempt; not found before the first.
+std::string stream_list(const RequestContext& c, std::string StreamFacts::*list, bool& found) {
+    found = c.stream && !(c.stream->*list).empty();
+    return found ? c.stream->*list : std::string();
+}
 
 const std::unordered_map<std::string_view, Getter>& getters() {
     static const std::unordered_map<std::string_view, Getter> table = {
@@ -130,6 +137,22 @@ const std::unordered_map<std::string_view, Getter>& getters() {
              return found ? std::string(resolved) : std::string();
          }},
         {"nginx_version", [](const RequestContext&, bool&) { return std::string("1.22.1"); }},
+        // stream {} only (the parser lets no http script name them)
+        {"protocol", [](const RequestContext&, bool&) { return std::string("TCP"); }},
+        {"bytes_received", [](const RequestContext& c, bool& found) {
+             found = c.stream != nullptr;
+             return found ? std::to_string(c.stream->bytes_received) : std::string();
+         }},
+        {"session_time", [](const RequestContext& c, bool& found) {
+             found = c.stream != nullptr;
+             return found ? seconds_text(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                             std::chrono::steady_clock::now() - c.stream->start).count())
+                          : std::string();
+         }},
+        {"upstream_bytes_sent", [](const RequestContext& c, bool& found) { return stream_list(c, &StreamFacts::upstream_bytes_sent, found); }},
+        {"upstream_bytes_received", [](const RequestContext& c, bool& found) { return stream_list(c, &StreamFacts::upstream_bytes_received, found); }},
+        {"upstream_first_byte_time", [](const RequestContext& c, bool& found) { return stream_list(c, &StreamFacts::upstream_first_byte_time, found); }},
+        {"upstream_session_time", [](const RequestContext& c, bool& found) { return stream_list(c, &StreamFacts::upstream_session_time, found); }},
         {"hostname", [](const RequestContext&, bool&) {
              char buf[256] = {};
              ::gethostname(buf, sizeof buf - 1);
@@ -194,8 +217,8 @@ std::string variable(std::string_view name, const RequestContext& ctx, bool& fou
     found = true;
     for (const auto& [n, v] : ctx.user_variables)
         if (n == name) return v;
-    if (ctx.http)
-        for (const auto& m : ctx.http->maps)
+    if (ctx.maps)
+        for (const auto& m : *ctx.maps)
             if (m.variable == name) return map_value(m, ctx);
     if (auto it = getters().find(name); it != getters().end()) return it->second(ctx, found);
     if (name.starts_with("ssl_")) {
@@ -243,7 +266,8 @@ std::string variable(std::string_view name, const RequestContext& ctx, bool& fou
             }
         }
     }
-    found = false;
+    if (ctx.set_names) found = std::find(ctx.set_names->begin(), ctx.set_names->end(), name) != ctx.set_names->end();
+    else found = false;
     return {};
 }
 

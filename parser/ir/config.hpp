@@ -406,6 +406,11 @@ struct StreamServer {
     std::vector<Listen> listens;
     std::string proxy_pass;
     bool pass_has_variables = false;
+    // ngx_stream_set_module's `set`s, run in order when a session starts; `return`'s value,
+    // sent instead of proxying.
+    std::vector<std::pair<std::string, Template>> sets;
+    std::optional<Template> return_value;
+    std::vector<AccessLog> access_logs;  // merged: the server's, else stream{}'s; none by default
     int upstream_index = -1;  // the StreamConfig::upstreams group a static proxy_pass reaches
     bool next_upstream = true;      // proxy_next_upstream
     int next_upstream_tries = 0;    // 0: no limit
@@ -423,6 +428,11 @@ struct StreamServer {
 struct StreamConfig {
     std::vector<StreamServer> servers;
     std::vector<UpstreamGroup> upstreams;
+    std::vector<LogFormat> log_formats;  // no predefined one in stream
+    std::vector<Map> maps;
+    // Every name a `set` defines: in a session no `set` of its server assigned, the value
+    // is empty, not "not found" (ngx_stream_set_var).
+    std::vector<std::string> set_names;
 };
 
 struct ErrorLog {
