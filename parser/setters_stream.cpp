@@ -130,6 +130,7 @@ void finish_stream(Compiler& c) {
         if (const Directive* p = s.innermost().find("proxy_pass")) {
             server.proxy_pass = p->args[1];
             server.pass_has_variables = has_variables(server.proxy_pass);
+            if (server.pass_has_variables) server.pass_template = compile_template(server.proxy_pass, p->where);
             if (!server.pass_has_variables) {
                 // The group it reaches, found as ngx_stream_upstream_add found it.
                 UrlOptions o;

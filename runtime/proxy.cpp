@@ -272,8 +272,8 @@ Task<void> tunnel(TransportStream& client, TransportStream& upstream, ir::Msec i
 }
 
 struct VariableTarget {
-    const ir::UpstreamGroup* group = nullptr;  // an upstream group of the config
-    std::optional<ir::UpstreamGroup> literal;  // or an address: a group of its own; neither: `error`
+    const ir::UpstreamGroup* group = nullptr;  // a group of the config, or `literal`; neither: `error`
+    std::optional<ir::UpstreamGroup> literal;  // an address: a group of its own
     std::string uri;                           // the URL's URI part, sent as it is
     bool https = false;
     int error = 0;
@@ -307,26 +307,11 @@ VariableTarget resolve_variable_pass(const ir::ProxySettings& p, RequestContext&
         no_port = false;
     }
     ctx.proxy_host = std::string(no_port || port == default_port ? host : hostport);
-    for (const auto& g : http.upstreams)
-        if (iequal(g.name, host) && ((g.port == 0 && no_port) || (g.port != 0 && g.port == port))) {
-            t.group = &g;
-            return t;
-        }
-    boost::system::error_code ec;
-    const std::string bare(host.starts_with("[") ? host.substr(1, host.size() - 2) : host);
-    const auto address = asio::ip::make_address(bare, ec);
-    if (ec) {
+    t.group = runtime_upstream(http.upstreams, host, port, no_port, hostport, t.literal);
+    if (!t.group) {
         cfg.error_log.write(LogLevel::error, "no resolver defined to resolve " + std::string(host) + describe(ctx), ctx.connection.id);
         t.error = 502;
-        return t;
     }
-    ir::UpstreamGroup g;
-    g.name = std::string(hostport);
-    ir::UpstreamServer server;
-    server.name = std::string(hostport);
-    server.endpoints.push_back({address.to_string(), port, address.is_v6()});
-    g.servers.push_back(std::move(server));
-    t.literal = std::move(g);
     return t;
 }
 
@@ -345,13 +330,14 @@ Task<ProxyResult> proxy_http(TransportStream& client, beast::flat_buffer& client
     ctx.proxying = true;
     if (p.pass_has_variables) {
         auto target = resolve_variable_pass(p, ctx, http_cfg, cfg);
-        if (!target.group && !target.literal) {
+        if (!target.group) {
             result.error_status = target.error;
             co_return result;
         }
-        literal = std::move(target.literal);
         https = target.https;
-        const ir::UpstreamGroup& g = literal ? *literal : *target.group;
+        const bool is_literal = target.literal.has_value();
+        literal = std::move(target.literal);
+        const ir::UpstreamGroup& g = is_literal ? *literal : *target.group;
         state = literal ? std::make_shared<UpstreamState>(g, client.timed().timers())
                         : upstream_state(cfg.generation, http_cfg.upstreams, static_cast<std::size_t>(target.group - http_cfg.upstreams.data()),
                                          client.timed().timers());

@@ -88,9 +88,7 @@ bool refuse_unimplemented(const ir::Config& cfg, const ErrorLog& log) {
                 if (l.proxy_protocol)
                     return refuse("the \"proxy_protocol\" parameter of \"listen\" is not implemented by ngxlite yet" + l.where.in());
             }
-            if (server.pass_has_variables)
-                return refuse("\"proxy_pass\" with variables in stream is not implemented by ngxlite yet" + server.where.in());
-            if (!server.proxy_pass.empty() && server.upstream_index < 0)
+            if (!server.proxy_pass.empty() && server.upstream_index < 0 && !server.pass_has_variables)
                 return refuse("\"proxy_pass\" to a unix socket in stream is not implemented by ngxlite yet" + server.where.in());
             if (server.ssl_server && !server.ssl_server->certificate_values.empty())
                 return refuse("\"ssl_certificate\" with variables in stream is not implemented by ngxlite yet" + server.where.in());

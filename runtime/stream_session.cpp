@@ -10,7 +10,9 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/write.hpp>
 
+#include <charconv>
 #include <chrono>
+#include <variant>
 #include <vector>
 
 #include <fcntl.h>
@@ -72,6 +74,7 @@ struct StreamSession {
     RequestContext vars;    // the session's variables: set, map, captures
     StreamFacts facts;
     std::vector<UpstreamAttempt> attempts;
+    std::optional<ir::UpstreamGroup> literal_group;  // proxy_pass with variables to an address
 
     void first_upstream_byte() { attempts.back().first_byte_ms = ms_since(attempts.back().start); }
 
@@ -103,8 +106,8 @@ struct StreamSession {
 
     // ngx_stream_log_error and ngx_stream_proxy_log_error: the tail of every line.
     std::string context(std::string_view action) const {
-        std::string out = " while " + std::string(action) + ", client: " + conn.remote_addr + ", server: " + conn.server_addr +
-                          ":" + std::to_string(conn.server_port);
+        std::string out = (action.empty() ? std::string() : " while " + std::string(action)) + ", client: " + conn.remote_addr +
+                          ", server: " + conn.server_addr + ":" + std::to_string(conn.server_port);
         if (!peer_name.empty()) out += ", upstream: \"" + peer_name + "\"";
         return out + ", bytes from/to client:" + std::to_string(from_client) + "/" + std::to_string(to_client) +
                ", bytes from/to upstream:" + std::to_string(from_upstream) + "/" + std::to_string(to_upstream);
@@ -117,16 +120,68 @@ struct StreamSession {
 // Connects to the group's peers as ngx_stream_proxy_connect and _next_upstream do: a
 // failed connect (or TLS handshake, or certificate check) is logged and counted, and the
 // next peer is tried while proxy_next_upstream, its tries and its timeout allow.
-Task<bool> connect_upstream(StreamSession& s) {
+// ngx_stream_proxy_eval and the handler's lookup: proxy_pass with variables names an
+// upstream group, or "address:port"; the state to balance over, or the status to end with
+// (500: nginx logs these with no action).
+std::variant<std::shared_ptr<UpstreamState>, int> evaluated_upstream(StreamSession& s, std::string& proxied_host) {
+    const auto& groups = s.cfg->ir->stream->upstreams;
+    const std::string url = expand(s.server.pass_template, s.vars);
+    if (url.starts_with("unix:")) {
+        s.log(LogLevel::error, "proxy_pass to a unix socket (\"" + url + "\") is not implemented by ngxlite yet", "");
+        return 500;
+    }
+    std::string_view host = url;
+    std::uint16_t port = 0;
+    const auto colon = host.rfind(':');
+    const bool no_port = colon == std::string_view::npos || host.find(']', colon) != std::string_view::npos;
+    if (!no_port) {
+        const auto digits = host.substr(colon + 1);
+        int value = 0;
+        const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+        if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size() || value < 1 || value > 65535) {
+            s.log(LogLevel::error, "invalid port in upstream \"" + url + "\"", "");
+            return 500;
+        }
+        port = static_cast<std::uint16_t>(value);
+        host = host.substr(0, colon);
+    }
+    if (host.empty()) {
+        s.log(LogLevel::error, "no host in upstream \"" + url + "\"", "");
+        return 500;
+    }
+    proxied_host = std::string(host);
+    const ir::UpstreamGroup* group = runtime_upstream(groups, host, port, no_port, url, s.literal_group);
+    if (group && !s.literal_group) return upstream_state(s.cfg->generation, groups, static_cast<std::size_t>(group - groups.data()), s.worker.timers);
+    if (no_port) {
+        s.log(LogLevel::error, "no port in upstream \"" + std::string(host) + "\"", "");
+        return 500;
+    }
+    if (!group) {
+        s.log(LogLevel::error, "no resolver defined to resolve " + std::string(host), "");
+        return 500;
+    }
+    return std::make_shared<UpstreamState>(*group, s.worker.timers);
+}
+
+// Returns 0 once connected, else the session's status (500, 502).
+Task<int> connect_upstream(StreamSession& s) {
     const ir::StreamServer& server = s.server;
     const auto& groups = s.cfg->ir->stream->upstreams;
-    auto state = upstream_state(s.cfg->generation, groups, static_cast<std::size_t>(server.upstream_index), s.worker.timers);
+    std::shared_ptr<UpstreamState> state;
+    std::string proxied_host = server.proxy_pass;
+    if (server.pass_has_variables) {
+        auto evaluated = evaluated_upstream(s, proxied_host);
+        if (const int* status = std::get_if<int>(&evaluated)) co_return *status;
+        state = std::get<std::shared_ptr<UpstreamState>>(std::move(evaluated));
+    } else {
+        state = upstream_state(s.cfg->generation, groups, static_cast<std::size_t>(server.upstream_index), s.worker.timers);
+    }
     PeerSelection selection(state, balancer_key(state->group, s.vars));
     selection.limit_tries(server.next_upstream_tries);
     const auto started = std::chrono::steady_clock::now();
     const bool tls = server.ssl.enabled;
     const std::string ssl_name =
-        tls ? upstream_ssl_name(server.ssl.name.empty() ? std::string() : expand(server.ssl.name_template, s.vars), server.proxy_pass)
+        tls ? upstream_ssl_name(server.ssl.name.empty() ? std::string() : expand(server.ssl.name_template, s.vars), proxied_host)
             : std::string();
     for (;;) {
         if (!s.attempts.empty()) s.attempts.back().session_ms = ms_since(s.attempts.back().start);
@@ -135,7 +190,7 @@ Task<bool> connect_upstream(StreamSession& s) {
         if (!peer) {
             s.peer_name = state->group.name;
             s.log(LogLevel::error, "no live upstreams", "connecting to upstream");
-            co_return false;
+            co_return 502;
         }
         const ir::Endpoint& endpoint = *peer->endpoint;
         s.peer_name = endpoint.text();
@@ -160,7 +215,7 @@ Task<bool> connect_upstream(StreamSession& s) {
                   cec == beast::error::timeout ? "upstream timed out (110: Connection timed out)" : ssl_call_error("connect()", cec),
                   "connecting to upstream");
             if (next(true)) continue;
-            co_return false;
+            co_return 502;
         }
         boost::system::error_code ignored;
         s.upstream->socket().set_option(tcp::no_delay(true), ignored);
@@ -169,7 +224,7 @@ Task<bool> connect_upstream(StreamSession& s) {
             SSL* ssl = new_upstream_ssl(server.ssl, ssl_name, peer->tls_session);
             if (!ssl) {
                 s.log(LogLevel::alert, "SSL_new() failed", "SSL handshaking to upstream");
-                co_return false;
+                co_return 500;
             }
             s.upstream->start_tls(ssl);
             auto [hec] = co_await s.upstream->async_handshake(TransportStream::TlsRole::client, use_tuple);
@@ -181,12 +236,12 @@ Task<bool> connect_upstream(StreamSession& s) {
                                                     : refused,
                       "SSL handshaking to upstream");
                 if (next(true)) continue;
-                co_return false;
+                co_return 502;
             }
         }
         selection.finish(false, [] {});
         s.attempts.back().connect_ms = ms_since(s.attempts.back().start);  // ngx_stream_proxy_init_upstream
-        co_return true;
+        co_return 0;
     }
 }
 
@@ -381,7 +436,7 @@ Task<int> serve_session(StreamSession& s) {
         if (!wec) co_await s.client.async_close_notify(use_tuple);
         co_return 200;
     }
-    if (!co_await connect_upstream(s)) co_return 502;
+    if (const int status = co_await connect_upstream(s)) co_return status;
     co_await (one_way(s, false) && one_way(s, true));
     co_return 200;
 }

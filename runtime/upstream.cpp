@@ -1,5 +1,7 @@
 #include "runtime/upstream.hpp"
 
+#include "runtime/text.hpp"
+
 #include <boost/asio/ip/address.hpp>
 
 #include <boost/asio/post.hpp>
@@ -419,6 +421,25 @@ std::shared_ptr<UpstreamState> upstream_state(std::uint64_t generation, const st
 
 // The balancer's key: the client address for ip_hash (three octets of IPv4), the
 // evaluated `hash` key.
+const ir::UpstreamGroup* runtime_upstream(const std::vector<ir::UpstreamGroup>& groups, std::string_view host,
+                                          std::uint16_t port, bool no_port, std::string_view name,
+                                          std::optional<ir::UpstreamGroup>& literal) {
+    for (const auto& g : groups)
+        if (iequal(g.name, host) && ((g.port == 0 && no_port) || (g.port != 0 && g.port == port))) return &g;
+    boost::system::error_code ec;
+    const std::string bare(host.starts_with("[") ? host.substr(1, host.size() - 2) : host);
+    const auto address = asio::ip::make_address(bare, ec);
+    if (ec) return nullptr;
+    ir::UpstreamGroup g;
+    g.name = std::string(name);
+    ir::UpstreamServer server;
+    server.name = g.name;
+    server.endpoints.push_back({address.to_string(), port, address.is_v6()});
+    g.servers.push_back(std::move(server));
+    literal = std::move(g);
+    return &*literal;
+}
+
 std::string balancer_key(const ir::UpstreamGroup& g, const RequestContext& ctx) {
     if (g.balancer == ir::Balancer::ip_hash) {
         boost::system::error_code ec;

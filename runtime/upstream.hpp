@@ -164,6 +164,14 @@ private:
 std::shared_ptr<UpstreamState> upstream_state(std::uint64_t generation, const std::vector<ir::UpstreamGroup>& groups,
                                               std::size_t group_index, TimerTree& timers);
 
+// proxy_pass with variables (http and stream): the evaluated host names an upstream {}
+// group (when no port is given) or an implicit group of the same host and port; else an
+// address becomes a group of its own named `name`, made in `literal`. nullptr with neither: a host
+// name needs a resolver, which ngxlite has not ("no resolver defined to resolve ...").
+const ir::UpstreamGroup* runtime_upstream(const std::vector<ir::UpstreamGroup>& groups, std::string_view host,
+                                          std::uint16_t port, bool no_port, std::string_view name,
+                                          std::optional<ir::UpstreamGroup>& literal);
+
 // The balancer's key: the client address for ip_hash (three octets of IPv4), the
 // evaluated `hash` key; empty for the others.
 std::string balancer_key(const ir::UpstreamGroup& g, const RequestContext& ctx);

@@ -406,6 +406,7 @@ struct StreamServer {
     std::vector<Listen> listens;
     std::string proxy_pass;
     bool pass_has_variables = false;
+    Template pass_template;  // proxy_pass with variables: "host:port" or a group's name
     // ngx_stream_set_module's `set`s, run in order when a session starts; `return`'s value,
     // sent instead of proxying.
     std::vector<std::pair<std::string, Template>> sets;
