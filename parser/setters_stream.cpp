@@ -154,6 +154,9 @@ void finish_stream(Compiler& c) {
             if (d->name() == "proxy_pass" || d->name() == "return") handler = d.get();
         if (handler && handler->name() == "return") server.return_value = compile_template(handler->args[1], handler->where);
         server.access_logs = merge_access_logs(c, s, st.log_formats);
+        server.ssl_preread = s.value<bool>("ssl_preread", false);
+        server.preread_buffer_size = s.value<std::int64_t>("preread_buffer_size", 16384);
+        server.preread_timeout = ir::Msec(s.value<std::int64_t>("preread_timeout", 30000));
         server.half_close = s.value<bool>("proxy_half_close", false);
         server.ssl_handshake_timeout = ir::Msec(s.value<std::int64_t>("ssl_handshake_timeout", 60000));
         server.next_upstream = s.value<bool>("proxy_next_upstream", true);

@@ -2,9 +2,11 @@
 #pragma once
 
 #include "parser/ir/config.hpp"
+#include "runtime/client_hello.hpp"
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -58,6 +60,7 @@ struct StreamFacts {
     std::string upstream_bytes_received;
     std::string upstream_first_byte_time;
     std::string upstream_session_time;
+    std::optional<ClientHello> preread;  // ssl_preread's findings, when the client sent a ClientHello
 };
 
 // The variables' context: an HTTP request's, or a stream session's (with `stream` set and

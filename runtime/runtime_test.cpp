@@ -1,6 +1,7 @@
 #define BOOST_TEST_MODULE runtime
 #include <boost/test/unit_test.hpp>
 
+#include "runtime/client_hello.hpp"
 #include "runtime/timed_stream.hpp"
 #include "runtime/http_session.hpp"
 #include "runtime/text.hpp"
@@ -9,6 +10,8 @@
 #include "runtime/rewrite.hpp"
 #include "runtime/upstream.hpp"
 #include "parser/variables.hpp"
+
+#include <openssl/ssl.h>
 
 using namespace ngxlite;
 
@@ -360,4 +363,79 @@ BOOST_AUTO_TEST_CASE(client_stream_timeout_closes_a_pending_read) {
     BOOST_REQUIRE(result);
     BOOST_TEST(!*result);
     BOOST_TEST(byte == 'x');
+}
+
+namespace {
+// The first flight a real OpenSSL client sends: one record holding its ClientHello.
+std::string openssl_client_hello(const char* sni, const std::vector<unsigned char>& alpn, int max_version) {
+    SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+    SSL_CTX_set_max_proto_version(ctx, max_version);
+    SSL* ssl = SSL_new(ctx);
+    BIO* in = BIO_new(BIO_s_mem());
+    BIO* out = BIO_new(BIO_s_mem());
+    SSL_set_bio(ssl, in, out);
+    if (sni) SSL_set_tlsext_host_name(ssl, sni);
+    if (!alpn.empty()) SSL_set_alpn_protos(ssl, alpn.data(), static_cast<unsigned>(alpn.size()));
+    SSL_connect(ssl);  // wants to read the answer: the ClientHello is written
+    char* data = nullptr;
+    const long n = BIO_get_mem_data(out, &data);
+    std::string hello(data, static_cast<std::size_t>(n));
+    SSL_free(ssl);
+    SSL_CTX_free(ctx);
+    return hello;
+}
+// The same ClientHello spread over records of at most `chunk` payload bytes each.
+std::string split_records(const std::string& record, std::size_t chunk) {
+    std::string out;
+    for (std::size_t pos = 5; pos < record.size(); pos += chunk) {
+        const std::string part = record.substr(pos, chunk);
+        out += record.substr(0, 3);
+        out += static_cast<char>(part.size() >> 8);
+        out += static_cast<char>(part.size() & 0xff);
+        out += part;
+    }
+    return out;
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(client_hello_read_as_ssl_preread) {
+    using runtime::PrereadStatus;
+    runtime::ClientHello hello;
+    const std::string v13 = openssl_client_hello("backend1.example.com", {2, 'h', '2', 8, 'h', 't', 't', 'p', '/', '1', '.', '1'}, TLS1_3_VERSION);
+    BOOST_TEST((runtime::parse_client_hello(v13, hello) == PrereadStatus::parsed));
+    BOOST_TEST(hello.protocol() == "TLSv1.3");  // supported_versions present
+    BOOST_TEST(hello.server_name == "backend1.example.com");
+    BOOST_TEST(hello.alpn_protocols == "h2,http/1.1");
+
+    const std::string v12 = openssl_client_hello(nullptr, {}, TLS1_2_VERSION);
+    BOOST_TEST((runtime::parse_client_hello(v12, hello) == PrereadStatus::parsed));
+    BOOST_TEST(hello.protocol() == "TLSv1.2");
+    BOOST_TEST(hello.server_name.empty());
+    BOOST_TEST(hello.alpn_protocols.empty());
+
+    // Whole records only: every prefix short of the record waits, and finds nothing yet.
+    for (std::size_t n = 0; n < v13.size(); n += 97) {
+        BOOST_TEST((runtime::parse_client_hello(std::string_view(v13).substr(0, n), hello) == PrereadStatus::need_more));
+        BOOST_TEST(hello.server_name.empty());
+    }
+    // Over several records: the first ones' findings are kept while the rest is awaited.
+    const std::string split = split_records(v13, 40);
+    BOOST_TEST((runtime::parse_client_hello(split, hello) == PrereadStatus::parsed));
+    BOOST_TEST(hello.server_name == "backend1.example.com");
+    BOOST_TEST((runtime::parse_client_hello(std::string_view(split).substr(0, 45), hello) == PrereadStatus::need_more));
+    BOOST_TEST(hello.protocol() == "TLSv1.2");  // the legacy version, before supported_versions
+
+    BOOST_TEST((runtime::parse_client_hello("GET / HTTP/1.1\r\n", hello) == PrereadStatus::not_tls));
+    BOOST_TEST((runtime::parse_client_hello(std::string("\x16\x02\x00\x00\x01\x01", 6), hello) == PrereadStatus::not_tls));
+    std::string server_hello = v12;  // a handshake record that is no ClientHello
+    server_hello[5] = 2;
+    BOOST_TEST((runtime::parse_client_hello(server_hello, hello) == PrereadStatus::not_tls));
+    std::string too_long = v12;  // the message one byte shorter than its last field: declined
+    const std::size_t length = static_cast<std::size_t>(static_cast<unsigned char>(v12[7])) << 8 | static_cast<unsigned char>(v12[8]);
+    too_long[7] = static_cast<char>((length - 1) >> 8);
+    too_long[8] = static_cast<char>((length - 1) & 0xff);
+    BOOST_TEST((runtime::parse_client_hello(too_long, hello) == PrereadStatus::not_tls));
+    // An SSLv2-compatible ClientHello: its version only.
+    BOOST_TEST((runtime::parse_client_hello(std::string("\x80\x2e\x01\x03\x01", 5), hello) == PrereadStatus::parsed));
+    BOOST_TEST(hello.protocol() == "TLSv1");
 }

@@ -1,5 +1,6 @@
 #include "runtime/stream_session.hpp"
 
+#include "runtime/client_hello.hpp"
 #include "runtime/text.hpp"
 #include "runtime/tls.hpp"
 #include "runtime/transport_stream.hpp"
@@ -67,6 +68,7 @@ struct StreamSession {
     TransportStream client;
     std::unique_ptr<TransportStream> upstream;
     std::string peer_name;  // nginx's u->peer.name, once a peer is chosen
+    bool proxying = false;  // the proxy handler runs: error lines carry its tail (s->log_handler)
     std::uint64_t from_client = 0, to_client = 0, from_upstream = 0, to_upstream = 0;
     int ends = 0;           // directions whose source ended (proxy_half_close)
     bool finished = false;  // the session is closing
@@ -75,6 +77,7 @@ struct StreamSession {
     StreamFacts facts;
     std::vector<UpstreamAttempt> attempts;
     std::optional<ir::UpstreamGroup> literal_group;  // proxy_pass with variables to an address
+    std::string preread_bytes;  // the client's bytes ssl_preread read, for the upstream
 
     void first_upstream_byte() { attempts.back().first_byte_ms = ms_since(attempts.back().start); }
 
@@ -108,6 +111,7 @@ struct StreamSession {
     std::string context(std::string_view action) const {
         std::string out = (action.empty() ? std::string() : " while " + std::string(action)) + ", client: " + conn.remote_addr +
                           ", server: " + conn.server_addr + ":" + std::to_string(conn.server_port);
+        if (!proxying) return out;
         if (!peer_name.empty()) out += ", upstream: \"" + peer_name + "\"";
         return out + ", bytes from/to client:" + std::to_string(from_client) + "/" + std::to_string(to_client) +
                ", bytes from/to upstream:" + std::to_string(from_upstream) + "/" + std::to_string(to_upstream);
@@ -167,6 +171,7 @@ std::variant<std::shared_ptr<UpstreamState>, int> evaluated_upstream(StreamSessi
 Task<int> connect_upstream(StreamSession& s) {
     const ir::StreamServer& server = s.server;
     const auto& groups = s.cfg->ir->stream->upstreams;
+    s.proxying = true;
     std::shared_ptr<UpstreamState> state;
     std::string proxied_host = server.proxy_pass;
     if (server.pass_has_variables) {
@@ -372,14 +377,23 @@ Task<void> one_way(StreamSession& s, bool from_upstream) {
     TransportStream& to = from_upstream ? s.client : *s.upstream;
     std::uint64_t& received = from_upstream ? s.from_upstream : s.from_client;
     std::uint64_t& sent = from_upstream ? s.to_client : s.to_upstream;
-    bool ended;
-    std::unique_ptr<SplicePipe> pipe;
-    if (!from.tls_handle() && !to.tls_handle()) pipe = splice_pipes.take();
-    if (pipe && *pipe) {
-        ended = co_await splice_pump(s, from, to, *pipe, received, sent, from_upstream);
-        splice_pipes.give_back(std::move(pipe));
-    } else {
-        ended = co_await pump(s, from, to, received, sent, from_upstream);
+    bool ended = false;
+    bool forwarded = true;
+    if (!from_upstream && !s.preread_bytes.empty()) {  // what ssl_preread read goes first (nginx's c->buffer)
+        auto [wec, n] = co_await asio::async_write(to, asio::buffer(s.preread_bytes), use_tuple);
+        sent += n;
+        forwarded = !wec;
+        s.preread_bytes = {};
+    }
+    if (forwarded) {
+        std::unique_ptr<SplicePipe> pipe;
+        if (!from.tls_handle() && !to.tls_handle()) pipe = splice_pipes.take();
+        if (pipe && *pipe) {
+            ended = co_await splice_pump(s, from, to, *pipe, received, sent, from_upstream);
+            splice_pipes.give_back(std::move(pipe));
+        } else {
+            ended = co_await pump(s, from, to, received, sent, from_upstream);
+        }
     }
     if (ended && s.server.half_close && !s.finished) {
         boost::system::error_code ignored;
@@ -398,6 +412,33 @@ Task<void> one_way(StreamSession& s, bool from_upstream) {
     }
     s.client.timed().close();
     s.upstream->timed().close();
+}
+
+// ngx_stream_core_preread_phase with ssl_preread: reads until the ClientHello is whole
+// (or the bytes are not TLS); returns 0 to go on, else the status to end with: 200 when
+// the client leaves or preread_timeout passes first, 400 when the buffer fills. What was
+// found so far stays in the variables, as nginx's context; bytes that are not TLS drop it.
+Task<int> preread(StreamSession& s) {
+    const std::size_t capacity = static_cast<std::size_t>(std::max<std::int64_t>(s.server.preread_buffer_size, 1));
+    std::vector<char> buffer(capacity);
+    std::size_t size = 0;
+    ClientHello& hello = s.facts.preread.emplace();
+    s.client.expires_after(s.server.preread_timeout);  // once, as nginx's timer
+    for (;;) {
+        const PrereadStatus status = parse_client_hello(std::string_view(buffer.data(), size), hello);
+        if (status != PrereadStatus::need_more) {
+            if (status == PrereadStatus::not_tls) s.facts.preread.reset();
+            s.preread_bytes.assign(buffer.data(), size);
+            co_return 0;
+        }
+        if (size == capacity) {
+            s.log(LogLevel::error, "preread buffer full", "prereading client data");
+            co_return 400;
+        }
+        auto [ec, n] = co_await s.client.async_read_some(asio::buffer(buffer.data() + size, capacity - size), use_tuple);
+        if (ec) co_return 200;
+        size += n;
+    }
 }
 
 // The session's phases as nginx runs them; returns its $status: 200, or 500 when the
@@ -428,6 +469,8 @@ Task<int> serve_session(StreamSession& s) {
             co_return 500;
         }
     }
+    if (s.server.ssl_preread)
+        if (const int status = co_await preread(s)) co_return status;
     if (s.server.return_value) {  // ngx_stream_return_handler: the value, then the end
         const std::string text = expand(*s.server.return_value, s.vars);
         s.client.expires_after(s.server.timeout);

@@ -52,6 +52,12 @@ std::string format_time(const char* fmt, std::chrono::system_clock::time_point t
 
 using Getter = std::string (*)(const RequestContext&, bool&);
 
+// $ssl_preread_*: found while ssl_preread's context lives (an empty value is found).
+std::string preread(const RequestContext& c, std::string ClientHello::*field, bool& found) {
+    found = c.stream && c.stream->preread;
+    return found ? (*c.stream->preread).*field : std::string();
+}
+
 // A stream upstream variable: one entry per attempt; not found before the first.
 std::string stream_list(const RequestContext& c, std::string StreamFacts::*list, bool& found) {
     found = c.stream && !(c.stream->*list).empty();
@@ -149,6 +155,13 @@ const std::unordered_map<std::string_view, Getter>& getters() {
                                              std::chrono::steady_clock::now() - c.stream->start).count())
                           : std::string();
          }},
+        {"ssl_preread_protocol",
+         [](const RequestContext& c, bool& found) {
+             found = c.stream && c.stream->preread;
+             return found ? std::string(c.stream->preread->protocol()) : std::string();
+         }},
+        {"ssl_preread_server_name", [](const RequestContext& c, bool& found) { return preread(c, &ClientHello::server_name, found); }},
+        {"ssl_preread_alpn_protocols", [](const RequestContext& c, bool& found) { return preread(c, &ClientHello::alpn_protocols, found); }},
         {"upstream_bytes_sent", [](const RequestContext& c, bool& found) { return stream_list(c, &StreamFacts::upstream_bytes_sent, found); }},
         {"upstream_bytes_received", [](const RequestContext& c, bool& found) { return stream_list(c, &StreamFacts::upstream_bytes_received, found); }},
         {"upstream_first_byte_time", [](const RequestContext& c, bool& found) { return stream_list(c, &StreamFacts::upstream_first_byte_time, found); }},

@@ -412,6 +412,9 @@ struct StreamServer {
     std::vector<std::pair<std::string, Template>> sets;
     std::optional<Template> return_value;
     std::vector<AccessLog> access_logs;  // merged: the server's, else stream{}'s; none by default
+    bool ssl_preread = false;            // read the ClientHello first, for $ssl_preread_*
+    std::int64_t preread_buffer_size = 16384;
+    Msec preread_timeout{30000};
     int upstream_index = -1;  // the StreamConfig::upstreams group a static proxy_pass reaches
     bool next_upstream = true;      // proxy_next_upstream
     int next_upstream_tries = 0;    // 0: no limit
