@@ -8,14 +8,17 @@ sessions: client connections separated by a line "----". A connection may start 
 "{{port N}}" (to %%PORTN%% instead of %%PORT%%, N from 2 to 5), then "{{tls ...}}" (the
 options of http_conformance.client_tls); "{{pause MS}}" sends what
 follows later; a last line "{{shutdown}}" half-closes the client's side after sending, or
-"{{echoed}}{{shutdown}}" once the echo of everything sent has come back.
+"{{echoed}}{{shutdown}}" once the echo of everything sent has come back; "{{echoed}}" alone
+waits for the echo, then closes (a TLS client, which cannot half-close here).
 A connection that is only "{{bulk N}}" sends N pseudo-random bytes at full speed while
 it reads the echo, and closes once N came back: what it records is whether every byte
 came back unchanged (SHA-256 of what was sent, and of what came back after the greeting).
 Lines end in "\\n". The access log (logs/access.log, when the case writes one) is compared
 with times and ports masked. Upstreams answer their name and ":" once (TLS ones also say whether
-the client certificate checked out and whether the session was resumed), then echo;
-%%TLSBACKEND%%..3 require a client certificate signed by the test root (nginx's guide)."""
+the client certificate checked out and whether the session was resumed, and a PROXY
+protocol line that came before the handshake), then echo; %%TLSBACKEND%%..3 require a
+client certificate signed by the test root (nginx's guide). In a PROXY line the client's
+port is masked, and the port the session connected to."""
 import hashlib
 import os
 import random
@@ -40,8 +43,10 @@ class EchoUpstream(hc.EchoBackend):
 
     def answer(self, conn):
         conn.settimeout(TIMEOUT)
+        proxy_line = b""
         if self.tls:
             try:
+                proxy_line = read_proxy_line(conn)
                 conn = self.tls.wrap_socket(conn, server_side=True)
             except (OSError, ssl.SSLError):
                 conn.close()
@@ -49,6 +54,8 @@ class EchoUpstream(hc.EchoBackend):
         greeting = self.name
         if self.tls:  # the client's certificate as checked, and a resumed session, as nginx's $ssl_session_reused
             greeting += b" client=%s%s" % (b"SUCCESS" if conn.getpeercert() else b"NONE", b" reused" if conn.session_reused else b"")
+            if proxy_line:
+                greeting += b" after " + proxy_line.rstrip(b"\r\n")
         with conn:
             first = True
             for _ in range(1 << 20):  # enough for a {{bulk}} GiB in 64 KiB reads
@@ -64,6 +71,32 @@ class EchoUpstream(hc.EchoBackend):
                 except OSError:
                     return
                 first = False
+
+
+PROXY_V1_MAX = 107  # the longest v1 line, CRLF included
+
+
+def read_proxy_line(conn):
+    """A PROXY protocol v1 line before the TLS handshake, taken off the socket (b"" when
+    the first bytes are not one): its first six bytes peeked, then the line byte by byte."""
+    if conn.recv(6, socket.MSG_PEEK | socket.MSG_WAITALL) != b"PROXY ":
+        return b""
+    line = b""
+    while len(line) < PROXY_V1_MAX and not line.endswith(b"\r\n"):
+        byte = conn.recv(1)
+        if not byte:
+            break
+        line += byte
+    return line
+
+
+PROXY_HEADER = re.compile(r"PROXY (TCP[46]) (\S+) (\S+) (\d+) (\d+)")
+
+
+def masked_proxy_header(text, port):
+    """The client's port (ephemeral) and the port connected to (one per server run) masked."""
+    return PROXY_HEADER.sub(lambda m: "PROXY %s %s %s CLIENTPORT %s" % (
+        m.group(1), m.group(2), m.group(3), "PORT" if int(m.group(5)) == port else m.group(5)), text)
 
 
 PORT_LINE = re.compile(r"^\{\{port ([2-5])\}\}\n")
@@ -145,9 +178,9 @@ def sessions_of(case_dir):
         shutdown = block.rstrip("\n").endswith("{{shutdown}}")
         if shutdown:
             block = block.rstrip("\n")[:-len("{{shutdown}}")]
-        echoed = block.endswith("{{echoed}}")
+        echoed = block.rstrip("\n").endswith("{{echoed}}")
         if echoed:
-            block = block[:-len("{{echoed}}")]
+            block = block.rstrip("\n")[:-len("{{echoed}}")]
         parts = hc.PAUSE.split(block)
         segments = [(int(parts[i - 1]) if i else 0, parts[i].encode("latin-1")) for i in range(0, len(parts), 2)]
         out.append((to or "", segments, echoed, shutdown, tls))
@@ -187,7 +220,8 @@ def run_case(ngxlite, case_dir, certs):
                     if isinstance(segments, int):
                         got.append(bulk_exchange(to_port, segments, client_tls, tls_sessions))
                     else:
-                        got.append(hc.exchange(to_port, segments, client_tls, tls_sessions, shutdown, echoed).decode("latin-1"))
+                        got.append(masked_proxy_header(
+                            hc.exchange(to_port, segments, client_tls, tls_sessions, shutdown, echoed).decode("latin-1"), to_port))
             finally:
                 hc.stop(proc)
             ports = [port] + list(extra_ports.values()) + [u.port for u in upstreams] + [int(subs["%%DEADPORT%%"])]

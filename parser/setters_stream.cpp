@@ -158,6 +158,7 @@ void finish_stream(Compiler& c) {
         server.preread_buffer_size = s.value<std::int64_t>("preread_buffer_size", 16384);
         server.preread_timeout = ir::Msec(s.value<std::int64_t>("preread_timeout", 30000));
         server.half_close = s.value<bool>("proxy_half_close", false);
+        server.proxy_protocol = s.value<bool>("proxy_protocol", false);
         server.ssl_handshake_timeout = ir::Msec(s.value<std::int64_t>("ssl_handshake_timeout", 60000));
         server.next_upstream = s.value<bool>("proxy_next_upstream", true);
         server.next_upstream_tries = s.value<int>("proxy_next_upstream_tries", 0);

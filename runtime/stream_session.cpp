@@ -77,7 +77,7 @@ struct StreamSession {
     StreamFacts facts;
     std::vector<UpstreamAttempt> attempts;
     std::optional<ir::UpstreamGroup> literal_group;  // proxy_pass with variables to an address
-    std::string preread_bytes;  // the client's bytes ssl_preread read, for the upstream
+    std::string first_bytes;  // for the upstream before the client's: the PROXY header, what preread read
 
     void first_upstream_byte() { attempts.back().first_byte_ms = ms_since(attempts.back().start); }
 
@@ -167,6 +167,13 @@ std::variant<std::shared_ptr<UpstreamState>, int> evaluated_upstream(StreamSessi
     return std::make_shared<UpstreamState>(*group, s.worker.timers);
 }
 
+// ngx_proxy_protocol_write: "PROXY TCP4 client local client-port local-port\r\n".
+std::string proxy_protocol_header(const ConnectionInfo& c) {
+    const bool v6 = c.remote_addr.find(':') != std::string::npos;
+    return std::string(v6 ? "PROXY TCP6 " : "PROXY TCP4 ") + c.remote_addr + " " + c.server_addr + " " +
+           std::to_string(c.remote_port) + " " + std::to_string(c.server_port) + "\r\n";
+}
+
 // Returns 0 once connected, else the session's status (500, 502).
 Task<int> connect_upstream(StreamSession& s) {
     const ir::StreamServer& server = s.server;
@@ -189,8 +196,14 @@ Task<int> connect_upstream(StreamSession& s) {
         tls ? upstream_ssl_name(server.ssl.name.empty() ? std::string() : expand(server.ssl.name_template, s.vars), proxied_host)
             : std::string();
     for (;;) {
-        if (!s.attempts.empty()) s.attempts.back().session_ms = ms_since(s.attempts.back().start);
+        if (!s.attempts.empty()) {  // ngx_stream_proxy_next_upstream: the failed attempt's figures
+            UpstreamAttempt& failed = s.attempts.back();
+            failed.session_ms = ms_since(failed.start);
+            failed.bytes_sent = s.to_upstream;
+            failed.bytes_received = s.from_upstream;
+        }
         s.attempts.push_back({state->group.name, std::chrono::steady_clock::now()});
+        s.to_upstream = 0;  // nginx's pc->sent: the connection's own
         Peer* peer = selection.next();
         if (!peer) {
             s.peer_name = state->group.name;
@@ -224,6 +237,12 @@ Task<int> connect_upstream(StreamSession& s) {
         }
         boost::system::error_code ignored;
         s.upstream->socket().set_option(tcp::no_delay(true), ignored);
+        if (server.proxy_protocol && tls) {  // in the clear, before the handshake (ngx_stream_proxy_send_proxy_protocol)
+            const std::string header = proxy_protocol_header(s.conn);
+            auto [wec, n] = co_await asio::async_write(*s.upstream, asio::buffer(header), use_tuple);
+            s.to_upstream += n;
+            if (wec) co_return 200;  // nginx finalizes with NGX_STREAM_OK on a send error
+        }
         if (tls) {
             action = "SSL handshaking to upstream";
             SSL* ssl = new_upstream_ssl(server.ssl, ssl_name, peer->tls_session);
@@ -246,6 +265,7 @@ Task<int> connect_upstream(StreamSession& s) {
         }
         selection.finish(false, [] {});
         s.attempts.back().connect_ms = ms_since(s.attempts.back().start);  // ngx_stream_proxy_init_upstream
+        if (server.proxy_protocol && !tls) s.first_bytes.insert(0, proxy_protocol_header(s.conn));
         co_return 0;
     }
 }
@@ -379,11 +399,11 @@ Task<void> one_way(StreamSession& s, bool from_upstream) {
     std::uint64_t& sent = from_upstream ? s.to_client : s.to_upstream;
     bool ended = false;
     bool forwarded = true;
-    if (!from_upstream && !s.preread_bytes.empty()) {  // what ssl_preread read goes first (nginx's c->buffer)
-        auto [wec, n] = co_await asio::async_write(to, asio::buffer(s.preread_bytes), use_tuple);
+    if (!from_upstream && !s.first_bytes.empty()) {  // nginx's first upstream_out chain
+        auto [wec, n] = co_await asio::async_write(to, asio::buffer(s.first_bytes), use_tuple);
         sent += n;
         forwarded = !wec;
-        s.preread_bytes = {};
+        s.first_bytes = {};
     }
     if (forwarded) {
         std::unique_ptr<SplicePipe> pipe;
@@ -428,7 +448,7 @@ Task<int> preread(StreamSession& s) {
         const PrereadStatus status = parse_client_hello(std::string_view(buffer.data(), size), hello);
         if (status != PrereadStatus::need_more) {
             if (status == PrereadStatus::not_tls) s.facts.preread.reset();
-            s.preread_bytes.assign(buffer.data(), size);
+            s.first_bytes.assign(buffer.data(), size);
             co_return 0;
         }
         if (size == capacity) {

@@ -413,6 +413,7 @@ struct StreamServer {
     std::optional<Template> return_value;
     std::vector<AccessLog> access_logs;  // merged: the server's, else stream{}'s; none by default
     bool ssl_preread = false;            // read the ClientHello first, for $ssl_preread_*
+    bool proxy_protocol = false;         // a PROXY protocol v1 header to the upstream first
     std::int64_t preread_buffer_size = 16384;
     Msec preread_timeout{30000};
     int upstream_index = -1;  // the StreamConfig::upstreams group a static proxy_pass reaches
