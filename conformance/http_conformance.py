@@ -304,7 +304,10 @@ def exchange(port, segments, tls=None, sessions=None, half_close=False, await_ec
             closed = read_until(echo_deadline)
         if not closed:
             if half_close:
-                raw.shutdown(socket.SHUT_WR)
+                try:
+                    raw.shutdown(socket.SHUT_WR)
+                except OSError:  # the server closed first: what it sent is still read below
+                    pass
             read_until(time.monotonic() + TIMEOUT)
         if tls and sessions is not None and s.session is not None:
             sessions["last"] = s.session

@@ -14,7 +14,8 @@ A connection that is only "{{bulk N}}" sends N pseudo-random bytes at full speed
 it reads the echo, and closes once N came back: what it records is whether every byte
 came back unchanged (SHA-256 of what was sent, and of what came back after the greeting).
 Lines end in "\\n". The access log (logs/access.log, when the case writes one) is compared
-with times and ports masked. Upstreams answer their name and ":" once (TLS ones also say whether
+with times and ports masked. Upstreams answer their name (and the source address, when it is not
+127.0.0.1) and ":" once (TLS ones also say whether
 the client certificate checked out and whether the session was resumed, and a PROXY
 protocol line that came before the handshake), then echo; %%TLSBACKEND%%..3 require a
 client certificate signed by the test root (nginx's guide). In a PROXY line the client's
@@ -52,6 +53,9 @@ class EchoUpstream(hc.EchoBackend):
                 conn.close()
                 return
         greeting = self.name
+        source = conn.getpeername()[0]
+        if source != "127.0.0.1":  # proxy_bind chose it
+            greeting += b" from " + source.encode()
         if self.tls:  # the client's certificate as checked, and a resumed session, as nginx's $ssl_session_reused
             greeting += b" client=%s%s" % (b"SUCCESS" if conn.getpeercert() else b"NONE", b" reused" if conn.session_reused else b"")
             if proxy_line:

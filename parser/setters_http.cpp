@@ -1,6 +1,7 @@
 // The http modules' setters: nginx's ngx_http_core_module, rewrite, map, upstream,
 // proxy, log, headers, ssl, limit_* handlers, with their checks and messages.
 #include "parser/compiler.hpp"
+#include "parser/ir/address.hpp"
 #include "parser/http_state.hpp"
 #include "parser/stream_state.hpp"
 #include "parser/setters.hpp"
@@ -778,6 +779,16 @@ void complex_value(Compiler& c, Directive& d) {
     vars(c).compile(d.args[1], d.where);
 }
 
+// ngx_http_upstream_bind_set_slot and ngx_stream_proxy_bind: "off", an address checked
+// now or a value with variables checked per connection, then "transparent" alone.
+void proxy_bind(Compiler& c, Directive& d) {
+    reject_duplicate(c, d);
+    if (d.args.size() == 2 && d.args[1] == "off") return;
+    if (!vars(c).compile(d.args[1], d.where) && !ir::parse_addr_port(d.args[1]))
+        fail_at(d.where, "invalid address \"" + d.args[1] + "\"");
+    if (d.args.size() > 2 && d.args[2] != "transparent") fail_at(d.where, "invalid parameter \"" + d.args[2] + "\"");
+}
+
 bool supports_backup(ir::Balancer b) { return b == ir::Balancer::round_robin || b == ir::Balancer::least_conn; }
 
 // `server` inside upstream {}: nginx's ngx_http_upstream_server (and the stream one).
@@ -860,6 +871,7 @@ void register_http_setters(SetterTable& t) {
     t["ngx_http_proxy_ssl_password_file"] = password_file;
     t["ngx_http_ssl_password_file"] = password_file;
     t["ngx_http_set_complex_value_slot"] = complex_value;
+    t["ngx_http_upstream_bind_set_slot"] = proxy_bind;
     t["ngx_http_set_complex_value_zero_slot"] = complex_value;
     t["ngx_http_set_complex_value_size_slot"] = complex_value;
     t["ngx_http_set_predicate_slot"] = predicate;

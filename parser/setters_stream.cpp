@@ -1,6 +1,7 @@
 // The stream modules' setters (nginx's ngx_stream_*), and what stream{} does after
 // its closing brace: merge servers, initialise upstreams, check variables.
 #include "parser/compiler.hpp"
+#include "parser/ir/address.hpp"
 #include "parser/merge.hpp"
 #include "parser/setters.hpp"
 #include "parser/stream_state.hpp"
@@ -159,6 +160,14 @@ void finish_stream(Compiler& c) {
         server.preread_timeout = ir::Msec(s.value<std::int64_t>("preread_timeout", 30000));
         server.half_close = s.value<bool>("proxy_half_close", false);
         server.proxy_protocol = s.value<bool>("proxy_protocol", false);
+        if (const Directive* b = s.find("proxy_bind"); b && !(b->args.size() == 2 && b->args[1] == "off")) {
+            ir::ProxyBind& bind = server.bind.emplace();
+            bind.name = b->args[1];
+            if (has_variables(bind.name)) bind.value = compile_template(bind.name, b->where);
+            else bind.address = ir::parse_addr_port(bind.name);
+            bind.transparent = b->args.size() > 2;
+            bind.where = {b->where.file ? *b->where.file : "", b->where.line};
+        }
         server.ssl_handshake_timeout = ir::Msec(s.value<std::int64_t>("ssl_handshake_timeout", 60000));
         server.next_upstream = s.value<bool>("proxy_next_upstream", true);
         server.next_upstream_tries = s.value<int>("proxy_next_upstream_tries", 0);
@@ -239,6 +248,7 @@ void register_stream_setters(SetterTable& t) {
     t["ngx_stream_upstream_least_conn"] = balancer;
     t["ngx_stream_upstream_random"] = balancer;
     t["ngx_stream_proxy_pass"] = proxy_pass;
+    t["ngx_stream_proxy_bind"] = conf::proxy_bind;
     t["ngx_stream_set_complex_value_slot"] = complex_value;
     t["ngx_stream_set_complex_value_zero_slot"] = complex_value;
     t["ngx_stream_set_complex_value_size_slot"] = complex_value;

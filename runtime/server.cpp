@@ -94,6 +94,8 @@ bool refuse_unimplemented(const ir::Config& cfg, const ErrorLog& log) {
                 return refuse("\"ssl_certificate\" with variables in stream is not implemented by ngxlite yet" + server.where.in());
             if (server.ssl.certificate_value)
                 return refuse("\"proxy_ssl_certificate\" with variables in stream is not implemented by ngxlite yet" + server.where.in());
+            if (server.bind && server.bind->transparent)
+                return refuse("the \"transparent\" parameter of \"proxy_bind\" is not implemented by ngxlite yet" + server.bind->where.in());
         }
     static constexpr std::string_view warn_only[] = {"gzip", "gzip_types", "gzip_vary", "gzip_proxied",
                                                      "gzip_comp_level", "gzip_min_length", "gzip_disable",

@@ -1,5 +1,7 @@
 #include "runtime/stream_session.hpp"
 
+#include "parser/ir/address.hpp"
+
 #include "runtime/client_hello.hpp"
 #include "runtime/text.hpp"
 #include "runtime/tls.hpp"
@@ -17,6 +19,7 @@
 #include <vector>
 
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <unistd.h>
 
 namespace ngxlite::runtime {
@@ -90,6 +93,7 @@ struct StreamSession {
             last.bytes_sent = to_upstream;
             last.bytes_received = from_upstream;
         }
+        facts.upstream_attempted = !attempts.empty();
         const auto seconds = [](std::int64_t ms) { return ms < 0 ? std::string("-") : seconds_text(ms); };
         for (const auto& a : attempts) {
             const char* sep = &a == &attempts.front() ? "" : ", ";
@@ -174,11 +178,41 @@ std::string proxy_protocol_header(const ConnectionInfo& c) {
            std::to_string(c.remote_port) + " " + std::to_string(c.server_port) + "\r\n";
 }
 
+// ngx_stream_proxy_set_local: the address upstream connections bind to, if any; with
+// variables an empty value binds none and one that is no address is logged, not bound.
+std::optional<ir::Endpoint> local_address(StreamSession& s, std::string& name) {
+    const auto& bind = s.server.bind;
+    if (!bind) return std::nullopt;
+    if (!bind->value) {
+        name = bind->name;
+        return bind->address;
+    }
+    name = expand(*bind->value, s.vars);
+    if (name.empty()) return std::nullopt;
+    auto address = ir::parse_addr_port(name);
+    if (!address) s.log(LogLevel::error, "invalid local address \"" + name + "\"", "");
+    return address;
+}
+
+// ngx_event_connect_peer's bind: no port given leaves the choice of one to connect()
+// (IP_BIND_ADDRESS_NO_PORT), so many sessions can share the address.
+boost::system::error_code bind_local(WorkerSocket& socket, const ir::Endpoint& local) {
+    boost::system::error_code ec;
+    if (local.port == 0) {
+        const int on = 1;
+        ::setsockopt(socket.native_handle(), IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &on, sizeof on);  // best effort, as nginx
+    }
+    socket.bind(tcp::endpoint(asio::ip::make_address(local.ip), local.port), ec);
+    return ec;
+}
+
 // Returns 0 once connected, else the session's status (500, 502).
 Task<int> connect_upstream(StreamSession& s) {
     const ir::StreamServer& server = s.server;
     const auto& groups = s.cfg->ir->stream->upstreams;
     s.proxying = true;
+    std::string local_name;
+    const std::optional<ir::Endpoint> local = local_address(s, local_name);
     std::shared_ptr<UpstreamState> state;
     std::string proxied_host = server.proxy_pass;
     if (server.pass_has_variables) {
@@ -227,6 +261,12 @@ Task<int> connect_upstream(StreamSession& s) {
         boost::system::error_code oec;
         s.upstream->socket().open(ep.protocol(), oec);
         if (!oec) s.upstream->socket().non_blocking(true, oec);
+        if (local && !oec)
+            if (const auto bec = bind_local(s.upstream->socket(), *local)) {
+                s.log(LogLevel::crit, ssl_call_error("bind(" + local_name + ")", bec), "connecting to upstream");
+                s.attempts.back().peer.clear();  // nginx names the attempt's peer after ngx_event_connect_peer
+                co_return 500;
+            }
         auto [cec] = co_await s.upstream->timed().async_connect(ep, use_tuple);
         if (cec) {
             s.log(LogLevel::error,

@@ -128,7 +128,11 @@ const std::unordered_map<std::string_view, Getter>& getters() {
              const std::string* xff = c.request.header("X-Forwarded-For");
              return xff ? *xff + ", " + c.remote_addr() : c.remote_addr();
          }},
-        {"upstream_addr", [](const RequestContext& c, bool& found) { found = !c.upstream_addr.empty(); return c.upstream_addr; }},
+        {"upstream_addr",
+         [](const RequestContext& c, bool& found) {
+             found = c.stream ? c.stream->upstream_attempted : !c.upstream_addr.empty();
+             return c.upstream_addr;
+         }},
         {"upstream_status", [](const RequestContext& c, bool& found) { found = !c.upstream_status.empty(); return c.upstream_status; }},
         {"upstream_connect_time", [](const RequestContext& c, bool& found) { found = !c.upstream_connect_time.empty(); return c.upstream_connect_time; }},
         {"upstream_header_time", [](const RequestContext& c, bool& found) { found = !c.upstream_header_time.empty(); return c.upstream_header_time; }},

@@ -402,6 +402,15 @@ struct HttpConfig {
     std::vector<UpstreamGroup> upstreams;
 };
 
+// proxy_bind: the local address upstream connections are made from.
+struct ProxyBind {
+    std::optional<Endpoint> address;  // a static one
+    std::string name;                 // as written, for nginx's "bind(NAME) failed"
+    std::optional<Template> value;    // with variables: evaluated per session, empty binds none
+    bool transparent = false;
+    SourceLocation where;
+};
+
 struct StreamServer {
     std::vector<Listen> listens;
     std::string proxy_pass;
@@ -414,6 +423,7 @@ struct StreamServer {
     std::vector<AccessLog> access_logs;  // merged: the server's, else stream{}'s; none by default
     bool ssl_preread = false;            // read the ClientHello first, for $ssl_preread_*
     bool proxy_protocol = false;         // a PROXY protocol v1 header to the upstream first
+    std::optional<ProxyBind> bind;       // proxy_bind, unless off
     std::int64_t preread_buffer_size = 16384;
     Msec preread_timeout{30000};
     int upstream_index = -1;  // the StreamConfig::upstreams group a static proxy_pass reaches
