@@ -12,7 +12,9 @@ follows later; a last line "{{shutdown}}" half-closes the client's side after se
 waits for the echo, then closes (a TLS client, which cannot half-close here).
 A connection that is only "{{bulk N}}" sends N pseudo-random bytes at full speed while
 it reads the echo, and closes once N came back: what it records is whether every byte
-came back unchanged (SHA-256 of what was sent, and of what came back after the greeting).
+came back unchanged (SHA-256 of what was sent, and of what came back after the greeting);
+"{{bulk N at-least S}}" also records whether it took at least S seconds (a rate's pacing,
+with S far from both the paced and the unpaced time).
 Lines end in "\\n". The access log (logs/access.log, when the case writes one) is compared
 with times and ports masked. Upstreams answer their name (and the source address, when it is not
 127.0.0.1) and ":" once (TLS ones also say whether
@@ -104,15 +106,16 @@ def masked_proxy_header(text, port):
 
 
 PORT_LINE = re.compile(r"^\{\{port ([2-5])\}\}\n")
-BULK = re.compile(r"^\{\{bulk (\d+)\}\}\n?$")
+BULK = re.compile(r"^\{\{bulk (\d+)(?: at-least ([\d.]+))?\}\}\n?$")
 BULK_SECONDS = 300  # at most, for one bulk session
 
 
-def bulk_exchange(port, size, tls, sessions):
+def bulk_exchange(port, size, tls, sessions, at_least=None):
     """Sends `size` bytes (a seeded 1 MiB block, repeated) from a thread while reading
     the echo here; returns what the session shows: sizes and whether the SHA-256 of what
     came back (after the upstream's greeting) is the SHA-256 of what was sent."""
     block = random.Random(size).randbytes(1 << 20)
+    started = time.monotonic()
     sent_hash = hashlib.sha256()
     received_hash = hashlib.sha256()
     deadline = time.monotonic() + BULK_SECONDS
@@ -149,8 +152,10 @@ def bulk_exchange(port, size, tls, sessions):
             received_hash.update(data)
         sender.join(timeout=max(1, deadline - time.monotonic()))
     intact = received == size and received_hash.digest() == sent_hash.digest()
-    return "bulk %d bytes: greeting %s, %d bytes back, %s\n" % (
-        size, greeting.decode("latin-1"), received, "SHA-256 equal" if intact else "SHA-256 DIFFERENT")
+    paced = "" if at_least is None else ", took at least %s s: %s" % (
+        at_least, "yes" if time.monotonic() - started >= float(at_least) else "no")
+    return "bulk %d bytes: greeting %s, %d bytes back, %s%s\n" % (
+        size, greeting.decode("latin-1"), received, "SHA-256 equal" if intact else "SHA-256 DIFFERENT", paced)
 
 
 TIMES = [(re.compile(r"\[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\]"), "[TIME]"),  # $time_local
@@ -177,7 +182,7 @@ def sessions_of(case_dir):
     for block, (to,), tls in hc.connection_blocks(os.path.join(case_dir, "sessions"), [PORT_LINE]):
         bulk = BULK.match(block)
         if bulk:
-            out.append((to or "", int(bulk.group(1)), False, False, tls))
+            out.append((to or "", (int(bulk.group(1)), bulk.group(2)), False, False, tls))
             continue
         shutdown = block.rstrip("\n").endswith("{{shutdown}}")
         if shutdown:
@@ -221,8 +226,8 @@ def run_case(ngxlite, case_dir, certs):
                 for to, segments, echoed, shutdown, tls in sessions_of(case_dir):
                     client_tls = None if tls is None else hc.client_tls(tls, certs, tls_sessions)
                     to_port = extra_ports[to] if to else port
-                    if isinstance(segments, int):
-                        got.append(bulk_exchange(to_port, segments, client_tls, tls_sessions))
+                    if isinstance(segments, tuple):
+                        got.append(bulk_exchange(to_port, segments[0], client_tls, tls_sessions, segments[1]))
                     else:
                         got.append(masked_proxy_header(
                             hc.exchange(to_port, segments, client_tls, tls_sessions, shutdown, echoed).decode("latin-1"), to_port))

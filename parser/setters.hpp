@@ -24,6 +24,7 @@ int value_index(const DirectiveSpec& spec, std::string_view word);
 // the variable scope follows the current context.
 void set_variable(Compiler& c, Directive& d);
 void complex_value(Compiler& c, Directive& d);
+void complex_value_size(Compiler& c, Directive& d);
 void proxy_bind(Compiler& c, Directive& d);  // http's and stream's
 // map {}, log_format and access_log, in http or stream.
 void map_block(Compiler& c, Directive& d);

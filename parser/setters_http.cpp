@@ -779,6 +779,12 @@ void complex_value(Compiler& c, Directive& d) {
     vars(c).compile(d.args[1], d.where);
 }
 
+// ngx_*_set_complex_value_size_slot: without variables the value must be a size.
+void complex_value_size(Compiler& c, Directive& d) {
+    complex_value(c, d);
+    if (!has_variables(d.args[1]) && !parse_size(d.args[1])) fail_directive(d, "invalid value");
+}
+
 // ngx_http_upstream_bind_set_slot and ngx_stream_proxy_bind: "off", an address checked
 // now or a value with variables checked per connection, then "transparent" alone.
 void proxy_bind(Compiler& c, Directive& d) {
@@ -873,7 +879,7 @@ void register_http_setters(SetterTable& t) {
     t["ngx_http_set_complex_value_slot"] = complex_value;
     t["ngx_http_upstream_bind_set_slot"] = proxy_bind;
     t["ngx_http_set_complex_value_zero_slot"] = complex_value;
-    t["ngx_http_set_complex_value_size_slot"] = complex_value;
+    t["ngx_http_set_complex_value_size_slot"] = complex_value_size;
     t["ngx_http_set_predicate_slot"] = predicate;
     t["ngx_http_headers_add"] = headers_add;
     t["ngx_http_log_set_format"] = log_format;

@@ -160,6 +160,16 @@ void finish_stream(Compiler& c) {
         server.preread_timeout = ir::Msec(s.value<std::int64_t>("preread_timeout", 30000));
         server.half_close = s.value<bool>("proxy_half_close", false);
         server.proxy_protocol = s.value<bool>("proxy_protocol", false);
+        const auto complex_size = [&](std::string_view name) {
+            ir::ComplexSize v;
+            if (const Directive* d = s.find(name)) {
+                if (has_variables(d->args[1])) v.value = compile_template(d->args[1], d->where);
+                else v.size = *parse_size(d->args[1]);  // checked by its setter
+            }
+            return v;
+        };
+        server.upload_rate = complex_size("proxy_upload_rate");
+        server.download_rate = complex_size("proxy_download_rate");
         if (const Directive* b = s.find("proxy_bind"); b && !(b->args.size() == 2 && b->args[1] == "off")) {
             ir::ProxyBind& bind = server.bind.emplace();
             bind.name = b->args[1];
@@ -251,7 +261,7 @@ void register_stream_setters(SetterTable& t) {
     t["ngx_stream_proxy_bind"] = conf::proxy_bind;
     t["ngx_stream_set_complex_value_slot"] = complex_value;
     t["ngx_stream_set_complex_value_zero_slot"] = complex_value;
-    t["ngx_stream_set_complex_value_size_slot"] = complex_value;
+    t["ngx_stream_set_complex_value_size_slot"] = complex_value_size;
     t["ngx_stream_return"] = complex_value;
     t["ngx_stream_set"] = set_variable;
     t["ngx_stream_map_block"] = conf::map_block;

@@ -1,6 +1,7 @@
 #include "runtime/stream_session.hpp"
 
 #include "parser/ir/address.hpp"
+#include "parser/ir/values.hpp"
 
 #include "runtime/client_hello.hpp"
 #include "runtime/text.hpp"
@@ -11,10 +12,12 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 
 #include <charconv>
 #include <chrono>
+#include <ctime>
 #include <variant>
 #include <vector>
 
@@ -81,6 +84,11 @@ struct StreamSession {
     std::vector<UpstreamAttempt> attempts;
     std::optional<ir::UpstreamGroup> literal_group;  // proxy_pass with variables to an address
     std::string first_bytes;  // for the upstream before the client's: the PROXY header, what preread read
+    // proxy_upload_rate and proxy_download_rate (index: from_upstream), 0 for none; counted
+    // from start_sec, nginx's u->start_sec; a direction waits on its timer when over it.
+    std::uint64_t rate[2] = {0, 0};
+    std::time_t start_sec = 0;
+    std::unique_ptr<asio::steady_timer> rate_delay[2];
 
     void first_upstream_byte() { attempts.back().first_byte_ms = ms_since(attempts.back().start); }
 
@@ -178,6 +186,15 @@ std::string proxy_protocol_header(const ConnectionInfo& c) {
            std::to_string(c.remote_port) + " " + std::to_string(c.server_port) + "\r\n";
 }
 
+// ngx_stream_complex_value_size: a value with variables that is no size logs and counts as 0.
+std::uint64_t session_size(StreamSession& s, const ir::ComplexSize& v) {
+    if (!v.value) return static_cast<std::uint64_t>(v.size);
+    const std::string text = expand(*v.value, s.vars);
+    const auto size = ir::parse_size(text);
+    if (!size) s.log(LogLevel::error, "invalid size \"" + text + "\"", "connecting to upstream");
+    return size ? static_cast<std::uint64_t>(*size) : 0;
+}
+
 // ngx_stream_proxy_set_local: the address upstream connections bind to, if any; with
 // variables an empty value binds none and one that is no address is logged, not bound.
 std::optional<ir::Endpoint> local_address(StreamSession& s, std::string& name) {
@@ -211,6 +228,7 @@ Task<int> connect_upstream(StreamSession& s) {
     const ir::StreamServer& server = s.server;
     const auto& groups = s.cfg->ir->stream->upstreams;
     s.proxying = true;
+    s.start_sec = std::time(nullptr);
     std::string local_name;
     const std::optional<ir::Endpoint> local = local_address(s, local_name);
     std::shared_ptr<UpstreamState> state;
@@ -306,6 +324,8 @@ Task<int> connect_upstream(StreamSession& s) {
         selection.finish(false, [] {});
         s.attempts.back().connect_ms = ms_since(s.attempts.back().start);  // ngx_stream_proxy_init_upstream
         if (server.proxy_protocol && !tls) s.first_bytes.insert(0, proxy_protocol_header(s.conn));
+        s.rate[0] = session_size(s, server.upload_rate);
+        s.rate[1] = session_size(s, server.download_rate);
         co_return 0;
     }
 }
@@ -321,13 +341,35 @@ void log_read_error(StreamSession& s, const boost::system::error_code& ec, bool 
 // Bytes one way until the source ends or fails, through a buffer of proxy_buffer_size.
 // Any progress re-arms proxy_timeout on both sides, as nginx's one timer per session.
 // Returns true when the source ended cleanly (its read side got EOF).
+// A direction's pause under its rate (nginx's delayed read); false once the session ended.
+Task<bool> rate_pause(StreamSession& s, bool from_upstream, std::uint64_t ms) {
+    auto& timer = s.rate_delay[from_upstream];
+    if (!timer) timer = std::make_unique<asio::steady_timer>(s.client.get_executor());
+    timer->expires_after(std::chrono::milliseconds(ms));
+    auto [ec] = co_await timer->async_wait(use_tuple);
+    co_return !ec && !s.finished;
+}
+
+// Under a rate, as ngx_stream_proxy_process: a read takes at most what the seconds since
+// the start allow, and after one the direction pauses n * 1000 / rate milliseconds.
 Task<bool> pump(StreamSession& s, TransportStream& from, TransportStream& to, std::uint64_t& received, std::uint64_t& sent,
                 bool from_upstream) {
     std::vector<char> buffer(static_cast<std::size_t>(std::max<std::int64_t>(s.server.buffer_size, 1)));
+    const std::uint64_t rate = s.rate[from_upstream];
     for (;;) {
+        std::size_t size = buffer.size();
+        if (rate) {
+            const auto allowed = static_cast<std::int64_t>(rate) * (std::time(nullptr) - s.start_sec + 1);
+            const std::int64_t limit = allowed - static_cast<std::int64_t>(received);
+            if (limit <= 0) {
+                if (!co_await rate_pause(s, from_upstream, static_cast<std::uint64_t>(-limit) * 1000 / rate + 1)) co_return false;
+                continue;
+            }
+            size = std::min(size, static_cast<std::size_t>(limit));
+        }
         from.expires_after(s.server.timeout);
         to.expires_after(s.server.timeout);
-        auto [rec, n] = co_await from.async_read_some(asio::buffer(buffer), use_tuple);
+        auto [rec, n] = co_await from.async_read_some(asio::buffer(buffer.data(), size), use_tuple);
         if (rec == asio::error::eof || rec == asio::ssl::error::stream_truncated) co_return true;
         if (rec) {
             log_read_error(s, rec, from_upstream);
@@ -338,6 +380,7 @@ Task<bool> pump(StreamSession& s, TransportStream& from, TransportStream& to, st
         auto [wec, wn] = co_await asio::async_write(to, asio::buffer(buffer.data(), n), use_tuple);
         sent += wn;
         if (wec) co_return false;
+        if (rate && n * 1000 / rate > 0 && !co_await rate_pause(s, from_upstream, n * 1000 / rate)) co_return false;
     }
 }
 
@@ -447,7 +490,7 @@ Task<void> one_way(StreamSession& s, bool from_upstream) {
     }
     if (forwarded) {
         std::unique_ptr<SplicePipe> pipe;
-        if (!from.tls_handle() && !to.tls_handle()) pipe = splice_pipes.take();
+        if (!from.tls_handle() && !to.tls_handle() && !s.rate[from_upstream]) pipe = splice_pipes.take();
         if (pipe && *pipe) {
             ended = co_await splice_pump(s, from, to, *pipe, received, sent, from_upstream);
             splice_pipes.give_back(std::move(pipe));
@@ -472,6 +515,8 @@ Task<void> one_way(StreamSession& s, bool from_upstream) {
     }
     s.client.timed().close();
     s.upstream->timed().close();
+    for (auto& timer : s.rate_delay)
+        if (timer) timer->cancel();
 }
 
 // ngx_stream_core_preread_phase with ssl_preread: reads until the ClientHello is whole

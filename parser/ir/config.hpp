@@ -402,6 +402,13 @@ struct HttpConfig {
     std::vector<UpstreamGroup> upstreams;
 };
 
+// A size that may be given with variables (nginx's complex value size): `size` unless
+// `value` is set, which is evaluated per session (one that is no size counts as 0).
+struct ComplexSize {
+    std::int64_t size = 0;
+    std::optional<Template> value;
+};
+
 // proxy_bind: the local address upstream connections are made from.
 struct ProxyBind {
     std::optional<Endpoint> address;  // a static one
@@ -424,6 +431,7 @@ struct StreamServer {
     bool ssl_preread = false;            // read the ClientHello first, for $ssl_preread_*
     bool proxy_protocol = false;         // a PROXY protocol v1 header to the upstream first
     std::optional<ProxyBind> bind;       // proxy_bind, unless off
+    ComplexSize upload_rate, download_rate;  // bytes a second, 0: no limit
     std::int64_t preread_buffer_size = 16384;
     Msec preread_timeout{30000};
     int upstream_index = -1;  // the StreamConfig::upstreams group a static proxy_pass reaches

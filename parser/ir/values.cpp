@@ -1,8 +1,8 @@
-#include "parser/values.hpp"
+#include "parser/ir/values.hpp"
 
 #include <limits>
 
-namespace ngxlite::conf {
+namespace ngxlite::ir {
 
 namespace {
 constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
@@ -127,4 +127,4 @@ std::optional<std::int64_t> parse_time(std::string_view s, bool seconds) {
     return total + value;
 }
 
-}  // namespace ngxlite::conf
+}  // namespace ngxlite::ir
