@@ -443,20 +443,24 @@ ERROR_LINE = re.compile(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[(\w+)\] \d+#\d+: (?:
 
 
 def error_log(prefix, ports):
-    """The error log's lines as "[level] message": time, pid, thread and connection
-    numbers masked (nginx counts upstream connections too), ports masked."""
-    path = os.path.join(prefix, "logs", "error.log")
-    if not os.path.exists(path):
-        return []
+    """The error logs' lines as "[level] message": time, pid, thread and connection
+    numbers masked (nginx counts upstream connections too), ports masked. Every
+    logs/*error.log (a case's error_log per server or location) after logs/error.log,
+    each under its name."""
+    logs = os.path.join(prefix, "logs")
+    names = sorted(n for n in os.listdir(logs) if n.endswith("error.log")) if os.path.isdir(logs) else []
     out = []
-    for line in open(path, encoding="latin-1").read().splitlines():
-        m = ERROR_LINE.match(line)
-        if not m or m.group(1) in ("notice", "info", "debug"):
-            continue
-        text = "[%s] %s" % (m.group(1), m.group(2))
-        for port in ports:
-            text = text.replace(":%d" % port, ":PORT")
-        out.append(text.replace(prefix, "PREFIX"))
+    for name in sorted(names, key=lambda n: n != "error.log"):
+        if name != "error.log":
+            out.append("== " + name)
+        for line in open(os.path.join(logs, name), encoding="latin-1").read().splitlines():
+            m = ERROR_LINE.match(line)
+            if not m or m.group(1) in ("notice", "info", "debug"):
+                continue
+            text = "[%s] %s" % (m.group(1), m.group(2))
+            for port in ports:
+                text = text.replace(":%d" % port, ":PORT")
+            out.append(text.replace(prefix, "PREFIX"))
     return out
 
 

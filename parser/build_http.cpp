@@ -125,6 +125,18 @@ std::vector<ir::AccessLog> merge_access_logs(Compiler& c, const Scope& s, const 
 }
 
 // Merges the ssl module's settings for one server; nullopt when it has no certificate.
+int merge_error_log(Compiler& c, const Scope& s) {
+    const auto found = s.find_list("error_log");
+    if (found.empty()) return -1;
+    std::vector<ir::ErrorLog> logs;
+    for (const Directive* d : found) logs.push_back(c.error_log_target(*d));
+    auto& all = c.config().context_error_logs;
+    const auto it = std::find(all.begin(), all.end(), logs);
+    if (it != all.end()) return static_cast<int>(it - all.begin());
+    all.push_back(std::move(logs));
+    return static_cast<int>(all.size()) - 1;
+}
+
 std::optional<ir::SslServerSettings> merge_server_ssl(Compiler& c, const Scope& s) {
     ir::SslServerSettings t;
     const auto certs = s.find_list("ssl_certificate");
@@ -431,6 +443,7 @@ void merge_locations(Compiler& c, const Scope& s, ir::Location& loc, const Direc
                         s.innermost().opener->name() != "server";
     if (!pass && noname) pass = inherited_pass;
     if (pass) loc.proxy = merge_proxy(c, s, *pass, loc.name);
+    loc.error_log = merge_error_log(c, s);
     if (const Directive* e = s.find("expires")) {
         using Expires = ir::Location::Expires;
         const std::string_view v = e->args.back();

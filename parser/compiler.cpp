@@ -297,6 +297,10 @@ LoadResult Compiler::run() {
     return result;
 }
 
+ir::ErrorLog Compiler::error_log_target(const Directive& e) const {
+    return {e.args[1] == "stderr" ? e.args[1] : full_path(e.args[1], false), e.nargs() >= 2 ? e.args[2] : "error"};
+}
+
 // nginx's core modules' init_conf, then the cycle's shared memory: what follows parsing.
 void Compiler::finish_main() {
     const Scope main(std::vector<const Block*>{&root_});
@@ -306,9 +310,7 @@ void Compiler::finish_main() {
     if (const Directive* w = main.find("worker_processes"))
         cfg.worker_processes = w->value ? static_cast<int>(w->value) : static_cast<int>(::sysconf(_SC_NPROCESSORS_ONLN));
     cfg.pid_path = full_path(main.str("pid", "logs/nginx.pid"), false);
-    for (const Directive* e : root_.find_all("error_log"))
-        cfg.error_logs.push_back({e->args[1] == "stderr" ? e->args[1] : full_path(e->args[1], false),
-                                  e->nargs() >= 2 ? e->args[2] : "error"});
+    for (const Directive* e : root_.find_all("error_log")) cfg.error_logs.push_back(error_log_target(*e));
     if (const Directive* u = main.find("user")) {
         cfg.user = u->args[1];
         cfg.group = u->nargs() == 2 ? u->args[2] : u->args[1];

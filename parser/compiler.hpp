@@ -63,6 +63,8 @@ public:
     void for_each_included(const Directive& d, const std::function<void(const SourceFile&)>& each);
     // nginx's ngx_conf_full_name: relative names against the prefix or the conf prefix.
     std::string full_path(std::string_view name, bool conf_prefix) const;
+    // One error_log directive's target and level (any context).
+    ir::ErrorLog error_log_target(const Directive& e) const;
     const std::string& prefix() const { return prefix_; }
     const std::string& conf_prefix() const { return conf_prefix_; }
 

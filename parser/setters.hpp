@@ -42,6 +42,9 @@ class Scope;
 std::optional<ir::SslServerSettings> merge_server_ssl(Compiler& c, const Scope& s);
 // access_log merged down `s` (http, stream), formats resolved; no default added.
 std::vector<ir::AccessLog> merge_access_logs(Compiler& c, const Scope& s, const std::vector<ir::LogFormat>& formats);
+// error_log merged down `s` (http, stream): the nearest block's list, as an index into
+// Config::context_error_logs, or -1 for the main error log.
+int merge_error_log(Compiler& c, const Scope& s);
 // Every PREFIX_ssl_* setting merged down `s` (http proxy, stream proxy).
 ir::SslClientSettings merge_proxy_ssl(Compiler& c, const Scope& s, std::string_view prefix);
 

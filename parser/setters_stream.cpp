@@ -155,6 +155,7 @@ void finish_stream(Compiler& c) {
             if (d->name() == "proxy_pass" || d->name() == "return") handler = d.get();
         if (handler && handler->name() == "return") server.return_value = compile_template(handler->args[1], handler->where);
         server.access_logs = merge_access_logs(c, s, st.log_formats);
+        server.error_log = merge_error_log(c, s);
         server.ssl_preread = s.value<bool>("ssl_preread", false);
         server.preread_buffer_size = s.value<std::int64_t>("preread_buffer_size", 16384);
         server.preread_timeout = ir::Msec(s.value<std::int64_t>("preread_timeout", 30000));

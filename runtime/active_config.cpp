@@ -1,5 +1,6 @@
 #include "runtime/active_config.hpp"
 
+#include "runtime/request.hpp"
 #include "runtime/tls.hpp"
 
 #include <atomic>
@@ -22,6 +23,7 @@ void prepare_upstream_tls(const ir::Location& l) {
 ActiveConfig::ActiveConfig(std::shared_ptr<const ir::Config> config)
     : ir(std::move(config)), generation(next_generation()), error_log(ir->error_logs),
       access_logs(std::make_unique<AccessLogs>(*ir)) {
+    for (const auto& targets : ir->context_error_logs) context_logs.push_back(std::make_unique<ErrorLog>(targets));
     if (ir->stream)
         for (const auto& server : ir->stream->servers) {
             if (server.ssl.context) prepare_client_context(server.ssl.context.get());
@@ -45,7 +47,20 @@ ActiveConfig::ActiveConfig(std::shared_ptr<const ir::Config> config)
 
 std::optional<std::string> ActiveConfig::open_error() const {
     if (auto err = error_log.open_error()) return err;
+    for (const auto& log : context_logs)
+        if (auto err = log->open_error()) return err;
     return access_logs->open_error();
+}
+
+void ActiveConfig::reopen_logs() const {
+    error_log.reopen();
+    for (const auto& log : context_logs) log->reopen();
+    access_logs->reopen();
+}
+
+const ErrorLog& ActiveConfig::log_for(const RequestContext& ctx) const {
+    if (ctx.location) return log(ctx.location->error_log);
+    return ctx.server ? log(ctx.server->root_location.error_log) : error_log;
 }
 
 ir::Endpoint endpoint_of(const boost::asio::ip::tcp::endpoint& e) {

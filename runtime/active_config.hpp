@@ -14,6 +14,8 @@
 
 namespace ngxlite::runtime {
 
+struct RequestContext;
+
 // A socket address as the IR names addresses.
 ir::Endpoint endpoint_of(const boost::asio::ip::tcp::endpoint& e);
 
@@ -27,12 +29,19 @@ struct ActiveConfig {
     const ir::StreamServer* find_stream_server(const ir::Endpoint& local) const;
     // A log file that would not open: nginx refuses to start (or to reload) then.
     std::optional<std::string> open_error() const;
+    void reopen_logs() const;  // USR1: every error and access log
+
+    // The error log of a context (an IR index, -1: the main one); a request's is its
+    // location's, once found, else its server's, as nginx switches c->log.
+    const ErrorLog& log(int index) const { return index < 0 ? error_log : *context_logs[static_cast<std::size_t>(index)]; }
+    const ErrorLog& log_for(const RequestContext& ctx) const;
 
     std::shared_ptr<const ir::Config> ir;
     // Tells this load from every other: per worker state (balancers, idle upstream
     // connections) is kept per generation, never shared between two configs.
     const std::uint64_t generation;
     ErrorLog error_log;
+    std::vector<std::unique_ptr<ErrorLog>> context_logs;  // ir->context_error_logs, opened
     std::unique_ptr<AccessLogs> access_logs;
     std::map<std::string, ServerSelector> selectors;  // by Endpoint::text()
     std::map<std::string, const ir::StreamServer*> stream_servers;  // by Endpoint::text()

@@ -367,10 +367,10 @@ void serve_index(Response& r, Redirect& next, const ir::Location& loc, const Req
         }
     }
     if (::stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
-        cfg.error_log.write(LogLevel::error, "directory index of \"" + dir + "\" is forbidden" + describe(ctx), ctx.connection.id);
+        cfg.log_for(ctx).write(LogLevel::error, "directory index of \"" + dir + "\" is forbidden" + describe(ctx), ctx.connection.id);
         set_error(r, 403, loc.server_tokens);
     } else {
-        cfg.error_log.write(LogLevel::error,
+        cfg.log_for(ctx).write(LogLevel::error,
                             "\"" + dir + loc.index.front() + "\" is not found (2: No such file or directory)" + describe(ctx),
                             ctx.connection.id);
         set_error(r, 404, loc.server_tokens);
@@ -393,7 +393,7 @@ void serve_static(Response& r, Redirect& next, const ir::Location& loc, const Re
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         const int err = errno;
-        cfg.error_log.write(LogLevel::error, "open() \"" + path + "\" failed (" + std::to_string(err) + ": " +
+        cfg.log_for(ctx).write(LogLevel::error, "open() \"" + path + "\" failed (" + std::to_string(err) + ": " +
                                                  std::strerror(err) + ")" + describe(ctx), ctx.connection.id);
         set_error(r, err == EACCES ? 403 : 404, loc.server_tokens);
         return;
@@ -515,7 +515,7 @@ Route route_request(const ir::HttpServer& server, RequestContext& ctx, std::opti
         const ir::Location& loc = *route.location;
         ctx.location = &loc;
         if (content_length && loc.client_max_body_size > 0 && *content_length > static_cast<std::uint64_t>(loc.client_max_body_size)) {
-            cfg.error_log.write(LogLevel::error,
+            cfg.log_for(ctx).write(LogLevel::error,
                                 "client intended to send too large body: " + std::to_string(*content_length) + " bytes" + describe(ctx),
                                 ctx.connection.id);
             route.error = 413;
@@ -533,7 +533,7 @@ Route route_request(const ir::HttpServer& server, RequestContext& ctx, std::opti
         if (route.script.location) route.location = ctx.location = route.script.location;
         if (route.script.next != ScriptResult::Next::find_location) return route;
         if (--uri_changes == 0) {
-            cfg.error_log.write(LogLevel::error,
+            cfg.log_for(ctx).write(LogLevel::error,
                                 "rewrite or internal redirection cycle while processing \"" + ctx.request.uri + "\"" + describe(ctx),
                                 ctx.connection.id);
             route.error = 500;
@@ -565,7 +565,7 @@ std::string serialize_head(const Response& r, bool keep_alive, const ir::Locatio
 bool follow(const Redirect& next, RequestContext& ctx, int& uri_changes, const ActiveConfig& cfg) {
     Request& req = ctx.request;
     if (--uri_changes == 0) {
-        cfg.error_log.write(LogLevel::error,
+        cfg.log_for(ctx).write(LogLevel::error,
                             "rewrite or internal redirection cycle while " +
                                 std::string(next.named ? "redirect to named location \"" : "internally redirecting to \"") +
                                 next.uri + "\"" + describe(ctx),
@@ -781,7 +781,7 @@ Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer, std::size_t 
                 }
             }
             ctx.status = 408;
-            cfg->error_log.write(LogLevel::info,
+            cfg->log_for(ctx).write(LogLevel::info,
                                  "client timed out (110: Connection timed out) while reading client request headers" + describe(ctx), id);
             cfg->access_logs->write(loc->access_logs, cfg->ir->http->log_formats, ctx);
             co_return false;
@@ -828,12 +828,12 @@ Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer, std::size_t 
             // ngx_http_process_request's TLS checks, for the server the Host chose.
             int refusal = 0;
             if (c.plain_http) {
-                cfg->error_log.write(LogLevel::info, "client sent plain HTTP request to HTTPS port" + describe(ctx), id);
+                cfg->log_for(ctx).write(LogLevel::info, "client sent plain HTTP request to HTTPS port" + describe(ctx), id);
                 refusal = 497;
             } else if (conn.ssl) {
                 std::string why;
                 refusal = refuse_client(conn.ssl, *server, req.host, why);
-                if (refusal) cfg->error_log.write(LogLevel::info, why + describe(ctx), id);
+                if (refusal) cfg->log_for(ctx).write(LogLevel::info, why + describe(ctx), id);
             }
             drop_ignored_headers(req.headers, *server, selector.select(""));
             apply_real_ip(server->root_location, ctx);  // nginx's post-read phase
@@ -865,7 +865,7 @@ Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer, std::size_t 
                 } else if (route.script.next == ScriptResult::Next::respond) {
                     answer_return(resp, route.script, *loc, ctx);
                 } else if (!access_phases(*loc, ctx)) {
-                    cfg->error_log.write(LogLevel::error, "access forbidden by rule" + describe(ctx), id);
+                    cfg->log_for(ctx).write(LogLevel::error, "access forbidden by rule" + describe(ctx), id);
                     set_error(resp, 403, loc->server_tokens);
                 } else if (!parser.is_done()) {
                     parser.body_limit(loc->client_max_body_size > 0 ? static_cast<std::uint64_t>(loc->client_max_body_size)
@@ -947,7 +947,7 @@ Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer, std::size_t 
                 }
                 if (!next.active) break;
                 if (next.uri.starts_with("@") && !next.named) {
-                    cfg->error_log.write(LogLevel::error, "could not find named location \"" + next.uri + "\"" + describe(ctx), id);
+                    cfg->log_for(ctx).write(LogLevel::error, "could not find named location \"" + next.uri + "\"" + describe(ctx), id);
                     resp = Response{};
                     set_error(resp, 500, loc->server_tokens);
                     break;
@@ -1119,8 +1119,10 @@ Task<void> start_tls_connection(std::unique_ptr<Connection> c) {
         co_return;
     }
     SSL* ssl = new_server_ssl(*c->selector, c->conn, *c->cfg->ir->http);
+    // The address's default server's error_log, as nginx's connection log before a request.
+    const ErrorLog& log = c->cfg->log(c->selector->default_server().root_location.error_log);
     if (!ssl) {
-        c->cfg->error_log.write(LogLevel::alert, "SSL_new() failed", c->conn.id);
+        log.write(LogLevel::alert, "SSL_new() failed", c->conn.id);
         co_return;
     }
     stream.start_tls(ssl);
@@ -1128,9 +1130,9 @@ Task<void> start_tls_connection(std::unique_ptr<Connection> c) {
     if (hec) {
         const std::string context = handshake_log_tail(c->conn);
         if (const std::string error = certificate_error(ssl); !error.empty())
-            c->cfg->error_log.write(LogLevel::error, error + context, c->conn.id);
+            log.write(LogLevel::error, error + context, c->conn.id);
         // nginx logs most handshake failures at info (ngx_ssl_connection_error).
-        c->cfg->error_log.write(LogLevel::info, ssl_call_error("SSL_do_handshake()", hec) + context, c->conn.id);
+        log.write(LogLevel::info, ssl_call_error("SSL_do_handshake()", hec) + context, c->conn.id);
         co_return;
     }
     c->conn.ssl = ssl;

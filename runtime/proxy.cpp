@@ -111,7 +111,7 @@ std::optional<std::string> rewrite_location(const ir::ProxySettings& p, std::str
 }
 
 void log_error(const ActiveConfig& cfg, const RequestContext& ctx, const std::string& what, const std::string& upstream) {
-    cfg.error_log.write(LogLevel::error, what + describe(ctx, upstream), ctx.connection.id);
+    cfg.log_for(ctx).write(LogLevel::error, what + describe(ctx, upstream), ctx.connection.id);
 }
 
 void append(std::string& list, std::string_view item) {
@@ -288,7 +288,7 @@ VariableTarget resolve_variable_pass(const ir::ProxySettings& p, RequestContext&
     const std::string url = expand(p.pass_template, ctx);
     t.https = url.starts_with("https://");
     if (!t.https && !url.starts_with("http://")) {
-        cfg.error_log.write(LogLevel::error, "invalid URL prefix in \"" + url + "\"" + describe(ctx), ctx.connection.id);
+        cfg.log_for(ctx).write(LogLevel::error, "invalid URL prefix in \"" + url + "\"" + describe(ctx), ctx.connection.id);
         t.error = 500;
         return t;
     }
@@ -309,7 +309,7 @@ VariableTarget resolve_variable_pass(const ir::ProxySettings& p, RequestContext&
     ctx.proxy_host = std::string(no_port || port == default_port ? host : hostport);
     t.group = runtime_upstream(http.upstreams, host, port, no_port, hostport, t.literal);
     if (!t.group) {
-        cfg.error_log.write(LogLevel::error, "no resolver defined to resolve " + std::string(host) + describe(ctx), ctx.connection.id);
+        cfg.log_for(ctx).write(LogLevel::error, "no resolver defined to resolve " + std::string(host) + describe(ctx), ctx.connection.id);
         t.error = 502;
     }
     return t;
@@ -393,7 +393,7 @@ Task<ProxyResult> proxy_http(TransportStream& client, beast::flat_buffer& client
             append(ctx.upstream_response_time, seconds_since(attempt_start));
             const bool counts = type != ir::kNextHttp403 && type != ir::kNextHttp404;
             selection.finish(counts, [&] {
-                cfg.error_log.write(LogLevel::warn,
+                cfg.log_for(ctx).write(LogLevel::warn,
                                     "upstream server temporarily disabled while " + std::string(phase) + describe(ctx, peer_url),
                                     ctx.connection.id);
             });
@@ -448,7 +448,7 @@ Task<ProxyResult> proxy_http(TransportStream& client, beast::flat_buffer& client
         std::optional<ClientWatch> watch(std::in_place, client.timed(), upstream->socket());
         auto client_left = [&] {
             if (!watch->client_closed()) return false;
-            cfg.error_log.write(LogLevel::info,
+            cfg.log_for(ctx).write(LogLevel::info,
                                 "epoll_wait() reported that client prematurely closed connection, so upstream connection is "
                                 "closed too while " + std::string(phase) + describe(ctx, peer_url),
                                 ctx.connection.id);
@@ -681,7 +681,7 @@ Task<ProxyResult> proxy_http(TransportStream& client, beast::flat_buffer& client
         const std::size_t buffered = static_cast<std::size_t>(std::min<std::uint64_t>(ubuf.size(), left));
         left -= buffered;
         if ((no_body || length_known) && ubuf.size() > buffered)  // nginx drops the rest, and says so
-            cfg.error_log.write(LogLevel::warn,
+            cfg.log_for(ctx).write(LogLevel::warn,
                                 "upstream sent more data than specified in \"Content-Length\" header while reading upstream" +
                                     describe(ctx, peer_url),
                                 ctx.connection.id);

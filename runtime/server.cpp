@@ -462,8 +462,7 @@ int run_server(const conf::LoadOptions& options) {
         }
         case SIGUSR1:
             active->error_log.write(LogLevel::notice, "signal 10 (SIGUSR1) received, reopening logs");
-            active->error_log.reopen();
-            active->access_logs->reopen();
+            active->reopen_logs();
             break;
         case SIGQUIT:
             active->error_log.write(LogLevel::notice, "signal 3 (SIGQUIT) received, shutting down");

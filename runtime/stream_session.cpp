@@ -129,7 +129,7 @@ struct StreamSession {
                ", bytes from/to upstream:" + std::to_string(from_upstream) + "/" + std::to_string(to_upstream);
     }
     void log(LogLevel level, const std::string& what, std::string_view action) const {
-        cfg->error_log.write(level, what + context(action), conn.id);
+        cfg->log(server.error_log).write(level, what + context(action), conn.id);
     }
 };
 
@@ -505,8 +505,8 @@ Task<void> one_way(StreamSession& s, bool from_upstream) {
     }
     if (!s.finished) {
         s.finished = true;
-        if (ended && s.cfg->error_log.wants(LogLevel::info))  // nginx logs it without the usual tail
-            s.cfg->error_log.write(LogLevel::info,
+        if (ended && s.cfg->log(s.server.error_log).wants(LogLevel::info))  // nginx logs it without the usual tail
+            s.cfg->log(s.server.error_log).write(LogLevel::info,
                                    std::string(from_upstream ? "upstream" : "client") + " disconnected, bytes from/to client:" +
                                        std::to_string(s.from_client) + "/" + std::to_string(s.to_client) +
                                        ", bytes from/to upstream:" + std::to_string(s.from_upstream) + "/" +
@@ -562,7 +562,7 @@ Task<int> serve_session(StreamSession& s) {
         auto [hec] = co_await s.client.async_handshake(TransportStream::TlsRole::server, use_tuple);
         const std::string tail = handshake_log_tail(s.conn);
         if (hec) {
-            s.cfg->error_log.write(LogLevel::info,
+            s.cfg->log(s.server.error_log).write(LogLevel::info,
                                    (hec == beast::error::timeout ? std::string("SSL handshake timed out (110: Connection timed out)")
                                                                  : ssl_call_error("SSL_do_handshake()", hec)) + tail,
                                    s.conn.id);
@@ -570,7 +570,7 @@ Task<int> serve_session(StreamSession& s) {
         }
         std::string refused;
         if (check_client_certificate(ssl, tls->verify_client, refused)) {
-            s.cfg->error_log.write(LogLevel::info, refused + tail, s.conn.id);
+            s.cfg->log(s.server.error_log).write(LogLevel::info, refused + tail, s.conn.id);
             co_return 500;
         }
     }

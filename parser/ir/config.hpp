@@ -358,6 +358,7 @@ struct Location {
     std::string default_type = "text/plain";
     bool server_tokens = true;
     std::int64_t client_max_body_size = 1048576;
+    int error_log = -1;  // Config::context_error_logs, merged from the server and http
     Msec keepalive_timeout{75000};
     std::int64_t keepalive_header = -1;  // keepalive_timeout's second value: "Keep-Alive: timeout=N
     Msec client_body_timeout{60000};
@@ -434,6 +435,7 @@ struct StreamServer {
     ComplexSize upload_rate, download_rate;  // bytes a second, 0: no limit
     std::int64_t preread_buffer_size = 16384;
     Msec preread_timeout{30000};
+    int error_log = -1;       // Config::context_error_logs, merged from stream {}
     int upstream_index = -1;  // the StreamConfig::upstreams group a static proxy_pass reaches
     bool next_upstream = true;      // proxy_next_upstream
     int next_upstream_tries = 0;    // 0: no limit
@@ -461,6 +463,7 @@ struct StreamConfig {
 struct ErrorLog {
     std::string path;  // "stderr" or a file
     std::string level = "error";
+    bool operator==(const ErrorLog&) const = default;
 };
 
 // A directive ngxlite checks like nginx but whose behaviour the runtime does not have
@@ -477,6 +480,9 @@ struct Config {
     int worker_processes = 1;          // "auto" resolved to the CPU count
     std::string pid_path;
     std::vector<ErrorLog> error_logs;
+    // The error_log lists of http and stream contexts, each once: a Location's or
+    // StreamServer's error_log indexes it, -1 meaning the main list above.
+    std::vector<std::vector<ErrorLog>> context_error_logs;
     std::string user = "nobody";  // workers' user when started as root (nginx's default on Debian)
     std::string group = "nogroup";
     Msec worker_shutdown_timeout{0};
