@@ -183,15 +183,18 @@ def listening(port):
     return False
 
 
-def wait_port(port, proc):
+def wait_ports(ports, proc):
     deadline = time.monotonic() + TIMEOUT
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             return False
-        if listening(port):
+        if all(listening(port) for port in ports):
             return True
         time.sleep(0.02)
     return False
+
+
+LISTEN_PORT = re.compile(r"^\s*listen\s+(?:\S*:)?(\d+)[\s;]", re.M)
 
 
 def start(binary, case_dir, work, port, substitutions):
@@ -205,7 +208,7 @@ def start(binary, case_dir, work, port, substitutions):
     proc = subprocess.Popen([binary, "-p", prefix + "/", "-c", "nginx.conf",
                              "-g", "daemon off; pid run.pid; error_log logs/error.log warn;"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    if not wait_port(port, proc):
+    if not wait_ports({port} | {int(p) for p in LISTEN_PORT.findall(conf)}, proc):  # every address bound
         err = proc.stderr.read().decode(errors="replace") if proc.poll() is not None else "no listener"
         proc.kill()
         raise RuntimeError(f"{binary} did not start: {err.strip()}")
@@ -464,8 +467,10 @@ def error_log(prefix, ports):
     return out
 
 
-def stop(proc):
-    proc.send_signal(signal.SIGTERM)
+def stop(proc, sig=signal.SIGTERM):
+    """Stops a server (SIGQUIT: once its connections have ended and logged), killing it
+    when it is not gone in TIMEOUT."""
+    proc.send_signal(sig)
     try:
         proc.wait(timeout=TIMEOUT)
     except subprocess.TimeoutExpired:

@@ -3,8 +3,10 @@
 
 pid file, -s reload (new config served, kept-alive connections included; a broken one
 logged and the old one kept; a new listen address bound), -s reopen, -s quit (idle
-connections closed) and -s stop, worker_connections, `user`, and daemon mode. Every wait is a
-poll with a deadline. Ends with "N passed, N failed".
+connections closed) and -s stop, worker_connections, `user`, and daemon mode; stream
+sessions across reload and QUIT, a check that runs against real nginx first, so that what
+it expects is what nginx does. Every wait is a poll with a deadline. Ends with "N passed,
+N failed".
 """
 import os
 import shutil
@@ -15,7 +17,11 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import http_conformance as hc  # noqa: E402
+
 DEADLINE = 5.0
+NGINX = "/usr/sbin/nginx"
 
 
 def free_port():
@@ -180,6 +186,123 @@ def check_keepalive_reload_and_quit(binary):
         c.close()
 
 
+class TaggedEcho(hc.EchoBackend):
+    """A TCP upstream on 127.0.0.1 that answers each read with its name and the bytes
+    (the HTTP harness's backend and listener, an answer of its own)."""
+
+    def answer(self, conn):
+        with conn:
+            conn.settimeout(DEADLINE * 4)
+            try:
+                while data := conn.recv(65536):
+                    conn.sendall(self.name + data)
+            except OSError:
+                pass
+
+
+def roundtrip(sock, data):
+    """Sends `data` on a proxied session and returns the upstream's answer, b"" once the
+    session is closed."""
+    try:
+        sock.sendall(data)
+        sock.settimeout(DEADLINE)
+        return sock.recv(65536)
+    except OSError:
+        return b""
+
+
+def stream_session(port):
+    try:
+        s = socket.create_connection(("127.0.0.1", port), timeout=DEADLINE)
+    except OSError:
+        return None
+    return s
+
+
+def stream_conf(c, upstream, shutdown_timeout):
+    modules = "load_module /usr/lib/nginx/modules/ngx_stream_module.so;\n"
+    timeout = f"worker_shutdown_timeout {shutdown_timeout};\n" if shutdown_timeout else ""
+    text = (f"{modules}pid logs/ngxlite.pid;\nerror_log logs/error.log info;\nworker_processes 1;\n{timeout}"
+            "events {}\nstream {\n  log_format s '$status $upstream_addr $bytes_received';\n"
+            f"  access_log logs/access.log s;\n  server {{ listen 127.0.0.1:{c.port}; proxy_pass 127.0.0.1:{upstream.port}; }}\n}}\n")
+    open(os.path.join(c.dir, "nginx.conf"), "w").write(text)
+
+
+def fresh_session(c, tag):
+    """A new session, once the proxy answers through the upstream tagged `tag`."""
+    def attempt():
+        s = stream_session(c.port)
+        if s and roundtrip(s, b"x") == tag + b"x":
+            return s
+        if s:
+            s.close()
+        return None
+    found = []
+    until(lambda: found.append(attempt()) or found[-1] is not None)
+    return found[-1]
+
+
+def check_stream_sessions_across_reload_and_quit(binary):
+    """An established stream session keeps its upstream across a reload while new ones
+    take the new config, and QUIT waits for it: the process exits once it ends."""
+    c = Case(binary)
+    one, two = TaggedEcho("1:"), TaggedEcho("2:")
+    try:
+        stream_conf(c, one, None)
+        c.proc = subprocess.Popen([binary, "-p", c.dir + "/", "-c", "nginx.conf", "-g", "daemon off;"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        old = fresh_session(c, b"1:")
+        assert old, "did not start"
+        stream_conf(c, two, None)
+        assert c.cli("-s", "reload").returncode == 0
+        new = fresh_session(c, b"2:")
+        assert new, "reload not applied to new sessions"
+        new.close()
+        assert roundtrip(old, b"a") == b"1:a", "established session lost on reload"
+        os.kill(c.proc.pid, signal.SIGQUIT)
+        assert roundtrip(old, b"b") == b"1:b", "established session lost on QUIT"
+        assert c.proc.poll() is None, "exited with a session still open"
+        old.close()
+        c.proc.wait(timeout=DEADLINE)
+        assert c.proc.returncode == 0, "quit exit code"
+    finally:
+        c.close()
+        one.close()
+        two.close()
+
+
+def check_stream_shutdown_timeout(binary):
+    """worker_shutdown_timeout closes an established session once it passes: after QUIT
+    (the process then exits), and after a reload for a session of the old config; each
+    session's access log line is written."""
+    c = Case(binary)
+    one = TaggedEcho("1:")
+    try:
+        stream_conf(c, one, "1s")
+        c.proc = subprocess.Popen([binary, "-p", c.dir + "/", "-c", "nginx.conf", "-g", "daemon off;"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        old = fresh_session(c, b"1:")
+        assert old, "did not start"
+        assert c.cli("-s", "reload").returncode == 0
+        assert roundtrip(old, b"a") == b"1:a", "established session lost on reload"
+        old.settimeout(DEADLINE)
+        assert old.recv(1) == b"", "old session not closed after worker_shutdown_timeout"
+        old.close()
+        session = fresh_session(c, b"1:")
+        assert session, "no session after the reload"
+        os.kill(c.proc.pid, signal.SIGQUIT)
+        session.settimeout(DEADLINE)
+        assert session.recv(1) == b"", "session not closed after worker_shutdown_timeout"
+        c.proc.wait(timeout=DEADLINE)
+        assert c.proc.returncode == 0, "quit exit code"
+        lines = open(os.path.join(c.dir, "logs", "access.log")).read().splitlines()
+        assert lines[-1] == f"200 127.0.0.1:{one.port} 1", "last session's log line: %r" % lines[-1:]
+        assert "shutdown timeout while proxying connection" in c.error_log(), "no shutdown timeout line"
+    finally:
+        c.close()
+        one.close()
+
+
 def check_worker_connections(binary):
     """worker_connections 3 with one listening socket leaves two client connections; the
     third is closed with nginx's alert."""
@@ -249,14 +372,17 @@ def check_bad_config_exits(binary):
 def main():
     binary = os.path.abspath(sys.argv[1])
     passed = failed = 0
-    for check in (check_reload_and_quit, check_keepalive_reload_and_quit, check_worker_connections, check_user,
-                  check_stop_and_daemon, check_bad_config_exits):
+    checks = [(check, binary) for check in (check_reload_and_quit, check_keepalive_reload_and_quit, check_worker_connections,
+                                            check_user, check_stop_and_daemon, check_bad_config_exits)]
+    for check in (check_stream_sessions_across_reload_and_quit, check_stream_shutdown_timeout):
+        checks += [(check, NGINX), (check, binary)]  # nginx first: the expectations are its behaviour
+    for check, run in checks:
         try:
-            check(binary)
+            check(run)
             passed += 1
         except Exception as e:
             failed += 1
-            print(f"FAIL {check.__name__}: {e!r}")
+            print(f"FAIL {check.__name__} ({os.path.basename(run)}): {e!r}")
     print(f"{passed} passed, {failed} failed")
     sys.exit(1 if failed else 0)
 

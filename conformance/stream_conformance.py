@@ -27,6 +27,7 @@ import os
 import random
 import re
 import shutil
+import signal
 import socket
 import ssl
 import sys
@@ -232,7 +233,9 @@ def run_case(ngxlite, case_dir, certs):
                         got.append(masked_proxy_header(
                             hc.exchange(to_port, segments, client_tls, tls_sessions, shutdown, echoed).decode("latin-1"), to_port))
             finally:
-                hc.stop(proc)
+                # Gracefully: every client has closed, so each session ends and writes its
+                # log line before the process exits (a fast stop races the last ones).
+                hc.stop(proc, signal.SIGQUIT)
             ports = [port] + list(extra_ports.values()) + [u.port for u in upstreams] + [int(subs["%%DEADPORT%%"])]
             results[binary] = got + ["error log:\n" + "\n".join(hc.error_log(prefix, ports)),
                                      "access log:\n" + "\n".join(access_log(prefix, ports)),

@@ -677,8 +677,18 @@ void WorkerState::stop() {
     if (connections == 0) wind_down();
 }
 
+std::size_t WorkerState::end_sessions_before(std::uint64_t generation) {
+    std::vector<ShutdownTarget*> ending;  // each unlinks itself only once its coroutine is done
+    for (ShutdownTarget& s : sessions)
+        if (s.generation() < generation) ending.push_back(&s);
+    for (ShutdownTarget* s : ending) s->shutdown_timeout();
+    return ending.size();
+}
+
 void WorkerState::wind_down() {
     if (shutdown_timer) shutdown_timer->cancel();
+    if (reload_timers)
+        for (auto& timer : *reload_timers) timer.cancel();
     timers.stop_waiting();
 }
 

@@ -9,10 +9,22 @@
 #include <boost/intrusive/list.hpp>
 
 #include <ctime>
+#include <list>
 #include <memory>
 #include <optional>
 
 namespace ngxlite::runtime {
+
+// A stream session as its worker sees it: worker_shutdown_timeout ends it (after QUIT, or
+// after a reload for a session of an older config), as nginx's shutdown timer does.
+class ShutdownTarget : public boost::intrusive::list_base_hook<boost::intrusive::link_mode<boost::intrusive::auto_unlink>> {
+public:
+    virtual void shutdown_timeout() = 0;
+    virtual std::uint64_t generation() const = 0;  // its config's
+
+protected:
+    ~ShutdownTarget() = default;
+};
 
 // What one worker thread shares with its connections; touched only on that thread.
 struct WorkerState {
@@ -22,11 +34,16 @@ struct WorkerState {
     TimerTree timers;                            // its connections' timeouts
     boost::intrusive::list<TimedStream, boost::intrusive::constant_time_size<false>> idle;  // waiting for a request
     boost::asio::steady_timer* shutdown_timer = nullptr;  // worker_shutdown_timeout, while it runs
+    std::list<boost::asio::steady_timer>* reload_timers = nullptr;  // the old configs' worker_shutdown_timeout
+    boost::intrusive::list<ShutdownTarget, boost::intrusive::constant_time_size<false>> sessions;  // stream sessions
 
     // QUIT: close what waits for a request; the rest close after their response.
     void stop();
     // The last connection has gone after QUIT: nothing is left to wait for.
     void wind_down();
+    // worker_shutdown_timeout has passed for the sessions of configs older than
+    // `generation` (every one: UINT64_MAX); returns how many it ended.
+    std::size_t end_sessions_before(std::uint64_t generation);
 };
 
 // Serves one client connection, accepted on an address of `selector`'s, from its first

@@ -27,6 +27,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <list>
 #include <map>
 #include <thread>
 
@@ -223,9 +224,11 @@ public:
     explicit Worker(std::shared_ptr<const ActiveConfig> config) {
         state_.config = std::move(config);
         state_.timers.attach(&timeouts_timer_);
+        state_.reload_timers = &reload_timers_;
     }
     ~Worker() {  // connections' last words must not reach the timers
         state_.shutdown_timer = nullptr;
+        state_.reload_timers = nullptr;
         state_.timers.attach(nullptr);
     }
 
@@ -246,8 +249,19 @@ public:
             }
         });
     }
+    // A reload: new connections take `config`; stream sessions of the old one go on, for
+    // at most its worker_shutdown_timeout (nginx's old workers shut down with it).
     void set_config(std::shared_ptr<const ActiveConfig> config) {
-        asio::post(ctx_, [this, config = std::move(config)] { state_.config = config; });
+        asio::post(ctx_, [this, config = std::move(config)] {
+            const ir::Msec limit = state_.config->ir->worker_shutdown_timeout;
+            state_.config = config;
+            if (limit.count() <= 0 || state_.sessions.empty()) return;
+            auto& timer = reload_timers_.emplace_back(ctx_, limit);
+            timer.async_wait([this, it = std::prev(reload_timers_.end()), generation = config->generation](const boost::system::error_code& ec) {
+                if (!ec) state_.end_sessions_before(generation);
+                reload_timers_.erase(it);
+            });
+        });
     }
     // QUIT: stop accepting and close idle connections; run() returns once the requests in
     // flight are done, or after worker_shutdown_timeout (0: no limit) when they are not.
@@ -258,7 +272,10 @@ public:
             if (limit.count() > 0 && state_.connections > 0) {
                 shutdown_timer_ = std::make_unique<asio::steady_timer>(ctx_, limit);
                 shutdown_timer_->async_wait([this](const boost::system::error_code& ec) {
-                    if (!ec) ctx_.stop();
+                    if (ec) return;
+                    // Stream sessions end as nginx ends them (a log line each); HTTP ones at once.
+                    const std::size_t ended = state_.end_sessions_before(UINT64_MAX);
+                    if (state_.connections > ended) ctx_.stop();
                 });
                 state_.shutdown_timer = shutdown_timer_.get();
             }
@@ -328,6 +345,7 @@ private:
     asio::executor_work_guard<asio::io_context::executor_type> work_ = asio::make_work_guard(ctx_);
     std::map<std::string, std::unique_ptr<tcp::acceptor>> acceptors_;
     std::unique_ptr<asio::steady_timer> shutdown_timer_;
+    std::list<asio::steady_timer> reload_timers_;  // one per reload while old sessions last
     asio::steady_timer timeouts_timer_{ctx_};  // wakes state_.timers
     std::thread thread_;
 };

@@ -48,12 +48,13 @@ std::int64_t ms_since(std::chrono::steady_clock::time_point t) {
 
 // One session: the client, the upstream once connected, and what nginx counts for its
 // log lines ("bytes from/to client", "bytes from/to upstream") and variables.
-struct StreamSession {
+struct StreamSession final : ShutdownTarget {
     StreamSession(WorkerState& w, std::shared_ptr<const ActiveConfig> c, const ir::StreamServer& s, ConnectionInfo i,
                   WorkerSocket socket)
         : worker(w), cfg(std::move(c)), server(s), conn(std::move(i)), client(std::move(socket), w.timers),
           vars(conn, no_request) {
         ++worker.connections;
+        worker.sessions.push_back(*this);
         facts.start = std::chrono::steady_clock::now();
         vars.maps = &cfg->ir->stream->maps;
         vars.set_names = &cfg->ir->stream->set_names;
@@ -89,6 +90,25 @@ struct StreamSession {
     std::uint64_t rate[2] = {0, 0};
     std::time_t start_sec = 0;
     std::unique_ptr<asio::steady_timer> rate_delay[2];
+
+    std::uint64_t generation() const override { return cfg->generation; }
+    // nginx's shutdown timer: the session ends (its access log line still written), with
+    // the proxy's info line once the proxy runs.
+    void shutdown_timeout() override {
+        if (finished) return;
+        finished = true;
+        if (proxying) {
+            const bool connected = !attempts.empty() && attempts.back().connect_ms >= 0;
+            log(LogLevel::info, "shutdown timeout", connected ? "proxying connection" : "connecting to upstream");
+        }
+        close();
+    }
+    void close() {
+        client.timed().close();
+        if (upstream) upstream->timed().close();
+        for (auto& timer : rate_delay)
+            if (timer) timer->cancel();
+    }
 
     void first_upstream_byte() { attempts.back().first_byte_ms = ms_since(attempts.back().start); }
 
@@ -287,6 +307,7 @@ Task<int> connect_upstream(StreamSession& s) {
             }
         auto [cec] = co_await s.upstream->timed().async_connect(ep, use_tuple);
         if (cec) {
+            if (s.finished) co_return 200;  // ended by worker_shutdown_timeout
             s.log(LogLevel::error,
                   cec == beast::error::timeout ? "upstream timed out (110: Connection timed out)" : ssl_call_error("connect()", cec),
                   "connecting to upstream");
@@ -312,6 +333,7 @@ Task<int> connect_upstream(StreamSession& s) {
             auto [hec] = co_await s.upstream->async_handshake(TransportStream::TlsRole::client, use_tuple);
             const std::string refused = hec ? std::string() : verify_upstream(ssl, server.ssl, ssl_name);
             if (hec || !refused.empty()) {
+                if (s.finished) co_return 200;
                 s.log(LogLevel::error,
                       hec == beast::error::timeout ? "upstream timed out (110: Connection timed out)"
                       : hec                         ? ssl_call_error("SSL_do_handshake()", hec)
@@ -513,10 +535,7 @@ Task<void> one_way(StreamSession& s, bool from_upstream) {
                                        std::to_string(s.to_upstream),
                                    s.conn.id);
     }
-    s.client.timed().close();
-    s.upstream->timed().close();
-    for (auto& timer : s.rate_delay)
-        if (timer) timer->cancel();
+    s.close();
 }
 
 // ngx_stream_core_preread_phase with ssl_preread: reads until the ClientHello is whole
