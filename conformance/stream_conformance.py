@@ -14,7 +14,8 @@ A connection that is only "{{bulk N}}" sends N pseudo-random bytes at full speed
 it reads the echo, and closes once N came back: what it records is whether every byte
 came back unchanged (SHA-256 of what was sent, and of what came back after the greeting);
 "{{bulk N at-least S}}" also records whether it took at least S seconds (a rate's pacing,
-with S far from both the paced and the unpaced time).
+with S far from both the paced and the unpaced time); "... slow MS}}" reads at most 64 KiB
+every MS milliseconds (a slow reader: the proxy must hold back, and lose nothing).
 Lines end in "\\n". The access log (logs/access.log, when the case writes one) is compared
 with times and ports masked. Upstreams answer their name (and the source address, when it is not
 127.0.0.1) and ":" once (TLS ones also say whether
@@ -29,6 +30,7 @@ import re
 import shutil
 import signal
 import socket
+import struct
 import ssl
 import sys
 import tempfile
@@ -43,7 +45,12 @@ TIMEOUT = hc.TIMEOUT
 
 class EchoUpstream(hc.EchoBackend):
     """A TCP upstream: "NAME:" once, then an echo, until the client's side ends (the
-    HTTP echo backend's listener and counters, its own answer)."""
+    HTTP echo backend's listener and counters, its own answer). A `dying` one answers
+    its first read, then resets the connection (an upstream dying mid-session)."""
+
+    def __init__(self, name, tls=None, dying=False):
+        super().__init__(name, tls)
+        self.dying = dying
 
     def answer(self, conn):
         conn.settimeout(TIMEOUT)
@@ -78,6 +85,9 @@ class EchoUpstream(hc.EchoBackend):
                 except OSError:
                     return
                 first = False
+                if self.dying:  # SO_LINGER 0: close() sends a reset
+                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    return
 
 
 PROXY_V1_MAX = 107  # the longest v1 line, CRLF included
@@ -107,11 +117,12 @@ def masked_proxy_header(text, port):
 
 
 PORT_LINE = re.compile(r"^\{\{port ([2-5])\}\}\n")
-BULK = re.compile(r"^\{\{bulk (\d+)(?: at-least ([\d.]+))?\}\}\n?$")
+BULK = re.compile(r"^\{\{bulk (\d+)(?: at-least ([\d.]+))?(?: slow (\d+))?\}\}\n?$")
+SLOW_READ = 65536  # what a slow reader takes at a time
 BULK_SECONDS = 300  # at most, for one bulk session
 
 
-def bulk_exchange(port, size, tls, sessions, at_least=None):
+def bulk_exchange(port, size, tls, sessions, at_least=None, slow_ms=None):
     """Sends `size` bytes (a seeded 1 MiB block, repeated) from a thread while reading
     the echo here; returns what the session shows: sizes and whether the SHA-256 of what
     came back (after the upstream's greeting) is the SHA-256 of what was sent."""
@@ -141,7 +152,7 @@ def bulk_exchange(port, size, tls, sessions, at_least=None):
         s.settimeout(hc.TIMEOUT)
         while received < size and time.monotonic() < deadline:
             try:
-                data = s.recv(1 << 20)
+                data = s.recv(SLOW_READ if slow_ms else 1 << 20)
             except (OSError, ssl.SSLError):
                 break
             if not data:
@@ -151,6 +162,8 @@ def bulk_exchange(port, size, tls, sessions, at_least=None):
                 greeting, data = head + sep, rest
             received += len(data)
             received_hash.update(data)
+            if slow_ms:
+                time.sleep(int(slow_ms) / 1000)  # the pace of a slow reader, not a wait for an event
         sender.join(timeout=max(1, deadline - time.monotonic()))
     intact = received == size and received_hash.digest() == sent_hash.digest()
     paced = "" if at_least is None else ", took at least %s s: %s" % (
@@ -183,7 +196,7 @@ def sessions_of(case_dir):
     for block, (to,), tls in hc.connection_blocks(os.path.join(case_dir, "sessions"), [PORT_LINE]):
         bulk = BULK.match(block)
         if bulk:
-            out.append((to or "", (int(bulk.group(1)), bulk.group(2)), False, False, tls))
+            out.append((to or "", (int(bulk.group(1)), bulk.group(2), bulk.group(3)), False, False, tls))
             continue
         shutdown = block.rstrip("\n").endswith("{{shutdown}}")
         if shutdown:
@@ -202,10 +215,11 @@ def run_case(ngxlite, case_dir, certs):
     os.chmod(work, 0o755)
     upstreams = [EchoUpstream("b%d" % i) for i in (1, 2, 3)]
     upstreams += [EchoUpstream("tls%d" % i, hc.named_backend_tls(certs, "require-client")) for i in (1, 2, 3)]
+    upstreams.append(EchoUpstream("dying", dying=True))
     subs = {"%%BACKEND%%": str(upstreams[0].port), "%%BACKEND2%%": str(upstreams[1].port),
             "%%BACKEND3%%": str(upstreams[2].port), "%%TLSBACKEND%%": str(upstreams[3].port),
             "%%TLSBACKEND2%%": str(upstreams[4].port), "%%TLSBACKEND3%%": str(upstreams[5].port),
-            "%%DEADPORT%%": str(hc.free_port()), "%%CERTS%%": certs}
+            "%%DYINGBACKEND%%": str(upstreams[6].port), "%%DEADPORT%%": str(hc.free_port()), "%%CERTS%%": certs}
     extra_ports = {n: hc.free_port() for n in ("2", "3", "4", "5")}
     for n, p in extra_ports.items():
         subs["%%PORT" + n + "%%"] = str(p)
@@ -228,7 +242,7 @@ def run_case(ngxlite, case_dir, certs):
                     client_tls = None if tls is None else hc.client_tls(tls, certs, tls_sessions)
                     to_port = extra_ports[to] if to else port
                     if isinstance(segments, tuple):
-                        got.append(bulk_exchange(to_port, segments[0], client_tls, tls_sessions, segments[1]))
+                        got.append(bulk_exchange(to_port, segments[0], client_tls, tls_sessions, *segments[1:]))
                     else:
                         got.append(masked_proxy_header(
                             hc.exchange(to_port, segments, client_tls, tls_sessions, shutdown, echoed).decode("latin-1"), to_port))
