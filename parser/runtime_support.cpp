@@ -44,7 +44,9 @@ bool runtime_implements(const DirectiveSpec& spec) {
         "ssl_session_tickets", "ssl_session_ticket_key", "ssl_conf_command", "ssl_client_certificate",
         "ssl_trusted_certificate", "ssl_verify_client", "ssl_verify_depth", "ssl_crl", "ssl_handshake_timeout",
         "access_log", "log_format", "map", "set", "return", "ssl_preread", "preread_buffer_size", "preread_timeout",
-        "proxy_protocol", "proxy_bind", "proxy_upload_rate", "proxy_download_rate", "error_log"};
+        "proxy_protocol", "proxy_bind", "proxy_upload_rate", "proxy_download_rate", "error_log",
+        // UDP sessions' settings: nothing for TCP in nginx either (listen ... udp is refused).
+        "proxy_responses", "proxy_requests"};
     const auto has = [&](const auto& list) { return std::find(std::begin(list), std::end(list), spec.name) != std::end(list); };
     return spec.module.starts_with("ngx_stream") ? has(stream_implemented) : has(implemented);
 }
