@@ -91,10 +91,6 @@ bool refuse_unimplemented(const ir::Config& cfg, const ErrorLog& log) {
             }
             if (!server.proxy_pass.empty() && server.upstream_index < 0 && !server.pass_has_variables)
                 return refuse("\"proxy_pass\" to a unix socket in stream is not implemented by ngxlite yet" + server.where.in());
-            if (server.ssl_server && !server.ssl_server->certificate_values.empty())
-                return refuse("\"ssl_certificate\" with variables in stream is not implemented by ngxlite yet" + server.where.in());
-            if (server.ssl.certificate_value)
-                return refuse("\"proxy_ssl_certificate\" with variables in stream is not implemented by ngxlite yet" + server.where.in());
             if (server.bind && server.bind->transparent)
                 return refuse("the \"transparent\" parameter of \"proxy_bind\" is not implemented by ngxlite yet" + server.bind->where.in());
         }

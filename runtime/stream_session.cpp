@@ -1,6 +1,7 @@
 #include "runtime/stream_session.hpp"
 
 #include "parser/ir/address.hpp"
+#include "parser/ir/tls_files.hpp"
 #include "parser/ir/values.hpp"
 
 #include "runtime/client_hello.hpp"
@@ -90,6 +91,7 @@ struct StreamSession final : ShutdownTarget {
     std::uint64_t rate[2] = {0, 0};
     std::time_t start_sec = 0;
     std::unique_ptr<asio::steady_timer> rate_delay[2];
+    std::string certificate_error;  // ssl_certificate with variables: why the handshake's load failed
 
     std::uint64_t generation() const override { return cfg->generation; }
     // nginx's shutdown timer: the session ends (its access log line still written), with
@@ -267,6 +269,13 @@ Task<int> connect_upstream(StreamSession& s) {
     const std::string ssl_name =
         tls ? upstream_ssl_name(server.ssl.name.empty() ? std::string() : expand(server.ssl.name_template, s.vars), proxied_host)
             : std::string();
+    // proxy_ssl_certificate with variables (ngx_stream_proxy_ssl_certificate): an empty
+    // certificate presents none.
+    std::string client_certificate, client_key;
+    if (tls && server.ssl.certificate_value) {
+        client_certificate = expand(server.ssl.certificate_value->certificate, s.vars);
+        if (!client_certificate.empty()) client_key = expand(server.ssl.certificate_value->key, s.vars);
+    }
     for (;;) {
         if (!s.attempts.empty()) {  // ngx_stream_proxy_next_upstream: the failed attempt's figures
             UpstreamAttempt& failed = s.attempts.back();
@@ -330,6 +339,15 @@ Task<int> connect_upstream(StreamSession& s) {
                 co_return 500;
             }
             s.upstream->start_tls(ssl);
+            if (!client_certificate.empty()) {  // nginx ends the session with 500 here, no other server tried
+                const std::string error = ir::use_connection_certificate(ssl, client_certificate, client_key, server.ssl.passwords,
+                                                                         server.ssl.certificate_value->conf_prefix);
+                if (!error.empty()) {
+                    s.log(LogLevel::error, error, "connecting to upstream");
+                    selection.finish(false, [] {});
+                    co_return 500;
+                }
+            }
             auto [hec] = co_await s.upstream->async_handshake(TransportStream::TlsRole::client, use_tuple);
             const std::string refused = hec ? std::string() : verify_upstream(ssl, server.ssl, ssl_name);
             if (hec || !refused.empty()) {
@@ -565,6 +583,19 @@ Task<int> preread(StreamSession& s) {
     }
 }
 
+// ngx_stream_ssl_certificate: the server's certificates named by variables, evaluated
+// with the session's variables (e.g. a map of $ssl_server_name) and loaded into its SSL.
+int load_server_certificates(SSL* ssl, void* arg) {
+    auto& s = *static_cast<StreamSession*>(arg);
+    const ir::SslServerSettings& settings = *s.server.ssl_server;
+    for (const auto& c : settings.certificate_values) {
+        s.certificate_error =
+            ir::use_connection_certificate(ssl, expand(c.certificate, s.vars), expand(c.key, s.vars), settings.passwords, c.conf_prefix);
+        if (!s.certificate_error.empty()) return 0;  // the handshake fails: "cert cb error"
+    }
+    return 1;
+}
+
 // The session's phases as nginx runs them; returns its $status: 200, or 500 when the
 // client's TLS handshake or certificate fails, 502 when no upstream could be reached.
 Task<int> serve_session(StreamSession& s) {
@@ -575,12 +606,14 @@ Task<int> serve_session(StreamSession& s) {
         // client certificate checked as ssl_verify_client says.
         SSL* ssl = SSL_new(tls->context.get());
         if (!ssl) co_return 500;
+        if (!tls->certificate_values.empty()) SSL_set_cert_cb(ssl, load_server_certificates, &s);
         s.client.expires_after(s.server.ssl_handshake_timeout);
         s.client.start_tls(ssl);
         s.conn.ssl = ssl;  // $ssl_* read it even when the handshake fails, as nginx's c->ssl
         auto [hec] = co_await s.client.async_handshake(TransportStream::TlsRole::server, use_tuple);
         const std::string tail = handshake_log_tail(s.conn);
         if (hec) {
+            if (!s.certificate_error.empty()) s.cfg->log(s.server.error_log).write(LogLevel::error, s.certificate_error + tail, s.conn.id);
             s.cfg->log(s.server.error_log).write(LogLevel::info,
                                    (hec == beast::error::timeout ? std::string("SSL handshake timed out (110: Connection timed out)")
                                                                  : ssl_call_error("SSL_do_handshake()", hec)) + tail,
