@@ -42,7 +42,6 @@ void set_server_certificates(const Compiler& c, const std::vector<const Directiv
 
 std::string at(const SourceRef& w) { return std::string(" in ") + (w.file ? *w.file : "command line") + ":" + std::to_string(w.line); }
 
-ir::SourceLocation location_of(const SourceRef& w) { return {w.file ? *w.file : "", w.line}; }
 
 // --- upstreams ----------------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 #include "parser/http_state.hpp"
 #include "parser/merge.hpp"
+#include "parser/setters.hpp"
 #include "parser/stream_state.hpp"
 
 #include <glob.h>
@@ -330,7 +331,7 @@ void Compiler::record_unimplemented(const Block& b) {
     for (const auto& d : b.directives) {
         if (!runtime_implements(*d->spec))
             config_->unimplemented.push_back({d->name(), std::string(d->spec->module),
-                                              {d->where.file ? *d->where.file : "", d->where.line}});
+                                              location_of(d->where)});
         if (d->block) record_unimplemented(*d->block);
     }
 }

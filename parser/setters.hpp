@@ -8,6 +8,9 @@
 
 namespace ngxlite::conf {
 
+// Where a directive stands, as the IR keeps it for messages at start.
+inline ir::SourceLocation location_of(const SourceRef& w) { return {w.file ? *w.file : "", w.line}; }
+
 // nginx's "is duplicate": the directive already appears in this block.
 void reject_duplicate(Compiler& c, const Directive& d);
 // `"NAME" directive WHAT`, the form nginx uses when a setter returns a string.

@@ -105,7 +105,7 @@ void server_block(Compiler& c, Directive& d) {
         ir::Listen opt;
         opt.endpoint = {"0.0.0.0", static_cast<std::uint16_t>(::getuid() == 0 ? 80 : 8000), false};
         opt.wildcard = true;
-        opt.where = {d.where.file ? *d.where.file : "", d.where.line};
+        opt.where = location_of(d.where);
         add_listen(c, d, opt, false, false, d.where);
     }
 }
@@ -121,7 +121,7 @@ void listen(Compiler& c, Directive& d) {
     ParsedUrl u = parse_url(d.args[1], o);
     if (!u.err.empty()) fail_at(d.where, u.err + " in \"" + d.args[1] + "\" of the \"listen\" directive");
     ir::Listen opt;
-    opt.where = {d.where.file ? *d.where.file : "", d.where.line};
+    opt.where = location_of(d.where);
     bool set = false, bind = false;
     for (std::size_t i = 2; i < d.args.size(); ++i) {
         const std::string& a = d.args[i];

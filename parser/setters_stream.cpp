@@ -41,7 +41,7 @@ void listen(Compiler& c, Directive& d) {
     ParsedUrl u = parse_url(d.args[1], o);
     if (!u.err.empty()) fail_at(d.where, u.err + " in \"" + d.args[1] + "\" of the \"listen\" directive");
     ir::Listen l;
-    l.where = {d.where.file ? *d.where.file : "", d.where.line};
+    l.where = location_of(d.where);
     for (std::size_t i = 2; i < d.args.size(); ++i) {
         const std::string& a = d.args[i];
         if (a == "udp") l.udp = true;
@@ -126,7 +126,7 @@ void finish_stream(Compiler& c) {
     for (const auto& info : st.servers) {
         const Scope s = top.child(info.server->block.get());
         ir::StreamServer server;
-        server.where = {info.server->where.file ? *info.server->where.file : "", info.server->where.line};
+        server.where = location_of(info.server->where);
         server.listens = info.listens;
         if (const Directive* p = s.innermost().find("proxy_pass")) {
             server.proxy_pass = p->args[1];
@@ -177,7 +177,7 @@ void finish_stream(Compiler& c) {
             if (has_variables(bind.name)) bind.value = compile_template(bind.name, b->where);
             else bind.address = ir::parse_addr_port(bind.name);
             bind.transparent = b->args.size() > 2;
-            bind.where = {b->where.file ? *b->where.file : "", b->where.line};
+            bind.where = location_of(b->where);
         }
         server.ssl_handshake_timeout = ir::Msec(s.value<std::int64_t>("ssl_handshake_timeout", 60000));
         server.next_upstream = s.value<bool>("proxy_next_upstream", true);

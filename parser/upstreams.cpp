@@ -76,7 +76,7 @@ ir::UpstreamGroup init_upstream(const UpstreamInfo& up, bool port_required) {
     g.name = up.host;
     g.implicit = !up.explicit_block;
     g.port = up.explicit_block ? 0 : up.port;
-    g.where = {up.where.file ? *up.where.file : "", up.where.line};
+    g.where = location_of(up.where);
     if (up.explicit_block) {
         if (std::none_of(up.servers.begin(), up.servers.end(), [](const auto& s) { return !s.backup; }))
             fail("no servers are inside upstream" + at(up.where));

@@ -60,7 +60,6 @@ struct StreamFacts {
     std::string upstream_bytes_received;
     std::string upstream_first_byte_time;
     std::string upstream_session_time;
-    bool upstream_attempted = false;  // $upstream_* are found, even with an empty peer name
     std::optional<ClientHello> preread;  // ssl_preread's findings, when the client sent a ClientHello
 };
 

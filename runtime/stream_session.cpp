@@ -123,7 +123,6 @@ struct StreamSession final : ShutdownTarget {
             last.bytes_sent = to_upstream;
             last.bytes_received = from_upstream;
         }
-        facts.upstream_attempted = !attempts.empty();
         const auto seconds = [](std::int64_t ms) { return ms < 0 ? std::string("-") : seconds_text(ms); };
         for (const auto& a : attempts) {
             const char* sep = &a == &attempts.front() ? "" : ", ";
@@ -150,8 +149,9 @@ struct StreamSession final : ShutdownTarget {
         return out + ", bytes from/to client:" + std::to_string(from_client) + "/" + std::to_string(to_client) +
                ", bytes from/to upstream:" + std::to_string(from_upstream) + "/" + std::to_string(to_upstream);
     }
+    const ErrorLog& error_log() const { return cfg->log(server.error_log); }  // the server's error_log
     void log(LogLevel level, const std::string& what, std::string_view action) const {
-        cfg->log(server.error_log).write(level, what + context(action), conn.id);
+        error_log().write(level, what + context(action), conn.id);
     }
 };
 
@@ -420,7 +420,8 @@ Task<bool> pump(StreamSession& s, TransportStream& from, TransportStream& to, st
         auto [wec, wn] = co_await asio::async_write(to, asio::buffer(buffer.data(), n), use_tuple);
         sent += wn;
         if (wec) co_return false;
-        if (rate && n * 1000 / rate > 0 && !co_await rate_pause(s, from_upstream, n * 1000 / rate)) co_return false;
+        if (const std::uint64_t pause = rate ? n * 1000 / rate : 0; pause && !co_await rate_pause(s, from_upstream, pause))
+            co_return false;
     }
 }
 
@@ -545,8 +546,8 @@ Task<void> one_way(StreamSession& s, bool from_upstream) {
     }
     if (!s.finished) {
         s.finished = true;
-        if (ended && s.cfg->log(s.server.error_log).wants(LogLevel::info))  // nginx logs it without the usual tail
-            s.cfg->log(s.server.error_log).write(LogLevel::info,
+        if (ended && s.error_log().wants(LogLevel::info))  // nginx logs it without the usual tail
+            s.error_log().write(LogLevel::info,
                                    std::string(from_upstream ? "upstream" : "client") + " disconnected, bytes from/to client:" +
                                        std::to_string(s.from_client) + "/" + std::to_string(s.to_client) +
                                        ", bytes from/to upstream:" + std::to_string(s.from_upstream) + "/" +
@@ -613,8 +614,8 @@ Task<int> serve_session(StreamSession& s) {
         auto [hec] = co_await s.client.async_handshake(TransportStream::TlsRole::server, use_tuple);
         const std::string tail = handshake_log_tail(s.conn);
         if (hec) {
-            if (!s.certificate_error.empty()) s.cfg->log(s.server.error_log).write(LogLevel::error, s.certificate_error + tail, s.conn.id);
-            s.cfg->log(s.server.error_log).write(LogLevel::info,
+            if (!s.certificate_error.empty()) s.error_log().write(LogLevel::error, s.certificate_error + tail, s.conn.id);
+            s.error_log().write(LogLevel::info,
                                    (hec == beast::error::timeout ? std::string("SSL handshake timed out (110: Connection timed out)")
                                                                  : ssl_call_error("SSL_do_handshake()", hec)) + tail,
                                    s.conn.id);
@@ -622,7 +623,7 @@ Task<int> serve_session(StreamSession& s) {
         }
         std::string refused;
         if (check_client_certificate(ssl, tls->verify_client, refused)) {
-            s.cfg->log(s.server.error_log).write(LogLevel::info, refused + tail, s.conn.id);
+            s.error_log().write(LogLevel::info, refused + tail, s.conn.id);
             co_return 500;
         }
     }

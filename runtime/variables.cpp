@@ -53,9 +53,10 @@ std::string format_time(const char* fmt, std::chrono::system_clock::time_point t
 using Getter = std::string (*)(const RequestContext&, bool&);
 
 // $ssl_preread_*: found while ssl_preread's context lives (an empty value is found).
-std::string preread(const RequestContext& c, std::string ClientHello::*field, bool& found) {
+template <class Field>
+std::string preread(const RequestContext& c, bool& found, Field field) {
     found = c.stream && c.stream->preread;
-    return found ? (*c.stream->preread).*field : std::string();
+    return found ? std::string(field(*c.stream->preread)) : std::string();
 }
 
 // A stream upstream variable: one entry per attempt; not found before the first.
@@ -130,7 +131,8 @@ const std::unordered_map<std::string_view, Getter>& getters() {
          }},
         {"upstream_addr",
          [](const RequestContext& c, bool& found) {
-             found = c.stream ? c.stream->upstream_attempted : !c.upstream_addr.empty();
+             // stream: once an attempt was made (each has a byte count), even with no peer name
+             found = c.stream ? !c.stream->upstream_bytes_sent.empty() : !c.upstream_addr.empty();
              return c.upstream_addr;
          }},
         {"upstream_status", [](const RequestContext& c, bool& found) { found = !c.upstream_status.empty(); return c.upstream_status; }},
@@ -160,12 +162,11 @@ const std::unordered_map<std::string_view, Getter>& getters() {
                           : std::string();
          }},
         {"ssl_preread_protocol",
-         [](const RequestContext& c, bool& found) {
-             found = c.stream && c.stream->preread;
-             return found ? std::string(c.stream->preread->protocol()) : std::string();
-         }},
-        {"ssl_preread_server_name", [](const RequestContext& c, bool& found) { return preread(c, &ClientHello::server_name, found); }},
-        {"ssl_preread_alpn_protocols", [](const RequestContext& c, bool& found) { return preread(c, &ClientHello::alpn_protocols, found); }},
+         [](const RequestContext& c, bool& found) { return preread(c, found, [](const ClientHello& h) { return h.protocol(); }); }},
+        {"ssl_preread_server_name",
+         [](const RequestContext& c, bool& found) { return preread(c, found, [](const ClientHello& h) { return h.server_name; }); }},
+        {"ssl_preread_alpn_protocols",
+         [](const RequestContext& c, bool& found) { return preread(c, found, [](const ClientHello& h) { return h.alpn_protocols; }); }},
         {"upstream_bytes_sent", [](const RequestContext& c, bool& found) { return stream_list(c, &StreamFacts::upstream_bytes_sent, found); }},
         {"upstream_bytes_received", [](const RequestContext& c, bool& found) { return stream_list(c, &StreamFacts::upstream_bytes_received, found); }},
         {"upstream_first_byte_time", [](const RequestContext& c, bool& found) { return stream_list(c, &StreamFacts::upstream_first_byte_time, found); }},
