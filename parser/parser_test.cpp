@@ -91,7 +91,7 @@ BOOST_AUTO_TEST_CASE(contexts_and_arity_by_family) {
     BOOST_TEST(p.error(http("index;")) == "[emerg] invalid number of arguments in \"index\" directive in {p}/nginx.conf:3");
     BOOST_TEST(p.error(http("server;")) == "[emerg] directive \"server\" has no opening \"{\" in {p}/nginx.conf:3");
     BOOST_TEST(p.error(http("sendfile on {}")) == "[emerg] directive \"sendfile\" is not terminated by \";\" in {p}/nginx.conf:3");
-    BOOST_TEST(p.error("events {}\nstream {}\n") == "[emerg] unknown directive \"stream\" in {p}/nginx.conf:2");
+    BOOST_TEST(p.error("events {}\nmail {}\n") == "[emerg] unknown directive \"mail\" in {p}/nginx.conf:2");
     BOOST_TEST(p.error("events {}\nhttp { server { location / { if ($a) { location /b {} } } } }\n") ==
                "[emerg] \"location\" directive is not allowed here in {p}/nginx.conf:2");
     BOOST_TEST(p.error("events {}\n") == "");
@@ -188,12 +188,16 @@ BOOST_AUTO_TEST_CASE(stream_proxy_ssl_merge_and_defaults) {
     BOOST_TEST(!r.config->stream->servers.at(1).ssl.enabled);
     BOOST_TEST(p.error(stream + "stream { server { listen 127.0.0.1:18081; proxy_pass 127.0.0.1:1; proxy_ssl on; proxy_ssl_verify on; } }") ==
                "[emerg] no proxy_ssl_trusted_certificate for proxy_ssl_verify");
+    // Built in: the same block needs no load_module.
+    BOOST_TEST(p.load("events {}\nstream { server { listen 127.0.0.1:18081; proxy_pass 127.0.0.1:1; } }").config);
 }
 
 BOOST_AUTO_TEST_CASE(registry_covers_the_reference) {
     BOOST_TEST(conf::lookup_directive("proxy_ssl_verify").size() == 2u);  // http and stream
     BOOST_TEST(conf::lookup_directive("no_such_directive").empty());
-    BOOST_TEST(conf::dynamic_module_file("ngx_stream_proxy_module") == std::string("ngx_stream_module.so"));
+    BOOST_TEST(conf::dynamic_module_file("ngx_stream_proxy_module") == std::string(""));  // built in
+    BOOST_TEST(conf::dynamic_module_file("ngx_stream_geoip_module") == std::string("ngx_stream_geoip_module.so"));
+    BOOST_TEST(conf::dynamic_module_file("ngx_mail_proxy_module") == std::string("ngx_mail_module.so"));
     BOOST_TEST(conf::dynamic_module_file("ngx_http_proxy_module") == std::string(""));
     BOOST_TEST(conf::dynamic_module_file("ngx_kqueue_module") == nullptr);
     for (auto name : {"proxy_ssl_certificate", "proxy_ssl_certificate_key", "proxy_ssl_password_file",

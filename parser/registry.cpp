@@ -56,7 +56,8 @@ const char* dynamic_module_file(std::string_view module) {
         "ngx_google_perftools_module", "ngx_http_degradation_module"};
     if (std::find(std::begin(absent), std::end(absent), module) != std::end(absent)) return nullptr;
     if (module == "ngx_stream_geoip_module") return "ngx_stream_geoip_module.so";
-    if (module == "ngx_stream" || module.starts_with("ngx_stream_")) return "ngx_stream_module.so";
+    // ngxlite builds stream in, as nginx.org's packages do; Debian's build loads it.
+    if (module == "ngx_stream" || module.starts_with("ngx_stream_")) return "";
     if (module == "ngx_mail" || module.starts_with("ngx_mail_")) return "ngx_mail_module.so";
     if (module == "ngx_http_geoip_module") return "ngx_http_geoip_module.so";
     if (module == "ngx_http_image_filter_module") return "ngx_http_image_filter_module.so";

@@ -63,16 +63,16 @@ struct ModuleTable {
 // All directives named `name`, in nginx's module order (empty when unknown).
 const std::vector<const DirectiveSpec*>& lookup_directive(std::string_view name);
 
-// The dynamic module file that provides a module in Debian's build ("" when built in),
-// or nullptr when the module is not part of Debian's nginx-full build at all.
+// The dynamic module file that provides a module ("" when ngxlite builds it in: Debian's
+// built-in modules and stream), or nullptr when Debian's nginx-full has no such module.
 const char* dynamic_module_file(std::string_view module);
 
 // The modules a configuration can use: the built-in ones plus what load_module added.
 class ModuleSet {
 public:
     bool enabled(std::string_view module) const;
-    // Enables the modules a dynamic module file provides; false for a file ngxlite
-    // does not know (a third-party module).
+    // Enables the modules a dynamic module file provides (none for ngx_stream_module.so,
+    // built in); false for a file ngxlite does not know (a third-party module).
     bool load(std::string_view file_name);
 
 private:
