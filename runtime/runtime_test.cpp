@@ -204,7 +204,18 @@ BOOST_AUTO_TEST_CASE(idle_upstream_connections_are_reused_by_key_until_closed) {
     BOOST_TEST(again->requests == 1);
     // Cached again, then closed by the upstream: the cache notices and drops it.
     idle.put(std::move(again->stream), plain, 2);
-    server.close();
+    // A full cache drops its oldest entry for the new one (the entry dropped through a
+    // reference into the node it freed: ASan's heap-use-after-free).
+    auto second = std::make_unique<runtime::TransportStream>(runtime::WorkerSocket(io), timers);
+    second->socket().connect(acceptor.local_endpoint());
+    tcp::socket second_server = acceptor.accept();
+    idle.put(std::move(second), plain, 3);
+    BOOST_TEST(idle.size() == 1u);
+    auto newest = idle.take(plain);
+    BOOST_REQUIRE(newest);
+    BOOST_TEST(newest->requests == 3);
+    idle.put(std::move(newest->stream), plain, 4);
+    second_server.close();
     for (int i = 0; i < 100 && idle.size() > 0; ++i) io.run_one_for(std::chrono::milliseconds(50));
     BOOST_TEST(idle.size() == 0u);
 }

@@ -352,7 +352,7 @@ IdleConnections::~IdleConnections() {
     }
 }
 
-void IdleConnections::drop(const std::shared_ptr<Entry>& e) {
+void IdleConnections::drop(std::shared_ptr<Entry> e) {
     entries_.remove(e);
     e->owner = nullptr;
     e->expiry.disarm();

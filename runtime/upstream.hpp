@@ -151,7 +151,8 @@ public:
     std::size_t size() const { return entries_.size(); }
 
 private:
-    void drop(const std::shared_ptr<Entry>& e);
+    // By value: `e` may be the list's own element, which drop frees.
+    void drop(std::shared_ptr<Entry> e);
 
     TimerTree& timers_;
     std::size_t capacity_;
