@@ -4,11 +4,13 @@
 pid file, -s reload (new config served, kept-alive connections included; a broken one
 logged and the old one kept; a new listen address bound), -s reopen, -s quit (idle
 connections closed) and -s stop, worker_connections, `user`, and daemon mode; stream
-sessions across reload and QUIT, a check that runs against real nginx first, so that what
-it expects is what nginx does. Every wait is a poll with a deadline. Ends with "N passed,
+sessions across reload and QUIT and connections reused at worker_connections (3,000 idle
+and 500 slow against 1024), checks that run against real nginx first, so that what they
+expect is what nginx does. Every wait is a poll with a deadline. Ends with "N passed,
 N failed".
 """
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -303,30 +305,103 @@ def check_stream_shutdown_timeout(binary):
         one.close()
 
 
-def check_worker_connections(binary):
-    """worker_connections 3 with one listening socket leaves two client connections; the
-    third is closed with nginx's alert."""
-    c = Case(binary)
+def raise_file_limit():
+    resource.setrlimit(resource.RLIMIT_NOFILE, (8192, 8192))  # the clients' side of the floods
+
+
+def limit_conf(c, connections):
+    """A config of `worker_connections` with nginx's default timeouts and enough files."""
+    open(os.path.join(c.dir, "nginx.conf"), "w").write(
+        "pid logs/ngxlite.pid;\nerror_log logs/error.log info;\nworker_rlimit_nofile 8192;\n"
+        f"events {{ worker_connections {connections}; }}\nhttp {{ access_log off;\n"
+        f"  server {{ listen 127.0.0.1:{c.port}; location / {{ return 200 \"w\"; }} }}\n}}\n")
+
+
+def connect_many(port, n, head=b""):
+    """n connections, each sending `head` (a request begun, or nothing: idle)."""
+    socks = []
+    for _ in range(n):
+        s = socket.create_connection(("127.0.0.1", port), timeout=DEADLINE)
+        socks.append(s)
+        try:
+            s.sendall(head)
+        except OSError:
+            pass  # refused past the limit: closed by the server already
+    return socks
+
+
+def closed_by_server(sock):
+    sock.settimeout(DEADLINE)
     try:
-        c.conf('return 200 "w";')
-        text = open(os.path.join(c.dir, "nginx.conf")).read().replace("events {}", "events { worker_connections 3; }")
-        open(os.path.join(c.dir, "nginx.conf"), "w").write(text)
+        return sock.recv(1) == b""
+    except ConnectionResetError:
+        return True
+
+
+def refused(c):
+    """nginx's alert for a connection it could not take."""
+    return any("[alert]" in line and "worker_connections are not enough" in line for line in c.error_log().splitlines())
+
+
+def check_worker_connections_reuse(binary):
+    """At worker_connections, connections still waiting for a request are closed, oldest
+    first, to make room (nginx's "reusing connections", one warning a second)."""
+    c = Case(binary)
+    held = []
+    try:
+        limit_conf(c, 64)
         assert c.start(), "did not start"
-        held = [socket.create_connection(("127.0.0.1", c.port), timeout=DEADLINE) for _ in range(2)]
+        held = connect_many(c.port, 200)  # idle: the first ones go to make room for the rest
+        assert get(c.port) == "w", "not served past worker_connections with idle connections"
+        assert closed_by_server(held[0]), "the oldest idle connection was kept"
+        assert until(lambda: "64 worker_connections are not enough, reusing connections" in c.error_log()), "no warning"
+        assert not refused(c), "refused while connections could be reused"
+    finally:
         for s in held:
-            assert keepalive_get(s) == "w"
-        third = socket.create_connection(("127.0.0.1", c.port), timeout=DEADLINE)
-        try:  # closed at once, as nginx does: an end of file or, with data in flight, a reset
-            third.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
-            answer = third.recv(1)
-        except ConnectionResetError:
-            answer = b""
-        assert answer == b"", "a connection over worker_connections was served"
-        assert until(lambda: "3 worker_connections are not enough" in c.error_log()), "no alert"
-        for s in held + [third]:
+            s.close()
+        c.close()
+
+
+def check_worker_connections_refuse(binary):
+    """With no connection waiting for a request, one past worker_connections is closed
+    with nginx's alert. (Not run against nginx: it takes a connection whose bytes it has
+    not read yet for one waiting, so a burst makes room or not by timing.)"""
+    c = Case(binary)
+    held = []
+    try:
+        limit_conf(c, 64)
+        assert c.start(), "did not start"
+        held = connect_many(c.port, 80, b"GET / HTTP/1.1\r\nHost: t\r\n")
+        assert until(lambda: refused(c)), "no alert at the limit"
+        assert closed_by_server(held[-1]), "a connection past the limit was kept"
+        for s in held:
             s.close()
         assert until(lambda: get(c.port) == "w"), "not served again once connections closed"
     finally:
+        for s in held:
+            s.close()
+        c.close()
+
+
+def check_idle_and_slow_flood(binary):
+    """3,000 idle and 500 slow connections against worker_connections 1024: the slow ones
+    keep their place, the idle ones make room, and a normal request is answered."""
+    c = Case(binary)
+    slow = idle = []
+    try:
+        limit_conf(c, 1024)
+        assert c.start(), "did not start"
+        slow = connect_many(c.port, 500, b"GET / HTTP/1.1\r\nHost: t\r\n")
+        idle = connect_many(c.port, 3000)
+        assert get(c.port) == "w", "a normal request was not answered"
+        for s in slow[:5] + slow[-5:]:  # still there: their requests complete
+            s.sendall(b"\r\n")
+            s.settimeout(DEADLINE)
+            assert s.recv(64).startswith(b"HTTP/1.1 200"), "a slow connection was dropped"
+        assert not refused(c), "connections refused"
+    finally:
+        for s in slow + idle:
+            s.close()
         c.close()
 
 
@@ -371,10 +446,13 @@ def check_bad_config_exits(binary):
 
 def main():
     binary = os.path.abspath(sys.argv[1])
+    raise_file_limit()
     passed = failed = 0
-    checks = [(check, binary) for check in (check_reload_and_quit, check_keepalive_reload_and_quit, check_worker_connections,
-                                            check_user, check_stop_and_daemon, check_bad_config_exits)]
-    for check in (check_stream_sessions_across_reload_and_quit, check_stream_shutdown_timeout):
+    checks = [(check, binary) for check in (check_reload_and_quit, check_keepalive_reload_and_quit,
+                                            check_worker_connections_refuse, check_user, check_stop_and_daemon,
+                                            check_bad_config_exits)]
+    for check in (check_stream_sessions_across_reload_and_quit, check_stream_shutdown_timeout,
+                  check_worker_connections_reuse, check_idle_and_slow_flood):
         checks += [(check, NGINX), (check, binary)]  # nginx first: the expectations are its behaviour
     for check, run in checks:
         try:

@@ -312,12 +312,7 @@ private:
                 co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
                 continue;
             }
-            // worker_connections counts the listening sockets too, as nginx's do.
-            const auto limit = static_cast<std::size_t>(state_.config->ir->worker_connections);
-            if (state_.connections + acceptors_.size() >= limit) {
-                state_.config->error_log.write(LogLevel::alert, std::to_string(limit) + " worker_connections are not enough");
-                continue;  // the socket closes as it goes out of scope
-            }
+            if (!make_room()) continue;  // the socket closes as it goes out of scope
             boost::system::error_code aec;
             const tcp::endpoint local = wildcard ? socket.local_endpoint(aec) : bound;
             if (aec) continue;  // gone already
@@ -333,6 +328,33 @@ private:
         }
     }
 
+    // worker_connections, which counts the listening sockets too, as nginx's do. Near the
+    // limit (a sixteenth left) the oldest connections waiting for a request are closed to
+    // make room, as ngx_drain_connections does, with one warning a second; false: none
+    // could be, and the new connection is refused with nginx's alert.
+    bool make_room() {
+        const auto limit = static_cast<std::size_t>(state_.config->ir->worker_connections);
+        const std::size_t used = state_.connections + acceptors_.size();
+        std::size_t closed = 0;
+        if (used + limit / 16 >= limit && !state_.idle.empty()) {
+            if (const std::time_t now = std::time(nullptr); now != reuse_warned_at_) {
+                reuse_warned_at_ = now;
+                state_.config->error_log.write(LogLevel::warn, std::to_string(limit) +
+                                                                   " worker_connections are not enough, reusing connections");
+            }
+            std::size_t reusable = 0;  // counted up to where it no longer changes the number closed
+            for (auto it = state_.idle.begin(); it != state_.idle.end() && reusable < 256; ++it) ++reusable;
+            for (const std::size_t n = std::max<std::size_t>(std::min<std::size_t>(32, reusable / 8), 1); closed < n; ++closed) {
+                TimedStream& oldest = state_.idle.front();
+                oldest.unlist();
+                oldest.close();  // its wait ends, and the connection with it
+            }
+        }
+        if (used < limit || closed > 0) return true;
+        state_.config->error_log.write(LogLevel::alert, std::to_string(limit) + " worker_connections are not enough");
+        return false;
+    }
+
     // The state first: connections' frames, destroyed with ctx_, still reach it.
     WorkerState state_;
     // Its sockets and timers are touched by its own thread only (other threads post to it),
@@ -343,6 +365,7 @@ private:
     std::unique_ptr<asio::steady_timer> shutdown_timer_;
     std::list<asio::steady_timer> reload_timers_;  // one per reload while old sessions last
     asio::steady_timer timeouts_timer_{ctx_};  // wakes state_.timers
+    std::time_t reuse_warned_at_ = 0;          // the second of the last "reusing connections" warning
     std::thread thread_;
 };
 
