@@ -3,11 +3,13 @@
 http_conformance.py --write-seeds SEEDS_DIR CASE_DIR...
 
 For each case (a directory with nginx.conf and requests), starts real nginx and ngxlite
-with the same config (%%PORT%% and %%PORT2%% replaced by free loopback ports each), the same files,
+with the same config (%%PORT%% and %%PORT2%% replaced by free loopback ports each, %%PREFIX%%
+by the server's prefix directory, where the case's files are), the same files,
 sends the same raw requests, and compares every response: status line, headers (Date
 and Server values masked, ports masked) and body (the server token masked), then the
-access log, the error log's warn and error lines (and its [info] lines of a refused
-client, "client sent ...", when the case's config has an `error_log FILE info`), and the
+access log, the error log's warn and error lines (and its [info] lines on the client,
+"client sent ...", "client prematurely closed ...", "client timed out ...", when the
+case's config has an `error_log FILE info`), and the
 bytes each echo upstream received on each of its connections (the server's ports masked,
 nothing else). Ends with "N passed, N failed".
 Requests: LF line ends become CRLF; a line "----" starts a new
@@ -78,7 +80,7 @@ def start(binary, case_dir, work, port, substitutions):
     prefix = os.path.join(work, os.path.basename(binary))
     shutil.copytree(case_dir, prefix)
     os.makedirs(os.path.join(prefix, "logs"), exist_ok=True)
-    conf = open(os.path.join(prefix, "nginx.conf")).read().replace("%%PORT%%", str(port))
+    conf = open(os.path.join(prefix, "nginx.conf")).read().replace("%%PORT%%", str(port)).replace("%%PREFIX%%", prefix)
     for key, value in substitutions.items():
         conf = conf.replace(key, value)
     open(os.path.join(prefix, "nginx.conf"), "w").write(conf)
@@ -332,8 +334,8 @@ def access_log(prefix, port, token_flags):
 
 ERROR_LINE = re.compile(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[(\w+)\] \d+#\d+: (?:\*\d+ )?(.*)$")
 CLIENT_INFO_OPT_IN = re.compile(r"^\s*error_log\s+\S+\s+info\s*;", re.M)
-# The [info] lines of a request refused for what its client sent.
-CLIENT_INFO = re.compile(r"^client (sent|intended to send) ")
+# The [info] lines of a request refused for what its client sent, or did not send in time.
+CLIENT_INFO = re.compile(r"^client (sent|intended to send|prematurely closed|timed out)")
 
 
 def error_log(prefix, ports, client_info=False):
