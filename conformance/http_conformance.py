@@ -9,9 +9,9 @@ sends the same raw requests, and compares every response: status line, headers (
 and Server values masked, ports masked) and body (the server token masked), then the
 access log, the error log's warn and error lines (and its [info] lines on the client,
 "client sent ...", "client prematurely closed ...", "client timed out ...", when the
-case's config has an `error_log FILE info`), and the
-bytes each echo upstream received on each of its connections (the server's ports masked,
-nothing else). Ends with "N passed, N failed".
+case's config has an `error_log FILE info`), and the bytes each echo upstream received
+on each of its connections (the server's ports masked, nothing else). Ends with
+"N passed, N failed".
 Requests: LF line ends become CRLF; a line "----" starts a new
 connection; within one connection requests are sent in one write (pipelined), except that
 "{{pause MS}}" sends what follows MS milliseconds later (slow clients, timeouts). A
@@ -496,7 +496,8 @@ def run_all(run_case, count, noun):
         print(f"FAIL {case}")
         for i, (e, g) in enumerate(zip(expected, got)):
             if e != g:
-                print(f"  item {i + 1}:" + (" " + e.split("\n", 1)[0] if e.startswith("# ") else ""))
+                title = e.split("\n", 1)[0]  # a connection's "# TEXT", or "access log:" and the like
+                print(f"  item {i + 1}:" + (" " + title.rstrip(":") if title.startswith("# ") or title.endswith(":") else ""))
                 for line in difflib.unified_diff(e.split("\n"), g.split("\n"), "nginx", "ngxlite", lineterm="", n=2):
                     print("    " + line)
     shutil.rmtree(certs, ignore_errors=True)
