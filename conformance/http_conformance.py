@@ -1,17 +1,29 @@
 #!/usr/bin/env python3
 """http_conformance.py NGXLITE CASES_DIR [CASE...]
+http_conformance.py --write-seeds SEEDS_DIR CASE_DIR...
 
 For each case (a directory with nginx.conf and requests), starts real nginx and ngxlite
-with the same config (%%PORT%% and %%PORT2%% replaced by free loopback ports each), the same files,
+with the same config (%%PORT%% and %%PORT2%% replaced by free loopback ports each, %%PREFIX%%
+by the server's prefix directory, where the case's files are), the same files,
 sends the same raw requests, and compares every response: status line, headers (Date
 and Server values masked, ports masked) and body (the server token masked), then the
-access log and the error log's warn and error lines. Ends with
-"N passed, N failed". Requests: LF line ends become CRLF; a line "----" starts a new
+access log, the error log's warn and error lines (and its [info] lines on the client,
+"client sent ...", "client prematurely closed ...", "client timed out ...", when the
+case's config has an `error_log FILE info`), and the bytes each echo upstream received
+on each of its connections (the server's ports masked, nothing else). Ends with
+"N passed, N failed".
+Requests: LF line ends become CRLF; a line "----" starts a new
 connection; within one connection requests are sent in one write (pipelined), except that
 "{{pause MS}}" sends what follows MS milliseconds later (slow clients, timeouts). A
-connection whose first line is "{{tls OPTIONS}}" speaks TLS (see client_tls).
+connection may start with a line "# TEXT" (what it tries: the seed's name), then a line
+"{{raw}}": its bytes are then exactly those written, the file's line breaks being layout
+only, with the escapes of http_wire.unescape (\\r \\n \\t \\\\ \\xHH, "{{repeat N TEXT}}").
+A connection whose first line is "{{tls OPTIONS}}" speaks TLS (see client_tls).
+--write-seeds writes each connection of the cases named, as sent, into SEEDS_DIR/CASE-NN-TEXT
+(the request parser fuzzer's seeds).
 """
 import difflib
+import hashlib
 import os
 import re
 import shutil
@@ -21,151 +33,18 @@ import ssl
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from http_wire import TIMEOUT, EchoBackend, escape, unescape  # noqa: E402,F401 (EchoBackend: hc.EchoBackend)
+
 NGINX = os.environ.get("NGINX", "/usr/sbin/nginx")
-TIMEOUT = 5.0
 
 
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-class EchoBackend:
-    """An upstream for proxy cases: answers with the raw request it received, so the
-    comparison covers what each proxy sent upstream, and names itself (X-Backend) and
-    the request's number on its connection (X-Conn-Request), so balancing and upstream
-    keepalive show. It keeps HTTP/1.1 connections open unless asked to close.
-    /status/NNN answers NNN, /chunked and /close answer with a chunked and a
-    close-delimited body, /delay/MS answers after MS milliseconds (timeouts), /hangup
-    closes without an answer, /bytes/N and /chunked-bytes/N answer N bytes of a fixed
-    pattern (Content-Length or chunked), /redirect-{self,host,rel}/REST answers 302 to REST on its
-    own address, on the Host it was sent, or relative; /upgrade switches protocols and
-    echoes what follows. With `tls` (an ssl.SSLContext) it speaks TLS and says what it saw
-    of the handshake: X-TLS-SNI, X-TLS-Client (the client certificate checked: SUCCESS or
-    NONE) and X-TLS-Reused (r or ., as nginx's $ssl_session_reused)."""
-
-    def __init__(self, name="b1", tls=None):
-        self.name = name.encode()
-        self.tls = tls
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
-        self.running = True
-        self.received = 0  # bytes of requests read (after any TLS handshake)
-        threading.Thread(target=self.serve, daemon=True).start()
-
-    def serve(self):
-        while self.running:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self.answer, args=(conn,), daemon=True).start()
-
-    def answer(self, conn):
-        tls_info = b""
-        if self.tls:
-            conn.settimeout(TIMEOUT)
-            try:
-                conn = self.tls.wrap_socket(conn, server_side=True)
-            except (OSError, ssl.SSLError):
-                conn.close()
-                return
-            tls_info = b"X-TLS-SNI: %s\r\nX-TLS-Client: %s\r\nX-TLS-Reused: %s\r\n" % (
-                (getattr(conn, "sni", None) or "").encode(), b"SUCCESS" if conn.getpeercert() else b"NONE",
-                b"r" if conn.session_reused else b".")
-        with conn:
-            conn.settimeout(TIMEOUT)
-            data = b""
-            for number in range(1, 1001):
-                try:
-                    while b"\r\n\r\n" not in data:
-                        chunk = conn.recv(65536)
-                        if not chunk:
-                            return
-                        self.received += len(chunk)
-                        data += chunk
-                    head, body = data.split(b"\r\n\r\n", 1)
-                    m = re.search(rb"(?im)^content-length: *(\d+)", head)
-                    length = int(m.group(1)) if m else 0
-                    while len(body) < length:
-                        chunk = conn.recv(65536)
-                        if not chunk:
-                            return
-                        body += chunk
-                    body, data = body[:length], body[length:]
-                except OSError:
-                    return
-                if not self.respond(conn, head, body, number, tls_info):
-                    return
-
-    def respond(self, conn, head, body, number, tls_info=b""):
-        """Answers one request; False: the connection is done."""
-        raw = head + b"\r\n\r\n" + body
-        request_line = head.split(b"\r\n", 1)[0].split(b" ")
-        path = request_line[1].decode("latin-1")
-        close = request_line[-1] == b"HTTP/1.0" or re.search(rb"(?im)^connection: *close", head) is not None
-        status = 200
-        if path.startswith("/status/"):
-            status = int(path.split("/")[2][:3])
-        elif path.startswith("/delay/"):
-            time.sleep(min(int(path.split("/")[2]), 3000) / 1000)
-        elif path.startswith("/hangup"):
-            return False
-        elif path.startswith("/upgrade"):
-            # Switching protocols, then an echo of whatever comes, each piece prefixed.
-            try:
-                conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n"
-                             b"X-Backend: %s\r\n\r\n" % self.name)
-                for _ in range(100):
-                    data = conn.recv(65536)
-                    if not data:
-                        break
-                    conn.sendall(b"echo:" + data)
-            except OSError:
-                pass
-            return False
-        if path.startswith("/redirect-"):
-            # Location: to itself by address, to the Host it was sent, or relative.
-            kind, _, rest = path[len("/redirect-"):].partition("/")
-            host = re.search(rb"(?im)^host: *([^\r\n]*)", head)
-            origin = {"self": "http://127.0.0.1:%d" % self.port,
-                      "host": "http://" + (host.group(1).decode("latin-1") if host else ""), "rel": ""}[kind]
-            status = 302
-            extra = ("Location: %s/%s\r\nX-After: 1\r\n" % (origin, rest)).encode("latin-1")
-        else:
-            extra = b""
-        sized = re.match(r"/(?:chunked-)?bytes/(\d+)", path)
-        if sized:  # a large body of a fixed pattern instead of the echo
-            size = min(int(sized.group(1)), 4 << 20)
-            raw = (bytes(range(256)) * (size // 256 + 1))[:size]
-        base = (b"HTTP/1.1 %d Echo\r\nServer: echo\r\nDate: Thu, 01 Jan 1970 00:00:00 GMT\r\n"
-                b"Content-Type: text/plain\r\nX-Backend: %s\r\nX-Conn-Request: %d\r\nX-Pad: hidden\r\n"
-                % (status, self.name, number)) + tls_info + extra
-        connection = b"Connection: close\r\n" if close else b""
-        try:
-            if path.startswith("/chunked"):
-                conn.sendall(base + connection + b"Transfer-Encoding: chunked\r\n\r\n" + b"%x\r\n" % len(raw) + raw +
-                             b"\r\n0\r\n\r\n")
-            elif path.startswith("/close"):
-                conn.sendall(base + b"Connection: close\r\n\r\n" + raw)
-                return False
-            else:
-                payload = b"" if request_line[0] == b"HEAD" else raw
-                conn.sendall(base + b"Content-Length: %d\r\n" % len(raw) + connection + b"\r\n" + payload)
-        except OSError:
-            return False
-        return not close
-
-    def close(self):
-        self.running = False
-        self.sock.close()
 
 
 def listening(port):
@@ -201,7 +80,7 @@ def start(binary, case_dir, work, port, substitutions):
     prefix = os.path.join(work, os.path.basename(binary))
     shutil.copytree(case_dir, prefix)
     os.makedirs(os.path.join(prefix, "logs"), exist_ok=True)
-    conf = open(os.path.join(prefix, "nginx.conf")).read().replace("%%PORT%%", str(port))
+    conf = open(os.path.join(prefix, "nginx.conf")).read().replace("%%PORT%%", str(port)).replace("%%PREFIX%%", prefix)
     for key, value in substitutions.items():
         conf = conf.replace(key, value)
     open(os.path.join(prefix, "nginx.conf"), "w").write(conf)
@@ -411,9 +290,20 @@ def connection_blocks(path, first_lines=()):
     return out
 
 
+COMMENT_LINE = re.compile(r"^# (.*)\n")
+RAW_LINE = re.compile(r"^\{\{(raw)\}\}\n")
+
+
 def requests_of(case_dir):
+    """Each connection of a case: its (pause_ms, bytes) segments, "{{tls}}" options and comment."""
     conns = []
-    for block, _, tls_options in connection_blocks(os.path.join(case_dir, "requests")):
+    for block, (comment, raw), tls_options in connection_blocks(os.path.join(case_dir, "requests"),
+                                                                 (COMMENT_LINE, RAW_LINE)):
+        if raw:
+            parts = PAUSE.split(block.replace("\n", ""))
+            conns.append(([(int(parts[i - 1]) if i else 0, unescape(parts[i])) for i in range(0, len(parts), 2)],
+                          tls_options, comment))
+            continue
         block = block.strip("\n")
         # A header block gets its closing blank line back; a trailing body is sent as is.
         last = block.rsplit("\n\n", 1)[-1]
@@ -423,7 +313,7 @@ def requests_of(case_dir):
         parts = PAUSE.split(block)
         segments = [(int(parts[i - 1]) if i else 0, parts[i].replace("\n", "\r\n").encode("latin-1"))
                     for i in range(0, len(parts), 2)]
-        conns.append((segments, tls_options))
+        conns.append((segments, tls_options, comment))
     return conns
 
 
@@ -443,13 +333,16 @@ def access_log(prefix, port, token_flags):
 
 
 ERROR_LINE = re.compile(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[(\w+)\] \d+#\d+: (?:\*\d+ )?(.*)$")
+CLIENT_INFO_OPT_IN = re.compile(r"^\s*error_log\s+\S+\s+info\s*;", re.M)
+# The [info] lines of a request refused for what its client sent, or did not send in time.
+CLIENT_INFO = re.compile(r"^client (sent|intended to send|prematurely closed|timed out)")
 
 
-def error_log(prefix, ports):
+def error_log(prefix, ports, client_info=False):
     """The error logs' lines as "[level] message": time, pid, thread and connection
     numbers masked (nginx counts upstream connections too), ports masked. Every
     logs/*error.log (a case's error_log per server or location) after logs/error.log,
-    each under its name."""
+    each under its name. With `client_info`, the [info] lines of a refused client too."""
     logs = os.path.join(prefix, "logs")
     names = sorted(n for n in os.listdir(logs) if n.endswith("error.log")) if os.path.isdir(logs) else []
     out = []
@@ -458,7 +351,8 @@ def error_log(prefix, ports):
             out.append("== " + name)
         for line in open(os.path.join(logs, name), encoding="latin-1").read().splitlines():
             m = ERROR_LINE.match(line)
-            if not m or m.group(1) in ("notice", "info", "debug"):
+            if not m or m.group(1) in ("notice", "info", "debug") and not (
+                    client_info and m.group(1) == "info" and CLIENT_INFO.match(m.group(2))):
                 continue
             text = "[%s] %s" % (m.group(1), m.group(2))
             for port in ports:
@@ -507,6 +401,26 @@ def named_backend_tls(certs, name):
     return ctx
 
 
+SHOWN = 16384  # bytes of one upstream connection shown; past that, a count and a digest
+
+
+def upstream_received(backends):
+    """What each echo upstream received, connection by connection, in the escapes of a
+    raw request: so a proxy that forwards what nginx refuses (or forwards it otherwise)
+    differs even when its client sees the same answer."""
+    lines = ["upstream received:"]
+    for b in backends:
+        for number, data in enumerate(b.recorded(), 1):
+            lines.append("== %s connection %d: %d bytes" % (b.name.decode(), number, len(data)))
+            if data.startswith(b"\x16\x03"):  # a TLS client's hello to a plain upstream: random bytes
+                lines.append("(a TLS handshake)")
+                continue
+            lines.append(escape(data[:SHOWN]))
+            if len(data) > SHOWN:
+                lines.append("... sha256 of all: " + hashlib.sha256(data).hexdigest())
+    return "\n".join(lines)
+
+
 def run_case(ngxlite, case_dir, certs):
     work = tempfile.mkdtemp(prefix="ngxlite-http.")
     os.chmod(work, 0o755)  # nginx's workers run as nobody when started as root
@@ -515,8 +429,8 @@ def run_case(ngxlite, case_dir, certs):
     substitutions = {"%%BACKEND%%": str(backends[0].port), "%%BACKEND2%%": str(backends[1].port),
                      "%%BACKEND3%%": str(backends[2].port), "%%TLSBACKEND%%": str(backends[3].port),
                      "%%DEADPORT%%": str(free_port()), "%%CERTS%%": certs}
-    # TLS upstreams with other certificates, made when the case names them; what each
-    # received is compared too (an untrusted upstream must never see a request byte).
+    # TLS upstreams with other certificates, made when the case names them (an untrusted
+    # upstream must never see a request byte: what every upstream received is compared).
     named = {}
     for name in sorted(set(NAMED_TLS_BACKEND.findall(open(os.path.join(case_dir, "nginx.conf")).read()))):
         named[name] = EchoBackend(name, named_backend_tls(certs, name))
@@ -525,8 +439,6 @@ def run_case(ngxlite, case_dir, certs):
     try:
         results = {}
         for binary in (NGINX, ngxlite):
-            for b in named.values():
-                b.received = 0
             port = free_port()
             # A second listening port of the server's own (a TLS backend in the same config).
             port2 = free_port()
@@ -535,17 +447,18 @@ def run_case(ngxlite, case_dir, certs):
             try:
                 flags = []
                 sessions = {}
-                responses = [canonical(exchange(port, payload, tls if tls is None else client_tls(tls, certs, sessions),
+                responses = [("# %s\n" % comment if comment else "") +
+                             canonical(exchange(port, payload, tls if tls is None else client_tls(tls, certs, sessions),
                                                 sessions), port, flags)
-                             for payload, tls in requests_of(case_dir)]
+                             for payload, tls, comment in requests_of(case_dir)]
             finally:
                 stop(proc)
+            client_info = CLIENT_INFO_OPT_IN.search(open(os.path.join(prefix, "nginx.conf")).read()) is not None
             results[binary] = responses + ["access log:\n" + "\n".join(access_log(prefix, port, flags)),
-                                           "error log:\n" + "\n".join(error_log(prefix, [port]))]
-            results[binary] = [r.replace(":%d" % port2, ":PORT2") for r in results[binary]]
-            if named:
-                results[binary].append("request bytes received by the TLS upstreams:\n" +
-                                       "\n".join("%s: %d" % (n, b.received) for n, b in named.items()))
+                                           "error log:\n" + "\n".join(error_log(prefix, [port], client_info)),
+                                           upstream_received(backends)]
+            results[binary] = [r.replace(":%d" % port, ":PORT").replace(":%d" % port2, ":PORT2")
+                               for r in results[binary]]
         return results[NGINX], results[ngxlite]
     finally:
         for b in backends:
@@ -583,7 +496,8 @@ def run_all(run_case, count, noun):
         print(f"FAIL {case}")
         for i, (e, g) in enumerate(zip(expected, got)):
             if e != g:
-                print(f"  item {i + 1}:")
+                title = e.split("\n", 1)[0]  # a connection's "# TEXT", or "access log:" and the like
+                print(f"  item {i + 1}:" + (" " + title.rstrip(":") if title.startswith("# ") or title.endswith(":") else ""))
                 for line in difflib.unified_diff(e.split("\n"), g.split("\n"), "nginx", "ngxlite", lineterm="", n=2):
                     print("    " + line)
     shutil.rmtree(certs, ignore_errors=True)
@@ -591,9 +505,25 @@ def run_all(run_case, count, noun):
     sys.exit(1 if failed else 0)
 
 
+def write_seeds(seeds_dir, case_dirs):
+    """Each connection of the cases, as sent (pauses left out), one file each: CASE-NN-TEXT."""
+    os.makedirs(seeds_dir, exist_ok=True)
+    for case_dir in case_dirs:
+        case = os.path.basename(os.path.normpath(case_dir))
+        for name in os.listdir(seeds_dir):
+            if name.startswith(case + "-"):
+                os.remove(os.path.join(seeds_dir, name))
+        for number, (segments, _, comment) in enumerate(requests_of(case_dir), 1):
+            slug = re.sub(r"[^a-z0-9]+", "-", (comment or "").lower()).strip("-")[:60]
+            with open(os.path.join(seeds_dir, "%s-%02d%s" % (case, number, "-" + slug if slug else "")), "wb") as f:
+                f.write(b"".join(payload for _, payload in segments))
+
+
 def main():
+    if sys.argv[1] == "--write-seeds":
+        return write_seeds(sys.argv[2], sys.argv[3:])
     run_all(run_case, lambda expected: sum(len(c.split("\n=====\n")) for c in expected
-                                           if c and not c.startswith(("access log:", "error log:", "request bytes"))),
+                                           if c and not c.startswith(("access log:", "error log:", "upstream received:"))),
             "responses")
 
 

@@ -20,6 +20,13 @@ conformance/t_conformance.sh build/ngxlite "$matrix/registry" | tail -n 40 || st
 rm -rf "$matrix"
 echo "== conformance: HTTP requests through nginx and ngxlite side by side"
 python3 conformance/http_conformance.py build/ngxlite testdata/http || status=1
+echo "== fuzz seeds: testdata/http-seeds as the hostile-* cases send them"
+seeds=$(mktemp -d /tmp/ngxlite-seeds.XXXXXX)
+python3 conformance/http_conformance.py --write-seeds "$seeds" testdata/http/hostile-*
+for seed in "$seeds"/*; do
+    cmp -s "$seed" "testdata/http-seeds/${seed##*/}" || { echo "stale seed: ${seed##*/} (rerun --write-seeds)"; status=1; }
+done
+rm -rf "$seeds"
 echo "== conformance: stream {} sessions through nginx and ngxlite side by side"
 python3 conformance/stream_conformance.py build/ngxlite testdata/stream || status=1
 echo "== lint: ngxlite -t --lint on weak and sound TLS settings"
