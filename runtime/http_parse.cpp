@@ -18,7 +18,6 @@ constexpr bool usual(unsigned char c) {
 constexpr bool upper_letter(unsigned char c) { return c >= 'A' && c <= 'Z'; }
 constexpr bool letter(unsigned char c) { return (c | 0x20) >= 'a' && (c | 0x20) <= 'z'; }
 constexpr bool digit(unsigned char c) { return c >= '0' && c <= '9'; }
-constexpr bool control(unsigned char c) { return c < 0x20 || c == 0x7f; }
 
 // The value of a hex digit, or -1.
 constexpr int hex_value(unsigned char c) {

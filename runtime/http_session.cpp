@@ -669,7 +669,6 @@ Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer) {
     TransportStream& stream = c.stream;
     std::chrono::milliseconds& idle_timeout = c.idle_timeout;
     const std::uint64_t id = conn.id;
-    boost::system::error_code ec;
     std::vector<char> chunk;
     if (cfg != worker.config) {  // reloaded meanwhile: this request is the new config's
         cfg = worker.config;
@@ -694,9 +693,8 @@ Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer) {
             continue;
         }
         if (step != RequestHeadReader::Step::incomplete) break;
-        // The reader refuses a head larger than the large header buffers: this stays below.
-        const std::size_t want = std::min(kLargeHeaderBuffer, kLargeHeaderBuffers * kLargeHeaderBuffer - buffer.size());
-        auto [rec_, n] = co_await stream.async_read_some(buffer.prepare(want), use_tuple);
+        // The reader refuses a head larger than nginx's header buffers hold.
+        auto [rec_, n] = co_await stream.async_read_some(buffer.prepare(kLargeHeaderBuffer), use_tuple);
         buffer.commit(n);
         if ((rec = rec_)) break;
     }

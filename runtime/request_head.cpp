@@ -67,12 +67,9 @@ std::optional<RequestHeadReader::Step> RequestHeadReader::request_line(std::stri
     const ParseStatus status = parse_request_line(received, pos, line);
     line_start_ = received.find_first_not_of("\r\n");
     if (status == ParseStatus::again) {
-        // The line must fit one large header buffer.
-        if (line_start_ != std::string_view::npos && received.size() - line_start_ >= kLargeHeaderBuffer) {
-            req_.request_line = std::string(received.substr(line_start_, kLargeHeaderBuffer));
-            return refuse(414, "client sent too long URI");
-        }
-        return Step::incomplete;
+        if (line_start_ == std::string_view::npos || fits(line_start_, received.size(), false)) return Step::incomplete;
+        req_.request_line = std::string(received.substr(line_start_, buffer_end_ - line_start_));
+        return refuse(414, "client sent too long URI");
     }
     if (status != ParseStatus::ok) {
         // nginx logs what came of the line, up to its end.
@@ -87,11 +84,11 @@ std::optional<RequestHeadReader::Step> RequestHeadReader::request_line(std::stri
         default: return refuse(400, "client sent invalid request");
         }
     }
-    req_.request_line = std::string(line.text);
-    if (pos - line_start_ > kLargeHeaderBuffer) {
-        req_.request_line.resize(kLargeHeaderBuffer);
+    if (!fits(line_start_, pos, true)) {
+        req_.request_line = std::string(received.substr(line_start_, buffer_end_ - line_start_));
         return refuse(414, "client sent too long URI");
     }
+    req_.request_line = std::string(line.text);
     req_.method = std::string(line.method);
     req_.version = line.version == 9 ? 9 : line.version == 1000 ? 10 : 11;
     req_.request_uri = std::string(line.target);
@@ -119,20 +116,10 @@ std::optional<RequestHeadReader::Step> RequestHeadReader::header_line(std::strin
     HeaderLine h;
     std::size_t pos = pos_;
     const ParseStatus status = parse_header_line(received, pos, h, underscores);
-    if (status == ParseStatus::again) {
-        // A line must fit one large header buffer, the head four of them.
-        const std::size_t line_size = received.size() - pos_;
-        if (line_size < kLargeHeaderBuffer && received.size() < kLargeHeaderBuffers * kLargeHeaderBuffer)
-            return Step::incomplete;
-        const std::string_view logged = received.substr(pos_, std::min<std::size_t>(line_size, 2048 - 300));
-        return refuse(494, "client sent too long header line: \"" + std::string(logged) + "...\"");
-    }
+    if (status == ParseStatus::again) return fits(pos_, received.size(), false) ? Step::incomplete : too_long_header(received, pos_);
     if (status == ParseStatus::invalid_header)
         return refuse(400, "client sent invalid header line: \"" + std::string(h.logged) + hex_byte(h.refused) + "...\"");
-    if (pos - pos_ > kLargeHeaderBuffer) {
-        const std::string_view logged = received.substr(pos_, 2048 - 300);
-        return refuse(494, "client sent too long header line: \"" + std::string(logged) + "...\"");
-    }
+    if (!fits(pos_, pos, true)) return too_long_header(received, pos_);
     pos_ = pos;
     if (status == ParseStatus::header_done) return header_done();
 
@@ -170,6 +157,27 @@ std::optional<RequestHeadReader::Step> RequestHeadReader::header_line(std::strin
             connection_ = Connection::keep_alive;
     }
     return std::nullopt;
+}
+
+// nginx's header buffers (client_header_buffer_size 1k, then large_client_header_buffers
+// 4 8k): a line that outgrows the current buffer moves whole to a new large one. False
+// when none is left or the line outgrows a large buffer of its own; buffer_end_ then
+// stays where nginx's last buffer ends. A line still arriving needs the next buffer as
+// soon as it has filled this one.
+bool RequestHeadReader::fits(std::size_t begin, std::size_t end, bool complete) {
+    while (complete ? end > buffer_end_ : end >= buffer_end_) {
+        if (large_buffers_ == kLargeHeaderBuffers || buffer_end_ == begin + kLargeHeaderBuffer) return false;
+        ++large_buffers_;
+        buffer_end_ = begin + kLargeHeaderBuffer;
+    }
+    return true;
+}
+
+// 494, with what nginx logs of the line: up to its buffer's end, at most
+// NGX_MAX_ERROR_STR - 300 bytes.
+RequestHeadReader::Step RequestHeadReader::too_long_header(std::string_view received, std::size_t begin) {
+    const std::string_view logged = received.substr(begin, std::min<std::size_t>(buffer_end_ - begin, 2048 - 300));
+    return refuse(494, "client sent too long header line: \"" + std::string(logged) + "...\"");
 }
 
 RequestHeadReader::Step RequestHeadReader::header_done() {

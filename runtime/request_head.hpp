@@ -55,6 +55,8 @@ private:
     std::optional<Step> request_line(std::string_view received);
     std::optional<Step> header_line(std::string_view received);
     Step header_done();
+    bool fits(std::size_t begin, std::size_t end, bool complete);
+    Step too_long_header(std::string_view received, std::size_t begin);
 
     const ServerSelector& selector_;
     Request& req_;
@@ -63,6 +65,8 @@ private:
     bool host_from_line_ = false;  // the absolute target named the host: Host does not choose
     std::size_t pos_ = 0;          // where the next line starts
     std::size_t line_start_ = 0;   // the request line's first byte (after empty lines)
+    std::size_t buffer_end_ = kHeaderBuffer;  // where nginx's current header buffer ends
+    std::size_t large_buffers_ = 0;           // of large_client_header_buffers, taken
     int status_ = 0;
     std::string refusal_;
     std::string ignored_;
