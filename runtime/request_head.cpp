@@ -91,11 +91,11 @@ std::optional<RequestHeadReader::Step> RequestHeadReader::request_line(std::stri
     req_.request_line = std::string(line.text);
     req_.method = std::string(line.method);
     req_.version = line.version == 9 ? 9 : line.version == 1000 ? 10 : 11;
-    req_.request_uri = std::string(line.target);
-    req_.valid_unparsed_uri = !line.empty_path;  // "?x" is no URI to pass upstream as it came
     // The URI is decoded with the default server's merge_slashes, on by default.
     auto uri = parse_complex_uri(line.target, line.empty_path, true);
     if (!uri) return refuse(400, "client sent invalid request");
+    req_.request_uri = std::string(line.target);
+    req_.valid_unparsed_uri = !line.empty_path;  // "?x" is no URI to pass upstream as it came
     req_.uri = std::move(uri->path);
     req_.args = std::string(uri->args);
     req_.args_present = uri->has_args;
