@@ -327,3 +327,35 @@ BOOST_AUTO_TEST_CASE(head_sizes) {
     Head ok(fits + "\r\n");
     BOOST_TEST((ok.step == Step::done));
 }
+
+BOOST_AUTO_TEST_CASE(request_bodies) {
+    // Content-Length: its bytes, the next request left after them.
+    Head cl("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n");
+    RequestBody fixed(cl.reader);
+    std::string body;
+    std::string_view in = "hel";
+    BOOST_TEST((fixed.take(in, &body, 0) == RequestBody::Status::more));
+    in = "loGET";
+    BOOST_TEST((fixed.take(in, &body, 0) == RequestBody::Status::read));
+    BOOST_TEST(body == "hello");
+    BOOST_TEST(in == "GET");
+    // Chunked: nginx's check before each chunk's data, with its "N+M bytes".
+    Head ch("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n");
+    RequestBody chunked(ch.reader);
+    body.clear();
+    in = "3\r\nabc\r\n3\r\ndef\r\n0\r\n\r\n";
+    BOOST_TEST((chunked.take(in, &body, 4) == RequestBody::Status::too_large));
+    BOOST_TEST(chunked.too_large_sizes() == "3+3");
+    BOOST_TEST(body == "abc");
+    BOOST_TEST(chunked.done());  // refused: nothing more is read of it
+    RequestBody dropped(ch.reader);
+    in = "3\r\nabc\r\n3\r\ndef\r\n0\r\n\r\nNEXT";
+    BOOST_TEST((dropped.take(in, nullptr, 0) == RequestBody::Status::read));
+    BOOST_TEST(in == "NEXT");
+    RequestBody invalid(ch.reader);
+    in = "3\r\nabcX";
+    BOOST_TEST((invalid.take(in, nullptr, 0) == RequestBody::Status::invalid));
+    // No body: nothing to read.
+    Head none("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    BOOST_TEST(RequestBody(none.reader).done());
+}
