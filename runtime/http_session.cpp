@@ -278,9 +278,12 @@ Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer) {
         }
         if (step != RequestHeadReader::Step::incomplete) break;
         // The reader refuses a head larger than nginx's header buffers hold.
-        auto [rec_, n] = co_await stream.async_read_some(buffer.prepare(kLargeHeaderBuffer), use_tuple);
+        auto [ec, n] = co_await stream.async_read_some(buffer.prepare(kLargeHeaderBuffer), use_tuple);
         buffer.commit(n);
-        if ((rec = rec_)) break;
+        if (ec) {
+            rec = ec;
+            break;
+        }
     }
     const ir::HttpServer* server = ctx.server;
     const ir::Location* loc = &server->root_location;
