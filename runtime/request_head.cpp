@@ -214,7 +214,7 @@ RequestBody::Status RequestBody::take(std::string_view& in, std::string* body, s
             case ChunkedParser::Status::done: done_ = true; return Status::read;
             case ChunkedParser::Status::data: break;
             }
-            if (limit > 0 && (limit < taken_ || limit - taken_ < chunks_.chunk_left())) {
+            if (limit > 0 && limit - taken_ < chunks_.chunk_left()) {  // taken_ never passes limit
                 done_ = true;
                 return Status::too_large;
             }

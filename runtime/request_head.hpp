@@ -38,7 +38,7 @@ public:
     // The server chosen so far: by the absolute target's host, by the Host header, else
     // the address's default server.
     const ir::HttpServer& server() const { return *server_; }
-    std::size_t size() const { return pos_; }
+    std::size_t size() const { return pos_; }  // done: the head's bytes, the body's follow
     bool reading_headers() const { return reading_headers_; }  // the request line is done
     int status() const { return status_; }
     // nginx's message, with its " while reading client request line|headers".
