@@ -69,8 +69,4 @@ std::string describe(const RequestContext& ctx, std::string_view upstream = {});
 const char* status_text(int status);
 std::string error_page(int status, bool server_tokens);
 
-// nginx's URI normalisation (ngx_http_parse_complex_uri): percent-decoding, merging
-// slashes, resolving "." and ".."; nullopt where nginx answers 400.
-std::optional<std::string> normalize_uri(std::string_view path, bool merge_slashes);
-
 }  // namespace ngxlite::runtime

@@ -115,6 +115,8 @@ void ErrorLog::reopen() const {
     for (const auto& t : targets_) reopen_in_place(t.path, t.fd);
 }
 
+constexpr std::size_t kMaxErrorLine = 2048;
+
 void ErrorLog::write(LogLevel level, std::string_view message, std::uint64_t connection) const {
     if (!wants(level)) return;
     std::time_t now = std::time(nullptr);
@@ -126,6 +128,7 @@ void ErrorLog::write(LogLevel level, std::string_view message, std::uint64_t con
                        std::to_string(::getpid()) + "#" + std::to_string(::syscall(SYS_gettid)) + ": ";
     if (connection) line += "*" + std::to_string(connection) + " ";
     line.append(message);
+    line.resize(std::min<std::size_t>(line.size(), kMaxErrorLine - 1));  // nginx's NGX_MAX_ERROR_STR, newline included
     line += "\n";
     for (const auto& t : targets_)
         if (level <= t.level) write_all(t.fd, line);

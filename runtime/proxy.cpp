@@ -686,10 +686,12 @@ Task<ProxyResult> proxy_http(TransportStream& client, beast::flat_buffer& client
                                     describe(ctx, peer_url),
                                 ctx.connection.id);
         client.expires_after(loc.send_timeout);
-        const std::array<asio::const_buffer, 2> head_parts{asio::buffer(out), asio::buffer(ubuf.data().data(), buffered)};
+        // An HTTP/0.9 client gets the body alone.
+        const std::string_view sent_head = ctx.request.version == 9 ? std::string_view() : std::string_view(out);
+        const std::array<asio::const_buffer, 2> head_parts{asio::buffer(sent_head), asio::buffer(ubuf.data().data(), buffered)};
         auto [cwec, cwn] = co_await asio::async_write(client, head_parts, use_tuple);
         result.bytes_sent += cwn;
-        result.body_bytes_sent += cwn > out.size() ? cwn - out.size() : 0;
+        result.body_bytes_sent += cwn > sent_head.size() ? cwn - sent_head.size() : 0;
         ctx.sent_header_block = std::move(out);  // no copy: done with it
         if (cwec) co_return result;
 

@@ -69,21 +69,6 @@ BOOST_AUTO_TEST_CASE(server_names_by_nginx_precedence) {
     BOOST_TEST(&sel.select("other") == &def);
 }
 
-BOOST_AUTO_TEST_CASE(uri_normalisation) {
-    BOOST_TEST(*runtime::normalize_uri("/a//b/./c/../d", true) == "/a/b/d");
-    BOOST_TEST(*runtime::normalize_uri("/a%20b/%2e%2e/c", true) == "/c");
-    BOOST_TEST(*runtime::normalize_uri("/a/", true) == "/a/");
-    BOOST_TEST(*runtime::normalize_uri("/a/..", true) == "/");
-    BOOST_TEST(!runtime::normalize_uri("/..", true));
-    BOOST_TEST(!runtime::normalize_uri("/a/../../b", true));
-    // As nginx 1.22.1 answered them.
-    BOOST_TEST(!runtime::normalize_uri("/%zz", true));
-    BOOST_TEST(!runtime::normalize_uri("/a%2", true));
-    BOOST_TEST(!runtime::normalize_uri("/%2e%2e/x", true));
-    BOOST_TEST(*runtime::normalize_uri("/a/./b/../c/", true) == "/a/c/");
-    BOOST_TEST(*runtime::normalize_uri("/a%20b", true) == "/a b");
-}
-
 namespace {
 ir::UpstreamGroup group_of(std::vector<std::pair<int, bool>> weights_backup, ir::Balancer b = ir::Balancer::round_robin) {
     ir::UpstreamGroup g;

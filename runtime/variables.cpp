@@ -76,8 +76,10 @@ const std::unordered_map<std::string_view, Getter>& getters() {
         {"connection_requests", [](const RequestContext& c, bool&) { return std::to_string(c.connection.requests); }},
         {"request", [](const RequestContext& c, bool&) { return c.request.request_line; }},
         {"request_method", [](const RequestContext& c, bool&) { return c.request.method; }},
-        {"request_uri", [](const RequestContext& c, bool&) { return c.request.request_uri; }},
-        {"uri", [](const RequestContext& c, bool&) { return c.request.uri; }},
+        // Not found ("-") for a request refused before its URI was taken, as nginx: the
+        // request line not parsed, or (request_uri) its URI refused.
+        {"request_uri", [](const RequestContext& c, bool& found) { found = !c.request.request_uri.empty(); return c.request.request_uri; }},
+        {"uri", [](const RequestContext& c, bool& found) { found = !c.request.method.empty(); return c.request.uri; }},
         {"document_uri", [](const RequestContext& c, bool&) { return c.request.uri; }},
         {"args", [](const RequestContext& c, bool& found) { found = c.request.args_present; return c.request.args; }},
         {"query_string", [](const RequestContext& c, bool& found) { found = c.request.args_present; return c.request.args; }},

@@ -1,0 +1,403 @@
+#include "runtime/handlers.hpp"
+
+#include "runtime/http_session.hpp"
+#include "runtime/net.hpp"
+#include "runtime/router.hpp"
+#include "runtime/text.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+namespace ngxlite::runtime {
+
+namespace {
+
+// The first rule of `rules` matching `addr`, or nullptr.
+const ir::AccessRule* first_match(const std::vector<ir::AccessRule>& rules, std::string_view addr) {
+    if (rules.empty()) return nullptr;
+    boost::system::error_code ec;
+    auto address = asio::ip::make_address(addr, ec);
+    if (!ec && address.is_v6() && address.to_v6().is_v4_mapped())
+        address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
+    for (const auto& rule : rules) {
+        if (rule.all) return &rule;
+        if (rule.unix_socket || ec || address.is_v6() != rule.ipv6) continue;
+        bool match = true;
+        if (rule.ipv6) {
+            const auto bytes = address.to_v6().to_bytes();
+            for (std::size_t i = 0; i < 16 && match; ++i) match = (bytes[i] & rule.mask[i]) == rule.address[i];
+        } else {
+            const auto bytes = address.to_v4().to_bytes();
+            for (std::size_t i = 0; i < 4 && match; ++i) match = (bytes[i] & rule.mask[i]) == rule.address[i];
+        }
+        if (match) return &rule;
+    }
+    return nullptr;
+}
+
+}  // namespace
+
+// The realip module (ngx_http_get_forwarded_addr): from a trusted peer, the header names the
+// client; X-Forwarded-For's last address, or with real_ip_recursive the last one that is
+// not trusted. Applied once per request, with the first level that configures it.
+void apply_real_ip(const ir::Location& loc, RequestContext& ctx) {
+    if (loc.real_ip_from.empty() || !ctx.real_addr.empty() || !first_match(loc.real_ip_from, ctx.connection.remote_addr)) return;
+    const std::string* value = ctx.request.header(loc.real_ip_header);
+    if (!value) return;
+    boost::system::error_code ec;
+    if (!iequal(loc.real_ip_header, "X-Forwarded-For")) {
+        const auto a = asio::ip::make_address(*value, ec);
+        if (!ec) ctx.real_addr = a.to_string();
+        return;
+    }
+    std::string_view list = *value;
+    std::string found;
+    for (;;) {
+        while (!list.empty() && (list.back() == ' ' || list.back() == ',')) list.remove_suffix(1);
+        const auto cut = list.find_last_of(", ");
+        const std::string_view last = cut == std::string_view::npos ? list : list.substr(cut + 1);
+        const auto a = asio::ip::make_address(last, ec);
+        if (ec) break;
+        found = a.to_string();
+        if (!loc.real_ip_recursive || cut == std::string_view::npos || !first_match(loc.real_ip_from, found)) break;
+        list = list.substr(0, cut);
+    }
+    ctx.real_addr = std::move(found);
+}
+
+// nginx's preaccess and access phases, after the rewrite phase (a `return` answers before
+// them): realip with the location's settings if the server's named no client, then the
+// first allow/deny rule matching the client decides; none, allow.
+bool access_phases(const ir::Location& loc, RequestContext& ctx) {
+    apply_real_ip(loc, ctx);
+    const ir::AccessRule* rule = first_match(loc.access_rules, ctx.remote_addr());
+    return !rule || rule->allow;
+}
+
+void set_error(Response& r, int status, bool tokens) {
+    r.status = status;
+    r.special = true;
+    if (status >= 494 && status <= 497) {
+        // nginx's own codes, answered as 400 with pages of their own; 495-497 keep their
+        // code until error_page has looked for it, and go out as 400.
+        static constexpr const char* texts[] = {"Request Header Or Cookie Too Large", "The SSL certificate error",
+                                                "No required SSL certificate was sent",
+                                                "The plain HTTP request was sent to HTTPS port"};
+        const std::string text = texts[status - 494];
+        if (status == 494) r.status = 400;
+        r.body = "<html>\r\n<head><title>400 " + text + "</title></head>\r\n<body>\r\n"
+                 "<center><h1>400 Bad Request</h1></center>\r\n<center>" + text + "</center>\r\n"
+                 "<hr><center>" + server_header(tokens) + "</center>\r\n</body>\r\n</html>\r\n";
+        r.content_type = "text/html";
+        r.content_length = r.body.size();
+        r.close = true;
+        return;
+    }
+    if (*status_text(status) == '\0') {
+        r.content_length = 0;  // nginx has no page for this status: an empty body
+    } else {
+        r.body = error_page(status, tokens);
+        r.content_type = "text/html";
+        r.content_length = r.body.size();
+    }
+    // nginx closes the connection after these errors (ngx_http_special_response_handler),
+    // and after those found before the request's headers were complete.
+    if (status == 400 || status == 413 || status == 414 || status == 408 || status == 421 || status == 494 ||
+        status == 495 || status == 496 || status == 497 || status == 500 || status == 501)
+        r.close = true;
+}
+
+void add_location_headers(Response& r, const ir::Location& loc, const RequestContext& ctx, std::time_t now) {
+    // add_header applies to 200, 201, 204, 206, 301, 302, 303, 304, 307, 308 unless `always`.
+    static constexpr int kinds[] = {200, 201, 204, 206, 301, 302, 303, 304, 307, 308};
+    const bool ok = std::find(std::begin(kinds), std::end(kinds), r.status) != std::end(kinds);
+    if (ok)
+        if (auto e = expires_headers(loc, r.last_modified, now)) {
+            r.headers.emplace_back("Expires", std::move(e->first));
+            r.headers.emplace_back("Cache-Control", std::move(e->second));
+        }
+    for (const auto& h : loc.add_headers) {
+        if (!ok && !h.always) continue;
+        std::string v = expand(h.value, ctx);
+        if (!v.empty()) r.headers.emplace_back(h.name, std::move(v));
+    }
+}
+
+namespace {
+
+// The type for a path's extension: the types {} in force, or nginx's built-in three.
+std::string mime_type(const ir::Location& loc, std::string_view path) {
+    static const ir::MimeTypes builtin = {{"html", "text/html"}, {"gif", "image/gif"}, {"jpg", "image/jpeg"}};
+    const ir::MimeTypes& types = loc.types ? *loc.types : builtin;
+    auto slash = path.rfind('/');
+    auto dot = path.rfind('.');
+    if (dot != std::string_view::npos && (slash == std::string_view::npos || dot > slash)) {
+        if (auto it = types.find(lower(path.substr(dot + 1))); it != types.end()) return it->second;
+    }
+    return loc.default_type;
+}
+
+// The file of `uri` in `loc` (ngx_http_map_uri_to_path): root + URI, or the alias in
+// place of the location's prefix (a regex location's alias is the whole path).
+std::string file_path(const ir::Location& loc, std::string_view uri, const RequestContext& ctx) {
+    if (!loc.alias.empty()) {
+        std::string alias = loc.alias_template ? expand(*loc.alias_template, ctx) : loc.alias;
+        if (loc.regex) return alias;
+        return alias + std::string(uri.substr(std::min(uri.size(), loc.name.size())));
+    }
+    return (loc.root_template ? expand(*loc.root_template, ctx) : loc.root) + std::string(uri);
+}
+
+}  // namespace
+
+// Splits "uri?args" as ngx_http_split_args.
+Redirect redirect_to(std::string_view target) {
+    Redirect r;
+    r.active = true;
+    const auto q = target.find('?');
+    r.uri = std::string(target.substr(0, q));
+    if (q != std::string_view::npos) r.args = std::string(target.substr(q + 1));
+    r.args_present = q != std::string_view::npos;
+    return r;
+}
+
+namespace {
+
+// nginx's index module, for a URI ending in '/': the first index file that exists is an
+// internal redirect to it; otherwise 403 for a directory, 404 without one.
+void serve_index(Response& r, Redirect& next, const ir::Location& loc, const RequestContext& ctx, const ActiveConfig& cfg) {
+    const Request& req = ctx.request;
+    const std::string dir = file_path(loc, req.uri, ctx);
+    struct stat st {};
+    for (const auto& index : loc.index) {
+        if (index.starts_with("/")) {  // an absolute index is a URI, taken as it is
+            next = redirect_to(index);
+            next.args = req.args;
+            next.args_present = req.args_present;
+            return;
+        }
+        if (::stat((dir + index).c_str(), &st) == 0) {
+            next = redirect_to(req.uri + index);
+            next.args = req.args;
+            next.args_present = req.args_present;
+            return;
+        }
+    }
+    if (::stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+        cfg.log_for(ctx).write(LogLevel::error, "directory index of \"" + dir + "\" is forbidden" + describe(ctx), ctx.connection.id);
+        set_error(r, 403, loc.server_tokens);
+    } else {
+        cfg.log_for(ctx).write(LogLevel::error,
+                            "\"" + dir + loc.index.front() + "\" is not found (2: No such file or directory)" + describe(ctx),
+                            ctx.connection.id);
+        set_error(r, 404, loc.server_tokens);
+    }
+}
+
+}  // namespace
+
+// nginx's static module: the file of the URI (a directory: 301 to it with a slash).
+void serve_static(Response& r, Redirect& next, const ir::Location& loc, const RequestContext& ctx, const ActiveConfig& cfg) {
+    const Request& req = ctx.request;
+    if (req.method != "GET" && req.method != "HEAD" && req.method != "POST") {
+        set_error(r, 405, loc.server_tokens);
+        return;
+    }
+    if (req.uri.back() == '/') {
+        serve_index(r, next, loc, ctx, cfg);
+        return;
+    }
+    const std::string path = file_path(loc, req.uri, ctx);
+    struct stat st {};
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        const int err = errno;
+        cfg.log_for(ctx).write(LogLevel::error, "open() \"" + path + "\" failed (" + std::to_string(err) + ": " +
+                                                 std::strerror(err) + ")" + describe(ctx), ctx.connection.id);
+        set_error(r, err == EACCES ? 403 : 404, loc.server_tokens);
+        return;
+    }
+    ::fstat(fd, &st);
+    if (S_ISDIR(st.st_mode)) {
+        ::close(fd);
+        r.location = absolute_redirect(req.uri + "/" + (req.args.empty() ? "" : "?" + req.args), ctx);
+        set_error(r, 301, loc.server_tokens);
+        return;
+    }
+    if (req.method == "POST") {  // only after the file was found, as nginx
+        ::close(fd);
+        set_error(r, 405, loc.server_tokens);
+        return;
+    }
+    r.status = 200;
+    r.content_type = mime_type(loc, path);
+    r.content_length = static_cast<std::uint64_t>(st.st_size);
+    r.last_modified = st.st_mtime;
+    char etag[64];
+    std::snprintf(etag, sizeof etag, "\"%lx-%lx\"", static_cast<unsigned long>(st.st_mtime),
+                  static_cast<unsigned long>(st.st_size));
+    r.headers.emplace_back("ETag", etag);
+    r.accept_ranges = true;
+    if (req.method == "HEAD")
+        ::close(fd);
+    else
+        r.file_fd = fd;
+}
+
+// nginx's try_files phase: the first file (or directory, for a name ending in '/') that
+// exists becomes the URI and the location goes on; else =CODE, @name or a URI.
+// Returns true when the location's content handler should run.
+bool try_files(const ir::TryFiles& tf, Response& r, Redirect& next, const ir::Location& loc, RequestContext& ctx) {
+    for (const auto& file : tf.files) {
+        const std::string name = expand(file, ctx);
+        const bool test_dir = !name.empty() && name.back() == '/';
+        struct stat st {};
+        if (::stat(file_path(loc, name, ctx).c_str(), &st) != 0 || S_ISDIR(st.st_mode) != test_dir) continue;
+        ctx.request.uri = name;
+        return true;
+    }
+    if (tf.code) {
+        set_error(r, tf.code, loc.server_tokens);
+        return false;
+    }
+    const std::string target = expand(tf.fallback, ctx);
+    if (target.starts_with("@")) {
+        next.active = true;
+        next.named = find_named(ctx.server->locations, target);
+        next.uri = target;
+    } else {
+        next = redirect_to(target);
+        next.args_present = true;  // nginx's try_files leaves the arguments set, if empty
+    }
+    return false;
+}
+
+// `return` (and a redirecting rewrite): the code with a text, a redirect, or nginx's page.
+void answer_return(Response& r, const ScriptResult& ret, const ir::Location& loc, const RequestContext& ctx) {
+    r.status = ret.status;
+    if (ret.status == 444) {
+        r.close = true;
+        return;
+    }
+    const bool redirect = ret.status == 301 || ret.status == 302 || ret.status == 303 || ret.status == 307 || ret.status == 308;
+    if (redirect) {
+        // nginx builds a relative target's absolute form itself and sends it early;
+        // an absolute one is an ordinary header, sent after Connection.
+        if (!ret.text.empty() && ret.text[0] == '/')
+            r.location = absolute_redirect(ret.text, ctx);
+        else
+            r.headers.emplace_back("Location", ret.text);
+        set_error(r, ret.status, loc.server_tokens);
+    } else if (ret.has_text) {
+        r.content_type = mime_type(loc, ctx.request.uri);
+        r.body = ret.text;
+        r.content_length = r.body.size();
+    } else if (ret.status >= 300) {
+        set_error(r, ret.status, loc.server_tokens);
+    } else if (ret.status != 204) {
+        r.content_type = mime_type(loc, ctx.request.uri);
+        r.content_length = 0;
+    }
+}
+
+// nginx's phases before content: server rewrite, find location (with its
+// client_max_body_size check), location rewrite, and post rewrite back to find location
+// while the URI changes; `uri_changes` counts down the 10 changes nginx allows a request.
+// A named location (error_page, try_files) starts at its own rewrite phase.
+Route route_request(const ir::HttpServer& server, RequestContext& ctx, std::optional<std::uint64_t> content_length,
+                    const ActiveConfig& cfg, int& uri_changes, const ir::Location* named) {
+    Route route;
+    route.location = ctx.location = &server.root_location;
+    if (!named) {
+        route.script = run_script(server.root_location.script, ctx);
+        if (route.script.next == ScriptResult::Next::respond) return route;
+    }
+    for (;;) {
+        LocationMatch m;
+        if (named) {
+            m.location = named;
+            named = nullptr;
+        } else {
+            m = find_location(server.locations, ctx.request.uri);
+        }
+        route.location = m.location ? m.location : &server.root_location;
+        if (m.location && m.location->regex) {
+            ctx.captures = std::move(m.captures);
+            for (auto& [name, value] : m.named) ctx.set_variable(name, std::move(value));
+        }
+        const ir::Location& loc = *route.location;
+        ctx.location = &loc;
+        if (content_length && loc.client_max_body_size > 0 && *content_length > static_cast<std::uint64_t>(loc.client_max_body_size)) {
+            cfg.log_for(ctx).write(LogLevel::error,
+                                "client intended to send too large body: " + std::to_string(*content_length) + " bytes" + describe(ctx),
+                                ctx.connection.id);
+            route.error = 413;
+            return route;
+        }
+        if (loc.internal && !ctx.request.internal) {
+            route.error = 404;
+            return route;
+        }
+        if (!m.location) {  // nginx skips the location rewrite phase for the server's own level
+            route.script = {};
+            return route;
+        }
+        route.script = run_script(loc.script, ctx);
+        if (route.script.location) route.location = ctx.location = route.script.location;
+        if (route.script.next != ScriptResult::Next::find_location) return route;
+        if (--uri_changes == 0) {
+            cfg.log_for(ctx).write(LogLevel::error,
+                                "rewrite or internal redirection cycle while processing \"" + ctx.request.uri + "\"" + describe(ctx),
+                                ctx.connection.id);
+            route.error = 500;
+            return route;
+        }
+    }
+}
+
+std::string serialize_head(const Response& r, bool keep_alive, const ir::Location& loc, std::time_t now) {
+    std::string h;
+    h.reserve(256);
+    h.append("HTTP/1.1 ").append(std::to_string(r.status)).append(" ").append(status_text(r.status)).append("\r\n");
+    append_header(h, "Server", server_header(loc.server_tokens));
+    append_header(h, "Date", http_date(now));
+    if (!r.content_type.empty()) append_header(h, "Content-Type", r.content_type);
+    if (r.content_length) append_header(h, "Content-Length", std::to_string(*r.content_length));
+    if (r.last_modified) append_header(h, "Last-Modified", http_date(*r.last_modified));
+    if (!r.location.empty()) append_header(h, "Location", r.location);
+    h += keep_alive ? "Connection: keep-alive\r\n" : "Connection: close\r\n";
+    if (keep_alive && loc.keepalive_header >= 0) append_header(h, "Keep-Alive", "timeout=" + std::to_string(loc.keepalive_header));
+    for (const auto& [k, v] : r.headers) append_header(h, k, v);
+    if (r.accept_ranges) h += "Accept-Ranges: bytes\r\n";
+    h += "\r\n";
+    return h;
+}
+
+// ngx_http_internal_redirect / ngx_http_named_location: false (and a 500) once the
+// request has changed its URI too often.
+bool follow(const Redirect& next, RequestContext& ctx, int& uri_changes, const ActiveConfig& cfg) {
+    Request& req = ctx.request;
+    if (--uri_changes == 0) {
+        cfg.log_for(ctx).write(LogLevel::error,
+                            "rewrite or internal redirection cycle while " +
+                                std::string(next.named ? "redirect to named location \"" : "internally redirecting to \"") +
+                                next.uri + "\"" + describe(ctx),
+                            ctx.connection.id);
+        return false;
+    }
+    req.internal = true;
+    req.valid_unparsed_uri = false;
+    if (!next.named) {
+        req.uri = next.uri;
+        req.args = next.args;
+        req.args_present = next.args_present;
+    }
+    return true;
+}
+
+}  // namespace ngxlite::runtime

@@ -1,0 +1,69 @@
+// A request's phases and content handlers as nginx runs them: realip and access, server
+// and location rewrite with find location, try_files, index, static files and `return`,
+// each filling in the Response that http_session.cpp sends.
+#pragma once
+
+#include "runtime/active_config.hpp"
+#include "runtime/request.hpp"
+#include "runtime/rewrite.hpp"
+
+#include <cstdint>
+#include <ctime>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace ngxlite::runtime {
+
+// What a handler answers; written in nginx's header order.
+struct Response {
+    int status = 200;
+    std::string content_type;
+    std::optional<std::uint64_t> content_length;
+    std::optional<std::time_t> last_modified;
+    std::string location;  // made absolute by ngxlite: sent before Connection, as nginx does
+    std::vector<std::pair<std::string, std::string>> headers;  // Location as given, ETag, add_header
+    std::string body;
+    int file_fd = -1;  // a static file streamed after the header
+    bool close = false;
+    bool special = false;  // nginx's own page for the status: error_page may replace it
+    bool accept_ranges = false;  // nginx's range filter adds it after every other header
+};
+
+// An internal redirect decided by try_files, index or error_page (a URI or @name).
+struct Redirect {
+    bool active = false;
+    std::string uri;
+    std::string args;
+    bool args_present = false;  // $args is "" rather than "-" (see Request::args_present)
+    const ir::Location* named = nullptr;
+};
+
+struct Route {
+    const ir::Location* location = nullptr;
+    ScriptResult script;  // respond: `return` or a redirect answers the request
+    int error = 0;        // 413, 500 (a rewrite cycle), 404 (an internal location)
+};
+
+// The answer `status` with nginx's page for it (and its rule for closing the connection).
+void set_error(Response& r, int status, bool tokens);
+// expires and add_header for the answer, as the location says.
+void add_location_headers(Response& r, const ir::Location& loc, const RequestContext& ctx, std::time_t now);
+// The realip module: the client a trusted proxy names, once per request.
+void apply_real_ip(const ir::Location& loc, RequestContext& ctx);
+// realip, then allow/deny: false when the client is denied.
+bool access_phases(const ir::Location& loc, RequestContext& ctx);
+// An internal redirect to "uri?args".
+Redirect redirect_to(std::string_view target);
+void serve_static(Response& r, Redirect& next, const ir::Location& loc, const RequestContext& ctx, const ActiveConfig& cfg);
+bool try_files(const ir::TryFiles& tf, Response& r, Redirect& next, const ir::Location& loc, RequestContext& ctx);
+void answer_return(Response& r, const ScriptResult& ret, const ir::Location& loc, const RequestContext& ctx);
+Route route_request(const ir::HttpServer& server, RequestContext& ctx, std::optional<std::uint64_t> content_length,
+                    const ActiveConfig& cfg, int& uri_changes, const ir::Location* named);
+// The status line and headers, in nginx's order.
+std::string serialize_head(const Response& r, bool keep_alive, const ir::Location& loc, std::time_t now);
+bool follow(const Redirect& next, RequestContext& ctx, int& uri_changes, const ActiveConfig& cfg);
+
+}  // namespace ngxlite::runtime
