@@ -52,10 +52,10 @@ std::optional<std::string> ActiveConfig::open_error() const {
     return access_logs->open_error();
 }
 
-void ActiveConfig::reopen_logs() const {
-    error_log.reopen();
-    for (const auto& log : context_logs) log->reopen();
-    access_logs->reopen();
+void ActiveConfig::reopen_logs(uid_t owner) const {
+    error_log.reopen(owner);
+    for (const auto& log : context_logs) log->reopen(owner);
+    access_logs->reopen(owner);
 }
 
 const ErrorLog& ActiveConfig::log_for(const RequestContext& ctx) const {

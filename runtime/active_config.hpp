@@ -29,7 +29,7 @@ struct ActiveConfig {
     const ir::StreamServer* find_stream_server(const ir::Endpoint& local) const;
     // A log file that would not open: nginx refuses to start (or to reload) then.
     std::optional<std::string> open_error() const;
-    void reopen_logs() const;  // USR1: every error and access log
+    void reopen_logs(uid_t owner) const;  // USR1: every error and access log, as ErrorLog::reopen
 
     // The error log of a context (an IR index, -1: the main one); a request's is its
     // location's, once found, else its server's, as nginx switches c->log.

@@ -677,18 +677,15 @@ void WorkerState::stop() {
     if (connections == 0) wind_down();
 }
 
-std::size_t WorkerState::end_sessions_before(std::uint64_t generation) {
+std::size_t WorkerState::end_sessions() {
     std::vector<ShutdownTarget*> ending;  // each unlinks itself only once its coroutine is done
-    for (ShutdownTarget& s : sessions)
-        if (s.generation() < generation) ending.push_back(&s);
+    for (ShutdownTarget& s : sessions) ending.push_back(&s);
     for (ShutdownTarget* s : ending) s->shutdown_timeout();
     return ending.size();
 }
 
 void WorkerState::wind_down() {
     if (shutdown_timer) shutdown_timer->cancel();
-    if (reload_timers)
-        for (auto& timer : *reload_timers) timer.cancel();
     timers.stop_waiting();
 }
 
@@ -713,7 +710,7 @@ struct Connection {
     Connection& operator=(const Connection&) = delete;
 
     WorkerState& worker;
-    std::shared_ptr<const ActiveConfig> cfg;  // the config its last request used
+    std::shared_ptr<const ActiveConfig> cfg;
     ConnectionInfo conn;
     const ServerSelector* selector;
     TransportStream stream;
@@ -740,10 +737,8 @@ Task<void> finish_writing(TransportStream& stream, std::chrono::milliseconds sen
 // connection costs little more than its socket.
 Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer, std::size_t header_size,
                                     boost::system::error_code rec) {
-    WorkerState& worker = c.worker;
     std::shared_ptr<const ActiveConfig>& cfg = c.cfg;
     ConnectionInfo& conn = c.conn;
-    const ServerSelector*& selector_ptr = c.selector;
     TransportStream& stream = c.stream;
     std::chrono::milliseconds& idle_timeout = c.idle_timeout;
     const std::uint64_t id = conn.id;
@@ -752,12 +747,7 @@ Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer, std::size_t 
     HeaderArena<2048> fields_memory;
     RequestParser parser(std::piecewise_construct, std::make_tuple(), std::make_tuple(fields_memory.allocator()));
     parser.header_limit(4 * kLargeHeaderBuffer);  // large_client_header_buffers 4 8k
-    if (cfg != worker.config) {  // reloaded meanwhile: this request is the new config's
-        cfg = worker.config;
-        selector_ptr = cfg->find_selector({conn.server_addr, conn.server_port, conn.server_addr.find(':') != std::string::npos});
-        if (!selector_ptr) co_return false;  // no longer listening here
-    }
-    const ServerSelector& selector = *selector_ptr;
+    const ServerSelector& selector = *c.selector;
     if (header_size > 0)
         rec = parse_header_block(buffer, header_size, parser);
     else if (!rec)
@@ -1058,7 +1048,7 @@ Task<void> serve_connection(std::unique_ptr<Connection> c, bool readable) {
             buffer.consume(1);
         }
         if (buffer.size() == 0) {
-            if (c->worker.stopping) co_return;
+            if (c->worker.stopping && c->conn.requests > 0) co_return;
             // Nothing known to be there: the connection waits idle, without this frame
             // (the wait's first try sees a next request a busy client has sent already).
             if (!readable && !stream.tls_buffered()) break;
@@ -1099,17 +1089,19 @@ Task<void> serve_connection(std::unique_ptr<Connection> c, bool readable) {
 }
 
 // Between requests a connection holds no coroutine and no buffer: the wait's handler owns
-// it, and QUIT or the timeout closes it.
+// it, and the timeout closes it, or QUIT once a request was served (a new connection is
+// not idle in nginx's sense: its first request is served, even after QUIT).
 void await_request(std::unique_ptr<Connection> c) {
     TimedStream& stream = c->stream.timed();
-    c->worker.idle.push_back(stream);
+    const bool kept_alive = c->conn.requests > 0;
+    if (kept_alive) c->worker.idle.push_back(stream);
     stream.expires_after(c->idle_timeout);
     // Sized to the wait itself: Asio's recycled blocks would hand it a larger one, kept
     // for as long as the connection idles.
     const asio::mutable_buffer first = asio::buffer(&c->peeked, 1);  // before `c` moves into the handler
-    stream.async_peek(first, asio::bind_allocator(ExactAllocator<void>(), [c = std::move(c)](const boost::system::error_code& ec, std::size_t) mutable {
+    stream.async_peek(first, asio::bind_allocator(ExactAllocator<void>(), [c = std::move(c), kept_alive](const boost::system::error_code& ec, std::size_t) mutable {
         c->stream.timed().unlist();
-        if (ec || c->worker.stopping) return;  // closed by the client, the timeout or QUIT
+        if (ec || (kept_alive && c->worker.stopping)) return;  // closed by the client, the timeout or QUIT
         const auto ex = c->stream.get_executor();
         asio::co_spawn(ex, serve_connection(std::move(c), true), asio::detached);
     }));

@@ -70,7 +70,7 @@ struct StreamSession final : ShutdownTarget {
     StreamSession& operator=(const StreamSession&) = delete;
 
     WorkerState& worker;
-    std::shared_ptr<const ActiveConfig> cfg;  // kept for the session's life, across reloads
+    std::shared_ptr<const ActiveConfig> cfg;  // its serving process's
     const ir::StreamServer& server;
     ConnectionInfo conn;
     TransportStream client;
@@ -93,7 +93,6 @@ struct StreamSession final : ShutdownTarget {
     std::unique_ptr<asio::steady_timer> rate_delay[2];
     std::string certificate_error;  // ssl_certificate with variables: why the handshake's load failed
 
-    std::uint64_t generation() const override { return cfg->generation; }
     // nginx's shutdown timer: the session ends (its access log line still written), with
     // the proxy's info line once the proxy runs.
     void shutdown_timeout() override {

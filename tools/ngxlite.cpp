@@ -2,7 +2,7 @@
 // prints "nginx". See README.md for the flags ngxlite adds.
 #include "grammar/parse.hpp"
 #include "parser/load.hpp"
-#include "runtime/server.hpp"
+#include "runtime/master.hpp"
 #include "tools/config_json.hpp"
 #include "tools/listen_check.hpp"
 #include "tools/tls_lint.hpp"
