@@ -257,7 +257,7 @@ private:
 
     // nginx's ngx_signal_handler line, for the master.
     void log_signal(int sig, const siginfo_t& info) const {
-        const char* action = sig == SIGHUP ? ", reconfiguring" : sig == SIGUSR1 ? ", reopening"
+        const char* action = sig == SIGHUP ? ", reconfiguring" : sig == SIGUSR1 ? ", reopening logs"
                            : sig == SIGQUIT ? ", shutting down" : sig == SIGCHLD ? "" : ", exiting";
         log().write(LogLevel::notice, "signal " + std::to_string(sig) + " (SIG" + ::sigabbrev_np(sig) + ") received" +
                                           (info.si_pid ? " from " + std::to_string(info.si_pid) : "") + action);

@@ -87,8 +87,9 @@ public:
     // flight are done, or after worker_shutdown_timeout (0: no limit) when they are not.
     void stop_gracefully() {
         asio::post(ctx_, [this] {
+            // Closed, not destroyed: an accept that completed meanwhile still reaches its
+            // acceptor, and the loop then ends on it.
             for (auto& a : acceptors_) a->close();
-            acceptors_.clear();
             const ir::Msec limit = state_.config->ir->worker_shutdown_timeout;
             if (limit.count() > 0 && state_.connections > 0) {
                 shutdown_timer_ = std::make_unique<asio::steady_timer>(ctx_, limit);
