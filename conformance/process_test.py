@@ -455,7 +455,8 @@ def thread_credentials(pid):
 def check_user(binary):
     """Started as root with `user nobody nogroup;`, no thread of the serving process has
     root's ids, root's groups or a capability, before and after a reload, and a file only
-    root may read is forbidden, as with nginx's worker processes; the master stays root."""
+    root may read is forbidden, as with nginx's worker processes; the master stays root,
+    and the logs it reopens on USR1 are the user's, written by the serving process."""
     if os.geteuid() != 0:
         return
     uid, gid = str(pwd.getpwnam("nobody").pw_uid), str(grp.getgrnam("nogroup").gr_gid)
@@ -483,6 +484,17 @@ def check_user(binary):
             for tid, creds in thread_credentials(serving).items():
                 assert creds == unprivileged, f"thread {tid} {moment}: {creds}"
         assert thread_credentials(c.proc.pid)[str(c.proc.pid)]["Uid"] == ["0"] * 4, "master not root"
+        # USR1: the master reopens the logs as root and makes them the user's, so the
+        # serving process can reopen and write them.
+        access = os.path.join(c.dir, "logs", "access.log")
+        os.rename(access, access + ".1")
+        os.kill(c.proc.pid, signal.SIGUSR1)
+
+        def logged_in_new_file():
+            get(c.port, "/open.txt")
+            return os.path.exists(access) and "/open.txt" in open(access).read()
+        assert until(logged_in_new_file), "no access log line in the reopened file"
+        assert str(os.stat(access).st_uid) == uid, "reopened log not the user's"
     finally:
         c.close()
 
