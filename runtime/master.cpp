@@ -1,5 +1,6 @@
 #include "runtime/master.hpp"
 
+#include "runtime/process_title.hpp"
 #include "runtime/serving_process.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
@@ -200,6 +201,7 @@ public:
             log().write(LogLevel::emerg, system_error_text("mmap(MAP_ANON|MAP_SHARED, 8)", errno));
             return 1;
         }
+        set_process_title("master process " + original_command_line());
         start_serving();
         const sigset_t signals = master_signals();
         // TERM: nginx's master sends it again after 50, 100, ... ms, and KILL once the

@@ -1,6 +1,7 @@
 #include "runtime/serving_process.hpp"
 
 #include "runtime/http_session.hpp"
+#include "runtime/process_title.hpp"
 #include "runtime/stream_session.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -204,6 +205,7 @@ bool become_serving_user(const ServingSetup& setup) {
 }  // namespace
 
 int run_serving_process(const ServingSetup& setup) {
+    set_process_title("worker process");
     const pid_t master = ::getppid();
     if (!become_serving_user(setup)) return 2;
     // A master that is gone (killed) cannot stop this process: it stops itself then.
@@ -245,6 +247,7 @@ int run_serving_process(const ServingSetup& setup) {
             config.reopen_logs(kKeepOwner);
         } else if (sig == SIGQUIT && !quitting) {
             config.error_log.write(LogLevel::notice, "gracefully shutting down");
+            set_process_title("worker process is shutting down");
             quitting = true;
             for (auto& w : workers) w->stop_gracefully();
         } else if (sig == SIGTERM || sig == SIGINT) {
