@@ -456,7 +456,8 @@ def check_user(binary):
     """Started as root with `user nobody nogroup;`, no thread of the serving process has
     root's ids, root's groups or a capability, before and after a reload, and a file only
     root may read is forbidden, as with nginx's worker processes; the master stays root,
-    and the logs it reopens on USR1 are the user's, written by the serving process."""
+    opens for the serving process a log only root can reach (added by the reload), and
+    makes the logs it reopens on USR1 the user's, written by the serving process."""
     if os.geteuid() != 0:
         return
     uid, gid = str(pwd.getpwnam("nobody").pw_uid), str(grp.getgrnam("nogroup").gr_gid)
@@ -478,11 +479,17 @@ def check_user(binary):
         serving = None
         for moment in ("at start", "after a reload"):
             if serving:
+                # The reload adds a log only root can reach: the master opens it.
+                os.makedirs(os.path.join(c.dir, "private"), mode=0o700)
+                c.conf("root html; access_log logs/access.log; access_log private/access.log;", main="user nobody nogroup;\n")
                 os.kill(c.proc.pid, signal.SIGHUP)
             serving = serving_process(c.proc.pid, replacing=serving)
             assert serving, f"no serving process {moment}"
             for tid, creds in thread_credentials(serving).items():
                 assert creds == unprivileged, f"thread {tid} {moment}: {creds}"
+        get(c.port, "/open.txt")
+        assert until(lambda: "/open.txt" in open(os.path.join(c.dir, "private", "access.log")).read()), \
+            "no line in the root-only log opened by the reload"
         assert thread_credentials(c.proc.pid)[str(c.proc.pid)]["Uid"] == ["0"] * 4, "master not root"
         # USR1: the master reopens the logs as root and makes them the user's, so the
         # serving process can reopen and write them.
