@@ -188,7 +188,7 @@ std::variant<std::shared_ptr<UpstreamState>, int> evaluated_upstream(StreamSessi
     }
     proxied_host = std::string(host);
     const ir::UpstreamGroup* group = runtime_upstream(groups, host, port, no_port, url, s.literal_group);
-    if (group && !s.literal_group) return upstream_state(s.cfg->generation, groups, static_cast<std::size_t>(group - groups.data()), s.worker.timers);
+    if (group && !s.literal_group) return upstream_state(groups, static_cast<std::size_t>(group - groups.data()), s.worker.timers);
     if (no_port) {
         s.log(LogLevel::error, "no port in upstream \"" + std::string(host) + "\"", "");
         return 500;
@@ -259,7 +259,7 @@ Task<int> connect_upstream(StreamSession& s) {
         if (const int* status = std::get_if<int>(&evaluated)) co_return *status;
         state = std::get<std::shared_ptr<UpstreamState>>(std::move(evaluated));
     } else {
-        state = upstream_state(s.cfg->generation, groups, static_cast<std::size_t>(server.upstream_index), s.worker.timers);
+        state = upstream_state(groups, static_cast<std::size_t>(server.upstream_index), s.worker.timers);
     }
     PeerSelection selection(state, balancer_key(state->group, s.vars));
     selection.limit_tries(server.next_upstream_tries);
