@@ -319,14 +319,15 @@ def requests_of(case_dir):
 
 def access_log(prefix, port, token_flags):
     """The access log's lines with the time and the port masked, and the byte count of
-    responses that carried the server's name."""
+    responses that carried the server's name (error pages name it, and are compared whole
+    as responses)."""
     path = os.path.join(prefix, "logs", "access.log")
     if not os.path.exists(path):
         return []
     out = []
     for i, line in enumerate(open(path, encoding="latin-1").read().splitlines()):
         line = re.sub(r"\[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\]", "[TIME]", line).replace(":%d" % port, ":PORT")
-        if i < len(token_flags) and token_flags[i]:
+        if (i < len(token_flags) and token_flags[i]) or re.search(r'" [45]\d\d \d+ ', line):
             line = re.sub(r'(" \d{3}) \d+ ', r"\1 BYTES ", line, count=1)
         out.append(line)
     return out

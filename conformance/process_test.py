@@ -1,15 +1,20 @@
 #!/usr/bin/env python3
 """process_test.py NGXLITE: the process the nginx way, on a real ngxlite.
 
-pid file, -s reload (new config served, kept-alive connections included; a broken one
-logged and the old one kept; a new listen address bound), -s reopen, -s quit (idle
-connections closed) and -s stop, worker_connections, `user`, and daemon mode; stream
-sessions across reload and QUIT and connections reused at worker_connections (3,000 idle
-and 500 slow against 1024), checks that run against real nginx first, so that what they
-expect is what nginx does. Every wait is a poll with a deadline. Ends with "N passed,
-N failed".
+pid file, -s reload (new config served; a broken one logged and the old one kept; a new
+listen address bound), -s reopen, -s quit and -s stop, worker_connections, and daemon mode;
+then the checks that run against real nginx first, so that what they expect is what nginx
+does: kept-alive connections and stream sessions across reload and QUIT, the serving
+process (nginx's worker process) killed and started again, `user` (every thread of the
+serving process without root's ids or capabilities, before and after a reload), 100
+reloads under load without a request lost, and connections reused at worker_connections
+(3,000 idle and 500 slow against 1024). Every wait is a poll with a deadline. Ends with
+"N passed, N failed".
 """
+import grp
 import os
+import pwd
+import re
 import resource
 import shutil
 import signal
@@ -17,6 +22,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -32,16 +38,45 @@ def free_port():
         return s.getsockname()[1]
 
 
-def get(port, path="/"):
+def fetch(port, path="/"):
+    """One request on a connection of its own: the status line and the body, or None."""
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
             s.sendall(f"GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".encode())
             data = b""
             while chunk := s.recv(65536):
                 data += chunk
-            return data.split(b"\r\n\r\n", 1)[1].decode()
-    except OSError:
+            head, body = data.split(b"\r\n\r\n", 1)
+            return head.split(b"\r\n", 1)[0].decode(), body.decode()
+    except (OSError, ValueError):
         return None
+
+
+def get(port, path="/"):
+    answer = fetch(port, path)
+    return answer[1] if answer else None
+
+
+def children(pid):
+    """The processes `pid` (a master, one thread) started and that are still there."""
+    try:
+        return {int(p) for p in open(f"/proc/{pid}/task/{pid}/children").read().split()}
+    except OSError:
+        return set()
+
+
+def serving_process(master, replacing=None):
+    """The pid of the master's serving process (nginx's worker process) once it has just
+    one and that one is not `replacing`; None if not so by the deadline."""
+    found = []
+
+    def one():
+        running = children(master)
+        if len(running) == 1 and replacing not in running:
+            found.append(running.pop())
+            return True
+        return False
+    return found[0] if until(one) else None
 
 
 def until(predicate):
@@ -61,9 +96,9 @@ class Case:
         self.port = free_port()
         self.proc = None
 
-    def conf(self, body, extra_listen=None):
+    def conf(self, body, extra_listen=None, main=""):
         listens = f"listen 127.0.0.1:{self.port};" + (f" listen 127.0.0.1:{extra_listen};" if extra_listen else "")
-        text = ("pid logs/ngxlite.pid;\nerror_log logs/error.log info;\nevents {}\nhttp {\n"
+        text = (f"{main}pid logs/ngxlite.pid;\nerror_log logs/error.log info;\nevents {{}}\nhttp {{\n"
                 f"  access_log logs/access.log;\n  server {{ {listens} location / {{ {body} }} }}\n}}\n")
         open(os.path.join(self.dir, "nginx.conf"), "w").write(text)
 
@@ -86,15 +121,19 @@ class Case:
         return open(os.path.join(self.dir, "logs", "error.log")).read()
 
     def close(self):
+        """Kills what a failed check left running: the serving processes first (nginx's
+        outlive a killed master), then the master (a daemon's is in the pid file)."""
+        pid = self.pid_file()
+        masters = {int(pid)} if pid and pid.isdigit() else set()
         if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        pid = self.pid_file()  # a daemon this case started and a failed check left running
-        if pid and pid.isdigit():
+            masters.add(self.proc.pid)
+        for victim in [child for master in masters for child in children(master)] + list(masters):
             try:
-                os.kill(int(pid), signal.SIGKILL)
+                os.kill(victim, signal.SIGKILL)
             except OSError:
                 pass
+        if self.proc:
+            self.proc.wait()
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
@@ -165,9 +204,11 @@ def keepalive_get(sock, path="/"):
     return None
 
 
-def check_keepalive_reload_and_quit(binary):
-    """A kept-alive connection takes a reload at its next request; QUIT closes an idle one
-    at once and the process exits."""
+def check_keepalive_across_reload_and_quit(binary):
+    """As nginx's old worker processes do: a reload closes a kept-alive connection waiting
+    for its next request (the old serving process closes its idle connections as it stops)
+    while new connections get the new config; QUIT closes an idle one at once and the
+    process exits."""
     c = Case(binary)
     try:
         c.conf('return 200 "one";')
@@ -177,13 +218,84 @@ def check_keepalive_reload_and_quit(binary):
         c.conf('return 200 "two";')
         assert c.cli("-s", "reload").returncode == 0
         assert until(lambda: get(c.port) == "two"), "reload not applied"
-        assert keepalive_get(kept) == "two", "kept-alive connection still on the old config"
+        assert closed(kept), "idle connection not closed by the reload"
+        kept.close()
+        kept = socket.create_connection(("127.0.0.1", c.port), timeout=DEADLINE)
+        assert keepalive_get(kept) == "two"
         os.kill(c.proc.pid, signal.SIGQUIT)
-        kept.settimeout(DEADLINE)
-        assert kept.recv(1) == b"", "idle connection not closed on QUIT"
+        assert closed(kept), "idle connection not closed on QUIT"
         c.proc.wait(timeout=DEADLINE)
         assert c.proc.returncode == 0
         kept.close()
+    finally:
+        c.close()
+
+
+def closed(sock):
+    """The peer closed `sock` (an end of file or a reset) within its timeout."""
+    try:
+        return sock.recv(1) == b""
+    except ConnectionResetError:
+        return True
+    except socket.timeout:
+        return False
+
+
+def check_killed_serving_process(binary):
+    """A serving process killed (SIGSEGV, then SIGKILL) costs only its own connections: the
+    master logs nginx's alert, starts another, and the next request is served."""
+    c = Case(binary)
+    try:
+        c.conf('return 200 "k";')
+        assert c.start(), "did not start"
+        for sig in (signal.SIGSEGV, signal.SIGKILL):
+            serving = serving_process(c.proc.pid)
+            assert serving, "no serving process"
+            held = socket.create_connection(("127.0.0.1", c.port), timeout=DEADLINE)
+            assert keepalive_get(held) == "k"  # accepted: the serving process's own
+            os.kill(serving, sig)
+            alert = re.compile(rf"^\S+ \S+ \[alert\] {c.proc.pid}#\d+: worker process {serving} exited on signal "
+                               rf"{int(sig)}( \(core dumped\))?$", re.M)
+            assert until(lambda: alert.search(c.error_log())), f"no alert for signal {int(sig)}"
+            assert closed(held), "a connection of the killed process still open"
+            held.close()
+            assert get(c.port) == "k", f"not served after signal {int(sig)}"
+            assert serving_process(c.proc.pid, replacing=serving), "no new serving process"
+    finally:
+        c.close()
+
+
+def check_reloads_under_load(binary):
+    """100 reloads while a client sends requests, each on a connection of its own: every
+    one is answered 200, by the old config or the new (none lost across a reload)."""
+    # nginx's master sleeps 100 ms after starting each new worker process: 20 reloads show
+    # what it does in a couple of seconds.
+    reloads = 20 if binary == NGINX else 100
+    c = Case(binary)
+    try:
+        c.conf('return 200 "0";')
+        assert c.start(), "did not start"
+        answers, stop = [], threading.Event()
+
+        def client():
+            while not stop.is_set() and len(answers) < 100000:
+                answers.append(fetch(c.port))
+        sender = threading.Thread(target=client)
+        sender.start()
+        try:
+            for i in range(1, reloads + 1):
+                c.conf(f'return 200 "{i}";')
+                os.kill(c.proc.pid, signal.SIGHUP)
+                assert until(lambda: get(c.port) == str(i)), f"reload {i} not applied"
+        finally:
+            stop.set()
+            sender.join()
+        lost = [a for a in answers if not a or a[0] != "HTTP/1.1 200 OK"]
+        assert not lost, f"{len(lost)} of {len(answers)} requests lost: {lost[:3]}"
+        assert len(answers) >= reloads, f"only {len(answers)} requests sent"
+        os.kill(c.proc.pid, signal.SIGQUIT)
+        c.proc.wait(timeout=DEADLINE)
+        assert c.proc.returncode == 0, "quit exit code"
     finally:
         c.close()
 
@@ -405,14 +517,29 @@ def check_idle_and_slow_flood(binary):
         c.close()
 
 
+def thread_credentials(pid):
+    """Each thread of process `pid`: its Uid, Gid, Groups, CapEff and CapPrm status fields."""
+    found = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        lines = open(f"/proc/{pid}/task/{tid}/status").read().splitlines()
+        fields = dict(line.split(":", 1) for line in lines if ":" in line)
+        found[tid] = {name: fields[name].split() for name in ("Uid", "Gid", "Groups", "CapEff", "CapPrm")}
+    return found
+
+
 def check_user(binary):
-    """Started as root, workers serve as `user` (nobody by default): a file only root may
-    read is forbidden, as with nginx's worker processes; the main thread stays root."""
+    """Started as root with `user nobody nogroup;`, no thread of the serving process has
+    root's ids, root's groups or a capability, before and after a reload, and a file only
+    root may read is forbidden, as with nginx's worker processes; the master stays root,
+    opens for the serving process a log only root can reach (added by the reload), and
+    makes the logs it reopens on USR1 the user's, written by the serving process."""
     if os.geteuid() != 0:
         return
+    uid, gid = str(pwd.getpwnam("nobody").pw_uid), str(grp.getgrnam("nogroup").gr_gid)
+    unprivileged = {"Uid": [uid] * 4, "Gid": [gid] * 4, "Groups": [gid], "CapEff": ["0" * 16], "CapPrm": ["0" * 16]}
     c = Case(binary)
     try:
-        c.conf("root html;")
+        c.conf("root html;", main="user nobody nogroup;\n")
         html = os.path.join(c.dir, "html")
         os.makedirs(html)
         os.chmod(c.dir, 0o755)
@@ -423,12 +550,33 @@ def check_user(binary):
         c.proc = subprocess.Popen([binary, "-p", c.dir + "/", "-c", "nginx.conf", "-g", "daemon off;"],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         assert until(lambda: get(c.port, "/open.txt") == "open.txt"), "not serving"
-        with socket.create_connection(("127.0.0.1", c.port), timeout=2) as s:
-            s.sendall(b"GET /secret.txt HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
-            assert s.recv(100).startswith(b"HTTP/1.1 403"), "root-only file served"
-        uids = {open(f"/proc/{c.proc.pid}/task/{t}/status").read().split("Uid:")[1].split()[0]
-                for t in os.listdir(f"/proc/{c.proc.pid}/task")}
-        assert "0" in uids and len(uids) == 2, f"thread uids {uids}"
+        assert fetch(c.port, "/secret.txt")[0] == "HTTP/1.1 403 Forbidden", "root-only file served"
+        serving = None
+        for moment in ("at start", "after a reload"):
+            if serving:
+                # The reload adds a log only root can reach: the master opens it.
+                os.makedirs(os.path.join(c.dir, "private"), mode=0o700)
+                c.conf("root html; access_log logs/access.log; access_log private/access.log;", main="user nobody nogroup;\n")
+                os.kill(c.proc.pid, signal.SIGHUP)
+            serving = serving_process(c.proc.pid, replacing=serving)
+            assert serving, f"no serving process {moment}"
+            for tid, creds in thread_credentials(serving).items():
+                assert creds == unprivileged, f"thread {tid} {moment}: {creds}"
+        get(c.port, "/open.txt")
+        assert until(lambda: "/open.txt" in open(os.path.join(c.dir, "private", "access.log")).read()), \
+            "no line in the root-only log opened by the reload"
+        assert thread_credentials(c.proc.pid)[str(c.proc.pid)]["Uid"] == ["0"] * 4, "master not root"
+        # USR1: the master reopens the logs as root and makes them the user's, so the
+        # serving process can reopen and write them.
+        access = os.path.join(c.dir, "logs", "access.log")
+        os.rename(access, access + ".1")
+        os.kill(c.proc.pid, signal.SIGUSR1)
+
+        def logged_in_new_file():
+            get(c.port, "/open.txt")
+            return os.path.exists(access) and "/open.txt" in open(access).read()
+        assert until(logged_in_new_file), "no access log line in the reopened file"
+        assert str(os.stat(access).st_uid) == uid, "reopened log not the user's"
     finally:
         c.close()
 
@@ -448,10 +596,10 @@ def main():
     binary = os.path.abspath(sys.argv[1])
     raise_file_limit()
     passed = failed = 0
-    checks = [(check, binary) for check in (check_reload_and_quit, check_keepalive_reload_and_quit,
-                                            check_worker_connections_refuse, check_user, check_stop_and_daemon,
+    checks = [(check, binary) for check in (check_reload_and_quit, check_worker_connections_refuse, check_stop_and_daemon,
                                             check_bad_config_exits)]
-    for check in (check_stream_sessions_across_reload_and_quit, check_stream_shutdown_timeout,
+    for check in (check_keepalive_across_reload_and_quit, check_stream_sessions_across_reload_and_quit,
+                  check_stream_shutdown_timeout, check_killed_serving_process, check_user, check_reloads_under_load,
                   check_worker_connections_reuse, check_idle_and_slow_flood):
         checks += [(check, NGINX), (check, binary)]  # nginx first: the expectations are its behaviour
     for check, run in checks:

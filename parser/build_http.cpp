@@ -484,6 +484,7 @@ void merge_locations(Compiler& c, const Scope& s, ir::Location& loc, const Direc
     // nginx resolves root and alias against the prefix at load time (unless they hold variables).
     auto resolved = [&](const std::string& path) { return has_variables(path) ? path : c.full_path(path, false); };
     loc.root = resolved(s.str("root", "html"));
+    loc.prefix = c.prefix();
     if (const Directive* r = s.find("root"); r && has_variables(r->args[1])) loc.root_template = compile_template(r->args[1], r->where);
     if (const Directive* a = s.innermost().find("alias")) {
         loc.alias = resolved(a->args[1]);

@@ -3,16 +3,10 @@
 #include "runtime/request.hpp"
 #include "runtime/tls.hpp"
 
-#include <atomic>
 
 namespace ngxlite::runtime {
 
 namespace {
-std::uint64_t next_generation() {
-    static std::atomic<std::uint64_t> counter{0};
-    return ++counter;
-}
-
 // Upstream TLS contexts learn where new sessions go before a worker uses them.
 void prepare_upstream_tls(const ir::Location& l) {
     if (l.proxy && l.proxy->ssl.context) prepare_client_context(l.proxy->ssl.context.get());
@@ -21,7 +15,7 @@ void prepare_upstream_tls(const ir::Location& l) {
 }  // namespace
 
 ActiveConfig::ActiveConfig(std::shared_ptr<const ir::Config> config)
-    : ir(std::move(config)), generation(next_generation()), error_log(ir->error_logs),
+    : ir(std::move(config)), error_log(ir->error_logs),
       access_logs(std::make_unique<AccessLogs>(*ir)) {
     for (const auto& targets : ir->context_error_logs) context_logs.push_back(std::make_unique<ErrorLog>(targets));
     if (ir->stream)
@@ -52,10 +46,10 @@ std::optional<std::string> ActiveConfig::open_error() const {
     return access_logs->open_error();
 }
 
-void ActiveConfig::reopen_logs() const {
-    error_log.reopen();
-    for (const auto& log : context_logs) log->reopen();
-    access_logs->reopen();
+void ActiveConfig::reopen_logs(uid_t owner) const {
+    error_log.reopen(owner);
+    for (const auto& log : context_logs) log->reopen(owner);
+    access_logs->reopen(owner);
 }
 
 const ErrorLog& ActiveConfig::log_for(const RequestContext& ctx) const {

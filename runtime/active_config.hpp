@@ -1,6 +1,6 @@
 // A loaded configuration as the runtime uses it: the IR, its logs, and a server
-// selector per listening address. Connections hold a shared_ptr to the one they started
-// with, so a reload never changes a request in flight.
+// selector per listening address. The master loads it; a serving process serves one for
+// its whole life (a reload starts another serving process).
 #pragma once
 
 #include "parser/ir/config.hpp"
@@ -29,7 +29,7 @@ struct ActiveConfig {
     const ir::StreamServer* find_stream_server(const ir::Endpoint& local) const;
     // A log file that would not open: nginx refuses to start (or to reload) then.
     std::optional<std::string> open_error() const;
-    void reopen_logs() const;  // USR1: every error and access log
+    void reopen_logs(uid_t owner) const;  // USR1: every error and access log, as ErrorLog::reopen
 
     // The error log of a context (an IR index, -1: the main one); a request's is its
     // location's, once found, else its server's, as nginx switches c->log.
@@ -37,9 +37,6 @@ struct ActiveConfig {
     const ErrorLog& log_for(const RequestContext& ctx) const;
 
     std::shared_ptr<const ir::Config> ir;
-    // Tells this load from every other: per worker state (balancers, idle upstream
-    // connections) is kept per generation, never shared between two configs.
-    const std::uint64_t generation;
     ErrorLog error_log;
     std::vector<std::unique_ptr<ErrorLog>> context_logs;  // ir->context_error_logs, opened
     std::unique_ptr<AccessLogs> access_logs;

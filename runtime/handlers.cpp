@@ -144,13 +144,18 @@ std::string mime_type(const ir::Location& loc, std::string_view path) {
 
 // The file of `uri` in `loc` (ngx_http_map_uri_to_path): root + URI, or the alias in
 // place of the location's prefix (a regex location's alias is the whole path).
+// A root or alias with variables is taken from the prefix once evaluated, when relative.
 std::string file_path(const ir::Location& loc, std::string_view uri, const RequestContext& ctx) {
+    const auto evaluated = [&](const ir::Template& t) {
+        std::string path = expand(t, ctx);
+        return path.starts_with('/') ? path : loc.prefix + path;
+    };
     if (!loc.alias.empty()) {
-        std::string alias = loc.alias_template ? expand(*loc.alias_template, ctx) : loc.alias;
+        std::string alias = loc.alias_template ? evaluated(*loc.alias_template) : loc.alias;
         if (loc.regex) return alias;
         return alias + std::string(uri.substr(std::min(uri.size(), loc.name.size())));
     }
-    return (loc.root_template ? expand(*loc.root_template, ctx) : loc.root) + std::string(uri);
+    return (loc.root_template ? evaluated(*loc.root_template) : loc.root) + std::string(uri);
 }
 
 }  // namespace
@@ -174,6 +179,7 @@ void serve_index(Response& r, Redirect& next, const ir::Location& loc, const Req
     const Request& req = ctx.request;
     const std::string dir = file_path(loc, req.uri, ctx);
     struct stat st {};
+    int not_found = ENOENT;  // why the first index file was not there: nginx names it
     for (const auto& index : loc.index) {
         if (index.starts_with("/")) {  // an absolute index is a URI, taken as it is
             next = redirect_to(index);
@@ -187,13 +193,14 @@ void serve_index(Response& r, Redirect& next, const ir::Location& loc, const Req
             next.args_present = req.args_present;
             return;
         }
+        if (&index == &loc.index.front()) not_found = errno;
     }
     if (::stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
         cfg.log_for(ctx).write(LogLevel::error, "directory index of \"" + dir + "\" is forbidden" + describe(ctx), ctx.connection.id);
         set_error(r, 403, loc.server_tokens);
     } else {
         cfg.log_for(ctx).write(LogLevel::error,
-                            "\"" + dir + loc.index.front() + "\" is not found (2: No such file or directory)" + describe(ctx),
+                            "\"" + dir + loc.index.front() + "\" is not found (" + std::to_string(not_found) + ": " + std::strerror(not_found) + ")" + describe(ctx),
                             ctx.connection.id);
         set_error(r, 404, loc.server_tokens);
     }

@@ -38,7 +38,7 @@ ParseStatus parse_request_line(std::string_view in, std::size_t& pos, RequestLin
     State state = State::start;
     std::size_t start = pos;
     std::size_t method_end = 0, schema_end = 0, host_start = 0, host_end = 0;
-    std::size_t uri_start = 0, uri_end = 0, request_end = std::string_view::npos;
+    std::size_t uri_start = 0, uri_end = 0, protocol_start = 0, request_end = std::string_view::npos;
     int major = 0, minor = 0;
     line.empty_path = false;
 
@@ -174,7 +174,10 @@ ParseStatus parse_request_line(std::string_view in, std::size_t& pos, RequestLin
                 minor = 9;
                 request_end = p;
                 goto done;
-            case 'H': state = State::http_H; break;
+            case 'H':
+                protocol_start = p;
+                state = State::http_H;
+                break;
             default: return ParseStatus::invalid_request;
             }
             break;
@@ -249,8 +252,10 @@ done:
     pos = p + 1;
     line.text = in.substr(start, request_end - start);
     line.method = in.substr(start, method_end - start);
-    line.host = host_start ? in.substr(host_start, host_end - host_start) : std::string_view();
+    line.absolute = host_start != 0;
+    line.host = line.absolute ? in.substr(host_start, host_end - host_start) : std::string_view();
     line.target = in.substr(uri_start, uri_end - uri_start);
+    line.protocol = protocol_start ? in.substr(protocol_start, request_end - protocol_start) : std::string_view();
     line.version = major * 1000 + minor;
     if (line.version == 9 && line.method != "GET") return ParseStatus::invalid_09_method;
     return ParseStatus::ok;
@@ -308,7 +313,7 @@ ParseStatus parse_header_line(std::string_view in, std::size_t& pos, HeaderLine&
 
         case State::space_before_value:
             switch (ch) {
-            case ' ': case '\t': break;
+            case ' ': break;  // not a tab: 1.22 keeps it in the value
             case CR:
                 value_start = value_end = p;
                 state = State::almost_done;
@@ -326,7 +331,7 @@ ParseStatus parse_header_line(std::string_view in, std::size_t& pos, HeaderLine&
 
         case State::value:
             switch (ch) {
-            case ' ': case '\t':
+            case ' ':
                 value_end = p;
                 state = State::space_after_value;
                 break;
@@ -343,7 +348,7 @@ ParseStatus parse_header_line(std::string_view in, std::size_t& pos, HeaderLine&
 
         case State::space_after_value:
             switch (ch) {
-            case ' ': case '\t': break;
+            case ' ': break;
             case CR: state = State::almost_done; break;
             case LF: goto done;
             case '\0': return invalid(p);

@@ -27,9 +27,11 @@ enum class ParseStatus {
 struct RequestLine {
     std::string_view text;    // the line without its CR LF, as $request
     std::string_view method;
-    std::string_view host;    // absolute-form "http://host:port/...": "host:port"
+    bool absolute = false;    // an absolute-form target, "http://host:port/..."
+    std::string_view host;    // its "host:port" (may be empty: "http:///x", which nginx refuses)
     std::string_view target;  // from the path on ("/" alone for "http://host"), as $request_uri
     bool empty_path = false;  // "http://host?args": the target starts with '?'
+    std::string_view protocol;  // from "HTTP/" to the line's end, as $server_protocol; empty for 0.9
     int version = 9;          // major * 1000 + minor; 9 for HTTP/0.9 (no version)
 };
 

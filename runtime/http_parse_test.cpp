@@ -116,9 +116,12 @@ BOOST_AUTO_TEST_CASE(request_line_refusals) {
 
 BOOST_AUTO_TEST_CASE(header_lines) {
     HeaderLine h;
-    BOOST_TEST((header_status("Host:  a b \t\r\n", &h) == ParseStatus::ok));
+    BOOST_TEST((header_status("Host:  a b \r\n", &h) == ParseStatus::ok));
     BOOST_TEST(h.name == "Host");
     BOOST_TEST(h.value == "a b");
+    // 1.22 trims spaces only: a tab stays in the value ("\tchunked" is no "chunked").
+    BOOST_TEST((header_status("Transfer-Encoding:\t chunked \t\r\n", &h) == ParseStatus::ok));
+    BOOST_TEST(h.value == "\t chunked \t");
     BOOST_TEST((header_status("X: a\n", &h) == ParseStatus::ok));
     BOOST_TEST((header_status("X: a\r\r\n", &h) == ParseStatus::ok));
     BOOST_TEST((header_status("Foo\r\n", &h) == ParseStatus::ok));  // no colon: an empty value

@@ -80,7 +80,7 @@ std::optional<std::pair<std::string, std::string>> expires_headers(const ir::Loc
 std::string describe(const RequestContext& ctx, std::string_view upstream) {
     std::string s = ", client: " + ctx.remote_addr();
     s += ", server: " + (ctx.server && !ctx.server->names.empty() ? ctx.server->names[0].name : std::string());
-    s += ", request: \"" + ctx.request.request_line + "\"";
+    if (!ctx.request.request_line.empty()) s += ", request: \"" + ctx.request.request_line + "\"";
     if (!upstream.empty()) s += ", upstream: \"" + std::string(upstream) + "\"";
     // The Host header as it came (nginx's r->headers_in.host), port and case kept.
     if (const std::string* host = ctx.request.header("Host")) s += ", host: \"" + *host + "\"";
@@ -143,18 +143,15 @@ void WorkerState::stop() {
     if (connections == 0) wind_down();
 }
 
-std::size_t WorkerState::end_sessions_before(std::uint64_t generation) {
+std::size_t WorkerState::end_sessions() {
     std::vector<ShutdownTarget*> ending;  // each unlinks itself only once its coroutine is done
-    for (ShutdownTarget& s : sessions)
-        if (s.generation() < generation) ending.push_back(&s);
+    for (ShutdownTarget& s : sessions) ending.push_back(&s);
     for (ShutdownTarget* s : ending) s->shutdown_timeout();
     return ending.size();
 }
 
 void WorkerState::wind_down() {
     if (shutdown_timer) shutdown_timer->cancel();
-    if (reload_timers)
-        for (auto& timer : *reload_timers) timer.cancel();
     timers.stop_waiting();
 }
 
@@ -179,7 +176,7 @@ struct Connection {
     Connection& operator=(const Connection&) = delete;
 
     WorkerState& worker;
-    std::shared_ptr<const ActiveConfig> cfg;  // the config its last request used
+    std::shared_ptr<const ActiveConfig> cfg;
     ConnectionInfo conn;
     const ServerSelector* selector;
     TransportStream stream;
@@ -245,27 +242,20 @@ Task<BodyEnd> read_body(TransportStream& stream, beast::flat_buffer& buffer, Req
 // One request on a connection whose buffer holds its first bytes: its head read and
 // checked, then routed, answered and logged. False: close the connection. Its frame lives
 // only while the request does, so an idle connection costs little more than its socket.
-Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer) {
-    WorkerState& worker = c.worker;
+Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer, bool pipelined) {
     std::shared_ptr<const ActiveConfig>& cfg = c.cfg;
     ConnectionInfo& conn = c.conn;
-    const ServerSelector*& selector_ptr = c.selector;
     TransportStream& stream = c.stream;
     std::chrono::milliseconds& idle_timeout = c.idle_timeout;
     const std::uint64_t id = conn.id;
     std::vector<char> chunk;
-    if (cfg != worker.config) {  // reloaded meanwhile: this request is the new config's
-        cfg = worker.config;
-        selector_ptr = cfg->find_selector({conn.server_addr, conn.server_port, conn.server_addr.find(':') != std::string::npos});
-        if (!selector_ptr) co_return false;  // no longer listening here
-    }
-    const ServerSelector& selector = *selector_ptr;
+    const ServerSelector& selector = *c.selector;
     Request req;
     req.start = std::chrono::system_clock::now();
     RequestContext ctx(conn, req);
     Response resp;
     bool proxied = false;
-    RequestHeadReader head(selector, req);
+    RequestHeadReader head(selector, req, pipelined);
     stream.expires_after(c.header_timeout);
     RequestHeadReader::Step step;
     boost::system::error_code rec;
@@ -360,7 +350,12 @@ Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer) {
                     ctx.status = 408;
                     cfg->access_logs->write(loc->access_logs, cfg->ir->http->log_formats, ctx);
                     co_return false;
-                case BodyEnd::closed: co_return false;
+                case BodyEnd::closed:
+                    // nginx logs the request as a 400 it could not send.
+                    cfg->log_for(ctx).write(LogLevel::info, "client prematurely closed connection" + describe(ctx), id);
+                    ctx.status = 400;
+                    cfg->access_logs->write(loc->access_logs, cfg->ir->http->log_formats, ctx);
+                    co_return false;
                 }
             }
             if (resp.status == 200 && !resp.special && route.script.next != ScriptResult::Next::respond &&
@@ -522,12 +517,26 @@ struct ExactAllocator {
     bool operator==(const ExactAllocator<U>&) const noexcept { return true; }
 };
 
+// nginx's lines for a connection closed where a pipelined request line was expected: the
+// info line and an access-log line for an empty request answered 400.
+void log_pipelined_close(const Connection& c) {
+    Request req;
+    RequestContext ctx(c.conn, req);
+    ctx.server = &c.selector->default_server();
+    ctx.status = 400;
+    c.cfg->log_for(ctx).write(LogLevel::info,
+                              "client prematurely closed connection while reading client pipelined request line" + describe(ctx),
+                              c.conn.id);
+    c.cfg->access_logs->write(ctx.server->root_location.access_logs, c.cfg->ir->http->log_formats, ctx);
+}
+
 // A connection's busy spell: requests, pipelined or not, until none is waiting in the
 // buffer; then it waits idle without this frame and without a buffer (nginx frees its
 // buffer too). `readable`: the socket has bytes (or TLS may have a record) to read now.
 Task<void> serve_connection(std::unique_ptr<Connection> c, bool readable) {
     TransportStream& stream = c->stream;
     beast::flat_buffer buffer;
+    bool pipelined = false;  // the next request was in the buffer behind the last one
     for (;;) {
         // nginx ignores empty lines before a request line (after a body, say).
         while (buffer.size() > 0) {
@@ -535,8 +544,18 @@ Task<void> serve_connection(std::unique_ptr<Connection> c, bool readable) {
             if (ch != '\r' && ch != '\n') break;
             buffer.consume(1);
         }
+        if (buffer.size() == 0 && pipelined) {
+            // Only empty lines followed the last request: nginx reads on for its next
+            // request line rather than waiting idle, and a close is a request cut short.
+            stream.expires_after(c->header_timeout);
+            auto [ec, n] = co_await stream.async_read_some(buffer.prepare(kHeaderBuffer), use_tuple);
+            buffer.commit(n);
+            if (ec == asio::error::eof) log_pipelined_close(*c);
+            if (ec) co_return;
+            continue;
+        }
         if (buffer.size() == 0) {
-            if (c->worker.stopping) co_return;
+            if (c->worker.stopping && c->conn.requests > 0) co_return;
             // Nothing known to be there: the connection waits idle, without this frame
             // (the wait's first try sees a next request a busy client has sent already).
             if (!readable && !stream.tls_buffered()) break;
@@ -556,23 +575,27 @@ Task<void> serve_connection(std::unique_ptr<Connection> c, bool readable) {
             continue;
         }
         readable = false;
-        if (!co_await serve_request(*c, buffer)) co_return;
+        if (!co_await serve_request(*c, buffer, pipelined)) co_return;
+        pipelined = buffer.size() > 0;
     }
     await_request(std::move(c));
 }
 
 // Between requests a connection holds no coroutine and no buffer: the wait's handler owns
-// it, and QUIT or the timeout closes it.
+// it, and the timeout closes it, or QUIT once a request was served (a new connection is
+// not idle in nginx's sense: its first request is served, even after QUIT). Both kinds
+// may make room at worker_connections.
 void await_request(std::unique_ptr<Connection> c) {
     TimedStream& stream = c->stream.timed();
-    c->worker.idle.push_back(stream);
+    const bool kept_alive = c->conn.requests > 0;
+    (kept_alive ? c->worker.idle : c->worker.fresh).push_back(stream);
     stream.expires_after(c->idle_timeout);
     // Sized to the wait itself: Asio's recycled blocks would hand it a larger one, kept
     // for as long as the connection idles.
     const asio::mutable_buffer first = asio::buffer(&c->peeked, 1);  // before `c` moves into the handler
-    stream.async_peek(first, asio::bind_allocator(ExactAllocator<void>(), [c = std::move(c)](const boost::system::error_code& ec, std::size_t) mutable {
+    stream.async_peek(first, asio::bind_allocator(ExactAllocator<void>(), [c = std::move(c), kept_alive](const boost::system::error_code& ec, std::size_t) mutable {
         c->stream.timed().unlist();
-        if (ec || c->worker.stopping) return;  // closed by the client, the timeout or QUIT
+        if (ec || (kept_alive && c->worker.stopping)) return;  // closed by the client, the timeout or QUIT
         const auto ex = c->stream.get_executor();
         asio::co_spawn(ex, serve_connection(std::move(c), true), asio::detached);
     }));

@@ -15,12 +15,11 @@
 
 namespace ngxlite::runtime {
 
-// A stream session as its worker sees it: worker_shutdown_timeout ends it (after QUIT, or
-// after a reload for a session of an older config), as nginx's shutdown timer does.
+// A stream session as its worker sees it: worker_shutdown_timeout ends it after QUIT, as
+// nginx's shutdown timer does.
 class ShutdownTarget : public boost::intrusive::list_base_hook<boost::intrusive::link_mode<boost::intrusive::auto_unlink>> {
 public:
     virtual void shutdown_timeout() = 0;
-    virtual std::uint64_t generation() const = 0;  // its config's
 
 protected:
     ~ShutdownTarget() = default;
@@ -28,27 +27,28 @@ protected:
 
 // What one worker thread shares with its connections; touched only on that thread.
 struct WorkerState {
-    std::shared_ptr<const ActiveConfig> config;  // the newest: each request takes it
+    std::shared_ptr<const ActiveConfig> config;  // its serving process's, for good
     std::size_t connections = 0;                 // client connections open
     bool stopping = false;                       // QUIT: idle connections close, busy ones finish
     TimerTree timers;                            // its connections' timeouts
-    boost::intrusive::list<TimedStream, boost::intrusive::constant_time_size<false>> idle;  // waiting for a request
+    // Waiting for a request: kept alive after one (QUIT closes them), or new.
+    boost::intrusive::list<TimedStream, boost::intrusive::constant_time_size<false>> idle;
+    boost::intrusive::list<TimedStream, boost::intrusive::constant_time_size<false>> fresh;
     boost::asio::steady_timer* shutdown_timer = nullptr;  // worker_shutdown_timeout, while it runs
-    std::list<boost::asio::steady_timer>* reload_timers = nullptr;  // the old configs' worker_shutdown_timeout
     boost::intrusive::list<ShutdownTarget, boost::intrusive::constant_time_size<false>> sessions;  // stream sessions
 
-    // QUIT: close what waits for a request; the rest close after their response.
+    // QUIT: close kept-alive connections waiting for a request; the rest close after
+    // their response (a new one after its first, as nginx).
     void stop();
     // The last connection has gone after QUIT: nothing is left to wait for.
     void wind_down();
-    // worker_shutdown_timeout has passed for the sessions of configs older than
-    // `generation` (every one: UINT64_MAX); returns how many it ended.
-    std::size_t end_sessions_before(std::uint64_t generation);
+    // worker_shutdown_timeout has passed after QUIT: every stream session ends; returns
+    // how many.
+    std::size_t end_sessions();
 };
 
 // Serves one client connection, accepted on an address of `selector`'s, from its first
-// request on; every request uses the worker's newest config, so a reload reaches
-// kept-alive connections at their next request.
+// request on.
 void serve_http(WorkerSocket socket, WorkerState& worker, ConnectionInfo conn, const ServerSelector& selector);
 
 // An HTTP date ("Wed, 25 Nov 2026 01:00:00 GMT"), valid until the thread's next call.

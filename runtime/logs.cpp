@@ -38,10 +38,18 @@ int open_log(const std::string& path) {
 
 // USR1: the file is opened anew and put in place of the old one under the same fd
 // number, so worker threads writing meanwhile never see a closed or reused descriptor.
-void reopen_in_place(const std::string& path, int fd) {
+// As nginx's ngx_reopen_files, a file is made the owner's and writable by it.
+void reopen_in_place(const std::string& path, int fd, uid_t owner) {
     if (fd <= STDERR_FILENO) return;
     const int fresh = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
     if (fresh < 0) return;  // keep writing to the old file, as nginx does when reopening fails
+    struct stat st {};
+    if (owner != kKeepOwner && ::fstat(fresh, &st) == 0) {
+        if (st.st_uid != owner && ::fchown(fresh, owner, static_cast<gid_t>(-1)) != 0) {
+            // the serving process will fail to reopen it and keep writing the old file
+        }
+        if ((st.st_mode & (S_IRUSR | S_IWUSR)) != (S_IRUSR | S_IWUSR)) ::fchmod(fresh, st.st_mode | S_IRUSR | S_IWUSR);
+    }
     ::dup3(fresh, fd, O_CLOEXEC);
     ::close(fresh);
 }
@@ -84,6 +92,10 @@ void append_escaped(std::string& out, std::string_view v, ir::LogFormat::Escape 
 
 }  // namespace
 
+std::string system_error_text(const std::string& call, int err) {
+    return call + " failed (" + std::to_string(err) + ": " + std::strerror(err) + ")";
+}
+
 ErrorLog::ErrorLog(const std::vector<ir::ErrorLog>& targets) {
     for (const auto& t : targets) {
         targets_.push_back({t.path, parse_level(t.level), open_log(t.path)});
@@ -111,8 +123,8 @@ int ErrorLog::file_fd() const {
     return -1;
 }
 
-void ErrorLog::reopen() const {
-    for (const auto& t : targets_) reopen_in_place(t.path, t.fd);
+void ErrorLog::reopen(uid_t owner) const {
+    for (const auto& t : targets_) reopen_in_place(t.path, t.fd, owner);
 }
 
 constexpr std::size_t kMaxErrorLine = 2048;
@@ -183,8 +195,8 @@ AccessLogs::~AccessLogs() {
     for (const auto& [path, fd] : files_) close_log(fd);
 }
 
-void AccessLogs::reopen() const {
-    for (const auto& [path, fd] : files_) reopen_in_place(path, fd);
+void AccessLogs::reopen(uid_t owner) const {
+    for (const auto& [path, fd] : files_) reopen_in_place(path, fd, owner);
 }
 
 void AccessLogs::write(const std::vector<ir::AccessLog>& logs, const std::vector<ir::LogFormat>& formats,

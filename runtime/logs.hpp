@@ -6,6 +6,8 @@
 #include "parser/ir/config.hpp"
 #include "runtime/request.hpp"
 
+#include <sys/types.h>
+
 #include <map>
 #include <optional>
 #include <memory>
@@ -15,6 +17,12 @@
 namespace ngxlite::runtime {
 
 enum class LogLevel { emerg, alert, crit, error, warn, notice, info, debug };
+
+// nginx's text for a failed system call: "CALL failed (ERR: TEXT)".
+std::string system_error_text(const std::string& call, int err);
+
+// reopen()'s owner when the files keep theirs (the serving process reopening).
+inline constexpr uid_t kKeepOwner = static_cast<uid_t>(-1);
 
 class ErrorLog {
 public:
@@ -26,7 +34,9 @@ public:
     void write(LogLevel level, std::string_view message, std::uint64_t connection = 0) const;
     // Some target logs this level: a message costly to make is made only then.
     bool wants(LogLevel level) const { return level <= most_detailed_; }
-    void reopen() const;  // safe while workers write
+    // USR1, safe while workers write; a file not owned by `owner` is chowned to it (the
+    // master, as root, for a serving process that is not).
+    void reopen(uid_t owner) const;
     // nginx's message for the first log file that would not open, if any.
     std::optional<std::string> open_error() const;
     int file_fd() const;  // the first target that is a file, or -1
@@ -52,7 +62,7 @@ public:
     // A line in each of `logs` whose if= condition holds, with `formats` (http{}'s or stream{}'s).
     void write(const std::vector<ir::AccessLog>& logs, const std::vector<ir::LogFormat>& formats,
                const RequestContext& ctx) const;
-    void reopen() const;  // safe while workers write
+    void reopen(uid_t owner) const;  // as ErrorLog::reopen
     std::optional<std::string> open_error() const;
 
 private:

@@ -339,11 +339,11 @@ Task<ProxyResult> proxy_http(TransportStream& client, beast::flat_buffer& client
         literal = std::move(target.literal);
         const ir::UpstreamGroup& g = is_literal ? *literal : *target.group;
         state = literal ? std::make_shared<UpstreamState>(g, client.timed().timers())
-                        : upstream_state(cfg.generation, http_cfg.upstreams, static_cast<std::size_t>(target.group - http_cfg.upstreams.data()),
+                        : upstream_state(http_cfg.upstreams, static_cast<std::size_t>(target.group - http_cfg.upstreams.data()),
                                          client.timed().timers());
         uri = target.uri.empty() ? upstream_uri(p, loc, ctx.request) : target.uri;
     } else {
-        state = upstream_state(cfg.generation, http_cfg.upstreams, static_cast<std::size_t>(p.upstream_index), client.timed().timers());
+        state = upstream_state(http_cfg.upstreams, static_cast<std::size_t>(p.upstream_index), client.timed().timers());
         ctx.proxy_host = p.proxy_host;
         uri = upstream_uri(p, loc, ctx.request);
     }

@@ -32,7 +32,8 @@ struct Request {
     std::string uri;           // decoded and normalised, as nginx matches locations
     std::string args;
     bool args_present = false;  // a '?' came (or a rewrite set them): empty $args is "", not "-"
-    int version = 11;          // 10 or 11
+    int version = 11;          // 9, 10 or 11
+    std::string protocol;      // as the request line has it ("HTTP/1.10"), $server_protocol
     std::vector<std::pair<std::string, std::string>> headers;  // as received
     std::string host;          // lowercased, without port
     std::string body;

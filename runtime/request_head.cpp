@@ -11,6 +11,7 @@ namespace ngxlite::runtime {
 namespace {
 
 constexpr std::string_view kWhileLine = " while reading client request line";
+constexpr std::string_view kWhilePipelinedLine = " while reading client pipelined request line";
 constexpr std::string_view kWhileHeaders = " while reading client request headers";
 
 // Headers nginx takes at most once (ngx_http_process_unique_header_line); Host has a
@@ -41,8 +42,8 @@ std::string hex_byte(char c) {
 
 }  // namespace
 
-RequestHeadReader::RequestHeadReader(const ServerSelector& selector, Request& req)
-    : selector_(selector), req_(req), server_(&selector.select("")) {}
+RequestHeadReader::RequestHeadReader(const ServerSelector& selector, Request& req, bool pipelined)
+    : selector_(selector), req_(req), server_(&selector.select("")), pipelined_(pipelined) {}
 
 bool RequestHeadReader::keep_alive() const {
     if (connection_ != Connection::unset) return connection_ == Connection::keep_alive;
@@ -52,7 +53,7 @@ bool RequestHeadReader::keep_alive() const {
 RequestHeadReader::Step RequestHeadReader::refuse(int status, std::string message) {
     status_ = status;
     refusal_ = std::move(message);
-    refusal_ += reading_headers_ ? kWhileHeaders : kWhileLine;
+    refusal_ += reading_headers_ ? kWhileHeaders : pipelined_ ? kWhilePipelinedLine : kWhileLine;
     return Step::refused;
 }
 
@@ -90,6 +91,7 @@ std::optional<RequestHeadReader::Step> RequestHeadReader::request_line(std::stri
     }
     req_.request_line = std::string(line.text);
     req_.method = std::string(line.method);
+    req_.protocol = std::string(line.protocol);
     req_.version = line.version == 9 ? 9 : line.version == 1000 ? 10 : 11;
     // The URI is decoded with the default server's merge_slashes, on by default.
     auto uri = parse_complex_uri(line.target, line.empty_path, true);
@@ -99,7 +101,7 @@ std::optional<RequestHeadReader::Step> RequestHeadReader::request_line(std::stri
     req_.uri = std::move(uri->path);
     req_.args = std::string(uri->args);
     req_.args_present = uri->has_args;
-    if (!line.host.empty()) {
+    if (line.absolute) {
         auto host = validate_host(line.host);
         if (!host) return refuse(400, "client sent invalid host in request line");
         req_.host = std::move(*host);

@@ -29,7 +29,9 @@ public:
     };
 
     // Fills `req` (method, lines, URI, arguments, version, headers, host) as it parses.
-    RequestHeadReader(const ServerSelector& selector, Request& req);
+    // `pipelined`: the request came behind another in the same read, which nginx's
+    // messages say ("while reading client pipelined request line").
+    RequestHeadReader(const ServerSelector& selector, Request& req, bool pipelined = false);
 
     // Goes on with the head in `received`: the connection's bytes from the request's
     // start, the same ones and more at each call. Call again after ignored_header.
@@ -61,6 +63,7 @@ private:
     const ServerSelector& selector_;
     Request& req_;
     const ir::HttpServer* server_;
+    bool pipelined_;
     bool reading_headers_ = false;
     bool host_from_line_ = false;  // the absolute target named the host: Host does not choose
     std::size_t pos_ = 0;          // where the next line starts

@@ -70,7 +70,7 @@ struct StreamSession final : ShutdownTarget {
     StreamSession& operator=(const StreamSession&) = delete;
 
     WorkerState& worker;
-    std::shared_ptr<const ActiveConfig> cfg;  // kept for the session's life, across reloads
+    std::shared_ptr<const ActiveConfig> cfg;  // its serving process's
     const ir::StreamServer& server;
     ConnectionInfo conn;
     TransportStream client;
@@ -93,7 +93,6 @@ struct StreamSession final : ShutdownTarget {
     std::unique_ptr<asio::steady_timer> rate_delay[2];
     std::string certificate_error;  // ssl_certificate with variables: why the handshake's load failed
 
-    std::uint64_t generation() const override { return cfg->generation; }
     // nginx's shutdown timer: the session ends (its access log line still written), with
     // the proxy's info line once the proxy runs.
     void shutdown_timeout() override {
@@ -189,7 +188,7 @@ std::variant<std::shared_ptr<UpstreamState>, int> evaluated_upstream(StreamSessi
     }
     proxied_host = std::string(host);
     const ir::UpstreamGroup* group = runtime_upstream(groups, host, port, no_port, url, s.literal_group);
-    if (group && !s.literal_group) return upstream_state(s.cfg->generation, groups, static_cast<std::size_t>(group - groups.data()), s.worker.timers);
+    if (group && !s.literal_group) return upstream_state(groups, static_cast<std::size_t>(group - groups.data()), s.worker.timers);
     if (no_port) {
         s.log(LogLevel::error, "no port in upstream \"" + std::string(host) + "\"", "");
         return 500;
@@ -260,7 +259,7 @@ Task<int> connect_upstream(StreamSession& s) {
         if (const int* status = std::get_if<int>(&evaluated)) co_return *status;
         state = std::get<std::shared_ptr<UpstreamState>>(std::move(evaluated));
     } else {
-        state = upstream_state(s.cfg->generation, groups, static_cast<std::size_t>(server.upstream_index), s.worker.timers);
+        state = upstream_state(groups, static_cast<std::size_t>(server.upstream_index), s.worker.timers);
     }
     PeerSelection selection(state, balancer_key(state->group, s.vars));
     selection.limit_tries(server.next_upstream_tries);

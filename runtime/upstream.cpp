@@ -395,20 +395,10 @@ void IdleConnections::put(std::unique_ptr<TransportStream> stream, Key key, int 
 
 // --- per worker thread ----------------------------------------------------------------------
 
-std::shared_ptr<UpstreamState> upstream_state(std::uint64_t generation, const std::vector<ir::UpstreamGroup>& groups,
-                                              std::size_t group_index, TimerTree& timers) {
-    // A config's http groups and its stream groups, each found by its list's address.
-    struct Generation {
-        std::array<std::pair<const void*, std::vector<std::shared_ptr<UpstreamState>>>, 2> lists;
-    };
-    thread_local std::map<std::uint64_t, Generation> states;
-    auto it = states.find(generation);
-    if (it == states.end()) {
-        it = states.emplace(generation, Generation{}).first;
-        // A newer config is in use: the older ones' idle connections go, as old workers' do.
-        states.erase(states.begin(), it);
-    }
-    auto& lists = it->second.lists;
+std::shared_ptr<UpstreamState> upstream_state(const std::vector<ir::UpstreamGroup>& groups, std::size_t group_index,
+                                              TimerTree& timers) {
+    // The config's http groups and its stream groups, each found by its list's address.
+    thread_local std::array<std::pair<const void*, std::vector<std::shared_ptr<UpstreamState>>>, 2> lists;
     auto* list = lists[0].first == &groups || !lists[0].first ? &lists[0] : &lists[1];
     if (!list->first) {
         list->first = &groups;

@@ -160,10 +160,10 @@ private:
     std::list<std::shared_ptr<Entry>> entries_;
 };
 
-// This worker thread's state for a group of the config with `generation`. States of
-// older generations are dropped (their idle connections closed) once a newer one is used.
-std::shared_ptr<UpstreamState> upstream_state(std::uint64_t generation, const std::vector<ir::UpstreamGroup>& groups,
-                                              std::size_t group_index, TimerTree& timers);
+// This worker thread's state for a group of its serving process's config (`groups`: the
+// http or the stream list).
+std::shared_ptr<UpstreamState> upstream_state(const std::vector<ir::UpstreamGroup>& groups, std::size_t group_index,
+                                              TimerTree& timers);
 
 // proxy_pass with variables (http and stream): the evaluated host names an upstream {}
 // group (when no port is given) or an implicit group of the same host and port; else an

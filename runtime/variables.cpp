@@ -86,7 +86,7 @@ const std::unordered_map<std::string_view, Getter>& getters() {
         {"is_args", [](const RequestContext& c, bool&) { return std::string(c.request.args.empty() ? "" : "?"); }},
         {"scheme", [](const RequestContext& c, bool&) { return std::string(c.connection.ssl ? "https" : "http"); }},
         {"https", [](const RequestContext& c, bool&) { return std::string(c.connection.ssl ? "on" : ""); }},
-        {"server_protocol", [](const RequestContext& c, bool&) { return std::string(c.request.version == 10 ? "HTTP/1.0" : "HTTP/1.1"); }},
+        {"server_protocol", [](const RequestContext& c, bool&) { return c.request.protocol; }},
         {"host", [](const RequestContext& c, bool&) {
              if (!c.request.host.empty()) return c.request.host;
              return c.server && !c.server->names.empty() ? c.server->names[0].name : std::string();

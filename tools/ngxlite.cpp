@@ -2,7 +2,8 @@
 // prints "nginx". See README.md for the flags ngxlite adds.
 #include "grammar/parse.hpp"
 #include "parser/load.hpp"
-#include "runtime/server.hpp"
+#include "runtime/master.hpp"
+#include "runtime/process_title.hpp"
 #include "tools/config_json.hpp"
 #include "tools/listen_check.hpp"
 #include "tools/tls_lint.hpp"
@@ -178,5 +179,6 @@ int main(int argc, char** argv) {
     }
     if (o.test) return test_config(o);
     if (!o.signal.empty()) return runtime::send_signal(o.load, o.signal);
+    runtime::init_process_title(argc, argv);
     return runtime::run_server(o.load);
 }

@@ -31,7 +31,7 @@ echo "== conformance: stream {} sessions through nginx and ngxlite side by side"
 python3 conformance/stream_conformance.py build/ngxlite testdata/stream || status=1
 echo "== lint: ngxlite -t --lint on weak and sound TLS settings"
 conformance/lint_test.sh build/ngxlite || status=1
-echo "== process: pid file, reload, reopen, quit, stop, daemon, worker_connections, user"
+echo "== process: pid file, reload, reopen, quit, stop, daemon, worker_connections, user, a killed serving process, reloads under load"
 python3 conformance/process_test.py build/ngxlite || status=1
 echo "== fuzz: grammar and registry, bounded run"
 tools/fuzz.sh 60 || status=1

@@ -335,6 +335,7 @@ struct Location {
     std::string alias;
     std::optional<Template> root_template;   // root with variables
     std::optional<Template> alias_template;  // alias with variables (regex locations' captures)
+    std::string prefix;  // where a relative root or alias with variables is, once evaluated (-p)
     std::vector<ErrorPage> error_pages;
     std::vector<AccessRule> access_rules;  // the innermost level's allow/deny, in order
     // realip: addresses trusted to name the client (set_real_ip_from, as allow rules),

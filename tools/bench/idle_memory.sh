@@ -2,7 +2,7 @@
 # idle_memory.sh [CONNECTIONS]: memory per idle client connection, ngxlite beside nginx.
 # Both serve the same config (worker_processes 1); a client opens CONNECTIONS
 # keep-alive connections to each, makes one request on every one and keeps them idle;
-# the serving process's resident memory (nginx: its worker) is read before and after.
+# the serving process's resident memory (each master's one child) is read before and after.
 # Prints KiB per connection and the ratio (ngxlite / nginx).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -37,11 +37,12 @@ conf 19302 > "$dir/ngxlite/nginx.conf"
 "$NGINX" -p "$dir/nginx/" -c nginx.conf -g "daemon off; pid run.pid; error_log logs/error.log;" & pids+=($!)
 nginx_master=$!
 "$NGXLITE" -p "$dir/ngxlite/" -c nginx.conf -g "daemon off; pid run.pid; error_log logs/error.log;" & pids+=($!)
-ngxlite_pid=$!
+ngxlite_master=$!
 for port in 19301 19302; do
     for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.05; done
 done
 nginx_worker=$(pgrep -P "$nginx_master" | head -1)
+ngxlite_serving=$(pgrep -P "$ngxlite_master" | head -1)
 
 rss_kib() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
 
@@ -74,6 +75,6 @@ PY
 }
 
 n=$(measure 19301 "$nginx_worker")
-l=$(measure 19302 "$ngxlite_pid")
+l=$(measure 19302 "$ngxlite_serving")
 printf '%-34s %10s %10s %8s\n' scenario "ngxlite" "nginx" ratio
 awk -v n="$n" -v l="$l" -v c="$count" 'BEGIN { printf "%-34s %7.2f KiB %6.2f KiB %8.2f\n", "memory per idle connection (" c ")", l, n, (n > 0 ? l / n : 0) }'

@@ -1,4 +1,5 @@
-// The ngxlite process: binds listeners, runs worker threads (one io_context each), and
+// nginx's master process: loads the configuration, binds the listening sockets, writes
+// the pid file, and keeps a serving process (serving_process.hpp) running with them;
 // answers signals as nginx does: HUP reload, QUIT graceful stop, TERM/INT fast stop,
 // USR1 reopen logs.
 #pragma once
@@ -7,7 +8,7 @@
 
 namespace ngxlite::runtime {
 
-// Runs until stopped; returns the process exit code.
+// Runs the master until stopped; returns the process exit code.
 int run_server(const conf::LoadOptions& options);
 
 // ngxlite -s stop|quit|reopen|reload: signals the process named in the pid file.

@@ -1,0 +1,426 @@
+#include "runtime/master.hpp"
+
+#include "runtime/process_title.hpp"
+#include "runtime/serving_process.hpp"
+
+#include <boost/asio/ip/tcp.hpp>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <thread>
+
+namespace ngxlite::runtime {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+void console(const std::string& line) {
+    const std::string out = "ngxlite: " + line + "\n";
+    [[maybe_unused]] auto n = ::write(STDERR_FILENO, out.data(), out.size());
+}
+
+// Directives the runtime acts on are in parser/runtime_support.cpp; the rest refuse to
+// start, except encoding-only filters and performance hints, which warn (README.md).
+// What this runtime's proxy does not do yet: refused, never served differently.
+std::optional<std::string> unsupported_proxy(const ir::Location& l) {
+    if (l.proxy) {
+        if (l.proxy->upstream_index < 0 && !l.proxy->pass_has_variables) return "proxy_pass to a unix socket is not implemented by ngxlite yet" + l.where.in();
+    }
+    for (const auto& child : l.locations)
+        if (auto err = unsupported_proxy(child)) return err;
+    return std::nullopt;
+}
+
+bool refuse_unimplemented(const ir::Config& cfg, const ErrorLog& log) {
+    const auto refuse = [&log](const std::string& err) {
+        log.write(LogLevel::emerg, err);
+        console("[emerg] " + err);
+        return true;
+    };
+    if (cfg.http) {
+        for (const auto& a : cfg.http->addresses)
+            if (a.listen.http2) return refuse("the \"http2\" parameter of \"listen\" is not implemented by ngxlite yet" + a.listen.where.in());
+        for (const auto& server : cfg.http->servers) {
+            for (const auto& l : server.locations)
+                if (auto err = unsupported_proxy(l)) return refuse(*err);
+        }
+    }
+    if (cfg.stream)
+        for (const auto& server : cfg.stream->servers) {
+            for (const auto& l : server.listens) {
+                if (l.udp) return refuse("the \"udp\" parameter of \"listen\" is not implemented by ngxlite yet" + l.where.in());
+                if (l.proxy_protocol)
+                    return refuse("the \"proxy_protocol\" parameter of \"listen\" is not implemented by ngxlite yet" + l.where.in());
+            }
+            if (!server.proxy_pass.empty() && server.upstream_index < 0 && !server.pass_has_variables)
+                return refuse("\"proxy_pass\" to a unix socket in stream is not implemented by ngxlite yet" + server.where.in());
+            if (server.bind && server.bind->transparent)
+                return refuse("the \"transparent\" parameter of \"proxy_bind\" is not implemented by ngxlite yet" + server.bind->where.in());
+        }
+    static constexpr std::string_view warn_only[] = {"gzip", "gzip_types", "gzip_vary", "gzip_proxied",
+                                                     "gzip_comp_level", "gzip_min_length", "gzip_disable",
+                                                     "gzip_http_version", "gzip_buffers", "gunzip", "charset",
+                                                     "sendfile", "tcp_nopush", "tcp_nodelay", "open_file_cache",
+                                                     "server_names_hash_bucket_size", "server_names_hash_max_size",
+                                                     "types_hash_max_size", "types_hash_bucket_size", "multi_accept",
+                                                     "use", "accept_mutex", "pcre_jit", "open_file_cache_valid",
+                                                     "open_file_cache_min_uses", "open_file_cache_errors",
+                                                     "proxy_buffering", "proxy_buffers", "proxy_buffer_size",
+                                                     "proxy_busy_buffers_size", "proxy_max_temp_file_size",
+                                                     "proxy_temp_file_write_size", "proxy_temp_path",
+                                                     "client_body_temp_path", "client_body_buffer_size",
+                                                     "ssl_buffer_size", "ssl_early_data", "ssl_stapling",
+                                                     "ssl_stapling_verify"};
+    for (const auto& u : cfg.unimplemented) {
+        if (std::find(std::begin(warn_only), std::end(warn_only), u.name) != std::end(warn_only)) {
+            log.write(LogLevel::warn, "\"" + u.name + "\" is not implemented by ngxlite and is ignored" + u.where.in());
+            continue;
+        }
+        return refuse("\"" + u.name + "\" is not implemented by ngxlite yet" + u.where.in());
+    }
+    return false;
+}
+
+// Binds every address nginx would bind (a port's wildcard covers its other addresses);
+// addresses already in `held` are taken over, not bound again (a reload).
+std::optional<std::string> bind_listeners(const ir::Config& cfg, const Listeners& held, Listeners& out) {
+    std::vector<ir::Listen> all;
+    if (cfg.http)
+        for (const auto& a : cfg.http->addresses) all.push_back(a.listen);
+    if (cfg.stream)
+        for (const auto& server : cfg.stream->servers)
+            for (const auto& l : server.listens) all.push_back(l);
+    for (const auto& l : all) {
+        bool covered = false;
+        if (!l.wildcard && !l.bind)
+            for (const auto& w : all)
+                covered = covered || (w.wildcard && w.endpoint.port == l.endpoint.port && w.endpoint.ipv6 == l.endpoint.ipv6);
+        if (covered || out.count(l.endpoint.text())) continue;
+        if (auto it = held.find(l.endpoint.text()); it != held.end()) {
+            out[it->first] = it->second;
+            continue;
+        }
+        const int family = l.endpoint.ipv6 ? AF_INET6 : AF_INET;
+        const int fd = ::socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0) return "socket() " + l.endpoint.text() + " failed (" + std::to_string(errno) + ": " + std::strerror(errno) + ")";
+        int one = 1;
+        ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (l.reuseport) ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+        tcp::endpoint ep(asio::ip::make_address(l.endpoint.ip), l.endpoint.port);
+        if (family == AF_INET6) {
+            int v6only = l.ipv6only ? 1 : 0;
+            ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only);
+        }
+        int err = 0;
+        for (int tries = 5; tries > 0; --tries) {  // nginx tries five times, 500 ms apart
+            if (::bind(fd, ep.data(), static_cast<socklen_t>(ep.size())) == 0) {
+                err = 0;
+                break;
+            }
+            err = errno;
+            if (err != EADDRINUSE) break;
+            console("[emerg] bind() to " + l.endpoint.text() + " failed (" + std::to_string(err) + ": " + std::strerror(err) + ")");
+            if (tries > 1) std::this_thread::sleep_for(std::chrono::milliseconds(500));
+        }
+        if (err) {
+            ::close(fd);
+            return "bind() to " + l.endpoint.text() + " failed (" + std::to_string(err) + ": " + std::strerror(err) + ")";
+        }
+        if (::listen(fd, l.backlog) != 0) {
+            const int e = errno;
+            ::close(fd);
+            return "listen() to " + l.endpoint.text() + ", backlog " + std::to_string(l.backlog) + " failed (" +
+                   std::to_string(e) + ": " + std::strerror(e) + ")";
+        }
+        out[l.endpoint.text()] = {l, fd};
+    }
+    return std::nullopt;
+}
+
+void print_diagnostics(const conf::LoadResult& r) {
+    for (const auto& d : r.diagnostics) console(d.format());
+}
+
+bool write_pid(const std::string& path) {
+    std::ofstream out(path, std::ios::trunc);
+    if (!out) return false;
+    out << ::getpid() << "\n";
+    return static_cast<bool>(out);
+}
+
+// nginx's daemon: detached, stdin and stdout on /dev/null, stderr on the error log file
+// when it has one (so nothing holds the caller's terminal or pipes).
+bool daemonize(int error_log_fd) {
+    const pid_t pid = ::fork();
+    if (pid < 0) return false;
+    if (pid > 0) ::_exit(0);
+    if (::setsid() == -1) return false;
+    ::umask(0);
+    const int fd = ::open("/dev/null", O_RDWR);
+    if (fd >= 0) {
+        ::dup2(fd, STDIN_FILENO);
+        ::dup2(fd, STDOUT_FILENO);
+        ::dup2(error_log_fd >= 0 ? error_log_fd : fd, STDERR_FILENO);
+        if (fd > STDERR_FILENO) ::close(fd);
+    }
+    return true;
+}
+
+// The signals the master takes, with sigwaitinfo() (blocked, never delivered): its
+// serving processes inherit them blocked and take theirs with handlers.
+sigset_t master_signals() {
+    sigset_t set;
+    sigemptyset(&set);
+    for (int s : {SIGHUP, SIGQUIT, SIGTERM, SIGINT, SIGUSR1, SIGCHLD}) sigaddset(&set, s);
+    return set;
+}
+
+// nginx's master process: it keeps root (when started so), the configuration, the log
+// files and the listening sockets, and a serving process that serves with them; one that
+// dies unasked is started again, a reload starts a new one and lets the old one finish.
+class Master {
+public:
+    Master(conf::LoadOptions options, std::shared_ptr<const ActiveConfig> config, Listeners listeners, std::string pid_path)
+        : options_(std::move(options)), config_(std::move(config)), user_(ServingUser::of(*config_->ir)),
+          listeners_(std::move(listeners)), pid_path_(std::move(pid_path)), connection_numbers_(shared_connection_counter()) {}
+
+    // Until QUIT, TERM or INT and the serving processes' end; the exit status.
+    int run() {
+        if (!connection_numbers_) {
+            log().write(LogLevel::emerg, system_error_text("mmap(MAP_ANON|MAP_SHARED, 8)", errno));
+            return 1;
+        }
+        set_process_title("master process " + original_command_line());
+        start_serving();
+        const sigset_t signals = master_signals();
+        // TERM: nginx's master sends it again after 50, 100, ... ms, and KILL once the
+        // delay passes a second.
+        long kill_delay_ms = 0;
+        while (stopping_ == Stopping::no || !children_.empty()) {
+            siginfo_t info{};
+            int sig;
+            if (stopping_ == Stopping::fast) {
+                const timespec delay{kill_delay_ms / 1000, (kill_delay_ms % 1000) * 1000000};
+                sig = ::sigtimedwait(&signals, &info, &delay);
+                if (sig < 0 && errno == EAGAIN) {
+                    kill_delay_ms *= 2;
+                    signal_children(kill_delay_ms > 1000 ? SIGKILL : SIGTERM);
+                    continue;
+                }
+            } else {
+                sig = ::sigwaitinfo(&signals, &info);
+            }
+            if (sig < 0) continue;  // EINTR
+            log_signal(sig, info);
+            switch (sig) {
+            case SIGCHLD: reap(); break;
+            case SIGHUP:
+                if (stopping_ == Stopping::no) reload();
+                break;
+            case SIGUSR1:
+                log().write(LogLevel::notice, "reopening logs");
+                config_->reopen_logs(user_.switch_to ? user_.uid : kKeepOwner);
+                signal_children(SIGUSR1);
+                break;
+            case SIGQUIT:
+                if (stopping_ != Stopping::no) break;
+                stopping_ = Stopping::gracefully;
+                stop_listening();
+                signal_children(SIGQUIT);
+                break;
+            default:  // TERM, INT
+                if (stopping_ == Stopping::fast) break;
+                stopping_ = Stopping::fast;
+                kill_delay_ms = 50;
+                stop_listening();
+                signal_children(SIGTERM);
+            }
+        }
+        ::unlink(pid_path_.c_str());
+        log().write(LogLevel::notice, "exit");
+        return 0;
+    }
+
+private:
+    enum class Stopping { no, gracefully, fast };
+
+    const ErrorLog& log() const { return config_->error_log; }
+
+    // nginx's ngx_signal_handler line, for the master.
+    void log_signal(int sig, const siginfo_t& info) const {
+        const char* action = sig == SIGHUP ? ", reconfiguring" : sig == SIGUSR1 ? ", reopening logs"
+                           : sig == SIGQUIT ? ", shutting down" : sig == SIGCHLD ? "" : ", exiting";
+        log().write(LogLevel::notice, "signal " + std::to_string(sig) + " (SIG" + ::sigabbrev_np(sig) + ") received" +
+                                          (info.si_pid ? " from " + std::to_string(info.si_pid) : "") + action);
+    }
+
+    void start_serving() {
+        log().write(LogLevel::notice, "start worker processes");
+        spawn();
+    }
+
+    // A serving process for the current configuration; it inherits all the master made
+    // (as root) in memory and descriptors, and gives up root before it serves.
+    void spawn() {
+        const pid_t pid = ::fork();
+        if (pid < 0) {
+            const int err = errno;
+            log().write(LogLevel::alert, "fork() failed while spawning \"worker process\" (" + std::to_string(err) + ": " +
+                                             std::strerror(err) + ")");
+            return;
+        }
+        if (pid == 0) ::_exit(run_serving_process({config_, &listeners_, user_, connection_numbers_}));
+        log().write(LogLevel::notice, "start worker process " + std::to_string(pid));
+        children_.insert(pid);
+        serving_ = pid;
+    }
+
+    void signal_children(int sig) const {
+        for (const pid_t pid : children_)
+            if (::kill(pid, sig) != 0 && errno != ESRCH)
+                log().write(LogLevel::alert, system_error_text("kill(" + std::to_string(pid) + ", " + std::to_string(sig) + ")", errno));
+    }
+
+    // nginx's ngx_process_get_status and ngx_reap_children: each end logged, the current
+    // serving process started again unless it ended with status 2 (it cannot run) or the
+    // master is stopping.
+    void reap() {
+        for (;;) {
+            int status = 0;
+            const pid_t pid = ::waitpid(-1, &status, WNOHANG);
+            if (pid <= 0) return;
+            children_.erase(pid);
+            const std::string who = "worker process " + std::to_string(pid);
+            if (WIFSIGNALED(status))
+                log().write(LogLevel::alert, who + " exited on signal " + std::to_string(WTERMSIG(status)) +
+                                                 (WCOREDUMP(status) ? " (core dumped)" : ""));
+            else
+                log().write(LogLevel::notice, who + " exited with code " + std::to_string(WEXITSTATUS(status)));
+            if (pid != serving_) continue;  // an old configuration's, told to QUIT
+            serving_ = 0;
+            if (WIFEXITED(status) && WEXITSTATUS(status) == 2) {
+                log().write(LogLevel::alert, who + " exited with fatal code 2 and cannot be respawned");
+                continue;
+            }
+            if (stopping_ == Stopping::no) spawn();
+        }
+    }
+
+    // HUP: the new configuration is loaded here, as root; a broken one is logged and the
+    // serving process goes on. Else a new serving process takes over the listening
+    // sockets and the old one finishes what it has (nginx's old worker processes).
+    void reload() {
+        log().write(LogLevel::notice, "reconfiguring");
+        conf::LoadResult next = conf::load(options_);
+        for (const auto& d : next.diagnostics)
+            log().write(d.level == conf::Level::warn ? LogLevel::warn : LogLevel::emerg, d.format().substr(d.format().find("] ") + 2));
+        if (!next.config) return;
+        auto candidate = std::make_shared<const ActiveConfig>(next.config);
+        if (refuse_unimplemented(*next.config, candidate->error_log)) return;
+        if (auto err = candidate->open_error()) {
+            log().write(LogLevel::emerg, *err);
+            return;
+        }
+        Listeners wanted;
+        if (auto err = bind_listeners(*next.config, listeners_, wanted)) {
+            log().write(LogLevel::emerg, *err);
+            for (auto& [key, l] : wanted)
+                if (!listeners_.count(key)) ::close(l.fd);
+            return;
+        }
+        for (auto& [key, l] : listeners_)
+            if (!wanted.count(key)) ::close(l.fd);
+        listeners_ = std::move(wanted);
+        config_ = std::move(candidate);
+        user_ = ServingUser::of(*config_->ir);
+        const pid_t old = serving_;
+        start_serving();
+        if (old && serving_ != old && ::kill(old, SIGQUIT) != 0)
+            log().write(LogLevel::alert, system_error_text("kill(" + std::to_string(old) + ", " + std::to_string(SIGQUIT) + ")", errno));
+    }
+
+    void stop_listening() {
+        for (auto& [key, l] : listeners_) ::close(l.fd);
+        listeners_.clear();
+    }
+
+    conf::LoadOptions options_;
+    std::shared_ptr<const ActiveConfig> config_;
+    ServingUser user_;
+    Listeners listeners_;
+    const std::string pid_path_;
+    std::atomic<std::uint64_t>* connection_numbers_;
+    pid_t serving_ = 0;        // the current configuration's serving process; 0: none
+    std::set<pid_t> children_;  // every serving process not reaped yet, old ones included
+    Stopping stopping_ = Stopping::no;
+};
+
+}  // namespace
+
+int run_server(const conf::LoadOptions& options) {
+    conf::LoadResult loaded = conf::load(options);
+    print_diagnostics(loaded);
+    if (!loaded.config) return 1;
+    auto active = std::make_shared<const ActiveConfig>(loaded.config);
+    if (refuse_unimplemented(*loaded.config, active->error_log)) return 1;
+    if (auto err = active->open_error()) {
+        console("[emerg] " + *err);
+        return 1;
+    }
+    Listeners listeners;
+    if (auto err = bind_listeners(*loaded.config, {}, listeners)) {
+        console("[emerg] " + *err);
+        active->error_log.write(LogLevel::emerg, *err);
+        return 1;
+    }
+    if (loaded.config->daemon && !daemonize(active->error_log.file_fd())) {
+        console("[emerg] daemon() failed");
+        return 1;
+    }
+    const sigset_t signals = master_signals();
+    ::sigprocmask(SIG_BLOCK, &signals, nullptr);
+    ::signal(SIGPIPE, SIG_IGN);
+    const std::string pid_path = loaded.config->pid_path;
+    if (!write_pid(pid_path)) {
+        const std::string msg = system_error_text("open() \"" + pid_path + "\"", errno);
+        console("[emerg] " + msg);
+        active->error_log.write(LogLevel::emerg, msg);
+        return 1;
+    }
+    return Master(options, std::move(active), std::move(listeners), pid_path).run();
+}
+
+int send_signal(const conf::LoadOptions& options, const std::string& signal) {
+    conf::LoadResult loaded = conf::load(options);
+    if (!loaded.config) {
+        print_diagnostics(loaded);
+        return 1;
+    }
+    const std::string& path = loaded.config->pid_path;
+    std::ifstream in(path);
+    long pid = 0;
+    if (!(in >> pid) || pid <= 0) {
+        console("[error] open() \"" + path + "\" failed (2: No such file or directory)");
+        return 1;
+    }
+    const int sig = signal == "stop" ? SIGTERM : signal == "quit" ? SIGQUIT : signal == "reopen" ? SIGUSR1 : SIGHUP;
+    if (::kill(static_cast<pid_t>(pid), sig) != 0) {
+        console("[alert] kill(" + std::to_string(pid) + ", " + std::to_string(sig) + ") failed (" + std::to_string(errno) +
+                ": " + std::strerror(errno) + ")");
+        return 1;
+    }
+    return 0;
+}
+
+}  // namespace ngxlite::runtime
