@@ -453,7 +453,7 @@ def run_case(ngxlite, case_dir, certs):
                                                 sessions), port, flags)
                              for payload, tls, comment in requests_of(case_dir)]
             finally:
-                stop(proc)
+                stop(proc, signal.SIGQUIT)  # a tunnel just closed still logs its line
             client_info = CLIENT_INFO_OPT_IN.search(open(os.path.join(prefix, "nginx.conf")).read()) is not None
             results[binary] = responses + ["access log:\n" + "\n".join(access_log(prefix, port, flags)),
                                            "error log:\n" + "\n".join(error_log(prefix, [port], client_info)),

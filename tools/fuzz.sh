@@ -15,7 +15,9 @@ mkdir -p "$seeds" "$request_seeds" build-fuzz/findings
 find testdata ../shared/corpus -name '*.conf' -size -64k 2>/dev/null | while read -r f; do
   cp "$f" "$seeds/$(echo "$f" | md5sum | cut -c1-16)"
 done
-# Each connection of a case's requests ("----" between them), with CRLF line ends.
+# The request parser's seeds: the hostile corpus's exact bytes, then each connection of
+# a case's requests ("----" between them), with CRLF line ends.
+cp testdata/http-seeds/* "$request_seeds"/
 python3 - "$request_seeds" testdata/http/*/requests <<'PY'
 import hashlib, re, sys
 for path in sys.argv[2:]:
