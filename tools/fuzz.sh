@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # fuzz.sh [SECONDS]: builds the libFuzzer targets with clang, ASan and UBSan into
 # build-fuzz/ and runs each for half of SECONDS (default 60): config_fuzzer on a seed
-# corpus of real configs, request_fuzzer on the requests of testdata/http.
+# corpus of real configs, request_fuzzer on testdata/http-seeds and the requests of
+# testdata/http.
 # CI runs it briefly; for a long run: tools/fuzz.sh 3600 (findings land in build-fuzz/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
+export CCACHE_BASEDIR=$PWD CCACHE_NOHASHDIR=1  # as build.sh: a fresh clone reuses compiles
 CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DNGXLITE_FUZZ=ON -DNGXLITE_SANITIZE=ON \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 ninja -C build-fuzz config_fuzzer request_fuzzer
