@@ -48,7 +48,8 @@ tools/build.sh --sanitize
 # Reports go to files any process may write: serving processes run as `user` (nobody).
 reports=$(mktemp -d /tmp/ngxlite-sanitizer.XXXXXX)
 chmod 1777 "$reports"
-export ASAN_OPTIONS="log_path=$reports/asan:detect_leaks=0"
+# handle_segv=0: a serving process killed with SIGSEGV on purpose dies of the signal.
+export ASAN_OPTIONS="log_path=$reports/asan:detect_leaks=0:handle_segv=0"
 export UBSAN_OPTIONS="log_path=$reports/ubsan:print_stacktrace=1"
 (cd build-asan && ASAN_OPTIONS="log_path=$reports/asan:detect_leaks=1" ctest --output-on-failure -j"$(nproc)") || status=1
 suites build-asan/ngxlite
