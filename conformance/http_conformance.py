@@ -41,10 +41,33 @@ from http_wire import TIMEOUT, EchoBackend, escape, unescape  # noqa: E402,F401 
 NGINX = os.environ.get("NGINX", "/usr/sbin/nginx")
 
 
+def free_ports(count):
+    """`count` distinct ports free now: bound together, so no two are the same."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
+
+
+class DeadPort:
+    """A port where nothing listens, held bound for the case so no server port picked later
+    can be it (a proxy_pass to its own listener loops until worker_connections run out)."""
+
+    def __init__(self):
+        self.socket = socket.socket()
+        self.socket.bind(("127.0.0.1", 0))
+        self.port = self.socket.getsockname()[1]
+
+    def close(self):
+        self.socket.close()
 
 
 def listening(port):
@@ -426,10 +449,10 @@ def run_case(ngxlite, case_dir, certs):
     work = tempfile.mkdtemp(prefix="ngxlite-http.")
     os.chmod(work, 0o755)  # nginx's workers run as nobody when started as root
     backends = [EchoBackend("b%d" % i) for i in (1, 2, 3)] + [EchoBackend("tls", backend_tls(certs))]
-    # A port where nothing listens, for 502 cases.
+    dead = DeadPort()  # for 502 cases
     substitutions = {"%%BACKEND%%": str(backends[0].port), "%%BACKEND2%%": str(backends[1].port),
                      "%%BACKEND3%%": str(backends[2].port), "%%TLSBACKEND%%": str(backends[3].port),
-                     "%%DEADPORT%%": str(free_port()), "%%CERTS%%": certs}
+                     "%%DEADPORT%%": str(dead.port), "%%CERTS%%": certs}
     # TLS upstreams with other certificates, made when the case names them (an untrusted
     # upstream must never see a request byte: what every upstream received is compared).
     named = {}
@@ -440,9 +463,8 @@ def run_case(ngxlite, case_dir, certs):
     try:
         results = {}
         for binary in (NGINX, ngxlite):
-            port = free_port()
-            # A second listening port of the server's own (a TLS backend in the same config).
-            port2 = free_port()
+            # The second is a listening port of the server's own (a TLS backend in the same config).
+            port, port2 = free_ports(2)
             substitutions["%%PORT2%%"] = str(port2)
             proc, prefix = start(binary, case_dir, work, port, substitutions)
             try:
@@ -464,6 +486,7 @@ def run_case(ngxlite, case_dir, certs):
     finally:
         for b in backends:
             b.close()
+        dead.close()
         shutil.rmtree(work, ignore_errors=True)
 
 

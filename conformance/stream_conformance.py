@@ -216,11 +216,12 @@ def run_case(ngxlite, case_dir, certs):
     upstreams = [EchoUpstream("b%d" % i) for i in (1, 2, 3)]
     upstreams += [EchoUpstream("tls%d" % i, hc.named_backend_tls(certs, "require-client")) for i in (1, 2, 3)]
     upstreams.append(EchoUpstream("dying", dying=True))
+    dead = hc.DeadPort()
     subs = {"%%BACKEND%%": str(upstreams[0].port), "%%BACKEND2%%": str(upstreams[1].port),
             "%%BACKEND3%%": str(upstreams[2].port), "%%TLSBACKEND%%": str(upstreams[3].port),
             "%%TLSBACKEND2%%": str(upstreams[4].port), "%%TLSBACKEND3%%": str(upstreams[5].port),
-            "%%DYINGBACKEND%%": str(upstreams[6].port), "%%DEADPORT%%": str(hc.free_port()), "%%CERTS%%": certs}
-    extra_ports = {n: hc.free_port() for n in ("2", "3", "4", "5")}
+            "%%DYINGBACKEND%%": str(upstreams[6].port), "%%DEADPORT%%": str(dead.port), "%%CERTS%%": certs}
+    extra_ports = dict(zip(("2", "3", "4", "5"), hc.free_ports(4)))
     for n, p in extra_ports.items():
         subs["%%PORT" + n + "%%"] = str(p)
     conf_text = open(os.path.join(case_dir, "nginx.conf")).read()
@@ -233,7 +234,8 @@ def run_case(ngxlite, case_dir, certs):
         for binary in (hc.NGINX, ngxlite):
             for u in upstreams:
                 u.received = 0
-            port = hc.free_port()
+            # Five distinct free ports, at most four of them the extra ones: one is left.
+            port = next(p for p in hc.free_ports(5) if p not in extra_ports.values())
             proc, prefix = hc.start(binary, case_dir, work, port, subs)
             try:
                 tls_sessions = {}
@@ -259,6 +261,7 @@ def run_case(ngxlite, case_dir, certs):
     finally:
         for u in upstreams:
             u.close()
+        dead.close()
         shutil.rmtree(work, ignore_errors=True)
 
 
