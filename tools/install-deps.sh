@@ -7,6 +7,11 @@ packages=(
   g++ cmake ninja-build ccache pkg-config
   libboost1.81-dev libboost-test1.81-dev libssl-dev libpcre2-dev openssl
   nginx-full libnginx-mod-stream libnginx-mod-mail
+  # nginx-tests: its Perl modules, and every module Debian's nginx -V lists as dynamic
+  # (Test::Nginx loads them all for the reference run).
+  libio-socket-ssl-perl libnet-ssleay-perl libprotocol-websocket-perl
+  libnginx-mod-http-geoip libnginx-mod-http-image-filter libnginx-mod-http-perl
+  libnginx-mod-http-xslt-filter libnginx-mod-stream-geoip
   clang libclang-rt-14-dev
   wrk time python3 curl
 )
