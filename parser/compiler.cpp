@@ -325,13 +325,15 @@ void Compiler::finish_main() {
     record_unimplemented(root_);
 }
 
-// Directives the runtime does not act on yet: kept with their place so that the
-// runtime can refuse or warn, never silently change behaviour.
+// Directives the runtime does not act on (parser/support.tsv): kept with their place so
+// that the runtime refuses or warns, never silently changes behaviour.
 void Compiler::record_unimplemented(const Block& b) {
     for (const auto& d : b.directives) {
-        if (!runtime_implements(*d->spec))
-            config_->unimplemented.push_back({d->name(), std::string(d->spec->module),
-                                              location_of(d->where)});
+        const Support support = d->spec->support;
+        const bool asks_default = d->spec->off_is_default && d->nargs() == 1 && d->args[1] == "off";
+        if ((support == Support::warns || support == Support::refuses) && !asks_default)
+            config_->unimplemented.push_back({d->name(), std::string(d->spec->module), location_of(d->where),
+                                              support == Support::refuses});
         if (d->block) record_unimplemented(*d->block);
     }
 }

@@ -110,9 +110,6 @@ private:
     std::unique_ptr<MailState> mail_;
 };
 
-// Whether ngxlite's runtime acts on a directive (runtime_support.cpp).
-bool runtime_implements(const DirectiveSpec& spec);
-
 // Setter tables, one per module family, keyed by the nginx handler name they mirror.
 using SetterTable = std::unordered_map<std::string_view, Setter>;
 void register_generic_setters(SetterTable& table);

@@ -83,6 +83,8 @@ bool ModuleSet::load(std::string_view file_name) {
     return true;
 }
 
+std::string_view configure_arguments() { return kConfigureArguments; }
+
 std::span<const BuiltinVariable> builtin_variables() { return kBuiltinVariables; }
 
 }  // namespace ngxlite::conf

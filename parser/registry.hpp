@@ -46,6 +46,14 @@ enum ArgBits : std::uint32_t {
     kTwoOrMore = 1u << 12,
 };
 
+// What ngxlite's runtime does with a directive (parser/support.tsv says why, per row).
+enum class Support : std::uint8_t {
+    serves,   // acted on
+    inert,    // accepted quietly: it changes nothing ngxlite does
+    warns,    // served without it, with a [warn] at start
+    refuses,  // start fails: serving without it would change meaning or weaken protection
+};
+
 struct DirectiveSpec {
     std::string_view name;
     std::string_view module;
@@ -53,6 +61,8 @@ struct DirectiveSpec {
     std::uint32_t args;
     std::string_view setter;  // the nginx handler this directive's setter mirrors
     std::string_view values;  // allowed words of enum and bitmask directives, comma-separated
+    Support support;
+    bool off_is_default;      // `name off;` asks for nginx's default: inert whatever `support` says
 };
 
 struct ModuleTable {
@@ -62,6 +72,10 @@ struct ModuleTable {
 
 // All directives named `name`, in nginx's module order (empty when unknown).
 const std::vector<const DirectiveSpec*>& lookup_directive(std::string_view name);
+
+// -V's configure arguments: --with-X for each module nginx leaves out by default that
+// ngxlite serves, --without-X for each module nginx builds by default that it does not.
+std::string_view configure_arguments();
 
 // The dynamic module file that provides a module ("" when ngxlite builds it in: Debian's
 // built-in modules and stream), or nullptr when Debian's nginx-full has no such module.

@@ -30,8 +30,7 @@ void console(const std::string& line) {
     [[maybe_unused]] auto n = ::write(STDERR_FILENO, out.data(), out.size());
 }
 
-// Directives the runtime acts on are in parser/runtime_support.cpp; the rest refuse to
-// start, except encoding-only filters and performance hints, which warn (README.md).
+// What each directive gets (served, inert, warned about, refused) is parser/support.tsv's.
 // What this runtime's proxy does not do yet: refused, never served differently.
 std::optional<std::string> unsupported_proxy(const ir::Location& l) {
     if (l.proxy) {
@@ -68,22 +67,8 @@ bool refuse_unimplemented(const ir::Config& cfg, const ErrorLog& log) {
             if (server.bind && server.bind->transparent)
                 return refuse("the \"transparent\" parameter of \"proxy_bind\" is not implemented by ngxlite yet" + server.bind->where.in());
         }
-    static constexpr std::string_view warn_only[] = {"gzip", "gzip_types", "gzip_vary", "gzip_proxied",
-                                                     "gzip_comp_level", "gzip_min_length", "gzip_disable",
-                                                     "gzip_http_version", "gzip_buffers", "gunzip", "charset",
-                                                     "sendfile", "tcp_nopush", "tcp_nodelay", "open_file_cache",
-                                                     "server_names_hash_bucket_size", "server_names_hash_max_size",
-                                                     "types_hash_max_size", "types_hash_bucket_size", "multi_accept",
-                                                     "use", "accept_mutex", "pcre_jit", "open_file_cache_valid",
-                                                     "open_file_cache_min_uses", "open_file_cache_errors",
-                                                     "proxy_buffering", "proxy_buffers", "proxy_buffer_size",
-                                                     "proxy_busy_buffers_size", "proxy_max_temp_file_size",
-                                                     "proxy_temp_file_write_size", "proxy_temp_path",
-                                                     "client_body_temp_path", "client_body_buffer_size",
-                                                     "ssl_buffer_size", "ssl_early_data", "ssl_stapling",
-                                                     "ssl_stapling_verify"};
     for (const auto& u : cfg.unimplemented) {
-        if (std::find(std::begin(warn_only), std::end(warn_only), u.name) != std::end(warn_only)) {
+        if (!u.refused) {
             log.write(LogLevel::warn, "\"" + u.name + "\" is not implemented by ngxlite and is ignored" + u.where.in());
             continue;
         }

@@ -2,6 +2,7 @@
 // prints "nginx". See README.md for the flags ngxlite adds.
 #include "grammar/parse.hpp"
 #include "parser/load.hpp"
+#include "parser/registry.hpp"
 #include "runtime/master.hpp"
 #include "runtime/process_title.hpp"
 #include "tools/config_json.hpp"
@@ -33,12 +34,14 @@ void out(const std::string& text) {
     std::fwrite(text.data(), 1, text.size(), stdout);
 }
 
-// The modules the runtime really serves, nginx style; tools and test harnesses decide
-// what to run from this line. Empty until the runtime lands (issue 3 onwards).
-const char* kConfigureArguments = "";
-
+// -V's first line is what Test::Nginx and other tools parse for the release whose
+// behaviour to expect; -v names ngxlite first (README.md: the corpus' check.sh tells
+// ngxlite from nginx by it).
 void show_version(bool configure, bool help) {
-    say(std::string("ngxlite version: ngxlite/") + NGXLITE_VERSION);
+    if (configure)
+        say(std::string("nginx version: nginx/1.22.1 (ngxlite/") + NGXLITE_VERSION + ")");
+    else
+        say(std::string("ngxlite version: ngxlite/") + NGXLITE_VERSION + " (behaves as nginx 1.22.1)");
     if (help) {
         say(std::string("Usage: ngxlite [-?hvVtTq] [-s signal] [-p prefix]\n"
                         "             [-e filename] [-c filename] [-g directives]\n\n"
@@ -62,7 +65,8 @@ void show_version(bool configure, bool help) {
     if (configure) {
         say(std::string("built with ") + OPENSSL_VERSION_TEXT);
         say("TLS SNI support enabled");
-        say(std::string("configure arguments: --prefix=") + conf::default_prefix() + kConfigureArguments);
+        say(std::string("configure arguments: --prefix=") + conf::default_prefix() + " " +
+            std::string(conf::configure_arguments()));
     }
 }
 

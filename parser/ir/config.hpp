@@ -469,10 +469,12 @@ struct ErrorLog {
 
 // A directive ngxlite checks like nginx but whose behaviour the runtime does not have
 // yet: the runtime refuses or warns about these, never silently drops them.
+// A directive the runtime does not act on: refused at start, or warned about and served without.
 struct UnimplementedDirective {
     std::string name;
     std::string module;
     SourceLocation where;
+    bool refused = true;
 };
 
 struct Config {
