@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is needed, builds, and runs every test: unit tests (CTest), the nginx
 # corpus, the side-by-side conformance runs against real nginx (configs, HTTP, stream,
-# the hostile request corpus, the process model); then the same unit tests, corpus and
+# the hostile request corpus, the process model), nginx's own test suite on both; then the same unit tests, corpus and
 # side-by-side suites again on an ASan + UBSan build, failing on any sanitizer report;
 # and a short fuzz run.
 set -euo pipefail
@@ -40,6 +40,11 @@ for seed in "$seeds"/*; do
     cmp -s "$seed" "testdata/http-seeds/${seed##*/}" || { echo "stale seed: ${seed##*/} (rerun --write-seeds)"; status=1; }
 done
 rm -rf "$seeds"
+echo "== support table: parser/directive_table.inc is what parser/support.tsv and the reference make"
+python3 tools/gen_directive_table.py ../shared/reference/nginx-1.22.1-directives.tsv parser/support.tsv |
+  cmp -s - parser/directive_table.inc || { echo "stale parser/directive_table.inc (rerun tools/gen_directive_table.py)"; status=1; }
+echo "== nginx-tests: nginx's own suite on nginx 1.22.1 and on ngxlite, file by file"
+python3 conformance/nginx_tests.py build/ngxlite || status=1
 echo "== lint: ngxlite -t --lint on weak and sound TLS settings"
 conformance/lint_test.sh build/ngxlite || status=1
 
