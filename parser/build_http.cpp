@@ -464,7 +464,7 @@ void merge_locations(Compiler& c, const Scope& s, ir::Location& loc, const Direc
     loc.access_logs = merge_access_logs(c, s, c.http().log_formats);
     if (!s.find("access_log")) {
         ir::AccessLog log;
-        log.path.parts.push_back({ir::Template::Part::Kind::literal, c.full_path("logs/access.log", false), 0});
+        log.path.parts.push_back({ir::Template::Part::Kind::literal, c.full_path(default_http_log_path(), false), 0});
         loc.access_logs.push_back(std::move(log));
     }
     if (const auto index = s.find_list("index"); !index.empty()) {

@@ -344,5 +344,6 @@ LoadResult load(const LoadOptions& options) {
 }
 
 const char* default_prefix() { return NGXLITE_PREFIX; }
+const char* default_http_log_path() { return NGXLITE_HTTP_LOG_PATH; }
 
 }  // namespace ngxlite::conf

@@ -34,5 +34,7 @@ LoadResult load(const LoadOptions& options);
 
 // The prefix ngxlite uses without -p.
 const char* default_prefix();
+// The access log of an http {} without access_log (as Debian's nginx: its --http-log-path).
+const char* default_http_log_path();
 
 }  // namespace ngxlite::conf

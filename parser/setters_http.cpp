@@ -172,7 +172,7 @@ void listen(Compiler& c, Directive& d) {
             fail_at(d.where, "invalid parameter \"" + a + "\"");
         }
     }
-    if (u.unix_socket) return;  // unix sockets: accepted, bound by the runtime
+    if (u.unix_socket) return refuse_unix_listen(c, d);
     opt.endpoint = u.addrs.at(0);
     opt.wildcard = u.wildcard;
     add_listen(c, enclosing_server(c), opt, set, bind, d.where);

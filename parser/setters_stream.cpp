@@ -65,7 +65,7 @@ void listen(Compiler& c, Directive& d) {
             fail_at(d.where, "invalid parameter \"" + a + "\"");
         }
     }
-    if (u.unix_socket) return;
+    if (u.unix_socket) return refuse_unix_listen(c, d);
     l.endpoint = u.addrs.at(0);
     l.wildcard = u.wildcard;
     for (const auto& s : c.stream().servers)

@@ -68,11 +68,12 @@ bool refuse_unimplemented(const ir::Config& cfg, const ErrorLog& log) {
                 return refuse("the \"transparent\" parameter of \"proxy_bind\" is not implemented by ngxlite yet" + server.bind->where.in());
         }
     for (const auto& u : cfg.unimplemented) {
+        const std::string subject = u.subject.empty() ? "\"" + u.name + "\"" : u.subject;
         if (!u.refused) {
-            log.write(LogLevel::warn, "\"" + u.name + "\" is not implemented by ngxlite and is ignored" + u.where.in());
+            log.write(LogLevel::warn, subject + " is not implemented by ngxlite and is ignored" + u.where.in());
             continue;
         }
-        return refuse("\"" + u.name + "\" is not implemented by ngxlite yet" + u.where.in());
+        return refuse(subject + " is not implemented by ngxlite yet" + u.where.in());
     }
     return false;
 }

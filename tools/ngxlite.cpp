@@ -65,8 +65,8 @@ void show_version(bool configure, bool help) {
     if (configure) {
         say(std::string("built with ") + OPENSSL_VERSION_TEXT);
         say("TLS SNI support enabled");
-        say(std::string("configure arguments: --prefix=") + conf::default_prefix() + " " +
-            std::string(conf::configure_arguments()));
+        say(std::string("configure arguments: --prefix=") + conf::default_prefix() + " --http-log-path=" +
+            conf::default_http_log_path() + " " + std::string(conf::configure_arguments()));
     }
 }
 

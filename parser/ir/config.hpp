@@ -475,6 +475,7 @@ struct UnimplementedDirective {
     std::string module;
     SourceLocation where;
     bool refused = true;
+    std::string subject;  // what the message names when not the directive itself
 };
 
 struct Config {
