@@ -1,5 +1,5 @@
-// The request parsers and the head reader, each rule with the verdict nginx 1.22.1 gives
-// (checked against /usr/sbin/nginx with the same bytes).
+// The request parsers and the head reader, and the upstream response's parsers, each rule
+// with the verdict nginx 1.22.1 gives (checked against /usr/sbin/nginx with the same bytes).
 #define BOOST_TEST_MODULE http_parse
 #include <boost/test/unit_test.hpp>
 
@@ -14,20 +14,26 @@ using Step = RequestHeadReader::Step;
 
 namespace {
 
-ParseStatus line_status(std::string_view in, RequestLine* out = nullptr) {
-    RequestLine line;
+// One of the line parsers on `in` from its start; `out` gets what it found.
+template <class Line, class Parser, class... Options>
+ParseStatus parse_from_start(Parser parse, std::string_view in, Line* out, Options... options) {
+    Line line;
     std::size_t pos = 0;
-    const ParseStatus s = parse_request_line(in, pos, line);
+    const ParseStatus s = parse(in, pos, line, options...);
     if (out) *out = line;
     return s;
 }
 
+ParseStatus line_status(std::string_view in, RequestLine* out = nullptr) {
+    return parse_from_start(parse_request_line, in, out);
+}
+
 ParseStatus header_status(std::string_view in, HeaderLine* out = nullptr, bool underscores = false) {
-    HeaderLine h;
-    std::size_t pos = 0;
-    const ParseStatus s = parse_header_line(in, pos, h, underscores);
-    if (out) *out = h;
-    return s;
+    return parse_from_start(parse_header_line, in, out, underscores);
+}
+
+ParseStatus status_of(std::string_view in, StatusLine* out = nullptr) {
+    return parse_from_start(parse_status_line, in, out);
 }
 
 std::string uri_of(std::string_view target, bool merge_slashes = true) {
@@ -235,9 +241,95 @@ BOOST_AUTO_TEST_CASE(chunked_bodies) {
     BOOST_TEST(dechunk("5\r\nhelloX\r\n0\r\n\r\n") == "<invalid>");
     BOOST_TEST(dechunk("x\r\n") == "<invalid>");
     BOOST_TEST(dechunk("5x\r\n") == "<invalid>");
-    BOOST_TEST(dechunk("fffffffffffffffff\r\n") == "<invalid>");  // past off_t
-    BOOST_TEST(dechunk("7ffffffffffffff\r\n") == "<again>");  // the largest size nginx takes
     BOOST_TEST(dechunk("5\r\nhel") == "<again>");
+}
+
+BOOST_AUTO_TEST_CASE(chunked_edges) {
+    // Extensions after ';', a space or a tab, any bytes up to the line's end; trailers
+    // skipped whole, bare LF or CR LF.
+    BOOST_TEST(dechunk("5\t; a=\"b;c\"\r\nhello\r\n0 ;z\nX: 1\nY: 2\r\n\n") == "hello");
+    BOOST_TEST(dechunk("0\r\n\r\n").empty());
+    BOOST_TEST(dechunk("00000\r\n\r\n").empty());  // leading zeros
+    BOOST_TEST(dechunk("0\r\nX: 1\r\n") == "<again>");  // the trailers' end not yet come
+    BOOST_TEST(dechunk("5\r\nhello\r\r\n") == "<invalid>");  // one CR only
+    BOOST_TEST(dechunk("5\rhello") == "<invalid>");  // CR not followed by LF
+    BOOST_TEST(dechunk("0\r\n\rX") == "<invalid>");
+    BOOST_TEST(dechunk(";ext\r\n") == "<invalid>");  // no size
+    BOOST_TEST(dechunk("-1\r\n") == "<invalid>");
+    // Sizes: past off_t / 16, any next byte is refused; at a read's end, a size that
+    // leaves no room for the framing after it (ngx_http_parse_chunked's
+    // NGX_MAX_OFF_T_VALUE - 5) is refused at once.
+    BOOST_TEST(dechunk("fffffffffffffffff\r\n") == "<invalid>");
+    BOOST_TEST(dechunk("8000000000000000\r\n") == "<invalid>");
+    BOOST_TEST(dechunk("7ffffffffffffffa\r\n") == "<invalid>");
+    BOOST_TEST(dechunk("7ffffffffffffffb") == "<invalid>");
+    BOOST_TEST(dechunk("7ffffffffffffffa") == "<again>");
+    BOOST_TEST(dechunk("7ffffffffffffff\r\n") == "<again>");  // the largest size nginx takes
+    BOOST_TEST(dechunk("000000000000000000000005\r\nhello\r\n0\r\n\r\n") == "hello");
+}
+
+BOOST_AUTO_TEST_CASE(status_lines) {
+    StatusLine l;
+    BOOST_TEST((status_of("HTTP/1.1 200 OK\r\n", &l) == ParseStatus::ok));
+    BOOST_TEST(l.code == 200);
+    BOOST_TEST(l.text == "200 OK");
+    BOOST_TEST(l.version == 1001);
+    BOOST_TEST((status_of("HTTP/1.0 404 Not Found\n", &l) == ParseStatus::ok));  // bare LF
+    BOOST_TEST(l.text == "404 Not Found");
+    BOOST_TEST(l.version == 1000);
+    BOOST_TEST((status_of("HTTP/1.1 204\r\n", &l) == ParseStatus::ok));  // no reason
+    BOOST_TEST(l.text == "204");
+    BOOST_TEST((status_of("HTTP/1.1    301 Moved \r\n", &l) == ParseStatus::ok));  // spaces before the code
+    BOOST_TEST(l.text == "301 Moved ");
+    BOOST_TEST((status_of("HTTP/1.1 403.2 Forbidden\r\n", &l) == ParseStatus::ok));  // IIS
+    BOOST_TEST(l.code == 403);
+    BOOST_TEST((status_of("HTTP/2.0 200 OK\r\n", &l) == ParseStatus::ok));
+    BOOST_TEST(l.version == 2000);
+    BOOST_TEST((status_of("HTTP/1.1 999 \x01\x7f\r\n") == ParseStatus::ok));  // any text
+    BOOST_TEST((status_of("HTTP/1.1 200 OK") == ParseStatus::again));
+    BOOST_TEST((status_of("HTT") == ParseStatus::again));
+    // nginx takes each of these for an HTTP/0.9 answer.
+    for (std::string_view bad : {"http/1.1 200 OK\r\n", "\r\nHTTP/1.1 200 OK\r\n", "HTTP/0.9 200 OK\r\n",
+                                 "HTTP/1 200 OK\r\n", "HTTP/1.x 200\r\n", "HTTP/1.1 20 OK\r\n", "HTTP/1.1 2000\r\n",
+                                 "HTTP/1.1 200 OK\rX", "HTTP/1.1\t200 OK\r\n", "HTTP/1000.1 200\r\n", "ICY 200 OK\r\n"})
+        BOOST_TEST((status_of(bad) == ParseStatus::invalid_request), bad);
+}
+
+BOOST_AUTO_TEST_CASE(response_header_lines) {
+    HeaderLine h;
+    std::size_t pos = 0;
+    // Underscores and other printable bytes are names like any other there.
+    BOOST_TEST((parse_response_header_line("X_A@b: 1\r\n", pos, h) == ParseStatus::ok));
+    BOOST_TEST(h.name == "X_A@b");
+    // IIS repeats its status line: skipped, the next line parsed in its place.
+    pos = 0;
+    BOOST_TEST((parse_response_header_line("HTTP/1.1 200 OK\r\nX: 1\r\n", pos, h) == ParseStatus::ok));
+    BOOST_TEST(h.name == "X");
+    BOOST_TEST(pos == 23u);
+    pos = 0;
+    BOOST_TEST((parse_response_header_line("HTTP/1.1 200 OK\r\n\r\n", pos, h) == ParseStatus::header_done));
+    pos = 0;
+    BOOST_TEST((parse_response_header_line("HTTP/1.1 200", pos, h) == ParseStatus::again));
+    BOOST_TEST(pos == 0u);
+    pos = 0;  // only "HTTP" exactly, and only on the upstream side
+    BOOST_TEST((parse_response_header_line("Http/1.1: x\r\n", pos, h) == ParseStatus::ok));
+    BOOST_TEST(h.name == "Http/1.1");
+    BOOST_TEST((header_status("HTTP/1.1 200 OK\r\n", &h) == ParseStatus::invalid_header));
+    pos = 0;
+    BOOST_TEST((parse_response_header_line("Bad Name: x\r\n", pos, h) == ParseStatus::invalid_header));
+    BOOST_TEST(h.logged == "Bad");
+}
+
+BOOST_AUTO_TEST_CASE(offsets) {
+    BOOST_TEST(*parse_offset("0") == 0u);
+    BOOST_TEST(*parse_offset("0012") == 12u);
+    BOOST_TEST(*parse_offset("9223372036854775807") == 9223372036854775807u);
+    BOOST_TEST(!parse_offset("9223372036854775808"));
+    BOOST_TEST(!parse_offset(""));
+    BOOST_TEST(!parse_offset("+5"));
+    BOOST_TEST(!parse_offset("-5"));
+    BOOST_TEST(!parse_offset("5 "));
+    BOOST_TEST(!parse_offset("0x10"));
 }
 
 BOOST_AUTO_TEST_CASE(head_accepted) {
