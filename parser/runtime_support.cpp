@@ -18,7 +18,7 @@ bool runtime_implements(const DirectiveSpec& spec) {
         "proxy_set_header", "proxy_http_version", "proxy_connect_timeout", "proxy_read_timeout",
         "proxy_send_timeout", "proxy_hide_header", "proxy_pass_header", "proxy_pass_request_headers",
         "proxy_pass_request_body", "proxy_next_upstream", "proxy_next_upstream_tries",
-        "proxy_next_upstream_timeout", "keepalive", "keepalive_timeout", "keepalive_requests", "least_conn",
+        "proxy_next_upstream_timeout", "proxy_buffer_size", "keepalive", "keepalive_timeout", "keepalive_requests", "least_conn",
         "ip_hash", "hash", "random", "rewrite", "if", "set", "break", "map", "internal",
         "error_page", "recursive_error_pages", "try_files", "alias", "proxy_redirect", "proxy_intercept_errors",
         "underscores_in_headers", "ignore_invalid_headers", "client_header_timeout", "client_body_timeout",

@@ -76,7 +76,7 @@ bool refuse_unimplemented(const ir::Config& cfg, const ErrorLog& log) {
                                                      "types_hash_max_size", "types_hash_bucket_size", "multi_accept",
                                                      "use", "accept_mutex", "pcre_jit", "open_file_cache_valid",
                                                      "open_file_cache_min_uses", "open_file_cache_errors",
-                                                     "proxy_buffering", "proxy_buffers", "proxy_buffer_size",
+                                                     "proxy_buffering", "proxy_buffers",
                                                      "proxy_busy_buffers_size", "proxy_max_temp_file_size",
                                                      "proxy_temp_file_write_size", "proxy_temp_path",
                                                      "client_body_temp_path", "client_body_buffer_size",
