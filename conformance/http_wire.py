@@ -48,7 +48,9 @@ class EchoBackend:
     closes without an answer, /bytes/N and /chunked-bytes/N answer N bytes of a fixed
     pattern (Content-Length or chunked), /redirect-{self,host,rel}/REST answers 302 to REST on its
     own address, on the Host it was sent, or relative; /upgrade switches protocols and
-    echoes what follows. With `tls` (an ssl.SSLContext) it speaks TLS and says what it saw
+    echoes what follows; /raw answers the bytes its request's X-Raw-Answer header
+    spells in unescape()'s escapes ("{{wait MS}}" pauses between writes), then closes.
+    With `tls` (an ssl.SSLContext) it speaks TLS and says what it saw
     of the handshake: X-TLS-SNI, X-TLS-Client (the client certificate checked: SUCCESS or
     NONE) and X-TLS-Reused (r or ., as nginx's $ssl_session_reused)."""
 
@@ -155,6 +157,9 @@ class EchoBackend:
             time.sleep(min(int(path.split("/")[2]), 3000) / 1000)
         elif path.startswith("/hangup"):
             return False
+        elif path.startswith("/raw"):
+            self.answer_raw(conn, head)
+            return False
         elif path.startswith("/upgrade"):
             # Switching protocols, then an echo of whatever comes, each piece prefixed.
             try:
@@ -199,6 +204,19 @@ class EchoBackend:
         except OSError:
             return False
         return not close
+
+    def answer_raw(self, conn, head):
+        """Sends the answer a /raw request's X-Raw-Answer header spells, in pieces."""
+        m = re.search(rb"(?im)^x-raw-answer: *([^\r\n]*)", head)
+        pieces = re.split(r"\{\{wait (\d+)\}\}", m.group(1).decode("latin-1") if m else "")
+        try:
+            for i, piece in enumerate(pieces):
+                if i % 2:
+                    time.sleep(int(piece) / 1000)
+                else:
+                    conn.sendall(unescape(piece))
+        except OSError:
+            pass
 
     def close(self):
         self.running = False

@@ -261,8 +261,11 @@ done:
     return ParseStatus::ok;
 }
 
-ParseStatus parse_header_line(std::string_view in, std::size_t& pos, HeaderLine& header, bool allow_underscores) {
-    enum class State { start, name, space_before_value, value, space_after_value, almost_done, header_almost_done };
+namespace {
+
+// ngx_http_parse_header_line; `upstream` as nginx's r->upstream: a response's line.
+ParseStatus parse_header(std::string_view in, std::size_t& pos, HeaderLine& header, bool allow_underscores, bool upstream) {
+    enum class State { start, name, space_before_value, value, space_after_value, ignore_line, almost_done, header_almost_done };
     State state = State::start;
     std::size_t name_start = pos, name_end = pos, value_start = pos, value_end = pos;
     header.invalid_name = false;
@@ -285,6 +288,7 @@ ParseStatus parse_header_line(std::string_view in, std::size_t& pos, HeaderLine&
         const unsigned char ch = static_cast<unsigned char>(in[p]);
         switch (state) {
         case State::start:
+            name_start = p;
             if (ch == CR) {
                 value_end = p;
                 state = State::header_almost_done;
@@ -306,9 +310,15 @@ ParseStatus parse_header_line(std::string_view in, std::size_t& pos, HeaderLine&
                 name_end = value_start = value_end = p;
                 if (ch == LF) goto done;
                 state = State::almost_done;
+            } else if (ch == '/' && upstream && in.substr(name_start, p - name_start) == "HTTP") {
+                state = State::ignore_line;  // IIS may send its "HTTP/1.1 ..." line again
             } else if (!name_char(ch)) {
                 return invalid(p);
             }
+            break;
+
+        case State::ignore_line:
+            if (ch == LF) state = State::start;
             break;
 
         case State::space_before_value:
@@ -375,6 +385,117 @@ done:
     header.value = in.substr(value_start, value_end - value_start);
     header.logged = in.substr(name_start, value_end - name_start);
     return ParseStatus::ok;
+}
+
+}  // namespace
+
+ParseStatus parse_header_line(std::string_view in, std::size_t& pos, HeaderLine& header, bool allow_underscores) {
+    return parse_header(in, pos, header, allow_underscores, false);
+}
+
+ParseStatus parse_response_header_line(std::string_view in, std::size_t& pos, HeaderLine& header) {
+    return parse_header(in, pos, header, true, true);
+}
+
+ParseStatus parse_status_line(std::string_view in, std::size_t& pos, StatusLine& line) {
+    enum class State {
+        start, H, HT, HTT, HTTP, first_major_digit, major_digit, first_minor_digit, minor_digit, status,
+        space_after_status, status_text, almost_done,
+    };
+    State state = State::start;
+    int major = 0, minor = 0, code = 0, digits = 0;
+    std::size_t code_start = 0, end = std::string_view::npos;
+    std::size_t p = pos;
+    for (; p < in.size(); ++p) {
+        const unsigned char ch = static_cast<unsigned char>(in[p]);
+        switch (state) {
+        case State::start:
+        case State::H:
+        case State::HT:
+        case State::HTT:
+        case State::HTTP: {
+            static constexpr std::string_view prefix = "HTTP/";
+            if (ch != prefix[static_cast<int>(state)]) return ParseStatus::invalid_request;
+            state = static_cast<State>(static_cast<int>(state) + 1);
+            break;
+        }
+
+        case State::first_major_digit:  // 1-9
+        case State::first_minor_digit: {  // 0-9
+            const bool is_major = state == State::first_major_digit;
+            if (!digit(ch) || (is_major && ch == '0')) return ParseStatus::invalid_request;
+            (is_major ? major : minor) = ch - '0';
+            state = is_major ? State::major_digit : State::minor_digit;
+            break;
+        }
+
+        case State::major_digit:  // up to the '.'
+        case State::minor_digit: {  // up to the space
+            const bool is_major = state == State::major_digit;
+            if (ch == (is_major ? '.' : ' ')) {
+                state = is_major ? State::first_minor_digit : State::status;
+                break;
+            }
+            int& version = is_major ? major : minor;
+            if (!digit(ch) || version > 99) return ParseStatus::invalid_request;
+            version = version * 10 + (ch - '0');
+            break;
+        }
+
+        case State::status:  // spaces, then three digits
+            if (ch == ' ') break;
+            if (!digit(ch)) return ParseStatus::invalid_request;
+            code = code * 10 + (ch - '0');
+            if (++digits == 3) {
+                code_start = p - 2;
+                state = State::space_after_status;
+            }
+            break;
+
+        case State::space_after_status:
+            switch (ch) {
+            case ' ':
+            case '.':  // IIS may send 403.1, 403.2, etc
+                state = State::status_text;
+                break;
+            case CR: state = State::almost_done; break;
+            case LF: goto done;
+            default: return ParseStatus::invalid_request;
+            }
+            break;
+
+        case State::status_text:
+            if (ch == CR) state = State::almost_done;
+            if (ch == LF) goto done;
+            break;
+
+        case State::almost_done:
+            end = p - 1;
+            if (ch != LF) return ParseStatus::invalid_request;
+            goto done;
+        }
+    }
+    return ParseStatus::again;
+
+done:
+    pos = p + 1;
+    line.code = code;
+    line.text = in.substr(code_start, (end == std::string_view::npos ? p : end) - code_start);
+    line.version = major * 1000 + minor;
+    return ParseStatus::ok;
+}
+
+std::optional<std::uint64_t> parse_offset(std::string_view digits) {
+    constexpr std::uint64_t max = std::numeric_limits<std::int64_t>::max();
+    if (digits.empty()) return std::nullopt;
+    std::uint64_t value = 0;
+    for (const char c : digits) {
+        if (!digit(static_cast<unsigned char>(c))) return std::nullopt;
+        const auto d = static_cast<std::uint64_t>(c - '0');
+        if (value > (max - d) / 10) return std::nullopt;
+        value = value * 10 + d;
+    }
+    return value;
 }
 
 std::optional<ParsedUri> parse_complex_uri(std::string_view target, bool empty_path, bool merge_slashes) {
@@ -625,11 +746,12 @@ ChunkedParser::Status ChunkedParser::parse(std::string_view& in) {
         }
         if (state_ == State::data) {
             in.remove_prefix(p + 1);
-            return Status::data;
+            return size_ > max_size - 5 ? Status::invalid : Status::data;
         }
     }
     in.remove_prefix(p);
-    return Status::again;
+    // nginx's room for the framing still to come after a size (ctx->length).
+    return size_ > max_size - 5 ? Status::invalid : Status::again;
 }
 
 void ChunkedParser::take(std::uint64_t n) {

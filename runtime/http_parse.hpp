@@ -1,5 +1,6 @@
-// HTTP/1.x request parsing as nginx 1.22.1 does it (ngx_http_parse.c): the request line,
-// header lines, the complex URI, the Host value and chunked bodies. The parsers work on
+// HTTP/1.x parsing as nginx 1.22.1 does it (ngx_http_parse.c): the request line, an
+// upstream's status line, header lines (a client's or an upstream's), the complex URI, the
+// Host value and chunked bodies (both sides). The parsers work on
 // views into the connection's buffer and allocate nothing; each call starts again from
 // its `pos` (a head block is parsed again as more of it arrives, which costs less than
 // keeping state across reads for blocks of at most 4 x 8k).
@@ -47,8 +48,25 @@ struct HeaderLine {
     bool invalid_name = false;  // characters nginx's name table refuses: ignore_invalid_headers skips it
 };
 
-// Parses one header line at `pos`: ok, header_done, again or invalid_header.
+// Parses one header line of a request at `pos`: ok, header_done, again or invalid_header.
 ParseStatus parse_header_line(std::string_view in, std::size_t& pos, HeaderLine& header, bool allow_underscores);
+
+// The same for an upstream's response (nginx passes r->upstream): underscores allowed,
+// and a line starting "HTTP/" skipped (IIS may repeat its status line).
+ParseStatus parse_response_header_line(std::string_view in, std::size_t& pos, HeaderLine& header);
+
+struct StatusLine {
+    int code = 0;
+    std::string_view text;  // from the code to the line's end, as nginx's status_line ("200 OK")
+    int version = 0;        // major * 1000 + minor
+};
+
+// ngx_http_parse_status_line at `pos`: ok, again, or invalid_request for anything that
+// is not "HTTP/major.minor code[ text]" (nginx then takes the answer for HTTP/0.9).
+ParseStatus parse_status_line(std::string_view in, std::size_t& pos, StatusLine& line);
+
+// ngx_atoof: decimal digits only, no sign, no overflow past off_t; nullopt otherwise.
+std::optional<std::uint64_t> parse_offset(std::string_view digits);
 
 struct ParsedUri {
     std::string path;       // percent-decoded, "." and ".." resolved
@@ -64,8 +82,8 @@ std::optional<ParsedUri> parse_complex_uri(std::string_view target, bool empty_p
 // nullopt for an empty host, "..", '/', or a control character or space.
 std::optional<std::string> validate_host(std::string_view host);
 
-// ngx_http_parse_chunked for request bodies (trailers skipped, bare LF allowed as in
-// 1.22.1). Feed it the received bytes: it consumes framing, and stops at each run of
+// ngx_http_parse_chunked for request bodies and upstream responses (extensions and
+// trailers skipped, bare LF allowed as in 1.22.1). Feed it the received bytes: it consumes framing, and stops at each run of
 // chunk data for the caller to take.
 class ChunkedParser {
 public:

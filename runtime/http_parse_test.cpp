@@ -1,10 +1,12 @@
-// The request parsers and the head reader, each rule with the verdict nginx 1.22.1 gives
-// (checked against /usr/sbin/nginx with the same bytes).
+// The request parsers and the head reader, the upstream response parsers and head reader,
+// each rule with the verdict nginx 1.22.1 gives (checked against /usr/sbin/nginx with the
+// same bytes; testdata/http/proxy-upstream-* compare the upstream side whole).
 #define BOOST_TEST_MODULE http_parse
 #include <boost/test/unit_test.hpp>
 
 #include "runtime/http_parse.hpp"
 #include "runtime/request_head.hpp"
+#include "runtime/upstream_response.hpp"
 
 #include <string>
 
@@ -14,20 +16,26 @@ using Step = RequestHeadReader::Step;
 
 namespace {
 
-ParseStatus line_status(std::string_view in, RequestLine* out = nullptr) {
-    RequestLine line;
+// One of the line parsers on `in` from its start; `out` gets what it found.
+template <class Line, class Parser, class... Options>
+ParseStatus parse_from_start(Parser parse, std::string_view in, Line* out, Options... options) {
+    Line line;
     std::size_t pos = 0;
-    const ParseStatus s = parse_request_line(in, pos, line);
+    const ParseStatus s = parse(in, pos, line, options...);
     if (out) *out = line;
     return s;
 }
 
+ParseStatus line_status(std::string_view in, RequestLine* out = nullptr) {
+    return parse_from_start(parse_request_line, in, out);
+}
+
 ParseStatus header_status(std::string_view in, HeaderLine* out = nullptr, bool underscores = false) {
-    HeaderLine h;
-    std::size_t pos = 0;
-    const ParseStatus s = parse_header_line(in, pos, h, underscores);
-    if (out) *out = h;
-    return s;
+    return parse_from_start(parse_header_line, in, out, underscores);
+}
+
+ParseStatus status_of(std::string_view in, StatusLine* out = nullptr) {
+    return parse_from_start(parse_status_line, in, out);
 }
 
 std::string uri_of(std::string_view target, bool merge_slashes = true) {
@@ -235,9 +243,187 @@ BOOST_AUTO_TEST_CASE(chunked_bodies) {
     BOOST_TEST(dechunk("5\r\nhelloX\r\n0\r\n\r\n") == "<invalid>");
     BOOST_TEST(dechunk("x\r\n") == "<invalid>");
     BOOST_TEST(dechunk("5x\r\n") == "<invalid>");
-    BOOST_TEST(dechunk("fffffffffffffffff\r\n") == "<invalid>");  // past off_t
-    BOOST_TEST(dechunk("7ffffffffffffff\r\n") == "<again>");  // the largest size nginx takes
     BOOST_TEST(dechunk("5\r\nhel") == "<again>");
+}
+
+BOOST_AUTO_TEST_CASE(chunked_edges) {
+    // Extensions after ';', a space or a tab, any bytes up to the line's end; trailers
+    // skipped whole, bare LF or CR LF.
+    BOOST_TEST(dechunk("5\t; a=\"b;c\"\r\nhello\r\n0 ;z\nX: 1\nY: 2\r\n\n") == "hello");
+    BOOST_TEST(dechunk("0\r\n\r\n").empty());
+    BOOST_TEST(dechunk("00000\r\n\r\n").empty());  // leading zeros
+    BOOST_TEST(dechunk("0\r\nX: 1\r\n") == "<again>");  // the trailers' end not yet come
+    BOOST_TEST(dechunk("5\r\nhello\r\r\n") == "<invalid>");  // one CR only
+    BOOST_TEST(dechunk("5\rhello") == "<invalid>");  // CR not followed by LF
+    BOOST_TEST(dechunk("0\r\n\rX") == "<invalid>");
+    BOOST_TEST(dechunk(";ext\r\n") == "<invalid>");  // no size
+    BOOST_TEST(dechunk("-1\r\n") == "<invalid>");
+    // Sizes: past off_t / 16, any next byte is refused; at a read's end, a size that
+    // leaves no room for the framing after it (ngx_http_parse_chunked's
+    // NGX_MAX_OFF_T_VALUE - 5) is refused at once.
+    BOOST_TEST(dechunk("fffffffffffffffff\r\n") == "<invalid>");
+    BOOST_TEST(dechunk("8000000000000000\r\n") == "<invalid>");
+    BOOST_TEST(dechunk("7ffffffffffffffa\r\n") == "<invalid>");
+    BOOST_TEST(dechunk("7ffffffffffffffb") == "<invalid>");
+    BOOST_TEST(dechunk("7ffffffffffffffa") == "<again>");
+    BOOST_TEST(dechunk("7ffffffffffffff\r\n") == "<again>");  // the largest size nginx takes
+    BOOST_TEST(dechunk("000000000000000000000005\r\nhello\r\n0\r\n\r\n") == "hello");
+}
+
+BOOST_AUTO_TEST_CASE(status_lines) {
+    StatusLine l;
+    BOOST_TEST((status_of("HTTP/1.1 200 OK\r\n", &l) == ParseStatus::ok));
+    BOOST_TEST(l.code == 200);
+    BOOST_TEST(l.text == "200 OK");
+    BOOST_TEST(l.version == 1001);
+    BOOST_TEST((status_of("HTTP/1.0 404 Not Found\n", &l) == ParseStatus::ok));  // bare LF
+    BOOST_TEST(l.text == "404 Not Found");
+    BOOST_TEST(l.version == 1000);
+    BOOST_TEST((status_of("HTTP/1.1 204\r\n", &l) == ParseStatus::ok));  // no reason
+    BOOST_TEST(l.text == "204");
+    BOOST_TEST((status_of("HTTP/1.1    301 Moved \r\n", &l) == ParseStatus::ok));  // spaces before the code
+    BOOST_TEST(l.text == "301 Moved ");
+    BOOST_TEST((status_of("HTTP/1.1 403.2 Forbidden\r\n", &l) == ParseStatus::ok));  // IIS
+    BOOST_TEST(l.code == 403);
+    BOOST_TEST((status_of("HTTP/2.0 200 OK\r\n", &l) == ParseStatus::ok));
+    BOOST_TEST(l.version == 2000);
+    BOOST_TEST((status_of("HTTP/1.1 999 \x01\x7f\r\n") == ParseStatus::ok));  // any text
+    BOOST_TEST((status_of("HTTP/1.1 200 OK") == ParseStatus::again));
+    BOOST_TEST((status_of("HTT") == ParseStatus::again));
+    // nginx takes each of these for an HTTP/0.9 answer.
+    for (std::string_view bad : {"http/1.1 200 OK\r\n", "\r\nHTTP/1.1 200 OK\r\n", "HTTP/0.9 200 OK\r\n",
+                                 "HTTP/1 200 OK\r\n", "HTTP/1.x 200\r\n", "HTTP/1.1 20 OK\r\n", "HTTP/1.1 2000\r\n",
+                                 "HTTP/1.1 200 OK\rX", "HTTP/1.1\t200 OK\r\n", "HTTP/1000.1 200\r\n", "ICY 200 OK\r\n"})
+        BOOST_TEST((status_of(bad) == ParseStatus::invalid_request), bad);
+}
+
+BOOST_AUTO_TEST_CASE(response_header_lines) {
+    HeaderLine h;
+    std::size_t pos = 0;
+    // Underscores and other printable bytes are names like any other there.
+    BOOST_TEST((parse_response_header_line("X_A@b: 1\r\n", pos, h) == ParseStatus::ok));
+    BOOST_TEST(h.name == "X_A@b");
+    // IIS repeats its status line: skipped, the next line parsed in its place.
+    pos = 0;
+    BOOST_TEST((parse_response_header_line("HTTP/1.1 200 OK\r\nX: 1\r\n", pos, h) == ParseStatus::ok));
+    BOOST_TEST(h.name == "X");
+    BOOST_TEST(pos == 23u);
+    pos = 0;
+    BOOST_TEST((parse_response_header_line("HTTP/1.1 200 OK\r\n\r\n", pos, h) == ParseStatus::header_done));
+    pos = 0;
+    BOOST_TEST((parse_response_header_line("HTTP/1.1 200", pos, h) == ParseStatus::again));
+    BOOST_TEST(pos == 0u);
+    pos = 0;  // only "HTTP" exactly, and only on the upstream side
+    BOOST_TEST((parse_response_header_line("Http/1.1: x\r\n", pos, h) == ParseStatus::ok));
+    BOOST_TEST(h.name == "Http/1.1");
+    BOOST_TEST((header_status("HTTP/1.1 200 OK\r\n", &h) == ParseStatus::invalid_header));
+    pos = 0;
+    BOOST_TEST((parse_response_header_line("Bad Name: x\r\n", pos, h) == ParseStatus::invalid_header));
+    BOOST_TEST(h.logged == "Bad");
+}
+
+BOOST_AUTO_TEST_CASE(offsets) {
+    BOOST_TEST(*parse_offset("0") == 0u);
+    BOOST_TEST(*parse_offset("0012") == 12u);
+    BOOST_TEST(*parse_offset("9223372036854775807") == 9223372036854775807u);
+    BOOST_TEST(!parse_offset("9223372036854775808"));
+    BOOST_TEST(!parse_offset(""));
+    BOOST_TEST(!parse_offset("+5"));
+    BOOST_TEST(!parse_offset("-5"));
+    BOOST_TEST(!parse_offset("5 "));
+    BOOST_TEST(!parse_offset("0x10"));
+}
+
+namespace {
+// An upstream head read whole from `bytes`, with proxy_buffer_size `limit`.
+struct Response {
+    explicit Response(std::string_view bytes, std::size_t limit = 4096)
+        : head(limit, arena.allocator()), step(head.step(bytes)) {}
+    HeaderArena<256> arena;
+    UpstreamHead head;
+    UpstreamHead::Step step;
+};
+using UStep = UpstreamHead::Step;
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(upstream_heads) {
+    Response lf("HTTP/1.1 200 OK\nServer: b\nX-A: 1\nContent-Length: 5\n\nhello");
+    BOOST_TEST((lf.step == UStep::done));
+    BOOST_TEST(lf.head.size() == 52u);
+    BOOST_TEST(lf.head.status() == 200);
+    BOOST_TEST(lf.head.status_line() == "200 OK");
+    BOOST_TEST(lf.head.headers().size() == 3u);
+    BOOST_TEST(*lf.head.find("x-a") == "1");
+    BOOST_TEST(*lf.head.content_length() == 5u);
+    BOOST_TEST(!lf.head.connection_close());
+    // Read as it comes: each step goes on from the last whole line.
+    HeaderArena<256> arena;
+    UpstreamHead parts(4096, arena.allocator());
+    const std::string_view whole = "HTTP/1.1 200 OK\r\nX: 1\r\n\r\n";
+    for (std::size_t n = 0; n < whole.size(); ++n) BOOST_TEST((parts.step(whole.substr(0, n)) == UStep::incomplete));
+    BOOST_TEST((parts.step(whole) == UStep::done));
+    BOOST_TEST(parts.headers().size() == 1u);
+    // The framing headers as the upstream module takes them.
+    BOOST_TEST(*Response("HTTP/1.1 200 OK\r\nContent-Length: 9\r\nContent-Length: 3\r\n\r\n").head.content_length() == 3u);
+    BOOST_TEST(!Response("HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: x\r\n\r\n").head.content_length());
+    Response both("HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: gzip, CHUNKED\r\n\r\n");
+    BOOST_TEST(both.head.chunked());
+    BOOST_TEST(!both.head.content_length());
+    BOOST_TEST(!Response("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n").head.chunked());
+    BOOST_TEST(Response("HTTP/1.1 200 OK\r\nConnection: Keep-Alive, Close\r\n\r\n").head.connection_close());
+    BOOST_TEST(Response("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n\r\n").head.connection_close());
+}
+
+BOOST_AUTO_TEST_CASE(upstream_head_refusals) {
+    Response http09("no status line\r\n\r\n");
+    BOOST_TEST((http09.step == UStep::http09));
+    BOOST_TEST(http09.head.size() == 0u);  // every byte is the body
+    BOOST_TEST(http09.head.connection_close());
+    Response invalid("HTTP/1.1 200 OK\r\nX-A: 1\r\nBad Name: x\r\n\r\n");
+    BOOST_TEST((invalid.step == UStep::invalid));
+    BOOST_TEST(invalid.head.error() == "upstream sent invalid header: \"Bad\\x20...\"");
+    BOOST_TEST(invalid.head.headers().size() == 1u);  // what came before it is kept
+    BOOST_TEST((Response("HTTP/1.1 200 OK\r\nX: a\rb\r\n\r\n").step == UStep::invalid));
+    BOOST_TEST((Response("HTTP/1.1 200 OK\r\n folded\r\n\r\n").step == UStep::invalid));
+    // proxy_buffer_size: a head that ends within it is taken, one that does not is too big,
+    // however many bytes came.
+    const std::string line = "X: " + std::string(80, 'a') + "\r\n";  // 85 bytes
+    std::string head = "HTTP/1.1 200 OK\r\n";                     // 17 bytes
+    for (int i = 0; i < 12; ++i) head += line;                       // 1037 bytes
+    BOOST_TEST((Response(head + "\r\n", 1039).step == UStep::done));
+    BOOST_TEST((Response(head + "\r\n", 1038).step == UStep::too_big));
+    BOOST_TEST((Response(head + "\r", 1038).step == UStep::too_big));
+    BOOST_TEST((Response(head + "\r", 1039).step == UStep::incomplete));
+    BOOST_TEST((Response("HTTP/1.1 200 OK\r\n", 10).step == UStep::too_big));  // the status line too
+}
+
+BOOST_AUTO_TEST_CASE(upstream_bodies) {
+    const auto framing = [](std::string_view head, bool head_request = false) {
+        return body_framing(Response(head).head, head_request);
+    };
+    BOOST_TEST((framing("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n") == BodyFraming::length));
+    BOOST_TEST((framing("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n") == BodyFraming::none));
+    BOOST_TEST((framing("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", true) == BodyFraming::none));
+    BOOST_TEST((framing("HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\n\r\n") == BodyFraming::none));
+    BOOST_TEST((framing("HTTP/1.1 304 Not Modified\r\n\r\n") == BodyFraming::none));
+    BOOST_TEST((framing("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n") == BodyFraming::chunked));
+    BOOST_TEST((framing("HTTP/1.0 200 OK\r\n\r\n") == BodyFraming::until_close));
+    BOOST_TEST((framing("HTTP/1.1 100 Continue\r\n\r\n") == BodyFraming::until_close));  // 1xx: not special
+    BOOST_TEST((framing("HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n") == BodyFraming::until_close));
+    // A read's chunks joined at its front, in place.
+    ChunkedParser parser;
+    std::string read = "5;x\r\nhello\r\n6\r\n world\r\n2\r\n!";
+    Dechunked d = dechunk(parser, read.data(), read.size());
+    BOOST_TEST((d.status == Dechunked::Status::more));
+    BOOST_TEST(read.substr(0, d.data) == "hello world!");
+    read = "?\r\n0\r\nT: 1\r\n\r\nrest";
+    d = dechunk(parser, read.data(), read.size());
+    BOOST_TEST((d.status == Dechunked::Status::done));
+    BOOST_TEST(read.substr(0, d.data) == "?");
+    BOOST_TEST(d.after_last);
+    ChunkedParser broken;
+    read = "5\r\nhello\r\nzz\r\n";
+    BOOST_TEST((dechunk(broken, read.data(), read.size()).status == Dechunked::Status::invalid));
 }
 
 BOOST_AUTO_TEST_CASE(head_accepted) {

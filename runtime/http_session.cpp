@@ -372,8 +372,8 @@ Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer, bool pipelin
                     }
                     if (pr.error_status == 0) {
                         // Answered by the upstream: log it and go on, or close.
-                        ctx.bytes_sent = pr.bytes_sent + ctx.continue_bytes;
-                        ctx.body_bytes_sent = pr.body_bytes_sent + ctx.continue_bytes;
+                        ctx.bytes_sent = pr.sent.total + ctx.continue_bytes;
+                        ctx.body_bytes_sent = pr.sent.body + ctx.continue_bytes;
                         cfg->access_logs->write(loc->access_logs, cfg->ir->http->log_formats, ctx);
                         if (!pr.keep_alive) {
                             co_await finish_writing(stream, loc->send_timeout);

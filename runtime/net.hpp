@@ -6,13 +6,12 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/http.hpp>
+#include <boost/beast/core/error.hpp>
 
 namespace ngxlite::runtime {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
-namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
 // Coroutines run on their worker's io_context. Naming its executor, not the type-erased

@@ -3,20 +3,18 @@
 #include "runtime/header_arena.hpp"
 #include "runtime/http_session.hpp"
 #include "runtime/net.hpp"
+#include "runtime/proxy_request.hpp"
+#include "runtime/proxy_response.hpp"
 #include "runtime/text.hpp"
 #include "runtime/tls.hpp"
 #include "runtime/transport_stream.hpp"
 #include "runtime/upstream.hpp"
+#include "runtime/upstream_response.hpp"
 
 #include "parser/ir/tls_files.hpp"
 
-#include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/http/buffer_body.hpp>
-#include <boost/beast/http/parser.hpp>
-#include <boost/beast/http/read.hpp>
 
 #include <sys/socket.h>
 
@@ -25,90 +23,6 @@
 namespace ngxlite::runtime {
 
 namespace {
-
-// nginx escapes the URI it sends when it rebuilt it from the decoded one.
-std::string escape_uri(std::string_view uri) {
-    return percent_escape(uri, [](unsigned char c) { return c <= 0x20 || c >= 0x7f || c == '"' || c == '#' || c == '%' || c == '?'; });
-}
-
-// The request line's URI (ngx_http_proxy_create_request): the received one when neither
-// proxy_pass has a URI part nor a rewrite changed it; else the current URI, escaped, with
-// proxy_pass's URI part in place of the location's prefix (unless `rewrite ... break`).
-std::string upstream_uri(const ir::ProxySettings& p, const ir::Location& loc, const Request& req) {
-    if (p.uri.empty() && req.valid_unparsed_uri) return req.request_uri;
-    std::string_view rest = req.uri;
-    std::string out;
-    if (req.valid_location && !p.uri.empty()) {
-        out = p.uri;
-        if (loc.match == ir::LocationMatch::prefix || loc.match == ir::LocationMatch::prefix_no_regex ||
-            loc.match == ir::LocationMatch::exact)
-            rest.remove_prefix(std::min(rest.size(), loc.name.size()));
-    }
-    out += escape_uri(rest);
-    if (!req.args.empty()) out += "?" + req.args;
-    return out;
-}
-
-std::string build_request(const ir::ProxySettings& p, const std::string& uri, RequestContext& ctx) {
-    const Request& req = ctx.request;
-    std::string set_body;
-    if (p.set_body) set_body = expand(*p.set_body, ctx);
-    ctx.proxy_body = p.set_body ? &set_body : &req.body;
-    const std::string method = p.method ? expand(*p.method, ctx) : req.method;
-    std::string out;
-    out.reserve(512 + req.body.size());
-    out.append(method).append(" ").append(uri).append(p.http_version_minor == 1 ? " HTTP/1.1\r\n" : " HTTP/1.0\r\n");
-    for (const auto& h : p.set_headers) {
-        const std::string v = expand(h.value, ctx);
-        if (!v.empty()) append_header(out, h.name, v);
-    }
-    if (p.pass_request_headers) {
-        for (const auto& header : req.headers) {
-            const std::string& name = header.first;
-            const bool set = std::any_of(p.set_headers.begin(), p.set_headers.end(),
-                                         [&](const ir::HeaderSetting& h) { return iequal(h.name, name); });
-            if (!set) append_header(out, name, header.second);
-        }
-    }
-    out += "\r\n";
-    if (p.set_body) out += set_body;
-    else if (p.pass_request_body) out += req.body;
-    ctx.proxy_body = nullptr;  // set_body lives only here
-    return out;
-}
-
-// Headers nginx does not pass from an upstream response (ngx_http_proxy_hide_headers),
-// plus the ones it writes itself.
-bool hidden(std::string_view name, const ir::ProxySettings& p) {
-    static constexpr std::string_view always[] = {"Connection", "Keep-Alive", "Transfer-Encoding", "Content-Length",
-                                                  "Content-Type", "Last-Modified"};
-    static constexpr std::string_view by_default[] = {"Date", "Server", "X-Pad", "X-Accel-Expires",
-                                                      "X-Accel-Redirect", "X-Accel-Limit-Rate", "X-Accel-Buffering",
-                                                      "X-Accel-Charset"};
-    for (auto h : always)
-        if (iequal(h, name)) return true;
-    for (const auto& h : p.hide_headers)
-        if (iequal(h, name)) return true;
-    for (auto h : by_default)
-        if (iequal(h, name))
-            return std::none_of(p.pass_headers.begin(), p.pass_headers.end(), [&](const auto& x) { return iequal(x, name); });
-    return false;
-}
-
-// proxy_redirect: the first rule whose prefix (or regex) fits replaces it; nullopt when
-// none does.
-std::optional<std::string> rewrite_location(const ir::ProxySettings& p, std::string_view value, const RequestContext& ctx) {
-    std::optional<RequestContext> inner;  // a regex's captures must not reach the request
-    for (const auto& r : p.redirects) {
-        if (r.regex) {
-            if (!inner) inner.emplace(ctx);
-            if (inner->match(*r.regex, value)) return expand(r.to, *inner);
-        } else if (value.starts_with(r.from)) {
-            return expand(r.to, ctx) + std::string(value.substr(r.from.size()));
-        }
-    }
-    return std::nullopt;
-}
 
 void log_error(const ActiveConfig& cfg, const RequestContext& ctx, const std::string& what, const std::string& upstream) {
     cfg.log_for(ctx).write(LogLevel::error, what + describe(ctx, upstream), ctx.connection.id);
@@ -192,127 +106,162 @@ private:
     std::shared_ptr<State> state_;
 };
 
-// A 64 KiB body buffer, kept by the worker thread between requests: glibc gives a freed
-// one back to the kernel (madvise) and the next request faulted its pages in again,
-// which cost more than the copy through them.
-class BodyBuffer {
-public:
-    static constexpr std::size_t kSize = 65536;
-    BodyBuffer() {
-        auto& kept = spares();
-        if (kept.empty()) {
-            memory_ = std::make_unique_for_overwrite<char[]>(kSize);
-        } else {
-            memory_ = std::move(kept.back());
-            kept.pop_back();
-        }
-    }
-    ~BodyBuffer() {
-        auto& kept = spares();
-        if (kept.size() < kMaxSpares) kept.push_back(std::move(memory_));
-    }
-    BodyBuffer(const BodyBuffer&) = delete;
-    BodyBuffer& operator=(const BodyBuffer&) = delete;
-    char* data() const { return memory_.get(); }
 
-private:
-    static constexpr std::size_t kMaxSpares = 16;  // 1 MiB a worker at most
-    static std::vector<std::unique_ptr<char[]>>& spares() {
-        thread_local std::vector<std::unique_ptr<char[]>> kept;
-        return kept;
-    }
-    std::unique_ptr<char[]> memory_;
+
+// A response head as it came: nginx reads at most proxy_buffer_size bytes for it, in
+// reads that may bring the body's first bytes too.
+struct HeadRead {
+    UpstreamHead::Step step = UpstreamHead::Step::incomplete;
+    std::size_t received = 0;          // bytes in the buffer, the head's first
+    boost::system::error_code error;   // the connection failed before the head was whole
 };
 
-// What one read or write moved (a struct: awaitable operators flatten tuples).
-struct Transfer {
-    boost::system::error_code ec;
-    std::size_t bytes = 0;
-};
-
-// One read of up to `size` bytes, bounded by `timeout`.
-template <class Stream>
-Task<Transfer> read_chunk(Stream& from, char* into, std::size_t size, ir::Msec timeout) {
-    from.expires_after(timeout);
-    auto [ec, n] = co_await from.async_read_some(asio::buffer(into, size), use_tuple);
-    co_return Transfer{ec, n};
-}
-
-// All of `size` bytes written, each write bounded by `timeout`.
-template <class Stream>
-Task<Transfer> write_chunk(Stream& to, const char* from, std::size_t size, ir::Msec timeout) {
-    to.expires_after(timeout);
-    auto [ec, n] = co_await asio::async_write(to, asio::buffer(from, size), use_tuple);
-    co_return Transfer{ec, n};
-}
-
-// One direction of an upgraded connection; the other is cancelled when it ends.
-template <class From, class To>
-Task<void> pump(From& from, To& to, ir::Msec idle, std::uint64_t* counted) {
-    std::array<char, 16384> chunk;
+Task<HeadRead> read_head(TransportStream& upstream, BodyBuffer& buffer, UpstreamHead& head, ir::Msec timeout) {
+    HeadRead read;
     for (;;) {
-        const Transfer read = co_await read_chunk(from, chunk.data(), chunk.size(), idle);
-        if (read.bytes > 0) {
-            const Transfer written = co_await write_chunk(to, chunk.data(), read.bytes, idle);
-            if (counted) *counted += written.bytes;
-            if (written.ec) co_return;
+        upstream.expires_after(timeout);
+        // The buffer holds proxy_buffer_size at least: before it fills, step() has decided.
+        auto [ec, n] = co_await upstream.async_read_some(
+            asio::buffer(buffer.data() + read.received, buffer.size() - read.received), use_tuple);
+        read.received += n;
+        read.step = head.step({buffer.data(), read.received});
+        if (read.step != UpstreamHead::Step::incomplete) co_return read;
+        if (ec) {
+            read.error = ec;
+            co_return read;
         }
-        if (read.ec) co_return;
     }
 }
 
-// nginx's ngx_http_upstream_process_upgraded: both directions until one side closes or
-// stays silent for proxy_read_timeout.
-Task<void> tunnel(TransportStream& client, TransportStream& upstream, ir::Msec idle, ProxyResult& result) {
-    using namespace asio::experimental::awaitable_operators;
-    std::uint64_t to_client = 0;
-    co_await (pump(client, upstream, idle, nullptr) || pump(upstream, client, idle, &to_client));
-    result.bytes_sent += to_client;
-    result.body_bytes_sent += to_client;
-}
+// One request's exchange with the upstream that answered it.
+struct Exchange {
+    TransportStream& client;
+    TransportStream& upstream;
+    const ir::Location& loc;
+    RequestContext& ctx;
+    const ActiveConfig& cfg;
+    const std::string& peer_url;
+    ProxyResult& result;
 
-struct VariableTarget {
-    const ir::UpstreamGroup* group = nullptr;  // a group of the config, or `literal`; neither: `error`
-    std::optional<ir::UpstreamGroup> literal;  // an address: a group of its own
-    std::string uri;                           // the URL's URI part, sent as it is
-    bool https = false;
-    int error = 0;
+    void log(LogLevel level, std::string_view what) const {
+        cfg.log_for(ctx).write(level, std::string(what) + " while reading upstream" + describe(ctx, peer_url), ctx.connection.id);
+    }
 };
 
-// proxy_pass with variables (ngx_http_proxy_eval + ngx_http_upstream_init_request): the
-// URL's host is an upstream {} name (no port given), an implicit group of the same
-// host and port, or an address; a name needs a resolver, which ngxlite has not.
-VariableTarget resolve_variable_pass(const ir::ProxySettings& p, RequestContext& ctx, const ir::HttpConfig& http,
-                                     const ActiveConfig& cfg) {
-    VariableTarget t;
-    const std::string url = expand(p.pass_template, ctx);
-    t.https = url.starts_with("https://");
-    if (!t.https && !url.starts_with("http://")) {
-        cfg.log_for(ctx).write(LogLevel::error, "invalid URL prefix in \"" + url + "\"" + describe(ctx), ctx.connection.id);
-        t.error = 500;
-        return t;
+// The upstream's answer, read into `buffer`: its head, then the body's first bytes.
+struct Answer {
+    const UpstreamHead& head;
+    const HeadRead& read;
+    char* buffer;
+};
+
+constexpr std::string_view kMoreThanLength = "upstream sent more data than specified in \"Content-Length\" header";
+constexpr std::string_view kAfterLastChunk = "upstream sent data after final chunk";
+constexpr std::string_view kInvalidChunked = "upstream sent invalid chunked response";
+
+// Logs how a relay that did not finish ended; false then: the client connection closes.
+bool relay_finished(const Exchange& ex, const RelayEnd& end) {
+    switch (end.kind) {
+    case RelayEnd::Kind::complete: return true;
+    case RelayEnd::Kind::after_last: ex.log(LogLevel::warn, kAfterLastChunk); return true;
+    case RelayEnd::Kind::client_failed: return false;
+    case RelayEnd::Kind::invalid_chunked: ex.log(LogLevel::error, kInvalidChunked); return false;
+    case RelayEnd::Kind::upstream_failed:
+        ex.log(LogLevel::error, end.error == beast::error::timeout ? "upstream timed out (110: Connection timed out)"
+                                                                   : "upstream prematurely closed connection");
+        return false;
     }
-    const std::uint16_t default_port = t.https ? 443 : 80;
-    std::string_view rest = std::string_view(url).substr(t.https ? 8 : 7);
-    const auto slash = rest.find('/');
-    if (slash != std::string_view::npos) t.uri = std::string(rest.substr(slash));
-    std::string_view hostport = rest.substr(0, slash);
-    std::string_view host = hostport;
-    std::uint16_t port = default_port;
-    bool no_port = true;
-    const auto colon = hostport.rfind(':');
-    if (colon != std::string_view::npos && hostport.find(']', colon) == std::string_view::npos) {
-        host = hostport.substr(0, colon);
-        port = static_cast<std::uint16_t>(std::atoi(std::string(hostport.substr(colon + 1)).c_str()));
-        no_port = false;
+    return false;
+}
+
+// The body's bytes that came with the head (ngx_http_proxy_input_filter_init and the
+// input filters' first call): how many go on with the head (chunked framing taken out in
+// place), whether the body ends there, and what they say against reusing the connection.
+struct FirstPiece {
+    std::size_t size = 0;
+    bool last = false;
+    bool reusable = true;
+    bool invalid = false;  // broken chunked framing: nothing is sent
+};
+
+FirstPiece first_piece(const Exchange& ex, BodyFraming framing, const UpstreamHead& head, char* body, std::size_t extra,
+                       ChunkedParser& chunks) {
+    FirstPiece first;
+    switch (framing) {
+    case BodyFraming::none:  // a HEAD's answer is not read on: no warning
+        first.last = true;
+        first.reusable = extra == 0 || ex.ctx.request.method == "HEAD";
+        if (!first.reusable) ex.log(LogLevel::warn, kMoreThanLength);
+        break;
+    case BodyFraming::length:
+        first.size = static_cast<std::size_t>(std::min<std::uint64_t>(extra, *head.content_length()));
+        first.last = first.size == *head.content_length();
+        first.reusable = extra == first.size;
+        if (!first.reusable) ex.log(LogLevel::warn, kMoreThanLength);
+        break;
+    case BodyFraming::chunked: {
+        const Dechunked d = dechunk(chunks, body, extra);
+        first.invalid = d.status == Dechunked::Status::invalid;
+        if (first.invalid) ex.log(LogLevel::error, kInvalidChunked);
+        first.size = d.data;
+        first.last = d.status == Dechunked::Status::done;
+        first.reusable = !d.after_last;
+        if (d.after_last) ex.log(LogLevel::warn, kAfterLastChunk);
+        break;
     }
-    ctx.proxy_host = std::string(no_port || port == default_port ? host : hostport);
-    t.group = runtime_upstream(http.upstreams, host, port, no_port, hostport, t.literal);
-    if (!t.group) {
-        cfg.log_for(ctx).write(LogLevel::error, "no resolver defined to resolve " + std::string(host) + describe(ctx), ctx.connection.id);
-        t.error = 502;
+    case BodyFraming::until_close:
+        first.size = extra;
+        first.reusable = false;
+        break;
     }
-    return t;
+    return first;
+}
+
+// The rest of the body after the first piece, as it comes.
+Task<RelayEnd> relay_rest(Relay& relay, BodyFraming framing, char* buffer, std::uint64_t length_left, ChunkedParser& chunks) {
+    // Statements, not a conditional expression: GCC 12 miscompiles co_await in one.
+    if (framing == BodyFraming::length) co_return co_await relay_length(relay, buffer, length_left);
+    if (framing == BodyFraming::chunked) co_return co_await relay_chunked(relay, buffer, chunks);
+    co_return co_await relay_until_close(relay, buffer);
+}
+
+// The answer relayed to the client as ngx_http_upstream_send_response and the proxy
+// module's input filters relay it: the head with the body's bytes that came with it in
+// one write (nothing at all when they break the chunked framing), then the rest. True
+// when the upstream connection may serve another request (nginx's u->keepalive).
+Task<bool> send_response(const Exchange& ex, const Answer& answer, bool client_keep_alive) {
+    const UpstreamHead& head = answer.head;
+    RequestContext& ctx = ex.ctx;
+    const bool http09 = answer.read.step == UpstreamHead::Step::http09;
+    const BodyFraming framing = body_framing(head, ctx.request.method == "HEAD");
+    const bool unknown_length = framing == BodyFraming::chunked || framing == BodyFraming::until_close;
+    ClientFraming to_client{ctx.status};
+    // nginx's chunked filter: not for 1xx (nor an HTTP/0.9 answer's status 0), which keep
+    // the connection as it was.
+    to_client.chunked = unknown_length && ctx.request.version == 11 && head.status() >= 200;
+    to_client.keep_alive = client_keep_alive && (!unknown_length || to_client.chunked || head.status() < 200);
+    if (http09) ctx.status = 9;  // nginx's $status of an answer without a status line
+    std::string out = client_response_head(head, ex.loc, ctx, to_client);
+
+    char* const body = answer.buffer + head.size();
+    ChunkedParser chunks;
+    const FirstPiece first = first_piece(ex, framing, head, body, answer.read.received - head.size(), chunks);
+    bool reusable = first.reusable && !head.connection_close() && head.status() != 101;
+    Relay relay{ex.client, ex.upstream, ex.loc.send_timeout, ex.loc.proxy->read_timeout, ex.result.sent, to_client.chunked};
+    // An HTTP/0.9 client, or an HTTP/0.9 answer, gets the body alone.
+    const bool headless = ctx.request.version == 9 || http09;
+    bool sent = false;
+    if (!first.invalid) sent = co_await send_head_and_body(relay, headless ? std::string_view() : out, body, first.size, first.last);
+    ctx.sent_header_block = std::move(out);
+    if (!sent) co_return false;
+    if (!first.last) {
+        const std::uint64_t length_left = framing == BodyFraming::length ? *head.content_length() - first.size : 0;
+        const RelayEnd end = co_await relay_rest(relay, framing, answer.buffer, length_left, chunks);
+        if (!relay_finished(ex, end)) co_return false;
+        reusable = reusable && end.kind == RelayEnd::Kind::complete;
+    }
+    ex.result.keep_alive = to_client.keep_alive;
+    co_return reusable;
 }
 
 }  // namespace
@@ -410,24 +359,19 @@ Task<ProxyResult> proxy_http(TransportStream& client, beast::flat_buffer& client
             return selection.tries() > 0 && (p.next_upstream & type) == type && !timed_out;  // true: try the next
         };
         auto failed = [&](const boost::system::error_code& ec, std::string_view what) {
-            const auto& http_category = http::make_error_code(http::error::end_of_stream).category();
             const bool timeout = ec == beast::error::timeout;
             std::string msg;
             if (timeout)
                 msg = "upstream timed out (110: Connection timed out) while " + std::string(phase);
-            else if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == http::error::partial_message)
+            else if (ec == asio::error::eof)
                 msg = "upstream prematurely closed connection while " + std::string(phase);
-            else if (ec.category() == http_category || ec == http::error::header_limit)
-                msg = "upstream sent invalid header while " + std::string(phase);
             else
                 msg = std::string(what) + " failed (" + std::to_string(ec.value()) + ": " + ec.message() + ") while " +
                       std::string(phase);
-            const bool invalid = !timeout && ec.category() == http_category &&
-                                 ec != http::error::end_of_stream && ec != http::error::partial_message;
             // nginx logs a timeout from ngx_http_upstream_next, after the balancer's warning;
             // other errors as they happen.
             if (!timeout) log_error(cfg, ctx, msg, peer_url);
-            const bool retry = next(timeout ? ir::kNextTimeout : invalid ? ir::kNextInvalidHeader : ir::kNextError, timeout ? 504 : 502);
+            const bool retry = next(timeout ? ir::kNextTimeout : ir::kNextError, timeout ? 504 : 502);
             if (timeout) log_error(cfg, ctx, msg, peer_url);
             return retry;
         };
@@ -528,31 +472,29 @@ Task<ProxyResult> proxy_http(TransportStream& client, beast::flat_buffer& client
         request_sent = true;
 
         phase = "reading response header from upstream";
-        beast::flat_buffer ubuf;
+        BodyBuffer buffer(static_cast<std::size_t>(p.buffer_size));
         HeaderArena<1024> fields_memory;
-        http::response_parser<http::buffer_body, ArenaAllocator> parser(std::piecewise_construct, std::make_tuple(),
-                                                                        std::make_tuple(fields_memory.allocator()));
-        parser.body_limit(boost::none);
-        if (method == "HEAD") parser.skip(true);
-        upstream->expires_after(p.read_timeout);
-        auto [hec, hn] = co_await http::async_read_header(*upstream, ubuf, parser, use_tuple);
+        UpstreamHead head(static_cast<std::size_t>(p.buffer_size), fields_memory.allocator());
+        const HeadRead read = co_await read_head(*upstream, buffer, head, p.read_timeout);
         if (client_left()) co_return result;
         watch.reset();
-        if (hec) {
+        ctx.upstream_headers = upstream_header_block(head);  // what came, even of a refused head
+        if (read.error) {
             append(ctx.upstream_header_time, "-");
-            if (failed(hec, "recv()")) continue;
+            if (failed(read.error, "recv()")) continue;
             co_return result;
         }
-        append(ctx.upstream_header_time, seconds_since(attempt_start));
-        auto& res = parser.get();
-        const int status = static_cast<int>(res.result_int());
-        ctx.upstream_headers.clear();  // kept as one block: one allocation per response
-        for (const auto& f : res) {
-            ctx.upstream_headers += f.name_string();
-            ctx.upstream_headers += ": ";
-            ctx.upstream_headers += f.value();
-            ctx.upstream_headers += "\r\n";
+        if (read.step == UpstreamHead::Step::invalid || read.step == UpstreamHead::Step::too_big) {
+            append(ctx.upstream_header_time, "-");
+            const std::string what = read.step == UpstreamHead::Step::invalid ? head.error() : "upstream sent too big header";
+            log_error(cfg, ctx, what + " while " + std::string(phase), peer_url);
+            if (next(ir::kNextInvalidHeader, 502)) continue;
+            co_return result;
         }
+        if (read.step == UpstreamHead::Step::http09)  // nginx goes on with it as a 200's body
+            log_error(cfg, ctx, "upstream sent no valid HTTP/1.0 header while " + std::string(phase), peer_url);
+        append(ctx.upstream_header_time, seconds_since(attempt_start));
+        const int status = read.step == UpstreamHead::Step::http09 ? 200 : head.status();
         if (const std::uint32_t mask = next_upstream_mask(status); mask && selection.tries() > 1) {
             const std::uint32_t need = request_sent && non_idempotent ? mask | ir::kNextNonIdempotent : mask;
             const bool timed_out = p.next_upstream_timeout.count() > 0 && clock::now() - started >= p.next_upstream_timeout;
@@ -570,43 +512,24 @@ Task<ProxyResult> proxy_http(TransportStream& client, beast::flat_buffer& client
         result.error_status = 0;
         append(ctx.upstream_status, std::to_string(status));
         // Reached through error_page: its status answers, with nginx's text for it.
-        const int client_status = ctx.status_override ? ctx.status_override : status;
-        ctx.status = client_status;
+        ctx.status = ctx.status_override ? ctx.status_override : status;
         if (status == 101 && ctx.request.header("Upgrade")) {
             // Switching protocols (WebSocket): nginx's header for it, then bytes both ways
-            // until either side closes.
-            std::string out = "HTTP/1.1 101 Switching Protocols\r\nServer: " + server_header(loc.server_tokens) +
-                              "\r\nDate: " + std::string(http_date(std::time(nullptr))) + "\r\nConnection: upgrade\r\n";
-            for (const auto& f : res)
-                if (!hidden(f.name_string(), p)) append_header(out, f.name_string(), f.value());
-            out += "\r\n";
+            // until either side closes; the upstream's first ones may have come with its head.
             selection.finish(false, [] {});
             append(ctx.upstream_response_time, seconds_since(attempt_start));
-            client.expires_after(p.send_timeout);
-            const std::array<asio::const_buffer, 2> head_parts{asio::buffer(out), ubuf.data()};
-            auto [uwec, uwn] = co_await asio::async_write(client, head_parts, use_tuple);
-            result.bytes_sent += uwn;
-            result.body_bytes_sent += uwn - std::min(uwn, out.size());
-            if (uwec) co_return result;
+            Relay relay{client, *upstream, p.send_timeout, p.read_timeout, result.sent};
+            if (!co_await send_head_and_body(relay, upgrade_response_head(head, loc), buffer.data() + head.size(),
+                                             read.received - head.size(), false))
+                co_return result;
             if (client_buffer.size() > 0) {
                 auto [fec, fn] = co_await asio::async_write(*upstream, client_buffer.data(), use_tuple);
                 client_buffer.consume(fn);
                 if (fec) co_return result;
             }
-            co_await tunnel(client, *upstream, p.read_timeout, result);
+            co_await tunnel(client, *upstream, p.read_timeout, result.sent);
             co_return result;
         }
-        const bool head = method == "HEAD";
-        const bool no_body = head || status == 204 || status == 304 || (status >= 100 && status < 200);
-        const bool length_known = parser.content_length().has_value();
-        const bool chunked = !no_body && !length_known && ctx.request.version == 11;
-        const bool keep = client_keep_alive && (no_body || length_known || chunked);
-        // nginx keeps an upstream connection when the response said nothing against it;
-        // bytes past the response are dropped (an idle connection that turns readable
-        // is closed by the keepalive cache).
-        bool reusable = idle && res.version() == 11 && res.keep_alive() &&
-                        (no_body || length_known || parser.chunked()) &&
-                        connection_requests + 1 < group.keepalive_requests;
         // finish() runs once, however the exchange ends: success for the balancer.
         struct Done {
             PeerSelection& s;
@@ -617,169 +540,10 @@ Task<ProxyResult> proxy_http(TransportStream& client, beast::flat_buffer& client
             clock::time_point t;
             ~Timing() { append(c.upstream_response_time, seconds_since(t)); }
         } timing{ctx, attempt_start};
-
-        std::string out;
-        out.reserve(512);
-        out.append("HTTP/1.1 ").append(std::to_string(client_status)).append(" ");
-        if (ctx.status_override)
-            out.append(status_text(client_status));
-        else
-            out.append(res.reason());
-        out.append("\r\n");
-        append_header(out, "Server", server_header(loc.server_tokens));
-        const std::time_t now = std::time(nullptr);  // one clock reading for Date and Expires
-        append_header(out, "Date", http_date(now));
-        if (auto it = res.find(http::field::content_type); it != res.end()) append_header(out, "Content-Type", it->value());
-        if (length_known) append_header(out, "Content-Length", std::to_string(*parser.content_length()));
-        if (auto it = res.find(http::field::last_modified); it != res.end()) append_header(out, "Last-Modified", it->value());
-        static constexpr int with_headers[] = {200, 201, 204, 206, 301, 302, 303, 304, 307, 308};
-        const bool add = std::find(std::begin(with_headers), std::end(with_headers), client_status) != std::end(with_headers);
-        // proxy_redirect, then nginx's header filter: a Location it rewrote to a relative
-        // one becomes absolute and goes early; any other keeps its place as sent.
-        std::string location;
-        bool location_early = false;
-        if (auto it = res.find(http::field::location); it != res.end()) {
-            auto rewritten = rewrite_location(p, it->value(), ctx);
-            location = rewritten ? *rewritten : std::string(it->value());
-            location_early = rewritten && location.starts_with("/");
-            if (location_early) append_header(out, "Location", absolute_redirect(location, ctx));
-        }
-        if (chunked) out += "Transfer-Encoding: chunked\r\n";
-        out += keep ? "Connection: keep-alive\r\n" : "Connection: close\r\n";
-        if (keep && loc.keepalive_header >= 0) append_header(out, "Keep-Alive", "timeout=" + std::to_string(loc.keepalive_header));
-        // expires replaces the upstream's Expires and Cache-Control in place, or adds them.
-        std::optional<std::pair<std::string, std::string>> expires;
-        if (loc.expires != ir::Location::Expires::off && add) {
-            std::optional<std::time_t> modified;
-            if (auto it = res.find(http::field::last_modified); it != res.end()) {
-                std::tm tm{};
-                const std::string v(it->value());
-                if (::strptime(v.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm)) modified = ::timegm(&tm);
-            }
-            expires = expires_headers(loc, modified, now);
-        }
-        bool expires_sent = false, cache_control_sent = false;
-        for (const auto& f : res) {
-            if (expires && f.name() == http::field::expires) {
-                if (!std::exchange(expires_sent, true)) append_header(out, "Expires", expires->first);
-            } else if (expires && f.name() == http::field::cache_control) {
-                if (!std::exchange(cache_control_sent, true)) append_header(out, "Cache-Control", expires->second);
-            } else if (f.name() == http::field::location) {
-                if (!location_early) append_header(out, f.name_string(), location);
-            } else if (!hidden(f.name_string(), p)) {
-                append_header(out, f.name_string(), f.value());
-            }
-        }
-        if (expires && !expires_sent) append_header(out, "Expires", expires->first);
-        if (expires && !cache_control_sent) append_header(out, "Cache-Control", expires->second);
-        for (const auto& h : loc.add_headers)
-            if (add || h.always)
-                if (std::string v = expand(h.value, ctx); !v.empty()) append_header(out, h.name, v);
-        out += "\r\n";
-        // The header goes with whatever of a known-length body came with it: one write.
-        std::uint64_t left = !no_body && length_known ? *parser.content_length() : 0;
-        const std::size_t buffered = static_cast<std::size_t>(std::min<std::uint64_t>(ubuf.size(), left));
-        left -= buffered;
-        if ((no_body || length_known) && ubuf.size() > buffered)  // nginx drops the rest, and says so
-            cfg.log_for(ctx).write(LogLevel::warn,
-                                "upstream sent more data than specified in \"Content-Length\" header while reading upstream" +
-                                    describe(ctx, peer_url),
-                                ctx.connection.id);
-        client.expires_after(loc.send_timeout);
-        // An HTTP/0.9 client gets the body alone.
-        const std::string_view sent_head = ctx.request.version == 9 ? std::string_view() : std::string_view(out);
-        const std::array<asio::const_buffer, 2> head_parts{asio::buffer(sent_head), asio::buffer(ubuf.data().data(), buffered)};
-        auto [cwec, cwn] = co_await asio::async_write(client, head_parts, use_tuple);
-        result.bytes_sent += cwn;
-        result.body_bytes_sent += cwn > sent_head.size() ? cwn - sent_head.size() : 0;
-        ctx.sent_header_block = std::move(out);  // no copy: done with it
-        if (cwec) co_return result;
-
-        // The body, streamed through the worker's 64 KiB buffers: never the whole of it in
-        // memory; none when the header brought all of it (most small answers).
-        const bool body_to_read = !no_body && (length_known ? left > 0 : !parser.is_done());
-        std::optional<BodyBuffer> first;
-        if (body_to_read) first.emplace();
-        char* chunk = first ? first->data() : nullptr;
-        constexpr std::size_t chunk_size = BodyBuffer::kSize;
-        phase = "reading upstream";
-        auto truncated = [&](const boost::system::error_code& rec) {
-            log_error(cfg, ctx, rec == beast::error::timeout
-                                    ? "upstream timed out (110: Connection timed out) while reading upstream"
-                                    : "upstream prematurely closed connection while reading upstream",
-                      peer_url);
-        };
-        if (!no_body && length_known) {
-            // A known length needs no parser: the rest straight from the socket, through two
-            // buffers, the next read from the upstream running while the last chunk is
-            // written to the client (nginx's buffering overlaps them too).
-            using namespace asio::experimental::awaitable_operators;
-            std::optional<BodyBuffer> second;  // once a second read is due
-            char* spare = nullptr;
-            Transfer read = left > 0 ? co_await read_chunk(*upstream, chunk, static_cast<std::size_t>(std::min<std::uint64_t>(chunk_size, left)),
-                                                           p.read_timeout)
-                                     : Transfer{};
-            while (read.bytes > 0) {
-                left -= read.bytes;
-                Transfer written, next;
-                if (left > 0 && !read.ec) {
-                    if (!spare) spare = second.emplace().data();
-                    std::tie(written, next) =
-                        co_await (write_chunk(client, chunk, read.bytes, loc.send_timeout) &&
-                                  read_chunk(*upstream, spare, static_cast<std::size_t>(std::min<std::uint64_t>(chunk_size, left)), p.read_timeout));
-                } else {
-                    written = co_await write_chunk(client, chunk, read.bytes, loc.send_timeout);
-                    next.ec = read.ec;  // the end, or why the rest is missing
-                }
-                result.bytes_sent += written.bytes;
-                result.body_bytes_sent += written.bytes;
-                if (written.ec) co_return result;
-                std::swap(chunk, spare);
-                read = next;
-            }
-            if (left > 0) {
-                truncated(read.ec);
-                co_return result;  // truncated: close the client
-            }
-        } else {
-            while (!no_body && !parser.is_done()) {
-                res.body().data = chunk;
-                res.body().size = chunk_size;
-                upstream->expires_after(p.read_timeout);
-                auto [rec, rn] = co_await http::async_read(*upstream, ubuf, parser, use_tuple);
-                if (rec == http::error::need_buffer) rec = {};
-                const std::size_t got = chunk_size - res.body().size;
-                if (got > 0) {
-                    std::string frame;
-                    if (chunked) {
-                        char len[32];
-                        std::snprintf(len, sizeof len, "%zx\r\n", got);
-                        frame = len;
-                    }
-                    std::array<asio::const_buffer, 3> parts{asio::buffer(frame), asio::buffer(chunk, got),
-                                                            asio::buffer(chunked ? "\r\n" : "", chunked ? 2 : 0)};
-                    client.expires_after(loc.send_timeout);
-                    auto [bec, bn] = co_await asio::async_write(client, parts, use_tuple);
-                    result.bytes_sent += bn;
-                    result.body_bytes_sent += bn;  // nginx counts the chunk framing as body
-                    if (bec) co_return result;
-                }
-                if (rec) {
-                    reusable = false;
-                    if (rec != http::error::end_of_stream && rec != http::error::partial_message) truncated(rec);
-                    if (!parser.is_done() && (length_known || chunked)) co_return result;  // truncated: close the client
-                    break;
-                }
-            }
-            if (chunked) {
-                auto [eec, en] = co_await asio::async_write(client, asio::buffer("0\r\n\r\n", 5), use_tuple);
-                result.bytes_sent += en;
-                result.body_bytes_sent += en;
-                if (eec) co_return result;
-            }
-        }
-        if (reusable) idle->put(std::move(upstream), std::move(key), connection_requests + 1);
-        result.keep_alive = keep;
+        const Exchange exchange{client, *upstream, loc, ctx, cfg, peer_url, result};
+        const bool reusable = co_await send_response(exchange, Answer{head, read, buffer.data()}, client_keep_alive);
+        if (reusable && idle && connection_requests + 1 < group.keepalive_requests)
+            idle->put(std::move(upstream), std::move(key), connection_requests + 1);
         co_return result;
     }
 }

@@ -3,8 +3,9 @@
 #pragma once
 
 #include "runtime/active_config.hpp"
-#include "runtime/transport_stream.hpp"
+#include "runtime/proxy_relay.hpp"
 #include "runtime/request.hpp"
+#include "runtime/transport_stream.hpp"
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -15,8 +16,7 @@ struct ProxyResult {
     int error_status = 0;     // 502/504 before anything was sent: the caller answers it
     bool keep_alive = false;  // the client connection may serve another request
     bool client_closed = false;  // the client went away first: 499, nothing to send
-    std::uint64_t bytes_sent = 0;
-    std::uint64_t body_bytes_sent = 0;
+    SentBytes sent;           // to the client
 };
 
 // Answers the request through the location's upstream, writing to `client`.

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <array>
-#include <charconv>
 
 namespace ngxlite::runtime {
 
@@ -21,23 +20,6 @@ bool unique_header(std::string_view name) {
         "If-Modified-Since", "If-Unmodified-Since", "If-Match", "If-None-Match", "Content-Length",
         "Content-Range",     "If-Range",            "Transfer-Encoding", "Expect", "Authorization"};
     return std::any_of(names.begin(), names.end(), [&](std::string_view n) { return iequal(n, name); });
-}
-
-// ngx_atoof: decimal digits only, no sign, no overflow.
-std::optional<std::uint64_t> content_length_value(std::string_view v) {
-    std::uint64_t n = 0;
-    const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
-    if (v.empty() || ec != std::errc() || end != v.data() + v.size() || v.front() == '+' ||
-        n > static_cast<std::uint64_t>(INT64_MAX))
-        return std::nullopt;
-    return n;
-}
-
-// A refused byte as nginx's log shows it: "\x0d".
-std::string hex_byte(char c) {
-    static constexpr char digits[] = "0123456789abcdef";
-    const auto b = static_cast<unsigned char>(c);
-    return {'\\', 'x', digits[b >> 4], digits[b & 15]};
 }
 
 }  // namespace
@@ -186,7 +168,7 @@ RequestHeadReader::Step RequestHeadReader::too_long_header(std::string_view rece
 RequestHeadReader::Step RequestHeadReader::header_done() {
     if (host_ < 0 && req_.version == 11) return refuse(400, "client sent HTTP/1.1 request without \"Host\" header");
     if (content_length_header_ >= 0) {
-        content_length_ = content_length_value(req_.headers[static_cast<std::size_t>(content_length_header_)].second);
+        content_length_ = parse_offset(req_.headers[static_cast<std::size_t>(content_length_header_)].second);
         if (!content_length_) return refuse(400, "client sent invalid \"Content-Length\" header");
     }
     if (transfer_encoding_ >= 0) {

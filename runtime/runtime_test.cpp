@@ -11,6 +11,7 @@
 #include "runtime/upstream.hpp"
 #include "parser/variables.hpp"
 
+#include <boost/asio/write.hpp>
 #include <openssl/ssl.h>
 
 using namespace ngxlite;

@@ -54,6 +54,21 @@ std::string percent_escape(std::string_view in, Escaped escaped) {
     return out;
 }
 
+// Whether `needle` occurs in `haystack` in any case, as ngx_strlcasestrn.
+inline bool icontains(std::string_view haystack, std::string_view needle) {
+    if (needle.size() > haystack.size()) return false;
+    for (std::size_t i = 0; i + needle.size() <= haystack.size(); ++i)
+        if (iequal(haystack.substr(i, needle.size()), needle)) return true;
+    return false;
+}
+
+// A byte as nginx's logs show a refused one ("%02xd" after "\\x"): "\x0d".
+inline std::string hex_byte(char c) {
+    static constexpr char digits[] = "0123456789abcdef";
+    const auto b = static_cast<unsigned char>(c);
+    return {'\\', 'x', digits[b >> 4], digits[b & 15]};
+}
+
 inline std::string lower(std::string_view s) {
     std::string out(s);
     for (auto& c : out) c = ascii_lower(c);

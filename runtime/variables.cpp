@@ -27,6 +27,13 @@ bool header_name_matches(std::string_view header, std::string_view var) {
     return true;
 }
 
+// $status as nginx prints it ("%03ui"): an HTTP/0.9 answer's status 9 is "009".
+std::string status_digits(int status) {
+    std::string digits = std::to_string(status);
+    if (digits.size() < 3) digits.insert(0, 3 - digits.size(), '0');
+    return digits;
+}
+
 // A header's value in a "Name: value\r\n" block, as kept for proxied responses.
 std::optional<std::string> header_in_block(std::string_view block, std::string_view var) {
     while (!block.empty()) {
@@ -94,7 +101,7 @@ const std::unordered_map<std::string_view, Getter>& getters() {
         {"server_name", [](const RequestContext& c, bool&) {
              return c.server && !c.server->names.empty() ? c.server->names[0].name : std::string();
          }},
-        {"status", [](const RequestContext& c, bool&) { return std::to_string(c.status); }},
+        {"status", [](const RequestContext& c, bool&) { return status_digits(c.status); }},
         {"body_bytes_sent", [](const RequestContext& c, bool&) { return std::to_string(c.body_bytes_sent); }},
         {"bytes_sent", [](const RequestContext& c, bool&) { return std::to_string(c.bytes_sent); }},
         {"request_length", [](const RequestContext& c, bool&) { return std::to_string(c.request.request_line.size()); }},

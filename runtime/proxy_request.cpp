@@ -1,0 +1,97 @@
+#include "runtime/proxy_request.hpp"
+
+#include "runtime/http_session.hpp"
+#include "runtime/text.hpp"
+#include "runtime/upstream.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+
+namespace ngxlite::runtime {
+
+namespace {
+
+// nginx escapes the URI it sends when it rebuilt it from the decoded one.
+std::string escape_uri(std::string_view uri) {
+    return percent_escape(uri, [](unsigned char c) { return c <= 0x20 || c >= 0x7f || c == '"' || c == '#' || c == '%' || c == '?'; });
+}
+
+}  // namespace
+
+std::string upstream_uri(const ir::ProxySettings& p, const ir::Location& loc, const Request& req) {
+    if (p.uri.empty() && req.valid_unparsed_uri) return req.request_uri;
+    std::string_view rest = req.uri;
+    std::string out;
+    if (req.valid_location && !p.uri.empty()) {
+        out = p.uri;
+        if (loc.match == ir::LocationMatch::prefix || loc.match == ir::LocationMatch::prefix_no_regex ||
+            loc.match == ir::LocationMatch::exact)
+            rest.remove_prefix(std::min(rest.size(), loc.name.size()));
+    }
+    out += escape_uri(rest);
+    if (!req.args.empty()) out += "?" + req.args;
+    return out;
+}
+
+std::string build_request(const ir::ProxySettings& p, const std::string& uri, RequestContext& ctx) {
+    const Request& req = ctx.request;
+    std::string set_body;
+    if (p.set_body) set_body = expand(*p.set_body, ctx);
+    ctx.proxy_body = p.set_body ? &set_body : &req.body;
+    const std::string method = p.method ? expand(*p.method, ctx) : req.method;
+    std::string out;
+    out.reserve(512 + req.body.size());
+    out.append(method).append(" ").append(uri).append(p.http_version_minor == 1 ? " HTTP/1.1\r\n" : " HTTP/1.0\r\n");
+    for (const auto& h : p.set_headers) {
+        const std::string v = expand(h.value, ctx);
+        if (!v.empty()) append_header(out, h.name, v);
+    }
+    if (p.pass_request_headers) {
+        for (const auto& header : req.headers) {
+            const std::string& name = header.first;
+            const bool set = std::any_of(p.set_headers.begin(), p.set_headers.end(),
+                                         [&](const ir::HeaderSetting& h) { return iequal(h.name, name); });
+            if (!set) append_header(out, name, header.second);
+        }
+    }
+    out += "\r\n";
+    if (p.set_body) out += set_body;
+    else if (p.pass_request_body) out += req.body;
+    ctx.proxy_body = nullptr;  // set_body lives only here
+    return out;
+}
+
+VariableTarget resolve_variable_pass(const ir::ProxySettings& p, RequestContext& ctx, const ir::HttpConfig& http,
+                                     const ActiveConfig& cfg) {
+    VariableTarget t;
+    const std::string url = expand(p.pass_template, ctx);
+    t.https = url.starts_with("https://");
+    if (!t.https && !url.starts_with("http://")) {
+        cfg.log_for(ctx).write(LogLevel::error, "invalid URL prefix in \"" + url + "\"" + describe(ctx), ctx.connection.id);
+        t.error = 500;
+        return t;
+    }
+    const std::uint16_t default_port = t.https ? 443 : 80;
+    std::string_view rest = std::string_view(url).substr(t.https ? 8 : 7);
+    const auto slash = rest.find('/');
+    if (slash != std::string_view::npos) t.uri = std::string(rest.substr(slash));
+    std::string_view hostport = rest.substr(0, slash);
+    std::string_view host = hostport;
+    std::uint16_t port = default_port;
+    bool no_port = true;
+    const auto colon = hostport.rfind(':');
+    if (colon != std::string_view::npos && hostport.find(']', colon) == std::string_view::npos) {
+        host = hostport.substr(0, colon);
+        port = static_cast<std::uint16_t>(std::atoi(std::string(hostport.substr(colon + 1)).c_str()));
+        no_port = false;
+    }
+    ctx.proxy_host = std::string(no_port || port == default_port ? host : hostport);
+    t.group = runtime_upstream(http.upstreams, host, port, no_port, hostport, t.literal);
+    if (!t.group) {
+        cfg.log_for(ctx).write(LogLevel::error, "no resolver defined to resolve " + std::string(host) + describe(ctx), ctx.connection.id);
+        t.error = 502;
+    }
+    return t;
+}
+
+}  // namespace ngxlite::runtime

@@ -1,0 +1,35 @@
+// nginx's request to an upstream (ngx_http_proxy_create_request): its URI, its head and
+// body; and proxy_pass with variables, its URL evaluated per request.
+#pragma once
+
+#include "runtime/active_config.hpp"
+#include "runtime/request.hpp"
+
+#include <optional>
+#include <string>
+
+namespace ngxlite::runtime {
+
+// The request line's URI (ngx_http_proxy_create_request): the received one when neither
+// proxy_pass has a URI part nor a rewrite changed it; else the current URI, escaped, with
+// proxy_pass's URI part in place of the location's prefix (unless `rewrite ... break`).
+std::string upstream_uri(const ir::ProxySettings& p, const ir::Location& loc, const Request& req);
+
+// The whole request to send: line, proxy_set_header's and the client's headers, body.
+std::string build_request(const ir::ProxySettings& p, const std::string& uri, RequestContext& ctx);
+
+struct VariableTarget {
+    const ir::UpstreamGroup* group = nullptr;  // a group of the config, or `literal`; neither: `error`
+    std::optional<ir::UpstreamGroup> literal;  // an address: a group of its own
+    std::string uri;                           // the URL's URI part, sent as it is
+    bool https = false;
+    int error = 0;
+};
+
+// proxy_pass with variables (ngx_http_proxy_eval + ngx_http_upstream_init_request): the
+// URL's host is an upstream {} name (no port given), an implicit group of the same
+// host and port, or an address; a name needs a resolver, which ngxlite has not.
+VariableTarget resolve_variable_pass(const ir::ProxySettings& p, RequestContext& ctx, const ir::HttpConfig& http,
+                                     const ActiveConfig& cfg);
+
+}  // namespace ngxlite::runtime
