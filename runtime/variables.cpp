@@ -65,11 +65,28 @@ std::string stream_list(const RequestContext& c, std::string StreamFacts::*list,
     return found ? c.stream->*list : std::string();
 }
 
+// $proxy_protocol_*: not found without a PROXY protocol header that named addresses; a
+// port of 0 is empty, as nginx prints ports.
+std::string proxy_protocol_addr(const RequestContext& c, std::string ProxyProtocol::*field, bool& found) {
+    found = c.connection.proxy_protocol != nullptr;
+    return found ? (*c.connection.proxy_protocol).*field : std::string();
+}
+
+std::string proxy_protocol_port(const RequestContext& c, std::uint16_t ProxyProtocol::*field, bool& found) {
+    found = c.connection.proxy_protocol != nullptr;
+    const std::uint16_t port = found ? (*c.connection.proxy_protocol).*field : 0;
+    return port ? std::to_string(port) : std::string();
+}
+
 const std::unordered_map<std::string_view, Getter>& getters() {
     static const std::unordered_map<std::string_view, Getter> table = {
         {"remote_addr", [](const RequestContext& c, bool&) { return c.remote_addr(); }},
         {"realip_remote_addr", [](const RequestContext& c, bool&) { return c.connection.remote_addr; }},
-        {"remote_port", [](const RequestContext& c, bool&) { return std::to_string(c.connection.remote_port); }},
+        {"remote_port", [](const RequestContext& c, bool&) { return c.remote_port(); }},
+        {"proxy_protocol_addr", [](const RequestContext& c, bool& found) { return proxy_protocol_addr(c, &ProxyProtocol::src_addr, found); }},
+        {"proxy_protocol_port", [](const RequestContext& c, bool& found) { return proxy_protocol_port(c, &ProxyProtocol::src_port, found); }},
+        {"proxy_protocol_server_addr", [](const RequestContext& c, bool& found) { return proxy_protocol_addr(c, &ProxyProtocol::dst_addr, found); }},
+        {"proxy_protocol_server_port", [](const RequestContext& c, bool& found) { return proxy_protocol_port(c, &ProxyProtocol::dst_port, found); }},
         {"server_addr", [](const RequestContext& c, bool&) { return c.connection.server_addr; }},
         {"server_port", [](const RequestContext& c, bool&) { return std::to_string(c.connection.server_port); }},
         {"connection", [](const RequestContext& c, bool&) { return std::to_string(c.connection.id); }},
@@ -188,6 +205,11 @@ const std::string* Request::header(std::string_view name) const {
     for (const auto& [k, v] : headers)
         if (iequal(k, name)) return &v;
     return nullptr;
+}
+
+std::string RequestContext::remote_port() const {
+    if (real_port < 0) return std::to_string(connection.remote_port);
+    return real_port > 0 ? std::to_string(real_port) : std::string();
 }
 
 void RequestContext::set_variable(std::string_view name, std::string value) {
