@@ -41,6 +41,27 @@ std::optional<std::string> header_in_block(std::string_view block, std::string_v
     return std::nullopt;
 }
 
+// ngx_http_parse_set_cookie_lines: the first Set-Cookie that starts with the cookie's
+// name (spaces, never tabs, around '='); its value up to ';'.
+std::optional<std::string> set_cookie_value(std::string_view block, std::string_view cookie) {
+    while (!block.empty()) {
+        const auto eol = block.find("\r\n");
+        const std::string_view line = block.substr(0, eol);
+        block.remove_prefix(eol == std::string_view::npos ? block.size() : eol + 2);
+        const auto colon = line.find(':');
+        if (colon == std::string_view::npos || !iequal(line.substr(0, colon), "Set-Cookie")) continue;
+        std::string_view value = line.substr(std::min(line.size(), colon + 2));
+        if (value.size() <= cookie.size() || !iequal(value.substr(0, cookie.size()), cookie)) continue;
+        value.remove_prefix(cookie.size());
+        while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+        if (value.empty() || value.front() != '=') continue;
+        value.remove_prefix(1);
+        while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+        return std::string(value.substr(0, value.find(';')));
+    }
+    return std::nullopt;
+}
+
 std::string format_time(const char* fmt, std::chrono::system_clock::time_point tp) {
     std::time_t t = std::chrono::system_clock::to_time_t(tp);
     std::tm tm{};
@@ -293,6 +314,8 @@ std::string variable(std::string_view name, const RequestContext& ctx, bool& fou
         if (auto v = header_in_block(ctx.sent_header_block, name.substr(10))) return *v;
     } else if (name.starts_with("upstream_http_")) {
         if (auto v = header_in_block(ctx.upstream_headers, name.substr(14))) return *v;
+    } else if (name.starts_with("upstream_cookie_")) {
+        if (auto v = set_cookie_value(ctx.upstream_headers, name.substr(16))) return *v;
     } else if (name.starts_with("cookie_")) {
         if (const std::string* cookies = ctx.request.header("Cookie")) {
             std::string_view rest = *cookies;
