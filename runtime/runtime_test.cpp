@@ -171,12 +171,13 @@ BOOST_AUTO_TEST_CASE(idle_upstream_connections_are_reused_by_key_until_closed) {
     tcp::acceptor acceptor(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
     const ir::Endpoint peer{"127.0.0.1", acceptor.local_endpoint().port(), false};
     runtime::TimerTree timers;  // no timer attached: the 60 s keepalive_timeout never passes here
-    runtime::IdleConnections idle(timers, 1, ir::Msec(60000));
+    runtime::IdleConnections idle(timers, 1, ir::Msec(60000), ir::Msec(3600000));
+    const auto now = std::chrono::steady_clock::now();
     auto client = std::make_unique<runtime::TransportStream>(runtime::WorkerSocket(io), timers);
     client->socket().connect(acceptor.local_endpoint());
     tcp::socket server = acceptor.accept();
     const runtime::IdleConnections::Key plain{peer, nullptr, "", ""};
-    idle.put(std::move(client), plain, 1);
+    idle.put({std::move(client), 1, now}, plain);
     BOOST_TEST(idle.size() == 1u);
     // Never handed to an exchange that would have made it otherwise: over TLS, or with
     // another client certificate named by variables.
@@ -188,19 +189,25 @@ BOOST_AUTO_TEST_CASE(idle_upstream_connections_are_reused_by_key_until_closed) {
     BOOST_REQUIRE(again);
     BOOST_TEST(again->requests == 1);
     // Cached again, then closed by the upstream: the cache notices and drops it.
-    idle.put(std::move(again->stream), plain, 2);
+    idle.put({std::move(again->stream), 2, now}, plain);
     // A full cache drops its oldest entry for the new one (the entry dropped through a
     // reference into the node it freed: ASan's heap-use-after-free).
     auto second = std::make_unique<runtime::TransportStream>(runtime::WorkerSocket(io), timers);
     second->socket().connect(acceptor.local_endpoint());
     tcp::socket second_server = acceptor.accept();
-    idle.put(std::move(second), plain, 3);
+    idle.put({std::move(second), 3, now}, plain);
     BOOST_TEST(idle.size() == 1u);
     auto newest = idle.take(plain);
     BOOST_REQUIRE(newest);
     BOOST_TEST(newest->requests == 3);
-    idle.put(std::move(newest->stream), plain, 4);
-    second_server.close();
+    // Older than keepalive_time: closed, not kept (ngx_http_upstream_free_keepalive_peer).
+    idle.put({std::move(newest->stream), 4, now - std::chrono::hours(2)}, plain);
+    BOOST_TEST(idle.size() == 0u);
+    auto third = std::make_unique<runtime::TransportStream>(runtime::WorkerSocket(io), timers);
+    third->socket().connect(acceptor.local_endpoint());
+    tcp::socket third_server = acceptor.accept();
+    idle.put({std::move(third), 5, now}, plain);
+    third_server.close();
     for (int i = 0; i < 100 && idle.size() > 0; ++i) io.run_one_for(std::chrono::milliseconds(50));
     BOOST_TEST(idle.size() == 0u);
 }

@@ -14,6 +14,7 @@
 
 #include <boost/asio/ip/tcp.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <ctime>
 #include <list>
@@ -126,7 +127,7 @@ private:
 // keepalive_timeout is closed, as nginx's ngx_http_upstream_keepalive_close_handler.
 class IdleConnections {
 public:
-    IdleConnections(TimerTree& timers, std::size_t capacity, ir::Msec timeout);
+    IdleConnections(TimerTree& timers, std::size_t capacity, ir::Msec timeout, ir::Msec max_age);
     ~IdleConnections();
 
     struct Entry;
@@ -143,11 +144,13 @@ public:
     struct Kept {
         std::unique_ptr<TransportStream> stream;
         int requests;  // served on it so far
+        std::chrono::steady_clock::time_point opened;
     };
     // An idle connection made as `key` says; nullopt: none.
     std::optional<Kept> take(const Key& key);
-    // Caches a connection after a complete exchange; evicts the oldest when full.
-    void put(std::unique_ptr<TransportStream> stream, Key key, int requests);
+    // Caches a connection after a complete exchange, unless older than keepalive_time
+    // (ngx_http_upstream_free_keepalive_peer); evicts the oldest when full.
+    void put(Kept kept, Key key);
     std::size_t size() const { return entries_.size(); }
 
 private:
@@ -157,6 +160,7 @@ private:
     TimerTree& timers_;
     std::size_t capacity_;
     ir::Msec timeout_;
+    ir::Msec max_age_;
     std::list<std::shared_ptr<Entry>> entries_;
 };
 

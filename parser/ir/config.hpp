@@ -160,6 +160,7 @@ struct UpstreamGroup {
     int keepalive = 0;      // idle connections kept per worker
     Msec keepalive_timeout{60000};
     int keepalive_requests = 1000;
+    Msec keepalive_time{3600000};  // a connection older is closed after its exchange
     SourceLocation where;
 };
 
