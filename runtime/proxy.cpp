@@ -3,6 +3,7 @@
 #include "runtime/header_arena.hpp"
 #include "runtime/http_session.hpp"
 #include "runtime/net.hpp"
+#include "runtime/proxy_headers.hpp"
 #include "runtime/text.hpp"
 #include "runtime/tls.hpp"
 #include "runtime/transport_stream.hpp"
@@ -93,21 +94,6 @@ bool hidden(std::string_view name, const ir::ProxySettings& p) {
         if (iequal(h, name))
             return std::none_of(p.pass_headers.begin(), p.pass_headers.end(), [&](const auto& x) { return iequal(x, name); });
     return false;
-}
-
-// proxy_redirect: the first rule whose prefix (or regex) fits replaces it; nullopt when
-// none does.
-std::optional<std::string> rewrite_location(const ir::ProxySettings& p, std::string_view value, const RequestContext& ctx) {
-    std::optional<RequestContext> inner;  // a regex's captures must not reach the request
-    for (const auto& r : p.redirects) {
-        if (r.regex) {
-            if (!inner) inner.emplace(ctx);
-            if (inner->match(*r.regex, value)) return expand(r.to, *inner);
-        } else if (value.starts_with(r.from)) {
-            return expand(r.to, ctx) + std::string(value.substr(r.from.size()));
-        }
-    }
-    return std::nullopt;
 }
 
 void log_error(const ActiveConfig& cfg, const RequestContext& ctx, const std::string& what, const std::string& upstream) {
@@ -669,7 +655,8 @@ Task<ProxyResult> proxy_http(TransportStream& client, beast::flat_buffer& client
             } else if (f.name() == http::field::location) {
                 if (!location_early) append_header(out, f.name_string(), location);
             } else if (!hidden(f.name_string(), p)) {
-                append_header(out, f.name_string(), f.value());
+                const auto rewritten = rewrite_header(p, f.name_string(), f.value(), ctx);
+                append_header(out, f.name_string(), rewritten ? std::string_view(*rewritten) : std::string_view(f.value()));
             }
         }
         if (expires && !expires_sent) append_header(out, "Expires", expires->first);
