@@ -31,6 +31,7 @@ PeerList make_list(const ir::UpstreamGroup& g, bool backup) {
             p.weight = p.effective_weight = s.weight;
             list.peers.push_back(p);
             list.total_weight += s.weight;
+            if (!s.down) ++list.tries;
         }
     }
     return list;
@@ -102,7 +103,7 @@ UpstreamState::~UpstreamState() = default;
 PeerSelection::PeerSelection(std::shared_ptr<UpstreamState> state, std::string key)
     : holder_(std::move(state)), state_(*holder_), list_(&state_.primary), tried_(state_.primary.peers.size()),
       key_(std::move(key)) {
-    tries_ = static_cast<int>(state_.primary.peers.size() + state_.backup.peers.size());
+    tries_ = state_.primary.tries + state_.backup.tries;  // ngx_http_upstream_tries
 }
 
 bool PeerSelection::tried(const Peer& p) const { return tried_[static_cast<std::size_t>(&p - list_->peers.data())]; }

@@ -46,6 +46,7 @@ struct Peer {
 struct PeerList {
     std::vector<Peer> peers;
     int total_weight = 0;
+    int tries = 0;        // peers not marked down: the attempts they allow (nginx's peers->tries)
     bool single = false;  // one peer and no backups: nginx skips the failure accounting
 };
 
