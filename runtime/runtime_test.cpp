@@ -8,6 +8,7 @@
 #include "runtime/timer_tree.hpp"
 #include "runtime/router.hpp"
 #include "runtime/rewrite.hpp"
+#include "runtime/tls.hpp"
 #include "runtime/upstream.hpp"
 #include "parser/variables.hpp"
 
@@ -441,4 +442,12 @@ BOOST_AUTO_TEST_CASE(client_hello_read_as_ssl_preread) {
     // An SSLv2-compatible ClientHello: its version only.
     BOOST_TEST((runtime::parse_client_hello(std::string("\x80\x2e\x01\x03\x01", 5), hello) == PrereadStatus::parsed));
     BOOST_TEST(hello.protocol() == "TLSv1");
+}
+
+BOOST_AUTO_TEST_CASE(upstream_ssl_name_drops_the_port_and_ip_literals_send_no_sni) {
+    BOOST_TEST(runtime::upstream_ssl_name("", "example.com:8443") == "example.com");
+    BOOST_TEST(runtime::upstream_ssl_name("", "[::1]:8443") == "::1");
+    BOOST_TEST(runtime::upstream_ssl_name("", "[::1]") == "::1");
+    BOOST_TEST(runtime::is_address(runtime::upstream_ssl_name("", "[::1]:8443")));
+    BOOST_TEST(runtime::upstream_ssl_name("name.example", "127.0.0.1:8443") == "name.example");
 }
