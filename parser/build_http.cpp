@@ -261,10 +261,10 @@ ir::ProxySettings merge_proxy(Compiler& c, const Scope& s, const Directive& pass
         ir::ProxyRedirect r;
         if (!d || d->args[1] == "default") {
             if (!p.uri.empty()) {
-                r.from = p.pass;
+                r.from = compile_template(p.pass, pass.where);
                 r.to = compile_template(location_name, pass.where);
             } else {
-                r.from = p.pass + "/";
+                r.from = compile_template(p.pass + "/", pass.where);
                 r.to = compile_template("/", pass.where);
             }
         } else if (d->args[1].starts_with("~")) {
@@ -272,11 +272,14 @@ ir::ProxySettings merge_proxy(Compiler& c, const Scope& s, const Directive& pass
             r.regex = std::make_shared<ir::Regex>(std::string_view(d->args[1]).substr(caseless ? 2 : 1), caseless);
             r.to = compile_template(d->args[2], d->where);
         } else {
-            r.from = d->args[1];
+            r.from = compile_template(d->args[1], d->where);
             r.to = compile_template(d->args[2], d->where);
         }
         p.redirects.push_back(std::move(r));
     }
+    const std::vector<const Directive*> cookie_flags = s.find_list("proxy_cookie_flags");
+    if (cookie_flags.empty() || cookie_flags.front()->args[1] != "off")
+        for (const Directive* d : cookie_flags) p.cookie_flags.push_back(cookie_flags_rule(*d));
     for (const Directive* d : s.find_list("proxy_hide_header")) p.hide_headers.push_back(d->args[1]);
     for (const Directive* d : s.find_list("proxy_pass_header")) p.pass_headers.push_back(d->args[1]);
     p.pass_request_headers = s.value<bool>("proxy_pass_request_headers", true);

@@ -33,6 +33,9 @@ void set_variable(Compiler& c, Directive& d);
 void complex_value(Compiler& c, Directive& d);
 void complex_value_size(Compiler& c, Directive& d);
 void proxy_bind(Compiler& c, Directive& d);  // http's and stream's
+// proxy_cookie_flags: checked as nginx reads it, then compiled into a location's rule.
+void proxy_cookie_flags(Compiler& c, Directive& d);
+ir::ProxyCookieFlags cookie_flags_rule(const Directive& d);
 // map {}, log_format and access_log, in http or stream.
 void map_block(Compiler& c, Directive& d);
 void log_format(Compiler& c, Directive& d);

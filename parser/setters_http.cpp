@@ -874,6 +874,7 @@ void register_http_setters(SetterTable& t) {
     t["ngx_http_upstream_zone"] = upstream_zone;
     t["ngx_http_proxy_pass"] = proxy_pass;
     t["ngx_http_proxy_redirect"] = proxy_redirect;
+    t["ngx_http_proxy_cookie_flags"] = proxy_cookie_flags;
     t["ngx_http_proxy_ssl_password_file"] = password_file;
     t["ngx_http_ssl_password_file"] = password_file;
     t["ngx_http_set_complex_value_slot"] = complex_value;

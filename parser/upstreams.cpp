@@ -87,6 +87,7 @@ ir::UpstreamGroup init_upstream(const UpstreamInfo& up, bool port_required) {
         if (const Directive* h = b.find("hash")) g.hash_key = compile_template(h->args[1], h->where);
         if (const Directive* t = b.find("keepalive_timeout")) g.keepalive_timeout = ir::Msec(t->value);
         if (const Directive* r = b.find("keepalive_requests")) g.keepalive_requests = static_cast<int>(r->value);
+        if (const Directive* t = b.find("keepalive_time")) g.keepalive_time = ir::Msec(t->value);
         return g;
     }
     if (port_required && up.no_port) fail("no port in upstream \"" + up.host + "\"" + at(up.where));

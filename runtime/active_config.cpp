@@ -33,6 +33,7 @@ ActiveConfig::ActiveConfig(std::shared_ptr<const ir::Config> config)
         ServerSelector& sel = selectors[a.listen.endpoint.text()];
         const ir::HttpServer& fallback = ir->http->servers.at(a.default_server);
         sel.tls = a.listen.ssl || (fallback.ssl && fallback.ssl->enable);  // as ngx_http_init_connection
+        sel.proxy_protocol = a.listen.proxy_protocol;
         sel.add(fallback, true);
         for (std::size_t i : a.servers)
             if (i != a.default_server) sel.add(ir->http->servers.at(i), false);

@@ -40,6 +40,17 @@ const ir::AccessRule* first_match(const std::vector<ir::AccessRule>& rules, std:
     return nullptr;
 }
 
+// `real_ip_header proxy_protocol`: the client the PROXY protocol header named, port too.
+void take_proxy_protocol_addr(RequestContext& ctx) {
+    const ProxyProtocol* pp = ctx.connection.proxy_protocol.get();
+    if (!pp) return;
+    boost::system::error_code ec;
+    const auto a = asio::ip::make_address(pp->src_addr, ec);
+    if (ec) return;
+    ctx.real_addr = a.to_string();
+    ctx.real_port = pp->src_port;
+}
+
 }  // namespace
 
 // The realip module (ngx_http_get_forwarded_addr): from a trusted peer, the header names the
@@ -47,6 +58,10 @@ const ir::AccessRule* first_match(const std::vector<ir::AccessRule>& rules, std:
 // not trusted. Applied once per request, with the first level that configures it.
 void apply_real_ip(const ir::Location& loc, RequestContext& ctx) {
     if (loc.real_ip_from.empty() || !ctx.real_addr.empty() || !first_match(loc.real_ip_from, ctx.connection.remote_addr)) return;
+    if (loc.real_ip_header == "proxy_protocol") {
+        take_proxy_protocol_addr(ctx);
+        return;
+    }
     const std::string* value = ctx.request.header(loc.real_ip_header);
     if (!value) return;
     boost::system::error_code ec;

@@ -12,11 +12,13 @@
 #include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -635,11 +637,45 @@ Task<void> start_tls_connection(std::unique_ptr<Connection> c) {
     co_await serve_connection(std::move(c), true);
 }
 
+// A connection to a `listen ... proxy_protocol` address (ngx_http_wait_request_handler,
+// ngx_http_ssl_handshake): the header must be whole in the first bytes that come. They
+// are peeked, the header is taken from the socket, and the connection goes on as any.
+Task<void> start_proxy_protocol_connection(std::unique_ptr<Connection> c) {
+    TransportStream& stream = c->stream;
+    stream.expires_after(c->header_timeout);
+    std::array<char, kHeaderBuffer> bytes;
+    auto [pec, n] = co_await stream.timed().async_peek(asio::buffer(bytes), use_tuple);
+    if (pec || n == 0) co_return;  // closed before a byte came, or the timeout
+    ProxyProtocolRead pp = read_proxy_protocol({bytes.data(), n});
+    if (pp.length == 0) {
+        if (!pp.error.empty())
+            c->cfg->log(c->selector->default_server().root_location.error_log)
+                .write(LogLevel::error,
+                       pp.error + " while reading PROXY protocol, client: " + c->conn.remote_addr + ", server: " +
+                           c->conn.server_addr + ":" + std::to_string(c->conn.server_port),
+                       c->conn.id);
+        co_return;
+    }
+    boost::system::error_code ec;
+    asio::read(stream.socket(), asio::buffer(bytes.data(), pp.length), ec);  // received already
+    if (ec) co_return;
+    if (pp.header) c->conn.proxy_protocol = std::make_shared<const ProxyProtocol>(std::move(*pp.header));
+    if (c->selector->tls)
+        co_await start_tls_connection(std::move(c));
+    else if (n > pp.length)
+        co_await serve_connection(std::move(c), true);
+    else
+        await_request(std::move(c));
+}
+
 }  // namespace
 
 void serve_http(WorkerSocket socket, WorkerState& worker, ConnectionInfo conn, const ServerSelector& selector) {
     auto c = std::make_unique<Connection>(worker, worker.config, std::move(conn), selector, std::move(socket));
-    if (selector.tls) {
+    if (selector.proxy_protocol) {
+        const auto ex = c->stream.get_executor();
+        asio::co_spawn(ex, start_proxy_protocol_connection(std::move(c)), asio::detached);
+    } else if (selector.tls) {
         const auto ex = c->stream.get_executor();
         asio::co_spawn(ex, start_tls_connection(std::move(c)), asio::detached);
     } else

@@ -380,10 +380,12 @@ Task<ProxyResult> proxy_http(TransportStream& client, beast::flat_buffer& client
         IdleConnections::Key key{endpoint, tls_context, ssl_name, client_certificate};
         std::unique_ptr<TransportStream> upstream;
         int connection_requests = 0;
+        auto connection_opened = std::chrono::steady_clock::now();
         if (idle)
             if (auto kept = idle->take(key)) {
                 upstream = std::move(kept->stream);
                 connection_requests = kept->requests;
+                connection_opened = kept->opened;
                 cached = true;
             }
         if (!cached) upstream = std::make_unique<TransportStream>(WorkerSocket(client.get_executor()), client.timed().timers());
@@ -543,7 +545,7 @@ Task<ProxyResult> proxy_http(TransportStream& client, beast::flat_buffer& client
         const Exchange exchange{client, *upstream, loc, ctx, cfg, peer_url, result};
         const bool reusable = co_await send_response(exchange, Answer{head, read, buffer.data()}, client_keep_alive);
         if (reusable && idle && connection_requests + 1 < group.keepalive_requests)
-            idle->put(std::move(upstream), std::move(key), connection_requests + 1);
+            idle->put({std::move(upstream), connection_requests + 1, connection_opened}, std::move(key));
         co_return result;
     }
 }

@@ -1,6 +1,7 @@
 #include "runtime/proxy_response.hpp"
 
 #include "runtime/http_session.hpp"
+#include "runtime/proxy_headers.hpp"
 #include "runtime/text.hpp"
 
 #include <algorithm>
@@ -29,21 +30,6 @@ bool hidden(std::string_view name, const ir::ProxySettings& p) {
     return false;
 }
 
-// proxy_redirect: the first rule whose prefix (or regex) fits replaces it; nullopt when
-// none does.
-std::optional<std::string> rewrite_location(const ir::ProxySettings& p, std::string_view value, const RequestContext& ctx) {
-    std::optional<RequestContext> inner;  // a regex's captures must not reach the request
-    for (const auto& r : p.redirects) {
-        if (r.regex) {
-            if (!inner) inner.emplace(ctx);
-            if (inner->match(*r.regex, value)) return expand(r.to, *inner);
-        } else if (value.starts_with(r.from)) {
-            return expand(r.to, ctx) + std::string(value.substr(r.from.size()));
-        }
-    }
-    return std::nullopt;
-}
-
 // `expires`' Expires and Cache-Control, for the statuses nginx's headers filter serves.
 std::optional<std::pair<std::string, std::string>> expires_for(const UpstreamHead& head, const ir::Location& loc,
                                                                bool add, std::time_t now) {
@@ -60,6 +46,7 @@ std::optional<std::pair<std::string, std::string>> expires_for(const UpstreamHea
 // replaces its Expires and Cache-Control in place (or adds them after), and a Location
 // keeps its place unless it went early.
 void append_upstream_headers(std::string& out, const UpstreamHead& head, const ir::ProxySettings& p,
+                             const RequestContext& ctx,
                              const std::optional<std::pair<std::string, std::string>>& expires,
                              const std::optional<std::string>& location, bool location_early) {
     bool expires_sent = false, cache_control_sent = false;
@@ -71,7 +58,8 @@ void append_upstream_headers(std::string& out, const UpstreamHead& head, const i
         } else if (iequal(h.name, "Location")) {
             if (!location_early) append_header(out, h.name, location ? *location : h.value);
         } else if (!hidden(h.name, p)) {
-            append_header(out, h.name, h.value);
+            const auto rewritten = rewrite_header(p, h.name, h.value, ctx);
+            append_header(out, h.name, rewritten ? std::string_view(*rewritten) : std::string_view(h.value));
         }
     }
     if (expires && !expires_sent) append_header(out, "Expires", expires->first);
@@ -113,7 +101,7 @@ std::string client_response_head(const UpstreamHead& head, const ir::Location& l
     out += framing.keep_alive ? "Connection: keep-alive\r\n" : "Connection: close\r\n";
     if (framing.keep_alive && loc.keepalive_header >= 0)
         append_header(out, "Keep-Alive", "timeout=" + std::to_string(loc.keepalive_header));
-    append_upstream_headers(out, head, p, expires_for(head, loc, add, now), location, location_early);
+    append_upstream_headers(out, head, p, ctx, expires_for(head, loc, add, now), location, location_early);
     for (const auto& h : loc.add_headers)
         if (add || h.always)
             if (std::string v = expand(h.value, ctx); !v.empty()) append_header(out, h.name, v);

@@ -3,8 +3,10 @@
 
 #include "parser/ir/config.hpp"
 #include "runtime/client_hello.hpp"
+#include "runtime/proxy_protocol.hpp"
 
 #include <chrono>
+#include <memory>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -23,6 +25,8 @@ struct ConnectionInfo {
     std::string server_addr;
     std::uint16_t remote_port = 0;
     std::uint16_t server_port = 0;
+    // The PROXY protocol header's addresses (`listen ... proxy_protocol`), when it had some.
+    std::shared_ptr<const ProxyProtocol> proxy_protocol;
 };
 
 struct Request {
@@ -73,6 +77,7 @@ struct RequestContext {
     Request& request;  // the rewrite module changes its URI and arguments
     const ir::HttpServer* server = nullptr;
     std::string real_addr;  // realip's client address, when a trusted proxy named one
+    int real_port = -1;     // and its port (0: none named), -1: the connection's
     const ir::Location* location = nullptr;  // the one serving the request, once found
     std::vector<std::string> captures;  // $0.. of the matched regex
     // Variables a request sets: `set`, and regexes' (?<name>) captures; the last wins.
@@ -84,6 +89,8 @@ struct RequestContext {
     void set_variable(std::string_view name, std::string value);
     // $remote_addr: the connection's peer, or the client a trusted proxy named (realip).
     const std::string& remote_addr() const { return real_addr.empty() ? connection.remote_addr : real_addr; }
+    // $remote_port: the connection's, or the one realip took with the address (none: empty).
+    std::string remote_port() const;
     // A regex match of the rewrite module or map: on success its captures become $1..
     // and its named groups variables.
     bool match(const ir::Regex& regex, std::string_view subject);

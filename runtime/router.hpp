@@ -25,6 +25,8 @@ public:
     const ir::HttpServer& default_server() const { return *default_; }
     // `listen ... ssl`: connections start with a TLS handshake.
     bool tls = false;
+    // `listen ... proxy_protocol`: connections start with a PROXY protocol header.
+    bool proxy_protocol = false;
 
 private:
     const ir::HttpServer* default_ = nullptr;

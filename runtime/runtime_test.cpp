@@ -8,6 +8,7 @@
 #include "runtime/timer_tree.hpp"
 #include "runtime/router.hpp"
 #include "runtime/rewrite.hpp"
+#include "runtime/tls.hpp"
 #include "runtime/upstream.hpp"
 #include "parser/variables.hpp"
 
@@ -172,12 +173,13 @@ BOOST_AUTO_TEST_CASE(idle_upstream_connections_are_reused_by_key_until_closed) {
     tcp::acceptor acceptor(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
     const ir::Endpoint peer{"127.0.0.1", acceptor.local_endpoint().port(), false};
     runtime::TimerTree timers;  // no timer attached: the 60 s keepalive_timeout never passes here
-    runtime::IdleConnections idle(timers, 1, ir::Msec(60000));
+    runtime::IdleConnections idle(timers, 1, ir::Msec(60000), ir::Msec(3600000));
+    const auto now = std::chrono::steady_clock::now();
     auto client = std::make_unique<runtime::TransportStream>(runtime::WorkerSocket(io), timers);
     client->socket().connect(acceptor.local_endpoint());
     tcp::socket server = acceptor.accept();
     const runtime::IdleConnections::Key plain{peer, nullptr, "", ""};
-    idle.put(std::move(client), plain, 1);
+    idle.put({std::move(client), 1, now}, plain);
     BOOST_TEST(idle.size() == 1u);
     // Never handed to an exchange that would have made it otherwise: over TLS, or with
     // another client certificate named by variables.
@@ -189,19 +191,25 @@ BOOST_AUTO_TEST_CASE(idle_upstream_connections_are_reused_by_key_until_closed) {
     BOOST_REQUIRE(again);
     BOOST_TEST(again->requests == 1);
     // Cached again, then closed by the upstream: the cache notices and drops it.
-    idle.put(std::move(again->stream), plain, 2);
+    idle.put({std::move(again->stream), 2, now}, plain);
     // A full cache drops its oldest entry for the new one (the entry dropped through a
     // reference into the node it freed: ASan's heap-use-after-free).
     auto second = std::make_unique<runtime::TransportStream>(runtime::WorkerSocket(io), timers);
     second->socket().connect(acceptor.local_endpoint());
     tcp::socket second_server = acceptor.accept();
-    idle.put(std::move(second), plain, 3);
+    idle.put({std::move(second), 3, now}, plain);
     BOOST_TEST(idle.size() == 1u);
     auto newest = idle.take(plain);
     BOOST_REQUIRE(newest);
     BOOST_TEST(newest->requests == 3);
-    idle.put(std::move(newest->stream), plain, 4);
-    second_server.close();
+    // Older than keepalive_time: closed, not kept (ngx_http_upstream_free_keepalive_peer).
+    idle.put({std::move(newest->stream), 4, now - std::chrono::hours(2)}, plain);
+    BOOST_TEST(idle.size() == 0u);
+    auto third = std::make_unique<runtime::TransportStream>(runtime::WorkerSocket(io), timers);
+    third->socket().connect(acceptor.local_endpoint());
+    tcp::socket third_server = acceptor.accept();
+    idle.put({std::move(third), 5, now}, plain);
+    third_server.close();
     for (int i = 0; i < 100 && idle.size() > 0; ++i) io.run_one_for(std::chrono::milliseconds(50));
     BOOST_TEST(idle.size() == 0u);
 }
@@ -435,4 +443,12 @@ BOOST_AUTO_TEST_CASE(client_hello_read_as_ssl_preread) {
     // An SSLv2-compatible ClientHello: its version only.
     BOOST_TEST((runtime::parse_client_hello(std::string("\x80\x2e\x01\x03\x01", 5), hello) == PrereadStatus::parsed));
     BOOST_TEST(hello.protocol() == "TLSv1");
+}
+
+BOOST_AUTO_TEST_CASE(upstream_ssl_name_drops_the_port_and_ip_literals_send_no_sni) {
+    BOOST_TEST(runtime::upstream_ssl_name("", "example.com:8443") == "example.com");
+    BOOST_TEST(runtime::upstream_ssl_name("", "[::1]:8443") == "::1");
+    BOOST_TEST(runtime::upstream_ssl_name("", "[::1]") == "::1");
+    BOOST_TEST(runtime::is_address(runtime::upstream_ssl_name("", "[::1]:8443")));
+    BOOST_TEST(runtime::upstream_ssl_name("name.example", "127.0.0.1:8443") == "name.example");
 }

@@ -52,6 +52,8 @@ std::string upstream_ssl_name(std::string_view evaluated, std::string_view proxi
     if (const auto colon = name.rfind(':'); colon != std::string::npos && name.find(']') == std::string::npos &&
                                             name.find(':') == colon)
         name.resize(colon);
+    else if (const auto bracket = name.find("]:"); name.starts_with('[') && bracket != std::string::npos)
+        name.resize(bracket + 1);  // "[::1]:8443": an IPv6 literal, never sent as SNI
     if (name.size() > 2 && name.front() == '[' && name.back() == ']') name = name.substr(1, name.size() - 2);
     return name;
 }

@@ -31,6 +31,7 @@ PeerList make_list(const ir::UpstreamGroup& g, bool backup) {
             p.weight = p.effective_weight = s.weight;
             list.peers.push_back(p);
             list.total_weight += s.weight;
+            if (!s.down) ++list.tries;
         }
     }
     return list;
@@ -64,7 +65,8 @@ UpstreamState::UpstreamState(const ir::UpstreamGroup& g, TimerTree& timers)
     primary.single = primary.peers.size() == 1 && backup.peers.empty();
     backup.single = false;
     if (g.keepalive > 0)
-        idle = std::make_unique<IdleConnections>(timers, static_cast<std::size_t>(g.keepalive), g.keepalive_timeout);
+        idle = std::make_unique<IdleConnections>(timers, static_cast<std::size_t>(g.keepalive), g.keepalive_timeout,
+                                                 g.keepalive_time);
     if (g.balancer == ir::Balancer::hash_consistent) {
         // Compatible with Cache::Memcached::Fast: crc32(HOST \0 PORT PREV_HASH), 160 points per weight.
         for (const auto& s : g.servers) {
@@ -101,7 +103,7 @@ UpstreamState::~UpstreamState() = default;
 PeerSelection::PeerSelection(std::shared_ptr<UpstreamState> state, std::string key)
     : holder_(std::move(state)), state_(*holder_), list_(&state_.primary), tried_(state_.primary.peers.size()),
       key_(std::move(key)) {
-    tries_ = static_cast<int>(state_.primary.peers.size() + state_.backup.peers.size());
+    tries_ = state_.primary.tries + state_.backup.tries;  // ngx_http_upstream_tries
 }
 
 bool PeerSelection::tried(const Peer& p) const { return tried_[static_cast<std::size_t>(&p - list_->peers.data())]; }
@@ -330,19 +332,20 @@ struct IdleConnections::Entry {
         }
         Entry& entry;
     };
-    Entry(std::unique_ptr<TransportStream> s, Key k, int r, TimerTree& timers)
-        : stream(std::move(s)), key(std::move(k)), requests(r), expiry(timers, *this) {}
+    Entry(Kept k, Key key_, TimerTree& timers)
+        : stream(std::move(k.stream)), key(std::move(key_)), requests(k.requests), opened(k.opened), expiry(timers, *this) {}
     std::unique_ptr<TransportStream> stream;
     Key key;
     int requests;
+    std::chrono::steady_clock::time_point opened;
     char peeked = 0;  // the watch's one byte, left in the socket
     Expiry expiry;
     std::weak_ptr<Entry> self;
     IdleConnections* owner = nullptr;  // null once taken or dropped: late handlers leave it alone
 };
 
-IdleConnections::IdleConnections(TimerTree& timers, std::size_t capacity, ir::Msec timeout)
-    : timers_(timers), capacity_(capacity), timeout_(timeout) {}
+IdleConnections::IdleConnections(TimerTree& timers, std::size_t capacity, ir::Msec timeout, ir::Msec max_age)
+    : timers_(timers), capacity_(capacity), timeout_(timeout), max_age_(max_age) {}
 
 IdleConnections::~IdleConnections() {
     for (auto& e : entries_) {
@@ -370,14 +373,18 @@ std::optional<IdleConnections::Kept> IdleConnections::take(const Key& key) {
         e->expiry.disarm();
         boost::system::error_code ec;
         e->stream->socket().cancel(ec);
-        return Kept{std::move(e->stream), e->requests};
+        return Kept{std::move(e->stream), e->requests, e->opened};
     }
     return std::nullopt;
 }
 
-void IdleConnections::put(std::unique_ptr<TransportStream> stream, Key key, int requests) {
+void IdleConnections::put(Kept kept, Key key) {
+    if (std::chrono::steady_clock::now() - kept.opened > max_age_) {
+        kept.stream->timed().close();
+        return;
+    }
     if (entries_.size() >= capacity_) drop(entries_.back());
-    auto e = std::make_shared<Entry>(std::move(stream), std::move(key), requests, timers_);
+    auto e = std::make_shared<Entry>(std::move(kept), std::move(key), timers_);
     e->self = e;
     e->owner = this;
     entries_.push_front(e);

@@ -14,6 +14,7 @@
 
 #include <boost/asio/ip/tcp.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <ctime>
 #include <list>
@@ -45,6 +46,7 @@ struct Peer {
 struct PeerList {
     std::vector<Peer> peers;
     int total_weight = 0;
+    int tries = 0;        // peers not marked down: the attempts they allow (nginx's peers->tries)
     bool single = false;  // one peer and no backups: nginx skips the failure accounting
 };
 
@@ -126,7 +128,7 @@ private:
 // keepalive_timeout is closed, as nginx's ngx_http_upstream_keepalive_close_handler.
 class IdleConnections {
 public:
-    IdleConnections(TimerTree& timers, std::size_t capacity, ir::Msec timeout);
+    IdleConnections(TimerTree& timers, std::size_t capacity, ir::Msec timeout, ir::Msec max_age);
     ~IdleConnections();
 
     struct Entry;
@@ -143,11 +145,13 @@ public:
     struct Kept {
         std::unique_ptr<TransportStream> stream;
         int requests;  // served on it so far
+        std::chrono::steady_clock::time_point opened;
     };
     // An idle connection made as `key` says; nullopt: none.
     std::optional<Kept> take(const Key& key);
-    // Caches a connection after a complete exchange; evicts the oldest when full.
-    void put(std::unique_ptr<TransportStream> stream, Key key, int requests);
+    // Caches a connection after a complete exchange, unless older than keepalive_time
+    // (ngx_http_upstream_free_keepalive_peer); evicts the oldest when full.
+    void put(Kept kept, Key key);
     std::size_t size() const { return entries_.size(); }
 
 private:
@@ -157,6 +161,7 @@ private:
     TimerTree& timers_;
     std::size_t capacity_;
     ir::Msec timeout_;
+    ir::Msec max_age_;
     std::list<std::shared_ptr<Entry>> entries_;
 };
 

@@ -48,6 +48,27 @@ std::optional<std::string> header_in_block(std::string_view block, std::string_v
     return std::nullopt;
 }
 
+// ngx_http_parse_set_cookie_lines: the first Set-Cookie that starts with the cookie's
+// name (spaces, never tabs, around '='); its value up to ';'.
+std::optional<std::string> set_cookie_value(std::string_view block, std::string_view cookie) {
+    while (!block.empty()) {
+        const auto eol = block.find("\r\n");
+        const std::string_view line = block.substr(0, eol);
+        block.remove_prefix(eol == std::string_view::npos ? block.size() : eol + 2);
+        const auto colon = line.find(':');
+        if (colon == std::string_view::npos || !iequal(line.substr(0, colon), "Set-Cookie")) continue;
+        std::string_view value = line.substr(std::min(line.size(), colon + 2));
+        if (value.size() <= cookie.size() || !iequal(value.substr(0, cookie.size()), cookie)) continue;
+        value.remove_prefix(cookie.size());
+        while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+        if (value.empty() || value.front() != '=') continue;
+        value.remove_prefix(1);
+        while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+        return std::string(value.substr(0, value.find(';')));
+    }
+    return std::nullopt;
+}
+
 std::string format_time(const char* fmt, std::chrono::system_clock::time_point tp) {
     std::time_t t = std::chrono::system_clock::to_time_t(tp);
     std::tm tm{};
@@ -72,11 +93,28 @@ std::string stream_list(const RequestContext& c, std::string StreamFacts::*list,
     return found ? c.stream->*list : std::string();
 }
 
+// $proxy_protocol_*: not found without a PROXY protocol header that named addresses; a
+// port of 0 is empty, as nginx prints ports.
+std::string proxy_protocol_addr(const RequestContext& c, std::string ProxyProtocol::*field, bool& found) {
+    found = c.connection.proxy_protocol != nullptr;
+    return found ? (*c.connection.proxy_protocol).*field : std::string();
+}
+
+std::string proxy_protocol_port(const RequestContext& c, std::uint16_t ProxyProtocol::*field, bool& found) {
+    found = c.connection.proxy_protocol != nullptr;
+    const std::uint16_t port = found ? (*c.connection.proxy_protocol).*field : 0;
+    return port ? std::to_string(port) : std::string();
+}
+
 const std::unordered_map<std::string_view, Getter>& getters() {
     static const std::unordered_map<std::string_view, Getter> table = {
         {"remote_addr", [](const RequestContext& c, bool&) { return c.remote_addr(); }},
         {"realip_remote_addr", [](const RequestContext& c, bool&) { return c.connection.remote_addr; }},
-        {"remote_port", [](const RequestContext& c, bool&) { return std::to_string(c.connection.remote_port); }},
+        {"remote_port", [](const RequestContext& c, bool&) { return c.remote_port(); }},
+        {"proxy_protocol_addr", [](const RequestContext& c, bool& found) { return proxy_protocol_addr(c, &ProxyProtocol::src_addr, found); }},
+        {"proxy_protocol_port", [](const RequestContext& c, bool& found) { return proxy_protocol_port(c, &ProxyProtocol::src_port, found); }},
+        {"proxy_protocol_server_addr", [](const RequestContext& c, bool& found) { return proxy_protocol_addr(c, &ProxyProtocol::dst_addr, found); }},
+        {"proxy_protocol_server_port", [](const RequestContext& c, bool& found) { return proxy_protocol_port(c, &ProxyProtocol::dst_port, found); }},
         {"server_addr", [](const RequestContext& c, bool&) { return c.connection.server_addr; }},
         {"server_port", [](const RequestContext& c, bool&) { return std::to_string(c.connection.server_port); }},
         {"connection", [](const RequestContext& c, bool&) { return std::to_string(c.connection.id); }},
@@ -197,6 +235,11 @@ const std::string* Request::header(std::string_view name) const {
     return nullptr;
 }
 
+std::string RequestContext::remote_port() const {
+    if (real_port < 0) return std::to_string(connection.remote_port);
+    return real_port > 0 ? std::to_string(real_port) : std::string();
+}
+
 void RequestContext::set_variable(std::string_view name, std::string value) {
     if (name == "args") {  // the one built-in `set` may change that the runtime keeps
         request.args = std::move(value);
@@ -278,6 +321,8 @@ std::string variable(std::string_view name, const RequestContext& ctx, bool& fou
         if (auto v = header_in_block(ctx.sent_header_block, name.substr(10))) return *v;
     } else if (name.starts_with("upstream_http_")) {
         if (auto v = header_in_block(ctx.upstream_headers, name.substr(14))) return *v;
+    } else if (name.starts_with("upstream_cookie_")) {
+        if (auto v = set_cookie_value(ctx.upstream_headers, name.substr(16))) return *v;
     } else if (name.starts_with("cookie_")) {
         if (const std::string* cookies = ctx.request.header("Cookie")) {
             std::string_view rest = *cookies;

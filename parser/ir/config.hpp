@@ -160,6 +160,7 @@ struct UpstreamGroup {
     int keepalive = 0;      // idle connections kept per worker
     Msec keepalive_timeout{60000};
     int keepalive_requests = 1000;
+    Msec keepalive_time{3600000};  // a connection older is closed after its exchange
     SourceLocation where;
 };
 
@@ -261,9 +262,17 @@ enum NextUpstream : std::uint32_t {
 // proxy_redirect: a Location header starting with `from` (or matching the regex) gets
 // `to` in its place; the first rule that applies wins.
 struct ProxyRedirect {
-    std::string from;
+    Template from;
     std::shared_ptr<const Regex> regex;  // ~from, ~*from
     Template to;
+};
+
+// proxy_cookie_flags: a Set-Cookie whose name is `cookie` (any case) or matches the regex
+// gets its Secure, HttpOnly and SameSite attributes edited as `flags` say.
+struct ProxyCookieFlags {
+    Template cookie;
+    std::shared_ptr<const Regex> regex;  // ~name
+    std::vector<Template> flags;         // "secure", "nohttponly", "samesite=lax", ...
 };
 
 // The http proxy module's settings for one location, merged.
@@ -283,6 +292,7 @@ struct ProxySettings {
     int http_version_minor = 0;  // proxy_http_version 1.0
     std::vector<HeaderSetting> set_headers;  // proxy_set_header list, then nginx's defaults
     std::vector<ProxyRedirect> redirects;  // `default` expanded; empty for `off`
+    std::vector<ProxyCookieFlags> cookie_flags;  // empty for `off`
     std::vector<std::string> hide_headers;
     std::vector<std::string> pass_headers;
     bool pass_request_headers = true;
