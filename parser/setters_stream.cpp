@@ -186,6 +186,8 @@ void finish_stream(Compiler& c) {
         server.connect_timeout = ir::Msec(s.value<std::int64_t>("proxy_connect_timeout", 60000));
         server.timeout = ir::Msec(s.value<std::int64_t>("proxy_timeout", 600000));
         server.buffer_size = s.value<std::int64_t>("proxy_buffer_size", 16384);
+        server.proxy_requests = s.value<std::int64_t>("proxy_requests", 0);
+        server.proxy_responses = s.value<std::int64_t>("proxy_responses", 0x7fffffff);
         server.ssl = merge_proxy_ssl(c, s, "proxy");
         server.ssl.enabled = s.value<bool>("proxy_ssl", false);
         if (server.ssl.enabled) server.ssl.context = build_client_tls(server.ssl, "proxy");

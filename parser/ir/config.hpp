@@ -135,6 +135,8 @@ struct Listen {
     bool bind = false;       // bound on its own even when a wildcard covers its port
     bool udp = false;
     SourceLocation where;
+    // The listening socket's name among the bound ones: UDP and TCP may share an address.
+    std::string key() const { return udp ? endpoint.text() + " udp" : endpoint.text(); }
 };
 
 struct UpstreamServer {
@@ -446,6 +448,10 @@ struct StreamServer {
     Msec connect_timeout{60000};
     Msec timeout{600000};
     std::int64_t buffer_size = 16384;
+    // udp: a session's datagrams from the client before its binding is dropped (0: never),
+    // and those from the upstream expected per datagram sent (nginx's NGX_MAX_INT32_VALUE: any).
+    std::int64_t proxy_requests = 0;
+    std::int64_t proxy_responses = 0x7fffffff;
     SslClientSettings ssl;
     std::optional<SslServerSettings> ssl_server;
     SourceLocation where;
