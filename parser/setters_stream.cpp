@@ -204,6 +204,9 @@ void finish_stream(Compiler& c) {
         if (s.find_list("ssl_certificate").empty())
             fail("no \"ssl_certificate\" is defined for the \"listen ... ssl\" directive" + at(info.ssl_listen->where));
         stream.servers[i].ssl_server = merge_server_ssl(c, s);
+        if (const Directive* alpn = s.find("ssl_alpn"))
+            for (std::size_t a = 1; a < alpn->args.size(); ++a)
+                stream.servers[i].ssl_server->alpn += static_cast<char>(alpn->args[a].size()) + alpn->args[a];
     }
     st.variables.check(c.modules());
     stream.log_formats = std::move(st.log_formats);

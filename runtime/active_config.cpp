@@ -21,7 +21,7 @@ ActiveConfig::ActiveConfig(std::shared_ptr<const ir::Config> config)
     if (ir->stream)
         for (const auto& server : ir->stream->servers) {
             if (server.ssl.context) prepare_client_context(server.ssl.context.get());
-            if (server.ssl_server && server.ssl_server->context) prepare_stream_server_context(server.ssl_server->context.get());
+            if (server.ssl_server && server.ssl_server->context) prepare_stream_server_context(*server.ssl_server);
             for (const auto& l : server.listens) stream_servers[l.key()] = &server;
         }
     if (!ir->http) return;

@@ -117,6 +117,7 @@ struct SslServerSettings {
     std::vector<std::pair<std::string, std::string>> conf_commands;
     bool early_data = false;
     bool reject_handshake = false;  // ssl_reject_handshake: no certificate needed
+    std::string alpn;  // stream's ssl_alpn, in the wire format (length-prefixed names); empty: none
     bool enable = false;            // the deprecated `ssl on`: TLS where this server is the default
     // Built at load time as ngx_http_ssl_merge_srv_conf does; shared by the workers.
     std::shared_ptr<ssl_ctx_st> context;
