@@ -611,12 +611,24 @@ int load_server_certificates(SSL* ssl, void* arg) {
     return 1;
 }
 
+// ngx_stream_ssl_handler: TLS only on the server's `listen ... ssl` addresses (the exact
+// address the connection came to, else its port's wildcard).
+bool ssl_listen(const ir::StreamServer& server, const ConnectionInfo& conn) {
+    const ir::Listen* found = nullptr;
+    for (const auto& l : server.listens) {
+        if (l.udp || l.endpoint.port != conn.server_port) continue;
+        if (l.endpoint.ip == conn.server_addr) return l.ssl;
+        if (l.wildcard) found = &l;
+    }
+    return found && found->ssl;
+}
+
 // The session's phases as nginx runs them; returns its $status: 200, or 500 when the
 // client's TLS handshake or certificate fails, 502 when no upstream could be reached.
 Task<int> serve_session(StreamSession& s) {
     for (const auto& [name, value] : s.server.sets)  // ngx_stream_set_module: the preaccess phase
         s.vars.set_variable(name, expand(value, s.vars));
-    if (const auto& tls = s.server.ssl_server) {
+    if (const auto& tls = s.server.ssl_server; tls && ssl_listen(s.server, s.conn)) {
         // ngx_stream_ssl_handler: the handshake under ssl_handshake_timeout, then the
         // client certificate checked as ssl_verify_client says.
         SSL* ssl = SSL_new(tls->context.get());
