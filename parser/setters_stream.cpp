@@ -186,6 +186,8 @@ void finish_stream(Compiler& c) {
         server.connect_timeout = ir::Msec(s.value<std::int64_t>("proxy_connect_timeout", 60000));
         server.timeout = ir::Msec(s.value<std::int64_t>("proxy_timeout", 600000));
         server.buffer_size = s.value<std::int64_t>("proxy_buffer_size", 16384);
+        server.proxy_requests = s.value<std::int64_t>("proxy_requests", 0);
+        server.proxy_responses = s.value<std::int64_t>("proxy_responses", 0x7fffffff);
         server.ssl = merge_proxy_ssl(c, s, "proxy");
         server.ssl.enabled = s.value<bool>("proxy_ssl", false);
         if (server.ssl.enabled) server.ssl.context = build_client_tls(server.ssl, "proxy");
@@ -202,6 +204,9 @@ void finish_stream(Compiler& c) {
         if (s.find_list("ssl_certificate").empty())
             fail("no \"ssl_certificate\" is defined for the \"listen ... ssl\" directive" + at(info.ssl_listen->where));
         stream.servers[i].ssl_server = merge_server_ssl(c, s);
+        if (const Directive* alpn = s.find("ssl_alpn"))
+            for (std::size_t a = 1; a < alpn->args.size(); ++a)
+                stream.servers[i].ssl_server->alpn += static_cast<char>(alpn->args[a].size()) + alpn->args[a];
     }
     st.variables.check(c.modules());
     stream.log_formats = std::move(st.log_formats);

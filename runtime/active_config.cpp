@@ -21,8 +21,8 @@ ActiveConfig::ActiveConfig(std::shared_ptr<const ir::Config> config)
     if (ir->stream)
         for (const auto& server : ir->stream->servers) {
             if (server.ssl.context) prepare_client_context(server.ssl.context.get());
-            if (server.ssl_server && server.ssl_server->context) prepare_stream_server_context(server.ssl_server->context.get());
-            for (const auto& l : server.listens) stream_servers[l.endpoint.text()] = &server;
+            if (server.ssl_server && server.ssl_server->context) prepare_stream_server_context(*server.ssl_server);
+            for (const auto& l : server.listens) stream_servers[l.key()] = &server;
         }
     if (!ir->http) return;
     for (const auto& server : ir->http->servers) {
@@ -65,10 +65,13 @@ ir::Endpoint endpoint_of(const boost::asio::ip::tcp::endpoint& e) {
 namespace {
 // The entry for a connection's local address: the exact address, else its port's wildcard.
 template <class Map>
-auto find_by_address(const Map& map, const ir::Endpoint& local) {
-    if (auto it = map.find(local.text()); it != map.end()) return it;
-    const ir::Endpoint wildcard{local.ipv6 ? "::" : "0.0.0.0", local.port, local.ipv6};
-    return map.find(wildcard.text());
+auto find_by_address(const Map& map, const ir::Endpoint& local, bool udp = false) {
+    ir::Listen listen;
+    listen.endpoint = local;
+    listen.udp = udp;
+    if (auto it = map.find(listen.key()); it != map.end()) return it;
+    listen.endpoint = {local.ipv6 ? "::" : "0.0.0.0", local.port, local.ipv6};
+    return map.find(listen.key());
 }
 }  // namespace
 
@@ -77,8 +80,8 @@ const ServerSelector* ActiveConfig::find_selector(const ir::Endpoint& local) con
     return it == selectors.end() ? nullptr : &it->second;
 }
 
-const ir::StreamServer* ActiveConfig::find_stream_server(const ir::Endpoint& local) const {
-    auto it = find_by_address(stream_servers, local);
+const ir::StreamServer* ActiveConfig::find_stream_server(const ir::Endpoint& local, bool udp) const {
+    auto it = find_by_address(stream_servers, local, udp);
     return it == stream_servers.end() ? nullptr : it->second;
 }
 

@@ -26,7 +26,7 @@ struct ActiveConfig {
     // wildcard of its port; null when this config does not listen there (after a reload).
     const ServerSelector* find_selector(const ir::Endpoint& local) const;
     // The stream {} server of that address, found the same way, or null.
-    const ir::StreamServer* find_stream_server(const ir::Endpoint& local) const;
+    const ir::StreamServer* find_stream_server(const ir::Endpoint& local, bool udp = false) const;
     // A log file that would not open: nginx refuses to start (or to reload) then.
     std::optional<std::string> open_error() const;
     void reopen_logs(uid_t owner) const;  // USR1: every error and access log, as ErrorLog::reopen

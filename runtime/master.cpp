@@ -58,7 +58,9 @@ bool refuse_unimplemented(const ir::Config& cfg, const ErrorLog& log) {
     if (cfg.stream)
         for (const auto& server : cfg.stream->servers) {
             for (const auto& l : server.listens) {
-                if (l.udp) return refuse("the \"udp\" parameter of \"listen\" is not implemented by ngxlite yet" + l.where.in());
+                if (l.udp && (server.pass_has_variables || server.upload_rate.value || server.download_rate.value))
+                    return refuse("proxy_pass or a rate with variables in a \"udp\" server is not implemented by ngxlite yet" +
+                                  l.where.in());
                 if (l.proxy_protocol)
                     return refuse("the \"proxy_protocol\" parameter of \"listen\" is not implemented by ngxlite yet" + l.where.in());
             }
@@ -91,14 +93,15 @@ std::optional<std::string> bind_listeners(const ir::Config& cfg, const Listeners
         bool covered = false;
         if (!l.wildcard && !l.bind)
             for (const auto& w : all)
-                covered = covered || (w.wildcard && w.endpoint.port == l.endpoint.port && w.endpoint.ipv6 == l.endpoint.ipv6);
-        if (covered || out.count(l.endpoint.text())) continue;
-        if (auto it = held.find(l.endpoint.text()); it != held.end()) {
+                covered = covered || (w.wildcard && w.endpoint.port == l.endpoint.port && w.endpoint.ipv6 == l.endpoint.ipv6 &&
+                                      w.udp == l.udp);
+        if (covered || out.count(l.key())) continue;
+        if (auto it = held.find(l.key()); it != held.end()) {
             out[it->first] = it->second;
             continue;
         }
         const int family = l.endpoint.ipv6 ? AF_INET6 : AF_INET;
-        const int fd = ::socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        const int fd = ::socket(family, (l.udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd < 0) return "socket() " + l.endpoint.text() + " failed (" + std::to_string(errno) + ": " + std::strerror(errno) + ")";
         int one = 1;
         ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -123,13 +126,13 @@ std::optional<std::string> bind_listeners(const ir::Config& cfg, const Listeners
             ::close(fd);
             return "bind() to " + l.endpoint.text() + " failed (" + std::to_string(err) + ": " + std::strerror(err) + ")";
         }
-        if (::listen(fd, l.backlog) != 0) {
+        if (!l.udp && ::listen(fd, l.backlog) != 0) {
             const int e = errno;
             ::close(fd);
             return "listen() to " + l.endpoint.text() + ", backlog " + std::to_string(l.backlog) + " failed (" +
                    std::to_string(e) + ": " + std::strerror(e) + ")";
         }
-        out[l.endpoint.text()] = {l, fd};
+        out[l.key()] = {l, fd};
     }
     return std::nullopt;
 }

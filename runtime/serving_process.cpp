@@ -3,6 +3,7 @@
 #include "runtime/http_session.hpp"
 #include "runtime/process_title.hpp"
 #include "runtime/stream_session.hpp"
+#include "runtime/stream_udp.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -79,6 +80,12 @@ public:
 
     // Accepts on a dup() of the listening socket, its own.
     void listen(const Listener& l) {
+        if (l.listen.udp) {
+            asio::post(ctx_, [this, fd = ::dup(l.fd), listen = l.listen] {
+                udp_listeners_.push_back(std::make_unique<UdpListener>(state_, ctx_, fd, listen, connection_numbers_));
+            });
+            return;
+        }
         asio::post(ctx_, [this, fd = ::dup(l.fd), proto = l.listen.endpoint.ipv6 ? tcp::v6() : tcp::v4()] {
             auto& acceptor = *acceptors_.emplace_back(std::make_unique<tcp::acceptor>(ctx_, proto, fd));
             asio::co_spawn(ctx_, accept_loop(acceptor), asio::detached);
@@ -91,6 +98,7 @@ public:
             // Closed, not destroyed: an accept that completed meanwhile still reaches its
             // acceptor, and the loop then ends on it.
             for (auto& a : acceptors_) a->close();
+            for (auto& u : udp_listeners_) u->close();
             const ir::Msec limit = state_.config->ir->worker_shutdown_timeout;
             if (limit.count() > 0 && state_.connections > 0) {
                 shutdown_timer_ = std::make_unique<asio::steady_timer>(ctx_, limit);
@@ -194,6 +202,7 @@ private:
     asio::io_context ctx_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
     asio::executor_work_guard<asio::io_context::executor_type> work_ = asio::make_work_guard(ctx_);
     std::vector<std::unique_ptr<tcp::acceptor>> acceptors_;
+    std::vector<std::unique_ptr<UdpListener>> udp_listeners_;
     std::unique_ptr<asio::steady_timer> shutdown_timer_;
     asio::steady_timer timeouts_timer_{ctx_};  // wakes state_.timers
     std::thread thread_;

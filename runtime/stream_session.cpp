@@ -80,10 +80,14 @@ struct StreamSession final : ShutdownTarget {
     std::uint64_t from_client = 0, to_client = 0, from_upstream = 0, to_upstream = 0;
     int ends = 0;           // directions whose source ended (proxy_half_close)
     bool finished = false;  // the session is closing
+    bool clean_end = false; // it closes because a side ended (not on an error or timeout)
     Request no_request;     // stream has none: RequestContext's connection facts serve
     RequestContext vars;    // the session's variables: set, map, captures
     StreamFacts facts;
     std::vector<UpstreamAttempt> attempts;
+    // The balancer's walk; the connected peer stays counted (least_conn, max_conns) until
+    // the session ends.
+    std::optional<PeerSelection> selection;
     std::optional<ir::UpstreamGroup> literal_group;  // proxy_pass with variables to an address
     std::string first_bytes;  // for the upstream before the client's: the PROXY header, what preread read
     // proxy_upload_rate and proxy_download_rate (index: from_upstream), 0 for none; counted
@@ -106,9 +110,20 @@ struct StreamSession final : ShutdownTarget {
     }
     void close() {
         client.timed().close();
+        stop_upstream();
+    }
+    void stop_upstream() {
         if (upstream) upstream->timed().close();
         for (auto& timer : rate_delay)
             if (timer) timer->cancel();
+    }
+    // The pumps stop; a TLS client whose session ended cleanly keeps its socket for the
+    // close_notify nginx's ngx_ssl_shutdown sends (without it, clients drop the session).
+    void stop_pumps() {
+        if (!clean_end || !client.tls_handle()) return close();
+        boost::system::error_code ignored;
+        client.socket().cancel(ignored);
+        stop_upstream();
     }
 
     void first_upstream_byte() { attempts.back().first_byte_ms = ms_since(attempts.back().start); }
@@ -261,7 +276,7 @@ Task<int> connect_upstream(StreamSession& s) {
     } else {
         state = upstream_state(groups, static_cast<std::size_t>(server.upstream_index), s.worker.timers);
     }
-    PeerSelection selection(state, balancer_key(state->group, s.vars));
+    PeerSelection& selection = s.selection.emplace(state, balancer_key(state->group, s.vars));
     selection.limit_tries(server.next_upstream_tries);
     const auto started = std::chrono::steady_clock::now();
     const bool tls = server.ssl.enabled;
@@ -360,7 +375,6 @@ Task<int> connect_upstream(StreamSession& s) {
                 co_return 502;
             }
         }
-        selection.finish(false, [] {});
         s.attempts.back().connect_ms = ms_since(s.attempts.back().start);  // ngx_stream_proxy_init_upstream
         if (server.proxy_protocol && !tls) s.first_bytes.insert(0, proxy_protocol_header(s.conn));
         s.rate[0] = session_size(s, server.upload_rate);
@@ -545,6 +559,7 @@ Task<void> one_way(StreamSession& s, bool from_upstream) {
     }
     if (!s.finished) {
         s.finished = true;
+        s.clean_end = ended;
         if (ended && s.error_log().wants(LogLevel::info))  // nginx logs it without the usual tail
             s.error_log().write(LogLevel::info,
                                    std::string(from_upstream ? "upstream" : "client") + " disconnected, bytes from/to client:" +
@@ -553,7 +568,7 @@ Task<void> one_way(StreamSession& s, bool from_upstream) {
                                        std::to_string(s.to_upstream),
                                    s.conn.id);
     }
-    s.close();
+    s.stop_pumps();
 }
 
 // ngx_stream_core_preread_phase with ssl_preread: reads until the ClientHello is whole
@@ -596,12 +611,24 @@ int load_server_certificates(SSL* ssl, void* arg) {
     return 1;
 }
 
+// ngx_stream_ssl_handler: TLS only on the server's `listen ... ssl` addresses (the exact
+// address the connection came to, else its port's wildcard).
+bool ssl_listen(const ir::StreamServer& server, const ConnectionInfo& conn) {
+    const ir::Listen* found = nullptr;
+    for (const auto& l : server.listens) {
+        if (l.udp || l.endpoint.port != conn.server_port) continue;
+        if (l.endpoint.ip == conn.server_addr) return l.ssl;
+        if (l.wildcard) found = &l;
+    }
+    return found && found->ssl;
+}
+
 // The session's phases as nginx runs them; returns its $status: 200, or 500 when the
 // client's TLS handshake or certificate fails, 502 when no upstream could be reached.
 Task<int> serve_session(StreamSession& s) {
     for (const auto& [name, value] : s.server.sets)  // ngx_stream_set_module: the preaccess phase
         s.vars.set_variable(name, expand(value, s.vars));
-    if (const auto& tls = s.server.ssl_server) {
+    if (const auto& tls = s.server.ssl_server; tls && ssl_listen(s.server, s.conn)) {
         // ngx_stream_ssl_handler: the handshake under ssl_handshake_timeout, then the
         // client certificate checked as ssl_verify_client says.
         SSL* ssl = SSL_new(tls->context.get());
@@ -644,6 +671,12 @@ Task<int> serve_session(StreamSession& s) {
 Task<void> run_session(std::unique_ptr<StreamSession> s) {
     const int status = co_await serve_session(*s);
     s->write_access_log(status);
+    if (s->selection) s->selection->finish(false, [] {});  // ngx_stream_proxy_finalize frees the peer
+    if (s->clean_end && s->client.tls_handle()) {  // after the log line, as ngx_stream_close_connection
+        s->client.expires_after(std::chrono::seconds(3));  // nginx's timer for an unfinished ngx_ssl_shutdown
+        co_await s->client.async_close_notify(use_tuple);
+        s->client.timed().close();
+    }
 }
 
 }  // namespace

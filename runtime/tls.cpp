@@ -236,8 +236,23 @@ void prepare_server_context(const ir::SslServerSettings& settings) {
     if (!settings.certificate_values.empty()) SSL_CTX_set_cert_cb(ctx, load_certificates, nullptr);
 }
 
-void prepare_stream_server_context(SSL_CTX* ctx) {
+void prepare_stream_server_context(const ir::SslServerSettings& settings) {
+    SSL_CTX* ctx = settings.context.get();
     SSL_CTX_set_tlsext_servername_callback(ctx, +[](SSL*, int*, void*) { return SSL_TLSEXT_ERR_OK; });
+    // ngx_stream_ssl_alpn_select: the first of ssl_alpn's the client offers; none is fatal.
+    if (!settings.alpn.empty())
+        SSL_CTX_set_alpn_select_cb(
+            ctx,
+            +[](SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in, unsigned int inlen, void* arg) {
+                const auto& alpn = *static_cast<const std::string*>(arg);
+                unsigned char* chosen = nullptr;
+                if (SSL_select_next_proto(&chosen, outlen, reinterpret_cast<const unsigned char*>(alpn.data()),
+                                          static_cast<unsigned>(alpn.size()), in, inlen) != OPENSSL_NPN_NEGOTIATED)
+                    return SSL_TLSEXT_ERR_ALERT_FATAL;
+                *out = chosen;
+                return SSL_TLSEXT_ERR_OK;
+            },
+            const_cast<std::string*>(&settings.alpn));
 }
 
 SSL* new_server_ssl(const ServerSelector& selector, const ConnectionInfo& connection, const ir::HttpConfig& http) {

@@ -52,8 +52,9 @@ std::string ssl_call_error(std::string_view call, const boost::system::error_cod
 // variables are loaded per handshake (ngx_http_ssl_certificate).
 void prepare_server_context(const ir::SslServerSettings& settings);
 // The same for a stream server's context: the client's SNI name is acknowledged, so TLS
-// 1.2 sessions keep it and $ssl_server_name has it on resumption too, as with nginx.
-void prepare_stream_server_context(SSL_CTX* ctx);
+// 1.2 sessions keep it and $ssl_server_name has it on resumption too, as with nginx; with
+// ssl_alpn, the first of its names the client offers is chosen, and offering none fails.
+void prepare_stream_server_context(const ir::SslServerSettings& settings);
 
 // A server-side SSL for a connection to an address with `listen ... ssl`: its default
 // server's context; the client's SNI is looked up among `selector`'s names. The

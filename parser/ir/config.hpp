@@ -117,6 +117,7 @@ struct SslServerSettings {
     std::vector<std::pair<std::string, std::string>> conf_commands;
     bool early_data = false;
     bool reject_handshake = false;  // ssl_reject_handshake: no certificate needed
+    std::string alpn;  // stream's ssl_alpn, in the wire format (length-prefixed names); empty: none
     bool enable = false;            // the deprecated `ssl on`: TLS where this server is the default
     // Built at load time as ngx_http_ssl_merge_srv_conf does; shared by the workers.
     std::shared_ptr<ssl_ctx_st> context;
@@ -135,6 +136,8 @@ struct Listen {
     bool bind = false;       // bound on its own even when a wildcard covers its port
     bool udp = false;
     SourceLocation where;
+    // The listening socket's name among the bound ones: UDP and TCP may share an address.
+    std::string key() const { return udp ? endpoint.text() + " udp" : endpoint.text(); }
 };
 
 struct UpstreamServer {
@@ -456,6 +459,10 @@ struct StreamServer {
     Msec connect_timeout{60000};
     Msec timeout{600000};
     std::int64_t buffer_size = 16384;
+    // udp: a session's datagrams from the client before its binding is dropped (0: never),
+    // and those from the upstream expected per datagram sent (nginx's NGX_MAX_INT32_VALUE: any).
+    std::int64_t proxy_requests = 0;
+    std::int64_t proxy_responses = 0x7fffffff;
     SslClientSettings ssl;
     std::optional<SslServerSettings> ssl_server;
     SourceLocation where;
