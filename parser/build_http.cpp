@@ -529,9 +529,13 @@ void merge_locations(Compiler& c, const Scope& s, ir::Location& loc, const Direc
     loc.client_body_buffer_size = s.value<std::int64_t>("client_body_buffer_size", 8192);
     loc.client_body_in_file_only =
         static_cast<ir::Location::BodyInFile>(s.value<int>("client_body_in_file_only", 0));
-    loc.client_body_temp_path = c.full_path(s.find("client_body_temp_path") ? s.find("client_body_temp_path")->args[1]
-                                                                            : std::string("client_body_temp"),
-                                            false);
+    if (const Directive* d = s.find("client_body_temp_path")) {
+        loc.client_body_temp_path = c.full_path(d->args[1], false);
+        for (std::size_t i = 2; i < d->args.size(); ++i)
+            loc.client_body_temp_levels.push_back(static_cast<int>(*parse_number(d->args[i])));
+    } else {
+        loc.client_body_temp_path = c.full_path("client_body_temp", false);
+    }
     // nginx resolves root and alias against the prefix at load time (unless they hold variables).
     auto resolved = [&](const std::string& path) { return has_variables(path) ? path : c.full_path(path, false); };
     loc.root = resolved(s.str("root", "html"));

@@ -65,5 +65,9 @@ Route route_request(const ir::HttpServer& server, RequestContext& ctx, std::opti
 // The status line and headers, in nginx's order.
 std::string serialize_head(const Response& r, bool keep_alive, const ir::Location& loc, std::time_t now);
 bool follow(const Redirect& next, RequestContext& ctx, int& uri_changes, const ActiveConfig& cfg);
+// client_body_buffer_size and client_body_in_file_only: a body read for a handler that
+// outgrows the buffer (any body, with in_file_only) is also written to a temporary file of
+// client_body_temp_path, as nginx's ($request_body_file); false (a 500) when it cannot be.
+bool write_body_file(const ir::Location& loc, RequestContext& ctx, bool chunked, const ActiveConfig& cfg);
 
 }  // namespace ngxlite::runtime

@@ -253,6 +253,15 @@ Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer, bool pipelin
     Request req;
     req.start = std::chrono::system_clock::now();
     RequestContext ctx(conn, req);
+    // A body's temporary file goes with the request, unless client_body_in_file_only on keeps it.
+    struct BodyFileCleanup {
+        Request& req;
+        const ir::Location*& loc;
+        ~BodyFileCleanup() {
+            if (!req.body_file.empty() && !(loc && loc->client_body_in_file_only == ir::Location::BodyInFile::on))
+                ::unlink(req.body_file.c_str());
+        }
+    };
     Response resp;
     bool proxied = false;
     RequestHeadReader head(selector, req, pipelined);
@@ -277,6 +286,7 @@ Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer, bool pipelin
     }
     const ir::HttpServer* server = ctx.server;
     const ir::Location* loc = &server->root_location;
+    const BodyFileCleanup body_file_cleanup{req, loc};
     if (rec) {
         if (rec != beast::error::timeout || buffer.size() == 0) co_return false;  // gone: nginx closes without an answer
         // client_header_timeout on a started request: nginx logs it as 408 and closes.
@@ -342,7 +352,11 @@ Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer, bool pipelin
                 set_error(resp, 403, loc->server_tokens);
             } else if (loc->proxy && !body.done()) {  // other handlers drop it, below
                 switch (co_await read_body(stream, buffer, body, *loc, ctx, *cfg, true)) {
-                case BodyEnd::read: break;
+                case BodyEnd::read:
+                    req.body_read = true;
+                    if (head.content_length() || head.chunked())
+                        if (!write_body_file(*loc, ctx, head.chunked(), *cfg)) set_error(resp, 500, loc->server_tokens);
+                    break;
                 case BodyEnd::too_large: set_error(resp, 413, loc->server_tokens); break;
                 case BodyEnd::invalid: set_error(resp, 400, loc->server_tokens); break;
                 case BodyEnd::timed_out:

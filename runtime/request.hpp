@@ -38,6 +38,8 @@ struct Request {
     std::string host;          // lowercased, without port
     std::string body;
     bool body_framed = false;  // Content-Length or chunked came: the upstream gets a Content-Length
+    bool body_read = false;    // read for a handler (proxy_pass): $request_body has it
+    std::string body_file;     // where it was also written (client_body_buffer_size, _in_file_only)
     std::chrono::system_clock::time_point start;
     // nginx's r->valid_unparsed_uri: the URI is still the one received (no rewrite), so a
     // proxy_pass without a URI part sends request_uri as is.

@@ -109,6 +109,15 @@ const std::unordered_map<std::string_view, Getter>& getters() {
              return v ? *v : std::string();
          }},
         {"remote_user", [](const RequestContext&, bool& found) { found = false; return std::string(); }},
+        // Read for a handler and kept in memory; one in a file is $request_body_file's.
+        {"request_body", [](const RequestContext& c, bool& found) {
+             found = c.request.body_read && c.request.body_file.empty();
+             return found ? c.request.body : std::string();
+         }},
+        {"request_body_file", [](const RequestContext& c, bool& found) {
+             found = !c.request.body_file.empty();
+             return c.request.body_file;
+         }},
         {"time_local", [](const RequestContext& c, bool&) { return format_time("%d/%b/%Y:%H:%M:%S %z", c.request.start); }},
         {"time_iso8601", [](const RequestContext& c, bool&) { return format_time("%Y-%m-%dT%H:%M:%S%z", c.request.start); }},
         {"msec", [](const RequestContext&, bool&) {

@@ -379,6 +379,7 @@ struct Location {
     std::int64_t client_body_buffer_size = 8192;
     enum class BodyInFile { off, on, clean } client_body_in_file_only = BodyInFile::off;
     std::string client_body_temp_path;  // full path
+    std::vector<int> client_body_temp_levels;
     int error_log = -1;  // Config::context_error_logs, merged from the server and http
     Msec keepalive_timeout{75000};
     std::int64_t keepalive_header = -1;  // keepalive_timeout's second value: "Keep-Alive: timeout=N
