@@ -113,7 +113,19 @@ void set_error(Response& r, int status, bool tokens) {
         r.close = true;
 }
 
-void add_location_headers(Response& r, const ir::Location& loc, const RequestContext& ctx, std::time_t now) {
+std::vector<std::pair<std::string, std::string>> sent_headers(const Response& r) {
+    std::vector<std::pair<std::string, std::string>> out;
+    if (!r.content_type.empty()) out.emplace_back("Content-Type", r.content_type);
+    if (r.content_length && !r.chunked) out.emplace_back("Content-Length", std::to_string(*r.content_length));
+    if (r.last_modified) out.emplace_back("Last-Modified", std::string(http_date(*r.last_modified)));
+    if (!r.location.empty()) out.emplace_back("Location", r.location);
+    if (r.chunked) out.emplace_back("Transfer-Encoding", "chunked");
+    out.insert(out.end(), r.headers.begin(), r.headers.end());
+    if (r.accept_ranges) out.emplace_back("Accept-Ranges", "bytes");
+    return out;
+}
+
+void add_location_headers(Response& r, const ir::Location& loc, RequestContext& ctx, std::time_t now) {
     // add_header applies to 200, 201, 204, 206, 301, 302, 303, 304, 307, 308 unless `always`.
     static constexpr int kinds[] = {200, 201, 204, 206, 301, 302, 303, 304, 307, 308};
     const bool ok = std::find(std::begin(kinds), std::end(kinds), r.status) != std::end(kinds);
@@ -122,11 +134,17 @@ void add_location_headers(Response& r, const ir::Location& loc, const RequestCon
             r.headers.emplace_back("Expires", std::move(e->first));
             r.headers.emplace_back("Cache-Control", std::move(e->second));
         }
+    // Each value sees the headers added before it ($sent_http_*); Accept-Ranges comes later.
+    const bool ranges = std::exchange(r.accept_ranges, false);
+    ctx.response_headers = sent_headers(r);
     for (const auto& h : loc.add_headers) {
         if (!ok && !h.always) continue;
         std::string v = expand(h.value, ctx);
-        if (!v.empty()) r.headers.emplace_back(h.name, std::move(v));
+        if (v.empty()) continue;
+        ctx.response_headers.emplace_back(h.name, v);
+        r.headers.emplace_back(h.name, std::move(v));
     }
+    r.accept_ranges = ranges;
 }
 
 namespace {
@@ -375,9 +393,10 @@ std::string serialize_head(const Response& r, bool keep_alive, const ir::Locatio
     append_header(h, "Server", server_header(loc.server_tokens));
     append_header(h, "Date", http_date(now));
     if (!r.content_type.empty()) append_header(h, "Content-Type", r.content_type);
-    if (r.content_length) append_header(h, "Content-Length", std::to_string(*r.content_length));
+    if (r.content_length && !r.chunked) append_header(h, "Content-Length", std::to_string(*r.content_length));
     if (r.last_modified) append_header(h, "Last-Modified", http_date(*r.last_modified));
     if (!r.location.empty()) append_header(h, "Location", r.location);
+    if (r.chunked) h += "Transfer-Encoding: chunked\r\n";
     h += keep_alive ? "Connection: keep-alive\r\n" : "Connection: close\r\n";
     if (keep_alive && loc.keepalive_header >= 0) append_header(h, "Keep-Alive", "timeout=" + std::to_string(loc.keepalive_header));
     for (const auto& [k, v] : r.headers) append_header(h, k, v);

@@ -17,6 +17,13 @@
 
 namespace ngxlite::runtime {
 
+// A piece of a body: bytes in memory, or (length >= 0) a region of the response's file.
+struct BodyPart {
+    std::string bytes;
+    std::int64_t offset = 0;
+    std::int64_t length = -1;
+};
+
 // What a handler answers; written in nginx's header order.
 struct Response {
     int status = 200;
@@ -30,6 +37,8 @@ struct Response {
     bool close = false;
     bool special = false;  // nginx's own page for the status: error_page may replace it
     bool accept_ranges = false;  // nginx's range filter adds it after every other header
+    bool chunked = false;        // sent with Transfer-Encoding: chunked (no Content-Length)
+    std::vector<BodyPart> parts;  // the range filter's body; empty: `body`, then the whole file
 };
 
 // An internal redirect decided by try_files, index or error_page (a URI or @name).
@@ -50,7 +59,9 @@ struct Route {
 // The answer `status` with nginx's page for it (and its rule for closing the connection).
 void set_error(Response& r, int status, bool tokens);
 // expires and add_header for the answer, as the location says.
-void add_location_headers(Response& r, const ir::Location& loc, const RequestContext& ctx, std::time_t now);
+void add_location_headers(Response& r, const ir::Location& loc, RequestContext& ctx, std::time_t now);
+// The answer's headers as $sent_http_* sees them: nginx's own fields, then the list.
+std::vector<std::pair<std::string, std::string>> sent_headers(const Response& r);
 // The realip module: the client a trusted proxy names, once per request.
 void apply_real_ip(const ir::Location& loc, RequestContext& ctx);
 // realip, then allow/deny: false when the client is denied.

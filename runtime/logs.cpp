@@ -153,12 +153,13 @@ std::string format_log_line(const ir::LogFormat& format, const RequestContext& c
             line += p.text;
             continue;
         }
-        // nginx writes "-" for a variable that is not found, nothing for an empty one.
+        // nginx writes "-" for a variable that is not found, nothing for an empty one;
+        // with escape=json or escape=none, nothing for either.
         bool found = static_cast<std::size_t>(p.capture) < ctx.captures.size();
         std::string v = p.kind == ir::Template::Part::Kind::variable ? variable(p.text, ctx, found)
                         : found                                      ? ctx.captures[static_cast<std::size_t>(p.capture)]
                                                                      : "";
-        if (!found && format.escape != ir::LogFormat::Escape::json)
+        if (!found && format.escape == ir::LogFormat::Escape::default_escape)
             line += "-";
         else
             append_escaped(line, v, format.escape);

@@ -23,6 +23,7 @@ struct ConnectionInfo {
     std::string server_addr;
     std::uint16_t remote_port = 0;
     std::uint16_t server_port = 0;
+    std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();  // keepalive_time, $connection_time
 };
 
 struct Request {
@@ -38,6 +39,8 @@ struct Request {
     std::string host;          // lowercased, without port
     std::string body;
     bool body_framed = false;  // Content-Length or chunked came: the upstream gets a Content-Length
+    std::uint64_t length = 0;  // $request_length: the head's bytes and the body's read so far
+    bool pipelined = false;    // $pipe: it came behind another in the same read
     bool body_read = false;    // read for a handler (proxy_pass): $request_body has it
     std::string body_file;     // where it was also written (client_body_buffer_size, _in_file_only)
     std::chrono::system_clock::time_point start;
@@ -95,6 +98,10 @@ struct RequestContext {
     std::uint64_t body_bytes_sent = 0;
     std::uint64_t continue_bytes = 0;  // "100 Continue" sent first: nginx counts it as body too
     std::vector<std::pair<std::string, std::string>> response_headers;  // $sent_http_*
+    std::vector<std::pair<std::string, std::string>> response_trailers;  // $sent_trailer_*
+    // $limit_rate: set by `set $limit_rate`, else the location's once the answer goes out.
+    std::optional<std::uint64_t> limit_rate;
+    std::vector<std::string> script_errors;  // a `set` refused (invalid $limit_rate): logged by the caller
     std::string upstream_headers;  // $upstream_http_*: the last upstream's, "Name: value\r\n" each
     std::string sent_header_block;  // $sent_http_* of a proxied answer: the header as sent
     bool proxying = false;    // the proxy module took the request: $proxy_host is set, if empty
