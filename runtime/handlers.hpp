@@ -15,6 +15,8 @@
 #include <utility>
 #include <vector>
 
+#include <sys/stat.h>
+
 namespace ngxlite::runtime {
 
 // A piece of a body: bytes in memory, or (length >= 0) a region of the response's file.
@@ -56,6 +58,26 @@ struct Route {
     int error = 0;        // 413, 500 (a rewrite cycle), 404 (an internal location)
 };
 
+// ngx_http_map_uri_to_path: the file of `uri` in `loc` (root + URI, or the alias in place
+// of the location's prefix; a regex location's alias is the whole path), $request_filename.
+std::string file_path(const ir::Location& loc, std::string_view uri, const RequestContext& ctx);
+// $document_root: the root, or the alias, evaluated.
+std::string document_root(const ir::Location& loc, const RequestContext& ctx);
+
+// A file opened as ngx_open_file_wrapper opens it: fd, or -1 with errno and the call
+// that failed ("open()", "openat()"), for nginx's messages.
+struct OpenedFile {
+    int fd = -1;
+    int err = 0;
+    const char* failed = "open()";
+};
+// Opens `path` with `flags` under the location's disable_symlinks (and its from=).
+OpenedFile open_file(const std::string& path, int flags, const ir::Location& loc, const RequestContext& ctx);
+// stat() of `path`, or, when symlinks are checked, fstat() of it so opened; false on
+// failure, with why in `failure` when given.
+bool file_info(const std::string& path, struct stat& st, const ir::Location& loc, const RequestContext& ctx,
+               OpenedFile* failure = nullptr);
+
 // The answer `status` with nginx's page for it (and its rule for closing the connection).
 void set_error(Response& r, int status, bool tokens);
 // expires and add_header for the answer, as the location says.
@@ -69,7 +91,8 @@ bool access_phases(const ir::Location& loc, RequestContext& ctx);
 // An internal redirect to "uri?args".
 Redirect redirect_to(std::string_view target);
 void serve_static(Response& r, Redirect& next, const ir::Location& loc, const RequestContext& ctx, const ActiveConfig& cfg);
-bool try_files(const ir::TryFiles& tf, Response& r, Redirect& next, const ir::Location& loc, RequestContext& ctx);
+bool try_files(const ir::TryFiles& tf, Response& r, Redirect& next, const ir::Location& loc, RequestContext& ctx,
+               const ActiveConfig& cfg);
 void answer_return(Response& r, const ScriptResult& ret, const ir::Location& loc, const RequestContext& ctx);
 Route route_request(const ir::HttpServer& server, RequestContext& ctx, std::optional<std::uint64_t> content_length,
                     const ActiveConfig& cfg, int& uri_changes, const ir::Location* named);

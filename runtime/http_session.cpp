@@ -518,8 +518,8 @@ Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer, bool pipelin
                                         : route_request(*server, ctx, head.content_length(), *cfg, uri_changes, named);
             named = nullptr;
             loc = route.location;
-            for (const std::string& e : std::exchange(ctx.script_errors, {}))
-                cfg->log_for(ctx).write(LogLevel::error, e + describe(ctx), id);
+            for (const auto& [crit, e] : std::exchange(ctx.script_errors, {}))
+                cfg->log_for(ctx).write(crit ? LogLevel::crit : LogLevel::error, e + describe(ctx), id);
             Redirect next;
             if (route.error) {
                 set_error(resp, route.error, loc->server_tokens);
@@ -551,7 +551,7 @@ Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer, bool pipelin
                 }
             }
             if (resp.status == 200 && !resp.special && route.script.next != ScriptResult::Next::respond &&
-                (!loc->try_files || try_files(*loc->try_files, resp, next, *loc, ctx)) && !next.active) {
+                (!loc->try_files || try_files(*loc->try_files, resp, next, *loc, ctx, *cfg)) && !next.active) {
                 if (loc->proxy) {
                     const bool client_keep_alive = keepalive_allowed(head, *loc, conn, req);
                     req.body_framed = head.content_length() || head.chunked();

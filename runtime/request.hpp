@@ -101,7 +101,9 @@ struct RequestContext {
     std::vector<std::pair<std::string, std::string>> response_trailers;  // $sent_trailer_*
     // $limit_rate: set by `set $limit_rate`, else the location's once the answer goes out.
     std::optional<std::uint64_t> limit_rate;
-    std::vector<std::string> script_errors;  // a `set` refused (invalid $limit_rate): logged by the caller
+    // What the rewrite module's script would log (an invalid $limit_rate, a file test's
+    // failure): (crit, message), written by the caller with its log.
+    std::vector<std::pair<bool, std::string>> script_errors;
     std::string upstream_headers;  // $upstream_http_*: the last upstream's, "Name: value\r\n" each
     std::string sent_header_block;  // $sent_http_* of a proxied answer: the header as sent
     bool proxying = false;    // the proxy module took the request: $proxy_host is set, if empty

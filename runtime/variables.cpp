@@ -2,6 +2,7 @@
 #include "parser/ir/values.hpp"
 #include "runtime/text.hpp"
 #include "runtime/request.hpp"
+#include "runtime/handlers.hpp"
 #include "runtime/tls.hpp"
 
 #include <algorithm>
@@ -250,12 +251,16 @@ const std::unordered_map<std::string_view, Getter>& getters() {
         {"upstream_response_time", [](const RequestContext& c, bool& found) { found = !c.upstream_response_time.empty(); return c.upstream_response_time; }},
         {"document_root", [](const RequestContext& c, bool& found) {
              found = c.location != nullptr;
-             return found ? c.location->root : std::string();
+             return found ? document_root(*c.location, c) : std::string();
          }},
         {"realpath_root", [](const RequestContext& c, bool& found) {
              char resolved[PATH_MAX];
-             found = c.location != nullptr && ::realpath(c.location->root.c_str(), resolved) != nullptr;
+             found = c.location != nullptr && ::realpath(document_root(*c.location, c).c_str(), resolved) != nullptr;
              return found ? std::string(resolved) : std::string();
+         }},
+        {"request_filename", [](const RequestContext& c, bool& found) {
+             found = c.location != nullptr;
+             return found ? file_path(*c.location, c.request.uri, c) : std::string();
          }},
         {"nginx_version", [](const RequestContext&, bool&) { return std::string("1.22.1"); }},
         // stream {} only (the parser lets no http script name them)
@@ -305,7 +310,7 @@ void RequestContext::set_variable(std::string_view name, std::string value) {
     }
     if (name == "limit_rate") {  // ngx_http_variable_set_limit_rate
         if (const auto size = ir::parse_size(value)) limit_rate = static_cast<std::uint64_t>(*size);
-        else script_errors.push_back("invalid $limit_rate \"" + value + "\"");
+        else script_errors.emplace_back(false, "invalid $limit_rate \"" + value + "\"");
         return;
     }
     for (auto& [n, v] : user_variables)
