@@ -367,6 +367,19 @@ ir::AccessRule access_rule_of(const Directive& d) {
     return r;
 }
 
+// A limit_except method's bit (the setter checked the name).
+std::uint32_t method_bit(std::string_view m) {
+    static constexpr std::pair<std::string_view, std::uint32_t> bits[] = {
+        {"GET", ir::kMethodGet},         {"HEAD", ir::kMethodHead},     {"POST", ir::kMethodPost},
+        {"PUT", ir::kMethodPut},         {"DELETE", ir::kMethodDelete}, {"MKCOL", ir::kMethodMkcol},
+        {"COPY", ir::kMethodCopy},       {"MOVE", ir::kMethodMove},     {"OPTIONS", ir::kMethodOptions},
+        {"PROPFIND", ir::kMethodPropfind}, {"PROPPATCH", ir::kMethodProppatch}, {"LOCK", ir::kMethodLock},
+        {"UNLOCK", ir::kMethodUnlock},   {"PATCH", ir::kMethodPatch}};
+    for (const auto& [name, bit] : bits)
+        if (iequals(name, m)) return bit;
+    return 0;
+}
+
 // The rewrite module's statements other than `if`, compiled (the setters checked them).
 std::optional<ir::RewriteOp> rewrite_op(const Directive& d) {
     using Kind = ir::RewriteOp::Kind;
@@ -464,6 +477,8 @@ void merge_locations(Compiler& c, const Scope& s, ir::Location& loc, const Direc
     }
     for (const Directive* h : s.find_list("add_header"))
         loc.add_headers.push_back({h->args[1], compile_template(h->args[2], h->where), h->nargs() == 3});
+    for (const Directive* h : s.find_list("add_trailer"))
+        loc.add_trailers.push_back({h->args[1], compile_template(h->args[2], h->where), h->nargs() == 3});
     loc.access_logs = merge_access_logs(c, s, c.http().log_formats);
     if (!s.find("access_log")) {
         ir::AccessLog log;
@@ -484,6 +499,46 @@ void merge_locations(Compiler& c, const Scope& s, ir::Location& loc, const Direc
     loc.client_body_timeout = ir::Msec(s.value<std::int64_t>("client_body_timeout", 60000));
     loc.send_timeout = ir::Msec(s.value<std::int64_t>("send_timeout", 60000));
     loc.keepalive_requests = s.value<int>("keepalive_requests", 1000);
+    loc.keepalive_time = ir::Msec(s.value<std::int64_t>("keepalive_time", 3600000));
+    loc.keepalive_disable = s.value<std::uint32_t>("keepalive_disable", 1u << 2);
+    loc.absolute_redirect = s.value<bool>("absolute_redirect", true);
+    loc.port_in_redirect = s.value<bool>("port_in_redirect", true);
+    loc.server_name_in_redirect = s.value<bool>("server_name_in_redirect", false);
+    loc.chunked_transfer_encoding = s.value<bool>("chunked_transfer_encoding", true);
+    loc.etag = s.value<bool>("etag", true);
+    loc.if_modified_since = static_cast<ir::Location::IfModifiedSince>(s.value<int>("if_modified_since", 1));
+    loc.log_not_found = s.value<bool>("log_not_found", true);
+    loc.max_ranges = s.value<std::int64_t>("max_ranges", -1);
+    if (const Directive* d = s.find("disable_symlinks")) {
+        for (std::size_t i = 1; i < d->args.size(); ++i) {
+            const std::string& a = d->args[i];
+            if (a == "off") loc.disable_symlinks = ir::Location::Symlinks::off;
+            else if (a == "on") loc.disable_symlinks = ir::Location::Symlinks::on;
+            else if (a == "if_not_owner") loc.disable_symlinks = ir::Location::Symlinks::if_not_owner;
+            else if (a.starts_with("from=")) loc.disable_symlinks_from = compile_template(a.substr(5), d->where);
+        }
+    }
+    const auto complex_size = [&](std::string_view name) {
+        ir::ComplexSize v;
+        if (const Directive* d = s.find(name)) {
+            if (has_variables(d->args[1])) v.value = compile_template(d->args[1], d->where);
+            else v.size = *parse_size(d->args[1]);  // checked by its setter
+        }
+        return v;
+    };
+    loc.limit_rate = complex_size("limit_rate");
+    loc.limit_rate_after = complex_size("limit_rate_after");
+    loc.post_action = s.str("post_action", "");
+    loc.client_body_buffer_size = s.value<std::int64_t>("client_body_buffer_size", 8192);
+    loc.client_body_in_file_only =
+        static_cast<ir::Location::BodyInFile>(s.value<int>("client_body_in_file_only", 0));
+    if (const Directive* d = s.find("client_body_temp_path")) {
+        loc.client_body_temp_path = c.full_path(d->args[1], false);
+        for (std::size_t i = 2; i < d->args.size(); ++i)
+            loc.client_body_temp_levels.push_back(static_cast<int>(*parse_number(d->args[i])));
+    } else {
+        loc.client_body_temp_path = c.full_path("client_body_temp", false);
+    }
     // nginx resolves root and alias against the prefix at load time (unless they hold variables).
     auto resolved = [&](const std::string& path) { return has_variables(path) ? path : c.full_path(path, false); };
     loc.root = resolved(s.str("root", "html"));
@@ -540,6 +595,11 @@ void merge_locations(Compiler& c, const Scope& s, ir::Location& loc, const Direc
         merge_locations(c, s.child(d->block.get()), child, pass);
         if (d->name() == "location") {
             loc.locations.push_back(std::move(child));
+        } else if (d->name() == "limit_except") {
+            for (std::size_t i = 1; i < d->args.size(); ++i) loc.limit_except_methods |= method_bit(d->args[i]);
+            // GET allows HEAD too (ngx_http_core_limit_except).
+            if (loc.limit_except_methods & ir::kMethodGet) loc.limit_except_methods |= ir::kMethodHead;
+            loc.limit_except = std::make_shared<ir::Location>(std::move(child));
         } else if (d->name() == "if") {
             ir::RewriteOp op;
             op.kind = ir::RewriteOp::Kind::if_;
@@ -640,6 +700,13 @@ void finish_http(Compiler& c) {
         server.underscores_in_headers = s.value<bool>("underscores_in_headers", false);
         server.ignore_invalid_headers = s.value<bool>("ignore_invalid_headers", true);
         server.client_header_timeout = ir::Msec(s.value<std::int64_t>("client_header_timeout", 60000));
+        server.header_buffer_size = static_cast<std::size_t>(s.value<std::int64_t>("client_header_buffer_size", 1024));
+        if (const Directive* d = s.find("large_client_header_buffers")) {
+            server.large_header_buffers = static_cast<std::size_t>(d->count);
+            server.large_header_buffer_size = static_cast<std::size_t>(d->value);
+        }
+        server.max_headers = s.value<std::int64_t>("max_headers", 1000);
+        server.merge_slashes = s.value<bool>("merge_slashes", true);
         server.locations = std::move(server.root_location.locations);  // already in match order
         server.root_location.locations.clear();
         for (const auto& n : info.names) server.names.push_back({n, nullptr});

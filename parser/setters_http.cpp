@@ -118,7 +118,29 @@ void listen(Compiler& c, Directive& d) {
     UrlOptions o;
     o.listen = true;
     o.default_port = 80;
-    ParsedUrl u = parse_url(d.args[1], o);
+    // A port range ("addr:8000-8010", "8000-8010"), as Debian's nginx takes it: one
+    // listen per port.
+    std::string address = d.args[1];
+    std::uint16_t last_port = 0;
+    if (!iequals(std::string_view(address).substr(0, 5), "unix:")) {
+        const std::size_t colon = address.starts_with("[") ? address.find("]:") : address.rfind(':');
+        const std::size_t start = colon == std::string::npos ? 0 : colon + (address.starts_with("[") ? 2 : 1);
+        const std::size_t dash = address.find('-', start);
+        if (dash != std::string::npos && address.find_first_of("/?", start) == std::string::npos) {
+            const auto port = [](std::string_view v) -> std::optional<std::uint16_t> {
+                auto n = parse_number(v);
+                if (!n || *n < 1 || *n > 65535) return std::nullopt;
+                return static_cast<std::uint16_t>(*n);
+            };
+            const auto first = port(std::string_view(address).substr(start, dash - start));
+            const auto last = port(std::string_view(address).substr(dash + 1));
+            if (!first || !last) fail_at(d.where, "invalid port in \"" + d.args[1] + "\" of the \"listen\" directive");
+            if (*last < *first) fail_at(d.where, "invalid port range in \"" + d.args[1] + "\" of the \"listen\" directive");
+            address = address.substr(0, start) + std::to_string(*first);
+            last_port = *last;
+        }
+    }
+    ParsedUrl u = parse_url(address, o);
     if (!u.err.empty()) fail_at(d.where, u.err + " in \"" + d.args[1] + "\" of the \"listen\" directive");
     ir::Listen opt;
     opt.where = location_of(d.where);
@@ -175,7 +197,10 @@ void listen(Compiler& c, Directive& d) {
     if (u.unix_socket) return refuse_unix_listen(c, d);
     opt.endpoint = u.addrs.at(0);
     opt.wildcard = u.wildcard;
-    add_listen(c, enclosing_server(c), opt, set, bind, d.where);
+    for (unsigned p = opt.endpoint.port; p <= std::max<unsigned>(opt.endpoint.port, last_port); ++p) {
+        opt.endpoint.port = static_cast<std::uint16_t>(p);
+        add_listen(c, enclosing_server(c), opt, set, bind, d.where);
+    }
 }
 
 void server_name(Compiler& c, Directive& d) {
@@ -275,6 +300,28 @@ void limit_except(Compiler& c, Directive& d) {
     }
     if (c.block().find_all("limit_except").size() > 1) fail_directive(d, "is duplicate");
     c.parse_block(d, kHttpLimitExcept);
+}
+
+// ngx_http_disable_symlinks: off | on | if_not_owner, and from=VALUE with the last two.
+void disable_symlinks(Compiler& c, Directive& d) {
+    reject_duplicate(c, d);
+    bool mode = false, from = false;
+    for (std::size_t i = 1; i < d.args.size(); ++i) {
+        const std::string& a = d.args[i];
+        if (a == "off" || a == "on" || a == "if_not_owner") {
+            mode = true;
+            d.value = a == "off" ? 0 : a == "if_not_owner" ? 1 : 2;
+        } else if (a.starts_with("from=")) {
+            vars(c).compile(a.substr(5), d.where);
+            from = true;
+        } else {
+            fail_at(d.where, "invalid parameter \"" + a + "\"");
+        }
+    }
+    if (!mode) fail_at(d.where, "\"" + d.name() + "\" must have \"off\", \"on\" or \"if_not_owner\" parameter");
+    if (d.nargs() == 1) return;
+    if (!from) fail_at(d.where, "duplicate parameters \"" + d.args[1] + " " + d.args[2] + "\"");
+    if (d.value == 0) fail_at(d.where, "\"from=\" cannot be used with \"off\" parameter");
 }
 
 // --- rewrite module ------------------------------------------------------------------
@@ -850,6 +897,7 @@ void register_http_setters(SetterTable& t) {
     t["ngx_http_core_server_name"] = server_name;
     t["ngx_http_core_location"] = location;
     t["ngx_http_core_limit_except"] = limit_except;
+    t["ngx_http_disable_symlinks"] = disable_symlinks;
     t["ngx_http_core_types"] = types_block;
     t["ngx_http_core_error_page"] = error_page;
     t["ngx_http_core_root"] = root_or_alias;

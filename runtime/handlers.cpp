@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 
@@ -127,7 +128,19 @@ void set_error(Response& r, int status, bool tokens) {
         r.close = true;
 }
 
-void add_location_headers(Response& r, const ir::Location& loc, const RequestContext& ctx, std::time_t now) {
+std::vector<std::pair<std::string, std::string>> sent_headers(const Response& r) {
+    std::vector<std::pair<std::string, std::string>> out;
+    if (!r.content_type.empty()) out.emplace_back("Content-Type", r.content_type);
+    if (r.content_length && !r.chunked) out.emplace_back("Content-Length", std::to_string(*r.content_length));
+    if (r.last_modified) out.emplace_back("Last-Modified", std::string(http_date(*r.last_modified)));
+    if (!r.location.empty()) out.emplace_back("Location", r.location);
+    if (r.chunked) out.emplace_back("Transfer-Encoding", "chunked");
+    out.insert(out.end(), r.headers.begin(), r.headers.end());
+    if (r.accept_ranges) out.emplace_back("Accept-Ranges", "bytes");
+    return out;
+}
+
+void add_location_headers(Response& r, const ir::Location& loc, RequestContext& ctx, std::time_t now) {
     // add_header applies to 200, 201, 204, 206, 301, 302, 303, 304, 307, 308 unless `always`.
     static constexpr int kinds[] = {200, 201, 204, 206, 301, 302, 303, 304, 307, 308};
     const bool ok = std::find(std::begin(kinds), std::end(kinds), r.status) != std::end(kinds);
@@ -136,11 +149,17 @@ void add_location_headers(Response& r, const ir::Location& loc, const RequestCon
             r.headers.emplace_back("Expires", std::move(e->first));
             r.headers.emplace_back("Cache-Control", std::move(e->second));
         }
+    // Each value sees the headers added before it ($sent_http_*); Accept-Ranges comes later.
+    const bool ranges = std::exchange(r.accept_ranges, false);
+    ctx.response_headers = sent_headers(r);
     for (const auto& h : loc.add_headers) {
         if (!ok && !h.always) continue;
         std::string v = expand(h.value, ctx);
-        if (!v.empty()) r.headers.emplace_back(h.name, std::move(v));
+        if (v.empty()) continue;
+        ctx.response_headers.emplace_back(h.name, v);
+        r.headers.emplace_back(h.name, std::move(v));
     }
+    r.accept_ranges = ranges;
 }
 
 namespace {
@@ -160,6 +179,8 @@ std::string mime_type(const ir::Location& loc, std::string_view path) {
 // The file of `uri` in `loc` (ngx_http_map_uri_to_path): root + URI, or the alias in
 // place of the location's prefix (a regex location's alias is the whole path).
 // A root or alias with variables is taken from the prefix once evaluated, when relative.
+}  // namespace
+
 std::string file_path(const ir::Location& loc, std::string_view uri, const RequestContext& ctx) {
     const auto evaluated = [&](const ir::Template& t) {
         std::string path = expand(t, ctx);
@@ -173,7 +194,107 @@ std::string file_path(const ir::Location& loc, std::string_view uri, const Reque
     return (loc.root_template ? evaluated(*loc.root_template) : loc.root) + std::string(uri);
 }
 
-}  // namespace
+std::string document_root(const ir::Location& loc, const RequestContext& ctx) {
+    const auto evaluated = [&](const ir::Template& t) {
+        std::string path = expand(t, ctx);
+        return path.starts_with('/') ? path : loc.prefix + path;
+    };
+    if (!loc.alias.empty()) return loc.alias_template ? evaluated(*loc.alias_template) : loc.alias;
+    return loc.root_template ? evaluated(*loc.root_template) : loc.root;
+}
+
+OpenedFile open_file(const std::string& path, int flags, const ir::Location& loc, const RequestContext& ctx) {
+    OpenedFile f;
+    auto mode = loc.disable_symlinks;
+    std::size_t from = 0;  // the part of the path opened as is (ngx_http_set_disable_symlinks)
+    if (mode != ir::Location::Symlinks::off && loc.disable_symlinks_from) {
+        const std::string prefix = expand(*loc.disable_symlinks_from, ctx);
+        if (!prefix.empty() && prefix.size() <= path.size() && path.compare(0, prefix.size(), prefix) == 0) {
+            if (prefix.size() == path.size()) mode = ir::Location::Symlinks::off;
+            else if (path[prefix.size()] == '/') from = prefix.size();
+            else if (path[prefix.size() - 1] == '/') from = prefix.size() - 1;
+        }
+    }
+    if (mode == ir::Location::Symlinks::off) {
+        f.fd = ::open(path.c_str(), flags | O_CLOEXEC);
+        if (f.fd < 0) f.err = errno;
+        return f;
+    }
+    // ngx_open_file_wrapper: each directory opened from the last with O_NOFOLLOW (or, for
+    // if_not_owner, followed when the link and its target have one owner), then the file.
+    f.failed = "openat()";
+    const int search = O_PATH | O_RDONLY | O_DIRECTORY | O_CLOEXEC;
+    const bool owner = mode == ir::Location::Symlinks::if_not_owner;
+    const auto open_at = [&](int at, const std::string& name, int how, bool check_owner) {
+        const int fd = ::openat(at, name.c_str(), how | (check_owner ? 0 : O_NOFOLLOW));
+        if (fd < 0 || !check_owner) return fd;
+        struct stat link {}, target {};
+        int err = 0;
+        if (::fstatat(at, name.c_str(), &link, AT_SYMLINK_NOFOLLOW) != 0 || ::fstat(fd, &target) != 0) err = errno;
+        else if (link.st_uid != target.st_uid) err = ELOOP;
+        if (!err) return fd;
+        ::close(fd);
+        errno = err;
+        return -1;
+    };
+    std::size_t p = 0;
+    int at = AT_FDCWD;
+    if (from) {
+        at = ::open(path.substr(0, from).c_str(), search | O_NONBLOCK);
+        f.failed = "open()";
+        if (at < 0) {
+            f.err = errno;
+            return f;
+        }
+        f.failed = "openat()";
+        p = from + 1;
+    } else if (!path.empty() && path[0] == '/') {
+        at = ::open("/", search | O_NONBLOCK);
+        if (at < 0) {
+            f.err = errno;
+            return f;
+        }
+        p = 1;
+    }
+    for (;;) {
+        const std::size_t slash = path.find('/', p);
+        if (slash == std::string::npos) break;
+        if (slash == p) {
+            ++p;
+            continue;
+        }
+        const int fd = open_at(at, path.substr(p, slash - p), search | O_NONBLOCK, owner);
+        if (fd < 0) {
+            f.err = errno;
+            if (at != AT_FDCWD) ::close(at);
+            return f;
+        }
+        if (at != AT_FDCWD) ::close(at);
+        at = fd;
+        p = slash + 1;
+    }
+    // A trailing slash: the last directory itself, reopened as asked.
+    f.fd = p == path.size() ? ::openat(at, ".", flags | O_CLOEXEC) : open_at(at, path.substr(p), flags | O_CLOEXEC, owner);
+    if (f.fd < 0) f.err = errno;
+    if (at != AT_FDCWD) ::close(at);
+    return f;
+}
+
+bool file_info(const std::string& path, struct stat& st, const ir::Location& loc, const RequestContext& ctx, OpenedFile* failure) {
+    if (loc.disable_symlinks == ir::Location::Symlinks::off) {
+        if (::stat(path.c_str(), &st) == 0) return true;
+        if (failure) *failure = {-1, errno, "stat()"};
+        return false;
+    }
+    OpenedFile f = open_file(path, O_RDONLY | O_NONBLOCK, loc, ctx);
+    if (f.fd < 0) {
+        if (failure) *failure = f;
+        return false;
+    }
+    const bool ok = ::fstat(f.fd, &st) == 0;
+    ::close(f.fd);
+    return ok;
+}
 
 // Splits "uri?args" as ngx_http_split_args.
 Redirect redirect_to(std::string_view target) {
@@ -194,6 +315,7 @@ void serve_index(Response& r, Redirect& next, const ir::Location& loc, const Req
     const Request& req = ctx.request;
     const std::string dir = file_path(loc, req.uri, ctx);
     struct stat st {};
+    OpenedFile failure;
     int not_found = ENOENT;  // why the first index file was not there: nginx names it
     for (const auto& index : loc.index) {
         if (index.starts_with("/")) {  // an absolute index is a URI, taken as it is
@@ -202,21 +324,23 @@ void serve_index(Response& r, Redirect& next, const ir::Location& loc, const Req
             next.args_present = req.args_present;
             return;
         }
-        if (::stat((dir + index).c_str(), &st) == 0) {
+        if (file_info(dir + index, st, loc, ctx, &failure)) {
             next = redirect_to(req.uri + index);
             next.args = req.args;
             next.args_present = req.args_present;
             return;
         }
-        if (&index == &loc.index.front()) not_found = errno;
+        if (&index == &loc.index.front()) not_found = failure.err;
     }
-    if (::stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+    if (file_info(dir, st, loc, ctx) && S_ISDIR(st.st_mode)) {
         cfg.log_for(ctx).write(LogLevel::error, "directory index of \"" + dir + "\" is forbidden" + describe(ctx), ctx.connection.id);
         set_error(r, 403, loc.server_tokens);
     } else {
-        cfg.log_for(ctx).write(LogLevel::error,
-                            "\"" + dir + loc.index.front() + "\" is not found (" + std::to_string(not_found) + ": " + std::strerror(not_found) + ")" + describe(ctx),
-                            ctx.connection.id);
+        if (loc.log_not_found)
+            cfg.log_for(ctx).write(LogLevel::error,
+                                   "\"" + dir + loc.index.front() + "\" is not found (" + std::to_string(not_found) + ": " +
+                                       std::strerror(not_found) + ")" + describe(ctx),
+                                   ctx.connection.id);
         set_error(r, 404, loc.server_tokens);
     }
 }
@@ -236,12 +360,21 @@ void serve_static(Response& r, Redirect& next, const ir::Location& loc, const Re
     }
     const std::string path = file_path(loc, req.uri, ctx);
     struct stat st {};
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    const OpenedFile opened = open_file(path, O_RDONLY | O_NONBLOCK, loc, ctx);
+    const int fd = opened.fd;
     if (fd < 0) {
-        const int err = errno;
-        cfg.log_for(ctx).write(LogLevel::error, "open() \"" + path + "\" failed (" + std::to_string(err) + ": " +
-                                                 std::strerror(err) + ")" + describe(ctx), ctx.connection.id);
-        set_error(r, err == EACCES ? 403 : 404, loc.server_tokens);
+        const int err = opened.err;
+        int status = 500;
+        LogLevel level = LogLevel::error;
+        switch (err) {
+        case ENOENT: case ENOTDIR: case ENAMETOOLONG: status = 404; break;
+        case EACCES: case EMLINK: case ELOOP: status = 403; break;
+        default: level = LogLevel::crit; break;
+        }
+        if (status != 404 || loc.log_not_found)
+            cfg.log_for(ctx).write(level, std::string(opened.failed) + " \"" + path + "\" failed (" + std::to_string(err) + ": " +
+                                              std::strerror(err) + ")" + describe(ctx), ctx.connection.id);
+        set_error(r, status, loc.server_tokens);
         return;
     }
     ::fstat(fd, &st);
@@ -274,12 +407,23 @@ void serve_static(Response& r, Redirect& next, const ir::Location& loc, const Re
 // nginx's try_files phase: the first file (or directory, for a name ending in '/') that
 // exists becomes the URI and the location goes on; else =CODE, @name or a URI.
 // Returns true when the location's content handler should run.
-bool try_files(const ir::TryFiles& tf, Response& r, Redirect& next, const ir::Location& loc, RequestContext& ctx) {
+bool try_files(const ir::TryFiles& tf, Response& r, Redirect& next, const ir::Location& loc, RequestContext& ctx,
+               const ActiveConfig& cfg) {
     for (const auto& file : tf.files) {
         const std::string name = expand(file, ctx);
         const bool test_dir = !name.empty() && name.back() == '/';
         struct stat st {};
-        if (::stat(file_path(loc, name, ctx).c_str(), &st) != 0 || S_ISDIR(st.st_mode) != test_dir) continue;
+        OpenedFile failure;
+        std::string path = file_path(loc, name, ctx);
+        if (test_dir && path.size() > 1) path.pop_back();  // the directory itself, as nginx tests it
+        if (!file_info(path, st, loc, ctx, &failure)) {
+            if (failure.err != ENOENT && failure.err != ENOTDIR && failure.err != ENAMETOOLONG)
+                cfg.log_for(ctx).write(LogLevel::crit, std::string(failure.failed) + " \"" + path + "\" failed (" +
+                                                           std::to_string(failure.err) + ": " + std::strerror(failure.err) + ")" +
+                                                           describe(ctx), ctx.connection.id);
+            continue;
+        }
+        if (S_ISDIR(st.st_mode) != test_dir) continue;
         ctx.request.uri = name;
         return true;
     }
@@ -389,9 +533,10 @@ std::string serialize_head(const Response& r, bool keep_alive, const ir::Locatio
     append_header(h, "Server", server_header(loc.server_tokens));
     append_header(h, "Date", http_date(now));
     if (!r.content_type.empty()) append_header(h, "Content-Type", r.content_type);
-    if (r.content_length) append_header(h, "Content-Length", std::to_string(*r.content_length));
+    if (r.content_length && !r.chunked) append_header(h, "Content-Length", std::to_string(*r.content_length));
     if (r.last_modified) append_header(h, "Last-Modified", http_date(*r.last_modified));
     if (!r.location.empty()) append_header(h, "Location", r.location);
+    if (r.chunked) h += "Transfer-Encoding: chunked\r\n";
     h += keep_alive ? "Connection: keep-alive\r\n" : "Connection: close\r\n";
     if (keep_alive && loc.keepalive_header >= 0) append_header(h, "Keep-Alive", "timeout=" + std::to_string(loc.keepalive_header));
     for (const auto& [k, v] : r.headers) append_header(h, k, v);
@@ -419,6 +564,76 @@ bool follow(const Redirect& next, RequestContext& ctx, int& uri_changes, const A
         req.args = next.args;
         req.args_present = next.args_present;
     }
+    return true;
+}
+
+}  // namespace ngxlite::runtime
+
+namespace ngxlite::runtime {
+
+namespace {
+
+// ngx_create_hashed_filename: each level's directory named by the name's last digits.
+std::string hashed_name(const ir::Location& loc, const std::string& name) {
+    std::string path = loc.client_body_temp_path;
+    std::size_t end = name.size();
+    for (int level : loc.client_body_temp_levels) {
+        end -= static_cast<std::size_t>(level);
+        path += "/" + name.substr(end, static_cast<std::size_t>(level));
+    }
+    return path + "/" + name;
+}
+
+// The directories of a hashed name, made as nginx's ngx_create_full_path does.
+void make_dirs(const std::string& file) {
+    for (std::size_t slash = file.find('/', 1); slash != std::string::npos; slash = file.find('/', slash + 1))
+        ::mkdir(file.substr(0, slash).c_str(), 0700);
+}
+
+}  // namespace
+
+bool write_body_file(const ir::Location& loc, RequestContext& ctx, bool chunked, const ActiveConfig& cfg) {
+    Request& req = ctx.request;
+    const bool only = loc.client_body_in_file_only != ir::Location::BodyInFile::off;
+    // A Content-Length body under a quarter more than the buffer is read whole into one.
+    const auto size = static_cast<std::uint64_t>(std::max<std::int64_t>(loc.client_body_buffer_size, 1));
+    if (!only && req.body.size() <= (chunked ? size : size + size / 4 - 1)) return true;
+    static std::atomic<std::uint32_t> counter{static_cast<std::uint32_t>(::getpid()) * 1000u};
+    int fd = -1;
+    std::string path;
+    for (int tries = 0; fd < 0 && tries < 1000; ++tries) {
+        char name[16];
+        std::snprintf(name, sizeof name, "%010u", ++counter);
+        path = hashed_name(loc, name);
+        fd = ::open(path.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+        if (fd < 0 && errno == ENOENT) {
+            make_dirs(path);
+            fd = ::open(path.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+        }
+        if (fd < 0 && errno != EEXIST) break;
+    }
+    if (fd < 0) {
+        const int err = errno;
+        cfg.log_for(ctx).write(LogLevel::crit, "open() \"" + path + "\" failed (" + std::to_string(err) + ": " +
+                                                   std::strerror(err) + ")" + describe(ctx), ctx.connection.id);
+        return false;
+    }
+    for (std::size_t done = 0; done < req.body.size();) {
+        const ssize_t n = ::write(fd, req.body.data() + done, req.body.size() - done);
+        if (n <= 0) {
+            const int err = errno;
+            ::close(fd);
+            ::unlink(path.c_str());
+            cfg.log_for(ctx).write(LogLevel::crit, "write() \"" + path + "\" failed (" + std::to_string(err) + ": " +
+                                                       std::strerror(err) + ")" + describe(ctx), ctx.connection.id);
+            return false;
+        }
+        done += static_cast<std::size_t>(n);
+    }
+    ::close(fd);
+    cfg.log_for(ctx).write(only ? LogLevel::notice : LogLevel::warn,
+                           "a client request body is buffered to a temporary file " + path + describe(ctx), ctx.connection.id);
+    req.body_file = std::move(path);
     return true;
 }
 

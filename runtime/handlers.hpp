@@ -15,7 +15,16 @@
 #include <utility>
 #include <vector>
 
+#include <sys/stat.h>
+
 namespace ngxlite::runtime {
+
+// A piece of a body: bytes in memory, or (length >= 0) a region of the response's file.
+struct BodyPart {
+    std::string bytes;
+    std::int64_t offset = 0;
+    std::int64_t length = -1;
+};
 
 // What a handler answers; written in nginx's header order.
 struct Response {
@@ -30,6 +39,8 @@ struct Response {
     bool close = false;
     bool special = false;  // nginx's own page for the status: error_page may replace it
     bool accept_ranges = false;  // nginx's range filter adds it after every other header
+    bool chunked = false;        // sent with Transfer-Encoding: chunked (no Content-Length)
+    std::vector<BodyPart> parts;  // the range filter's body; empty: `body`, then the whole file
 };
 
 // An internal redirect decided by try_files, index or error_page (a URI or @name).
@@ -47,10 +58,32 @@ struct Route {
     int error = 0;        // 413, 500 (a rewrite cycle), 404 (an internal location)
 };
 
+// ngx_http_map_uri_to_path: the file of `uri` in `loc` (root + URI, or the alias in place
+// of the location's prefix; a regex location's alias is the whole path), $request_filename.
+std::string file_path(const ir::Location& loc, std::string_view uri, const RequestContext& ctx);
+// $document_root: the root, or the alias, evaluated.
+std::string document_root(const ir::Location& loc, const RequestContext& ctx);
+
+// A file opened as ngx_open_file_wrapper opens it: fd, or -1 with errno and the call
+// that failed ("open()", "openat()"), for nginx's messages.
+struct OpenedFile {
+    int fd = -1;
+    int err = 0;
+    const char* failed = "open()";
+};
+// Opens `path` with `flags` under the location's disable_symlinks (and its from=).
+OpenedFile open_file(const std::string& path, int flags, const ir::Location& loc, const RequestContext& ctx);
+// stat() of `path`, or, when symlinks are checked, fstat() of it so opened; false on
+// failure, with why in `failure` when given.
+bool file_info(const std::string& path, struct stat& st, const ir::Location& loc, const RequestContext& ctx,
+               OpenedFile* failure = nullptr);
+
 // The answer `status` with nginx's page for it (and its rule for closing the connection).
 void set_error(Response& r, int status, bool tokens);
 // expires and add_header for the answer, as the location says.
-void add_location_headers(Response& r, const ir::Location& loc, const RequestContext& ctx, std::time_t now);
+void add_location_headers(Response& r, const ir::Location& loc, RequestContext& ctx, std::time_t now);
+// The answer's headers as $sent_http_* sees them: nginx's own fields, then the list.
+std::vector<std::pair<std::string, std::string>> sent_headers(const Response& r);
 // The realip module: the client a trusted proxy names, once per request.
 void apply_real_ip(const ir::Location& loc, RequestContext& ctx);
 // realip, then allow/deny: false when the client is denied.
@@ -58,12 +91,17 @@ bool access_phases(const ir::Location& loc, RequestContext& ctx);
 // An internal redirect to "uri?args".
 Redirect redirect_to(std::string_view target);
 void serve_static(Response& r, Redirect& next, const ir::Location& loc, const RequestContext& ctx, const ActiveConfig& cfg);
-bool try_files(const ir::TryFiles& tf, Response& r, Redirect& next, const ir::Location& loc, RequestContext& ctx);
+bool try_files(const ir::TryFiles& tf, Response& r, Redirect& next, const ir::Location& loc, RequestContext& ctx,
+               const ActiveConfig& cfg);
 void answer_return(Response& r, const ScriptResult& ret, const ir::Location& loc, const RequestContext& ctx);
 Route route_request(const ir::HttpServer& server, RequestContext& ctx, std::optional<std::uint64_t> content_length,
                     const ActiveConfig& cfg, int& uri_changes, const ir::Location* named);
 // The status line and headers, in nginx's order.
 std::string serialize_head(const Response& r, bool keep_alive, const ir::Location& loc, std::time_t now);
 bool follow(const Redirect& next, RequestContext& ctx, int& uri_changes, const ActiveConfig& cfg);
+// client_body_buffer_size and client_body_in_file_only: a body read for a handler that
+// outgrows the buffer (any body, with in_file_only) is also written to a temporary file of
+// client_body_temp_path, as nginx's ($request_body_file); false (a 500) when it cannot be.
+bool write_body_file(const ir::Location& loc, RequestContext& ctx, bool chunked, const ActiveConfig& cfg);
 
 }  // namespace ngxlite::runtime

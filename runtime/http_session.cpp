@@ -1,5 +1,7 @@
 #include "runtime/http_session.hpp"
 
+#include "parser/ir/values.hpp"
+
 #include "runtime/handlers.hpp"
 #include "runtime/net.hpp"
 #include "runtime/proxy.hpp"
@@ -11,6 +13,7 @@
 
 #include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
@@ -212,6 +215,7 @@ RequestBody::Status take_buffered(beast::flat_buffer& buffer, RequestBody& body,
     const auto limit = keep ? static_cast<std::uint64_t>(std::max<std::int64_t>(loc.client_max_body_size, 0)) : 0;
     const RequestBody::Status status = body.take(in, keep ? &ctx.request.body : nullptr, limit);
     buffer.consume(received - in.size());
+    ctx.request.length += received - in.size();
     if (status == RequestBody::Status::invalid)
         cfg.log_for(ctx).write(LogLevel::error, "client sent invalid chunked body" + describe(ctx), ctx.connection.id);
     if (status == RequestBody::Status::too_large)
@@ -241,6 +245,177 @@ Task<BodyEnd> read_body(TransportStream& stream, beast::flat_buffer& buffer, Req
     }
 }
 
+// ngx_http_update_location_config's keep-alive decision for the request's location:
+// keepalive_timeout, keepalive_requests, keepalive_time, keepalive_disable.
+bool keepalive_allowed(const RequestHeadReader& head, const ir::Location& loc, const ConnectionInfo& conn, const Request& req) {
+    if (!head.keep_alive() || loc.keepalive_timeout.count() <= 0) return false;
+    if (conn.requests >= static_cast<std::uint64_t>(loc.keepalive_requests)) return false;
+    if (std::chrono::steady_clock::now() - conn.start > loc.keepalive_time) return false;
+    if (const std::string* ua = req.header("User-Agent")) {
+        // ngx_http_user_agent: MSIE 4-6 (6 without SV1) is "msie6", Safari on Mac OS X "safari".
+        const std::string_view v = *ua;
+        bool msie = false, msie6 = false;
+        if (const auto at = v.find("MSIE "); at != std::string_view::npos && at + 7 < v.size()) {
+            msie = true;
+            if (v[at + 6] == '.')
+                msie6 = v[at + 5] == '4' || v[at + 5] == '5' ||
+                        (v[at + 5] == '6' && v.find("SV1", at + 8) == std::string_view::npos);
+        }
+        const bool opera = v.find("Opera") != std::string_view::npos;
+        if (opera) msie = msie6 = false;
+        const bool safari = !msie && !opera && v.find("Gecko/") == std::string_view::npos &&
+                            v.find("Chrome/") == std::string_view::npos && v.find("Safari/") != std::string_view::npos &&
+                            v.find("Mac OS X") != std::string_view::npos;
+        if (msie6 && req.method == "POST" && (loc.keepalive_disable & (1u << 2))) return false;
+        if (safari && (loc.keepalive_disable & (1u << 3))) return false;
+    }
+    return true;
+}
+
+// nginx's write filter for one answer: each write waits for limit_rate (after
+// limit_rate_after bytes, the head counted as c->sent counts it), within send_timeout.
+class ResponseWriter {
+public:
+    ResponseWriter(TransportStream& stream, const ir::Location& loc, std::uint64_t rate, std::uint64_t after,
+                   std::time_t start_sec)
+        : stream_(stream), loc_(loc), rate_(rate), after_(after), start_sec_(start_sec) {}
+
+    std::uint64_t sent() const { return sent_; }
+
+    Task<boost::system::error_code> write(std::string_view a, std::string_view b = {}) {
+        while (!a.empty() || !b.empty()) {
+            std::size_t allowed = a.size() + b.size();
+            if (rate_ > 0) {
+                if (const auto wait = delayed_until_ - std::chrono::steady_clock::now(); wait.count() > 0)
+                    if (auto ec = co_await pause(std::chrono::duration_cast<std::chrono::milliseconds>(wait))) co_return ec;
+                const auto elapsed = static_cast<std::int64_t>(std::time(nullptr) - start_sec_);
+                const std::int64_t limit = static_cast<std::int64_t>(rate_) * (elapsed + 1) -
+                                           (static_cast<std::int64_t>(sent_) - static_cast<std::int64_t>(after_));
+                if (limit <= 0) {
+                    if (auto ec = co_await pause(std::chrono::milliseconds(-limit * 1000 / static_cast<std::int64_t>(rate_) + 1)))
+                        co_return ec;
+                    continue;
+                }
+                allowed = std::min<std::size_t>(allowed, static_cast<std::size_t>(limit));
+            }
+            const std::string_view first = a.substr(0, allowed);
+            const std::string_view second = b.substr(0, allowed - first.size());
+            stream_.expires_after(loc_.send_timeout);
+            const std::array<asio::const_buffer, 2> parts{asio::buffer(first.data(), first.size()),
+                                                          asio::buffer(second.data(), second.size())};
+            auto [ec, n] = co_await asio::async_write(stream_, parts, use_tuple);
+            const std::uint64_t before = sent_;
+            sent_ += n;
+            if (ec) co_return ec;
+            a.remove_prefix(first.size());
+            b.remove_prefix(second.size());
+            if (rate_ > 0) {
+                const auto counted = [&](std::uint64_t v) { return v > after_ ? v - after_ : 0; };
+                const auto delay = (counted(sent_) - counted(before)) * 1000 / rate_;
+                delayed_until_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(delay);
+            }
+        }
+        co_return boost::system::error_code{};
+    }
+
+private:
+    Task<boost::system::error_code> pause(std::chrono::milliseconds ms) {
+        asio::steady_timer timer(stream_.get_executor(), ms);
+        auto [ec] = co_await timer.async_wait(use_tuple);
+        (void)ec;
+        co_return boost::system::error_code{};
+    }
+
+    TransportStream& stream_;
+    const ir::Location& loc_;
+    std::uint64_t rate_, after_;
+    std::time_t start_sec_;
+    std::uint64_t sent_ = 0;
+    std::chrono::steady_clock::time_point delayed_until_{};
+};
+
+// ngx_http_complex_value_size for limit_rate and limit_rate_after: a value that is no
+// size is logged and counts as 0.
+std::uint64_t request_size(const ir::ComplexSize& v, RequestContext& ctx, const ActiveConfig& cfg) {
+    if (!v.value) return static_cast<std::uint64_t>(v.size);
+    const std::string text = expand(*v.value, ctx);
+    const auto size = ir::parse_size(text);
+    if (!size) cfg.log_for(ctx).write(LogLevel::error, "invalid size \"" + text + "\"" + describe(ctx), ctx.connection.id);
+    return size ? static_cast<std::uint64_t>(*size) : 0;
+}
+
+// The headers module's trailers (add_trailer), evaluated once the body is out, as
+// nginx's trailers filter: "Name: value\r\n" each, empty values left out.
+std::string trailer_block(const ir::Location& loc, RequestContext& ctx, int status) {
+    static constexpr int kinds[] = {200, 201, 204, 206, 301, 302, 303, 304, 307, 308};
+    const bool ok = std::find(std::begin(kinds), std::end(kinds), status) != std::end(kinds);
+    std::string block;
+    for (const auto& t : loc.add_trailers) {
+        if (!ok && !t.always) continue;
+        std::string v = expand(t.value, ctx);
+        if (v.empty()) continue;
+        append_header(block, t.name, v);
+        ctx.response_trailers.emplace_back(t.name, std::move(v));
+    }
+    return block;
+}
+
+// Writes an answer: the head, then the body (memory and file parts; chunked when the
+// answer is), then the last chunk with the trailers. Counts what went out in ctx.
+Task<boost::system::error_code> send_response(TransportStream& stream, RequestContext& ctx, Response& resp,
+                                               const ir::Location& loc, const std::string& head, bool with_body,
+                                               const ActiveConfig& cfg) {
+    const std::uint64_t rate = ctx.limit_rate ? *ctx.limit_rate : request_size(loc.limit_rate, ctx, cfg);
+    ctx.limit_rate = rate;
+    const std::uint64_t after = rate ? request_size(loc.limit_rate_after, ctx, cfg) : 0;
+    ResponseWriter w(stream, loc, rate, after, std::chrono::system_clock::to_time_t(ctx.request.start));
+    std::vector<BodyPart> parts = std::move(resp.parts);
+    if (parts.empty()) {
+        parts.push_back({std::move(resp.body), 0, -1});
+        if (resp.file_fd >= 0) parts.push_back({{}, 0, static_cast<std::int64_t>(resp.content_length.value_or(0))});
+    }
+    if (!with_body) parts.clear();
+    const auto chunk_size = [](std::size_t n) {
+        char buf[32];
+        const int len = std::snprintf(buf, sizeof buf, "%zx\r\n", n);
+        return std::string(buf, static_cast<std::size_t>(len));
+    };
+    std::string pending = head;  // the head goes out with the first bytes of the body
+    boost::system::error_code ec;
+    std::vector<char> chunk;
+    for (const BodyPart& part : parts) {
+        if (part.length < 0) {
+            if (part.bytes.empty()) continue;
+            if (resp.chunked) pending += chunk_size(part.bytes.size());
+            pending += part.bytes;
+            if (resp.chunked) pending += "\r\n";
+            continue;
+        }
+        chunk.resize(64 * 1024);
+        std::int64_t offset = part.offset, left = part.length;
+        while (left > 0) {
+            const ssize_t n = ::pread(resp.file_fd, chunk.data(), static_cast<std::size_t>(std::min<std::int64_t>(left, 64 * 1024)), offset);
+            if (n <= 0) break;
+            offset += n;
+            left -= n;
+            const std::string_view data(chunk.data(), static_cast<std::size_t>(n));
+            if (resp.chunked) pending += chunk_size(data.size());
+            if ((ec = co_await w.write(pending, data))) break;
+            pending = resp.chunked ? "\r\n" : "";
+        }
+        if (ec) break;
+    }
+    if (!ec) {
+        if (resp.chunked) pending += "0\r\n" + trailer_block(loc, ctx, resp.status) + "\r\n";
+        if (!pending.empty()) ec = co_await w.write(pending);
+    }
+    if (resp.file_fd >= 0) ::close(resp.file_fd);
+    resp.file_fd = -1;
+    ctx.bytes_sent = w.sent() + ctx.continue_bytes;
+    ctx.body_bytes_sent = (w.sent() > head.size() ? w.sent() - head.size() : 0) + ctx.continue_bytes;
+    co_return ec;
+}
+
 // One request on a connection whose buffer holds its first bytes: its head read and
 // checked, then routed, answered and logged. False: close the connection. Its frame lives
 // only while the request does, so an idle connection costs little more than its socket.
@@ -250,11 +425,19 @@ Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer, bool pipelin
     TransportStream& stream = c.stream;
     std::chrono::milliseconds& idle_timeout = c.idle_timeout;
     const std::uint64_t id = conn.id;
-    std::vector<char> chunk;
     const ServerSelector& selector = *c.selector;
     Request req;
     req.start = std::chrono::system_clock::now();
     RequestContext ctx(conn, req);
+    // A body's temporary file goes with the request, unless client_body_in_file_only on keeps it.
+    struct BodyFileCleanup {
+        Request& req;
+        const ir::Location*& loc;
+        ~BodyFileCleanup() {
+            if (!req.body_file.empty() && !(loc && loc->client_body_in_file_only == ir::Location::BodyInFile::on))
+                ::unlink(req.body_file.c_str());
+        }
+    };
     Response resp;
     bool proxied = false;
     RequestHeadReader head(selector, req, pipelined);
@@ -279,6 +462,7 @@ Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer, bool pipelin
     }
     const ir::HttpServer* server = ctx.server;
     const ir::Location* loc = &server->root_location;
+    const BodyFileCleanup body_file_cleanup{req, loc};
     if (rec) {
         if (rec != beast::error::timeout || buffer.size() == 0) co_return false;  // gone: nginx closes without an answer
         // client_header_timeout on a started request: nginx logs it as 408 and closes.
@@ -293,6 +477,8 @@ Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer, bool pipelin
         co_return false;
     }
     RequestBody body(head);
+    req.pipelined = pipelined;
+    req.length = step == RequestHeadReader::Step::done ? head.size() : buffer.size();
     if (step == RequestHeadReader::Step::refused) {
         cfg->log_for(ctx).write(LogLevel::info, head.refusal() + describe(ctx), id);
         set_error(resp, head.status(), loc->server_tokens);
@@ -334,6 +520,8 @@ Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer, bool pipelin
                                         : route_request(*server, ctx, head.content_length(), *cfg, uri_changes, named);
             named = nullptr;
             loc = route.location;
+            for (const auto& [crit, e] : std::exchange(ctx.script_errors, {}))
+                cfg->log_for(ctx).write(crit ? LogLevel::crit : LogLevel::error, e + describe(ctx), id);
             Redirect next;
             if (route.error) {
                 set_error(resp, route.error, loc->server_tokens);
@@ -344,7 +532,11 @@ Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer, bool pipelin
                 set_error(resp, 403, loc->server_tokens);
             } else if (loc->proxy && !body.done()) {  // other handlers drop it, below
                 switch (co_await read_body(stream, buffer, body, *loc, ctx, *cfg, true)) {
-                case BodyEnd::read: break;
+                case BodyEnd::read:
+                    req.body_read = true;
+                    if (head.content_length() || head.chunked())
+                        if (!write_body_file(*loc, ctx, head.chunked(), *cfg)) set_error(resp, 500, loc->server_tokens);
+                    break;
                 case BodyEnd::too_large: set_error(resp, 413, loc->server_tokens); break;
                 case BodyEnd::invalid: set_error(resp, 400, loc->server_tokens); break;
                 case BodyEnd::timed_out:
@@ -361,10 +553,9 @@ Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer, bool pipelin
                 }
             }
             if (resp.status == 200 && !resp.special && route.script.next != ScriptResult::Next::respond &&
-                (!loc->try_files || try_files(*loc->try_files, resp, next, *loc, ctx)) && !next.active) {
+                (!loc->try_files || try_files(*loc->try_files, resp, next, *loc, ctx, *cfg)) && !next.active) {
                 if (loc->proxy) {
-                    const bool client_keep_alive = head.keep_alive() && loc->keepalive_timeout.count() > 0 &&
-                                                   conn.requests < static_cast<std::uint64_t>(loc->keepalive_requests);
+                    const bool client_keep_alive = keepalive_allowed(head, *loc, conn, req);
                     req.body_framed = head.content_length() || head.chunked();
                     ProxyResult pr = co_await proxy_http(stream, buffer, *loc, ctx, *cfg, client_keep_alive);
                     if (pr.client_closed) {
@@ -462,35 +653,24 @@ Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer, bool pipelin
             set_error(resp, 400, loc->server_tokens);
         }
     }
-    const bool keep_alive = !resp.close && head.keep_alive() && loc->keepalive_timeout.count() > 0 &&
-                            conn.requests < static_cast<std::uint64_t>(loc->keepalive_requests);
     const std::time_t now = std::time(nullptr);  // one clock reading for Date and Expires, as nginx
     add_location_headers(resp, *loc, ctx, now);
-    ctx.response_headers = resp.headers;
-    if (!resp.content_type.empty()) ctx.response_headers.emplace_back("Content-Type", resp.content_type);
+    const bool head_only = req.method == "HEAD";
+    // The chunked filter: an answer of unknown length, or one trailers follow (add_trailer
+    // with a status it applies to), goes chunked to an HTTP/1.1 client.
+    if (resp.status >= 200 && resp.status != 204 && resp.status != 304 && !head_only && req.version >= 11) {
+        const bool safe = resp.status == 200 || resp.status == 201 || resp.status == 206 || resp.status == 301 ||
+                          resp.status == 302 || resp.status == 303 || resp.status == 307 || resp.status == 308;
+        const bool trailers = std::any_of(loc->add_trailers.begin(), loc->add_trailers.end(),
+                                          [&](const ir::AddHeader& t) { return safe || t.always; });
+        if ((!resp.content_length || trailers) && loc->chunked_transfer_encoding) resp.chunked = true;
+        else if (!resp.content_length) resp.close = true;
+    }
+    const bool keep_alive = !resp.close && keepalive_allowed(head, *loc, conn, req);
+    ctx.response_headers = sent_headers(resp);
     // An HTTP/0.9 answer is the body alone.
     const std::string response_head = req.version == 9 ? std::string() : serialize_head(resp, keep_alive, *loc, now);
-    const bool head_only = req.method == "HEAD";
-    stream.expires_after(loc->send_timeout);
-    // Head and body in one write: no small segments for Nagle to hold back.
-    const std::size_t body_size = head_only ? 0 : resp.body.size();
-    const std::array<asio::const_buffer, 2> parts{asio::buffer(response_head), asio::buffer(resp.body.data(), body_size)};
-    auto [wec, wn] = co_await asio::async_write(stream, parts, use_tuple);
-    ctx.bytes_sent = wn + ctx.continue_bytes;
-    ctx.body_bytes_sent = (wn > response_head.size() ? wn - response_head.size() : 0) + ctx.continue_bytes;
-    if (resp.file_fd >= 0) {
-        chunk.resize(64 * 1024);
-        while (!wec) {
-            const ssize_t n = ::read(resp.file_fd, chunk.data(), chunk.size());
-            if (n <= 0) break;
-            stream.expires_after(loc->send_timeout);
-            auto [fec, fn] = co_await asio::async_write(stream, asio::buffer(chunk.data(), static_cast<std::size_t>(n)), use_tuple);
-            wec = fec;
-            ctx.bytes_sent += fn;
-            ctx.body_bytes_sent += fn;
-        }
-        ::close(resp.file_fd);
-    }
+    const boost::system::error_code wec = co_await send_response(stream, ctx, resp, *loc, response_head, !head_only, *cfg);
     cfg->access_logs->write(loc->access_logs, cfg->ir->http->log_formats, ctx);
     if (wec) co_return false;
     // A body nobody read is read and dropped (nginx's discarded body): the next request follows it.

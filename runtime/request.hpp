@@ -27,6 +27,7 @@ struct ConnectionInfo {
     std::uint16_t server_port = 0;
     // The PROXY protocol header's addresses (`listen ... proxy_protocol`), when it had some.
     std::shared_ptr<const ProxyProtocol> proxy_protocol;
+    std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();  // keepalive_time, $connection_time
 };
 
 struct Request {
@@ -42,6 +43,10 @@ struct Request {
     std::string host;          // lowercased, without port
     std::string body;
     bool body_framed = false;  // Content-Length or chunked came: the upstream gets a Content-Length
+    std::uint64_t length = 0;  // $request_length: the head's bytes and the body's read so far
+    bool pipelined = false;    // $pipe: it came behind another in the same read
+    bool body_read = false;    // read for a handler (proxy_pass): $request_body has it
+    std::string body_file;     // where it was also written (client_body_buffer_size, _in_file_only)
     std::chrono::system_clock::time_point start;
     // nginx's r->valid_unparsed_uri: the URI is still the one received (no rewrite), so a
     // proxy_pass without a URI part sends request_uri as is.
@@ -100,6 +105,12 @@ struct RequestContext {
     std::uint64_t body_bytes_sent = 0;
     std::uint64_t continue_bytes = 0;  // "100 Continue" sent first: nginx counts it as body too
     std::vector<std::pair<std::string, std::string>> response_headers;  // $sent_http_*
+    std::vector<std::pair<std::string, std::string>> response_trailers;  // $sent_trailer_*
+    // $limit_rate: set by `set $limit_rate`, else the location's once the answer goes out.
+    std::optional<std::uint64_t> limit_rate;
+    // What the rewrite module's script would log (an invalid $limit_rate, a file test's
+    // failure): (crit, message), written by the caller with its log.
+    std::vector<std::pair<bool, std::string>> script_errors;
     std::string upstream_headers;  // $upstream_http_*: the last upstream's, "Name: value\r\n" each
     std::string sent_header_block;  // $sent_http_* of a proxied answer: the header as sent
     bool proxying = false;    // the proxy module took the request: $proxy_host is set, if empty

@@ -25,7 +25,8 @@ bool unique_header(std::string_view name) {
 }  // namespace
 
 RequestHeadReader::RequestHeadReader(const ServerSelector& selector, Request& req, bool pipelined)
-    : selector_(selector), req_(req), server_(&selector.select("")), pipelined_(pipelined) {}
+    : selector_(selector), req_(req), server_(&selector.select("")), pipelined_(pipelined),
+      buffer_end_(server_->header_buffer_size) {}
 
 bool RequestHeadReader::keep_alive() const {
     if (connection_ != Connection::unset) return connection_ == Connection::keep_alive;
@@ -75,8 +76,8 @@ std::optional<RequestHeadReader::Step> RequestHeadReader::request_line(std::stri
     req_.method = std::string(line.method);
     req_.protocol = std::string(line.protocol);
     req_.version = line.version == 9 ? 9 : line.version == 1000 ? 10 : 11;
-    // The URI is decoded with the default server's merge_slashes, on by default.
-    auto uri = parse_complex_uri(line.target, line.empty_path, true);
+    // The URI is decoded with the default server's merge_slashes.
+    auto uri = parse_complex_uri(line.target, line.empty_path, server_->merge_slashes);
     if (!uri) return refuse(400, "client sent invalid request");
     req_.request_uri = std::string(line.target);
     req_.valid_unparsed_uri = !line.empty_path;  // "?x" is no URI to pass upstream as it came
@@ -112,6 +113,7 @@ std::optional<RequestHeadReader::Step> RequestHeadReader::header_line(std::strin
         ignored_ = "client sent invalid header line: \"" + std::string(h.logged) + "\"" + std::string(kWhileHeaders);
         return Step::ignored_header;
     }
+    if (header_count_++ >= server_->max_headers) return refuse(494, "client sent too many header lines");
     const auto index = static_cast<int>(req_.headers.size());
     req_.headers.emplace_back(std::string(h.name), std::string(h.value));
     const auto duplicate = [&](int first, std::string_view what) -> Step {
@@ -150,10 +152,12 @@ std::optional<RequestHeadReader::Step> RequestHeadReader::header_line(std::strin
 // stays where nginx's last buffer ends. A line still arriving needs the next buffer as
 // soon as it has filled this one.
 bool RequestHeadReader::fits(std::size_t begin, std::size_t end, bool complete) {
+    // The server chosen so far decides the large buffers (nginx's r->srv_conf).
+    const std::size_t large = server_->large_header_buffer_size;
     while (complete ? end > buffer_end_ : end >= buffer_end_) {
-        if (large_buffers_ == kLargeHeaderBuffers || buffer_end_ == begin + kLargeHeaderBuffer) return false;
+        if (large_buffers_ == server_->large_header_buffers || buffer_end_ == begin + large) return false;
         ++large_buffers_;
-        buffer_end_ = begin + kLargeHeaderBuffer;
+        buffer_end_ = begin + large;
     }
     return true;
 }

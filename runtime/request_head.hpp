@@ -15,9 +15,10 @@
 
 namespace ngxlite::runtime {
 
-constexpr std::size_t kHeaderBuffer = 1024;       // client_header_buffer_size 1k
-constexpr std::size_t kLargeHeaderBuffer = 8192;  // large_client_header_buffers 4 8k
-constexpr std::size_t kLargeHeaderBuffers = 4;
+// nginx's defaults: client_header_buffer_size 1k, large_client_header_buffers 4 8k (a
+// server's own settings decide, as RequestHeadReader reads them; these size reads).
+constexpr std::size_t kHeaderBuffer = 1024;
+constexpr std::size_t kLargeHeaderBuffer = 8192;
 
 class RequestHeadReader {
 public:
@@ -68,8 +69,9 @@ private:
     bool host_from_line_ = false;  // the absolute target named the host: Host does not choose
     std::size_t pos_ = 0;          // where the next line starts
     std::size_t line_start_ = 0;   // the request line's first byte (after empty lines)
-    std::size_t buffer_end_ = kHeaderBuffer;  // where nginx's current header buffer ends
-    std::size_t large_buffers_ = 0;           // of large_client_header_buffers, taken
+    std::size_t buffer_end_;          // where nginx's current header buffer ends
+    std::size_t large_buffers_ = 0;   // of large_client_header_buffers, taken
+    std::int64_t header_count_ = 0;   // header lines taken, for max_headers
     int status_ = 0;
     std::string refusal_;
     std::string ignored_;

@@ -1,6 +1,11 @@
 #include "runtime/rewrite.hpp"
 
+#include "runtime/handlers.hpp"
+
 #include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
 #include <unistd.h>
 
 namespace ngxlite::runtime {
@@ -21,14 +26,19 @@ bool holds(const ir::IfCondition& c, RequestContext& ctx) {
     }
     default: break;
     }
+    // ngx_http_script_file_code: through the open file wrapper (disable_symlinks applies).
     struct stat st {};
-    const bool exists = ::stat(subject.c_str(), &st) == 0;
+    OpenedFile failure;
+    const bool exists = ctx.location ? file_info(subject, st, *ctx.location, ctx, &failure) : ::stat(subject.c_str(), &st) == 0;
+    if (!exists && ctx.location && failure.err != ENOENT && failure.err != ENOTDIR && failure.err != ENAMETOOLONG)
+        ctx.script_errors.emplace_back(true, std::string(failure.failed) + " \"" + subject + "\" failed (" +
+                                                 std::to_string(failure.err) + ": " + std::strerror(failure.err) + ")");
     bool result = false;
     switch (c.kind) {
     case Kind::file: result = exists && S_ISREG(st.st_mode); break;
     case Kind::directory: result = exists && S_ISDIR(st.st_mode); break;
     case Kind::exists: result = exists; break;
-    default: result = exists && ::access(subject.c_str(), X_OK) == 0; break;
+    default: result = exists && (st.st_mode & S_IXUSR); break;
     }
     return result != c.negated;
 }

@@ -1,6 +1,8 @@
 // nginx's built-in variables, as far as the runtime serves requests today.
+#include "parser/ir/values.hpp"
 #include "runtime/text.hpp"
 #include "runtime/request.hpp"
+#include "runtime/handlers.hpp"
 #include "runtime/tls.hpp"
 
 #include <algorithm>
@@ -48,25 +50,89 @@ std::optional<std::string> header_in_block(std::string_view block, std::string_v
     return std::nullopt;
 }
 
-// ngx_http_parse_set_cookie_lines: the first Set-Cookie that starts with the cookie's
-// name (spaces, never tabs, around '='); its value up to ';'.
-std::optional<std::string> set_cookie_value(std::string_view block, std::string_view cookie) {
+// Every value of a header in such a block, in order.
+std::vector<std::string> headers_in_block(std::string_view block, std::string_view var) {
+    std::vector<std::string> out;
     while (!block.empty()) {
         const auto eol = block.find("\r\n");
         const std::string_view line = block.substr(0, eol);
-        block.remove_prefix(eol == std::string_view::npos ? block.size() : eol + 2);
         const auto colon = line.find(':');
-        if (colon == std::string_view::npos || !iequal(line.substr(0, colon), "Set-Cookie")) continue;
-        std::string_view value = line.substr(std::min(line.size(), colon + 2));
-        if (value.size() <= cookie.size() || !iequal(value.substr(0, cookie.size()), cookie)) continue;
-        value.remove_prefix(cookie.size());
-        while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
-        if (value.empty() || value.front() != '=') continue;
-        value.remove_prefix(1);
-        while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
-        return std::string(value.substr(0, value.find(';')));
+        if (colon != std::string_view::npos && header_name_matches(line.substr(0, colon), var))
+            out.emplace_back(line.substr(std::min(line.size(), colon + 2)));
+        if (eol == std::string_view::npos) break;
+        block.remove_prefix(eol + 2);
+    }
+    return out;
+}
+
+// ngx_http_parse_multi_header_lines (a request's Cookie: items split by ';' or ',') and
+// ngx_http_parse_set_cookie_lines (a Set-Cookie: its first item only): the name compared
+// without case, spaces allowed around '=', the value running to ';'.
+std::optional<std::string> cookie_value(std::string_view line, std::string_view want, bool request) {
+    if (want.size() > line.size() || (!request && want.size() == line.size())) return std::nullopt;
+    std::size_t at = 0;
+    while (at < line.size()) {
+        if (iequal(line.substr(at, want.size()), want)) {
+            std::size_t p = at + want.size();
+            while (p < line.size() && line[p] == ' ') ++p;
+            if (p < line.size() && line[p] == '=') {
+                ++p;
+                while (p < line.size() && line[p] == ' ') ++p;
+                const std::size_t end = line.find(';', p);
+                return std::string(line.substr(p, end == std::string_view::npos ? std::string_view::npos : end - p));
+            }
+            at = p;
+        }
+        if (!request) return std::nullopt;
+        while (at < line.size()) {
+            const char ch = line[at++];
+            if (ch == ';' || ch == ',') break;
+        }
+        while (at < line.size() && line[at] == ' ') ++at;
     }
     return std::nullopt;
+}
+
+// ngx_decode_base64: the standard alphabet, '=' ends it, a lone last sextet is invalid.
+std::optional<std::string> decode_base64(std::string_view in) {
+    const auto value = [](char ch) -> int {
+        if (ch >= 'A' && ch <= 'Z') return ch - 'A';
+        if (ch >= 'a' && ch <= 'z') return ch - 'a' + 26;
+        if (ch >= '0' && ch <= '9') return ch - '0' + 52;
+        if (ch == '+') return 62;
+        if (ch == '/') return 63;
+        return -1;
+    };
+    std::size_t len = 0;
+    for (; len < in.size() && in[len] != '='; ++len)
+        if (value(in[len]) < 0) return std::nullopt;
+    if (len % 4 == 1) return std::nullopt;
+    std::string out;
+    std::uint32_t acc = 0;
+    int bits = 0;
+    for (std::size_t i = 0; i < len; ++i) {
+        acc = (acc << 6) | static_cast<std::uint32_t>(value(in[i]));
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out += static_cast<char>((acc >> bits) & 0xff);
+        }
+    }
+    return out;
+}
+
+// ngx_http_auth_basic_user: the user of "Authorization: Basic base64(user:password)".
+std::optional<std::string> basic_user(const Request& req) {
+    const std::string* auth = req.header("Authorization");
+    if (!auth || auth->size() < 6 || !iequal(std::string_view(*auth).substr(0, 6), "Basic ")) return std::nullopt;
+    std::string_view encoded = std::string_view(*auth).substr(6);
+    while (!encoded.empty() && encoded.front() == ' ') encoded.remove_prefix(1);
+    if (encoded.empty()) return std::nullopt;
+    auto decoded = decode_base64(encoded);
+    if (!decoded) return std::nullopt;
+    const auto colon = decoded->find(':');
+    if (colon == 0 || colon == std::string::npos) return std::nullopt;
+    return decoded->substr(0, colon);
 }
 
 std::string format_time(const char* fmt, std::chrono::system_clock::time_point tp) {
@@ -119,6 +185,12 @@ const std::unordered_map<std::string_view, Getter>& getters() {
         {"server_port", [](const RequestContext& c, bool&) { return std::to_string(c.connection.server_port); }},
         {"connection", [](const RequestContext& c, bool&) { return std::to_string(c.connection.id); }},
         {"connection_requests", [](const RequestContext& c, bool&) { return std::to_string(c.connection.requests); }},
+        {"connection_time", [](const RequestContext& c, bool&) {
+             return seconds_text(std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - c.connection.start).count());
+         }},
+        {"limit_rate", [](const RequestContext& c, bool&) { return std::to_string(c.limit_rate.value_or(0)); }},
+        {"request_length", [](const RequestContext& c, bool&) { return std::to_string(c.request.length); }},
+        {"pipe", [](const RequestContext& c, bool&) { return std::string(c.request.pipelined ? "p" : "."); }},
         {"request", [](const RequestContext& c, bool&) { return c.request.request_line; }},
         {"request_method", [](const RequestContext& c, bool&) { return c.request.method; }},
         // Not found ("-") for a request refused before its URI was taken, as nginx: the
@@ -142,7 +214,6 @@ const std::unordered_map<std::string_view, Getter>& getters() {
         {"status", [](const RequestContext& c, bool&) { return status_digits(c.status); }},
         {"body_bytes_sent", [](const RequestContext& c, bool&) { return std::to_string(c.body_bytes_sent); }},
         {"bytes_sent", [](const RequestContext& c, bool&) { return std::to_string(c.bytes_sent); }},
-        {"request_length", [](const RequestContext& c, bool&) { return std::to_string(c.request.request_line.size()); }},
         {"content_length", [](const RequestContext& c, bool& found) {
              const std::string* v = c.request.header("Content-Length");
              found = v != nullptr;
@@ -153,9 +224,25 @@ const std::unordered_map<std::string_view, Getter>& getters() {
              found = v != nullptr;
              return v ? *v : std::string();
          }},
-        {"remote_user", [](const RequestContext&, bool& found) { found = false; return std::string(); }},
+        {"remote_user", [](const RequestContext& c, bool& found) {
+             auto user = basic_user(c.request);
+             found = user.has_value();
+             return user.value_or(std::string());
+         }},
+        // Read for a handler and kept in memory; one in a file is $request_body_file's.
+        {"request_body", [](const RequestContext& c, bool& found) {
+             found = c.request.body_read && c.request.body_file.empty();
+             return found ? c.request.body : std::string();
+         }},
+        {"request_body_file", [](const RequestContext& c, bool& found) {
+             found = !c.request.body_file.empty();
+             return c.request.body_file;
+         }},
         {"time_local", [](const RequestContext& c, bool&) { return format_time("%d/%b/%Y:%H:%M:%S %z", c.request.start); }},
-        {"time_iso8601", [](const RequestContext& c, bool&) { return format_time("%Y-%m-%dT%H:%M:%S%z", c.request.start); }},
+        {"time_iso8601", [](const RequestContext& c, bool&) {
+             const std::string t = format_time("%Y-%m-%dT%H:%M:%S%z", c.request.start);  // nginx's offset is "+00:00"
+             return t.size() < 5 ? t : t.substr(0, t.size() - 2) + ":" + t.substr(t.size() - 2);
+         }},
         {"msec", [](const RequestContext&, bool&) {
              return seconds_text(std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
          }},
@@ -188,12 +275,16 @@ const std::unordered_map<std::string_view, Getter>& getters() {
         {"upstream_response_time", [](const RequestContext& c, bool& found) { found = !c.upstream_response_time.empty(); return c.upstream_response_time; }},
         {"document_root", [](const RequestContext& c, bool& found) {
              found = c.location != nullptr;
-             return found ? c.location->root : std::string();
+             return found ? document_root(*c.location, c) : std::string();
          }},
         {"realpath_root", [](const RequestContext& c, bool& found) {
              char resolved[PATH_MAX];
-             found = c.location != nullptr && ::realpath(c.location->root.c_str(), resolved) != nullptr;
+             found = c.location != nullptr && ::realpath(document_root(*c.location, c).c_str(), resolved) != nullptr;
              return found ? std::string(resolved) : std::string();
+         }},
+        {"request_filename", [](const RequestContext& c, bool& found) {
+             found = c.location != nullptr;
+             return found ? file_path(*c.location, c.request.uri, c) : std::string();
          }},
         {"nginx_version", [](const RequestContext&, bool&) { return std::string("1.22.1"); }},
         // stream {} only (the parser lets no http script name them)
@@ -241,9 +332,14 @@ std::string RequestContext::remote_port() const {
 }
 
 void RequestContext::set_variable(std::string_view name, std::string value) {
-    if (name == "args") {  // the one built-in `set` may change that the runtime keeps
+    if (name == "args") {  // a built-in `set` may change that the runtime keeps
         request.args = std::move(value);
         request.args_present = true;
+        return;
+    }
+    if (name == "limit_rate") {  // ngx_http_variable_set_limit_rate
+        if (const auto size = ir::parse_size(value)) limit_rate = static_cast<std::uint64_t>(*size);
+        else script_errors.emplace_back(false, "invalid $limit_rate \"" + value + "\"");
         return;
     }
     for (auto& [n, v] : user_variables)
@@ -297,8 +393,20 @@ std::string variable(std::string_view name, const RequestContext& ctx, bool& fou
             return *v;
         }
     } else if (name.starts_with("http_")) {
-        for (const auto& [k, v] : ctx.request.headers)
-            if (header_name_matches(k, name.substr(5))) return v;
+        // Cookie and X-Forwarded-For join every line of theirs ("; ", ", "), as nginx's
+        // multi headers; any other header is its first line.
+        const std::string_view want = name.substr(5);
+        const char* joiner = want == "cookie" ? "; " : want == "x_forwarded_for" ? ", " : nullptr;
+        std::string joined;
+        bool any = false;
+        for (const auto& [k, v] : ctx.request.headers) {
+            if (!header_name_matches(k, want)) continue;
+            if (!joiner) return v;
+            if (any) joined += joiner;
+            joined += v;
+            any = true;
+        }
+        if (any) return joined;
     } else if (name.starts_with("arg_")) {
         std::string_view args = ctx.request.args;
         const std::string_view want = name.substr(4);
@@ -316,27 +424,42 @@ std::string variable(std::string_view name, const RequestContext& ctx, bool& fou
     } else if (name == "sent_http_keep_alive") {
         // Likewise gone at log time: not found.
     } else if (name.starts_with("sent_http_")) {
-        for (const auto& [k, v] : ctx.response_headers)
-            if (header_name_matches(k, name.substr(10))) return v;
-        if (auto v = header_in_block(ctx.sent_header_block, name.substr(10))) return *v;
+        // Cache-Control and Link join every line of theirs with ", ", as nginx's.
+        const std::string_view want = name.substr(10);
+        const bool multi = want == "cache_control" || want == "link";
+        std::string joined;
+        bool any = false;
+        for (const auto& [k, v] : ctx.response_headers) {
+            if (!header_name_matches(k, want)) continue;
+            if (!multi) return v;
+            if (any) joined += ", ";
+            joined += v;
+            any = true;
+        }
+        if (any) return joined;
+        if (multi) {
+            for (const auto& v : headers_in_block(ctx.sent_header_block, want)) {
+                if (any) joined += ", ";
+                joined += v;
+                any = true;
+            }
+            if (any) return joined;
+        } else if (auto v = header_in_block(ctx.sent_header_block, want)) {
+            return *v;
+        }
+    } else if (name.starts_with("sent_trailer_")) {
+        for (const auto& [k, v] : ctx.response_trailers)
+            if (header_name_matches(k, name.substr(13))) return v;
+    } else if (name.starts_with("upstream_cookie_")) {
+        // Each Set-Cookie of the upstream's answer: the first cookie of that name.
+        for (const auto& line : headers_in_block(ctx.upstream_headers, "set_cookie"))
+            if (auto v = cookie_value(line, name.substr(16), false)) return *v;
     } else if (name.starts_with("upstream_http_")) {
         if (auto v = header_in_block(ctx.upstream_headers, name.substr(14))) return *v;
-    } else if (name.starts_with("upstream_cookie_")) {
-        if (auto v = set_cookie_value(ctx.upstream_headers, name.substr(16))) return *v;
     } else if (name.starts_with("cookie_")) {
-        if (const std::string* cookies = ctx.request.header("Cookie")) {
-            std::string_view rest = *cookies;
-            const std::string_view want = name.substr(7);
-            while (!rest.empty()) {
-                while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
-                auto semi = rest.find(';');
-                std::string_view pair = rest.substr(0, semi);
-                auto eq = pair.find('=');
-                if (eq != std::string_view::npos && iequal(pair.substr(0, eq), want)) return std::string(pair.substr(eq + 1));
-                if (semi == std::string_view::npos) break;
-                rest.remove_prefix(semi + 1);
-            }
-        }
+        for (const auto& [k, v] : ctx.request.headers)
+            if (iequal(k, "Cookie"))
+                if (auto value = cookie_value(v, name.substr(7), true)) return *value;
     }
     if (ctx.set_names) found = std::find(ctx.set_names->begin(), ctx.set_names->end(), name) != ctx.set_names->end();
     else found = false;

@@ -31,6 +31,12 @@ SUPPLEMENT = {
     "cache_methods": "GET,HEAD,POST",
 }
 
+# Directives Debian's nginx 1.22.1 (1.22.1-9+deb12u11, the reference binary) has beyond
+# the upstream release the reference table lists, in the table's own columns.
+DEBIAN = [
+    "max_headers\tngx_http_core_module\thttp http.server\t1\tngx_conf_set_num_slot\t",
+]
+
 def supplemented(name, values):
     if values:
         return values
@@ -102,7 +108,7 @@ def main(path, support_path):
     with open(path, encoding="utf-8") as f:
         header = f.readline()
         assert header.startswith("directive\tmodule"), header
-        for line in f:
+        for line in list(f) + DEBIAN:
             name, module, contexts, args, setter, values = line.rstrip("\n").split("\t")
             ctx = " | ".join(CONTEXT_BITS[c] for c in contexts.split())
             modules.setdefault(module, []).append((name, ctx, arg_bits(args), setter, supplemented(name, values)))

@@ -213,6 +213,21 @@ struct Return {
     Template text;  // body, or the redirect URL
 };
 
+// A size that may be given with variables (nginx's complex value size): `size` unless
+// `value` is set, which is evaluated per session (one that is no size counts as 0).
+struct ComplexSize {
+    std::int64_t size = 0;
+    std::optional<Template> value;
+};
+
+// limit_except's methods, as nginx's NGX_HTTP_* method bits.
+enum Method : std::uint32_t {
+    kMethodGet = 1u << 1, kMethodHead = 1u << 2, kMethodPost = 1u << 3, kMethodPut = 1u << 4,
+    kMethodDelete = 1u << 5, kMethodMkcol = 1u << 6, kMethodCopy = 1u << 7, kMethodMove = 1u << 8,
+    kMethodOptions = 1u << 9, kMethodPropfind = 1u << 10, kMethodProppatch = 1u << 11,
+    kMethodLock = 1u << 12, kMethodUnlock = 1u << 13, kMethodPatch = 1u << 14, kMethodTrace = 1u << 15,
+};
+
 struct Location;
 
 // `if (...)`: nginx's ngx_http_rewrite_if_condition, compiled.
@@ -372,12 +387,40 @@ struct Location {
     std::string default_type = "text/plain";
     bool server_tokens = true;
     std::int64_t client_max_body_size = 1048576;
+    // The request body: kept in memory up to client_body_buffer_size, else (and always
+    // with client_body_in_file_only) also written to a file of client_body_temp_path.
+    std::int64_t client_body_buffer_size = 8192;
+    enum class BodyInFile { off, on, clean } client_body_in_file_only = BodyInFile::off;
+    std::string client_body_temp_path;  // full path
+    std::vector<int> client_body_temp_levels;
     int error_log = -1;  // Config::context_error_logs, merged from the server and http
     Msec keepalive_timeout{75000};
     std::int64_t keepalive_header = -1;  // keepalive_timeout's second value: "Keep-Alive: timeout=N
     Msec client_body_timeout{60000};
     Msec send_timeout{60000};
     int keepalive_requests = 1000;
+    Msec keepalive_time{3600000};
+    // keepalive_disable: bits as the bitmask setter gives them (none 1<<1, msie6 1<<2, safari 1<<3).
+    std::uint32_t keepalive_disable = 1u << 2;
+    // Redirects nginx builds itself (directory, `return` of a relative URI, error_page).
+    bool absolute_redirect = true;
+    bool port_in_redirect = true;
+    bool server_name_in_redirect = false;
+    bool chunked_transfer_encoding = true;
+    bool etag = true;
+    enum class IfModifiedSince { off, exact, before } if_modified_since = IfModifiedSince::exact;
+    bool log_not_found = true;
+    std::int64_t max_ranges = -1;  // -1: no limit
+    enum class Symlinks { off, if_not_owner, on } disable_symlinks = Symlinks::off;
+    std::optional<Template> disable_symlinks_from;
+    // limit_rate and limit_rate_after (bytes a second, bytes; with variables per request).
+    ComplexSize limit_rate, limit_rate_after;
+    std::string post_action;  // a URI or @name run after the response, its output dropped
+    std::vector<AddHeader> add_trailers;  // a block with add_trailer replaces the parent's list
+    // limit_except: methods outside `limit_except_methods` (bits of kMethod*) get the
+    // block's settings (allow/deny, proxy_pass, ...).
+    std::shared_ptr<const Location> limit_except;
+    std::uint32_t limit_except_methods = 0;
     // Nested locations in nginx's match order: exact and prefix ones sorted by name
     // (exact first on a tie), then regexes in config order, then named ones.
     std::vector<Location> locations;
@@ -395,6 +438,11 @@ struct HttpServer {
     bool underscores_in_headers = false;
     bool ignore_invalid_headers = true;
     Msec client_header_timeout{60000};
+    std::size_t header_buffer_size = 1024;        // client_header_buffer_size
+    std::size_t large_header_buffers = 4;         // large_client_header_buffers N size
+    std::size_t large_header_buffer_size = 8192;
+    std::int64_t max_headers = 1000;              // Debian's max_headers
+    bool merge_slashes = true;
     std::vector<ServerName> names;
     std::optional<SslServerSettings> ssl;  // set when the server has a certificate
     Location root_location;                // the server level settings
@@ -415,13 +463,6 @@ struct HttpConfig {
     std::vector<Map> maps;
     std::vector<HttpServer> servers;
     std::vector<UpstreamGroup> upstreams;
-};
-
-// A size that may be given with variables (nginx's complex value size): `size` unless
-// `value` is set, which is evaluated per session (one that is no size counts as 0).
-struct ComplexSize {
-    std::int64_t size = 0;
-    std::optional<Template> value;
 };
 
 // proxy_bind: the local address upstream connections are made from.
