@@ -135,6 +135,14 @@ const std::unordered_map<std::string_view, Getter>& getters() {
         {"status", [](const RequestContext& c, bool&) { return std::to_string(c.status); }},
         {"body_bytes_sent", [](const RequestContext& c, bool&) { return std::to_string(c.body_bytes_sent); }},
         {"bytes_sent", [](const RequestContext& c, bool&) { return std::to_string(c.bytes_sent); }},
+        // ngx_http_variable_request_body: the body read for proxy_pass while it is in
+        // memory (a Content-Length of 0 gives ""); none, or one past client_body_buffer_size
+        // (8k on x86-64: nginx writes it to a temporary file) is not found.
+        {"request_body", [](const RequestContext& c, bool& found) {
+             constexpr std::size_t kClientBodyBuffer = 8192;
+             found = c.request.body_framed && c.request.body.size() <= kClientBodyBuffer;
+             return found ? c.request.body : std::string();
+         }},
         {"request_length", [](const RequestContext& c, bool&) { return std::to_string(c.request.request_line.size()); }},
         {"content_length", [](const RequestContext& c, bool& found) {
              const std::string* v = c.request.header("Content-Length");
