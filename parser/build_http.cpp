@@ -2,6 +2,7 @@
 // locations module by module, build location trees, check listen ... ssl, variables and
 // server names, and produce the http IR. Order matters: it decides which error wins.
 #include "parser/compiler.hpp"
+#include "parser/ir/address.hpp"
 #include "parser/http_state.hpp"
 #include "parser/merge.hpp"
 #include "parser/setters.hpp"
@@ -179,6 +180,18 @@ std::optional<ir::SslServerSettings> merge_server_ssl(Compiler& c, const Scope& 
 
 // --- proxy --------------------------------------------------------------------------------
 
+std::optional<ir::ProxyBind> merge_proxy_bind(const Scope& s) {
+    const Directive* b = s.find("proxy_bind");
+    if (!b || (b->args.size() == 2 && b->args[1] == "off")) return std::nullopt;
+    ir::ProxyBind bind;
+    bind.name = b->args[1];
+    if (has_variables(bind.name)) bind.value = compile_template(bind.name, b->where);
+    else bind.address = ir::parse_addr_port(bind.name);
+    bind.transparent = b->args.size() > 2;
+    bind.where = location_of(b->where);
+    return bind;
+}
+
 ir::SslClientSettings merge_proxy_ssl(Compiler& c, const Scope& s, std::string_view prefix) {
     const std::string p(prefix);
     ir::SslClientSettings t;
@@ -296,6 +309,7 @@ ir::ProxySettings merge_proxy(Compiler& c, const Scope& s, const Directive& pass
     p.next_upstream = s.value<std::uint32_t>("proxy_next_upstream", ir::kNextError | ir::kNextTimeout);
     p.next_upstream_tries = s.value<int>("proxy_next_upstream_tries", 0);
     p.next_upstream_timeout = ir::Msec(s.value<std::int64_t>("proxy_next_upstream_timeout", 0));
+    p.bind = merge_proxy_bind(s);
     p.ssl = merge_proxy_ssl(c, s, "proxy");
     // proxy_pass with variables may reach https at run time, so nginx builds the context too.
     p.ssl.enabled = p.pass_has_variables || p.scheme == "https";

@@ -171,14 +171,7 @@ void finish_stream(Compiler& c) {
         };
         server.upload_rate = complex_size("proxy_upload_rate");
         server.download_rate = complex_size("proxy_download_rate");
-        if (const Directive* b = s.find("proxy_bind"); b && !(b->args.size() == 2 && b->args[1] == "off")) {
-            ir::ProxyBind& bind = server.bind.emplace();
-            bind.name = b->args[1];
-            if (has_variables(bind.name)) bind.value = compile_template(bind.name, b->where);
-            else bind.address = ir::parse_addr_port(bind.name);
-            bind.transparent = b->args.size() > 2;
-            bind.where = location_of(b->where);
-        }
+        server.bind = merge_proxy_bind(s);
         server.ssl_handshake_timeout = ir::Msec(s.value<std::int64_t>("ssl_handshake_timeout", 60000));
         server.next_upstream = s.value<bool>("proxy_next_upstream", true);
         server.next_upstream_tries = s.value<int>("proxy_next_upstream_tries", 0);

@@ -35,6 +35,8 @@ void console(const std::string& line) {
 std::optional<std::string> unsupported_proxy(const ir::Location& l) {
     if (l.proxy) {
         if (l.proxy->upstream_index < 0 && !l.proxy->pass_has_variables) return "proxy_pass to a unix socket is not implemented by ngxlite yet" + l.where.in();
+        if (l.proxy->bind && l.proxy->bind->transparent)
+            return "the \"transparent\" parameter of \"proxy_bind\" is not implemented by ngxlite yet" + l.proxy->bind->where.in();
     }
     for (const auto& child : l.locations)
         if (auto err = unsupported_proxy(child)) return err;

@@ -300,6 +300,9 @@ Task<ProxyResult> proxy_http(TransportStream& client, beast::flat_buffer& client
     PeerSelection selection(state, balancer_key(group, ctx));
     selection.limit_tries(p.next_upstream_tries);
     const std::string request = build_request(p, uri, ctx);
+    std::string local_name;  // proxy_bind, as ngx_http_upstream_set_local finds it once per request
+    const std::optional<ir::Endpoint> local = p.bind ? bind_address(*p.bind, ctx, local_name) : std::nullopt;
+    if (p.bind && !local && !local_name.empty()) log_error(cfg, ctx, "invalid local address \"" + local_name + "\"", "");
     const std::string& method = ctx.request.method;
     const bool non_idempotent = method == "POST" || method == "LOCK" || method == "PATCH";
     const auto started = clock::now();
@@ -408,6 +411,20 @@ Task<ProxyResult> proxy_http(TransportStream& client, beast::flat_buffer& client
         if (!cached) {
             upstream->expires_after(p.connect_timeout);
             const tcp::endpoint ep(asio::ip::make_address(endpoint.ip), endpoint.port);
+            if (local) {
+                boost::system::error_code bec;
+                upstream->socket().open(ep.protocol(), bec);
+                if (!bec) bec = bind_local(upstream->socket(), *local);
+                if (bec) {  // nginx answers 500 and tries no other server
+                    cfg.log_for(ctx).write(LogLevel::crit,
+                                           ssl_call_error("bind(" + local_name + ")", bec) + " while connecting to upstream" +
+                                               describe(ctx, peer_url),
+                                           ctx.connection.id);
+                    selection.finish(false, [] {});
+                    result.error_status = 500;
+                    co_return result;
+                }
+            }
             auto [cec] = co_await upstream->timed().async_connect(ep, use_tuple);
             if (!cec) upstream->socket().set_option(tcp::no_delay(true), cec);
             if (cec && client_left()) co_return result;

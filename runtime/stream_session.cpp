@@ -234,29 +234,10 @@ std::uint64_t session_size(StreamSession& s, const ir::ComplexSize& v) {
 // ngx_stream_proxy_set_local: the address upstream connections bind to, if any; with
 // variables an empty value binds none and one that is no address is logged, not bound.
 std::optional<ir::Endpoint> local_address(StreamSession& s, std::string& name) {
-    const auto& bind = s.server.bind;
-    if (!bind) return std::nullopt;
-    if (!bind->value) {
-        name = bind->name;
-        return bind->address;
-    }
-    name = expand(*bind->value, s.vars);
-    if (name.empty()) return std::nullopt;
-    auto address = ir::parse_addr_port(name);
-    if (!address) s.log(LogLevel::error, "invalid local address \"" + name + "\"", "");
+    if (!s.server.bind) return std::nullopt;
+    auto address = bind_address(*s.server.bind, s.vars, name);
+    if (!address && !name.empty()) s.log(LogLevel::error, "invalid local address \"" + name + "\"", "");
     return address;
-}
-
-// ngx_event_connect_peer's bind: no port given leaves the choice of one to connect()
-// (IP_BIND_ADDRESS_NO_PORT), so many sessions can share the address.
-boost::system::error_code bind_local(WorkerSocket& socket, const ir::Endpoint& local) {
-    boost::system::error_code ec;
-    if (local.port == 0) {
-        const int on = 1;
-        ::setsockopt(socket.native_handle(), IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &on, sizeof on);  // best effort, as nginx
-    }
-    socket.bind(tcp::endpoint(asio::ip::make_address(local.ip), local.port), ec);
-    return ec;
 }
 
 // Returns 0 once connected, else the session's status (500, 502).

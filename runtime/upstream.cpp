@@ -1,5 +1,6 @@
 #include "runtime/upstream.hpp"
 
+#include "parser/ir/address.hpp"
 #include "runtime/text.hpp"
 
 #include <boost/asio/ip/address.hpp>
@@ -10,6 +11,8 @@
 #include <array>
 #include <map>
 #include <random>
+
+#include <netinet/in.h>
 
 namespace ngxlite::runtime {
 
@@ -319,6 +322,28 @@ bool PeerSelection::finish_peer(bool failed) {
     }
     if (tries_ > 0) --tries_;
     return disabled;
+}
+
+// --- proxy_bind -----------------------------------------------------------------------------
+
+std::optional<ir::Endpoint> bind_address(const ir::ProxyBind& bind, const RequestContext& vars, std::string& name) {
+    if (!bind.value) {
+        name = bind.name;
+        return bind.address;
+    }
+    name = expand(*bind.value, vars);
+    if (name.empty()) return std::nullopt;
+    return ir::parse_addr_port(name);
+}
+
+boost::system::error_code bind_local(WorkerSocket& socket, const ir::Endpoint& local) {
+    boost::system::error_code ec;
+    if (local.port == 0) {
+        const int on = 1;
+        ::setsockopt(socket.native_handle(), IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &on, sizeof on);  // best effort, as nginx
+    }
+    socket.bind(tcp::endpoint(asio::ip::make_address(local.ip), local.port), ec);
+    return ec;
 }
 
 // --- keepalive ------------------------------------------------------------------------------

@@ -123,6 +123,16 @@ private:
     bool hash_started_ = false;
 };
 
+// proxy_bind's address for one request or session (ngx_http_upstream_set_local,
+// ngx_stream_proxy_set_local): the static one, or the value evaluated into `name`; nullopt
+// binds none: an empty value, or (with `name` set) one that is no address, which the
+// caller logs as nginx does.
+std::optional<ir::Endpoint> bind_address(const ir::ProxyBind& bind, const RequestContext& vars, std::string& name);
+
+// ngx_event_connect_peer's bind: no port given leaves the choice of one to connect()
+// (IP_BIND_ADDRESS_NO_PORT), so many connections can share the address.
+boost::system::error_code bind_local(WorkerSocket& socket, const ir::Endpoint& local);
+
 // keepalive N: idle connections of one group in one worker, most recent first. An idle
 // connection that turns readable (the upstream closed it or sent junk) or outlives
 // keepalive_timeout is closed, as nginx's ngx_http_upstream_keepalive_close_handler.

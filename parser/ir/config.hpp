@@ -293,6 +293,15 @@ struct ProxyCookieFlags {
     std::vector<Template> flags;         // "secure", "nohttponly", "samesite=lax", ...
 };
 
+// proxy_bind: the local address upstream connections are made from.
+struct ProxyBind {
+    std::optional<Endpoint> address;  // a static one
+    std::string name;                 // as written, for nginx's "bind(NAME) failed"
+    std::optional<Template> value;    // with variables: evaluated per session, empty binds none
+    bool transparent = false;
+    SourceLocation where;
+};
+
 // The http proxy module's settings for one location, merged.
 struct ProxySettings {
     std::string pass;            // proxy_pass as written ("" when none)
@@ -311,6 +320,7 @@ struct ProxySettings {
     std::vector<HeaderSetting> set_headers;  // proxy_set_header list, then nginx's defaults
     std::vector<ProxyRedirect> redirects;  // `default` expanded; empty for `off`
     std::vector<ProxyCookieFlags> cookie_flags;  // empty for `off`
+    std::optional<ProxyBind> bind;               // proxy_bind, unless off
     std::vector<std::string> hide_headers;
     std::vector<std::string> pass_headers;
     bool pass_request_headers = true;
@@ -463,15 +473,6 @@ struct HttpConfig {
     std::vector<Map> maps;
     std::vector<HttpServer> servers;
     std::vector<UpstreamGroup> upstreams;
-};
-
-// proxy_bind: the local address upstream connections are made from.
-struct ProxyBind {
-    std::optional<Endpoint> address;  // a static one
-    std::string name;                 // as written, for nginx's "bind(NAME) failed"
-    std::optional<Template> value;    // with variables: evaluated per session, empty binds none
-    bool transparent = false;
-    SourceLocation where;
 };
 
 struct StreamServer {
