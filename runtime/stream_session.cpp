@@ -375,6 +375,7 @@ Task<int> connect_upstream(StreamSession& s) {
                 co_return 502;
             }
         }
+        selection.connected();
         s.attempts.back().connect_ms = ms_since(s.attempts.back().start);  // ngx_stream_proxy_init_upstream
         if (server.proxy_protocol && !tls) s.first_bytes.insert(0, proxy_protocol_header(s.conn));
         s.rate[0] = session_size(s, server.upload_rate);

@@ -101,7 +101,9 @@ UpstreamState::~UpstreamState() = default;
 PeerSelection::PeerSelection(std::shared_ptr<UpstreamState> state, std::string key)
     : holder_(std::move(state)), state_(*holder_), list_(&state_.primary), tried_(state_.primary.peers.size()),
       key_(std::move(key)) {
-    tries_ = static_cast<int>(state_.primary.peers.size() + state_.backup.peers.size());
+    // ngx_*_upstream_init_round_robin: servers marked down are not counted as tries.
+    for (const PeerList* list : {&state_.primary, &state_.backup})
+        tries_ += static_cast<int>(std::count_if(list->peers.begin(), list->peers.end(), [](const Peer& p) { return !p.server->down; }));
 }
 
 bool PeerSelection::tried(const Peer& p) const { return tried_[static_cast<std::size_t>(&p - list_->peers.data())]; }
