@@ -5,6 +5,7 @@
 #include "parser/ir/values.hpp"
 
 #include "runtime/client_hello.hpp"
+#include "runtime/splice_pipe.hpp"
 #include "runtime/text.hpp"
 #include "runtime/tls.hpp"
 #include "runtime/transport_stream.hpp"
@@ -356,6 +357,7 @@ Task<int> connect_upstream(StreamSession& s) {
                 co_return 502;
             }
         }
+        selection.connected();
         s.attempts.back().connect_ms = ms_since(s.attempts.back().start);  // ngx_stream_proxy_init_upstream
         if (server.proxy_protocol && !tls) s.first_bytes.insert(0, proxy_protocol_header(s.conn));
         s.rate[0] = session_size(s, server.upload_rate);
@@ -418,50 +420,6 @@ Task<bool> pump(StreamSession& s, TransportStream& from, TransportStream& to, st
             co_return false;
     }
 }
-
-// A pipe for splice(2), non-blocking at both ends; empty when the kernel would not make one.
-class SplicePipe {
-public:
-    SplicePipe() {
-        int fds[2];
-        if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) return;
-        read_end = fds[0];
-        write_end = fds[1];
-        ::fcntl(write_end, F_SETPIPE_SZ, kCapacity);  // best effort: a user's pipe quota may refuse it
-    }
-    ~SplicePipe() {
-        if (!*this) return;
-        ::close(read_end);
-        ::close(write_end);
-    }
-    SplicePipe(const SplicePipe&) = delete;
-    SplicePipe& operator=(const SplicePipe&) = delete;
-    explicit operator bool() const { return read_end >= 0; }
-
-    static constexpr int kCapacity = 256 * 1024;
-    int read_end = -1;
-    int write_end = -1;
-    std::size_t held = 0;  // bytes in the pipe
-};
-
-// Empty pipes kept by each worker thread for its next sessions: a short session would
-// otherwise spend a third of its system calls making and closing two pipes.
-class SplicePipePool {
-public:
-    std::unique_ptr<SplicePipe> take() {
-        if (free_.empty()) return std::make_unique<SplicePipe>();
-        auto pipe = std::move(free_.back());
-        free_.pop_back();
-        return pipe;
-    }
-    void give_back(std::unique_ptr<SplicePipe> pipe) {
-        if (*pipe && pipe->held == 0 && free_.size() < kKept) free_.push_back(std::move(pipe));
-    }
-
-private:
-    static constexpr std::size_t kKept = 64;
-    std::vector<std::unique_ptr<SplicePipe>> free_;
-};
 
 thread_local SplicePipePool splice_pipes;
 

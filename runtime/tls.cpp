@@ -416,13 +416,19 @@ std::optional<std::string> tls_variable(std::string_view name, SSL* ssl) {
         return rc == X509_V_OK ? std::string("SUCCESS") : "FAILED:" + std::string(X509_verify_cert_error_string(rc));
     }
     if (!x) {
-        if (c == "s_dn" || c == "i_dn" || c == "serial" || c == "fingerprint" || c == "cert" || c == "raw_cert" ||
-            c == "escaped_cert" || c == "v_start" || c == "v_end" || c == "v_remain")
+        if (c == "s_dn" || c == "i_dn" || c == "s_dn_legacy" || c == "i_dn_legacy" || c == "serial" || c == "fingerprint" ||
+            c == "cert" || c == "raw_cert" || c == "escaped_cert" || c == "v_start" || c == "v_end" || c == "v_remain")
             return std::string();
         return std::nullopt;
     }
     if (c == "s_dn") return bio_text([x](BIO* b) { return X509_NAME_print_ex(b, X509_get_subject_name(x), 0, XN_FLAG_RFC2253) >= 0 ? 1 : 0; });
     if (c == "i_dn") return bio_text([x](BIO* b) { return X509_NAME_print_ex(b, X509_get_issuer_name(x), 0, XN_FLAG_RFC2253) >= 0 ? 1 : 0; });
+    if (c == "s_dn_legacy" || c == "i_dn_legacy") {  // ngx_ssl_get_*_dn_legacy: X509_NAME_oneline's "/CN=..." form
+        char* text = X509_NAME_oneline(c == "s_dn_legacy" ? X509_get_subject_name(x) : X509_get_issuer_name(x), nullptr, 0);
+        std::string out = text ? text : "";
+        OPENSSL_free(text);
+        return out;
+    }
     if (c == "serial") return bio_text([x](BIO* b) { return i2a_ASN1_INTEGER(b, X509_get_serialNumber(x)); });
     if (c == "fingerprint") {
         unsigned char md[EVP_MAX_MD_SIZE];

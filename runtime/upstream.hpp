@@ -88,6 +88,12 @@ public:
         if (!current_) return;
         if (finish_peer(failed)) warn();
     }
+    // ngx_stream_upstream_notify_round_robin_peer: a stream session's TCP upstream is
+    // connected (and through TLS): a peer that had failed counts as recovered now, while
+    // the session still holds it.
+    void connected() {
+        if (current_ && current_->accessed < current_->checked) current_->fails = 0;
+    }
     int tries() const { return tries_; }
     // proxy_next_upstream_tries.
     void limit_tries(int n) {
