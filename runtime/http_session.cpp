@@ -530,7 +530,9 @@ Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer, bool pipelin
             } else if (!access_phases(*loc, ctx)) {
                 cfg->log_for(ctx).write(LogLevel::error, "access forbidden by rule" + describe(ctx), id);
                 set_error(resp, 403, loc->server_tokens);
-            } else if (loc->proxy && !body.done()) {  // other handlers drop it, below
+            } else if (loc->proxy && body.done()) {  // nothing to read: a Content-Length of 0
+                req.body_read = head.content_length().has_value();
+            } else if (loc->proxy) {  // other handlers drop the body, below
                 switch (co_await read_body(stream, buffer, body, *loc, ctx, *cfg, true)) {
                 case BodyEnd::read:
                     req.body_read = true;
