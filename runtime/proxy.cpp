@@ -108,8 +108,9 @@ private:
 
 
 
-// A response head as it came: nginx reads at most proxy_buffer_size bytes for it, in
-// reads that may bring the body's first bytes too.
+// A response head as it came: nginx reads it into a buffer of proxy_buffer_size, in
+// reads that may bring the body's first bytes too (a 64 KiB body then goes on in reads
+// of its own, the next running while the last is written).
 struct HeadRead {
     UpstreamHead::Step step = UpstreamHead::Step::incomplete;
     std::size_t received = 0;          // bytes in the buffer, the head's first
@@ -120,9 +121,9 @@ Task<HeadRead> read_head(TransportStream& upstream, BodyBuffer& buffer, Upstream
     HeadRead read;
     for (;;) {
         upstream.expires_after(timeout);
-        // The buffer holds proxy_buffer_size at least: before it fills, step() has decided.
+        // Once the limit is reached, step() has decided.
         auto [ec, n] = co_await upstream.async_read_some(
-            asio::buffer(buffer.data() + read.received, buffer.size() - read.received), use_tuple);
+            asio::buffer(buffer.data() + read.received, head.limit() - read.received), use_tuple);
         read.received += n;
         read.step = head.step({buffer.data(), read.received});
         if (read.step != UpstreamHead::Step::incomplete) co_return read;

@@ -39,6 +39,7 @@ public:
     // ones and more at each call (parsing resumes at the first line not yet taken).
     Step step(std::string_view received);
 
+    std::size_t limit() const { return limit_; }
     int status() const { return status_.code; }
     std::string_view status_line() const { return status_.text; }  // "200 OK", as sent
     int version() const { return status_.version; }               // 1001 for HTTP/1.1
