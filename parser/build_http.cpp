@@ -572,6 +572,10 @@ void merge_locations(Compiler& c, const Scope& s, ir::Location& loc, const Direc
         loc.try_files = std::move(tf);
     }
     loc.internal = s.innermost().find("internal") != nullptr;
+    loc.auto_redirect = s.innermost().find("proxy_pass") && !loc.name.empty() && loc.name.back() == '/' &&
+                        (loc.match == ir::LocationMatch::exact || loc.match == ir::LocationMatch::prefix ||
+                         loc.match == ir::LocationMatch::prefix_no_regex) &&
+                        s.innermost().opener && s.innermost().opener->name() == "location";
     for (const auto& d : s.innermost().directives) {
         if (auto op = rewrite_op(*d)) {
             loc.script.push_back(std::move(*op));

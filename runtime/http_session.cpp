@@ -43,11 +43,21 @@ std::string_view http_date(std::time_t t) {
 std::string server_header(bool tokens) { return tokens ? "ngxlite/" NGXLITE_VERSION : "ngxlite"; }
 
 std::string absolute_redirect(std::string_view uri, const RequestContext& ctx) {
-    if (uri.empty() || uri[0] != '/') return std::string(uri);
-    const auto& names = ctx.server->names;
-    std::string host = ctx.request.host.empty() ? (names.empty() ? ctx.connection.server_addr : names[0].name) : ctx.request.host;
-    std::string out = "http://" + host;
-    if (ctx.connection.server_port != 80) out += ":" + std::to_string(ctx.connection.server_port);
+    const ir::Location* loc = ctx.location;
+    if (uri.empty() || uri[0] != '/' || (loc && !loc->absolute_redirect)) return std::string(uri);
+    // ngx_http_header_filter: the server's name (server_name_in_redirect), else the
+    // request's host, else the address the connection came to.
+    std::string host;
+    if (loc && loc->server_name_in_redirect)
+        host = ctx.server && !ctx.server->names.empty() ? ctx.server->names[0].name : std::string();
+    else if (!ctx.request.host.empty())
+        host = ctx.request.host;
+    else
+        host = ctx.connection.server_addr.find(':') != std::string::npos ? "[" + ctx.connection.server_addr + "]"
+                                                                         : ctx.connection.server_addr;
+    std::string out = (ctx.connection.ssl ? "https://" : "http://") + host;
+    const std::uint16_t port = ctx.connection.server_port;
+    if ((!loc || loc->port_in_redirect) && port != (ctx.connection.ssl ? 443 : 80)) out += ":" + std::to_string(port);
     return out + std::string(uri);
 }
 
@@ -477,17 +487,25 @@ Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer, bool pipelin
     RequestBody body(head);
     req.pipelined = pipelined;
     req.length = step == RequestHeadReader::Step::done ? head.size() : buffer.size();
-    if (step == RequestHeadReader::Step::refused) {
+    const bool refused = step == RequestHeadReader::Step::refused;
+    if (refused && !head.reading_headers()) {
         cfg->log_for(ctx).write(LogLevel::info, head.refusal() + describe(ctx), id);
         set_error(resp, head.status(), loc->server_tokens);
         resp.close = true;  // refused before nginx decides on keep-alive
     } else {
+        int refusal = 0;
+        if (refused) {
+            // Refused once the request line was in: its error, and error_page, come from
+            // the server chosen so far, and the connection closes after.
+            cfg->log_for(ctx).write(LogLevel::info, head.refusal() + describe(ctx), id);
+            refusal = head.status();
+            resp.close = true;
+        } else {
         ++conn.requests;
         buffer.consume(head.size());
         server = &selector.select(req.host, &ctx.user_variables);
         ctx.server = server;
         // ngx_http_process_request's TLS checks, for the server the Host chose.
-        int refusal = 0;
         if (c.plain_http) {
             cfg->log_for(ctx).write(LogLevel::info, "client sent plain HTTP request to HTTPS port while reading client request headers" + describe(ctx), id);
             refusal = 497;
@@ -506,6 +524,7 @@ Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer, bool pipelin
                 if (cec) co_return false;
                 ctx.continue_bytes = cn;
             }
+        }
         ctx.maps = &cfg->ir->http->maps;
         int uri_changes = 11;  // NGX_HTTP_MAX_URI_CHANGES + 1
         bool error_page_used = false;
@@ -514,7 +533,7 @@ Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer, bool pipelin
         // try_files, error_page) start another.
         for (;;) {
             // A refused request gets its error (and error_page) at the server level.
-            const Route route = refusal ? Route{ctx.location = &server->root_location, {}, std::exchange(refusal, 0)}
+            const Route route = refusal ? Route{ctx.location = &server->root_location, {}, std::exchange(refusal, 0), {}}
                                         : route_request(*server, ctx, head.content_length(), *cfg, uri_changes, named);
             named = nullptr;
             loc = route.location;
@@ -522,6 +541,7 @@ Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer, bool pipelin
                 cfg->log_for(ctx).write(crit ? LogLevel::crit : LogLevel::error, e + describe(ctx), id);
             Redirect next;
             if (route.error) {
+                if (!route.redirect.empty()) set_location(resp, route.redirect, ctx);
                 set_error(resp, route.error, loc->server_tokens);
             } else if (route.script.next == ScriptResult::Next::respond) {
                 answer_return(resp, route.script, *loc, ctx);
@@ -635,14 +655,14 @@ Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer, bool pipelin
             if (resp.status != 200) resp.accept_ranges = false;
         }
     }
-    if (resp.status >= 495 && resp.status <= 497) resp.status = 400;  // sent and logged as 400
+    if (resp.status >= 494 && resp.status <= 497) resp.status = 400;  // sent and logged as 400
     ctx.status = resp.status;
     if (resp.close && resp.status == 444) {
         cfg->access_logs->write(loc->access_logs, cfg->ir->http->log_formats, ctx);
         co_return false;
     }
     // nginx drops a body nobody read before it answers: what has come of it is checked now.
-    if (!body.done() && take_buffered(buffer, body, *loc, ctx, *cfg, false) == RequestBody::Status::invalid) {
+    if (!refused && !body.done() && take_buffered(buffer, body, *loc, ctx, *cfg, false) == RequestBody::Status::invalid) {
         if (resp.special) {
             resp.close = true;  // the error page goes out, then the connection closes
         } else {

@@ -346,6 +346,9 @@ struct Location {
     std::string name;
     std::shared_ptr<const Regex> regex;
     bool internal = false;
+    // A location named ".../" with proxy_pass: its name without the slash is redirected
+    // to it (nginx's auto_redirect).
+    bool auto_redirect = false;
     std::string root = "html";
     std::string alias;
     std::optional<Template> root_template;   // root with variables
