@@ -18,6 +18,7 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -424,6 +425,51 @@ Task<boost::system::error_code> send_response(TransportStream& stream, RequestCo
     co_return ec;
 }
 
+Task<void> drain(WorkerSocket socket) {
+    char sink[16384];
+    for (;;) {
+        auto [ec, n] = co_await socket.async_read_some(asio::buffer(sink), use_tuple);
+        if (ec) co_return;
+    }
+}
+
+// post_action (ngx_http_post_action): once the answer is out, the request goes on to the
+// URI or named location with nothing more sent to the client; a proxy_pass there makes
+// its request and its answer is dropped. Returns the location the request ends in (its
+// access_log logs it).
+Task<const ir::Location*> post_action(Connection& c, RequestContext& ctx, const ir::Location* loc, int& uri_changes) {
+    const ActiveConfig& cfg = *c.cfg;
+    for (bool ran = false; !loc->post_action.empty() && !(ran && uri_changes == 0); ran = true) {
+        Redirect next;
+        if (loc->post_action.starts_with("@")) {
+            next.active = true;
+            next.uri = loc->post_action;
+            next.named = find_named(ctx.server->locations, loc->post_action);
+            if (!next.named) {
+                cfg.log_for(ctx).write(LogLevel::error, "could not find named location \"" + next.uri + "\"" + describe(ctx), ctx.connection.id);
+                co_return loc;
+            }
+        } else {
+            next = redirect_to(loc->post_action);
+        }
+        if (!follow(next, ctx, uri_changes, cfg)) co_return loc;
+        const Route route = route_request(*ctx.server, ctx, std::nullopt, cfg, uri_changes, next.named);
+        loc = route.location;
+        if (route.error || route.script.next == ScriptResult::Next::respond || !access_phases(*loc, ctx) || !loc->proxy) continue;
+        // The upstream's answer goes into one end of a socket pair; the other drops it.
+        int fds[2];
+        if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, fds) != 0) co_return loc;
+        WorkerSocket sink(c.stream.get_executor()), drained(c.stream.get_executor());
+        sink.assign(tcp::v4(), fds[0]);
+        drained.assign(tcp::v4(), fds[1]);
+        asio::co_spawn(c.stream.get_executor(), drain(std::move(drained)), asio::detached);
+        TransportStream discard(std::move(sink), c.worker.timers);
+        beast::flat_buffer none;
+        co_await proxy_http(discard, none, *loc, ctx, cfg, false);
+    }
+    co_return loc;
+}
+
 // One request on a connection whose buffer holds its first bytes: its head read and
 // checked, then routed, answered and logged. False: close the connection. Its frame lives
 // only while the request does, so an idle connection costs little more than its socket.
@@ -488,6 +534,7 @@ Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer, bool pipelin
     req.pipelined = pipelined;
     req.length = step == RequestHeadReader::Step::done ? head.size() : buffer.size();
     const bool refused = step == RequestHeadReader::Step::refused;
+    int uri_changes = 11;  // NGX_HTTP_MAX_URI_CHANGES + 1
     if (refused && !head.reading_headers()) {
         cfg->log_for(ctx).write(LogLevel::info, head.refusal() + describe(ctx), id);
         set_error(resp, head.status(), loc->server_tokens);
@@ -526,7 +573,6 @@ Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer, bool pipelin
             }
         }
         ctx.maps = &cfg->ir->http->maps;
-        int uri_changes = 11;  // NGX_HTTP_MAX_URI_CHANGES + 1
         bool error_page_used = false;
         const ir::Location* named = nullptr;
         // Each round is one pass through nginx's phases; internal redirects (index,
@@ -585,6 +631,7 @@ Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer, bool pipelin
                         // Answered by the upstream: log it and go on, or close.
                         ctx.bytes_sent = pr.bytes_sent + ctx.continue_bytes;
                         ctx.body_bytes_sent = pr.body_bytes_sent + ctx.continue_bytes;
+                        loc = co_await post_action(c, ctx, loc, uri_changes);
                         cfg->access_logs->write(loc->access_logs, cfg->ir->http->log_formats, ctx);
                         if (!pr.keep_alive) {
                             co_await finish_writing(stream, loc->send_timeout);
@@ -689,6 +736,7 @@ Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer, bool pipelin
     // An HTTP/0.9 answer is the body alone.
     const std::string response_head = req.version == 9 ? std::string() : serialize_head(resp, keep_alive, *loc, now);
     const boost::system::error_code wec = co_await send_response(stream, ctx, resp, *loc, response_head, !head_only, *cfg);
+    if (!wec && !refused) loc = co_await post_action(c, ctx, loc, uri_changes);
     cfg->access_logs->write(loc->access_logs, cfg->ir->http->log_formats, ctx);
     if (wec) co_return false;
     // A body nobody read is read and dropped (nginx's discarded body): the next request follows it.
