@@ -711,6 +711,13 @@ void finish_http(Compiler& c) {
         server.locations = std::move(server.root_location.locations);  // already in match order
         server.root_location.locations.clear();
         for (const auto& n : info.names) server.names.push_back({n, nullptr});
+        server.server_name = info.first_name.value_or("");
+        if (server.server_name.size() > 1 && server.server_name[0] == '.') server.server_name.erase(0, 1);
+        if (server.server_name == "$hostname") {
+            char host[256] = {};
+            ::gethostname(host, sizeof host - 1);
+            server.server_name = host;
+        }
         for (const auto& re : info.regex_names) server.names.push_back({"~" + re->pattern(), re});
         for (const auto& addr : st.addresses)
             if (std::find(addr.servers.begin(), addr.servers.end(), info.server) != addr.servers.end())

@@ -50,7 +50,7 @@ std::string absolute_redirect(std::string_view uri, const RequestContext& ctx) {
     // request's host, else the address the connection came to.
     std::string host;
     if (loc && loc->server_name_in_redirect)
-        host = ctx.server && !ctx.server->names.empty() ? ctx.server->names[0].name : std::string();
+        host = ctx.server ? ctx.server->server_name : std::string();
     else if (!ctx.request.host.empty())
         host = ctx.request.host;
     else
@@ -93,7 +93,7 @@ std::optional<std::pair<std::string, std::string>> expires_headers(const ir::Loc
 
 std::string describe(const RequestContext& ctx, std::string_view upstream) {
     std::string s = ", client: " + ctx.remote_addr();
-    s += ", server: " + (ctx.server && !ctx.server->names.empty() ? ctx.server->names[0].name : std::string());
+    s += ", server: " + (ctx.server ? ctx.server->server_name : std::string());
     if (!ctx.request.request_line.empty()) s += ", request: \"" + ctx.request.request_line + "\"";
     if (!upstream.empty()) s += ", upstream: \"" + std::string(upstream) + "\"";
     // The Host header as it came (nginx's r->headers_in.host), port and case kept.

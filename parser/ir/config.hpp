@@ -434,6 +434,9 @@ struct HttpServer {
     std::int64_t max_headers = 1000;              // Debian's max_headers
     bool merge_slashes = true;
     std::vector<ServerName> names;
+    // nginx's cscf->server_name: the first name ("~regex" as written, ".name" without its
+    // dot, "" for none): $server_name, the error log's "server:", server_name_in_redirect.
+    std::string server_name;
     std::optional<SslServerSettings> ssl;  // set when the server has a certificate
     Location root_location;                // the server level settings
     std::vector<Location> locations;       // in nginx's match order
