@@ -589,6 +589,10 @@ void merge_locations(Compiler& c, const Scope& s, ir::Location& loc, const Direc
         loc.try_files = std::move(tf);
     }
     loc.internal = s.innermost().find("internal") != nullptr;
+    loc.auto_redirect = s.innermost().find("proxy_pass") && !loc.name.empty() && loc.name.back() == '/' &&
+                        (loc.match == ir::LocationMatch::exact || loc.match == ir::LocationMatch::prefix ||
+                         loc.match == ir::LocationMatch::prefix_no_regex) &&
+                        s.innermost().opener && s.innermost().opener->name() == "location";
     for (const auto& d : s.innermost().directives) {
         if (auto op = rewrite_op(*d)) {
             loc.script.push_back(std::move(*op));
@@ -724,6 +728,13 @@ void finish_http(Compiler& c) {
         server.locations = std::move(server.root_location.locations);  // already in match order
         server.root_location.locations.clear();
         for (const auto& n : info.names) server.names.push_back({n, nullptr});
+        server.server_name = info.first_name.value_or("");
+        if (server.server_name.size() > 1 && server.server_name[0] == '.') server.server_name.erase(0, 1);
+        if (server.server_name == "$hostname") {
+            char host[256] = {};
+            ::gethostname(host, sizeof host - 1);
+            server.server_name = host;
+        }
         for (const auto& re : info.regex_names) server.names.push_back({"~" + re->pattern(), re});
         for (const auto& addr : st.addresses)
             if (std::find(addr.servers.begin(), addr.servers.end(), info.server) != addr.servers.end())

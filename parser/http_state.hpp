@@ -8,6 +8,7 @@
 #include "parser/variables.hpp"
 
 #include <map>
+#include <optional>
 #include <unordered_map>
 #include <memory>
 #include <string>
@@ -29,6 +30,7 @@ struct HttpServerInfo {
     bool has_listen = false;
     std::vector<std::string> names;  // lowercased, as nginx hashes them (regex names excluded)
     std::vector<std::shared_ptr<const ir::Regex>> regex_names;  // ~names, in config order
+    std::optional<std::string> first_name;  // the first server_name as nginx keeps it ("~re", lowercased)
 };
 
 struct HttpState {

@@ -95,11 +95,11 @@ void add_listen(Compiler& c, Directive& server, const ir::Listen& opt, bool set,
 
 void server_block(Compiler& c, Directive& d) {
     auto& st = c.http();
-    st.servers.push_back({&d, false, {}, {}});
+    st.servers.push_back({&d, false, {}, {}, std::nullopt});
     const std::size_t index = st.servers.size() - 1;
     c.parse_block(d, kHttpServer);
     auto& info = c.http().servers[index];
-    if (info.names.empty()) info.names.push_back("");
+    if (info.names.empty() && info.regex_names.empty()) info.names.push_back("");
     if (!info.has_listen) {
         // nginx listens on *:80 by default, or *:8000 when not started as root.
         ir::Listen opt;
@@ -212,8 +212,11 @@ void server_name(Compiler& c, Directive& d) {
             fail_at(d.where, "server name \"" + v + "\" is invalid");
         if (v.find('/') != std::string::npos)
             c.warn_at(d.where, "server name \"" + v + "\" has suspicious symbols");
+        if (!info.first_name) info.first_name = ch == '~' ? v : lower(v);
         if (ch == '~') {
-            auto re = std::make_shared<ir::Regex>(std::string_view(v).substr(1), true);
+            // Caseless when the pattern has an upper-case letter, as nginx compiles it.
+            const bool upper = std::any_of(v.begin() + 1, v.end(), [](char x) { return x >= 'A' && x <= 'Z'; });
+            auto re = std::make_shared<ir::Regex>(std::string_view(v).substr(1), upper);
             if (!re->ok()) fail_at(d.where, re->error());
             for (const auto& n : re->names()) vars(c).define(n);
             info.regex_names.push_back(std::move(re));
@@ -761,10 +764,11 @@ void map_block(Compiler& c, Directive& d) {
             return;
         }
         std::string k = key.size() > 1 && key[0] == '\\' ? key.substr(1) : key;
-        if (map.hostnames && !k.empty() && k[0] == '.') k = "*" + k;
-        if (std::find(keys.begin(), keys.end(), k) != keys.end())
+        // ".name" is "*.name" and the name itself; it conflicts as "*.name" does.
+        const std::string conflict = map.hostnames && !k.empty() && k[0] == '.' ? "*" + k : k;
+        if (std::find(keys.begin(), keys.end(), conflict) != keys.end())
             fail_at(line.where, "conflicting parameter \"" + key + "\"");
-        keys.push_back(k);
+        keys.push_back(conflict);
         map.exact.emplace_back(std::move(k), std::move(value));
     });
     (in_stream(c) ? c.stream().maps : c.http().maps).push_back(std::move(map));

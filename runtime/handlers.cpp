@@ -99,13 +99,12 @@ void set_error(Response& r, int status, bool tokens) {
     r.status = status;
     r.special = true;
     if (status >= 494 && status <= 497) {
-        // nginx's own codes, answered as 400 with pages of their own; 495-497 keep their
+        // nginx's own codes, answered as 400 with pages of their own; they keep their
         // code until error_page has looked for it, and go out as 400.
         static constexpr const char* texts[] = {"Request Header Or Cookie Too Large", "The SSL certificate error",
                                                 "No required SSL certificate was sent",
                                                 "The plain HTTP request was sent to HTTPS port"};
         const std::string text = texts[status - 494];
-        if (status == 494) r.status = 400;
         r.body = "<html>\r\n<head><title>400 " + text + "</title></head>\r\n<body>\r\n"
                  "<center><h1>400 Bad Request</h1></center>\r\n<center>" + text + "</center>\r\n"
                  "<hr><center>" + server_header(tokens) + "</center>\r\n</body>\r\n</html>\r\n";
@@ -296,6 +295,35 @@ bool file_info(const std::string& path, struct stat& st, const ir::Location& loc
     return ok;
 }
 
+std::string escape_uri(std::string_view uri) {
+    // ngx_escape_uri's NGX_ESCAPE_URI table.
+    return percent_escape(uri, [](unsigned char c) {
+        return c <= 0x20 || c >= 0x7f || c == '"' || c == '#' || c == '%' || c == '<' || c == '>' || c == '?' ||
+               c == '\\' || c == '^' || c == '`' || c == '{' || c == '|' || c == '}';
+    });
+}
+
+void set_location(Response& r, const std::string& target, const RequestContext& ctx) {
+    // A relative target nginx makes absolute itself goes out early; any other is a header
+    // of the list, in its place.
+    if (!target.empty() && target[0] == '/' && (!ctx.location || ctx.location->absolute_redirect))
+        r.location = absolute_redirect(target, ctx);
+    else
+        r.headers.emplace_back("Location", target);
+}
+
+std::uint32_t method_bit(std::string_view method) {
+    static constexpr std::pair<std::string_view, std::uint32_t> bits[] = {
+        {"GET", ir::kMethodGet},           {"HEAD", ir::kMethodHead},           {"POST", ir::kMethodPost},
+        {"PUT", ir::kMethodPut},           {"DELETE", ir::kMethodDelete},       {"MKCOL", ir::kMethodMkcol},
+        {"COPY", ir::kMethodCopy},         {"MOVE", ir::kMethodMove},           {"OPTIONS", ir::kMethodOptions},
+        {"PROPFIND", ir::kMethodPropfind}, {"PROPPATCH", ir::kMethodProppatch}, {"LOCK", ir::kMethodLock},
+        {"UNLOCK", ir::kMethodUnlock},     {"PATCH", ir::kMethodPatch},         {"TRACE", ir::kMethodTrace}};
+    for (const auto& [name, bit] : bits)
+        if (name == method) return bit;
+    return 1;  // NGX_HTTP_UNKNOWN
+}
+
 // Splits "uri?args" as ngx_http_split_args.
 Redirect redirect_to(std::string_view target) {
     Redirect r;
@@ -380,7 +408,7 @@ void serve_static(Response& r, Redirect& next, const ir::Location& loc, const Re
     ::fstat(fd, &st);
     if (S_ISDIR(st.st_mode)) {
         ::close(fd);
-        r.location = absolute_redirect(req.uri + "/" + (req.args.empty() ? "" : "?" + req.args), ctx);
+        set_location(r, escape_uri(req.uri) + "/" + (req.args.empty() ? "" : "?" + req.args), ctx);
         set_error(r, 301, loc.server_tokens);
         return;
     }
@@ -454,10 +482,7 @@ void answer_return(Response& r, const ScriptResult& ret, const ir::Location& loc
     if (redirect) {
         // nginx builds a relative target's absolute form itself and sends it early;
         // an absolute one is an ordinary header, sent after Connection.
-        if (!ret.text.empty() && ret.text[0] == '/')
-            r.location = absolute_redirect(ret.text, ctx);
-        else
-            r.headers.emplace_back("Location", ret.text);
+        set_location(r, ret.text, ctx);
         set_error(r, ret.status, loc.server_tokens);
     } else if (ret.has_text) {
         r.content_type = mime_type(loc, ctx.request.uri);
@@ -498,6 +523,10 @@ Route route_request(const ir::HttpServer& server, RequestContext& ctx, std::opti
         }
         const ir::Location& loc = *route.location;
         ctx.location = &loc;
+        if (loc.internal && !ctx.request.internal) {
+            route.error = 404;
+            return route;
+        }
         if (content_length && loc.client_max_body_size > 0 && *content_length > static_cast<std::uint64_t>(loc.client_max_body_size)) {
             cfg.log_for(ctx).write(LogLevel::error,
                                 "client intended to send too large body: " + std::to_string(*content_length) + " bytes" + describe(ctx),
@@ -505,8 +534,16 @@ Route route_request(const ir::HttpServer& server, RequestContext& ctx, std::opti
             route.error = 413;
             return route;
         }
-        if (loc.internal && !ctx.request.internal) {
-            route.error = 404;
+        // limit_except: a method it does not allow gets the block's settings (nginx's
+        // ngx_http_update_location_config), and no rewrite script runs there.
+        if (loc.limit_except && !(loc.limit_except_methods & method_bit(ctx.request.method))) {
+            route.location = ctx.location = loc.limit_except.get();
+            route.script = {};
+            return route;
+        }
+        if (m.redirect) {
+            route.error = 301;
+            route.redirect = escape_uri(loc.name) + (ctx.request.args.empty() ? "" : "?" + ctx.request.args);
             return route;
         }
         if (!m.location) {  // nginx skips the location rewrite phase for the server's own level

@@ -55,7 +55,8 @@ struct Redirect {
 struct Route {
     const ir::Location* location = nullptr;
     ScriptResult script;  // respond: `return` or a redirect answers the request
-    int error = 0;        // 413, 500 (a rewrite cycle), 404 (an internal location)
+    int error = 0;        // 413, 500 (a rewrite cycle), 404 (an internal location), 301 (auto_redirect)
+    std::string redirect;  // the 301's target
 };
 
 // ngx_http_map_uri_to_path: the file of `uri` in `loc` (root + URI, or the alias in place
@@ -77,6 +78,13 @@ OpenedFile open_file(const std::string& path, int flags, const ir::Location& loc
 // failure, with why in `failure` when given.
 bool file_info(const std::string& path, struct stat& st, const ir::Location& loc, const RequestContext& ctx,
                OpenedFile* failure = nullptr);
+
+// A request method's NGX_HTTP_* bit (ir::kMethod*; 1 for one nginx does not know).
+std::uint32_t method_bit(std::string_view method);
+// ngx_escape_uri(NGX_ESCAPE_URI).
+std::string escape_uri(std::string_view uri);
+// The answer's Location: made absolute (absolute_redirect and its kin) when relative.
+void set_location(Response& r, const std::string& target, const RequestContext& ctx);
 
 // The answer `status` with nginx's page for it (and its rule for closing the connection).
 void set_error(Response& r, int status, bool tokens);

@@ -19,6 +19,7 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <array>
@@ -45,11 +46,21 @@ std::string_view http_date(std::time_t t) {
 std::string server_header(bool tokens) { return tokens ? "ngxlite/" NGXLITE_VERSION : "ngxlite"; }
 
 std::string absolute_redirect(std::string_view uri, const RequestContext& ctx) {
-    if (uri.empty() || uri[0] != '/') return std::string(uri);
-    const auto& names = ctx.server->names;
-    std::string host = ctx.request.host.empty() ? (names.empty() ? ctx.connection.server_addr : names[0].name) : ctx.request.host;
-    std::string out = "http://" + host;
-    if (ctx.connection.server_port != 80) out += ":" + std::to_string(ctx.connection.server_port);
+    const ir::Location* loc = ctx.location;
+    if (uri.empty() || uri[0] != '/' || (loc && !loc->absolute_redirect)) return std::string(uri);
+    // ngx_http_header_filter: the server's name (server_name_in_redirect), else the
+    // request's host, else the address the connection came to.
+    std::string host;
+    if (loc && loc->server_name_in_redirect)
+        host = ctx.server ? ctx.server->server_name : std::string();
+    else if (!ctx.request.host.empty())
+        host = ctx.request.host;
+    else
+        host = ctx.connection.server_addr.find(':') != std::string::npos ? "[" + ctx.connection.server_addr + "]"
+                                                                         : ctx.connection.server_addr;
+    std::string out = (ctx.connection.ssl ? "https://" : "http://") + host;
+    const std::uint16_t port = ctx.connection.server_port;
+    if ((!loc || loc->port_in_redirect) && port != (ctx.connection.ssl ? 443 : 80)) out += ":" + std::to_string(port);
     return out + std::string(uri);
 }
 
@@ -84,7 +95,7 @@ std::optional<std::pair<std::string, std::string>> expires_headers(const ir::Loc
 
 std::string describe(const RequestContext& ctx, std::string_view upstream) {
     std::string s = ", client: " + ctx.remote_addr();
-    s += ", server: " + (ctx.server && !ctx.server->names.empty() ? ctx.server->names[0].name : std::string());
+    s += ", server: " + (ctx.server ? ctx.server->server_name : std::string());
     if (!ctx.request.request_line.empty()) s += ", request: \"" + ctx.request.request_line + "\"";
     if (!upstream.empty()) s += ", upstream: \"" + std::string(upstream) + "\"";
     // The Host header as it came (nginx's r->headers_in.host), port and case kept.
@@ -416,6 +427,51 @@ Task<boost::system::error_code> send_response(TransportStream& stream, RequestCo
     co_return ec;
 }
 
+Task<void> drain(WorkerSocket socket) {
+    char sink[16384];
+    for (;;) {
+        auto [ec, n] = co_await socket.async_read_some(asio::buffer(sink), use_tuple);
+        if (ec) co_return;
+    }
+}
+
+// post_action (ngx_http_post_action): once the answer is out, the request goes on to the
+// URI or named location with nothing more sent to the client; a proxy_pass there makes
+// its request and its answer is dropped. Returns the location the request ends in (its
+// access_log logs it).
+Task<const ir::Location*> post_action(Connection& c, RequestContext& ctx, const ir::Location* loc, int& uri_changes) {
+    const ActiveConfig& cfg = *c.cfg;
+    for (bool ran = false; !loc->post_action.empty() && !(ran && uri_changes == 0); ran = true) {
+        Redirect next;
+        if (loc->post_action.starts_with("@")) {
+            next.active = true;
+            next.uri = loc->post_action;
+            next.named = find_named(ctx.server->locations, loc->post_action);
+            if (!next.named) {
+                cfg.log_for(ctx).write(LogLevel::error, "could not find named location \"" + next.uri + "\"" + describe(ctx), ctx.connection.id);
+                co_return loc;
+            }
+        } else {
+            next = redirect_to(loc->post_action);
+        }
+        if (!follow(next, ctx, uri_changes, cfg)) co_return loc;
+        const Route route = route_request(*ctx.server, ctx, std::nullopt, cfg, uri_changes, next.named);
+        loc = route.location;
+        if (route.error || route.script.next == ScriptResult::Next::respond || !access_phases(*loc, ctx) || !loc->proxy) continue;
+        // The upstream's answer goes into one end of a socket pair; the other drops it.
+        int fds[2];
+        if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, fds) != 0) co_return loc;
+        WorkerSocket sink(c.stream.get_executor()), drained(c.stream.get_executor());
+        sink.assign(tcp::v4(), fds[0]);
+        drained.assign(tcp::v4(), fds[1]);
+        asio::co_spawn(c.stream.get_executor(), drain(std::move(drained)), asio::detached);
+        TransportStream discard(std::move(sink), c.worker.timers);
+        beast::flat_buffer none;
+        co_await proxy_http(discard, none, *loc, ctx, cfg, false);
+    }
+    co_return loc;
+}
+
 // One request on a connection whose buffer holds its first bytes: its head read and
 // checked, then routed, answered and logged. False: close the connection. Its frame lives
 // only while the request does, so an idle connection costs little more than its socket.
@@ -479,17 +535,26 @@ Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer, bool pipelin
     RequestBody body(head);
     req.pipelined = pipelined;
     req.length = step == RequestHeadReader::Step::done ? head.size() : buffer.size();
-    if (step == RequestHeadReader::Step::refused) {
+    const bool refused = step == RequestHeadReader::Step::refused;
+    int uri_changes = 11;  // NGX_HTTP_MAX_URI_CHANGES + 1
+    if (refused && !head.reading_headers()) {
         cfg->log_for(ctx).write(LogLevel::info, head.refusal() + describe(ctx), id);
         set_error(resp, head.status(), loc->server_tokens);
         resp.close = true;  // refused before nginx decides on keep-alive
     } else {
+        int refusal = 0;
+        if (refused) {
+            // Refused once the request line was in: its error, and error_page, come from
+            // the server chosen so far, and the connection closes after.
+            cfg->log_for(ctx).write(LogLevel::info, head.refusal() + describe(ctx), id);
+            refusal = head.status();
+            resp.close = true;
+        } else {
         ++conn.requests;
         buffer.consume(head.size());
         server = &selector.select(req.host, &ctx.user_variables);
         ctx.server = server;
         // ngx_http_process_request's TLS checks, for the server the Host chose.
-        int refusal = 0;
         if (c.plain_http) {
             cfg->log_for(ctx).write(LogLevel::info, "client sent plain HTTP request to HTTPS port while reading client request headers" + describe(ctx), id);
             refusal = 497;
@@ -508,15 +573,15 @@ Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer, bool pipelin
                 if (cec) co_return false;
                 ctx.continue_bytes = cn;
             }
+        }
         ctx.maps = &cfg->ir->http->maps;
-        int uri_changes = 11;  // NGX_HTTP_MAX_URI_CHANGES + 1
         bool error_page_used = false;
         const ir::Location* named = nullptr;
         // Each round is one pass through nginx's phases; internal redirects (index,
         // try_files, error_page) start another.
         for (;;) {
             // A refused request gets its error (and error_page) at the server level.
-            const Route route = refusal ? Route{ctx.location = &server->root_location, {}, std::exchange(refusal, 0)}
+            const Route route = refusal ? Route{ctx.location = &server->root_location, {}, std::exchange(refusal, 0), {}}
                                         : route_request(*server, ctx, head.content_length(), *cfg, uri_changes, named);
             named = nullptr;
             loc = route.location;
@@ -524,6 +589,7 @@ Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer, bool pipelin
                 cfg->log_for(ctx).write(crit ? LogLevel::crit : LogLevel::error, e + describe(ctx), id);
             Redirect next;
             if (route.error) {
+                if (!route.redirect.empty()) set_location(resp, route.redirect, ctx);
                 set_error(resp, route.error, loc->server_tokens);
             } else if (route.script.next == ScriptResult::Next::respond) {
                 answer_return(resp, route.script, *loc, ctx);
@@ -569,6 +635,7 @@ Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer, bool pipelin
                         // Answered by the upstream: log it and go on, or close.
                         ctx.bytes_sent = pr.sent.total + ctx.continue_bytes;
                         ctx.body_bytes_sent = pr.sent.body + ctx.continue_bytes;
+                        loc = co_await post_action(c, ctx, loc, uri_changes);
                         cfg->access_logs->write(loc->access_logs, cfg->ir->http->log_formats, ctx);
                         if (!pr.keep_alive) {
                             co_await finish_writing(stream, loc->send_timeout);
@@ -639,14 +706,14 @@ Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer, bool pipelin
             if (resp.status != 200) resp.accept_ranges = false;
         }
     }
-    if (resp.status >= 495 && resp.status <= 497) resp.status = 400;  // sent and logged as 400
+    if (resp.status >= 494 && resp.status <= 497) resp.status = 400;  // sent and logged as 400
     ctx.status = resp.status;
     if (resp.close && resp.status == 444) {
         cfg->access_logs->write(loc->access_logs, cfg->ir->http->log_formats, ctx);
         co_return false;
     }
     // nginx drops a body nobody read before it answers: what has come of it is checked now.
-    if (!body.done() && take_buffered(buffer, body, *loc, ctx, *cfg, false) == RequestBody::Status::invalid) {
+    if (!refused && !body.done() && take_buffered(buffer, body, *loc, ctx, *cfg, false) == RequestBody::Status::invalid) {
         if (resp.special) {
             resp.close = true;  // the error page goes out, then the connection closes
         } else {
@@ -673,6 +740,7 @@ Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer, bool pipelin
     // An HTTP/0.9 answer is the body alone.
     const std::string response_head = req.version == 9 ? std::string() : serialize_head(resp, keep_alive, *loc, now);
     const boost::system::error_code wec = co_await send_response(stream, ctx, resp, *loc, response_head, !head_only, *cfg);
+    if (!wec && !refused) loc = co_await post_action(c, ctx, loc, uri_changes);
     cfg->access_logs->write(loc->access_logs, cfg->ir->http->log_formats, ctx);
     if (wec) co_return false;
     // A body nobody read is read and dropped (nginx's discarded body): the next request follows it.

@@ -72,8 +72,10 @@ bool is_static(const ir::Location& l) {
 LocationMatch find_location(const std::vector<ir::Location>& locations, std::string_view uri) {
     LocationMatch result;
     const ir::Location* prefix = nullptr;
+    const ir::Location* redirect = nullptr;
     for (const auto& l : locations) {
         if (!is_static(l)) continue;
+        if (l.auto_redirect && l.name.size() == uri.size() + 1 && l.name.starts_with(uri)) redirect = &l;
         if (l.match == ir::LocationMatch::exact) {
             if (uri == l.name) {
                 result.location = &l;
@@ -82,6 +84,12 @@ LocationMatch find_location(const std::vector<ir::Location>& locations, std::str
             continue;
         }
         if (uri.starts_with(l.name) && (!prefix || l.name.size() > prefix->name.size())) prefix = &l;
+    }
+    // ngx_http_core_find_static_location's NGX_DONE: no location is named the URI itself.
+    if (redirect && !(prefix && prefix->name.size() == uri.size())) {
+        result.location = redirect;
+        result.redirect = true;
+        return result;
     }
     if (prefix) {
         result.location = prefix;

@@ -45,6 +45,7 @@ struct LocationMatch {
     const ir::Location* location = nullptr;  // null: none matched (the server level applies)
     std::vector<std::string> captures;       // $1.. of a regex location
     std::vector<std::pair<std::string, std::string>> named;  // (?<name>...) captures
+    bool redirect = false;  // `location` is an auto_redirect one named the URI and '/': 301 to it
 };
 
 // nginx's ngx_http_core_find_location over a server's locations (already in match order).

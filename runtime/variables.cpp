@@ -206,10 +206,10 @@ const std::unordered_map<std::string_view, Getter>& getters() {
         {"server_protocol", [](const RequestContext& c, bool&) { return c.request.protocol; }},
         {"host", [](const RequestContext& c, bool&) {
              if (!c.request.host.empty()) return c.request.host;
-             return c.server && !c.server->names.empty() ? c.server->names[0].name : std::string();
+             return c.server ? c.server->server_name : std::string();
          }},
         {"server_name", [](const RequestContext& c, bool&) {
-             return c.server && !c.server->names.empty() ? c.server->names[0].name : std::string();
+             return c.server ? c.server->server_name : std::string();
          }},
         {"status", [](const RequestContext& c, bool&) { return status_digits(c.status); }},
         {"body_bytes_sent", [](const RequestContext& c, bool&) { return std::to_string(c.body_bytes_sent); }},
@@ -367,8 +367,39 @@ namespace {
 std::string map_value(const ir::Map& map, const RequestContext& ctx) {
     std::string source = expand(map.source, ctx);
     if (map.hostnames && !source.empty() && source.back() == '.') source.pop_back();
-    for (const auto& [key, value] : map.exact)
-        if (iequal(key, source)) return expand(value, ctx);
+    if (!map.hostnames) {
+        for (const auto& [key, value] : map.exact)
+            if (iequal(key, source)) return expand(value, ctx);
+    } else {
+        // ngx_hash_find_combined: the exact name, then the longest "*.name" (or ".name",
+        // which is the name too), then the longest "name.*".
+        const ir::Template* head = nullptr;
+        const ir::Template* tail = nullptr;
+        std::size_t head_len = 0, tail_len = 0;
+        for (const auto& [key, value] : map.exact) {
+            const std::string_view k = key;
+            if (k.size() > 1 && k[0] == '.') {
+                if (iequal(k.substr(1), source)) return expand(value, ctx);
+                if (source.size() > k.size() - 1 && iequal(std::string_view(source).substr(source.size() - k.size()), k) &&
+                    k.size() > head_len)
+                    head = &value, head_len = k.size();
+            } else if (k.size() > 2 && k.starts_with("*.")) {
+                const std::string_view suffix = k.substr(1);
+                if (source.size() > suffix.size() &&
+                    iequal(std::string_view(source).substr(source.size() - suffix.size()), suffix) && suffix.size() > head_len)
+                    head = &value, head_len = suffix.size();
+            } else if (k.size() > 2 && k.ends_with(".*")) {
+                const std::string_view prefix = k.substr(0, k.size() - 1);
+                if (source.size() > prefix.size() && iequal(std::string_view(source).substr(0, prefix.size()), prefix) &&
+                    prefix.size() > tail_len)
+                    tail = &value, tail_len = prefix.size();
+            } else if (iequal(k, source)) {
+                return expand(value, ctx);
+            }
+        }
+        if (head) return expand(*head, ctx);
+        if (tail) return expand(*tail, ctx);
+    }
     if (!map.regexes.empty()) {
         RequestContext inner = ctx;  // a regex's captures must not reach the request; match() changes nothing on failure
         for (const auto& entry : map.regexes)

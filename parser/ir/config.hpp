@@ -369,6 +369,9 @@ struct Location {
     std::string name;
     std::shared_ptr<const Regex> regex;
     bool internal = false;
+    // A location named ".../" with proxy_pass: its name without the slash is redirected
+    // to it (nginx's auto_redirect).
+    bool auto_redirect = false;
     std::string root = "html";
     std::string alias;
     std::optional<Template> root_template;   // root with variables
@@ -454,6 +457,9 @@ struct HttpServer {
     std::int64_t max_headers = 1000;              // Debian's max_headers
     bool merge_slashes = true;
     std::vector<ServerName> names;
+    // nginx's cscf->server_name: the first name ("~regex" as written, ".name" without its
+    // dot, "" for none): $server_name, the error log's "server:", server_name_in_redirect.
+    std::string server_name;
     std::optional<SslServerSettings> ssl;  // set when the server has a certificate
     Location root_location;                // the server level settings
     std::vector<Location> locations;       // in nginx's match order
