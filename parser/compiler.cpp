@@ -333,7 +333,7 @@ void Compiler::record_unimplemented(const Block& b) {
         const bool asks_default = d->spec->off_is_default && d->nargs() == 1 && d->args[1] == "off";
         if ((support == Support::warns || support == Support::refuses) && !asks_default)
             config_->unimplemented.push_back({d->name(), std::string(d->spec->module), location_of(d->where),
-                                              support == Support::refuses});
+                                              support == Support::refuses, {}});
         if (d->block) record_unimplemented(*d->block);
     }
 }
