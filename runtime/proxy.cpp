@@ -106,8 +106,6 @@ private:
     std::shared_ptr<State> state_;
 };
 
-
-
 // A response head as it came: nginx reads it into a buffer of proxy_buffer_size, in
 // reads that may bring the body's first bytes too (a 64 KiB body then goes on in reads
 // of its own, the next running while the last is written).
