@@ -747,6 +747,7 @@ void map_block(Compiler& c, Directive& d) {
         const std::string& key = line.args[0];
         if (line.nargs() == 0 && (key == "hostnames" || key == "volatile")) {
             map.hostnames = map.hostnames || key == "hostnames";
+            map.is_volatile = map.is_volatile || key == "volatile";
             return;
         }
         if (line.nargs() != 1) fail_at(line.where, "invalid number of the map parameters");

@@ -1,5 +1,7 @@
 #include "runtime/handlers.hpp"
 
+#include "parser/ir/address.hpp"
+
 #include "runtime/http_session.hpp"
 #include "runtime/net.hpp"
 #include "runtime/router.hpp"
@@ -51,24 +53,37 @@ void apply_real_ip(const ir::Location& loc, RequestContext& ctx) {
     const std::string* value = ctx.request.header(loc.real_ip_header);
     if (!value) return;
     boost::system::error_code ec;
+    // ngx_parse_addr_port: a port may follow ("addr:port", "[v6]:port"): $remote_port.
+    const auto take = [&](std::string_view text) {
+        const auto e = ir::parse_addr_port(text);
+        if (!e) return false;
+        const auto a = asio::ip::make_address(e->ip, ec);
+        if (ec) return false;
+        ctx.real_addr = a.to_string();
+        ctx.real_port = e->port;
+        return true;
+    };
     if (!iequal(loc.real_ip_header, "X-Forwarded-For")) {
-        const auto a = asio::ip::make_address(*value, ec);
-        if (!ec) ctx.real_addr = a.to_string();
+        take(*value);
         return;
     }
-    std::string_view list = *value;
-    std::string found;
+    // Every X-Forwarded-For line, as one list (the last line's last address first).
+    std::string joined;
+    for (const auto& [k, v] : ctx.request.headers)
+        if (iequal(k, "X-Forwarded-For")) joined += (joined.empty() ? "" : ", ") + v;
+    std::string_view list = joined;
+    std::string_view found;
     for (;;) {
         while (!list.empty() && (list.back() == ' ' || list.back() == ',')) list.remove_suffix(1);
         const auto cut = list.find_last_of(", ");
         const std::string_view last = cut == std::string_view::npos ? list : list.substr(cut + 1);
-        const auto a = asio::ip::make_address(last, ec);
-        if (ec) break;
-        found = a.to_string();
-        if (!loc.real_ip_recursive || cut == std::string_view::npos || !first_match(loc.real_ip_from, found)) break;
+        const auto e = ir::parse_addr_port(last);
+        if (!e) break;
+        found = last;
+        if (!loc.real_ip_recursive || cut == std::string_view::npos || !first_match(loc.real_ip_from, e->ip)) break;
         list = list.substr(0, cut);
     }
-    ctx.real_addr = std::move(found);
+    if (!found.empty()) take(found);
 }
 
 // nginx's preaccess and access phases, after the rewrite phase (a `return` answers before
@@ -330,7 +345,8 @@ void serve_index(Response& r, Redirect& next, const ir::Location& loc, const Req
     struct stat st {};
     OpenedFile failure;
     int not_found = ENOENT;  // why the first index file was not there: nginx names it
-    for (const auto& index : loc.index) {
+    for (std::size_t i = 0; i < loc.index.size(); ++i) {
+        const std::string index = i < loc.index_values.size() ? expand(loc.index_values[i], ctx) : loc.index[i];
         if (index.starts_with("/")) {  // an absolute index is a URI, taken as it is
             next = redirect_to(index);
             next.args = req.args;
@@ -343,7 +359,7 @@ void serve_index(Response& r, Redirect& next, const ir::Location& loc, const Req
             next.args_present = req.args_present;
             return;
         }
-        if (&index == &loc.index.front()) not_found = failure.err;
+        if (i == 0) not_found = failure.err;
     }
     if (file_info(dir, st, loc, ctx) && S_ISDIR(st.st_mode)) {
         cfg.log_for(ctx).write(LogLevel::error, "directory index of \"" + dir + "\" is forbidden" + describe(ctx), ctx.connection.id);

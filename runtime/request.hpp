@@ -78,11 +78,15 @@ struct RequestContext {
     Request& request;  // the rewrite module changes its URI and arguments
     const ir::HttpServer* server = nullptr;
     std::string real_addr;  // realip's client address, when a trusted proxy named one
+    std::uint16_t real_port = 0;  // and its port, 0 when none was named
     const ir::Location* location = nullptr;  // the one serving the request, once found
     std::vector<std::string> captures;  // $0.. of the matched regex
     // Variables a request sets: `set`, and regexes' (?<name>) captures; the last wins.
     std::vector<std::pair<std::string, std::string>> user_variables;
     const std::vector<ir::Map>* maps = nullptr;  // http{}'s or stream{}'s map variables
+    // A map's value once evaluated (nginx caches a variable's value for the request;
+    // `volatile` maps are evaluated at each use).
+    mutable std::vector<std::pair<std::string, std::string>> map_cache;
     const StreamFacts* stream = nullptr;         // a stream session's own variables
     const std::vector<std::string>* set_names = nullptr;  // stream: `set` names, empty until assigned
 

@@ -156,7 +156,11 @@ const std::unordered_map<std::string_view, Getter>& getters() {
     static const std::unordered_map<std::string_view, Getter> table = {
         {"remote_addr", [](const RequestContext& c, bool&) { return c.remote_addr(); }},
         {"realip_remote_addr", [](const RequestContext& c, bool&) { return c.connection.remote_addr; }},
-        {"remote_port", [](const RequestContext& c, bool&) { return std::to_string(c.connection.remote_port); }},
+        {"remote_port", [](const RequestContext& c, bool&) {
+             if (c.real_addr.empty()) return std::to_string(c.connection.remote_port);
+             return c.real_port ? std::to_string(c.real_port) : std::string();
+         }},
+        {"realip_remote_port", [](const RequestContext& c, bool&) { return std::to_string(c.connection.remote_port); }},
         {"server_addr", [](const RequestContext& c, bool&) { return c.connection.server_addr; }},
         {"server_port", [](const RequestContext& c, bool&) { return std::to_string(c.connection.server_port); }},
         {"connection", [](const RequestContext& c, bool&) { return std::to_string(c.connection.id); }},
@@ -386,8 +390,15 @@ std::string variable(std::string_view name, const RequestContext& ctx, bool& fou
     for (const auto& [n, v] : ctx.user_variables)
         if (n == name) return v;
     if (ctx.maps)
-        for (const auto& m : *ctx.maps)
-            if (m.variable == name) return map_value(m, ctx);
+        for (const auto& m : *ctx.maps) {
+            if (m.variable != name) continue;
+            if (m.is_volatile) return map_value(m, ctx);
+            for (const auto& [n, v] : ctx.map_cache)
+                if (n == name) return v;
+            std::string v = map_value(m, ctx);
+            ctx.map_cache.emplace_back(m.variable, v);
+            return v;
+        }
     if (auto it = getters().find(name); it != getters().end()) return it->second(ctx, found);
     if (name.starts_with("ssl_")) {
         if (auto v = tls_variable(name, ctx.connection.ssl)) {
