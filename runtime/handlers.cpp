@@ -491,7 +491,9 @@ void answer_return(Response& r, const ScriptResult& ret, const ir::Location& loc
         r.content_length = r.body.size();
     } else if (ret.status >= 300) {
         set_error(r, ret.status, loc.server_tokens);
-    } else if (ret.status != 204) {
+    } else {
+        // ngx_http_send_response; a 204 loses both in the header filter, unless
+        // error_page gives the answer another status.
         r.content_type = mime_type(loc, ctx.request.uri);
         r.content_length = 0;
     }

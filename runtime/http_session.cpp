@@ -681,9 +681,13 @@ Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer, bool pipelin
                 set_error(resp, 500, loc->server_tokens);
                 break;
             }
-            const bool close = resp.close;
-            resp = Response{};
-            resp.close = close;
+            // An internal redirect keeps the answer's Location (nginx's headers_out.location).
+            Response kept;
+            kept.close = resp.close;
+            kept.location = std::move(resp.location);
+            for (auto& h : resp.headers)
+                if (iequal(h.first, "Location")) kept.headers.push_back(std::move(h));
+            resp = std::move(kept);
             if (!follow(next, ctx, uri_changes, *cfg)) {
                 set_error(resp, 500, loc->server_tokens);
                 break;
@@ -703,6 +707,12 @@ Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer, bool pipelin
         }
     }
     if (resp.status >= 494 && resp.status <= 497) resp.status = 400;  // sent and logged as 400
+    if (resp.status == 204) {  // ngx_http_header_filter: no body, no type, no length
+        resp.content_type.clear();
+        resp.content_length.reset();
+        resp.last_modified.reset();
+        resp.body.clear();
+    }
     ctx.status = resp.status;
     if (resp.close && resp.status == 444) {
         cfg->access_logs->write(loc->access_logs, cfg->ir->http->log_formats, ctx);
