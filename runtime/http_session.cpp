@@ -729,7 +729,10 @@ Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer, bool pipelin
         }
     }
     const std::time_t now = std::time(nullptr);  // one clock reading for Date and Expires, as nginx
+    // nginx's header filters in their order: not modified, headers (add_header, expires), range.
+    not_modified_filter(resp, *loc, ctx);
     add_location_headers(resp, *loc, ctx, now);
+    range_filter(resp, *loc, ctx);
     const bool head_only = req.method == "HEAD";
     // The chunked filter: an answer of unknown length, or one trailers follow (add_trailer
     // with a status it applies to), goes chunked to an HTTP/1.1 client.
