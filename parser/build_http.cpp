@@ -714,6 +714,7 @@ void finish_http(Compiler& c) {
         server.locations = std::move(server.root_location.locations);  // already in match order
         server.root_location.locations.clear();
         for (const auto& n : info.names) server.names.push_back({n, nullptr});
+        server.unix_listens = info.unix_listens;
         server.server_name = info.first_name.value_or("");
         if (server.server_name.size() > 1 && server.server_name[0] == '.') server.server_name.erase(0, 1);
         if (server.server_name == "$hostname") {

@@ -31,6 +31,7 @@ struct HttpServerInfo {
     std::vector<std::string> names;  // lowercased, as nginx hashes them (regex names excluded)
     std::vector<std::shared_ptr<const ir::Regex>> regex_names;  // ~names, in config order
     std::optional<std::string> first_name;  // the first server_name as nginx keeps it ("~re", lowercased)
+    std::vector<ir::SourceLocation> unix_listens;  // listen unix:... (not served: refused at start)
 };
 
 struct HttpState {

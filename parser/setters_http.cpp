@@ -95,7 +95,7 @@ void add_listen(Compiler& c, Directive& server, const ir::Listen& opt, bool set,
 
 void server_block(Compiler& c, Directive& d) {
     auto& st = c.http();
-    st.servers.push_back({&d, false, {}, {}, std::nullopt});
+    st.servers.push_back({&d, false, {}, {}, std::nullopt, {}});
     const std::size_t index = st.servers.size() - 1;
     c.parse_block(d, kHttpServer);
     auto& info = c.http().servers[index];
@@ -194,7 +194,10 @@ void listen(Compiler& c, Directive& d) {
             fail_at(d.where, "invalid parameter \"" + a + "\"");
         }
     }
-    if (u.unix_socket) return;  // unix sockets: accepted, bound by the runtime
+    if (u.unix_socket) {  // checked as nginx does; the runtime refuses to serve it
+        info.unix_listens.push_back(location_of(d.where));
+        return;
+    }
     opt.endpoint = u.addrs.at(0);
     opt.wildcard = u.wildcard;
     for (unsigned p = opt.endpoint.port; p <= std::max<unsigned>(opt.endpoint.port, last_port); ++p) {

@@ -63,6 +63,8 @@ bool refuse_unimplemented(const ir::Config& cfg, const ErrorLog& log) {
         for (const auto& a : cfg.http->addresses)
             if (a.listen.http2) return refuse("the \"http2\" parameter of \"listen\" is not implemented by ngxlite yet" + a.listen.where.in());
         for (const auto& server : cfg.http->servers) {
+            for (const auto& where : server.unix_listens)
+                return refuse("the unix domain socket address of \"listen\" is not implemented by ngxlite yet" + where.in());
             for (const auto& l : server.locations)
                 if (auto err = unsupported_proxy(l)) return refuse(*err);
             for (const auto& l : server.locations) warn_proxied(l, log);

@@ -426,6 +426,7 @@ struct ServerName {
 
 struct HttpServer {
     std::vector<Listen> listens;
+    std::vector<SourceLocation> unix_listens;  // `listen unix:...`, which the runtime does not serve
     // Header parsing (the default server's apply until the Host header picks one).
     bool underscores_in_headers = false;
     bool ignore_invalid_headers = true;
