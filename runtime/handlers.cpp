@@ -634,6 +634,15 @@ namespace ngxlite::runtime {
 
 namespace {
 
+}  // namespace
+
+std::uint64_t next_temp_number() {
+    static std::atomic<std::uint64_t> number{1};
+    return number++;
+}
+
+namespace {
+
 // ngx_create_hashed_filename: each level's directory named by the name's last digits.
 std::string hashed_name(const ir::Location& loc, const std::string& name) {
     std::string path = loc.client_body_temp_path;
@@ -659,12 +668,11 @@ bool write_body_file(const ir::Location& loc, RequestContext& ctx, bool chunked,
     // A Content-Length body under a quarter more than the buffer is read whole into one.
     const auto size = static_cast<std::uint64_t>(std::max<std::int64_t>(loc.client_body_buffer_size, 1));
     if (!only && req.body.size() <= (chunked ? size : size + size / 4 - 1)) return true;
-    static std::atomic<std::uint32_t> counter{static_cast<std::uint32_t>(::getpid()) * 1000u};
     int fd = -1;
     std::string path;
     for (int tries = 0; fd < 0 && tries < 1000; ++tries) {
         char name[16];
-        std::snprintf(name, sizeof name, "%010u", ++counter);
+        std::snprintf(name, sizeof name, "%010u", static_cast<unsigned>(next_temp_number() % 4294967296u));
         path = hashed_name(loc, name);
         fd = ::open(path.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
         if (fd < 0 && errno == ENOENT) {
@@ -841,9 +849,11 @@ void not_modified_filter(Response& r, const ir::Location& loc, const RequestCont
     if (r.status != 200 || r.special) return;
     const Request& req = ctx.request;
     const auto refuse = [&] {
+        // ngx_http_filter_finalize_request: every header cleaned, the connection dropped after.
         drop_file(r);
         r = Response{};
         set_error(r, 412, loc.server_tokens);
+        r.drop_after = true;
     };
     if (const std::string* ius = req.header("If-Unmodified-Since")) {
         const auto t = parse_http_time(*ius);
@@ -978,9 +988,8 @@ void range_filter(Response& r, const ir::Location& loc, const RequestContext& ct
         return;
     }
     // multipart/byteranges, nginx's 20-digit boundary
-    static std::atomic<std::uint64_t> boundaries{1};
     char boundary[32];
-    std::snprintf(boundary, sizeof boundary, "%020llu", static_cast<unsigned long long>(boundaries++));
+    std::snprintf(boundary, sizeof boundary, "%020llu", static_cast<unsigned long long>(next_temp_number()));
     const std::string part_head = "\r\n--" + std::string(boundary) + "\r\n" +
                                   (r.content_type.empty() ? std::string() : "Content-Type: " + r.content_type + "\r\n") +
                                   "Content-Range: bytes ";

@@ -38,6 +38,7 @@ struct Response {
     std::string body;
     int file_fd = -1;  // a static file streamed after the header
     bool close = false;
+    bool drop_after = false;  // nginx's filter_finalize: the connection is dropped once it is out
     bool special = false;  // nginx's own page for the status: error_page may replace it
     bool accept_ranges = false;  // nginx's range filter adds it after every other header
     bool chunked = false;        // sent with Transfer-Encoding: chunked (no Content-Length)
@@ -93,6 +94,8 @@ void set_error(Response& r, int status, bool tokens);
 void add_location_headers(Response& r, const ir::Location& loc, RequestContext& ctx, std::time_t now);
 // The answer's headers as $sent_http_* sees them: nginx's own fields, then the list.
 std::vector<std::pair<std::string, std::string>> sent_headers(const Response& r);
+// ngx_next_temp_number: temporary files' names and multipart boundaries share it.
+std::uint64_t next_temp_number();
 // ngx_parse_http_time.
 std::optional<std::time_t> parse_http_time(std::string_view v);
 // The not-modified filter (If-Unmodified-Since, If-Match: 412; If-Modified-Since with

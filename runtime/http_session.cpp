@@ -733,6 +733,7 @@ Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer, bool pipelin
     not_modified_filter(resp, *loc, ctx);
     add_location_headers(resp, *loc, ctx, now);
     range_filter(resp, *loc, ctx);
+    ctx.status = resp.status;
     const bool head_only = req.method == "HEAD";
     // The chunked filter: an answer of unknown length, or one trailers follow (add_trailer
     // with a status it applies to), goes chunked to an HTTP/1.1 client.
@@ -751,7 +752,7 @@ Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer, bool pipelin
     const boost::system::error_code wec = co_await send_response(stream, ctx, resp, *loc, response_head, !head_only, *cfg);
     if (!wec && !refused) loc = co_await post_action(c, ctx, loc, uri_changes);
     cfg->access_logs->write(loc->access_logs, cfg->ir->http->log_formats, ctx);
-    if (wec) co_return false;
+    if (wec || resp.drop_after) co_return false;
     // A body nobody read is read and dropped (nginx's discarded body): the next request follows it.
     if (keep_alive && !body.done() && co_await read_body(stream, buffer, body, *loc, ctx, *cfg, false) != BodyEnd::read)
         co_return false;
