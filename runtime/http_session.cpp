@@ -329,6 +329,7 @@ public:
 
 private:
     Task<boost::system::error_code> pause(std::chrono::milliseconds ms) {
+        stream_.timed().expires_never();  // a delayed write is no timed-out one (send_timeout restarts after)
         asio::steady_timer timer(stream_.get_executor(), ms);
         auto [ec] = co_await timer.async_wait(use_tuple);
         (void)ec;
