@@ -220,7 +220,8 @@ def exchange(port, segments, tls=None, sessions=None, half_close=False, await_ec
 
 
 def split_responses(text):
-    """Splits a stream of responses into (head, body); a HEAD answer has a length but no body."""
+    """Splits a stream of responses into (head, body); a HEAD answer has a length but no body;
+    a chunked body ends after its trailer section."""
     out = []
     while text:
         head_end = text.find("\r\n\r\n")
@@ -237,10 +238,13 @@ def split_responses(text):
                     body, rest = body + rest, ""
                     break
                 size = int(rest[:line_end], 16)
+                if size == 0:  # the last chunk, then the trailer section up to an empty line
+                    end = rest.find("\r\n\r\n", line_end) if rest[line_end + 2:line_end + 4] != "\r\n" else line_end
+                    end = len(rest) if end < 0 else end + 4
+                    body, rest = body + rest[:end], rest[end:]
+                    break
                 body += rest[:line_end + 2 + size + 2]
                 rest = rest[line_end + 2 + size + 2:]
-                if size == 0:
-                    break
             out.append((head, body))
             text = rest
             continue

@@ -501,7 +501,10 @@ void merge_locations(Compiler& c, const Scope& s, ir::Location& loc, const Direc
     }
     if (const auto index = s.find_list("index"); !index.empty()) {
         loc.index.clear();
-        for (const Directive* d : index) loc.index.insert(loc.index.end(), d->args.begin() + 1, d->args.end());
+        for (const Directive* d : index) {
+            loc.index.insert(loc.index.end(), d->args.begin() + 1, d->args.end());
+            for (std::size_t i = 1; i < d->args.size(); ++i) loc.index_values.push_back(compile_template(d->args[i], d->where));
+        }
     }
     if (const Directive* t = s.find("types")) loc.types = c.http().types.at(t);
     loc.default_type = s.str("default_type", "text/plain");

@@ -95,7 +95,7 @@ void add_listen(Compiler& c, Directive& server, const ir::Listen& opt, bool set,
 
 void server_block(Compiler& c, Directive& d) {
     auto& st = c.http();
-    st.servers.push_back({&d, false, {}, {}, std::nullopt});
+    st.servers.push_back({&d, false, {}, {}, std::nullopt, {}});
     const std::size_t index = st.servers.size() - 1;
     c.parse_block(d, kHttpServer);
     auto& info = c.http().servers[index];
@@ -747,6 +747,7 @@ void map_block(Compiler& c, Directive& d) {
         const std::string& key = line.args[0];
         if (line.nargs() == 0 && (key == "hostnames" || key == "volatile")) {
             map.hostnames = map.hostnames || key == "hostnames";
+            map.is_volatile = map.is_volatile || key == "volatile";
             return;
         }
         if (line.nargs() != 1) fail_at(line.where, "invalid number of the map parameters");

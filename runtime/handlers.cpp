@@ -1,5 +1,7 @@
 #include "runtime/handlers.hpp"
 
+#include "parser/ir/address.hpp"
+
 #include "runtime/http_session.hpp"
 #include "runtime/net.hpp"
 #include "runtime/router.hpp"
@@ -66,24 +68,37 @@ void apply_real_ip(const ir::Location& loc, RequestContext& ctx) {
     const std::string* value = ctx.request.header(loc.real_ip_header);
     if (!value) return;
     boost::system::error_code ec;
+    // ngx_parse_addr_port: a port may follow ("addr:port", "[v6]:port"): $remote_port.
+    const auto take = [&](std::string_view text) {
+        const auto e = ir::parse_addr_port(text);
+        if (!e) return false;
+        const auto a = asio::ip::make_address(e->ip, ec);
+        if (ec) return false;
+        ctx.real_addr = a.to_string();
+        ctx.real_port = e->port;
+        return true;
+    };
     if (!iequal(loc.real_ip_header, "X-Forwarded-For")) {
-        const auto a = asio::ip::make_address(*value, ec);
-        if (!ec) ctx.real_addr = a.to_string();
+        take(*value);
         return;
     }
-    std::string_view list = *value;
-    std::string found;
+    // Every X-Forwarded-For line, as one list (the last line's last address first).
+    std::string joined;
+    for (const auto& [k, v] : ctx.request.headers)
+        if (iequal(k, "X-Forwarded-For")) joined += (joined.empty() ? "" : ", ") + v;
+    std::string_view list = joined;
+    std::string_view found;
     for (;;) {
         while (!list.empty() && (list.back() == ' ' || list.back() == ',')) list.remove_suffix(1);
         const auto cut = list.find_last_of(", ");
         const std::string_view last = cut == std::string_view::npos ? list : list.substr(cut + 1);
-        const auto a = asio::ip::make_address(last, ec);
-        if (ec) break;
-        found = a.to_string();
-        if (!loc.real_ip_recursive || cut == std::string_view::npos || !first_match(loc.real_ip_from, found)) break;
+        const auto e = ir::parse_addr_port(last);
+        if (!e) break;
+        found = last;
+        if (!loc.real_ip_recursive || cut == std::string_view::npos || !first_match(loc.real_ip_from, e->ip)) break;
         list = list.substr(0, cut);
     }
-    ctx.real_addr = std::move(found);
+    if (!found.empty()) take(found);
 }
 
 // nginx's preaccess and access phases, after the rewrite phase (a `return` answers before
@@ -131,7 +146,7 @@ std::vector<std::pair<std::string, std::string>> sent_headers(const Response& r)
     std::vector<std::pair<std::string, std::string>> out;
     if (!r.content_type.empty()) out.emplace_back("Content-Type", r.content_type);
     if (r.content_length && !r.chunked) out.emplace_back("Content-Length", std::to_string(*r.content_length));
-    if (r.last_modified) out.emplace_back("Last-Modified", std::string(http_date(*r.last_modified)));
+    if (r.last_modified && !r.last_modified_listed) out.emplace_back("Last-Modified", std::string(http_date(*r.last_modified)));
     if (!r.location.empty()) out.emplace_back("Location", r.location);
     if (r.chunked) out.emplace_back("Transfer-Encoding", "chunked");
     out.insert(out.end(), r.headers.begin(), r.headers.end());
@@ -154,6 +169,25 @@ void add_location_headers(Response& r, const ir::Location& loc, RequestContext& 
     for (const auto& h : loc.add_headers) {
         if (!ok && !h.always) continue;
         std::string v = expand(h.value, ctx);
+        // Last-Modified and ETag replace the answer's own (an empty value removes it), as
+        // the headers module's set handlers do; the rest are added.
+        const bool last_modified = iequal(h.name, "Last-Modified");
+        if (last_modified || iequal(h.name, "ETag")) {
+            if (last_modified) {
+                r.last_modified = v.empty() ? std::nullopt : parse_http_time(v);
+                r.last_modified_listed = !v.empty();
+            }
+            auto it = std::find_if(r.headers.begin(), r.headers.end(), [&](const auto& x) { return iequal(x.first, h.name); });
+            if (v.empty()) {
+                if (it != r.headers.end()) r.headers.erase(it);
+            } else if (it != r.headers.end()) {
+                it->second = v;
+            } else {
+                r.headers.emplace_back(h.name, v);
+            }
+            ctx.response_headers = sent_headers(r);
+            continue;
+        }
         if (v.empty()) continue;
         ctx.response_headers.emplace_back(h.name, v);
         r.headers.emplace_back(h.name, std::move(v));
@@ -345,7 +379,8 @@ void serve_index(Response& r, Redirect& next, const ir::Location& loc, const Req
     struct stat st {};
     OpenedFile failure;
     int not_found = ENOENT;  // why the first index file was not there: nginx names it
-    for (const auto& index : loc.index) {
+    for (std::size_t i = 0; i < loc.index.size(); ++i) {
+        const std::string index = i < loc.index_values.size() ? expand(loc.index_values[i], ctx) : loc.index[i];
         if (index.starts_with("/")) {  // an absolute index is a URI, taken as it is
             next = redirect_to(index);
             next.args = req.args;
@@ -358,7 +393,7 @@ void serve_index(Response& r, Redirect& next, const ir::Location& loc, const Req
             next.args_present = req.args_present;
             return;
         }
-        if (&index == &loc.index.front()) not_found = failure.err;
+        if (i == 0) not_found = failure.err;
     }
     if (file_info(dir, st, loc, ctx) && S_ISDIR(st.st_mode)) {
         cfg.log_for(ctx).write(LogLevel::error, "directory index of \"" + dir + "\" is forbidden" + describe(ctx), ctx.connection.id);
@@ -421,10 +456,12 @@ void serve_static(Response& r, Redirect& next, const ir::Location& loc, const Re
     r.content_type = mime_type(loc, path);
     r.content_length = static_cast<std::uint64_t>(st.st_size);
     r.last_modified = st.st_mtime;
-    char etag[64];
-    std::snprintf(etag, sizeof etag, "\"%lx-%lx\"", static_cast<unsigned long>(st.st_mtime),
-                  static_cast<unsigned long>(st.st_size));
-    r.headers.emplace_back("ETag", etag);
+    if (loc.etag) {
+        char etag[64];
+        std::snprintf(etag, sizeof etag, "\"%lx-%lx\"", static_cast<unsigned long>(st.st_mtime),
+                      static_cast<unsigned long>(st.st_size));
+        r.headers.emplace_back("ETag", etag);
+    }
     r.accept_ranges = true;
     if (req.method == "HEAD")
         ::close(fd);
@@ -490,7 +527,9 @@ void answer_return(Response& r, const ScriptResult& ret, const ir::Location& loc
         r.content_length = r.body.size();
     } else if (ret.status >= 300) {
         set_error(r, ret.status, loc.server_tokens);
-    } else if (ret.status != 204) {
+    } else {
+        // ngx_http_send_response; a 204 loses both in the header filter, unless
+        // error_page gives the answer another status.
         r.content_type = mime_type(loc, ctx.request.uri);
         r.content_length = 0;
     }
@@ -571,7 +610,7 @@ std::string serialize_head(const Response& r, bool keep_alive, const ir::Locatio
     append_header(h, "Date", http_date(now));
     if (!r.content_type.empty()) append_header(h, "Content-Type", r.content_type);
     if (r.content_length && !r.chunked) append_header(h, "Content-Length", std::to_string(*r.content_length));
-    if (r.last_modified) append_header(h, "Last-Modified", http_date(*r.last_modified));
+    if (r.last_modified && !r.last_modified_listed) append_header(h, "Last-Modified", http_date(*r.last_modified));
     if (!r.location.empty()) append_header(h, "Location", r.location);
     if (r.chunked) h += "Transfer-Encoding: chunked\r\n";
     h += keep_alive ? "Connection: keep-alive\r\n" : "Connection: close\r\n";
@@ -610,6 +649,15 @@ namespace ngxlite::runtime {
 
 namespace {
 
+}  // namespace
+
+std::uint64_t next_temp_number() {
+    static std::atomic<std::uint64_t> number{1};
+    return number++;
+}
+
+namespace {
+
 // ngx_create_hashed_filename: each level's directory named by the name's last digits.
 std::string hashed_name(const ir::Location& loc, const std::string& name) {
     std::string path = loc.client_body_temp_path;
@@ -635,12 +683,11 @@ bool write_body_file(const ir::Location& loc, RequestContext& ctx, bool chunked,
     // A Content-Length body under a quarter more than the buffer is read whole into one.
     const auto size = static_cast<std::uint64_t>(std::max<std::int64_t>(loc.client_body_buffer_size, 1));
     if (!only && req.body.size() <= (chunked ? size : size + size / 4 - 1)) return true;
-    static std::atomic<std::uint32_t> counter{static_cast<std::uint32_t>(::getpid()) * 1000u};
     int fd = -1;
     std::string path;
     for (int tries = 0; fd < 0 && tries < 1000; ++tries) {
         char name[16];
-        std::snprintf(name, sizeof name, "%010u", ++counter);
+        std::snprintf(name, sizeof name, "%010u", static_cast<unsigned>(next_temp_number() % 4294967296u));
         path = hashed_name(loc, name);
         fd = ::open(path.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
         if (fd < 0 && errno == ENOENT) {
@@ -672,6 +719,308 @@ bool write_body_file(const ir::Location& loc, RequestContext& ctx, bool chunked,
                            "a client request body is buffered to a temporary file " + path + describe(ctx), ctx.connection.id);
     req.body_file = std::move(path);
     return true;
+}
+
+}  // namespace ngxlite::runtime
+
+namespace ngxlite::runtime {
+
+std::optional<std::time_t> parse_http_time(std::string_view v) {
+    // ngx_parse_http_time: "Tue, 10 Nov 2002 23:50:13", "Tuesday, 10-Dec-02 23:50:13",
+    // "Tue Dec 10 23:50:13 2002"; what follows is not looked at.
+    enum { rfc822, rfc850, isoc } fmt = rfc822;
+    std::size_t p = 0;
+    const std::size_t end = v.size();
+    bool comma = false;
+    for (; p < end; ++p) {
+        if (v[p] == ',') { comma = true; break; }
+        if (v[p] == ' ') { fmt = isoc; break; }
+    }
+    (void)comma;
+    for (++p; p < end && v[p] == ' '; ++p) {}
+    const auto at = [&](std::size_t i) { return i < end ? v[i] : '\0'; };
+    const auto digit = [&](std::size_t i) { return at(i) >= '0' && at(i) <= '9'; };
+    const auto num = [&](std::size_t i, int n) {
+        int x = 0;
+        for (int k = 0; k < n; ++k) x = x * 10 + (at(i + static_cast<std::size_t>(k)) - '0');
+        return x;
+    };
+    if (end < p + 18) return std::nullopt;
+    int day = 0, year = 0, month = 0;
+    if (fmt != isoc) {
+        if (!digit(p) || !digit(p + 1)) return std::nullopt;
+        day = num(p, 2);
+        p += 2;
+        if (at(p) == ' ') {
+            if (end < p + 18) return std::nullopt;
+            fmt = rfc822;
+        } else if (at(p) == '-') {
+            fmt = rfc850;
+        } else {
+            return std::nullopt;
+        }
+        ++p;
+    }
+    switch (at(p)) {
+    case 'J': month = at(p + 1) == 'a' ? 0 : at(p + 2) == 'n' ? 5 : 6; break;
+    case 'F': month = 1; break;
+    case 'M': month = at(p + 2) == 'r' ? 2 : 4; break;
+    case 'A': month = at(p + 1) == 'p' ? 3 : 7; break;
+    case 'S': month = 8; break;
+    case 'O': month = 9; break;
+    case 'N': month = 10; break;
+    case 'D': month = 11; break;
+    default: return std::nullopt;
+    }
+    p += 3;
+    if ((fmt == rfc822 && at(p) != ' ') || (fmt == rfc850 && at(p) != '-')) return std::nullopt;
+    ++p;
+    if (fmt == rfc822) {
+        if (!digit(p) || !digit(p + 1) || !digit(p + 2) || !digit(p + 3)) return std::nullopt;
+        year = num(p, 4);
+        p += 4;
+    } else if (fmt == rfc850) {
+        if (!digit(p) || !digit(p + 1)) return std::nullopt;
+        year = num(p, 2);
+        year += year < 70 ? 2000 : 1900;
+        p += 2;
+    } else {
+        if (at(p) == ' ') ++p;
+        if (!digit(p)) return std::nullopt;
+        day = at(p++) - '0';
+        if (at(p) != ' ') {
+            if (!digit(p)) return std::nullopt;
+            day = day * 10 + (at(p++) - '0');
+        }
+        if (end < p + 14) return std::nullopt;
+    }
+    if (at(p++) != ' ' || !digit(p) || !digit(p + 1)) return std::nullopt;
+    const int hour = num(p, 2);
+    p += 2;
+    if (at(p++) != ':' || !digit(p) || !digit(p + 1)) return std::nullopt;
+    const int min = num(p, 2);
+    p += 2;
+    if (at(p++) != ':' || !digit(p) || !digit(p + 1)) return std::nullopt;
+    const int sec = num(p, 2);
+    if (fmt == isoc) {
+        p += 2;
+        if (at(p++) != ' ' || !digit(p) || !digit(p + 1) || !digit(p + 2) || !digit(p + 3)) return std::nullopt;
+        year = num(p, 4);
+    }
+    static constexpr int mday[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (hour > 23 || min > 59 || sec > 59) return std::nullopt;
+    if (day == 29 && month == 1) {
+        if ((year & 3) || (year % 100 == 0 && year % 400 != 0)) return std::nullopt;
+    } else if (day > mday[month]) {
+        return std::nullopt;
+    }
+    if (--month <= 0) {
+        month += 12;
+        year -= 1;
+    }
+    const std::int64_t days = 365LL * year + year / 4 - year / 100 + year / 400 + 367LL * month / 12 - 30 + day - 1 - 719527 + 31 + 28;
+    return static_cast<std::time_t>(days * 86400 + hour * 3600 + min * 60 + sec);
+}
+
+namespace {
+
+const std::string* response_header(const Response& r, std::string_view name) {
+    for (const auto& [k, v] : r.headers)
+        if (iequal(k, name)) return &v;
+    return nullptr;
+}
+
+// ngx_http_test_if_match: `list` names the answer's ETag (or is "*"); `weak` lets W/ tags match.
+bool etag_listed(const Response& r, std::string_view list, bool weak) {
+    if (list == "*") return true;
+    const std::string* found = response_header(r, "ETag");
+    if (!found) return false;
+    std::string_view tag = *found;
+    if (weak && tag.size() > 2 && tag[0] == 'W' && tag[1] == '/') tag.remove_prefix(2);
+    const std::string_view* etag = &tag;
+    std::size_t p = 0;
+    while (p < list.size()) {
+        if (weak && list.size() - p > 2 && list[p] == 'W' && list[p + 1] == '/') p += 2;
+        if (etag->size() > list.size() - p) return false;
+        if (list.compare(p, etag->size(), *etag) == 0) {
+            p += etag->size();
+            while (p < list.size() && (list[p] == ' ' || list[p] == '\t')) ++p;
+            if (p == list.size() || list[p] == ',') return true;
+        }
+        while (p < list.size() && list[p] != ',') ++p;
+        while (p < list.size() && (list[p] == ' ' || list[p] == '\t' || list[p] == ',')) ++p;
+    }
+    return false;
+}
+
+void drop_file(Response& r) {
+    if (r.file_fd >= 0) ::close(r.file_fd);
+    r.file_fd = -1;
+}
+
+}  // namespace
+
+void not_modified_filter(Response& r, const ir::Location& loc, const RequestContext& ctx) {
+    if (r.status != 200 || r.special) return;
+    const Request& req = ctx.request;
+    const auto refuse = [&] {
+        // ngx_http_filter_finalize_request: every header cleaned, the connection dropped after.
+        drop_file(r);
+        r = Response{};
+        set_error(r, 412, loc.server_tokens);
+        r.drop_after = true;
+    };
+    if (const std::string* ius = req.header("If-Unmodified-Since")) {
+        const auto t = parse_http_time(*ius);
+        if (!r.last_modified || !t || *t < *r.last_modified) return refuse();
+    }
+    if (const std::string* im = req.header("If-Match"); im && !etag_listed(r, *im, false)) return refuse();
+    const std::string* ims = req.header("If-Modified-Since");
+    const std::string* inm = req.header("If-None-Match");
+    if (!ims && !inm) return;
+    if (ims) {
+        // ngx_http_test_if_modified: true means the file counts as modified.
+        bool modified = true;
+        if (r.last_modified && loc.if_modified_since != ir::Location::IfModifiedSince::off) {
+            const auto t = parse_http_time(*ims);
+            if (t && *t == *r.last_modified) modified = false;
+            else modified = loc.if_modified_since == ir::Location::IfModifiedSince::exact || !t || *t < *r.last_modified;
+        }
+        if (modified) return;
+    }
+    if (inm && !etag_listed(r, *inm, true)) return;
+    r.status = 304;
+    r.content_type.clear();
+    r.content_length.reset();
+    r.accept_ranges = false;
+    r.body.clear();
+    drop_file(r);
+}
+
+void range_filter(Response& r, const ir::Location& loc, const RequestContext& ctx) {
+    const Request& req = ctx.request;
+    // Only a static file's 200 (nginx's allow_ranges) with its length known.
+    if (req.version < 10 || r.status != 200 || !r.accept_ranges || !r.content_length) return;
+    if (loc.max_ranges == 0) {
+        r.accept_ranges = false;
+        return;
+    }
+    const std::string* range = req.header("Range");
+    if (!range || range->size() < 7 || !iequal(std::string_view(*range).substr(0, 6), "bytes=")) return;
+    if (const std::string* if_range = req.header("If-Range")) {
+        if (if_range->size() >= 2 && if_range->back() == '"') {
+            const std::string* etag = response_header(r, "ETag");
+            if (!etag || *etag != *if_range) return;
+        } else {
+            if (!r.last_modified) return;
+            const auto t = parse_http_time(*if_range);
+            if (!t || *t != *r.last_modified) return;
+        }
+    }
+    // ngx_http_range_parse
+    const auto length = static_cast<std::int64_t>(*r.content_length);
+    struct Span { std::int64_t start, end; };
+    std::vector<Span> spans;
+    std::int64_t size = 0;
+    std::int64_t left = loc.max_ranges < 0 ? INT64_MAX : loc.max_ranges;
+    const std::string& v = *range;
+    std::size_t p = 6;
+    const auto at = [&](std::size_t i) { return i < v.size() ? v[i] : '\0'; };
+    const auto digit = [&](std::size_t i) { return at(i) >= '0' && at(i) <= '9'; };
+    enum class Verdict { ok, unsatisfiable, declined } verdict = Verdict::ok;
+    const std::int64_t cutoff = INT64_MAX / 10, cutlim = INT64_MAX % 10;
+    for (;;) {
+        std::int64_t start = 0, end = 0;
+        bool suffix = false, open_end = false;
+        while (at(p) == ' ') ++p;
+        if (at(p) != '-') {
+            if (!digit(p)) { verdict = Verdict::unsatisfiable; break; }
+            while (digit(p)) {
+                if (start >= cutoff && (start > cutoff || at(p) - '0' > cutlim)) { verdict = Verdict::unsatisfiable; break; }
+                start = start * 10 + (at(p++) - '0');
+            }
+            if (verdict != Verdict::ok) break;
+            while (at(p) == ' ') ++p;
+            if (at(p++) != '-') { verdict = Verdict::unsatisfiable; break; }
+            while (at(p) == ' ') ++p;
+            if (at(p) == ',' || at(p) == '\0') {
+                end = length;
+                open_end = true;
+            }
+        } else {
+            suffix = true;
+            ++p;
+        }
+        if (!open_end) {
+            if (!digit(p)) { verdict = Verdict::unsatisfiable; break; }
+            while (digit(p)) {
+                if (end >= cutoff && (end > cutoff || at(p) - '0' > cutlim)) { verdict = Verdict::unsatisfiable; break; }
+                end = end * 10 + (at(p++) - '0');
+            }
+            if (verdict != Verdict::ok) break;
+            while (at(p) == ' ') ++p;
+            if (at(p) != ',' && at(p) != '\0') { verdict = Verdict::unsatisfiable; break; }
+            if (suffix) {
+                start = end < length ? length - end : 0;
+                end = length - 1;
+            }
+            end = end >= length ? length : end + 1;
+        }
+        if (start < end) {
+            spans.push_back({start, end});
+            if (size > INT64_MAX - (end - start)) { verdict = Verdict::unsatisfiable; break; }
+            size += end - start;
+            if (left-- == 0) { verdict = Verdict::declined; break; }
+        } else if (start == 0) {
+            verdict = Verdict::declined;
+            break;
+        }
+        if (at(p++) != ',') break;
+    }
+    if (verdict == Verdict::ok && spans.empty()) verdict = Verdict::unsatisfiable;
+    if (verdict == Verdict::ok && size > length) verdict = Verdict::declined;
+    if (verdict == Verdict::declined) return;
+    if (verdict == Verdict::unsatisfiable) {
+        // The 416 page, with what nginx's special response clears.
+        drop_file(r);
+        std::vector<std::pair<std::string, std::string>> headers;
+        for (auto& h : r.headers)
+            if (!iequal(h.first, "ETag")) headers.push_back(std::move(h));
+        r = Response{};
+        r.headers = std::move(headers);
+        r.headers.emplace_back("Content-Range", "bytes */" + std::to_string(length));
+        set_error(r, 416, loc.server_tokens);
+        return;
+    }
+    r.status = 206;
+    r.accept_ranges = false;
+    r.body.clear();
+    if (spans.size() == 1) {
+        r.headers.emplace_back("Content-Range", "bytes " + std::to_string(spans[0].start) + "-" +
+                                                    std::to_string(spans[0].end - 1) + "/" + std::to_string(length));
+        r.content_length = static_cast<std::uint64_t>(spans[0].end - spans[0].start);
+        r.parts.push_back({{}, spans[0].start, spans[0].end - spans[0].start});
+        return;
+    }
+    // multipart/byteranges, nginx's 20-digit boundary
+    char boundary[32];
+    std::snprintf(boundary, sizeof boundary, "%020llu", static_cast<unsigned long long>(next_temp_number()));
+    const std::string part_head = "\r\n--" + std::string(boundary) + "\r\n" +
+                                  (r.content_type.empty() ? std::string() : "Content-Type: " + r.content_type + "\r\n") +
+                                  "Content-Range: bytes ";
+    r.content_type = "multipart/byteranges; boundary=" + std::string(boundary);
+    std::uint64_t total = 0;
+    for (const Span& s : spans) {
+        std::string head = part_head + std::to_string(s.start) + "-" + std::to_string(s.end - 1) + "/" +
+                           std::to_string(length) + "\r\n\r\n";
+        total += head.size() + static_cast<std::uint64_t>(s.end - s.start);
+        r.parts.push_back({std::move(head), 0, -1});
+        r.parts.push_back({{}, s.start, s.end - s.start});
+    }
+    std::string tail = "\r\n--" + std::string(boundary) + "--\r\n";
+    total += tail.size();
+    r.parts.push_back({std::move(tail), 0, -1});
+    r.content_length = total;
 }
 
 }  // namespace ngxlite::runtime

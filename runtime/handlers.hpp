@@ -31,12 +31,14 @@ struct Response {
     int status = 200;
     std::string content_type;
     std::optional<std::uint64_t> content_length;
-    std::optional<std::time_t> last_modified;
+    std::optional<std::time_t> last_modified;  // nginx's last_modified_time (nullopt: -1)
+    bool last_modified_listed = false;  // add_header Last-Modified put it among the headers
     std::string location;  // made absolute by ngxlite: sent before Connection, as nginx does
     std::vector<std::pair<std::string, std::string>> headers;  // Location as given, ETag, add_header
     std::string body;
     int file_fd = -1;  // a static file streamed after the header
     bool close = false;
+    bool drop_after = false;  // nginx's filter_finalize: the connection is dropped once it is out
     bool special = false;  // nginx's own page for the status: error_page may replace it
     bool accept_ranges = false;  // nginx's range filter adds it after every other header
     bool chunked = false;        // sent with Transfer-Encoding: chunked (no Content-Length)
@@ -92,6 +94,16 @@ void set_error(Response& r, int status, bool tokens);
 void add_location_headers(Response& r, const ir::Location& loc, RequestContext& ctx, std::time_t now);
 // The answer's headers as $sent_http_* sees them: nginx's own fields, then the list.
 std::vector<std::pair<std::string, std::string>> sent_headers(const Response& r);
+// ngx_next_temp_number: temporary files' names and multipart boundaries share it.
+std::uint64_t next_temp_number();
+// ngx_parse_http_time.
+std::optional<std::time_t> parse_http_time(std::string_view v);
+// The not-modified filter (If-Unmodified-Since, If-Match: 412; If-Modified-Since with
+// if_modified_since, If-None-Match: 304), on a 200 before add_header.
+void not_modified_filter(Response& r, const ir::Location& loc, const RequestContext& ctx);
+// The range filter on a static file's 200 (Range, If-Range, max_ranges): 206 with one
+// part or multipart/byteranges, 416, or Accept-Ranges.
+void range_filter(Response& r, const ir::Location& loc, const RequestContext& ctx);
 // The realip module: the client a trusted proxy names, once per request.
 void apply_real_ip(const ir::Location& loc, RequestContext& ctx);
 // realip, then allow/deny: false when the client is denied.

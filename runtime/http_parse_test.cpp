@@ -5,6 +5,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "runtime/http_parse.hpp"
+#include "runtime/handlers.hpp"
 #include "runtime/request_head.hpp"
 #include "runtime/upstream_response.hpp"
 
@@ -547,4 +548,39 @@ BOOST_AUTO_TEST_CASE(request_bodies) {
     // No body: nothing to read.
     Head none("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
     BOOST_TEST(RequestBody(none.reader).done());
+}
+
+BOOST_AUTO_TEST_CASE(head_sizes_are_the_servers) {
+    // client_header_buffer_size and large_client_header_buffers of the server chosen so
+    // far; max_headers counts the lines taken (an ignored invalid one is not), 494 past it.
+    ir::HttpServer small;
+    small.header_buffer_size = 64;
+    small.large_header_buffers = 1;
+    small.large_header_buffer_size = 128;
+    small.max_headers = 3;
+    ServerSelector selector;
+    selector.add(small, true);
+    const auto read = [&](std::string_view bytes) {
+        Request req;
+        RequestHeadReader reader(selector, req);
+        Step step;
+        while ((step = reader.step(bytes)) == Step::ignored_header) {}
+        return std::pair{step, step == Step::refused ? reader.status() : 0};
+    };
+    BOOST_TEST((read("GET / HTTP/1.0\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n").first == Step::done));
+    BOOST_TEST((read("GET / HTTP/1.0\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\n") == std::pair{Step::refused, 494}));
+    BOOST_TEST((read("GET / HTTP/1.0\r\nA: 1\r\nB: 2\r\nX.Y: 0\r\nC: 3\r\n\r\n").first == Step::done));
+    BOOST_TEST((read("GET /" + std::string(100, 'a') + " HTTP/1.0\r\n\r\n").first == Step::done));
+    BOOST_TEST((read("GET /" + std::string(200, 'a') + " HTTP/1.0\r\n\r\n") == std::pair{Step::refused, 414}));
+    BOOST_TEST((read("GET / HTTP/1.0\r\nX: " + std::string(200, 'b') + "\r\n\r\n") == std::pair{Step::refused, 494}));
+}
+
+BOOST_AUTO_TEST_CASE(http_times_as_nginx_parses_them) {
+    BOOST_TEST(parse_http_time("Sun, 09 Sep 2001 01:46:40 GMT").value_or(-1) == 1000000000);
+    BOOST_TEST(parse_http_time("Sunday, 09-Sep-01 01:46:40 GMT").value_or(-1) == 1000000000);
+    BOOST_TEST(parse_http_time("Sun Sep  9 01:46:40 2001").value_or(-1) == 1000000000);
+    BOOST_TEST(parse_http_time("Mon, 28 Sep 1970 06:00:00 GMT").value_or(-1) == 23349600);
+    BOOST_TEST(!parse_http_time("wrong"));
+    BOOST_TEST(!parse_http_time("Mon, 29 Feb 2001 00:00:00 GMT"));
+    BOOST_TEST(!parse_http_time("Mon, 28 Sep 1970 24:00:00 GMT"));
 }

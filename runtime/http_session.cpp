@@ -331,6 +331,7 @@ public:
 
 private:
     Task<boost::system::error_code> pause(std::chrono::milliseconds ms) {
+        stream_.timed().expires_never();  // a delayed write is no timed-out one (send_timeout restarts after)
         asio::steady_timer timer(stream_.get_executor(), ms);
         auto [ec] = co_await timer.async_wait(use_tuple);
         (void)ec;
@@ -685,9 +686,13 @@ Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer, bool pipelin
                 set_error(resp, 500, loc->server_tokens);
                 break;
             }
-            const bool close = resp.close;
-            resp = Response{};
-            resp.close = close;
+            // An internal redirect keeps the answer's Location (nginx's headers_out.location).
+            Response kept;
+            kept.close = resp.close;
+            kept.location = std::move(resp.location);
+            for (auto& h : resp.headers)
+                if (iequal(h.first, "Location")) kept.headers.push_back(std::move(h));
+            resp = std::move(kept);
             if (!follow(next, ctx, uri_changes, *cfg)) {
                 set_error(resp, 500, loc->server_tokens);
                 break;
@@ -707,6 +712,12 @@ Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer, bool pipelin
         }
     }
     if (resp.status >= 494 && resp.status <= 497) resp.status = 400;  // sent and logged as 400
+    if (resp.status == 204) {  // ngx_http_header_filter: no body, no type, no length
+        resp.content_type.clear();
+        resp.content_length.reset();
+        resp.last_modified.reset();
+        resp.body.clear();
+    }
     ctx.status = resp.status;
     if (resp.close && resp.status == 444) {
         cfg->access_logs->write(loc->access_logs, cfg->ir->http->log_formats, ctx);
@@ -723,7 +734,11 @@ Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer, bool pipelin
         }
     }
     const std::time_t now = std::time(nullptr);  // one clock reading for Date and Expires, as nginx
+    // nginx's header filters in their order: not modified, headers (add_header, expires), range.
+    not_modified_filter(resp, *loc, ctx);
     add_location_headers(resp, *loc, ctx, now);
+    range_filter(resp, *loc, ctx);
+    ctx.status = resp.status;
     const bool head_only = req.method == "HEAD";
     // The chunked filter: an answer of unknown length, or one trailers follow (add_trailer
     // with a status it applies to), goes chunked to an HTTP/1.1 client.
@@ -742,7 +757,7 @@ Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer, bool pipelin
     const boost::system::error_code wec = co_await send_response(stream, ctx, resp, *loc, response_head, !head_only, *cfg);
     if (!wec && !refused) loc = co_await post_action(c, ctx, loc, uri_changes);
     cfg->access_logs->write(loc->access_logs, cfg->ir->http->log_formats, ctx);
-    if (wec) co_return false;
+    if (wec || resp.drop_after) co_return false;
     // A body nobody read is read and dropped (nginx's discarded body): the next request follows it.
     if (keep_alive && !body.done() && co_await read_body(stream, buffer, body, *loc, ctx, *cfg, false) != BodyEnd::read)
         co_return false;

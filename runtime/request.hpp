@@ -88,6 +88,9 @@ struct RequestContext {
     // Variables a request sets: `set`, and regexes' (?<name>) captures; the last wins.
     std::vector<std::pair<std::string, std::string>> user_variables;
     const std::vector<ir::Map>* maps = nullptr;  // http{}'s or stream{}'s map variables
+    // A map's value once evaluated (nginx caches a variable's value for the request;
+    // `volatile` maps are evaluated at each use).
+    mutable std::vector<std::pair<std::string, std::string>> map_cache;
     const StreamFacts* stream = nullptr;         // a stream session's own variables
     const std::vector<std::string>* set_names = nullptr;  // stream: `set` names, empty until assigned
 

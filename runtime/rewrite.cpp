@@ -1,6 +1,7 @@
 #include "runtime/rewrite.hpp"
 
 #include "runtime/handlers.hpp"
+#include "runtime/text.hpp"
 
 #include <sys/stat.h>
 
@@ -47,7 +48,32 @@ bool holds(const ir::IfCondition& c, RequestContext& ctx) {
 ScriptResult apply_rewrite(const ir::RewriteOp& op, RequestContext& ctx) {
     ScriptResult r;
     Request& req = ctx.request;
-    std::string target = expand(op.replacement, ctx);
+    std::string target;
+    if (op.redirect) {
+        target = expand(op.replacement, ctx);
+    } else {
+        // Captures after the replacement's '?' are escaped as arguments when the request's
+        // URI came %-escaped or with '+' (ngx_http_script_copy_capture_code).
+        const std::string_view path = std::string_view(req.request_uri).substr(0, req.request_uri.find('?'));
+        const bool quoted = path.find_first_of("%+") != std::string_view::npos;
+        bool in_args = false;
+        for (const auto& p : op.replacement.parts) {
+            if (p.kind == ir::Template::Part::Kind::capture && in_args && quoted) {
+                if (static_cast<std::size_t>(p.capture) < ctx.captures.size())
+                    target += percent_escape(ctx.captures[static_cast<std::size_t>(p.capture)], [](unsigned char c) {
+                        return c <= 0x20 || c >= 0x7f || c == '"' || c == '#' || c == '%' || c == '&' || c == '+' ||
+                               c == ';' || c == '<' || c == '>' || c == '?' || c == '\\' || c == '^' || c == '`' ||
+                               c == '{' || c == '|' || c == '}';
+                    });
+                continue;
+            }
+            ir::Template one;
+            one.parts.push_back(p);
+            const std::string piece = expand(one, ctx);
+            if (p.kind == ir::Template::Part::Kind::literal && piece.find('?') != std::string::npos) in_args = true;
+            target += piece;
+        }
+    }
     if (op.redirect) {
         // The request's arguments follow, unless the replacement ended with '?'.
         if (op.add_args && !req.args.empty()) target += (target.find('?') == std::string::npos ? "?" : "&") + req.args;
@@ -85,7 +111,12 @@ ScriptResult run(const std::vector<ir::RewriteOp>& script, RequestContext& ctx, 
     ScriptResult result;
     for (const auto& op : script) {
         switch (op.kind) {
-        case Kind::break_: result.next = ScriptResult::Next::stop; return result;
+        case Kind::break_:
+            // ngx_http_script_break_code: after a URI change, proxy_pass's URI part no
+            // longer replaces the location's prefix.
+            if (uri_changed) ctx.request.valid_location = false;
+            result.next = ScriptResult::Next::stop;
+            return result;
         case Kind::set: ctx.set_variable(op.variable, expand(op.value, ctx)); break;
         case Kind::return_:
             result.next = ScriptResult::Next::respond;

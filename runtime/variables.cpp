@@ -181,6 +181,7 @@ const std::unordered_map<std::string_view, Getter>& getters() {
         {"proxy_protocol_port", [](const RequestContext& c, bool& found) { return proxy_protocol_port(c, &ProxyProtocol::src_port, found); }},
         {"proxy_protocol_server_addr", [](const RequestContext& c, bool& found) { return proxy_protocol_addr(c, &ProxyProtocol::dst_addr, found); }},
         {"proxy_protocol_server_port", [](const RequestContext& c, bool& found) { return proxy_protocol_port(c, &ProxyProtocol::dst_port, found); }},
+        {"realip_remote_port", [](const RequestContext& c, bool&) { return std::to_string(c.connection.remote_port); }},
         {"server_addr", [](const RequestContext& c, bool&) { return c.connection.server_addr; }},
         {"server_port", [](const RequestContext& c, bool&) { return std::to_string(c.connection.server_port); }},
         {"connection", [](const RequestContext& c, bool&) { return std::to_string(c.connection.id); }},
@@ -415,8 +416,15 @@ std::string variable(std::string_view name, const RequestContext& ctx, bool& fou
     for (const auto& [n, v] : ctx.user_variables)
         if (n == name) return v;
     if (ctx.maps)
-        for (const auto& m : *ctx.maps)
-            if (m.variable == name) return map_value(m, ctx);
+        for (const auto& m : *ctx.maps) {
+            if (m.variable != name) continue;
+            if (m.is_volatile) return map_value(m, ctx);
+            for (const auto& [n, v] : ctx.map_cache)
+                if (n == name) return v;
+            std::string v = map_value(m, ctx);
+            ctx.map_cache.emplace_back(m.variable, v);
+            return v;
+        }
     if (auto it = getters().find(name); it != getters().end()) return it->second(ctx, found);
     if (name.starts_with("ssl_")) {
         if (auto v = tls_variable(name, ctx.connection.ssl)) {

@@ -199,6 +199,7 @@ struct Map {
     std::string variable;
     Template source;
     bool hostnames = false;
+    bool is_volatile = false;  // `volatile`: evaluated at each use, not once per request
     std::vector<std::pair<std::string, Template>> exact;
     struct RegexEntry {
         std::shared_ptr<const Regex> regex;
@@ -396,6 +397,7 @@ struct Location {
     std::int64_t expires_seconds = 0;  // access/modified: the offset; daily: seconds after midnight
     std::vector<AccessLog> access_logs;  // empty: access_log off
     std::vector<std::string> index{"index.html"};
+    std::vector<Template> index_values;  // the same, compiled (index names may hold variables)
     std::shared_ptr<const MimeTypes> types;  // the innermost types {} block
     std::string default_type = "text/plain";
     bool server_tokens = true;
