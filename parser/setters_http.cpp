@@ -95,7 +95,7 @@ void add_listen(Compiler& c, Directive& server, const ir::Listen& opt, bool set,
 
 void server_block(Compiler& c, Directive& d) {
     auto& st = c.http();
-    st.servers.push_back({&d, false, {}, {}, std::nullopt, {}});
+    st.servers.push_back({&d, false, {}, {}, std::nullopt});
     const std::size_t index = st.servers.size() - 1;
     c.parse_block(d, kHttpServer);
     auto& info = c.http().servers[index];
