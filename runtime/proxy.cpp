@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 
 #include <chrono>
+#include <cstring>
 
 namespace ngxlite::runtime {
 
@@ -152,6 +153,7 @@ struct Answer {
     const UpstreamHead& head;
     const HeadRead& read;
     char* buffer;
+    std::size_t capacity;
 };
 
 constexpr std::string_view kMoreThanLength = "upstream sent more data than specified in \"Content-Length\" header";
@@ -216,6 +218,19 @@ FirstPiece first_piece(const Exchange& ex, BodyFraming framing, const UpstreamHe
     return first;
 }
 
+// Whether the body goes a full buffer at a time (proxy_buffering, or the upstream's
+// X-Accel-Buffering): a chunked one still goes chunk by chunk, as nginx's chunked filter
+// passes each buffer that ends a chunk.
+bool holds_body(const ir::ProxySettings& p, const UpstreamHead& head, BodyFraming framing) {
+    if (framing != BodyFraming::length && framing != BodyFraming::until_close) return false;
+    if (p.change_buffering)
+        if (const auto accel = head.find("X-Accel-Buffering")) {
+            if (iequal(*accel, "yes")) return true;
+            if (iequal(*accel, "no")) return false;
+        }
+    return p.buffering;
+}
+
 // The rest of the body after the first piece, as it comes.
 Task<RelayEnd> relay_rest(Relay& relay, BodyFraming framing, char* buffer, std::uint64_t length_left, ChunkedParser& chunks) {
     // Statements, not a conditional expression: GCC 12 miscompiles co_await in one.
@@ -249,6 +264,20 @@ Task<bool> send_response(const Exchange& ex, const Answer& answer, bool client_k
     Relay relay{ex.client, ex.upstream, ex.loc.send_timeout, ex.loc.proxy->read_timeout, ex.result.sent, to_client.chunked};
     // An HTTP/0.9 client, or an HTTP/0.9 answer, gets the body alone.
     const bool headless = ctx.request.version == 9 || http09;
+    if (holds_body(*ex.loc.proxy, head, framing) && !first.last) {
+        const ir::ProxySettings& p = *ex.loc.proxy;
+        HeldBody held{headless ? std::string_view() : out, first.size,
+                      static_cast<std::size_t>(std::max<std::int64_t>(1, p.buffer_size - static_cast<std::int64_t>(head.size()))),
+                      static_cast<std::size_t>(std::max<std::int64_t>(1, p.buffers_size)), answer.capacity, std::nullopt};
+        if (framing == BodyFraming::length) held.left = *head.content_length() - first.size;
+        held.size = std::min(held.size, held.capacity);
+        std::memmove(answer.buffer, body, first.size);
+        const RelayEnd end = co_await relay_held(relay, answer.buffer, held);
+        ctx.sent_header_block = std::move(out);
+        if (!relay_finished(ex, end)) co_return false;
+        ex.result.keep_alive = to_client.keep_alive;
+        co_return reusable && end.kind == RelayEnd::Kind::complete;
+    }
     bool sent = false;
     if (!first.invalid) sent = co_await send_head_and_body(relay, headless ? std::string_view() : out, body, first.size, first.last);
     ctx.sent_header_block = std::move(out);
@@ -559,7 +588,7 @@ Task<ProxyResult> proxy_http(TransportStream& client, beast::flat_buffer& client
             ~Timing() { append(c.upstream_response_time, seconds_since(t)); }
         } timing{ctx, attempt_start};
         const Exchange exchange{client, *upstream, loc, ctx, cfg, peer_url, result};
-        const bool reusable = co_await send_response(exchange, Answer{head, read, buffer.data()}, client_keep_alive);
+        const bool reusable = co_await send_response(exchange, Answer{head, read, buffer.data(), buffer.size()}, client_keep_alive);
         if (reusable && idle && connection_requests + 1 < group.keepalive_requests)
             idle->put({std::move(upstream), connection_requests + 1, connection_opened}, std::move(key));
         co_return result;

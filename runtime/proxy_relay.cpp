@@ -152,6 +152,31 @@ Task<RelayEnd> relay_until_close(Relay& relay, char* buffer) {
     }
 }
 
+Task<RelayEnd> relay_held(Relay& relay, char* buffer, HeldBody held) {
+    std::size_t full = held.first_size;
+    for (;;) {
+        std::size_t room = held.capacity - held.filled;
+        if (held.left) room = static_cast<std::size_t>(std::min<std::uint64_t>(room, *held.left));
+        const Transfer read = co_await read_chunk(relay.upstream, buffer + held.filled, room, relay.read_timeout);
+        held.filled += read.bytes;
+        if (held.left) *held.left -= read.bytes;
+        const bool end = held.left ? *held.left == 0 : read.bytes == 0 && read.ec == asio::error::eof;
+        const bool failed = !end && read.bytes == 0;
+        // A closed or failed upstream's bytes still go (nginx's event pipe flushes on
+        // upstream_eof and upstream_error); a timed-out one's stay (nginx finalizes at once).
+        if (failed && read.ec == beast::error::timeout) co_return upstream_failed(read.ec);
+        if (end || failed || held.filled >= full) {
+            if (!co_await send_head_and_body(relay, held.head, buffer, held.filled, end))
+                co_return RelayEnd{RelayEnd::Kind::client_failed, {}};
+            held.head = {};
+            held.filled = 0;
+            full = held.size;
+        }
+        if (end) co_return RelayEnd{};
+        if (failed) co_return upstream_failed(read.ec);
+    }
+}
+
 Task<void> tunnel(TransportStream& client, TransportStream& upstream, ir::Msec idle, SentBytes& sent) {
     using namespace asio::experimental::awaitable_operators;
     std::uint64_t to_client = 0;

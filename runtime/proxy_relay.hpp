@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string_view>
 
 namespace ngxlite::runtime {
@@ -61,6 +62,17 @@ struct RelayEnd {
     boost::system::error_code error;
 };
 
+// What a relay with proxy_buffering on holds back: nginx's event pipe passes a buffer on
+// only once it is full or the body has ended, and the head waits with the first one.
+struct HeldBody {
+    std::string_view head;          // the client's head, not sent yet
+    std::size_t filled = 0;         // body bytes already at the buffer's start
+    std::size_t first_size = 1;     // what fills the first buffer (proxy_buffer_size less the upstream head)
+    std::size_t size = 1;           // what fills each later one (proxy_buffers' size)
+    std::size_t capacity = 0;       // the buffer's size
+    std::optional<std::uint64_t> left;  // the body's bytes still to come; none: up to the close
+};
+
 // Writes the head (may be empty) and `size` bytes of body at `data` in one write, framed
 // as a chunk for a chunked client (the last chunk after it when `last`). False when the
 // write failed.
@@ -73,6 +85,8 @@ Task<RelayEnd> relay_length(Relay& relay, char* buffer, std::uint64_t left);
 Task<RelayEnd> relay_chunked(Relay& relay, char* buffer, ChunkedParser& parser);
 // The rest of a body that ends when the upstream closes.
 Task<RelayEnd> relay_until_close(Relay& relay, char* buffer);
+// The rest of a body of known length or up to the close, a full buffer at a time.
+Task<RelayEnd> relay_held(Relay& relay, char* buffer, HeldBody held);
 
 // nginx's ngx_http_upstream_process_upgraded: both directions until one side closes or
 // stays silent for `idle`; bytes to the client are counted.
