@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <cstring>
 #include <optional>
 #include <tuple>
 #include <vector>
@@ -162,15 +163,19 @@ Task<RelayEnd> relay_held(Relay& relay, char* buffer, HeldBody held) {
         if (held.left) *held.left -= read.bytes;
         const bool end = held.left ? *held.left == 0 : read.bytes == 0 && read.ec == asio::error::eof;
         const bool failed = !end && read.bytes == 0;
-        // A closed or failed upstream's bytes still go (nginx's event pipe flushes on
-        // upstream_eof and upstream_error); a timed-out one's stay (nginx finalizes at once).
-        if (failed && read.ec == beast::error::timeout) co_return upstream_failed(read.ec);
-        if (end || failed || held.filled >= full) {
-            if (!co_await send_head_and_body(relay, held.head, buffer, held.filled, end))
+        // A timed-out upstream's bytes stay (nginx finalizes at once, flushing only the
+        // head); a closed or failed one's go (its event pipe flushes them).
+        if (failed && read.ec == beast::error::timeout) held.filled = 0;
+        // Whole buffers go; the rest waits at the buffer's start for the next read.
+        std::size_t out = held.filled;
+        if (!end && !failed) out = held.filled < full ? 0 : full + (held.filled - full) / held.size * held.size;
+        if (out > 0 || end || failed) {
+            if (!co_await send_head_and_body(relay, held.head, buffer, out, end))
                 co_return RelayEnd{RelayEnd::Kind::client_failed, {}};
+            if (out > 0) full = held.size;
             held.head = {};
-            held.filled = 0;
-            full = held.size;
+            held.filled -= out;
+            std::memmove(buffer, buffer + out, held.filled);
         }
         if (end) co_return RelayEnd{};
         if (failed) co_return upstream_failed(read.ec);
