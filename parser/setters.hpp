@@ -19,9 +19,6 @@ void reject_duplicate(Compiler& c, const Directive& d);
 // nginx's `invalid variable name "x"`.
 std::string_view variable_target(const Directive& d, std::size_t index);
 
-// `listen unix:PATH` (http, stream): checked as nginx checks it, then recorded for the
-// runtime to refuse, which does not bind unix sockets yet.
-void refuse_unix_listen(Compiler& c, const Directive& d);
 
 // Index of `word` in the spec's allowed values (case-insensitive), or -1.
 int value_index(const DirectiveSpec& spec, std::string_view word);

@@ -194,7 +194,6 @@ void listen(Compiler& c, Directive& d) {
             fail_at(d.where, "invalid parameter \"" + a + "\"");
         }
     }
-    if (u.unix_socket) return refuse_unix_listen(c, d);
     opt.endpoint = u.addrs.at(0);
     opt.wildcard = u.wildcard;
     for (unsigned p = opt.endpoint.port; p <= std::max<unsigned>(opt.endpoint.port, last_port); ++p) {
@@ -516,7 +515,8 @@ void proxy_pass(Compiler& c, Directive& d) {
     o.no_resolve = true;
     ParsedUrl u = parse_url(std::string_view(url).substr(skip), o);
     if (!u.err.empty()) fail_at(d.where, u.err + " in upstream \"" + url.substr(skip) + "\"");
-    if (!u.unix_socket) add_upstream(c.http().upstreams, d, u, url.substr(skip, url.size() - skip - u.uri.size()), false);
+    const std::string name = u.unix_socket ? u.addrs.at(0).text() : url.substr(skip, url.size() - skip - u.uri.size());
+    add_upstream(c.http().upstreams, d, u, name, false);
     if (!u.uri.empty() && location_has_no_uri_rule(c))
         fail_at(d.where, "\"proxy_pass\" cannot have URI part in location given by regular expression, "
                          "or inside named location, or inside \"if\" statement, or inside \"limit_except\" "
@@ -607,7 +607,7 @@ void keepalive_timeout(Compiler& c, Directive& d) {
 
 void access_rule(Compiler&, Directive& d) {
     const std::string& v = d.args[1];
-    if (v == "all" || v.starts_with("unix:")) return;
+    if (v == "all" || v == "unix:") return;
     std::string addr = v.substr(0, v.find('/'));
     std::string mask = v.find('/') == std::string::npos ? "" : v.substr(v.find('/') + 1);
     unsigned char buf[16];

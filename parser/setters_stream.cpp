@@ -65,7 +65,6 @@ void listen(Compiler& c, Directive& d) {
             fail_at(d.where, "invalid parameter \"" + a + "\"");
         }
     }
-    if (u.unix_socket) return refuse_unix_listen(c, d);
     l.endpoint = u.addrs.at(0);
     l.wildcard = u.wildcard;
     for (const auto& s : c.stream().servers)
@@ -102,7 +101,7 @@ void proxy_pass(Compiler& c, Directive& d) {
     o.no_resolve = true;
     ParsedUrl u = parse_url(d.args[1], o);
     if (!u.err.empty()) fail_at(d.where, u.err + " in upstream \"" + d.args[1] + "\"");
-    if (!u.unix_socket) add_upstream(c.stream().upstreams, d, u, d.args[1], false);
+    add_upstream(c.stream().upstreams, d, u, u.unix_socket ? u.addrs.at(0).text() : d.args[1], false);
 }
 
 void define_block_variable(Compiler& c, Directive& d) {
@@ -138,7 +137,7 @@ void finish_stream(Compiler& c) {
                 o.no_resolve = true;
                 const ParsedUrl u = parse_url(server.proxy_pass, o);
                 server.upstream_index = find_upstream(st.upstreams, u);
-                if (server.upstream_index < 0 && !u.unix_socket)  // the setter registered one
+                if (server.upstream_index < 0)  // the setter registered one
                     fail("no upstream for \"" + server.proxy_pass + "\"" + at(p->where));
             }
         }

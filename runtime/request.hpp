@@ -24,10 +24,12 @@ struct ConnectionInfo {
     std::string remote_addr;
     std::string server_addr;
     std::uint16_t remote_port = 0;
-    std::uint16_t server_port = 0;
+    std::uint16_t server_port = 0;  // 0: a unix socket's (server_addr is "unix:PATH")
     // The PROXY protocol header's addresses (`listen ... proxy_protocol`), when it had some.
     std::shared_ptr<const ProxyProtocol> proxy_protocol;
     std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();  // keepalive_time, $connection_time
+    // The listening address in error lines' "server: ..." ("127.0.0.1:8080", "unix:PATH").
+    std::string server_text() const { return server_port ? server_addr + ":" + std::to_string(server_port) : server_addr; }
 };
 
 struct Request {

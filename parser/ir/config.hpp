@@ -30,12 +30,18 @@ struct SourceLocation {
     std::string in() const { return " in " + file + ":" + std::to_string(line); }
 };
 
-// A numeric socket address, resolved at load time ("127.0.0.1", 8080).
+// A numeric socket address, resolved at load time ("127.0.0.1", 8080), or a unix-domain
+// socket's path ("unix:/run/app.sock": `ip` holds the path, no port).
 struct Endpoint {
     std::string ip;
     std::uint16_t port = 0;
     bool ipv6 = false;
-    std::string text() const { return ipv6 ? "[" + ip + "]:" + std::to_string(port) : ip + ":" + std::to_string(port); }
+    bool unix_socket = false;
+    // nginx's addr_text: "unix:PATH" for a unix socket.
+    std::string text() const {
+        if (unix_socket) return "unix:" + ip;
+        return ipv6 ? "[" + ip + "]:" + std::to_string(port) : ip + ":" + std::to_string(port);
+    }
     bool operator==(const Endpoint&) const = default;
 };
 
@@ -357,8 +363,8 @@ struct TryFiles {
 // allow/deny: the first rule matching the client's address decides.
 struct AccessRule {
     bool allow = false;
-    bool all = false;  // "all": every address (unix: rules are kept as never matching)
-    bool unix_socket = false;
+    bool all = false;  // "all": every address
+    bool unix_socket = false;  // "unix:": every unix-domain peer
     bool ipv6 = false;
     std::array<unsigned char, 16> address{};
     std::array<unsigned char, 16> mask{};
