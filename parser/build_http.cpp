@@ -246,6 +246,7 @@ ir::ProxySettings merge_proxy(Compiler& c, const Scope& s, const Directive& pass
         const bool explicit_block = p.upstream_index >= 0 && ups[static_cast<std::size_t>(p.upstream_index)]->explicit_block;
         // ngx_http_proxy_set_vars: a unix socket's Host is "localhost".
         p.proxy_host = u.unix_socket ? "localhost" : u.host + (u.no_port || u.port == o.default_port || explicit_block ? "" : ":" + std::to_string(u.port));
+        p.proxy_port = u.unix_socket ? "" : std::to_string(u.no_port ? o.default_port : u.port);
     }
     p.connect_timeout = ir::Msec(s.value<std::int64_t>("proxy_connect_timeout", 60000));
     p.read_timeout = ir::Msec(s.value<std::int64_t>("proxy_read_timeout", 60000));

@@ -323,6 +323,7 @@ Task<ProxyResult> proxy_http(TransportStream& client, beast::flat_buffer& client
     } else {
         state = upstream_state(http_cfg.upstreams, static_cast<std::size_t>(p.upstream_index), client.timed().timers());
         ctx.proxy_host = p.proxy_host;
+        ctx.proxy_port = p.proxy_port;
         uri = upstream_uri(p, loc, ctx.request);
     }
     const ir::UpstreamGroup& group = state->group;
@@ -363,7 +364,6 @@ Task<ProxyResult> proxy_http(TransportStream& client, beast::flat_buffer& client
         // nginx's log handler puts a ':' between a unix socket's path and the URI.
         const std::string peer_url = std::string(scheme) + endpoint.text() + (endpoint.unix_socket ? ":" : "") + uri;
         append(ctx.upstream_addr, endpoint.text());
-        ctx.proxy_port = endpoint.unix_socket ? std::string() : std::to_string(endpoint.port);
         const auto attempt_start = clock::now();
         std::string_view phase = "connecting to upstream";
         bool request_sent = false;

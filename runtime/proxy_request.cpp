@@ -105,6 +105,7 @@ VariableTarget resolve_variable_pass(const ir::ProxySettings& p, RequestContext&
         no_port = false;
     }
     ctx.proxy_host = std::string(no_port || port == default_port ? host : hostport);
+    ctx.proxy_port = std::to_string(port);
     t.group = runtime_upstream(http.upstreams, host, port, no_port, hostport, t.literal);
     if (!t.group) {
         cfg.log_for(ctx).write(LogLevel::error, "no resolver defined to resolve " + std::string(host) + describe(ctx), ctx.connection.id);

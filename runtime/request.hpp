@@ -120,7 +120,7 @@ struct RequestContext {
     std::string sent_header_block;  // $sent_http_* of a proxied answer: the header as sent
     bool proxying = false;    // the proxy module took the request: $proxy_host is set, if empty
     std::string proxy_host;   // $proxy_host while proxying
-    std::string proxy_port;   // $proxy_port
+    std::string proxy_port;   // $proxy_port while proxying (a unix socket's: empty)
     const std::string* proxy_body = nullptr;  // what goes upstream as the body (proxy_set_body or the client's)
     // One entry per upstream attempt, joined with ", " as nginx's $upstream_* variables.
     std::string upstream_addr;           // $upstream_addr

@@ -256,7 +256,7 @@ const std::unordered_map<std::string_view, Getter>& getters() {
          }},
         {"pid", [](const RequestContext&, bool&) { return std::to_string(::getpid()); }},
         {"proxy_host", [](const RequestContext& c, bool& found) { found = c.proxying; return c.proxy_host; }},
-        {"proxy_port", [](const RequestContext& c, bool& found) { found = !c.proxy_port.empty(); return c.proxy_port; }},
+        {"proxy_port", [](const RequestContext& c, bool& found) { found = c.proxying; return c.proxy_port; }},
         {"proxy_internal_body_length", [](const RequestContext& c, bool& found) {
              // nginx: the client's length (even when the body is not passed), or proxy_set_body's.
              const bool set_body = c.proxy_body && c.proxy_body != &c.request.body;

@@ -317,6 +317,7 @@ struct ProxySettings {
     std::string upstream;        // the upstream group name it reaches (when static)
     int upstream_index = -1;     // into HttpConfig::upstreams (when static)
     std::string proxy_host;      // $proxy_host: the name, with the port unless it is the default
+    std::string proxy_port;      // $proxy_port: the URL's port or the scheme's; none for a unix socket
     std::string scheme;          // "http" or "https"
     SourceLocation where;        // the proxy_pass directive
     std::string uri;             // the URI part of proxy_pass
