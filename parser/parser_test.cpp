@@ -305,3 +305,20 @@ BOOST_AUTO_TEST_CASE(unix_sockets_as_nginx_parses_them) {
         "[emerg] too long path in the unix domain socket"));
     BOOST_TEST(p.error(http("server { location / { allow unix:/x; } }")) == "[emerg] invalid parameter \"unix:/x\" in {p}/nginx.conf:3");
 }
+
+BOOST_AUTO_TEST_CASE(stream_access_rules_merge_as_nginx) {
+    Prefix p;
+    auto r = p.load("events {}\nstream {\n deny 10.0.0.0/8;\n"
+                    " server { listen unix:/run/s.sock; proxy_pass 127.0.0.1:1; }\n"
+                    " server { listen 127.0.0.1:18081; proxy_pass 127.0.0.1:1; allow unix:; deny all; }\n}\n");
+    BOOST_REQUIRE(r.config);
+    const auto& servers = r.config->stream->servers;
+    BOOST_TEST(servers.at(0).listens.at(0).endpoint.text() == "unix:/run/s.sock");
+    BOOST_REQUIRE(servers.at(0).access_rules.size() == 1u);  // stream{}'s, inherited
+    BOOST_TEST(!servers.at(0).access_rules[0].allow);
+    BOOST_REQUIRE(servers.at(1).access_rules.size() == 2u);  // its own replace them
+    BOOST_TEST(servers.at(1).access_rules[0].unix_socket);
+    BOOST_TEST(servers.at(1).access_rules[1].all);
+    BOOST_TEST(p.error("events {}\nstream { server { listen 127.0.0.1:18081; proxy_pass 127.0.0.1:1; deny 10.0.0.1/33; } }\n") ==
+               "[emerg] invalid parameter \"10.0.0.1/33\" in {p}/nginx.conf:2");
+}

@@ -605,20 +605,6 @@ void keepalive_timeout(Compiler& c, Directive& d) {
     d.value = *t;
 }
 
-void access_rule(Compiler&, Directive& d) {
-    const std::string& v = d.args[1];
-    if (v == "all" || v == "unix:") return;
-    std::string addr = v.substr(0, v.find('/'));
-    std::string mask = v.find('/') == std::string::npos ? "" : v.substr(v.find('/') + 1);
-    unsigned char buf[16];
-    const bool v6 = addr.find(':') != std::string::npos;
-    if (::inet_pton(v6 ? AF_INET6 : AF_INET, addr.c_str(), buf) != 1) fail_at(d.where, "invalid parameter \"" + v + "\"");
-    if (!mask.empty()) {
-        auto bits = parse_number(mask);
-        if (!bits || *bits > (v6 ? 128 : 32)) fail_at(d.where, "invalid parameter \"" + v + "\"");
-    }
-}
-
 void ssl_enable(Compiler& c, Directive& d) {
     reject_duplicate(c, d);
     if (!iequals(d.args[1], "on") && !iequals(d.args[1], "off"))

@@ -153,6 +153,9 @@ void finish_stream(Compiler& c) {
         for (const auto& d : s.innermost().directives)
             if (d->name() == "proxy_pass" || d->name() == "return") handler = d.get();
         if (handler && handler->name() == "return") server.return_value = compile_template(handler->args[1], handler->where);
+        if (const Block* b = s.innermost_with({"allow", "deny"}))
+            for (const auto& d : b->directives)
+                if (d->name() == "allow" || d->name() == "deny") server.access_rules.push_back(access_rule_of(*d));
         server.access_logs = merge_access_logs(c, s, st.log_formats);
         server.error_log = merge_error_log(c, s);
         server.ssl_preread = s.value<bool>("ssl_preread", false);
@@ -250,6 +253,7 @@ void register_stream_setters(SetterTable& t) {
     t["ngx_stream_block"] = stream_block;
     t["ngx_stream_core_server"] = server_block;
     t["ngx_stream_core_listen"] = listen;
+    t["ngx_stream_access_rule"] = access_rule;
     t["ngx_stream_upstream"] = upstream_block;
     t["ngx_stream_upstream_server"] = upstream_server;
     t["ngx_stream_upstream_hash"] = balancer;

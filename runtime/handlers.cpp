@@ -20,8 +20,19 @@ namespace ngxlite::runtime {
 
 namespace {
 
-// The first rule of `rules` matching `addr`, or nullptr. A unix-domain peer ("unix:...")
-// matches `unix:` and `all` (nginx's rules_un, ngx_cidr_match's AF_UNIX).
+// `real_ip_header proxy_protocol`: the client the PROXY protocol header named, port too.
+void take_proxy_protocol_addr(RequestContext& ctx) {
+    const ProxyProtocol* pp = ctx.connection.proxy_protocol.get();
+    if (!pp) return;
+    boost::system::error_code ec;
+    const auto a = asio::ip::make_address(pp->src_addr, ec);
+    if (ec) return;
+    ctx.real_addr = a.to_string();
+    ctx.real_port = pp->src_port;
+}
+
+}  // namespace
+
 const ir::AccessRule* first_match(const std::vector<ir::AccessRule>& rules, std::string_view addr) {
     if (rules.empty()) return nullptr;
     const bool unix_peer = addr.starts_with("unix:");
@@ -44,19 +55,6 @@ const ir::AccessRule* first_match(const std::vector<ir::AccessRule>& rules, std:
     }
     return nullptr;
 }
-
-// `real_ip_header proxy_protocol`: the client the PROXY protocol header named, port too.
-void take_proxy_protocol_addr(RequestContext& ctx) {
-    const ProxyProtocol* pp = ctx.connection.proxy_protocol.get();
-    if (!pp) return;
-    boost::system::error_code ec;
-    const auto a = asio::ip::make_address(pp->src_addr, ec);
-    if (ec) return;
-    ctx.real_addr = a.to_string();
-    ctx.real_port = pp->src_port;
-}
-
-}  // namespace
 
 // The realip module (ngx_http_get_forwarded_addr): from a trusted peer, the header names the
 // client; X-Forwarded-For's last address, or with real_ip_recursive the last one that is

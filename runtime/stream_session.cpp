@@ -5,6 +5,7 @@
 #include "parser/ir/values.hpp"
 
 #include "runtime/client_hello.hpp"
+#include "runtime/handlers.hpp"
 #include "runtime/splice_pipe.hpp"
 #include "runtime/text.hpp"
 #include "runtime/tls.hpp"
@@ -584,6 +585,10 @@ bool ssl_listen(const ir::StreamServer& server, const ConnectionInfo& conn) {
 Task<int> serve_session(StreamSession& s) {
     for (const auto& [name, value] : s.server.sets)  // ngx_stream_set_module: the preaccess phase
         s.vars.set_variable(name, expand(value, s.vars));
+    if (const ir::AccessRule* rule = first_match(s.server.access_rules, s.conn.remote_addr); rule && !rule->allow) {
+        s.log(LogLevel::error, "access forbidden by rule", "initializing session");  // ngx_stream_access_found
+        co_return 403;
+    }
     if (const auto& tls = s.server.ssl_server; tls && ssl_listen(s.server, s.conn)) {
         // ngx_stream_ssl_handler: the handshake under ssl_handshake_timeout, then the
         // client certificate checked as ssl_verify_client says.

@@ -500,6 +500,7 @@ struct StreamServer {
     // sent instead of proxying.
     std::vector<std::pair<std::string, Template>> sets;
     std::optional<Template> return_value;
+    std::vector<AccessRule> access_rules;  // allow/deny: the server's, else stream{}'s
     std::vector<AccessLog> access_logs;  // merged: the server's, else stream{}'s; none by default
     bool ssl_preread = false;            // read the ClientHello first, for $ssl_preread_*
     bool proxy_protocol = false;         // a PROXY protocol v1 header to the upstream first
