@@ -4,7 +4,8 @@ http_conformance.py --write-seeds SEEDS_DIR CASE_DIR...
 
 For each case (a directory with nginx.conf and requests), starts real nginx and ngxlite
 with the same config (%%PORT%% and %%PORT2%% replaced by free loopback ports each, %%PREFIX%%
-by the server's prefix directory, where the case's files are), the same files,
+by the server's prefix directory, where the case's files are, masked as PREFIX in what is
+compared: a `listen unix:%%PREFIX%%/x.sock` is the server's own), the same files,
 sends the same raw requests, and compares every response: status line, headers (Date
 and Server values masked, ports masked) and body (the server token masked), then the
 access log, the error log's warn and error lines (and its [info] lines on the client,
@@ -484,7 +485,8 @@ def run_case(ngxlite, case_dir, certs):
             results[binary] = responses + ["access log:\n" + "\n".join(access_log(prefix, port, flags)),
                                            "error log:\n" + "\n".join(error_log(prefix, [port], client_info)),
                                            upstream_received(backends)]
-            results[binary] = [r.replace(":%d" % port, ":PORT").replace(":%d" % port2, ":PORT2")
+            # The prefix too: a unix socket's path is in it ($upstream_addr, error lines).
+            results[binary] = [r.replace(":%d" % port, ":PORT").replace(":%d" % port2, ":PORT2").replace(prefix, "PREFIX")
                                for r in results[binary]]
         return results[NGINX], results[ngxlite]
     finally:

@@ -18,6 +18,7 @@ import re
 import resource
 import shutil
 import signal
+import stat
 import socket
 import subprocess
 import sys
@@ -581,6 +582,54 @@ def check_user(binary):
         c.close()
 
 
+def unix_get(path):
+    """The body of GET / through the unix socket at `path`, or None."""
+    try:
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(DEADLINE)
+            s.connect(path)
+            s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            data = b""
+            while chunk := s.recv(65536):
+                data += chunk
+        return data.split(b"\r\n\r\n", 1)[1].decode()
+    except (OSError, IndexError):
+        return None
+
+
+def check_unix_socket_files(binary):
+    """listen unix:PATH as nginx leaves its files: made 0666 at start, kept (the same
+    socket) across a reload that keeps the listen, deleted ("deleting socket") by one that
+    drops it, and deleted at exit."""
+    c = Case(binary)
+    kept, dropped = os.path.join(c.dir, "kept.sock"), os.path.join(c.dir, "dropped.sock")
+
+    def write(*paths):
+        listens = "".join(f" listen unix:{p};" for p in paths)
+        open(os.path.join(c.dir, "nginx.conf"), "w").write(
+            "pid logs/ngxlite.pid;\nerror_log logs/error.log info;\nevents {}\nhttp {\n  access_log off;\n"
+            f"  server {{ listen 127.0.0.1:{c.port};{listens} location / {{ return 200 \"$remote_addr|$server_port\"; }} }}\n}}\n")
+    try:
+        write(kept, dropped)
+        assert c.start(), "did not start"
+        for path in (kept, dropped):
+            mode = os.stat(path).st_mode
+            assert stat.S_ISSOCK(mode) and stat.S_IMODE(mode) == 0o666, f"{path}: mode {oct(mode)}"
+        assert unix_get(kept) == "unix:|", unix_get(kept)
+        inode = os.stat(kept).st_ino
+        write(kept)
+        assert c.cli("-s", "reload").returncode == 0
+        assert until(lambda: not os.path.exists(dropped)), "dropped socket file left"
+        assert "deleting socket " + dropped in c.error_log(), "no \"deleting socket\" line"
+        assert os.stat(kept).st_ino == inode, "kept socket re-made"
+        assert unix_get(kept) == "unix:|", "kept socket not served after the reload"
+        assert c.cli("-s", "quit").returncode == 0
+        c.proc.wait(timeout=DEADLINE)
+        assert not os.path.exists(kept), "socket file left at exit"
+    finally:
+        c.close()
+
+
 def check_bad_config_exits(binary):
     c = Case(binary)
     try:
@@ -600,7 +649,7 @@ def main():
                                             check_bad_config_exits)]
     for check in (check_keepalive_across_reload_and_quit, check_stream_sessions_across_reload_and_quit,
                   check_stream_shutdown_timeout, check_killed_serving_process, check_user, check_reloads_under_load,
-                  check_worker_connections_reuse, check_idle_and_slow_flood):
+                  check_worker_connections_reuse, check_idle_and_slow_flood, check_unix_socket_files):
         checks += [(check, NGINX), (check, binary)]  # nginx first: the expectations are its behaviour
     for check, run in checks:
         try:

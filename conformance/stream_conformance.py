@@ -257,6 +257,8 @@ def run_case(ngxlite, case_dir, certs):
                                      "access log:\n" + "\n".join(access_log(prefix, ports)),
                                      "bytes received by the upstreams:\n" +
                                      "\n".join("%s: %d" % (u.name.decode(), u.received) for u in upstreams)]
+            # A unix socket's path is in the server's prefix ($upstream_addr, "server: unix:...").
+            results[binary] = [r.replace(prefix, "PREFIX") for r in results[binary]]
         return results[hc.NGINX], results[ngxlite]
     finally:
         for u in upstreams:

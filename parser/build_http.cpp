@@ -242,9 +242,11 @@ ir::ProxySettings merge_proxy(Compiler& c, const Scope& s, const Directive& pass
         // The group this proxy_pass reaches, found as ngx_http_upstream_add found it.
         const auto& ups = c.http().upstreams;
         p.upstream_index = find_upstream(ups, u);
-        if (p.upstream_index < 0 && !u.unix_socket) fail("no upstream for \"" + p.pass + "\"" + at(pass.where));  // the setter registered one
+        if (p.upstream_index < 0) fail("no upstream for \"" + p.pass + "\"" + at(pass.where));  // the setter registered one
         const bool explicit_block = p.upstream_index >= 0 && ups[static_cast<std::size_t>(p.upstream_index)]->explicit_block;
-        p.proxy_host = u.host + (u.no_port || u.port == o.default_port || explicit_block ? "" : ":" + std::to_string(u.port));
+        // ngx_http_proxy_set_vars: a unix socket's Host is "localhost".
+        p.proxy_host = u.unix_socket ? "localhost" : u.host + (u.no_port || u.port == o.default_port || explicit_block ? "" : ":" + std::to_string(u.port));
+        p.proxy_port = u.unix_socket ? "" : std::to_string(u.no_port ? o.default_port : u.port);
     }
     p.connect_timeout = ir::Msec(s.value<std::int64_t>("proxy_connect_timeout", 60000));
     p.read_timeout = ir::Msec(s.value<std::int64_t>("proxy_read_timeout", 60000));
@@ -363,25 +365,6 @@ void sort_in_match_order(std::vector<ir::Location>& locations) {
         if (a.name != b.name) return a.name < b.name;
         return a.match == ir::LocationMatch::exact && b.match != ir::LocationMatch::exact;
     });
-}
-
-// allow ADDRESS[/BITS] | unix: | all (checked by the setter).
-ir::AccessRule access_rule_of(const Directive& d) {
-    ir::AccessRule r;
-    r.allow = d.name() == "allow";
-    const std::string& v = d.args[1];
-    r.all = v == "all";
-    r.unix_socket = v.starts_with("unix:");
-    if (r.all || r.unix_socket) return r;
-    const auto slash = v.find('/');
-    const std::string addr = v.substr(0, slash);
-    r.ipv6 = addr.find(':') != std::string::npos;
-    ::inet_pton(r.ipv6 ? AF_INET6 : AF_INET, addr.c_str(), r.address.data());
-    const int width = r.ipv6 ? 128 : 32;
-    const int bits = slash == std::string::npos ? width : static_cast<int>(*parse_number(std::string_view(v).substr(slash + 1)));
-    for (int i = 0; i < bits; ++i) r.mask[static_cast<std::size_t>(i / 8)] |= static_cast<unsigned char>(0x80 >> (i % 8));
-    for (std::size_t i = 0; i < r.address.size(); ++i) r.address[i] &= r.mask[i];
-    return r;
 }
 
 // A limit_except method's bit (the setter checked the name).
@@ -576,11 +559,7 @@ void merge_locations(Compiler& c, const Scope& s, ir::Location& loc, const Direc
             loc.error_pages.push_back({static_cast<int>(*parse_number(e->args[i])), response, compile_template(e->args[last], e->where)});
     }
     loc.recursive_error_pages = s.value<bool>("recursive_error_pages", false);
-    for (const Directive* d : s.find_list("set_real_ip_from")) {
-        ir::AccessRule rule = access_rule_of(*d);
-        rule.allow = true;
-        loc.real_ip_from.push_back(rule);
-    }
+    for (const Directive* d : s.find_list("set_real_ip_from")) add_real_ip_from(*d, loc.real_ip_from);
     loc.real_ip_header = s.str("real_ip_header", "X-Real-IP");
     loc.real_ip_recursive = s.value<bool>("real_ip_recursive", false);
     if (const Block* b = s.innermost_with({"allow", "deny"}))

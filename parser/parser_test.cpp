@@ -272,3 +272,53 @@ BOOST_AUTO_TEST_CASE(remaining_setter_types) {
     BOOST_TEST(p.error(http("proxy_hide_header A;\nproxy_hide_header B;\nproxy_set_header A 1;\nproxy_set_header B 2;")) == "");
     BOOST_TEST(p.error(http("default_type a/b;\ndefault_type c/d;")) == "[emerg] \"default_type\" directive is duplicate in {p}/nginx.conf:4");
 }
+
+BOOST_AUTO_TEST_CASE(unix_sockets_as_nginx_parses_them) {
+    Prefix p;
+    auto r = p.load(http(R"(
+        upstream u { server unix:/run/app.sock weight=2; }
+        server {
+            listen unix:/run/ngx.sock default_server;
+            location /a { proxy_pass http://unix:/run/app.sock:/uri/; }
+            location /b { proxy_pass http://u; }
+            location /c { allow unix:; deny all; set_real_ip_from unix:; }
+        })"));
+    BOOST_REQUIRE(r.config);
+    const auto& cfg = *r.config->http;
+    BOOST_REQUIRE(cfg.addresses.size() == 1u);
+    BOOST_TEST(cfg.addresses[0].listen.endpoint.unix_socket);
+    BOOST_TEST(cfg.addresses[0].listen.endpoint.text() == "unix:/run/ngx.sock");
+    const auto& locs = cfg.servers.at(0).locations;
+    const auto& a = *locs.at(0).proxy;
+    BOOST_TEST(a.uri == "/uri/");
+    BOOST_TEST(a.proxy_host == "localhost");  // ngx_http_proxy_set_vars
+    BOOST_TEST(a.proxy_port.empty());
+    const auto& group = cfg.upstreams.at(static_cast<std::size_t>(a.upstream_index));
+    BOOST_TEST(group.servers.at(0).endpoints.at(0).text() == "unix:/run/app.sock");
+    BOOST_TEST(locs.at(1).proxy->proxy_port == "80");
+    BOOST_TEST(locs.at(2).access_rules.at(0).unix_socket);
+    BOOST_TEST(locs.at(2).real_ip_from.at(0).unix_socket);
+    // nginx's words for what ngx_parse_unix_domain_url refuses.
+    BOOST_TEST(p.error(http("server { listen unix:; }")) ==
+               "[emerg] no path in the unix domain socket in \"unix:\" of the \"listen\" directive in {p}/nginx.conf:3");
+    BOOST_TEST(p.error(http("server { listen unix:/" + std::string(120, 'x') + "; }")).starts_with(
+        "[emerg] too long path in the unix domain socket"));
+    BOOST_TEST(p.error(http("server { location / { allow unix:/x; } }")) == "[emerg] invalid parameter \"unix:/x\" in {p}/nginx.conf:3");
+}
+
+BOOST_AUTO_TEST_CASE(stream_access_rules_merge_as_nginx) {
+    Prefix p;
+    auto r = p.load("events {}\nstream {\n deny 10.0.0.0/8;\n"
+                    " server { listen unix:/run/s.sock; proxy_pass 127.0.0.1:1; }\n"
+                    " server { listen 127.0.0.1:18081; proxy_pass 127.0.0.1:1; allow unix:; deny all; }\n}\n");
+    BOOST_REQUIRE(r.config);
+    const auto& servers = r.config->stream->servers;
+    BOOST_TEST(servers.at(0).listens.at(0).endpoint.text() == "unix:/run/s.sock");
+    BOOST_REQUIRE(servers.at(0).access_rules.size() == 1u);  // stream{}'s, inherited
+    BOOST_TEST(!servers.at(0).access_rules[0].allow);
+    BOOST_REQUIRE(servers.at(1).access_rules.size() == 2u);  // its own replace them
+    BOOST_TEST(servers.at(1).access_rules[0].unix_socket);
+    BOOST_TEST(servers.at(1).access_rules[1].all);
+    BOOST_TEST(p.error("events {}\nstream { server { listen 127.0.0.1:18081; proxy_pass 127.0.0.1:1; deny 10.0.0.1/33; } }\n") ==
+               "[emerg] invalid parameter \"10.0.0.1/33\" in {p}/nginx.conf:2");
+}

@@ -19,9 +19,6 @@ void reject_duplicate(Compiler& c, const Directive& d);
 // nginx's `invalid variable name "x"`.
 std::string_view variable_target(const Directive& d, std::size_t index);
 
-// `listen unix:PATH` (http, stream): checked as nginx checks it, then recorded for the
-// runtime to refuse, which does not bind unix sockets yet.
-void refuse_unix_listen(Compiler& c, const Directive& d);
 
 // Index of `word` in the spec's allowed values (case-insensitive), or -1.
 int value_index(const DirectiveSpec& spec, std::string_view word);
@@ -36,6 +33,13 @@ void proxy_bind(Compiler& c, Directive& d);  // http's and stream's
 // proxy_cookie_flags: checked as nginx reads it, then compiled into a location's rule.
 void proxy_cookie_flags(Compiler& c, Directive& d);
 ir::ProxyCookieFlags cookie_flags_rule(const Directive& d);
+// allow/deny in http and stream (ngx_http_access_rule, ngx_stream_access_rule): ADDRESS[/BITS],
+// `unix:` or `all`, checked as nginx checks them; the rule the runtime matches.
+void access_rule(Compiler& c, Directive& d);
+ir::AccessRule access_rule_of(const Directive& d);
+// set_real_ip_from's rules: as access_rule_of, and a host name trusts each address it
+// resolves to (ngx_http_realip_from).
+void add_real_ip_from(const Directive& d, std::vector<ir::AccessRule>& out);
 // map {}, log_format and access_log, in http or stream.
 void map_block(Compiler& c, Directive& d);
 void log_format(Compiler& c, Directive& d);

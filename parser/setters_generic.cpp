@@ -10,11 +10,6 @@ void reject_duplicate(Compiler& c, const Directive& d) {
     if (c.block().find_all(d.name()).size() > 1) fail_at(d.where, "\"" + d.name() + "\" directive is duplicate");
 }
 
-void refuse_unix_listen(Compiler& c, const Directive& d) {
-    c.config().unimplemented.push_back({d.name(), std::string(d.spec->module), location_of(d.where), true,
-                                        "the unix socket of \"listen\""});
-}
-
 [[noreturn]] void fail_directive(const Directive& d, const std::string& what) {
     fail_at(d.where, "\"" + d.name() + "\" directive " + what);
 }

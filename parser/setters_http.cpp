@@ -194,7 +194,6 @@ void listen(Compiler& c, Directive& d) {
             fail_at(d.where, "invalid parameter \"" + a + "\"");
         }
     }
-    if (u.unix_socket) return refuse_unix_listen(c, d);
     opt.endpoint = u.addrs.at(0);
     opt.wildcard = u.wildcard;
     for (unsigned p = opt.endpoint.port; p <= std::max<unsigned>(opt.endpoint.port, last_port); ++p) {
@@ -516,7 +515,8 @@ void proxy_pass(Compiler& c, Directive& d) {
     o.no_resolve = true;
     ParsedUrl u = parse_url(std::string_view(url).substr(skip), o);
     if (!u.err.empty()) fail_at(d.where, u.err + " in upstream \"" + url.substr(skip) + "\"");
-    if (!u.unix_socket) add_upstream(c.http().upstreams, d, u, url.substr(skip, url.size() - skip - u.uri.size()), false);
+    const std::string name = u.unix_socket ? u.addrs.at(0).text() : url.substr(skip, url.size() - skip - u.uri.size());
+    add_upstream(c.http().upstreams, d, u, name, false);
     if (!u.uri.empty() && location_has_no_uri_rule(c))
         fail_at(d.where, "\"proxy_pass\" cannot have URI part in location given by regular expression, "
                          "or inside named location, or inside \"if\" statement, or inside \"limit_except\" "
@@ -603,20 +603,6 @@ void keepalive_timeout(Compiler& c, Directive& d) {
     if (!t) fail_directive(d, "invalid value");
     if (d.nargs() == 2 && !parse_time(d.args[2], true)) fail_directive(d, "invalid value");
     d.value = *t;
-}
-
-void access_rule(Compiler&, Directive& d) {
-    const std::string& v = d.args[1];
-    if (v == "all" || v.starts_with("unix:")) return;
-    std::string addr = v.substr(0, v.find('/'));
-    std::string mask = v.find('/') == std::string::npos ? "" : v.substr(v.find('/') + 1);
-    unsigned char buf[16];
-    const bool v6 = addr.find(':') != std::string::npos;
-    if (::inet_pton(v6 ? AF_INET6 : AF_INET, addr.c_str(), buf) != 1) fail_at(d.where, "invalid parameter \"" + v + "\"");
-    if (!mask.empty()) {
-        auto bits = parse_number(mask);
-        if (!bits || *bits > (v6 ? 128 : 32)) fail_at(d.where, "invalid parameter \"" + v + "\"");
-    }
 }
 
 void ssl_enable(Compiler& c, Directive& d) {

@@ -65,7 +65,6 @@ void listen(Compiler& c, Directive& d) {
             fail_at(d.where, "invalid parameter \"" + a + "\"");
         }
     }
-    if (u.unix_socket) return refuse_unix_listen(c, d);
     l.endpoint = u.addrs.at(0);
     l.wildcard = u.wildcard;
     for (const auto& s : c.stream().servers)
@@ -102,7 +101,7 @@ void proxy_pass(Compiler& c, Directive& d) {
     o.no_resolve = true;
     ParsedUrl u = parse_url(d.args[1], o);
     if (!u.err.empty()) fail_at(d.where, u.err + " in upstream \"" + d.args[1] + "\"");
-    if (!u.unix_socket) add_upstream(c.stream().upstreams, d, u, d.args[1], false);
+    add_upstream(c.stream().upstreams, d, u, u.unix_socket ? u.addrs.at(0).text() : d.args[1], false);
 }
 
 void define_block_variable(Compiler& c, Directive& d) {
@@ -138,7 +137,7 @@ void finish_stream(Compiler& c) {
                 o.no_resolve = true;
                 const ParsedUrl u = parse_url(server.proxy_pass, o);
                 server.upstream_index = find_upstream(st.upstreams, u);
-                if (server.upstream_index < 0 && !u.unix_socket)  // the setter registered one
+                if (server.upstream_index < 0)  // the setter registered one
                     fail("no upstream for \"" + server.proxy_pass + "\"" + at(p->where));
             }
         }
@@ -154,6 +153,9 @@ void finish_stream(Compiler& c) {
         for (const auto& d : s.innermost().directives)
             if (d->name() == "proxy_pass" || d->name() == "return") handler = d.get();
         if (handler && handler->name() == "return") server.return_value = compile_template(handler->args[1], handler->where);
+        if (const Block* b = s.innermost_with({"allow", "deny"}))
+            for (const auto& d : b->directives)
+                if (d->name() == "allow" || d->name() == "deny") server.access_rules.push_back(access_rule_of(*d));
         server.access_logs = merge_access_logs(c, s, st.log_formats);
         server.error_log = merge_error_log(c, s);
         server.ssl_preread = s.value<bool>("ssl_preread", false);
@@ -251,6 +253,7 @@ void register_stream_setters(SetterTable& t) {
     t["ngx_stream_block"] = stream_block;
     t["ngx_stream_core_server"] = server_block;
     t["ngx_stream_core_listen"] = listen;
+    t["ngx_stream_access_rule"] = access_rule;
     t["ngx_stream_upstream"] = upstream_block;
     t["ngx_stream_upstream_server"] = upstream_server;
     t["ngx_stream_upstream_hash"] = balancer;

@@ -90,7 +90,9 @@ ir::UpstreamGroup init_upstream(const UpstreamInfo& up, bool port_required) {
         if (const Directive* t = b.find("keepalive_time")) g.keepalive_time = ir::Msec(t->value);
         return g;
     }
-    if (port_required && up.no_port) fail("no port in upstream \"" + up.host + "\"" + at(up.where));
+    // A unix socket has no port (nginx's u->naddrs == 1: the group has its server).
+    const bool unix_socket = up.addrs.size() == 1 && up.addrs[0].unix_socket;
+    if (port_required && up.no_port && !unix_socket) fail("no port in upstream \"" + up.host + "\"" + at(up.where));
     ir::UpstreamServer s;
     s.name = up.url;
     s.endpoints = up.addrs.empty() ? resolve_host(up.host, up.port) : up.addrs;

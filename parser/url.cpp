@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <netdb.h>
+#include <sys/un.h>
 
 #include <algorithm>
 
@@ -91,16 +92,34 @@ ParsedUrl parse_inet6(std::string_view url, const UrlOptions& o) {
     return u;
 }
 
+// ngx_parse_unix_domain_url: "unix:PATH[:URI]", the URI only where one may follow.
+ParsedUrl parse_unix(std::string_view path, const UrlOptions& o) {
+    ParsedUrl u;
+    u.unix_socket = true;
+    if (o.uri_part)
+        if (const auto colon = path.find(':'); colon != std::string_view::npos) {
+            u.uri = path.substr(colon + 1);
+            path = path.substr(0, colon);
+        }
+    if (path.empty()) {
+        u.err = "no path in the unix domain socket";
+        return u;
+    }
+    if (path.size() + 1 > sizeof(sockaddr_un::sun_path)) {
+        u.err = "too long path in the unix domain socket";
+        return u;
+    }
+    u.host = std::string(path);
+    u.no_port = true;
+    u.addrs.push_back({u.host, 0, false, true});
+    return u;
+}
+
 }  // namespace
 
 ParsedUrl parse_url(std::string_view url, const UrlOptions& o) {
     ParsedUrl u;
-    if (url.size() >= 5 && iequals(url.substr(0, 5), "unix:")) {
-        u.unix_socket = true;
-        u.host = std::string(url);
-        if (url.size() == 5) u.err = "no path in the unix domain socket";
-        return u;
-    }
+    if (url.size() >= 5 && iequals(url.substr(0, 5), "unix:")) return parse_unix(url.substr(5), o);
     if (!url.empty() && url.front() == '[') return parse_inet6(url, o);
 
     std::string_view host = url;

@@ -56,11 +56,12 @@ std::string absolute_redirect(std::string_view uri, const RequestContext& ctx) {
     else if (!ctx.request.host.empty())
         host = ctx.request.host;
     else
-        host = ctx.connection.server_addr.find(':') != std::string::npos ? "[" + ctx.connection.server_addr + "]"
-                                                                         : ctx.connection.server_addr;
+        host = ctx.connection.server_addr.find(':') != std::string::npos && ctx.connection.server_port
+                   ? "[" + ctx.connection.server_addr + "]"
+                   : ctx.connection.server_addr;  // an IPv6 address in brackets; "unix:PATH" as it is
     std::string out = (ctx.connection.ssl ? "https://" : "http://") + host;
-    const std::uint16_t port = ctx.connection.server_port;
-    if ((!loc || loc->port_in_redirect) && port != (ctx.connection.ssl ? 443 : 80)) out += ":" + std::to_string(port);
+    const std::uint16_t port = ctx.connection.server_port;  // none for a unix socket
+    if ((!loc || loc->port_in_redirect) && port && port != (ctx.connection.ssl ? 443 : 80)) out += ":" + std::to_string(port);
     return out + std::string(uri);
 }
 
@@ -917,7 +918,7 @@ Task<void> start_proxy_protocol_connection(std::unique_ptr<Connection> c) {
             c->cfg->log(c->selector->default_server().root_location.error_log)
                 .write(LogLevel::error,
                        pp.error + " while reading PROXY protocol, client: " + c->conn.remote_addr + ", server: " +
-                           c->conn.server_addr + ":" + std::to_string(c->conn.server_port),
+                           c->conn.server_text(),
                        c->conn.id);
         co_return;
     }

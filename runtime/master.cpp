@@ -2,6 +2,7 @@
 
 #include "runtime/process_title.hpp"
 #include "runtime/serving_process.hpp"
+#include "runtime/unix_socket.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
 
@@ -34,7 +35,6 @@ void console(const std::string& line) {
 // What this runtime's proxy does not do yet: refused, never served differently.
 std::optional<std::string> unsupported_proxy(const ir::Location& l) {
     if (l.proxy) {
-        if (l.proxy->upstream_index < 0 && !l.proxy->pass_has_variables) return "proxy_pass to a unix socket is not implemented by ngxlite yet" + l.where.in();
         if (l.proxy->bind && l.proxy->bind->transparent)
             return "the \"transparent\" parameter of \"proxy_bind\" is not implemented by ngxlite yet" + l.proxy->bind->where.in();
     }
@@ -76,11 +76,12 @@ bool refuse_unimplemented(const ir::Config& cfg, const ErrorLog& log) {
                 if (l.udp && (server.pass_has_variables || server.upload_rate.value || server.download_rate.value))
                     return refuse("proxy_pass or a rate with variables in a \"udp\" server is not implemented by ngxlite yet" +
                                   l.where.in());
+                if (l.udp && l.endpoint.unix_socket)
+                    return refuse("the \"udp\" parameter of a unix domain socket \"listen\" is not implemented by ngxlite yet" +
+                                  l.where.in());
                 if (l.proxy_protocol)
                     return refuse("the \"proxy_protocol\" parameter of \"listen\" is not implemented by ngxlite yet" + l.where.in());
             }
-            if (!server.proxy_pass.empty() && server.upstream_index < 0 && !server.pass_has_variables)
-                return refuse("\"proxy_pass\" to a unix socket in stream is not implemented by ngxlite yet" + server.where.in());
             if (server.bind && server.bind->transparent)
                 return refuse("the \"transparent\" parameter of \"proxy_bind\" is not implemented by ngxlite yet" + server.bind->where.in());
         }
@@ -93,6 +94,34 @@ bool refuse_unimplemented(const ir::Config& cfg, const ErrorLog& log) {
         return refuse(subject + " is not implemented by ngxlite yet" + u.where.in());
     }
     return false;
+}
+
+// A listen address as bind() takes it.
+struct SocketAddress {
+    sockaddr_storage storage{};
+    socklen_t size = 0;
+};
+SocketAddress socket_address(const ir::Endpoint& e) {
+    SocketAddress out;
+    if (e.unix_socket) {
+        unix_address(e.ip, reinterpret_cast<sockaddr_un&>(out.storage));
+        out.size = sizeof(sockaddr_un);
+        return out;
+    }
+    const tcp::endpoint ep(asio::ip::make_address(e.ip), e.port);
+    std::memcpy(&out.storage, ep.data(), ep.size());
+    out.size = static_cast<socklen_t>(ep.size());
+    return out;
+}
+
+// A unix socket's file goes with its socket (ngx_close_listening_sockets, and a reload
+// that drops it: "deleting socket PATH"); a TCP socket just closes.
+void close_listener(const Listener& l, const ErrorLog& log, bool dropped_by_reload) {
+    ::close(l.fd);
+    if (!l.listen.endpoint.unix_socket) return;
+    if (dropped_by_reload) log.write(LogLevel::warn, "deleting socket " + l.listen.endpoint.ip);
+    if (::unlink(l.listen.endpoint.ip.c_str()) != 0)
+        log.write(LogLevel::emerg, system_error_text("unlink() " + l.listen.endpoint.ip, errno));
 }
 
 // Binds every address nginx would bind (a port's wildcard covers its other addresses);
@@ -115,20 +144,22 @@ std::optional<std::string> bind_listeners(const ir::Config& cfg, const Listeners
             out[it->first] = it->second;
             continue;
         }
-        const int family = l.endpoint.ipv6 ? AF_INET6 : AF_INET;
+        const int family = l.endpoint.unix_socket ? AF_UNIX : l.endpoint.ipv6 ? AF_INET6 : AF_INET;
         const int fd = ::socket(family, (l.udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd < 0) return "socket() " + l.endpoint.text() + " failed (" + std::to_string(errno) + ": " + std::strerror(errno) + ")";
-        int one = 1;
-        ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        if (l.reuseport) ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-        tcp::endpoint ep(asio::ip::make_address(l.endpoint.ip), l.endpoint.port);
+        const SocketAddress address = socket_address(l.endpoint);
+        if (family != AF_UNIX) {
+            int one = 1;
+            ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+            if (l.reuseport) ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+        }
         if (family == AF_INET6) {
             int v6only = l.ipv6only ? 1 : 0;
             ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only);
         }
         int err = 0;
         for (int tries = 5; tries > 0; --tries) {  // nginx tries five times, 500 ms apart
-            if (::bind(fd, ep.data(), static_cast<socklen_t>(ep.size())) == 0) {
+            if (::bind(fd, reinterpret_cast<const sockaddr*>(&address.storage), address.size) == 0) {
                 err = 0;
                 break;
             }
@@ -141,6 +172,9 @@ std::optional<std::string> bind_listeners(const ir::Config& cfg, const Listeners
             ::close(fd);
             return "bind() to " + l.endpoint.text() + " failed (" + std::to_string(err) + ": " + std::strerror(err) + ")";
         }
+        if (family == AF_UNIX)
+            if (const std::string chmod_error = open_unix_socket_file(l.endpoint.ip); !chmod_error.empty())
+                console("[emerg] " + chmod_error);
         if (!l.udp && ::listen(fd, l.backlog) != 0) {
             const int e = errno;
             ::close(fd);
@@ -344,7 +378,7 @@ private:
             return;
         }
         for (auto& [key, l] : listeners_)
-            if (!wanted.count(key)) ::close(l.fd);
+            if (!wanted.count(key)) close_listener(l, log(), true);
         listeners_ = std::move(wanted);
         config_ = std::move(candidate);
         user_ = ServingUser::of(*config_->ir);
@@ -355,7 +389,7 @@ private:
     }
 
     void stop_listening() {
-        for (auto& [key, l] : listeners_) ::close(l.fd);
+        for (auto& [key, l] : listeners_) close_listener(l, log(), false);
         listeners_.clear();
     }
 

@@ -8,6 +8,7 @@
 #include "runtime/text.hpp"
 #include "runtime/tls.hpp"
 #include "runtime/transport_stream.hpp"
+#include "runtime/unix_socket.hpp"
 #include "runtime/upstream.hpp"
 #include "runtime/upstream_response.hpp"
 
@@ -322,6 +323,7 @@ Task<ProxyResult> proxy_http(TransportStream& client, beast::flat_buffer& client
     } else {
         state = upstream_state(http_cfg.upstreams, static_cast<std::size_t>(p.upstream_index), client.timed().timers());
         ctx.proxy_host = p.proxy_host;
+        ctx.proxy_port = p.proxy_port;
         uri = upstream_uri(p, loc, ctx.request);
     }
     const ir::UpstreamGroup& group = state->group;
@@ -359,9 +361,9 @@ Task<ProxyResult> proxy_http(TransportStream& client, beast::flat_buffer& client
             co_return result;
         }
         const ir::Endpoint& endpoint = *peer->endpoint;
-        const std::string peer_url = std::string(scheme) + endpoint.text() + uri;
+        // nginx's log handler puts a ':' between a unix socket's path and the URI.
+        const std::string peer_url = std::string(scheme) + endpoint.text() + (endpoint.unix_socket ? ":" : "") + uri;
         append(ctx.upstream_addr, endpoint.text());
-        ctx.proxy_port = std::to_string(endpoint.port);
         const auto attempt_start = clock::now();
         std::string_view phase = "connecting to upstream";
         bool request_sent = false;
@@ -438,27 +440,42 @@ Task<ProxyResult> proxy_http(TransportStream& client, beast::flat_buffer& client
         };
         if (!cached) {
             upstream->expires_after(p.connect_timeout);
-            const tcp::endpoint ep(asio::ip::make_address(endpoint.ip), endpoint.port);
-            if (local) {
-                boost::system::error_code bec;
-                upstream->socket().open(ep.protocol(), bec);
-                if (!bec) bec = bind_local(upstream->socket(), *local);
-                if (bec) {  // nginx answers 500 and tries no other server
-                    cfg.log_for(ctx).write(LogLevel::crit,
-                                           ssl_call_error("bind(" + local_name + ")", bec) + " while connecting to upstream" +
-                                               describe(ctx, peer_url),
+            boost::system::error_code cec;
+            if (endpoint.unix_socket) {
+                // ngx_event_connect_peer: a unix connect() fails at once, logged there.
+                cec = connect_unix(upstream->socket(), endpoint.ip);
+                if (cec)
+                    cfg.log_for(ctx).write(connect_failure_is_critical(cec.value()) ? LogLevel::crit : LogLevel::error,
+                                           ssl_call_error("connect() to " + endpoint.text(), cec) +
+                                               " while connecting to upstream" + describe(ctx, peer_url),
                                            ctx.connection.id);
-                    selection.finish(false, [] {});
-                    result.error_status = 500;
-                    co_return result;
+            } else {
+                const tcp::endpoint ep(asio::ip::make_address(endpoint.ip), endpoint.port);
+                if (local) {
+                    boost::system::error_code bec;
+                    upstream->socket().open(ep.protocol(), bec);
+                    if (!bec) bec = bind_local(upstream->socket(), *local);
+                    if (bec) {  // nginx answers 500 and tries no other server
+                        cfg.log_for(ctx).write(LogLevel::crit,
+                                               ssl_call_error("bind(" + local_name + ")", bec) + " while connecting to upstream" +
+                                                   describe(ctx, peer_url),
+                                               ctx.connection.id);
+                        selection.finish(false, [] {});
+                        result.error_status = 500;
+                        co_return result;
+                    }
                 }
+                std::tie(cec) = co_await upstream->timed().async_connect(ep, use_tuple);
+                if (!cec) upstream->socket().set_option(tcp::no_delay(true), cec);
             }
-            auto [cec] = co_await upstream->timed().async_connect(ep, use_tuple);
-            if (!cec) upstream->socket().set_option(tcp::no_delay(true), cec);
             if (cec && client_left()) co_return result;
             if (cec) {
                 append(ctx.upstream_connect_time, "-");
                 append(ctx.upstream_header_time, "-");
+                if (endpoint.unix_socket) {
+                    if (next(ir::kNextError, 502)) continue;
+                    co_return result;
+                }
                 if (failed(cec, "connect()")) continue;
                 co_return result;
             }

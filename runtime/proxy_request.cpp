@@ -61,6 +61,24 @@ std::string build_request(const ir::ProxySettings& p, const std::string& uri, Re
     return out;
 }
 
+namespace {
+// ngx_http_proxy_eval with "unix:PATH[:URI]": that socket, Host "localhost" (nginx's
+// ngx_http_proxy_set_vars), or nginx's error and 500.
+VariableTarget unix_variable_pass(std::string_view rest, RequestContext& ctx, const ActiveConfig& cfg, VariableTarget t) {
+    UnixTarget unix = unix_upstream(rest, true, t.literal);
+    if (!unix.error.empty()) {
+        cfg.log_for(ctx).write(LogLevel::error, unix.error + " in upstream \"" + std::string(rest) + "\"" + describe(ctx),
+                               ctx.connection.id);
+        t.error = 500;
+        return t;
+    }
+    t.uri = std::move(unix.uri);
+    t.group = &*t.literal;
+    ctx.proxy_host = "localhost";
+    return t;
+}
+}  // namespace
+
 VariableTarget resolve_variable_pass(const ir::ProxySettings& p, RequestContext& ctx, const ir::HttpConfig& http,
                                      const ActiveConfig& cfg) {
     VariableTarget t;
@@ -73,6 +91,7 @@ VariableTarget resolve_variable_pass(const ir::ProxySettings& p, RequestContext&
     }
     const std::uint16_t default_port = t.https ? 443 : 80;
     std::string_view rest = std::string_view(url).substr(t.https ? 8 : 7);
+    if (rest.size() >= 5 && iequal(rest.substr(0, 5), "unix:")) return unix_variable_pass(rest, ctx, cfg, std::move(t));
     const auto slash = rest.find('/');
     if (slash != std::string_view::npos) t.uri = std::string(rest.substr(slash));
     std::string_view hostport = rest.substr(0, slash);
@@ -86,6 +105,7 @@ VariableTarget resolve_variable_pass(const ir::ProxySettings& p, RequestContext&
         no_port = false;
     }
     ctx.proxy_host = std::string(no_port || port == default_port ? host : hostport);
+    ctx.proxy_port = std::to_string(port);
     t.group = runtime_upstream(http.upstreams, host, port, no_port, hostport, t.literal);
     if (!t.group) {
         cfg.log_for(ctx).write(LogLevel::error, "no resolver defined to resolve " + std::string(host) + describe(ctx), ctx.connection.id);

@@ -24,10 +24,12 @@ struct ConnectionInfo {
     std::string remote_addr;
     std::string server_addr;
     std::uint16_t remote_port = 0;
-    std::uint16_t server_port = 0;
+    std::uint16_t server_port = 0;  // 0: a unix socket's (server_addr is "unix:PATH")
     // The PROXY protocol header's addresses (`listen ... proxy_protocol`), when it had some.
     std::shared_ptr<const ProxyProtocol> proxy_protocol;
     std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();  // keepalive_time, $connection_time
+    // The listening address in error lines' "server: ..." ("127.0.0.1:8080", "unix:PATH").
+    std::string server_text() const { return server_port ? server_addr + ":" + std::to_string(server_port) : server_addr; }
 };
 
 struct Request {
@@ -118,7 +120,7 @@ struct RequestContext {
     std::string sent_header_block;  // $sent_http_* of a proxied answer: the header as sent
     bool proxying = false;    // the proxy module took the request: $proxy_host is set, if empty
     std::string proxy_host;   // $proxy_host while proxying
-    std::string proxy_port;   // $proxy_port
+    std::string proxy_port;   // $proxy_port while proxying (a unix socket's: empty)
     const std::string* proxy_body = nullptr;  // what goes upstream as the body (proxy_set_body or the client's)
     // One entry per upstream attempt, joined with ", " as nginx's $upstream_* variables.
     std::string upstream_addr;           // $upstream_addr

@@ -9,6 +9,7 @@
 #include "runtime/router.hpp"
 #include "runtime/rewrite.hpp"
 #include "runtime/tls.hpp"
+#include "runtime/unix_socket.hpp"
 #include "runtime/upstream.hpp"
 #include "parser/variables.hpp"
 
@@ -451,4 +452,36 @@ BOOST_AUTO_TEST_CASE(upstream_ssl_name_drops_the_port_and_ip_literals_send_no_sn
     BOOST_TEST(runtime::upstream_ssl_name("", "[::1]") == "::1");
     BOOST_TEST(runtime::is_address(runtime::upstream_ssl_name("", "[::1]:8443")));
     BOOST_TEST(runtime::upstream_ssl_name("name.example", "127.0.0.1:8443") == "name.example");
+}
+
+BOOST_AUTO_TEST_CASE(unix_sockets_connect_and_name_their_peers) {
+    char dir_template[] = "/tmp/ngxlite-unix-test.XXXXXX";
+    const std::string dir = ::mkdtemp(dir_template);
+    const std::string path = dir + "/s.sock";
+    boost::asio::io_context ctx;
+    runtime::WorkerSocket client(ctx.get_executor());
+    // Nothing there: the errno nginx logs at crit ("connect() to unix:... failed (2: ...)").
+    const auto missing = runtime::connect_unix(client, path);
+    BOOST_TEST(missing.value() == ENOENT);
+    BOOST_TEST(runtime::connect_failure_is_critical(missing.value()));
+    BOOST_TEST(!runtime::connect_failure_is_critical(ECONNREFUSED));
+    const int listener = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un address;
+    BOOST_REQUIRE(runtime::unix_address(path, address));
+    BOOST_REQUIRE(::bind(listener, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0);
+    BOOST_REQUIRE(::listen(listener, 1) == 0);
+    BOOST_REQUIRE(!runtime::connect_unix(client, path));
+    const int accepted = ::accept(listener, nullptr, nullptr);
+    BOOST_REQUIRE(accepted >= 0);
+    BOOST_TEST(runtime::unix_peer_text(accepted) == "unix:");  // the client did not bind
+    BOOST_TEST(boost::asio::write(client, boost::asio::buffer("x", 1)) == 1u);
+    char byte = 0;
+    BOOST_TEST(::read(accepted, &byte, 1) == 1);
+    BOOST_TEST(byte == 'x');
+    ::close(accepted);
+    ::close(listener);
+    client.close();
+    ::unlink(path.c_str());
+    ::rmdir(dir.c_str());
+    BOOST_TEST(!runtime::unix_address("/" + std::string(120, 'x'), address));
 }

@@ -4,6 +4,7 @@
 #include "runtime/process_title.hpp"
 #include "runtime/stream_session.hpp"
 #include "runtime/stream_udp.hpp"
+#include "runtime/unix_socket.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -64,6 +65,16 @@ ConnectionInfo connection_info(const tcp::endpoint& local, const tcp::endpoint& 
     return conn;
 }
 
+// The same for a unix socket's connection: nginx's "unix:" peer (or "unix:PATH", a bound
+// one) and "unix:PATH" server, with no ports ($remote_port and $server_port are empty).
+ConnectionInfo unix_connection_info(int fd, const ir::Endpoint& listen, std::uint64_t id) {
+    ConnectionInfo conn;
+    conn.id = id;
+    conn.remote_addr = unix_peer_text(fd);
+    conn.server_addr = listen.text();
+    return conn;
+}
+
 // One worker thread: its own io_context, its own acceptors on the shared sockets.
 // Touched only from its own thread (others post to it).
 class Worker {
@@ -86,9 +97,11 @@ public:
             });
             return;
         }
-        asio::post(ctx_, [this, fd = ::dup(l.fd), proto = l.listen.endpoint.ipv6 ? tcp::v6() : tcp::v4()] {
-            auto& acceptor = *acceptors_.emplace_back(std::make_unique<tcp::acceptor>(ctx_, proto, fd));
-            asio::co_spawn(ctx_, accept_loop(acceptor), asio::detached);
+        // A unix socket rides in a tcp acceptor too: accept() is the same call, and its
+        // addresses are taken apart from Asio's (accept_loop).
+        asio::post(ctx_, [this, fd = ::dup(l.fd), endpoint = l.listen.endpoint] {
+            auto& acceptor = *acceptors_.emplace_back(std::make_unique<tcp::acceptor>(ctx_, endpoint.ipv6 ? tcp::v6() : tcp::v4(), fd));
+            asio::co_spawn(ctx_, accept_loop(acceptor, endpoint), asio::detached);
         });
     }
     // QUIT: stop accepting and close idle connections; run() returns once the requests in
@@ -127,12 +140,13 @@ public:
     }
 
 private:
-    asio::awaitable<void> accept_loop(tcp::acceptor& acceptor) {
+    asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, const ir::Endpoint listen) {
         // A connection's local address is its listener's unless that is a wildcard: asked
-        // of the kernel only then. The peer's comes with accept().
+        // of the kernel only then. The peer's comes with accept() (a unix peer's name
+        // fits Asio's storage, but is read apart: unix_peer_text).
         boost::system::error_code bec;
-        const tcp::endpoint bound = acceptor.local_endpoint(bec);
-        const bool wildcard = bec || bound.address().is_unspecified();
+        const tcp::endpoint bound = listen.unix_socket ? tcp::endpoint() : acceptor.local_endpoint(bec);
+        const bool wildcard = !listen.unix_socket && (bec || bound.address().is_unspecified());
         tcp::endpoint remote;
         for (;;) {
             auto [ec, socket] = co_await acceptor.async_accept(ctx_, remote, asio::as_tuple(asio::use_awaitable));
@@ -150,11 +164,12 @@ private:
             boost::system::error_code aec;
             const tcp::endpoint local = wildcard ? socket.local_endpoint(aec) : bound;
             if (aec) continue;  // gone already
-            socket.set_option(tcp::no_delay(true), aec);  // tcp_nodelay on, nginx's default
+            if (!listen.unix_socket) socket.set_option(tcp::no_delay(true), aec);  // tcp_nodelay on, nginx's default
             // Reads at once (serve_connection), splice(2) and OpenSSL on it never block.
             socket.non_blocking(true, aec);
-            ConnectionInfo conn = connection_info(local, remote, ++connection_numbers_);
-            const ir::Endpoint address = endpoint_of(local);
+            ConnectionInfo conn = listen.unix_socket ? unix_connection_info(socket.native_handle(), listen, ++connection_numbers_)
+                                                     : connection_info(local, remote, ++connection_numbers_);
+            const ir::Endpoint address = listen.unix_socket ? listen : endpoint_of(local);
             if (const ir::StreamServer* stream = state_.config->find_stream_server(address))
                 serve_stream(std::move(socket), state_, std::move(conn), *stream);
             else if (const ServerSelector* selector = state_.config->find_selector(address))

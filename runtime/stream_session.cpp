@@ -5,10 +5,12 @@
 #include "parser/ir/values.hpp"
 
 #include "runtime/client_hello.hpp"
+#include "runtime/handlers.hpp"
 #include "runtime/splice_pipe.hpp"
 #include "runtime/text.hpp"
 #include "runtime/tls.hpp"
 #include "runtime/transport_stream.hpp"
+#include "runtime/unix_socket.hpp"
 #include "runtime/upstream.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -158,7 +160,7 @@ struct StreamSession final : ShutdownTarget {
     // ngx_stream_log_error and ngx_stream_proxy_log_error: the tail of every line.
     std::string context(std::string_view action) const {
         std::string out = (action.empty() ? std::string() : " while " + std::string(action)) + ", client: " + conn.remote_addr +
-                          ", server: " + conn.server_addr + ":" + std::to_string(conn.server_port);
+                          ", server: " + conn.server_text();
         if (!proxying) return out;
         if (!peer_name.empty()) out += ", upstream: \"" + peer_name + "\"";
         return out + ", bytes from/to client:" + std::to_string(from_client) + "/" + std::to_string(to_client) +
@@ -179,9 +181,14 @@ struct StreamSession final : ShutdownTarget {
 std::variant<std::shared_ptr<UpstreamState>, int> evaluated_upstream(StreamSession& s, std::string& proxied_host) {
     const auto& groups = s.cfg->ir->stream->upstreams;
     const std::string url = expand(s.server.pass_template, s.vars);
-    if (url.starts_with("unix:")) {
-        s.log(LogLevel::error, "proxy_pass to a unix socket (\"" + url + "\") is not implemented by ngxlite yet", "");
-        return 500;
+    if (url.size() >= 5 && iequal(std::string_view(url).substr(0, 5), "unix:")) {  // ngx_stream_proxy_eval
+        const UnixTarget unix = unix_upstream(url, false, s.literal_group);
+        if (!unix.error.empty()) {
+            s.log(LogLevel::error, unix.error + " in upstream \"" + url + "\"", "");
+            return 500;
+        }
+        proxied_host = url.substr(5);  // nginx's url.host: the path
+        return std::make_shared<UpstreamState>(*s.literal_group, s.worker.timers);
     }
     std::string_view host = url;
     std::uint16_t port = 0;
@@ -218,6 +225,7 @@ std::variant<std::shared_ptr<UpstreamState>, int> evaluated_upstream(StreamSessi
 
 // ngx_proxy_protocol_write: "PROXY TCP4 client local client-port local-port\r\n".
 std::string proxy_protocol_header(const ConnectionInfo& c) {
+    if (c.remote_addr.starts_with("unix:")) return "PROXY UNKNOWN\r\n";
     const bool v6 = c.remote_addr.find(':') != std::string::npos;
     return std::string(v6 ? "PROXY TCP6 " : "PROXY TCP4 ") + c.remote_addr + " " + c.server_addr + " " +
            std::to_string(c.remote_port) + " " + std::to_string(c.server_port) + "\r\n";
@@ -299,25 +307,35 @@ Task<int> connect_upstream(StreamSession& s) {
             return server.next_upstream && selection.tries() > 0 && !timed_out;
         };
         s.upstream->expires_after(server.connect_timeout);
-        const tcp::endpoint ep(asio::ip::make_address(endpoint.ip), endpoint.port);
-        // Non-blocking before the connect, which then sets nothing: splice(2) needs it too.
-        boost::system::error_code oec;
-        s.upstream->socket().open(ep.protocol(), oec);
-        if (!oec) s.upstream->socket().non_blocking(true, oec);
-        if (local && !oec)
-            if (const auto bec = bind_local(s.upstream->socket(), *local)) {
-                s.log(LogLevel::crit, ssl_call_error("bind(" + local_name + ")", bec), "connecting to upstream");
-                s.attempts.back().peer.clear();  // nginx names the attempt's peer after ngx_event_connect_peer
-                co_return 500;
+        if (endpoint.unix_socket) {
+            // ngx_event_connect_peer: a unix connect() fails at once, logged there.
+            if (const auto cec = connect_unix(s.upstream->socket(), endpoint.ip)) {
+                s.log(connect_failure_is_critical(cec.value()) ? LogLevel::crit : LogLevel::error,
+                      ssl_call_error("connect() to " + endpoint.text(), cec), "connecting to upstream");
+                if (next(true)) continue;
+                co_return 502;
             }
-        auto [cec] = co_await s.upstream->timed().async_connect(ep, use_tuple);
-        if (cec) {
-            if (s.finished) co_return 200;  // ended by worker_shutdown_timeout
-            s.log(LogLevel::error,
-                  cec == beast::error::timeout ? "upstream timed out (110: Connection timed out)" : ssl_call_error("connect()", cec),
-                  "connecting to upstream");
-            if (next(true)) continue;
-            co_return 502;
+        } else {
+            const tcp::endpoint ep(asio::ip::make_address(endpoint.ip), endpoint.port);
+            // Non-blocking before the connect, which then sets nothing: splice(2) needs it too.
+            boost::system::error_code oec;
+            s.upstream->socket().open(ep.protocol(), oec);
+            if (!oec) s.upstream->socket().non_blocking(true, oec);
+            if (local && !oec)
+                if (const auto bec = bind_local(s.upstream->socket(), *local)) {
+                    s.log(LogLevel::crit, ssl_call_error("bind(" + local_name + ")", bec), "connecting to upstream");
+                    s.attempts.back().peer.clear();  // nginx names the attempt's peer after ngx_event_connect_peer
+                    co_return 500;
+                }
+            auto [cec] = co_await s.upstream->timed().async_connect(ep, use_tuple);
+            if (cec) {
+                if (s.finished) co_return 200;  // ended by worker_shutdown_timeout
+                s.log(LogLevel::error,
+                      cec == beast::error::timeout ? "upstream timed out (110: Connection timed out)" : ssl_call_error("connect()", cec),
+                      "connecting to upstream");
+                if (next(true)) continue;
+                co_return 502;
+            }
         }
         boost::system::error_code ignored;
         s.upstream->socket().set_option(tcp::no_delay(true), ignored);
@@ -556,7 +574,7 @@ bool ssl_listen(const ir::StreamServer& server, const ConnectionInfo& conn) {
     const ir::Listen* found = nullptr;
     for (const auto& l : server.listens) {
         if (l.udp || l.endpoint.port != conn.server_port) continue;
-        if (l.endpoint.ip == conn.server_addr) return l.ssl;
+        if ((l.endpoint.unix_socket ? l.endpoint.text() : l.endpoint.ip) == conn.server_addr) return l.ssl;
         if (l.wildcard) found = &l;
     }
     return found && found->ssl;
@@ -567,6 +585,10 @@ bool ssl_listen(const ir::StreamServer& server, const ConnectionInfo& conn) {
 Task<int> serve_session(StreamSession& s) {
     for (const auto& [name, value] : s.server.sets)  // ngx_stream_set_module: the preaccess phase
         s.vars.set_variable(name, expand(value, s.vars));
+    if (const ir::AccessRule* rule = first_match(s.server.access_rules, s.conn.remote_addr); rule && !rule->allow) {
+        s.log(LogLevel::error, "access forbidden by rule", "initializing session");  // ngx_stream_access_found
+        co_return 403;
+    }
     if (const auto& tls = s.server.ssl_server; tls && ssl_listen(s.server, s.conn)) {
         // ngx_stream_ssl_handler: the handshake under ssl_handshake_timeout, then the
         // client certificate checked as ssl_verify_client says.

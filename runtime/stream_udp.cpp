@@ -1,5 +1,6 @@
 #include "runtime/stream_udp.hpp"
 
+#include "runtime/handlers.hpp"
 #include "runtime/logs.hpp"
 #include "runtime/tls.hpp"
 #include "runtime/upstream.hpp"
@@ -201,6 +202,15 @@ Task<int> UdpSession::connect() {
 // Datagrams from the upstream to the client until test_finalize or proxy_timeout.
 Task<int> UdpSession::proxy() {
     for (const auto& [name, value] : server.sets) vars.set_variable(name, expand(value, vars));
+    if (const ir::AccessRule* rule = first_match(server.access_rules, conn.remote_addr); rule && !rule->allow) {
+        // ngx_stream_access_found, before the proxy module's counts join the log's tail.
+        cfg->log(server.error_log)
+            .write(LogLevel::error,
+                   "access forbidden by rule while initializing session, udp client: " + conn.remote_addr + ", server: " +
+                       conn.server_addr + ":" + std::to_string(conn.server_port),
+                   conn.id);
+        co_return 403;
+    }
     if (server.return_value) {  // ngx_stream_return_handler: the value as one datagram
         const std::string text = expand(*server.return_value, vars);
         boost::system::error_code ec;

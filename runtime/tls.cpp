@@ -266,8 +266,7 @@ SSL* new_server_ssl(const ServerSelector& selector, const ConnectionInfo& connec
 }
 
 std::string handshake_log_tail(const ConnectionInfo& conn) {
-    return " while SSL handshaking, client: " + conn.remote_addr + ", server: " + conn.server_addr + ":" +
-           std::to_string(conn.server_port);
+    return " while SSL handshaking, client: " + conn.remote_addr + ", server: " + conn.server_text();
 }
 
 std::string certificate_error(SSL* ssl) {

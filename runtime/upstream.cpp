@@ -2,6 +2,7 @@
 
 #include "parser/ir/address.hpp"
 #include "runtime/text.hpp"
+#include "runtime/unix_socket.hpp"
 
 #include <boost/asio/ip/address.hpp>
 
@@ -462,8 +463,32 @@ const ir::UpstreamGroup* runtime_upstream(const std::vector<ir::UpstreamGroup>& 
     return &*literal;
 }
 
+UnixTarget unix_upstream(std::string_view url, bool with_uri, std::optional<ir::UpstreamGroup>& literal) {
+    UnixTarget t;
+    std::string_view path = url.substr(5);
+    if (with_uri)
+        if (const auto colon = path.find(':'); colon != std::string_view::npos) {
+            t.uri = std::string(path.substr(colon + 1));
+            path = path.substr(0, colon);
+        }
+    sockaddr_un address;
+    if (path.empty() || !unix_address(std::string(path), address)) {
+        t.error = path.empty() ? "no path in the unix domain socket" : "too long path in the unix domain socket";
+        return t;
+    }
+    ir::UpstreamServer server;
+    server.endpoints.push_back({std::string(path), 0, false, true});
+    server.name = server.endpoints[0].text();
+    ir::UpstreamGroup g;
+    g.name = server.name;
+    g.servers.push_back(std::move(server));
+    literal = std::move(g);
+    return t;
+}
+
 std::string balancer_key(const ir::UpstreamGroup& g, const RequestContext& ctx) {
     if (g.balancer == ir::Balancer::ip_hash) {
+        if (ctx.remote_addr().starts_with("unix:")) return std::string(3, '\0');
         boost::system::error_code ec;
         const auto a = asio::ip::make_address(ctx.remote_addr(), ec);
         if (ec) return {};

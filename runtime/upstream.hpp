@@ -194,8 +194,18 @@ const ir::UpstreamGroup* runtime_upstream(const std::vector<ir::UpstreamGroup>& 
                                           std::uint16_t port, bool no_port, std::string_view name,
                                           std::optional<ir::UpstreamGroup>& literal);
 
-// The balancer's key: the client address for ip_hash (three octets of IPv4), the
-// evaluated `hash` key; empty for the others.
+// proxy_pass with variables to "unix:PATH[:URI]" (ngx_parse_unix_domain_url, the URI only
+// `with_uri`, in http): the group of that one socket in `literal` and the URI, or nginx's
+// error ("no path in the unix domain socket").
+struct UnixTarget {
+    std::string error;
+    std::string uri;
+};
+UnixTarget unix_upstream(std::string_view url, bool with_uri, std::optional<ir::UpstreamGroup>& literal);
+
+// The balancer's key: the client address for ip_hash (three octets of IPv4; three zero
+// octets for a unix-domain client, nginx's pseudo address), the evaluated `hash` key;
+// empty for the others.
 std::string balancer_key(const ir::UpstreamGroup& g, const RequestContext& ctx);
 
 // CRC-32 as nginx's ngx_crc32 (the zlib polynomial), for hash and hash consistent.

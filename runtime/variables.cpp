@@ -29,6 +29,10 @@ bool header_name_matches(std::string_view header, std::string_view var) {
     return true;
 }
 
+// ngx_inet_get_port's port as $remote_port and $server_port give it: none (a unix socket's
+// 0) is empty.
+std::string port_text(int port) { return port > 0 ? std::to_string(port) : std::string(); }
+
 // $status as nginx prints it ("%03ui"): an HTTP/0.9 answer's status 9 is "009".
 std::string status_digits(int status) {
     std::string digits = std::to_string(status);
@@ -181,9 +185,9 @@ const std::unordered_map<std::string_view, Getter>& getters() {
         {"proxy_protocol_port", [](const RequestContext& c, bool& found) { return proxy_protocol_port(c, &ProxyProtocol::src_port, found); }},
         {"proxy_protocol_server_addr", [](const RequestContext& c, bool& found) { return proxy_protocol_addr(c, &ProxyProtocol::dst_addr, found); }},
         {"proxy_protocol_server_port", [](const RequestContext& c, bool& found) { return proxy_protocol_port(c, &ProxyProtocol::dst_port, found); }},
-        {"realip_remote_port", [](const RequestContext& c, bool&) { return std::to_string(c.connection.remote_port); }},
+        {"realip_remote_port", [](const RequestContext& c, bool&) { return port_text(c.connection.remote_port); }},
         {"server_addr", [](const RequestContext& c, bool&) { return c.connection.server_addr; }},
-        {"server_port", [](const RequestContext& c, bool&) { return std::to_string(c.connection.server_port); }},
+        {"server_port", [](const RequestContext& c, bool&) { return port_text(c.connection.server_port); }},
         {"connection", [](const RequestContext& c, bool&) { return std::to_string(c.connection.id); }},
         {"connection_requests", [](const RequestContext& c, bool&) { return std::to_string(c.connection.requests); }},
         {"connection_time", [](const RequestContext& c, bool&) {
@@ -252,7 +256,7 @@ const std::unordered_map<std::string_view, Getter>& getters() {
          }},
         {"pid", [](const RequestContext&, bool&) { return std::to_string(::getpid()); }},
         {"proxy_host", [](const RequestContext& c, bool& found) { found = c.proxying; return c.proxy_host; }},
-        {"proxy_port", [](const RequestContext& c, bool& found) { found = !c.proxy_port.empty(); return c.proxy_port; }},
+        {"proxy_port", [](const RequestContext& c, bool& found) { found = c.proxying; return c.proxy_port; }},
         {"proxy_internal_body_length", [](const RequestContext& c, bool& found) {
              // nginx: the client's length (even when the body is not passed), or proxy_set_body's.
              const bool set_body = c.proxy_body && c.proxy_body != &c.request.body;
@@ -327,10 +331,7 @@ const std::string* Request::header(std::string_view name) const {
     return nullptr;
 }
 
-std::string RequestContext::remote_port() const {
-    if (real_port < 0) return std::to_string(connection.remote_port);
-    return real_port > 0 ? std::to_string(real_port) : std::string();
-}
+std::string RequestContext::remote_port() const { return port_text(real_port < 0 ? connection.remote_port : real_port); }
 
 void RequestContext::set_variable(std::string_view name, std::string value) {
     if (name == "args") {  // a built-in `set` may change that the runtime keeps

@@ -1,5 +1,7 @@
 #include "tools/listen_check.hpp"
 
+#include "runtime/unix_socket.hpp"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -13,7 +15,23 @@ namespace ngxlite::tools {
 
 namespace {
 
+// A unix socket is bound and its file deleted again, as nginx's -t does.
+std::optional<std::string> try_bind_unix(const ir::Listen& l) {
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return "socket() " + l.endpoint.text() + " failed (" + std::to_string(errno) + ": " + std::strerror(errno) + ")";
+    sockaddr_un address;
+    runtime::unix_address(l.endpoint.ip, address);
+    std::optional<std::string> err;
+    if (::bind(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0)
+        ::unlink(l.endpoint.ip.c_str());
+    else if (errno != EADDRINUSE)
+        err = "bind() to " + l.endpoint.text() + " failed (" + std::to_string(errno) + ": " + std::strerror(errno) + ")";
+    ::close(fd);
+    return err;
+}
+
 std::optional<std::string> try_bind(const ir::Listen& l) {
+    if (l.endpoint.unix_socket) return try_bind_unix(l);
     const int family = l.endpoint.ipv6 ? AF_INET6 : AF_INET;
     int fd = ::socket(family, (l.udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
     if (fd < 0) return "socket() " + l.endpoint.text() + " failed (" + std::to_string(errno) + ": " + std::strerror(errno) + ")";

@@ -30,12 +30,18 @@ struct SourceLocation {
     std::string in() const { return " in " + file + ":" + std::to_string(line); }
 };
 
-// A numeric socket address, resolved at load time ("127.0.0.1", 8080).
+// A numeric socket address, resolved at load time ("127.0.0.1", 8080), or a unix-domain
+// socket's path ("unix:/run/app.sock": `ip` holds the path, no port).
 struct Endpoint {
     std::string ip;
     std::uint16_t port = 0;
     bool ipv6 = false;
-    std::string text() const { return ipv6 ? "[" + ip + "]:" + std::to_string(port) : ip + ":" + std::to_string(port); }
+    bool unix_socket = false;
+    // nginx's addr_text: "unix:PATH" for a unix socket.
+    std::string text() const {
+        if (unix_socket) return "unix:" + ip;
+        return ipv6 ? "[" + ip + "]:" + std::to_string(port) : ip + ":" + std::to_string(port);
+    }
     bool operator==(const Endpoint&) const = default;
 };
 
@@ -311,6 +317,7 @@ struct ProxySettings {
     std::string upstream;        // the upstream group name it reaches (when static)
     int upstream_index = -1;     // into HttpConfig::upstreams (when static)
     std::string proxy_host;      // $proxy_host: the name, with the port unless it is the default
+    std::string proxy_port;      // $proxy_port: the URL's port or the scheme's; none for a unix socket
     std::string scheme;          // "http" or "https"
     SourceLocation where;        // the proxy_pass directive
     std::string uri;             // the URI part of proxy_pass
@@ -357,8 +364,8 @@ struct TryFiles {
 // allow/deny: the first rule matching the client's address decides.
 struct AccessRule {
     bool allow = false;
-    bool all = false;  // "all": every address (unix: rules are kept as never matching)
-    bool unix_socket = false;
+    bool all = false;  // "all": every address
+    bool unix_socket = false;  // "unix:": every unix-domain peer
     bool ipv6 = false;
     std::array<unsigned char, 16> address{};
     std::array<unsigned char, 16> mask{};
@@ -493,6 +500,7 @@ struct StreamServer {
     // sent instead of proxying.
     std::vector<std::pair<std::string, Template>> sets;
     std::optional<Template> return_value;
+    std::vector<AccessRule> access_rules;  // allow/deny: the server's, else stream{}'s
     std::vector<AccessLog> access_logs;  // merged: the server's, else stream{}'s; none by default
     bool ssl_preread = false;            // read the ClientHello first, for $ssl_preread_*
     bool proxy_protocol = false;         // a PROXY protocol v1 header to the upstream first
