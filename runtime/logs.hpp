@@ -24,9 +24,12 @@ std::string system_error_text(const std::string& call, int err);
 // reopen()'s owner when the files keep theirs (the serving process reopening).
 inline constexpr uid_t kKeepOwner = static_cast<uid_t>(-1);
 
+class SyslogSender;
+
 class ErrorLog {
 public:
-    explicit ErrorLog(const std::vector<ir::ErrorLog>& targets);
+    // `main`: where a syslog target's failures are logged (nginx's cycle log); null: here.
+    explicit ErrorLog(const std::vector<ir::ErrorLog>& targets, const ErrorLog* main = nullptr);
     ~ErrorLog();
     ErrorLog(const ErrorLog&) = delete;
     ErrorLog& operator=(const ErrorLog&) = delete;
@@ -45,10 +48,16 @@ private:
     struct Target {
         std::string path;
         LogLevel level;
-        int fd;
+        int fd;                                      // -1 for syslog
+        std::unique_ptr<const SyslogSender> syslog;  // syslog:...
     };
+    // The line to every target that wants `level`; with `to_syslog` false, to files only
+    // (a failed send's own line, which must not loop).
+    void emit(LogLevel level, std::string_view message, std::uint64_t connection, bool to_syslog) const;
+
     std::vector<Target> targets_;
     LogLevel most_detailed_ = LogLevel::emerg;
+    const ErrorLog* main_;
 };
 
 // Every access log file of a configuration (http and stream), opened once.

@@ -529,9 +529,20 @@ struct StreamConfig {
     std::vector<std::string> set_names;
 };
 
+// A syslog:... log (ngx_syslog_peer_t): UDP to `server`, RFC 3164 headers.
+struct SyslogPeer {
+    Endpoint server;
+    int facility = 23;  // local7
+    int severity = 6;   // info: access_log's; an error line has its own level's
+    std::string tag = "nginx";
+    bool nohostname = false;
+    bool operator==(const SyslogPeer&) const = default;
+};
+
 struct ErrorLog {
-    std::string path;  // "stderr" or a file
+    std::string path;  // "stderr", a file or "syslog:..."
     std::string level = "error";
+    std::optional<SyslogPeer> syslog;  // for "syslog:..."
     bool operator==(const ErrorLog&) const = default;
 };
 
