@@ -720,6 +720,8 @@ void finish_http(Compiler& c) {
         server.where = location_of(info.server->where);
         server.ssl = server_ssl[i];
         const Scope s = top.child(info.server->block.get());
+        if (const Directive* d = s.find("ssl_verify_client"))
+            server.verify_client = static_cast<ir::SslServerSettings::VerifyClient>(d->value);
         merge_locations(c, s, server.root_location, nullptr);
         server.underscores_in_headers = s.value<bool>("underscores_in_headers", false);
         server.ignore_invalid_headers = s.value<bool>("ignore_invalid_headers", true);

@@ -464,6 +464,9 @@ struct HttpServer {
     // dot, "" for none): $server_name, the error log's "server:", server_name_in_redirect.
     std::string server_name;
     std::optional<SslServerSettings> ssl;  // set when the server has a certificate
+    // ssl_verify_client as merged, certificate or not: a request's checks read its server's
+    // (nginx's sscf->verify), whichever server's context made the handshake.
+    SslServerSettings::VerifyClient verify_client = SslServerSettings::VerifyClient::off;
     Location root_location;                // the server level settings
     std::vector<Location> locations;       // in nginx's match order
     SourceLocation where;
