@@ -150,6 +150,10 @@ BOOST_AUTO_TEST_CASE(syslog_arguments) {
     BOOST_TEST(peer->tag == "web");
     BOOST_TEST(peer->nohostname);
     BOOST_TEST(r.config->error_logs.at(0).level == "warn");
+    BOOST_TEST(p.error(http("access_log syslog:server=127.0.0.1,foo combined;")) ==
+               "[emerg] unknown syslog parameter \"foo\" in {p}/nginx.conf:3");
+    BOOST_TEST(p.error(http("access_log syslog:server=127.0.0.1 combined buffer=32k;")) ==
+               "[emerg] logs to syslog cannot be buffered in {p}/nginx.conf:3");
 }
 
 BOOST_AUTO_TEST_CASE(include_globs_follow_nginx) {

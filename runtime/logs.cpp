@@ -186,26 +186,32 @@ std::string format_log_line(const ir::LogFormat& format, const RequestContext& c
 }
 
 namespace {
-void collect_paths(const std::vector<ir::AccessLog>& logs, std::map<std::string, int>& files) {
+using SyslogSenders = std::map<std::string, std::unique_ptr<const SyslogSender>>;
+
+void collect_paths(const std::vector<ir::AccessLog>& logs, std::map<std::string, int>& files, SyslogSenders& syslogs) {
     for (const auto& log : logs)
-        if (!log.path.has_variables()) files.emplace(log.path.literal(), -1);
+        if (log.syslog && !syslogs.count(log.path.literal()))
+            syslogs.emplace(log.path.literal(), std::make_unique<const SyslogSender>(*log.syslog));
+        else if (!log.syslog && !log.path.has_variables())
+            files.emplace(log.path.literal(), -1);
 }
 
-void collect_paths(const ir::Location& l, std::map<std::string, int>& files) {
-    collect_paths(l.access_logs, files);
-    for (const auto& child : l.locations) collect_paths(child, files);
+void collect_paths(const ir::Location& l, std::map<std::string, int>& files, SyslogSenders& syslogs) {
+    collect_paths(l.access_logs, files, syslogs);
+    for (const auto& child : l.locations) collect_paths(child, files, syslogs);
 }
 }  // namespace
 
-// Every literal path is opened here, before workers start: writers only read the map.
-AccessLogs::AccessLogs(const ir::Config& config) {
+// Every literal path is opened here (every syslog socket made), before workers start:
+// writers only read the maps.
+AccessLogs::AccessLogs(const ir::Config& config, const ErrorLog& errors) : errors_(errors) {
     if (config.http)
         for (const auto& server : config.http->servers) {
-            collect_paths(server.root_location, files_);
-            for (const auto& l : server.locations) collect_paths(l, files_);
+            collect_paths(server.root_location, files_, syslogs_);
+            for (const auto& l : server.locations) collect_paths(l, files_, syslogs_);
         }
     if (config.stream)
-        for (const auto& server : config.stream->servers) collect_paths(server.access_logs, files_);
+        for (const auto& server : config.stream->servers) collect_paths(server.access_logs, files_, syslogs_);
     for (auto& [path, fd] : files_) fd = open_log(path);
 }
 
@@ -225,6 +231,12 @@ void AccessLogs::write(const std::vector<ir::AccessLog>& logs, const std::vector
             if (value.empty() || value == "0") continue;
         }
         const std::string line = format_log_line(formats.at(log.format_index), ctx);
+        if (log.syslog) {  // ngx_http_log_handler: the line without its newline, at the peer's severity
+            const auto failed =
+                syslogs_.at(log.path.literal())->send(log.syslog->severity, std::string_view(line).substr(0, line.size() - 1));
+            if (failed) errors_.write(failed->alert ? LogLevel::alert : LogLevel::error, failed->text);
+            continue;
+        }
         if (!log.path.has_variables()) {
             write_all(files_.at(log.path.literal()), line);
             continue;

@@ -63,7 +63,8 @@ private:
 // Every access log file of a configuration (http and stream), opened once.
 class AccessLogs {
 public:
-    explicit AccessLogs(const ir::Config& config);
+    // `errors`: where a syslog log's failed sends are logged (nginx's cycle log).
+    AccessLogs(const ir::Config& config, const ErrorLog& errors);
     ~AccessLogs();
     AccessLogs(const AccessLogs&) = delete;
     AccessLogs& operator=(const AccessLogs&) = delete;
@@ -76,6 +77,8 @@ public:
 
 private:
     std::map<std::string, int> files_;  // path -> fd
+    std::map<std::string, std::unique_ptr<const SyslogSender>> syslogs_;  // "syslog:..." -> its sender
+    const ErrorLog& errors_;
 };
 
 // The line a log_format produces: unset or empty variables as "-", escaped as nginx does.

@@ -184,8 +184,19 @@ struct LogFormat {
     Template format;
 };
 
+// A syslog:... log (ngx_syslog_peer_t): UDP to `server`, RFC 3164 headers.
+struct SyslogPeer {
+    Endpoint server;
+    int facility = 23;  // local7
+    int severity = 6;   // info: access_log's; an error line has its own level's
+    std::string tag = "nginx";
+    bool nohostname = false;
+    bool operator==(const SyslogPeer&) const = default;
+};
+
 struct AccessLog {
-    Template path;             // "stderr", a file, or a path with variables
+    Template path;             // "stderr", a file, "syslog:...", or a path with variables
+    std::optional<SyslogPeer> syslog;  // for "syslog:..."
     std::string format = "combined";
     std::size_t format_index = 0;  // into HttpConfig::log_formats, resolved at load time
     std::int64_t buffer = 0;   // buffer=
@@ -530,16 +541,6 @@ struct StreamConfig {
     // Every name a `set` defines: in a session no `set` of its server assigned, the value
     // is empty, not "not found" (ngx_stream_set_var).
     std::vector<std::string> set_names;
-};
-
-// A syslog:... log (ngx_syslog_peer_t): UDP to `server`, RFC 3164 headers.
-struct SyslogPeer {
-    Endpoint server;
-    int facility = 23;  // local7
-    int severity = 6;   // info: access_log's; an error line has its own level's
-    std::string tag = "nginx";
-    bool nohostname = false;
-    bool operator==(const SyslogPeer&) const = default;
 };
 
 struct ErrorLog {
