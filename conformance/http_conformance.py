@@ -367,11 +367,12 @@ CLIENT_INFO_OPT_IN = re.compile(r"^\s*error_log\s+\S+\s+info\s*;", re.M)
 CLIENT_INFO = re.compile(r"^client (sent|intended to send|prematurely closed|timed out)")
 
 
-def error_log(prefix, ports, client_info=False):
+def error_log(prefix, ports, client_info=False, info_lines=CLIENT_INFO):
     """The error logs' lines as "[level] message": time, pid, thread and connection
     numbers masked (nginx counts upstream connections too), ports masked. Every
     logs/*error.log (a case's error_log per server or location) after logs/error.log,
-    each under its name. With `client_info`, the [info] lines of a refused client too."""
+    each under its name. With `client_info`, the [info] lines `info_lines` matches too
+    (by default those of a refused client)."""
     logs = os.path.join(prefix, "logs")
     names = sorted(n for n in os.listdir(logs) if n.endswith("error.log")) if os.path.isdir(logs) else []
     out = []
@@ -381,7 +382,7 @@ def error_log(prefix, ports, client_info=False):
         for line in open(os.path.join(logs, name), encoding="latin-1").read().splitlines():
             m = ERROR_LINE.match(line)
             if not m or m.group(1) in ("notice", "info", "debug") and not (
-                    client_info and m.group(1) == "info" and CLIENT_INFO.match(m.group(2))):
+                    client_info and m.group(1) == "info" and info_lines.match(m.group(2))):
                 continue
             text = "[%s] %s" % (m.group(1), m.group(2))
             for port in ports:

@@ -2,7 +2,8 @@
 """stream {} side by side: each case under testdata/stream/NAME (nginx.conf and sessions)
 runs through nginx 1.22.1 and through ngxlite, with the same TCP echo upstreams (plain and
 TLS), and everything observable must match: what each client session received, the error
-log's warn-and-above lines, and the bytes each upstream received.
+log's warn-and-above lines (and, in a case that logs at info, each session's own info lines:
+client and proxy connected, a side disconnected), and the bytes each upstream received.
 
 sessions: client connections separated by a line "----". A connection may start with
 "{{port N}}" (to %%PORTN%% instead of %%PORT%%, N from 2 to 5), then "{{tls ...}}" (the
@@ -41,6 +42,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import http_conformance as hc  # noqa: E402
 
 TIMEOUT = hc.TIMEOUT
+
+# A session's own [info] lines (ngx_stream_init_connection, ngx_stream_proxy_init_upstream
+# and _process), compared when the case logs at info; the ephemeral ports they name are masked.
+SESSION_INFO = re.compile(r"^(udp )?(client \S+ connected to|proxy \S+ connected to|(client|upstream) disconnected,)")
+EPHEMERAL = re.compile(r"\b(client|proxy) (\S+):\d+ connected to")
 
 
 class EchoUpstream(hc.EchoBackend):
@@ -253,7 +259,10 @@ def run_case(ngxlite, case_dir, certs):
                 # log line before the process exits (a fast stop races the last ones).
                 hc.stop(proc, signal.SIGQUIT)
             ports = [port] + list(extra_ports.values()) + [u.port for u in upstreams] + [int(subs["%%DEADPORT%%"])]
-            results[binary] = got + ["error log:\n" + "\n".join(hc.error_log(prefix, ports)),
+            session_info = hc.CLIENT_INFO_OPT_IN.search(open(os.path.join(prefix, "nginx.conf")).read()) is not None
+            errors = [EPHEMERAL.sub(r"\1 \2:PORT connected to", line)
+                      for line in hc.error_log(prefix, ports, session_info, SESSION_INFO)]
+            results[binary] = got + ["error log:\n" + "\n".join(errors),
                                      "access log:\n" + "\n".join(access_log(prefix, ports)),
                                      "bytes received by the upstreams:\n" +
                                      "\n".join("%s: %d" % (u.name.decode(), u.received) for u in upstreams)]

@@ -6,6 +6,7 @@
 #include "parser/http_state.hpp"
 #include "parser/merge.hpp"
 #include "parser/setters.hpp"
+#include "parser/syslog.hpp"
 #include "parser/tls_check.hpp"
 #include "parser/upstreams.hpp"
 #include "parser/url.hpp"
@@ -103,10 +104,12 @@ std::vector<ir::AccessLog> merge_access_logs(Compiler& c, const Scope& s, const 
     for (const Directive* a : s.find_list("access_log")) {
         if (a->args[1] == "off") break;
         ir::AccessLog log;
-        log.path = compile_template(a->args[1] == "stderr" || a->args[1].starts_with("syslog:") || has_variables(a->args[1])
+        const bool syslog = a->args[1].starts_with("syslog:");
+        log.path = compile_template(a->args[1] == "stderr" || syslog || has_variables(a->args[1])
                                         ? a->args[1]
                                         : c.full_path(a->args[1], false),
                                     a->where);
+        if (syslog) log.syslog = syslog_peer(a->args[1], a->where);
         if (a->nargs() >= 2) log.format = a->args[2];
         log.format_index = static_cast<std::size_t>(
             std::find_if(formats.begin(), formats.end(), [&](const auto& f) { return f.name == log.format; }) -
@@ -699,6 +702,8 @@ void finish_http(Compiler& c) {
         server.where = location_of(info.server->where);
         server.ssl = server_ssl[i];
         const Scope s = top.child(info.server->block.get());
+        if (const Directive* d = s.find("ssl_verify_client"))
+            server.verify_client = static_cast<ir::SslServerSettings::VerifyClient>(d->value);
         merge_locations(c, s, server.root_location, nullptr);
         server.underscores_in_headers = s.value<bool>("underscores_in_headers", false);
         server.ignore_invalid_headers = s.value<bool>("ignore_invalid_headers", true);

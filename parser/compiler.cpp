@@ -4,12 +4,14 @@
 #include "parser/merge.hpp"
 #include "parser/setters.hpp"
 #include "parser/stream_state.hpp"
+#include "parser/syslog.hpp"
 
 #include <glob.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <algorithm>
 #include <cstring>
@@ -299,7 +301,11 @@ LoadResult Compiler::run() {
 }
 
 ir::ErrorLog Compiler::error_log_target(const Directive& e) const {
-    return {e.args[1] == "stderr" ? e.args[1] : full_path(e.args[1], false), e.nargs() >= 2 ? e.args[2] : "error"};
+    const std::string& name = e.args[1];
+    const bool as_is = name == "stderr" || name.starts_with("syslog:");
+    ir::ErrorLog log{as_is ? name : full_path(name, false), e.nargs() >= 2 ? e.args[2] : "error", {}};
+    if (name.starts_with("syslog:")) log.syslog = syslog_peer(name, e.where);
+    return log;
 }
 
 // nginx's core modules' init_conf, then the cycle's shared memory: what follows parsing.
@@ -312,6 +318,10 @@ void Compiler::finish_main() {
         cfg.worker_processes = w->value ? static_cast<int>(w->value) : static_cast<int>(::sysconf(_SC_NPROCESSORS_ONLN));
     cfg.pid_path = full_path(main.str("pid", "logs/nginx.pid"), false);
     for (const Directive* e : root_.find_all("error_log")) cfg.error_logs.push_back(error_log_target(*e));
+    // ngx_log_open_default: with no file among them, the -e file at "error" joins the logs.
+    const bool has_file = std::any_of(cfg.error_logs.begin(), cfg.error_logs.end(),
+                                      [](const ir::ErrorLog& e) { return !e.path.starts_with("syslog:"); });
+    if (!has_file && !options_.error_log.empty()) cfg.error_logs.push_back({startup_error_log(options_), "error", {}});
     if (const Directive* u = main.find("user")) {
         cfg.user = u->args[1];
         cfg.group = u->nargs() == 2 ? u->args[2] : u->args[1];
@@ -344,6 +354,14 @@ LoadResult load(const LoadOptions& options) {
 }
 
 const char* default_prefix() { return NGXLITE_PREFIX; }
+
+std::string startup_error_log(const LoadOptions& options) {
+    const std::string& name = options.error_log;
+    if (name.empty() || name == "stderr" || name.front() == '/') return name;
+    std::string prefix = options.prefix.empty() ? default_prefix() : options.prefix;
+    if (!prefix.empty() && prefix.back() != '/') prefix += '/';
+    return prefix + name;
+}
 const char* default_http_log_path() { return NGXLITE_HTTP_LOG_PATH; }
 
 }  // namespace ngxlite::conf

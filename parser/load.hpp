@@ -15,6 +15,7 @@ struct LoadOptions {
     std::string prefix;         // -p; "" means the built-in prefix
     std::string conf_file;      // -c; "" means conf/nginx.conf under the prefix
     std::string globals;        // -g
+    std::string error_log;      // -e; "" when not given
     bool test_only = false;     // -t / -T: binds listeners only to check them
 };
 
@@ -34,6 +35,9 @@ LoadResult load(const LoadOptions& options);
 
 // The prefix ngxlite uses without -p.
 const char* default_prefix();
+// The -e file under the prefix ("stderr" as is), "" without -e: nginx's first error log,
+// before the configuration's, and the main one of a configuration with no file log.
+std::string startup_error_log(const LoadOptions& options);
 // The access log of an http {} without access_log (as Debian's nginx: its --http-log-path).
 const char* default_http_log_path();
 

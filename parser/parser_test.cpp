@@ -106,6 +106,56 @@ BOOST_AUTO_TEST_CASE(command_line_directives) {
     BOOST_TEST(p.error("events {}\npid a.pid;\n", "pid b.pid;") == "[emerg] \"pid\" directive is duplicate in {p}/nginx.conf:2");
 }
 
+// -e names nginx's first error log, under the prefix; with no file log in the
+// configuration it is also the main one, at "error" (ngx_log_open_default).
+BOOST_AUTO_TEST_CASE(error_log_option) {
+    Prefix p;
+    p.write("nginx.conf", "events {}\n");
+    conf::LoadOptions o;
+    o.prefix = p.dir.string();
+    o.conf_file = "nginx.conf";
+    o.error_log = "e.log";
+    BOOST_TEST(conf::startup_error_log(o) == p.dir.string() + "/e.log");
+    auto r = conf::load(o);
+    BOOST_TEST_REQUIRE(r.config);
+    BOOST_TEST_REQUIRE(r.config->error_logs.size() == 1u);
+    BOOST_TEST(r.config->error_logs[0].path == p.dir.string() + "/e.log");
+    BOOST_TEST(r.config->error_logs[0].level == "error");
+    o.globals = "error_log syslog:server=127.0.0.1 info;";
+    r = conf::load(o);
+    BOOST_TEST_REQUIRE(r.config->error_logs.size() == 2u);  // a syslog log is not a file
+    BOOST_TEST(r.config->error_logs[0].path == "syslog:server=127.0.0.1");
+    o.globals = "error_log x.log;";
+    BOOST_TEST(conf::load(o).config->error_logs.size() == 1u);
+    o.error_log = "";
+    BOOST_TEST(conf::startup_error_log(o).empty());
+}
+
+// error_log syslog:... checked as ngx_syslog_process_conf (messages compared with nginx -t).
+BOOST_AUTO_TEST_CASE(syslog_arguments) {
+    Prefix p;
+    const auto err = [&](const std::string& arg) { return p.error("events {}\nerror_log " + arg + " info;\n"); };
+    BOOST_TEST(err("syslog:server=127.0.0.1,foo") == "[emerg] unknown syslog parameter \"foo\" in {p}/nginx.conf:2");
+    BOOST_TEST(err("syslog:facility=local0") == "[emerg] no syslog server specified in {p}/nginx.conf:2");
+    BOOST_TEST(err("syslog:server=127.0.0.1,tag=a-b") ==
+               "[emerg] syslog \"tag\" only allows alphanumeric characters and underscore in {p}/nginx.conf:2");
+    BOOST_TEST(err("syslog:server=127.0.0.1:99999") == "[emerg] invalid port in syslog server \"127.0.0.1:99999\" in {p}/nginx.conf:2");
+    BOOST_TEST(err("syslog:server=127.0.0.1,server=127.0.0.1") == "[emerg] duplicate syslog \"server\" in {p}/nginx.conf:2");
+    auto r = p.load("events {}\nerror_log syslog:server=127.0.0.1,facility=local0,tag=web,nohostname warn;\n", "");
+    BOOST_TEST_REQUIRE(r.config);
+    const auto& peer = r.config->error_logs.at(0).syslog;
+    BOOST_TEST_REQUIRE(peer.has_value());
+    BOOST_TEST(peer->server.text() == "127.0.0.1:514");
+    BOOST_TEST(peer->facility == 16);
+    BOOST_TEST(peer->tag == "web");
+    BOOST_TEST(peer->nohostname);
+    BOOST_TEST(r.config->error_logs.at(0).level == "warn");
+    BOOST_TEST(p.error(http("access_log syslog:server=127.0.0.1,foo combined;")) ==
+               "[emerg] unknown syslog parameter \"foo\" in {p}/nginx.conf:3");
+    BOOST_TEST(p.error(http("access_log syslog:server=127.0.0.1 combined buffer=32k;")) ==
+               "[emerg] logs to syslog cannot be buffered in {p}/nginx.conf:3");
+}
+
 BOOST_AUTO_TEST_CASE(include_globs_follow_nginx) {
     Prefix p;
     p.write("conf.d/b.conf", "server { listen 127.0.0.1:18082; server_name b; }\n");

@@ -1,6 +1,7 @@
 // Core, events and top-level block setters (nginx's core, errlog, conf, events modules).
 #include "parser/compiler.hpp"
 #include "parser/setters.hpp"
+#include "parser/syslog.hpp"
 #include "parser/values.hpp"
 
 #include <grp.h>
@@ -74,7 +75,8 @@ bool is_log_level(std::string_view s) {
 
 void error_log(Compiler&, Directive& d) {
     // error_log FILE [LEVEL]; "debug_*" levels only with --with-debug (Debian has it).
-    if (d.args[1].starts_with("memory:") || d.args[1].starts_with("syslog:")) return;
+    if (d.args[1].starts_with("memory:")) return;
+    if (d.args[1].starts_with("syslog:")) syslog_peer(d.args[1], d.where);  // its checks; compiled with the logs
     for (std::size_t i = 2; i < d.args.size(); ++i) {
         const std::string& level = d.args[i];
         if (!is_log_level(level) && !level.starts_with("debug_"))

@@ -5,6 +5,7 @@
 #include "parser/http_state.hpp"
 #include "parser/stream_state.hpp"
 #include "parser/setters.hpp"
+#include "parser/syslog.hpp"
 #include "parser/upstreams.hpp"
 #include "parser/url.hpp"
 #include "parser/values.hpp"
@@ -786,10 +787,13 @@ void access_log(Compiler& c, Directive& d) {
         if (d.nargs() == 1) return;
         fail_at(d.where, "invalid parameter \"" + d.args[2] + "\"");
     }
-    if (has_variables(d.args[1])) vars(c).compile(d.args[1], d.where);
+    const bool syslog = d.args[1].starts_with("syslog:");
+    if (syslog) syslog_peer(d.args[1], d.where);  // its checks; compiled with the logs
+    else if (has_variables(d.args[1])) vars(c).compile(d.args[1], d.where);
     if (d.nargs() < 2 && in_stream(c)) fail_at(d.where, "log format is not specified");  // http's default: combined
     if (d.nargs() >= 2 && !has_log_format(c, d.args[2]))
         fail_at(d.where, "unknown log format \"" + d.args[2] + "\"");
+    bool buffered = false;
     for (std::size_t i = 3; i < d.args.size(); ++i) {
         const std::string& a = d.args[i];
         if (a.starts_with("buffer=")) {
@@ -802,7 +806,9 @@ void access_log(Compiler& c, Directive& d) {
         } else {
             fail_at(d.where, "invalid parameter \"" + a + "\"");
         }
+        buffered = buffered || a.starts_with("buffer=") || a.starts_with("gzip");  // gzip buffers too
     }
+    if (syslog && buffered) fail_at(d.where, "logs to syslog cannot be buffered");
 }
 
 // `set $name value` and complex values, in http or stream (vars() picks the scope).

@@ -62,7 +62,7 @@ void listen(Compiler& c, Directive& d) {
                    a.starts_with("setfib=") || a.starts_with("fastopen=")) {
             l.bind = true;
         } else {
-            fail_at(d.where, "invalid parameter \"" + a + "\"");
+            fail_at(d.where, "the invalid \"" + a + "\" parameter");  // ngx_stream_core_listen's wording
         }
     }
     l.endpoint = u.addrs.at(0);

@@ -16,8 +16,8 @@ void prepare_upstream_tls(const ir::Location& l) {
 
 ActiveConfig::ActiveConfig(std::shared_ptr<const ir::Config> config)
     : ir(std::move(config)), error_log(ir->error_logs),
-      access_logs(std::make_unique<AccessLogs>(*ir)) {
-    for (const auto& targets : ir->context_error_logs) context_logs.push_back(std::make_unique<ErrorLog>(targets));
+      access_logs(std::make_unique<AccessLogs>(*ir, error_log)) {
+    for (const auto& targets : ir->context_error_logs) context_logs.push_back(std::make_unique<ErrorLog>(targets, &error_log));
     if (ir->stream)
         for (const auto& server : ir->stream->servers) {
             if (server.ssl.context) prepare_client_context(server.ssl.context.get());

@@ -1,5 +1,7 @@
 #include "runtime/logs.hpp"
 
+#include "runtime/syslog.hpp"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -96,9 +98,12 @@ std::string system_error_text(const std::string& call, int err) {
     return call + " failed (" + std::to_string(err) + ": " + std::strerror(err) + ")";
 }
 
-ErrorLog::ErrorLog(const std::vector<ir::ErrorLog>& targets) {
+ErrorLog::ErrorLog(const std::vector<ir::ErrorLog>& targets, const ErrorLog* main) : main_(main ? main : this) {
     for (const auto& t : targets) {
-        targets_.push_back({t.path, parse_level(t.level), open_log(t.path)});
+        if (t.syslog)
+            targets_.push_back({t.path, parse_level(t.level), -1, std::make_unique<const SyslogSender>(*t.syslog)});
+        else
+            targets_.push_back({t.path, parse_level(t.level), open_log(t.path), nullptr});
         if (targets_.back().level > most_detailed_) most_detailed_ = targets_.back().level;
     }
 }
@@ -109,7 +114,8 @@ ErrorLog::~ErrorLog() {
 
 std::optional<std::string> ErrorLog::open_error() const {
     std::vector<std::pair<std::string, int>> opened;
-    for (const auto& t : targets_) opened.emplace_back(t.path, t.fd);
+    for (const auto& t : targets_)
+        if (!t.syslog) opened.emplace_back(t.path, t.fd);
     return first_failure(opened);
 }
 
@@ -130,6 +136,10 @@ void ErrorLog::reopen(uid_t owner) const {
 constexpr std::size_t kMaxErrorLine = 2048;
 
 void ErrorLog::write(LogLevel level, std::string_view message, std::uint64_t connection) const {
+    emit(level, message, connection, true);
+}
+
+void ErrorLog::emit(LogLevel level, std::string_view message, std::uint64_t connection, bool to_syslog) const {
     if (!wants(level)) return;
     std::time_t now = std::time(nullptr);
     std::tm tm{};
@@ -142,8 +152,15 @@ void ErrorLog::write(LogLevel level, std::string_view message, std::uint64_t con
     line.append(message);
     line.resize(std::min<std::size_t>(line.size(), kMaxErrorLine - 1));  // nginx's NGX_MAX_ERROR_STR, newline included
     line += "\n";
-    for (const auto& t : targets_)
-        if (level <= t.level) write_all(t.fd, line);
+    for (const auto& t : targets_) {
+        if (level > t.level) continue;
+        if (!t.syslog) {
+            write_all(t.fd, line);
+        } else if (to_syslog) {  // ngx_syslog_writer: the line without its newline
+            const auto failed = t.syslog->send(static_cast<int>(level), std::string_view(line).substr(0, line.size() - 1));
+            if (failed) main_->emit(failed->alert ? LogLevel::alert : LogLevel::error, failed->text, 0, false);
+        }
+    }
 }
 
 std::string format_log_line(const ir::LogFormat& format, const RequestContext& ctx) {
@@ -169,26 +186,32 @@ std::string format_log_line(const ir::LogFormat& format, const RequestContext& c
 }
 
 namespace {
-void collect_paths(const std::vector<ir::AccessLog>& logs, std::map<std::string, int>& files) {
+using SyslogSenders = std::map<std::string, std::unique_ptr<const SyslogSender>>;
+
+void collect_paths(const std::vector<ir::AccessLog>& logs, std::map<std::string, int>& files, SyslogSenders& syslogs) {
     for (const auto& log : logs)
-        if (!log.path.has_variables()) files.emplace(log.path.literal(), -1);
+        if (log.syslog && !syslogs.count(log.path.literal()))
+            syslogs.emplace(log.path.literal(), std::make_unique<const SyslogSender>(*log.syslog));
+        else if (!log.syslog && !log.path.has_variables())
+            files.emplace(log.path.literal(), -1);
 }
 
-void collect_paths(const ir::Location& l, std::map<std::string, int>& files) {
-    collect_paths(l.access_logs, files);
-    for (const auto& child : l.locations) collect_paths(child, files);
+void collect_paths(const ir::Location& l, std::map<std::string, int>& files, SyslogSenders& syslogs) {
+    collect_paths(l.access_logs, files, syslogs);
+    for (const auto& child : l.locations) collect_paths(child, files, syslogs);
 }
 }  // namespace
 
-// Every literal path is opened here, before workers start: writers only read the map.
-AccessLogs::AccessLogs(const ir::Config& config) {
+// Every literal path is opened here (every syslog socket made), before workers start:
+// writers only read the maps.
+AccessLogs::AccessLogs(const ir::Config& config, const ErrorLog& errors) : errors_(errors) {
     if (config.http)
         for (const auto& server : config.http->servers) {
-            collect_paths(server.root_location, files_);
-            for (const auto& l : server.locations) collect_paths(l, files_);
+            collect_paths(server.root_location, files_, syslogs_);
+            for (const auto& l : server.locations) collect_paths(l, files_, syslogs_);
         }
     if (config.stream)
-        for (const auto& server : config.stream->servers) collect_paths(server.access_logs, files_);
+        for (const auto& server : config.stream->servers) collect_paths(server.access_logs, files_, syslogs_);
     for (auto& [path, fd] : files_) fd = open_log(path);
 }
 
@@ -208,6 +231,12 @@ void AccessLogs::write(const std::vector<ir::AccessLog>& logs, const std::vector
             if (value.empty() || value == "0") continue;
         }
         const std::string line = format_log_line(formats.at(log.format_index), ctx);
+        if (log.syslog) {  // ngx_http_log_handler: the line without its newline, at the peer's severity
+            const auto failed =
+                syslogs_.at(log.path.literal())->send(log.syslog->severity, std::string_view(line).substr(0, line.size() - 1));
+            if (failed) errors_.write(failed->alert ? LogLevel::alert : LogLevel::error, failed->text);
+            continue;
+        }
         if (!log.path.has_variables()) {
             write_all(files_.at(log.path.literal()), line);
             continue;

@@ -24,9 +24,12 @@ std::string system_error_text(const std::string& call, int err);
 // reopen()'s owner when the files keep theirs (the serving process reopening).
 inline constexpr uid_t kKeepOwner = static_cast<uid_t>(-1);
 
+class SyslogSender;
+
 class ErrorLog {
 public:
-    explicit ErrorLog(const std::vector<ir::ErrorLog>& targets);
+    // `main`: where a syslog target's failures are logged (nginx's cycle log); null: here.
+    explicit ErrorLog(const std::vector<ir::ErrorLog>& targets, const ErrorLog* main = nullptr);
     ~ErrorLog();
     ErrorLog(const ErrorLog&) = delete;
     ErrorLog& operator=(const ErrorLog&) = delete;
@@ -45,16 +48,23 @@ private:
     struct Target {
         std::string path;
         LogLevel level;
-        int fd;
+        int fd;                                      // -1 for syslog
+        std::unique_ptr<const SyslogSender> syslog;  // syslog:...
     };
+    // The line to every target that wants `level`; with `to_syslog` false, to files only
+    // (a failed send's own line, which must not loop).
+    void emit(LogLevel level, std::string_view message, std::uint64_t connection, bool to_syslog) const;
+
     std::vector<Target> targets_;
     LogLevel most_detailed_ = LogLevel::emerg;
+    const ErrorLog* main_;
 };
 
 // Every access log file of a configuration (http and stream), opened once.
 class AccessLogs {
 public:
-    explicit AccessLogs(const ir::Config& config);
+    // `errors`: where a syslog log's failed sends are logged (nginx's cycle log).
+    AccessLogs(const ir::Config& config, const ErrorLog& errors);
     ~AccessLogs();
     AccessLogs(const AccessLogs&) = delete;
     AccessLogs& operator=(const AccessLogs&) = delete;
@@ -67,6 +77,8 @@ public:
 
 private:
     std::map<std::string, int> files_;  // path -> fd
+    std::map<std::string, std::unique_ptr<const SyslogSender>> syslogs_;  // "syslog:..." -> its sender
+    const ErrorLog& errors_;
 };
 
 // The line a log_format produces: unset or empty variables as "-", escaped as nginx does.

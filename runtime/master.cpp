@@ -9,7 +9,9 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -184,6 +186,31 @@ std::optional<std::string> bind_listeners(const ir::Config& cfg, const Listeners
         out[l.key()] = {l, fd};
     }
     return std::nullopt;
+}
+
+// nginx's ngx_event_module_init, for each configuration the master loads: the event
+// method (Asio's reactor is epoll) and whether worker_connections fits the open files.
+void log_event_init(const ActiveConfig& active) {
+    const ErrorLog& log = active.error_log;
+    log.write(LogLevel::notice, "using the \"epoll\" event method");
+    rlimit r{};
+    if (::getrlimit(RLIMIT_NOFILE, &r) != 0) {
+        log.write(LogLevel::alert, system_error_text("getrlimit(RLIMIT_NOFILE)", errno) + ", ignored");
+        return;
+    }
+    const auto connections = static_cast<rlim_t>(active.ir->worker_connections);
+    const auto nofile = static_cast<rlim_t>(active.ir->worker_rlimit_nofile);  // 0: not set
+    if (connections > r.rlim_cur && (nofile == 0 || connections > nofile))
+        log.write(LogLevel::warn, std::to_string(connections) + " worker_connections exceed open file resource limit: " +
+                                      std::to_string(nofile ? nofile : r.rlim_cur));
+}
+
+// nginx's ngx_os_status, once at start.
+void log_os_status(const ErrorLog& log) {
+    log.write(LogLevel::notice, "nginx/1.22.1 (ngxlite/" NGXLITE_VERSION ")");
+    if (utsname u{}; ::uname(&u) == 0) log.write(LogLevel::notice, std::string("OS: ") + u.sysname + " " + u.release);
+    if (rlimit r{}; ::getrlimit(RLIMIT_NOFILE, &r) == 0)
+        log.write(LogLevel::notice, "getrlimit(RLIMIT_NOFILE): " + std::to_string(r.rlim_cur) + ":" + std::to_string(r.rlim_max));
 }
 
 void print_diagnostics(const conf::LoadResult& r) {
@@ -380,6 +407,7 @@ private:
         for (auto& [key, l] : listeners_)
             if (!wanted.count(key)) close_listener(l, log(), true);
         listeners_ = std::move(wanted);
+        log_event_init(*candidate);
         config_ = std::move(candidate);
         user_ = ServingUser::of(*config_->ir);
         const pid_t old = serving_;
@@ -406,9 +434,26 @@ private:
 
 }  // namespace
 
+// nginx's ngx_log_init: the -e file is opened before the configuration is read, and what
+// loading it says (warnings, the error that stops it) goes there as well as to stderr.
+void log_diagnostics(const conf::LoadOptions& options, const conf::LoadResult& r) {
+    const std::string path = conf::startup_error_log(options);
+    if (path.empty() || path == "stderr") return;
+    const ErrorLog log({{path, "notice", {}}});
+    if (auto err = log.open_error()) {
+        console("[alert] could not open error log file: " + *err);
+        return;
+    }
+    for (const auto& d : r.diagnostics) {
+        const std::string text = d.format();
+        log.write(static_cast<LogLevel>(d.level), text.substr(text.find(']') + 2));
+    }
+}
+
 int run_server(const conf::LoadOptions& options) {
     conf::LoadResult loaded = conf::load(options);
     print_diagnostics(loaded);
+    log_diagnostics(options, loaded);
     if (!loaded.config) return 1;
     auto active = std::make_shared<const ActiveConfig>(loaded.config);
     if (refuse_unimplemented(*loaded.config, active->error_log)) return 1;
@@ -422,6 +467,8 @@ int run_server(const conf::LoadOptions& options) {
         active->error_log.write(LogLevel::emerg, *err);
         return 1;
     }
+    log_event_init(*active);
+    log_os_status(active->error_log);
     if (loaded.config->daemon && !daemonize(active->error_log.file_fd())) {
         console("[emerg] daemon() failed");
         return 1;

@@ -7,6 +7,7 @@
 #include "runtime/client_hello.hpp"
 #include "runtime/handlers.hpp"
 #include "runtime/splice_pipe.hpp"
+#include "runtime/stream_log.hpp"
 #include "runtime/text.hpp"
 #include "runtime/tls.hpp"
 #include "runtime/transport_stream.hpp"
@@ -376,6 +377,9 @@ Task<int> connect_upstream(StreamSession& s) {
             }
         }
         selection.connected();
+        if (boost::system::error_code lec; s.error_log().wants(LogLevel::info))
+            if (const auto local = s.upstream->socket().local_endpoint(lec); !lec)
+                log_proxy_connected(s.error_log(), s.conn.id, endpoint_of(local), s.peer_name, false);
         s.attempts.back().connect_ms = ms_since(s.attempts.back().start);  // ngx_stream_proxy_init_upstream
         if (server.proxy_protocol && !tls) s.first_bytes.insert(0, proxy_protocol_header(s.conn));
         s.rate[0] = session_size(s, server.upload_rate);
@@ -517,13 +521,8 @@ Task<void> one_way(StreamSession& s, bool from_upstream) {
     if (!s.finished) {
         s.finished = true;
         s.clean_end = ended;
-        if (ended && s.error_log().wants(LogLevel::info))  // nginx logs it without the usual tail
-            s.error_log().write(LogLevel::info,
-                                   std::string(from_upstream ? "upstream" : "client") + " disconnected, bytes from/to client:" +
-                                       std::to_string(s.from_client) + "/" + std::to_string(s.to_client) +
-                                       ", bytes from/to upstream:" + std::to_string(s.from_upstream) + "/" +
-                                       std::to_string(s.to_upstream),
-                                   s.conn.id);
+        if (ended)
+            log_disconnected(s.error_log(), s.conn.id, from_upstream, {s.from_client, s.to_client, s.from_upstream, s.to_upstream});
     }
     s.stop_pumps();
 }
@@ -568,28 +567,31 @@ int load_server_certificates(SSL* ssl, void* arg) {
     return 1;
 }
 
-// ngx_stream_ssl_handler: TLS only on the server's `listen ... ssl` addresses (the exact
-// address the connection came to, else its port's wildcard).
-bool ssl_listen(const ir::StreamServer& server, const ConnectionInfo& conn) {
+// The server's TCP listen the connection came to, nginx's addr_conf: the exact address,
+// else its port's wildcard.
+const ir::Listen& matched_listen(const ir::StreamServer& server, const ConnectionInfo& conn) {
     const ir::Listen* found = nullptr;
     for (const auto& l : server.listens) {
         if (l.udp || l.endpoint.port != conn.server_port) continue;
-        if ((l.endpoint.unix_socket ? l.endpoint.text() : l.endpoint.ip) == conn.server_addr) return l.ssl;
+        if ((l.endpoint.unix_socket ? l.endpoint.text() : l.endpoint.ip) == conn.server_addr) return l;
         if (l.wildcard) found = &l;
     }
-    return found && found->ssl;
+    return *found;  // the server was found by this address
 }
 
 // The session's phases as nginx runs them; returns its $status: 200, or 500 when the
 // client's TLS handshake or certificate fails, 502 when no upstream could be reached.
 Task<int> serve_session(StreamSession& s) {
+    const ir::Listen& listen = matched_listen(s.server, s.conn);
+    log_client_connected(s.error_log(), s.conn, listen.endpoint, false);
     for (const auto& [name, value] : s.server.sets)  // ngx_stream_set_module: the preaccess phase
         s.vars.set_variable(name, expand(value, s.vars));
     if (const ir::AccessRule* rule = first_match(s.server.access_rules, s.conn.remote_addr); rule && !rule->allow) {
         s.log(LogLevel::error, "access forbidden by rule", "initializing session");  // ngx_stream_access_found
         co_return 403;
     }
-    if (const auto& tls = s.server.ssl_server; tls && ssl_listen(s.server, s.conn)) {
+    // ngx_stream_ssl_handler: TLS only on the server's `listen ... ssl` addresses.
+    if (const auto& tls = s.server.ssl_server; tls && listen.ssl) {
         // ngx_stream_ssl_handler: the handshake under ssl_handshake_timeout, then the
         // client certificate checked as ssl_verify_client says.
         SSL* ssl = SSL_new(tls->context.get());

@@ -2,6 +2,7 @@
 
 #include "runtime/handlers.hpp"
 #include "runtime/logs.hpp"
+#include "runtime/stream_log.hpp"
 #include "runtime/tls.hpp"
 #include "runtime/upstream.hpp"
 
@@ -218,6 +219,10 @@ Task<int> UdpSession::proxy() {
         co_return 200;
     }
     if (const int status = co_await connect()) co_return status;
+    if (boost::system::error_code lec; cfg->log(server.error_log).wants(LogLevel::info))
+        if (const auto local = upstream.local_endpoint(lec); !lec)
+            log_proxy_connected(cfg->log(server.error_log), conn.id, {local.address().to_string(), local.port(), local.address().is_v6()},
+                                peer_name, true);
     connected = true;
     start_sec = std::time(nullptr);
     if (server.upload_rate.size) {
@@ -325,6 +330,7 @@ Task<void> UdpListener::receive_loop() {
         conn.remote_port = from.port();
         conn.server_addr = local_.ip;
         conn.server_port = local_.port;
+        log_client_connected(worker_.config->log(server->error_log), conn, local_, true);
         auto session = std::make_shared<UdpSession>(*this, *server, std::move(conn), from);
         session->from_client += datagram.size();
         session->pending.push_back(std::move(datagram));

@@ -276,7 +276,7 @@ std::string certificate_error(SSL* ssl) {
 
 int refuse_client(SSL* ssl, const ir::HttpServer& server, std::string_view host, std::string& log_line) {
     using Verify = ir::SslServerSettings::VerifyClient;
-    const Verify verify = server.ssl ? server.ssl->verify_client : Verify::off;
+    const Verify verify = server.verify_client;
     const auto* n = static_cast<const Negotiated*>(SSL_get_ex_data(ssl, negotiated_index()));
     if (n && !n->server_name.empty() && n->server_name != host && verify != Verify::off) {
         log_line = "client attempted to request the server name different from the one that was negotiated";

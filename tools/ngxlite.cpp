@@ -119,11 +119,7 @@ bool parse_options(int argc, char** argv, Options& o) {
             case 'p': if (!value("directory name", o.load.prefix)) return false; break;
             case 'c': if (!value("file name", o.load.conf_file)) return false; break;
             case 'g': if (!value("parameter", o.load.globals)) return false; break;
-            case 'e': {
-                std::string ignored;
-                if (!value("file name", ignored)) return false;
-                break;
-            }
+            case 'e': if (!value("file name", o.load.error_log)) return false; break;
             case 's':
                 if (!value("parameter", o.signal)) return false;
                 if (o.signal != "stop" && o.signal != "quit" && o.signal != "reopen" && o.signal != "reload") {

@@ -190,8 +190,19 @@ struct LogFormat {
     Template format;
 };
 
+// A syslog:... log (ngx_syslog_peer_t): UDP to `server`, RFC 3164 headers.
+struct SyslogPeer {
+    Endpoint server;
+    int facility = 23;  // local7
+    int severity = 6;   // info: access_log's; an error line has its own level's
+    std::string tag = "nginx";
+    bool nohostname = false;
+    bool operator==(const SyslogPeer&) const = default;
+};
+
 struct AccessLog {
-    Template path;             // "stderr", a file, or a path with variables
+    Template path;             // "stderr", a file, "syslog:...", or a path with variables
+    std::optional<SyslogPeer> syslog;  // for "syslog:..."
     std::string format = "combined";
     std::size_t format_index = 0;  // into HttpConfig::log_formats, resolved at load time
     std::int64_t buffer = 0;   // buffer=
@@ -471,6 +482,9 @@ struct HttpServer {
     // dot, "" for none): $server_name, the error log's "server:", server_name_in_redirect.
     std::string server_name;
     std::optional<SslServerSettings> ssl;  // set when the server has a certificate
+    // ssl_verify_client as merged, certificate or not: a request's checks read its server's
+    // (nginx's sscf->verify), whichever server's context made the handshake.
+    SslServerSettings::VerifyClient verify_client = SslServerSettings::VerifyClient::off;
     Location root_location;                // the server level settings
     std::vector<Location> locations;       // in nginx's match order
     SourceLocation where;
@@ -538,8 +552,9 @@ struct StreamConfig {
 };
 
 struct ErrorLog {
-    std::string path;  // "stderr" or a file
+    std::string path;  // "stderr", a file or "syslog:..."
     std::string level = "error";
+    std::optional<SyslogPeer> syslog;  // for "syslog:..."
     bool operator==(const ErrorLog&) const = default;
 };
 
