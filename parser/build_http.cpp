@@ -300,6 +300,7 @@ ir::ProxySettings merge_proxy(Compiler& c, const Scope& s, const Directive& pass
     if (const Directive* d = s.find("proxy_set_body")) p.set_body = compile_template(d->args[1], d->where);
     if (const Directive* d = s.find("proxy_method")) p.method = compile_template(d->args[1], d->where);
     p.buffering = s.value<bool>("proxy_buffering", true);
+    p.request_buffering = s.value<bool>("proxy_request_buffering", true);
     if (const Directive* d = s.find("proxy_ignore_headers"))
         for (std::size_t i = 1; i < d->args.size(); ++i)
             if (iequals(d->args[i], "X-Accel-Buffering")) p.change_buffering = false;

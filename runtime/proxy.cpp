@@ -295,7 +295,7 @@ Task<bool> send_response(const Exchange& ex, const Answer& answer, bool client_k
 }  // namespace
 
 Task<ProxyResult> proxy_http(TransportStream& client, beast::flat_buffer& client_buffer, const ir::Location& loc, RequestContext& ctx,
-                                        const ActiveConfig& cfg, bool client_keep_alive) {
+                             const ActiveConfig& cfg, bool client_keep_alive, StreamedBody* streamed) {
     using clock = std::chrono::steady_clock;
     ProxyResult result;
     const ir::ProxySettings& p = *loc.proxy;
@@ -387,7 +387,8 @@ Task<ProxyResult> proxy_http(TransportStream& client, beast::flat_buffer& client
                                   : type == ir::kNextHttp404                            ? 404
                                   : type == ir::kNextHttp429                            ? 429
                                                                                         : 502;
-            return selection.tries() > 0 && (p.next_upstream & type) == type && !timed_out;  // true: try the next
+            // true: try the next; never once a streamed body began to go
+            return selection.tries() > 0 && (p.next_upstream & type) == type && !timed_out && !(request_sent && streamed);
         };
         auto failed = [&](const boost::system::error_code& ec, std::string_view what) {
             const bool timeout = ec == beast::error::timeout;
@@ -517,6 +518,25 @@ Task<ProxyResult> proxy_http(TransportStream& client, beast::flat_buffer& client
             co_return result;
         }
         request_sent = true;
+        if (streamed) {
+            watch.reset();  // the body's reads see a client that goes
+            const StreamedSend sent = co_await send_streamed_body(*upstream, *streamed, *ctx.request.body_streamed < 0, p.send_timeout);
+            if (sent.write_error) {
+                append(ctx.upstream_header_time, "-");
+                failed(sent.write_error, "writev()");
+                co_return result;
+            }
+            if (sent.body != BodyEnd::read) {  // nginx's upstream finalized with the body's status
+                append(ctx.upstream_status, "-");
+                append(ctx.upstream_header_time, "-");
+                append(ctx.upstream_response_time, seconds_since(attempt_start));
+                selection.finish(false, [] {});
+                result.body_end = sent.body;
+                result.error_status = sent.body == BodyEnd::too_large ? 413 : 400;
+                co_return result;
+            }
+            watch.emplace(client.timed(), upstream->socket());
+        }
 
         phase = "reading response header from upstream";
         BodyBuffer buffer(static_cast<std::size_t>(p.buffer_size));
@@ -542,7 +562,7 @@ Task<ProxyResult> proxy_http(TransportStream& client, beast::flat_buffer& client
             log_error(cfg, ctx, "upstream sent no valid HTTP/1.0 header while " + std::string(phase), peer_url);
         append(ctx.upstream_header_time, seconds_since(attempt_start));
         const int status = read.step == UpstreamHead::Step::http09 ? 200 : head.status();
-        if (const std::uint32_t mask = next_upstream_mask(status); mask && selection.tries() > 1) {
+        if (const std::uint32_t mask = next_upstream_mask(status); mask && selection.tries() > 1 && !streamed) {
             const std::uint32_t need = request_sent && non_idempotent ? mask | ir::kNextNonIdempotent : mask;
             const bool timed_out = p.next_upstream_timeout.count() > 0 && clock::now() - started >= p.next_upstream_timeout;
             if ((p.next_upstream & need) == need && !timed_out && next(mask, status)) continue;

@@ -47,6 +47,9 @@ struct Request {
     bool pipelined = false;    // $pipe: it came behind another in the same read
     bool body_read = false;    // read for a handler (proxy_pass): $request_body has it
     std::string body_file;     // where it was also written (client_body_buffer_size, _in_file_only)
+    // proxy_request_buffering off, the body still coming when the handler ran: it goes
+    // upstream as it comes; its Content-Length, or -1 for a chunked one (sent chunked).
+    std::optional<std::int64_t> body_streamed;
     std::chrono::system_clock::time_point start;
     // nginx's r->valid_unparsed_uri: the URI is still the one received (no rewrite), so a
     // proxy_pass without a URI part sends request_uri as is.

@@ -256,10 +256,18 @@ const std::unordered_map<std::string_view, Getter>& getters() {
         {"proxy_internal_body_length", [](const RequestContext& c, bool& found) {
              // nginx: the client's length (even when the body is not passed), or proxy_set_body's.
              const bool set_body = c.proxy_body && c.proxy_body != &c.request.body;
+             const std::optional<std::int64_t>& streamed = c.request.body_streamed;
+             if (streamed && !set_body) {  // the client's length; a chunked one goes chunked
+                 found = *streamed >= 0;
+                 return found ? std::to_string(*streamed) : std::string();
+             }
              found = c.request.body_framed || set_body;
              return found ? std::to_string(set_body ? c.proxy_body->size() : c.request.body.size()) : std::string();
          }},
-        {"proxy_internal_chunked", [](const RequestContext&, bool& found) { found = false; return std::string(); }},
+        {"proxy_internal_chunked", [](const RequestContext& c, bool& found) {
+             found = c.request.body_streamed && *c.request.body_streamed < 0;
+             return found ? std::string("chunked") : std::string();
+         }},
         {"proxy_add_x_forwarded_for", [](const RequestContext& c, bool&) {
              const std::string* xff = c.request.header("X-Forwarded-For");
              return xff ? *xff + ", " + c.remote_addr() : c.remote_addr();

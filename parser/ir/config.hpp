@@ -329,6 +329,8 @@ struct ProxySettings {
     std::optional<Template> set_body;  // proxy_set_body
     std::optional<Template> method;    // proxy_method
     bool buffering = true;
+    // proxy_request_buffering: off sends the client's body upstream as it comes.
+    bool request_buffering = true;
     bool change_buffering = true;  // X-Accel-Buffering is obeyed (not in proxy_ignore_headers)
     std::int64_t buffer_size = 4096;
     int buffers_count = 8;
