@@ -502,6 +502,7 @@ Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer, bool pipelin
     }
     RequestBody body(head);
     bool streamed = false;  // proxy_request_buffering off: the body goes upstream as it comes
+    bool accel_headers = false;  // resp holds X-Accel-Redirect's headers for the redirect
     req.pipelined = pipelined;
     req.length = step == RequestHeadReader::Step::done ? head.size() : buffer.size();
     const bool refused = step == RequestHeadReader::Step::refused;
@@ -608,7 +609,23 @@ Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer, bool pipelin
                         cfg->access_logs->write(loc->access_logs, cfg->ir->http->log_formats, ctx);
                         co_return false;
                     }
-                    if (pr.error_status == 0) {
+                    if (pr.accel) {
+                        // X-Accel-Redirect: its kept headers go with the answer; a URI nginx
+                        // finds unsafe is a 404.
+                        resp.content_type = std::move(pr.accel->content_type);
+                        resp.headers = std::move(pr.accel->headers);
+                        accel_headers = true;
+                        if (pr.accel->target.starts_with("@")) {
+                            next.active = true;
+                            next.uri = pr.accel->target;
+                            next.named = find_named(server->locations, next.uri);
+                        } else if (auto target = safe_redirect(*pr.accel, ctx, *cfg)) {
+                            next = std::move(*target);
+                            if (req.method != "HEAD") req.method = "GET";
+                        } else {
+                            set_error(resp, 404, loc->server_tokens);
+                        }
+                    } else if (pr.error_status == 0) {
                         // Answered by the upstream: log it and go on, or close.
                         ctx.bytes_sent = pr.sent.total + ctx.continue_bytes;
                         ctx.body_bytes_sent = pr.sent.body + ctx.continue_bytes;
@@ -622,8 +639,9 @@ Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer, bool pipelin
                         }
                         proxied = true;
                         break;
+                    } else {
+                        set_error(resp, pr.error_status, loc->server_tokens);
                     }
-                    set_error(resp, pr.error_status, loc->server_tokens);
                 } else {
                     serve_static(resp, next, *loc, ctx, *cfg);
                 }
@@ -664,12 +682,18 @@ Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer, bool pipelin
                 set_error(resp, 500, loc->server_tokens);
                 break;
             }
-            // An internal redirect keeps the answer's Location (nginx's headers_out.location).
+            // An internal redirect keeps the answer's Location (nginx's headers_out.location),
+            // and X-Accel-Redirect's headers.
             Response kept;
             kept.close = resp.close;
             kept.location = std::move(resp.location);
-            for (auto& h : resp.headers)
-                if (iequal(h.first, "Location")) kept.headers.push_back(std::move(h));
+            if (std::exchange(accel_headers, false)) {
+                kept.content_type = std::move(resp.content_type);
+                kept.headers = std::move(resp.headers);
+            } else {
+                for (auto& h : resp.headers)
+                    if (iequal(h.first, "Location")) kept.headers.push_back(std::move(h));
+            }
             resp = std::move(kept);
             if (!follow(next, ctx, uri_changes, *cfg)) {
                 set_error(resp, 500, loc->server_tokens);

@@ -377,6 +377,8 @@ Task<ProxyResult> proxy_http(TransportStream& client, beast::flat_buffer& client
         if (read.step == UpstreamHead::Step::http09)  // nginx goes on with it as a 200's body
             log_error(cfg, ctx, "upstream sent no valid HTTP/1.0 header while " + std::string(phase), peer_url);
         append(ctx.upstream_header_time, seconds_since(attempt_start));
+        if (p.accel_limit_rate)  // taken as the header is, whatever follows
+            if (const auto rate = accel_limit_rate(head)) ctx.limit_rate = rate;
         const int status = read.step == UpstreamHead::Step::http09 ? 200 : head.status();
         if (const std::uint32_t mask = next_upstream_mask(status); mask && selection.tries() > 1 && !streamed) {
             const std::uint32_t need = request_sent && non_idempotent ? mask | ir::kNextNonIdempotent : mask;
@@ -394,6 +396,13 @@ Task<ProxyResult> proxy_http(TransportStream& client, beast::flat_buffer& client
         }
         result.error_status = 0;
         append(ctx.upstream_status, std::to_string(status));
+        if (const auto target = p.accel_redirect ? head.find("X-Accel-Redirect") : std::nullopt) {
+            // The upstream is done with (its connection closed); the caller redirects.
+            append(ctx.upstream_response_time, seconds_since(attempt_start));
+            selection.finish(false, [] {});
+            result.accel = accel_redirect(*target, head, peer_url);
+            co_return result;
+        }
         // Reached through error_page: its status answers, with nginx's text for it.
         ctx.status = ctx.status_override ? ctx.status_override : status;
         if (status == 101 && ctx.request.header("Upgrade")) {

@@ -2,6 +2,7 @@
 // (smooth weighted round robin, proxy_next_upstream), and the response streamed back.
 #pragma once
 
+#include "runtime/accel_redirect.hpp"
 #include "runtime/active_config.hpp"
 #include "runtime/client_body.hpp"
 #include "runtime/proxy_relay.hpp"
@@ -20,6 +21,7 @@ struct ProxyResult {
     SentBytes sent;           // to the client
     // A streamed body that stopped coming (timed_out, closed): nothing is answered.
     BodyEnd body_end = BodyEnd::read;
+    std::optional<AccelRedirect> accel;  // X-Accel-Redirect: the request goes on there
 };
 
 // Answers the request through the location's upstream, writing to `client`.
