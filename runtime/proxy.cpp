@@ -177,6 +177,16 @@ Task<ProxyResult> proxy_http(TransportStream& client, beast::flat_buffer& client
         const ir::Endpoint& endpoint = *peer->endpoint;
         const std::string peer_url = std::string(scheme) + endpoint.text() + uri;
         append(ctx.upstream_addr, endpoint.text());
+        // The attempt's bytes, in their lists however it ends (nginx's u->state).
+        struct Counts {
+            RequestContext& c;
+            std::uint64_t sent = 0, received = 0, length = 0;
+            ~Counts() {
+                append(c.upstream_bytes_sent, std::to_string(sent));
+                append(c.upstream_bytes_received, std::to_string(received));
+                append(c.upstream_response_length, std::to_string(length));
+            }
+        } counts{ctx};
         ctx.proxy_port = std::to_string(endpoint.port);
         const auto attempt_start = clock::now();
         std::string_view phase = "connecting to upstream";
@@ -334,6 +344,7 @@ Task<ProxyResult> proxy_http(TransportStream& client, beast::flat_buffer& client
             co_return result;
         }
         request_sent = true;
+        counts.sent = wn;
         if (streamed) {
             watch.reset();  // the body's reads see a client that goes
             const StreamedSend sent = co_await send_streamed_body(*upstream, *streamed, *ctx.request.body_streamed < 0, p.send_timeout);
@@ -359,6 +370,8 @@ Task<ProxyResult> proxy_http(TransportStream& client, beast::flat_buffer& client
         HeaderArena<1024> fields_memory;
         UpstreamHead head(static_cast<std::size_t>(p.buffer_size), fields_memory.allocator());
         const HeadRead read = co_await read_head(*upstream, buffer, head, p.read_timeout);
+        counts.received = read.received;
+        counts.length = read.received - std::min(read.received, head.size());
         if (client_left()) co_return result;
         watch.reset();
         ctx.upstream_headers = upstream_header_block(head);  // what came, even of a refused head
@@ -430,10 +443,16 @@ Task<ProxyResult> proxy_http(TransportStream& client, beast::flat_buffer& client
         struct Timing {
             RequestContext& c;
             clock::time_point t;
-            ~Timing() { append(c.upstream_response_time, seconds_since(t)); }
+            ~Timing() {
+                c.upstream_responding = false;
+                append(c.upstream_response_time, seconds_since(t));
+            }
         } timing{ctx, attempt_start};
+        ctx.upstream_responding = true;
         const Exchange exchange{client, *upstream, loc, ctx, cfg, peer_url, result};
         const bool reusable = co_await send_response(exchange, Answer{head, read, buffer.data(), buffer.size()}, client_keep_alive);
+        counts.received += result.body_received;
+        counts.length += result.body_received;
         if (reusable && idle && connection_requests + 1 < group.keepalive_requests)
             idle->put({std::move(upstream), connection_requests + 1, connection_opened}, std::move(key));
         co_return result;

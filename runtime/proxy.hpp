@@ -19,6 +19,7 @@ struct ProxyResult {
     bool keep_alive = false;  // the client connection may serve another request
     bool client_closed = false;  // the client went away first: 499, nothing to send
     SentBytes sent;           // to the client
+    std::uint64_t body_received = 0;  // from the upstream after the reads of its head
     // A streamed body that stopped coming (timed_out, closed): nothing is answered.
     BodyEnd body_end = BodyEnd::read;
     std::optional<AccelRedirect> accel;  // X-Accel-Redirect: the request goes on there

@@ -136,6 +136,11 @@ Task<bool> send_response(const Exchange& ex, const Answer& answer, bool client_k
     const FirstPiece first = first_piece(ex, framing, head, body, answer.read.received - head.size(), chunks);
     bool reusable = first.reusable && !head.connection_close() && head.status() != 101;
     Relay relay{ex.client, ex.upstream, ex.loc.send_timeout, ex.loc.proxy->read_timeout, ex.result.sent, to_client.chunked};
+    struct Counted {  // what the relay read, however it ends
+        const Relay& relay;
+        std::uint64_t& into;
+        ~Counted() { into = relay.received; }
+    } counted{relay, ex.result.body_received};
     // An HTTP/0.9 client, or an HTTP/0.9 answer, gets the body alone.
     const bool headless = ctx.request.version == 9 || http09;
     if (holds_body(*ex.loc.proxy, head, framing) && !first.last) {

@@ -43,6 +43,13 @@ Task<Transfer> write_chunk(TransportStream& to, const char* from, std::size_t si
     co_return Transfer{ec, n};
 }
 
+// One read of the body from the upstream, counted.
+Task<Transfer> read_upstream(Relay& relay, char* into, std::size_t size) {
+    const Transfer read = co_await read_chunk(relay.upstream, into, size, relay.read_timeout);
+    relay.received += read.bytes;
+    co_return read;
+}
+
 RelayEnd upstream_failed(const boost::system::error_code& ec) {
     return {RelayEnd::Kind::upstream_failed, ec};
 }
@@ -104,14 +111,14 @@ Task<RelayEnd> relay_length(Relay& relay, char* buffer, std::uint64_t left) {
     const auto next_size = [&] { return static_cast<std::size_t>(std::min<std::uint64_t>(size, left)); };
     std::optional<BodyBuffer> second;  // once a second read is due
     char* spare = nullptr;
-    Transfer read = co_await read_chunk(relay.upstream, buffer, next_size(), relay.read_timeout);
+    Transfer read = co_await read_upstream(relay, buffer, next_size());
     while (read.bytes > 0) {
         left -= read.bytes;
         Transfer written, next;
         if (left > 0 && !read.ec) {
             if (!spare) spare = second.emplace().data();
             std::tie(written, next) = co_await (write_chunk(relay.client, buffer, read.bytes, relay.send_timeout) &&
-                                                read_chunk(relay.upstream, spare, next_size(), relay.read_timeout));
+                                                read_upstream(relay, spare, next_size()));
         } else {
             written = co_await write_chunk(relay.client, buffer, read.bytes, relay.send_timeout);
             next.ec = read.ec;  // the end, or why the rest is missing
@@ -128,7 +135,7 @@ Task<RelayEnd> relay_length(Relay& relay, char* buffer, std::uint64_t left) {
 
 Task<RelayEnd> relay_chunked(Relay& relay, char* buffer, ChunkedParser& parser) {
     for (;;) {
-        const Transfer read = co_await read_chunk(relay.upstream, buffer, BodyBuffer::kSize, relay.read_timeout);
+        const Transfer read = co_await read_upstream(relay, buffer, BodyBuffer::kSize);
         if (read.bytes == 0) co_return upstream_failed(read.ec);
         const Dechunked d = dechunk(parser, buffer, read.bytes);
         // nginx sends nothing of a read whose framing broke.
@@ -141,7 +148,7 @@ Task<RelayEnd> relay_chunked(Relay& relay, char* buffer, ChunkedParser& parser) 
 
 Task<RelayEnd> relay_until_close(Relay& relay, char* buffer) {
     for (;;) {
-        const Transfer read = co_await read_chunk(relay.upstream, buffer, BodyBuffer::kSize, relay.read_timeout);
+        const Transfer read = co_await read_upstream(relay, buffer, BodyBuffer::kSize);
         if (read.bytes == 0) {
             if (read.ec != asio::error::eof) co_return upstream_failed(read.ec);
             if (!co_await send_head_and_body(relay, {}, buffer, 0, true)) co_return RelayEnd{RelayEnd::Kind::client_failed, {}};
@@ -157,7 +164,7 @@ Task<RelayEnd> relay_held(Relay& relay, char* buffer, HeldBody held) {
     for (;;) {
         std::size_t room = held.capacity - held.filled;
         if (held.left) room = static_cast<std::size_t>(std::min<std::uint64_t>(room, *held.left));
-        const Transfer read = co_await read_chunk(relay.upstream, buffer + held.filled, room, relay.read_timeout);
+        const Transfer read = co_await read_upstream(relay, buffer + held.filled, room);
         held.filled += read.bytes;
         if (held.left) *held.left -= read.bytes;
         const bool end = held.left ? *held.left == 0 : read.bytes == 0 && read.ec == asio::error::eof;

@@ -49,6 +49,7 @@ struct Relay {
     ir::Msec read_timeout;  // proxy_read_timeout, for each read from the upstream
     SentBytes& sent;
     bool client_chunked = false;  // the client gets the body in chunks of its own
+    std::uint64_t received = 0;   // read from the upstream ($upstream_bytes_received)
 };
 
 struct RelayEnd {

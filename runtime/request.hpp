@@ -129,6 +129,12 @@ struct RequestContext {
     std::string upstream_connect_time;   // $upstream_connect_time
     std::string upstream_header_time;    // $upstream_header_time
     std::string upstream_response_time;  // $upstream_response_time
+    std::string upstream_bytes_sent;       // $upstream_bytes_sent
+    std::string upstream_bytes_received;   // $upstream_bytes_received
+    std::string upstream_response_length;  // $upstream_response_length: the body's bytes
+    // An upstream's answer is going out: its response time is "-" until it ends (nginx's
+    // state->response_time of -1).
+    bool upstream_responding = false;
 };
 
 // Expands a compiled template against a request: variables and captures.

@@ -281,7 +281,12 @@ const std::unordered_map<std::string_view, Getter>& getters() {
         {"upstream_status", [](const RequestContext& c, bool& found) { found = !c.upstream_status.empty(); return c.upstream_status; }},
         {"upstream_connect_time", [](const RequestContext& c, bool& found) { found = !c.upstream_connect_time.empty(); return c.upstream_connect_time; }},
         {"upstream_header_time", [](const RequestContext& c, bool& found) { found = !c.upstream_header_time.empty(); return c.upstream_header_time; }},
-        {"upstream_response_time", [](const RequestContext& c, bool& found) { found = !c.upstream_response_time.empty(); return c.upstream_response_time; }},
+        {"upstream_response_time", [](const RequestContext& c, bool& found) {
+             found = !c.upstream_response_time.empty() || c.upstream_responding;
+             if (!c.upstream_responding) return c.upstream_response_time;
+             return c.upstream_response_time.empty() ? std::string("-") : c.upstream_response_time + ", -";
+         }},
+        {"upstream_response_length", [](const RequestContext& c, bool& found) { found = !c.upstream_response_length.empty(); return c.upstream_response_length; }},
         {"document_root", [](const RequestContext& c, bool& found) {
              found = c.location != nullptr;
              return found ? document_root(*c.location, c) : std::string();
@@ -314,8 +319,16 @@ const std::unordered_map<std::string_view, Getter>& getters() {
          [](const RequestContext& c, bool& found) { return preread(c, found, [](const ClientHello& h) { return h.server_name; }); }},
         {"ssl_preread_alpn_protocols",
          [](const RequestContext& c, bool& found) { return preread(c, found, [](const ClientHello& h) { return h.alpn_protocols; }); }},
-        {"upstream_bytes_sent", [](const RequestContext& c, bool& found) { return stream_list(c, &StreamFacts::upstream_bytes_sent, found); }},
-        {"upstream_bytes_received", [](const RequestContext& c, bool& found) { return stream_list(c, &StreamFacts::upstream_bytes_received, found); }},
+        {"upstream_bytes_sent", [](const RequestContext& c, bool& found) {
+             if (c.stream) return stream_list(c, &StreamFacts::upstream_bytes_sent, found);
+             found = !c.upstream_bytes_sent.empty();
+             return c.upstream_bytes_sent;
+         }},
+        {"upstream_bytes_received", [](const RequestContext& c, bool& found) {
+             if (c.stream) return stream_list(c, &StreamFacts::upstream_bytes_received, found);
+             found = !c.upstream_bytes_received.empty();
+             return c.upstream_bytes_received;
+         }},
         {"upstream_first_byte_time", [](const RequestContext& c, bool& found) { return stream_list(c, &StreamFacts::upstream_first_byte_time, found); }},
         {"upstream_session_time", [](const RequestContext& c, bool& found) { return stream_list(c, &StreamFacts::upstream_session_time, found); }},
         {"hostname", [](const RequestContext&, bool&) {
