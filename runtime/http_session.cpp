@@ -30,6 +30,26 @@
 
 namespace ngxlite::runtime {
 
+bool expects_trailers(const ir::Location& loc, int status) {
+    const bool safe = status == 200 || status == 201 || status == 206 || status == 301 || status == 302 || status == 303 ||
+                      status == 307 || status == 308;
+    return std::any_of(loc.add_trailers.begin(), loc.add_trailers.end(), [&](const ir::AddHeader& t) { return safe || t.always; });
+}
+
+std::string trailer_block(const ir::Location& loc, RequestContext& ctx, int status) {
+    static constexpr int kinds[] = {200, 201, 204, 206, 301, 302, 303, 304, 307, 308};
+    const bool ok = std::find(std::begin(kinds), std::end(kinds), status) != std::end(kinds);
+    std::string block;
+    for (const auto& t : loc.add_trailers) {
+        if (!ok && !t.always) continue;
+        std::string v = expand(t.value, ctx);
+        if (v.empty()) continue;
+        append_header(block, t.name, v);
+        ctx.response_trailers.emplace_back(t.name, std::move(v));
+    }
+    return block;
+}
+
 std::string_view http_date(std::time_t t) {
     // Formatted once a second per thread, as nginx caches ngx_cached_http_time: most
     // calls are for the current time.
@@ -321,22 +341,6 @@ std::uint64_t request_size(const ir::ComplexSize& v, RequestContext& ctx, const 
     const auto size = ir::parse_size(text);
     if (!size) cfg.log_for(ctx).write(LogLevel::error, "invalid size \"" + text + "\"" + describe(ctx), ctx.connection.id);
     return size ? static_cast<std::uint64_t>(*size) : 0;
-}
-
-// The headers module's trailers (add_trailer), evaluated once the body is out, as
-// nginx's trailers filter: "Name: value\r\n" each, empty values left out.
-std::string trailer_block(const ir::Location& loc, RequestContext& ctx, int status) {
-    static constexpr int kinds[] = {200, 201, 204, 206, 301, 302, 303, 304, 307, 308};
-    const bool ok = std::find(std::begin(kinds), std::end(kinds), status) != std::end(kinds);
-    std::string block;
-    for (const auto& t : loc.add_trailers) {
-        if (!ok && !t.always) continue;
-        std::string v = expand(t.value, ctx);
-        if (v.empty()) continue;
-        append_header(block, t.name, v);
-        ctx.response_trailers.emplace_back(t.name, std::move(v));
-    }
-    return block;
 }
 
 // Writes an answer: the head, then the body (memory and file parts; chunked when the
@@ -748,10 +752,7 @@ Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer, bool pipelin
     // The chunked filter: an answer of unknown length, or one trailers follow (add_trailer
     // with a status it applies to), goes chunked to an HTTP/1.1 client.
     if (resp.status >= 200 && resp.status != 204 && resp.status != 304 && !head_only && req.version >= 11) {
-        const bool safe = resp.status == 200 || resp.status == 201 || resp.status == 206 || resp.status == 301 ||
-                          resp.status == 302 || resp.status == 303 || resp.status == 307 || resp.status == 308;
-        const bool trailers = std::any_of(loc->add_trailers.begin(), loc->add_trailers.end(),
-                                          [&](const ir::AddHeader& t) { return safe || t.always; });
+        const bool trailers = expects_trailers(*loc, resp.status);
         if ((!resp.content_length || trailers) && loc->chunked_transfer_encoding) resp.chunked = true;
         else if (!resp.content_length) resp.close = true;
     }

@@ -445,6 +445,7 @@ Task<ProxyResult> proxy_http(TransportStream& client, beast::flat_buffer& client
             clock::time_point t;
             ~Timing() {
                 c.upstream_responding = false;
+                c.upstream_length_now.reset();
                 append(c.upstream_response_time, seconds_since(t));
             }
         } timing{ctx, attempt_start};

@@ -126,7 +126,11 @@ Task<bool> send_response(const Exchange& ex, const Answer& answer, bool client_k
     ClientFraming to_client{ctx.status};
     // nginx's chunked filter: not for 1xx (nor an HTTP/0.9 answer's status 0), which keep
     // the connection as it was.
-    to_client.chunked = unknown_length && ctx.request.version == 11 && head.status() >= 200;
+    // add_trailer makes any answer it applies to chunked (nginx's expect_trailers).
+    const bool trailers = ctx.request.version == 11 && !http09 && ctx.request.method != "HEAD" && ctx.status >= 200 &&
+                          ctx.status != 204 && ctx.status != 304 && ex.loc.chunked_transfer_encoding &&
+                          expects_trailers(ex.loc, ctx.status);
+    to_client.chunked = (unknown_length && ctx.request.version == 11 && head.status() >= 200) || trailers;
     to_client.keep_alive = client_keep_alive && (!unknown_length || to_client.chunked || head.status() < 200);
     if (http09) ctx.status = 9;  // nginx's $status of an answer without a status line
     std::string out = client_response_head(head, ex.loc, ctx, to_client);
@@ -141,6 +145,11 @@ Task<bool> send_response(const Exchange& ex, const Answer& answer, bool client_k
         std::uint64_t& into;
         ~Counted() { into = relay.received; }
     } counted{relay, ex.result.body_received};
+    if (trailers)
+        relay.trailers = [&ex, &relay, first_bytes = answer.read.received - head.size()] {
+            ex.ctx.upstream_length_now = first_bytes + relay.received;  // the body is all in
+            return trailer_block(ex.loc, ex.ctx, ex.ctx.status);
+        };
     // An HTTP/0.9 client, or an HTTP/0.9 answer, gets the body alone.
     const bool headless = ctx.request.version == 9 || http09;
     if (holds_body(*ex.loc.proxy, head, framing) && !first.last) {

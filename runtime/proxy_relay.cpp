@@ -94,7 +94,12 @@ Task<bool> send_head_and_body(Relay& relay, std::string_view head, const char* d
         *size_end++ = '\r';
         *size_end++ = '\n';
     }
-    const std::string_view after = framed ? (last ? "\r\n0\r\n\r\n" : "\r\n") : relay.client_chunked && last ? "0\r\n\r\n" : "";
+    std::string_view after = framed ? (last ? "\r\n0\r\n\r\n" : "\r\n") : relay.client_chunked && last ? "0\r\n\r\n" : "";
+    std::string with_trailers;  // the last chunk with add_trailer's block
+    if (relay.client_chunked && last && relay.trailers) {
+        with_trailers = std::string(framed ? "\r\n0\r\n" : "0\r\n") + relay.trailers() + "\r\n";
+        after = with_trailers;
+    }
     if (head.empty() && size == 0 && after.empty()) co_return true;
     const std::array<asio::const_buffer, 4> parts{asio::buffer(head), asio::buffer(size_line.data(), size_end - size_line.data()),
                                                   asio::buffer(data, size), asio::buffer(after)};
@@ -107,6 +112,15 @@ Task<bool> send_head_and_body(Relay& relay, std::string_view head, const char* d
 
 Task<RelayEnd> relay_length(Relay& relay, char* buffer, std::uint64_t left) {
     using namespace asio::experimental::awaitable_operators;
+    if (relay.client_chunked) {  // add_trailer made it chunked: each read a chunk, the last with the end
+        while (left > 0) {
+            const Transfer read = co_await read_upstream(relay, buffer, static_cast<std::size_t>(std::min<std::uint64_t>(BodyBuffer::kSize, left)));
+            if (read.bytes == 0) co_return upstream_failed(read.ec);
+            left -= read.bytes;
+            if (!co_await send_head_and_body(relay, {}, buffer, read.bytes, left == 0)) co_return RelayEnd{RelayEnd::Kind::client_failed, {}};
+        }
+        co_return RelayEnd{};
+    }
     constexpr std::size_t size = BodyBuffer::kSize;
     const auto next_size = [&] { return static_cast<std::size_t>(std::min<std::uint64_t>(size, left)); };
     std::optional<BodyBuffer> second;  // once a second read is due

@@ -135,6 +135,7 @@ struct RequestContext {
     // An upstream's answer is going out: its response time is "-" until it ends (nginx's
     // state->response_time of -1).
     bool upstream_responding = false;
+    std::optional<std::uint64_t> upstream_length_now;  // and its body's length, once all in
 };
 
 // Expands a compiled template against a request: variables and captures.

@@ -286,7 +286,13 @@ const std::unordered_map<std::string_view, Getter>& getters() {
              if (!c.upstream_responding) return c.upstream_response_time;
              return c.upstream_response_time.empty() ? std::string("-") : c.upstream_response_time + ", -";
          }},
-        {"upstream_response_length", [](const RequestContext& c, bool& found) { found = !c.upstream_response_length.empty(); return c.upstream_response_length; }},
+        {"upstream_response_length", [](const RequestContext& c, bool& found) {
+             found = !c.upstream_response_length.empty();
+             if (!c.upstream_responding || !c.upstream_length_now) return c.upstream_response_length;
+             found = true;
+             const std::string now = std::to_string(*c.upstream_length_now);
+             return c.upstream_response_length.empty() ? now : c.upstream_response_length + ", " + now;
+         }},
         {"document_root", [](const RequestContext& c, bool& found) {
              found = c.location != nullptr;
              return found ? document_root(*c.location, c) : std::string();
