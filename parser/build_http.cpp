@@ -305,9 +305,14 @@ ir::ProxySettings merge_proxy(Compiler& c, const Scope& s, const Directive& pass
     if (const Directive* d = s.find("proxy_set_body")) p.set_body = compile_template(d->args[1], d->where);
     if (const Directive* d = s.find("proxy_method")) p.method = compile_template(d->args[1], d->where);
     p.buffering = s.value<bool>("proxy_buffering", true);
-    if (const Directive* d = s.find("proxy_ignore_headers"))
-        for (std::size_t i = 1; i < d->args.size(); ++i)
+    p.request_buffering = s.value<bool>("proxy_request_buffering", true);
+    if (const Directive* d = s.find("proxy_ignore_headers")) {
+        for (std::size_t i = 1; i < d->args.size(); ++i) {
             if (iequals(d->args[i], "X-Accel-Buffering")) p.change_buffering = false;
+            if (iequals(d->args[i], "X-Accel-Redirect")) p.accel_redirect = false;
+            if (iequals(d->args[i], "X-Accel-Limit-Rate")) p.accel_limit_rate = false;
+        }
+    }
     p.buffer_size = s.value<std::int64_t>("proxy_buffer_size", 4096);
     if (const Directive* d = s.find("proxy_buffers")) {
         p.buffers_count = static_cast<int>(d->count);

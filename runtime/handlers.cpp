@@ -453,7 +453,7 @@ void serve_static(Response& r, Redirect& next, const ir::Location& loc, const Re
         return;
     }
     r.status = 200;
-    r.content_type = mime_type(loc, path);
+    if (r.content_type.empty()) r.content_type = mime_type(loc, path);  // X-Accel-Redirect's kept
     r.content_length = static_cast<std::uint64_t>(st.st_size);
     r.last_modified = st.st_mtime;
     if (loc.etag) {
@@ -522,7 +522,8 @@ void answer_return(Response& r, const ScriptResult& ret, const ir::Location& loc
         set_location(r, ret.text, ctx);
         set_error(r, ret.status, loc.server_tokens);
     } else if (ret.has_text) {
-        r.content_type = mime_type(loc, ctx.request.uri);
+        // ngx_http_set_content_type keeps one already set (X-Accel-Redirect's).
+        if (r.content_type.empty()) r.content_type = mime_type(loc, ctx.request.uri);
         r.body = ret.text;
         r.content_length = r.body.size();
     } else if (ret.status >= 300) {
@@ -530,7 +531,7 @@ void answer_return(Response& r, const ScriptResult& ret, const ir::Location& loc
     } else {
         // ngx_http_send_response; a 204 loses both in the header filter, unless
         // error_page gives the answer another status.
-        r.content_type = mime_type(loc, ctx.request.uri);
+        if (r.content_type.empty()) r.content_type = mime_type(loc, ctx.request.uri);
         r.content_length = 0;
     }
 }

@@ -2,6 +2,7 @@
 
 #include "parser/ir/values.hpp"
 
+#include "runtime/client_body.hpp"
 #include "runtime/handlers.hpp"
 #include "runtime/net.hpp"
 #include "runtime/proxy.hpp"
@@ -28,6 +29,26 @@
 #include <ctime>
 
 namespace ngxlite::runtime {
+
+bool expects_trailers(const ir::Location& loc, int status) {
+    const bool safe = status == 200 || status == 201 || status == 206 || status == 301 || status == 302 || status == 303 ||
+                      status == 307 || status == 308;
+    return std::any_of(loc.add_trailers.begin(), loc.add_trailers.end(), [&](const ir::AddHeader& t) { return safe || t.always; });
+}
+
+std::string trailer_block(const ir::Location& loc, RequestContext& ctx, int status) {
+    static constexpr int kinds[] = {200, 201, 204, 206, 301, 302, 303, 304, 307, 308};
+    const bool ok = std::find(std::begin(kinds), std::end(kinds), status) != std::end(kinds);
+    std::string block;
+    for (const auto& t : loc.add_trailers) {
+        if (!ok && !t.always) continue;
+        std::string v = expand(t.value, ctx);
+        if (v.empty()) continue;
+        append_header(block, t.name, v);
+        ctx.response_trailers.emplace_back(t.name, std::move(v));
+    }
+    return block;
+}
 
 std::string_view http_date(std::time_t t) {
     // Formatted once a second per thread, as nginx caches ngx_cached_http_time: most
@@ -214,47 +235,13 @@ Task<void> finish_writing(TransportStream& stream, std::chrono::milliseconds sen
     stream.socket().shutdown(tcp::socket::shutdown_send, ec);
 }
 
-std::string_view received_bytes(const beast::flat_buffer& buffer) {
-    return {static_cast<const char*>(buffer.data().data()), buffer.size()};
-}
-
-// Takes what the buffer holds of the body (kept in the request, or dropped), logging
-// nginx's refusals; what follows the body stays in the buffer.
-RequestBody::Status take_buffered(beast::flat_buffer& buffer, RequestBody& body, const ir::Location& loc, RequestContext& ctx,
-                                  const ActiveConfig& cfg, bool keep) {
-    std::string_view in = received_bytes(buffer);
-    const std::size_t received = in.size();
-    const auto limit = keep ? static_cast<std::uint64_t>(std::max<std::int64_t>(loc.client_max_body_size, 0)) : 0;
-    const RequestBody::Status status = body.take(in, keep ? &ctx.request.body : nullptr, limit);
-    buffer.consume(received - in.size());
-    ctx.request.length += received - in.size();
-    if (status == RequestBody::Status::invalid)
-        cfg.log_for(ctx).write(LogLevel::error, "client sent invalid chunked body" + describe(ctx), ctx.connection.id);
-    if (status == RequestBody::Status::too_large)
-        cfg.log_for(ctx).write(LogLevel::error,
-                               "client intended to send too large chunked body: " + body.too_large_sizes() + " bytes" + describe(ctx),
-                               ctx.connection.id);
-    return status;
-}
-
-enum class BodyEnd { read, too_large, invalid, timed_out, closed };
-
-// Reads the rest of the body, waiting client_body_timeout between reads, as nginx.
-Task<BodyEnd> read_body(TransportStream& stream, beast::flat_buffer& buffer, RequestBody& body, const ir::Location& loc,
-                        RequestContext& ctx, const ActiveConfig& cfg, bool keep) {
-    for (;;) {
-        switch (take_buffered(buffer, body, loc, ctx, cfg, keep)) {
-        case RequestBody::Status::read: co_return BodyEnd::read;
-        case RequestBody::Status::too_large: co_return BodyEnd::too_large;
-        case RequestBody::Status::invalid: co_return BodyEnd::invalid;
-        case RequestBody::Status::more: break;
-        }
-        stream.expires_after(loc.client_body_timeout);
-        auto [ec, n] = co_await stream.async_read_some(buffer.prepare(16 * 1024), use_tuple);
-        buffer.commit(n);
-        if (ec == beast::error::timeout) co_return BodyEnd::timed_out;
-        if (ec) co_return BodyEnd::closed;
-    }
+// A body that stopped coming (client_body_timeout, or the client closed): nginx logs the
+// request (408, or 400 with its info line) and closes without an answer.
+void body_failed(BodyEnd end, RequestContext& ctx, const ir::Location& loc, const ActiveConfig& cfg) {
+    if (end == BodyEnd::closed)
+        cfg.log_for(ctx).write(LogLevel::info, "client prematurely closed connection" + describe(ctx), ctx.connection.id);
+    ctx.status = end == BodyEnd::timed_out ? 408 : 400;
+    cfg.access_logs->write(loc.access_logs, cfg.ir->http->log_formats, ctx);
 }
 
 // ngx_http_update_location_config's keep-alive decision for the request's location:
@@ -355,22 +342,6 @@ std::uint64_t request_size(const ir::ComplexSize& v, RequestContext& ctx, const 
     const auto size = ir::parse_size(text);
     if (!size) cfg.log_for(ctx).write(LogLevel::error, "invalid size \"" + text + "\"" + describe(ctx), ctx.connection.id);
     return size ? static_cast<std::uint64_t>(*size) : 0;
-}
-
-// The headers module's trailers (add_trailer), evaluated once the body is out, as
-// nginx's trailers filter: "Name: value\r\n" each, empty values left out.
-std::string trailer_block(const ir::Location& loc, RequestContext& ctx, int status) {
-    static constexpr int kinds[] = {200, 201, 204, 206, 301, 302, 303, 304, 307, 308};
-    const bool ok = std::find(std::begin(kinds), std::end(kinds), status) != std::end(kinds);
-    std::string block;
-    for (const auto& t : loc.add_trailers) {
-        if (!ok && !t.always) continue;
-        std::string v = expand(t.value, ctx);
-        if (v.empty()) continue;
-        append_header(block, t.name, v);
-        ctx.response_trailers.emplace_back(t.name, std::move(v));
-    }
-    return block;
 }
 
 // Writes an answer: the head, then the body (memory and file parts; chunked when the
@@ -535,6 +506,8 @@ Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer, bool pipelin
         co_return false;
     }
     RequestBody body(head);
+    bool streamed = false;  // proxy_request_buffering off: the body goes upstream as it comes
+    bool accel_headers = false;  // resp holds X-Accel-Redirect's headers for the redirect
     req.pipelined = pipelined;
     req.length = step == RequestHeadReader::Step::done ? head.size() : buffer.size();
     const bool refused = step == RequestHeadReader::Step::refused;
@@ -598,10 +571,21 @@ Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer, bool pipelin
             } else if (!access_phases(*loc, ctx)) {
                 cfg->log_for(ctx).write(LogLevel::error, "access forbidden by rule" + describe(ctx), id);
                 set_error(resp, 403, loc->server_tokens);
+            } else if (loc->proxy && streamed) {  // read once: what is left goes on as it comes
             } else if (loc->proxy && body.done()) {  // nothing to read: a Content-Length of 0
                 req.body_read = head.content_length().has_value();
             } else if (loc->proxy) {  // other handlers drop the body, below
-                switch (co_await read_body(stream, buffer, body, *loc, ctx, *cfg, true)) {
+                const bool stream_it = streams_body(*loc->proxy, head.chunked());
+                // Statements, not a conditional expression: GCC 12 miscompiles co_await in one.
+                BodyEnd end_of_body;
+                if (stream_it) end_of_body = co_await read_ready_body(stream, buffer, body, *loc, ctx, *cfg);
+                else end_of_body = co_await read_body(stream, buffer, body, *loc, ctx, *cfg, true);
+                switch (end_of_body) {
+                case BodyEnd::more:
+                    // proxy_request_buffering off: the rest goes upstream as it comes.
+                    streamed = true;
+                    req.body_streamed = head.content_length() ? static_cast<std::int64_t>(*head.content_length()) : -1;
+                    break;
                 case BodyEnd::read:
                     req.body_read = true;
                     if (head.content_length() || head.chunked())
@@ -610,16 +594,7 @@ Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer, bool pipelin
                 case BodyEnd::too_large: set_error(resp, 413, loc->server_tokens); break;
                 case BodyEnd::invalid: set_error(resp, 400, loc->server_tokens); break;
                 case BodyEnd::timed_out:
-                    // nginx ends the request with 408 in its log and sends nothing.
-                    ctx.status = 408;
-                    cfg->access_logs->write(loc->access_logs, cfg->ir->http->log_formats, ctx);
-                    co_return false;
-                case BodyEnd::closed:
-                    // nginx logs the request as a 400 it could not send.
-                    cfg->log_for(ctx).write(LogLevel::info, "client prematurely closed connection" + describe(ctx), id);
-                    ctx.status = 400;
-                    cfg->access_logs->write(loc->access_logs, cfg->ir->http->log_formats, ctx);
-                    co_return false;
+                case BodyEnd::closed: body_failed(end_of_body, ctx, *loc, *cfg); co_return false;
                 }
             }
             if (resp.status == 200 && !resp.special && route.script.next != ScriptResult::Next::respond &&
@@ -627,26 +602,51 @@ Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer, bool pipelin
                 if (loc->proxy) {
                     const bool client_keep_alive = keepalive_allowed(head, *loc, conn, req);
                     req.body_framed = head.content_length() || head.chunked();
-                    ProxyResult pr = co_await proxy_http(stream, buffer, *loc, ctx, *cfg, client_keep_alive);
+                    StreamedBody rest(stream, buffer, body, *loc, ctx, *cfg);
+                    ProxyResult pr = co_await proxy_http(stream, buffer, *loc, ctx, *cfg, client_keep_alive,
+                                                         streamed && !body.done() ? &rest : nullptr);
+                    if (pr.body_end == BodyEnd::timed_out || pr.body_end == BodyEnd::closed) {
+                        body_failed(pr.body_end, ctx, *loc, *cfg);
+                        co_return false;
+                    }
                     if (pr.client_closed) {
                         ctx.status = 499;  // nginx's code for a client that left first
                         cfg->access_logs->write(loc->access_logs, cfg->ir->http->log_formats, ctx);
                         co_return false;
                     }
-                    if (pr.error_status == 0) {
+                    if (pr.accel) {
+                        // X-Accel-Redirect: its kept headers go with the answer; a URI nginx
+                        // finds unsafe is a 404.
+                        resp.content_type = std::move(pr.accel->content_type);
+                        resp.headers = std::move(pr.accel->headers);
+                        accel_headers = true;
+                        if (pr.accel->target.starts_with("@")) {
+                            next.active = true;
+                            next.uri = pr.accel->target;
+                            next.named = find_named(server->locations, next.uri);
+                        } else if (auto target = safe_redirect(*pr.accel, ctx, *cfg)) {
+                            next = std::move(*target);
+                            if (req.method != "HEAD") req.method = "GET";
+                        } else {
+                            set_error(resp, 404, loc->server_tokens);
+                        }
+                    } else if (pr.error_status == 0) {
                         // Answered by the upstream: log it and go on, or close.
                         ctx.bytes_sent = pr.sent.total + ctx.continue_bytes;
                         ctx.body_bytes_sent = pr.sent.body + ctx.continue_bytes;
                         loc = co_await post_action(c, ctx, loc, uri_changes);
                         cfg->access_logs->write(loc->access_logs, cfg->ir->http->log_formats, ctx);
-                        if (!pr.keep_alive) {
+                        // A body still coming keeps the connection from another request
+                        // (nginx's r->reading_body).
+                        if (!pr.keep_alive || !body.done()) {
                             co_await finish_writing(stream, loc->send_timeout);
                             co_return false;
                         }
                         proxied = true;
                         break;
+                    } else {
+                        set_error(resp, pr.error_status, loc->server_tokens);
                     }
-                    set_error(resp, pr.error_status, loc->server_tokens);
                 } else {
                     serve_static(resp, next, *loc, ctx, *cfg);
                 }
@@ -687,12 +687,18 @@ Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer, bool pipelin
                 set_error(resp, 500, loc->server_tokens);
                 break;
             }
-            // An internal redirect keeps the answer's Location (nginx's headers_out.location).
+            // An internal redirect keeps the answer's Location (nginx's headers_out.location),
+            // and X-Accel-Redirect's headers.
             Response kept;
             kept.close = resp.close;
             kept.location = std::move(resp.location);
-            for (auto& h : resp.headers)
-                if (iequal(h.first, "Location")) kept.headers.push_back(std::move(h));
+            if (std::exchange(accel_headers, false)) {
+                kept.content_type = std::move(resp.content_type);
+                kept.headers = std::move(resp.headers);
+            } else {
+                for (auto& h : resp.headers)
+                    if (iequal(h.first, "Location")) kept.headers.push_back(std::move(h));
+            }
             resp = std::move(kept);
             if (!follow(next, ctx, uri_changes, *cfg)) {
                 set_error(resp, 500, loc->server_tokens);
@@ -724,8 +730,11 @@ Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer, bool pipelin
         cfg->access_logs->write(loc->access_logs, cfg->ir->http->log_formats, ctx);
         co_return false;
     }
-    // nginx drops a body nobody read before it answers: what has come of it is checked now.
-    if (!refused && !body.done() && take_buffered(buffer, body, *loc, ctx, *cfg, false) == RequestBody::Status::invalid) {
+    // A streamed body cut short closes the connection after the answer (nginx's
+    // r->reading_body); one nobody read is dropped before the answer: what has come of
+    // it is checked now.
+    if (streamed && !body.done()) resp.close = true;
+    else if (!refused && !body.done() && take_buffered(buffer, body, *loc, ctx, *cfg, nullptr) == RequestBody::Status::invalid) {
         if (resp.special) {
             resp.close = true;  // the error page goes out, then the connection closes
         } else {
@@ -744,10 +753,7 @@ Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer, bool pipelin
     // The chunked filter: an answer of unknown length, or one trailers follow (add_trailer
     // with a status it applies to), goes chunked to an HTTP/1.1 client.
     if (resp.status >= 200 && resp.status != 204 && resp.status != 304 && !head_only && req.version >= 11) {
-        const bool safe = resp.status == 200 || resp.status == 201 || resp.status == 206 || resp.status == 301 ||
-                          resp.status == 302 || resp.status == 303 || resp.status == 307 || resp.status == 308;
-        const bool trailers = std::any_of(loc->add_trailers.begin(), loc->add_trailers.end(),
-                                          [&](const ir::AddHeader& t) { return safe || t.always; });
+        const bool trailers = expects_trailers(*loc, resp.status);
         if ((!resp.content_length || trailers) && loc->chunked_transfer_encoding) resp.chunked = true;
         else if (!resp.content_length) resp.close = true;
     }

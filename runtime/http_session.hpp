@@ -65,6 +65,12 @@ std::optional<std::pair<std::string, std::string>> expires_headers(const ir::Loc
 // The error-log tail nginx adds: ", client: A, server: S, request: "R"[, upstream: "U"], host: "H"".
 std::string describe(const RequestContext& ctx, std::string_view upstream = {});
 
+// add_trailer: whether one applies to an answer of `status` (nginx's expect_trailers).
+bool expects_trailers(const ir::Location& loc, int status);
+// The headers module's trailers, evaluated once the body is out, as nginx's trailers
+// filter: "Name: value\r\n" each, empty values left out; $sent_trailer_* noted.
+std::string trailer_block(const ir::Location& loc, RequestContext& ctx, int status);
+
 // nginx's status texts and its built-in error page for `status`.
 const char* status_text(int status);
 std::string error_page(int status, bool server_tokens);

@@ -51,8 +51,6 @@ void warn_proxied(const ir::Location& l, const ErrorLog& log) {
     if (l.proxy) {
         if (l.limit_rate.size || l.limit_rate.value)
             log.write(LogLevel::warn, "\"limit_rate\" is not applied to proxied responses by ngxlite" + l.where.in());
-        if (!l.add_trailers.empty())
-            log.write(LogLevel::warn, "\"add_trailer\" is not applied to proxied responses by ngxlite" + l.where.in());
     }
     for (const auto& child : l.locations) warn_proxied(child, log);
 }

@@ -3,6 +3,7 @@
 #include "runtime/header_arena.hpp"
 #include "runtime/http_session.hpp"
 #include "runtime/net.hpp"
+#include "runtime/proxy_answer.hpp"
 #include "runtime/proxy_request.hpp"
 #include "runtime/proxy_response.hpp"
 #include "runtime/text.hpp"
@@ -108,195 +109,10 @@ private:
     std::shared_ptr<State> state_;
 };
 
-// A response head as it came: nginx reads it into a buffer of proxy_buffer_size, in
-// reads that may bring the body's first bytes too (a 64 KiB body then goes on in reads
-// of its own, the next running while the last is written).
-struct HeadRead {
-    UpstreamHead::Step step = UpstreamHead::Step::incomplete;
-    std::size_t received = 0;          // bytes in the buffer, the head's first
-    boost::system::error_code error;   // the connection failed before the head was whole
-};
-
-Task<HeadRead> read_head(TransportStream& upstream, BodyBuffer& buffer, UpstreamHead& head, ir::Msec timeout) {
-    HeadRead read;
-    for (;;) {
-        upstream.expires_after(timeout);
-        // Once the limit is reached, step() has decided.
-        auto [ec, n] = co_await upstream.async_read_some(
-            asio::buffer(buffer.data() + read.received, head.limit() - read.received), use_tuple);
-        read.received += n;
-        read.step = head.step({buffer.data(), read.received});
-        if (read.step != UpstreamHead::Step::incomplete) co_return read;
-        if (ec) {
-            read.error = ec;
-            co_return read;
-        }
-    }
-}
-
-// One request's exchange with the upstream that answered it.
-struct Exchange {
-    TransportStream& client;
-    TransportStream& upstream;
-    const ir::Location& loc;
-    RequestContext& ctx;
-    const ActiveConfig& cfg;
-    const std::string& peer_url;
-    ProxyResult& result;
-
-    void log(LogLevel level, std::string_view what) const {
-        cfg.log_for(ctx).write(level, std::string(what) + " while reading upstream" + describe(ctx, peer_url), ctx.connection.id);
-    }
-};
-
-// The upstream's answer, read into `buffer`: its head, then the body's first bytes.
-struct Answer {
-    const UpstreamHead& head;
-    const HeadRead& read;
-    char* buffer;
-    std::size_t capacity;
-};
-
-constexpr std::string_view kMoreThanLength = "upstream sent more data than specified in \"Content-Length\" header";
-constexpr std::string_view kAfterLastChunk = "upstream sent data after final chunk";
-constexpr std::string_view kInvalidChunked = "upstream sent invalid chunked response";
-
-// Logs how a relay that did not finish ended; false then: the client connection closes.
-bool relay_finished(const Exchange& ex, const RelayEnd& end) {
-    switch (end.kind) {
-    case RelayEnd::Kind::complete: return true;
-    case RelayEnd::Kind::after_last: ex.log(LogLevel::warn, kAfterLastChunk); return true;
-    case RelayEnd::Kind::client_failed: return false;
-    case RelayEnd::Kind::invalid_chunked: ex.log(LogLevel::error, kInvalidChunked); return false;
-    case RelayEnd::Kind::upstream_failed:
-        ex.log(LogLevel::error, end.error == beast::error::timeout ? "upstream timed out (110: Connection timed out)"
-                                                                   : "upstream prematurely closed connection");
-        return false;
-    }
-    return false;
-}
-
-// The body's bytes that came with the head (ngx_http_proxy_input_filter_init and the
-// input filters' first call): how many go on with the head (chunked framing taken out in
-// place), whether the body ends there, and what they say against reusing the connection.
-struct FirstPiece {
-    std::size_t size = 0;
-    bool last = false;
-    bool reusable = true;
-    bool invalid = false;  // broken chunked framing: nothing is sent
-};
-
-FirstPiece first_piece(const Exchange& ex, BodyFraming framing, const UpstreamHead& head, char* body, std::size_t extra,
-                       ChunkedParser& chunks) {
-    FirstPiece first;
-    switch (framing) {
-    case BodyFraming::none:  // a HEAD's answer is not read on: no warning
-        first.last = true;
-        first.reusable = extra == 0 || ex.ctx.request.method == "HEAD";
-        if (!first.reusable) ex.log(LogLevel::warn, kMoreThanLength);
-        break;
-    case BodyFraming::length:
-        first.size = static_cast<std::size_t>(std::min<std::uint64_t>(extra, *head.content_length()));
-        first.last = first.size == *head.content_length();
-        first.reusable = extra == first.size;
-        if (!first.reusable) ex.log(LogLevel::warn, kMoreThanLength);
-        break;
-    case BodyFraming::chunked: {
-        const Dechunked d = dechunk(chunks, body, extra);
-        first.invalid = d.status == Dechunked::Status::invalid;
-        if (first.invalid) ex.log(LogLevel::error, kInvalidChunked);
-        first.size = d.data;
-        first.last = d.status == Dechunked::Status::done;
-        first.reusable = !d.after_last;
-        if (d.after_last) ex.log(LogLevel::warn, kAfterLastChunk);
-        break;
-    }
-    case BodyFraming::until_close:
-        first.size = extra;
-        first.reusable = false;
-        break;
-    }
-    return first;
-}
-
-// Whether the body goes a full buffer at a time (proxy_buffering, or the upstream's
-// X-Accel-Buffering): a chunked one still goes chunk by chunk, as nginx's chunked filter
-// passes each buffer that ends a chunk.
-bool holds_body(const ir::ProxySettings& p, const UpstreamHead& head, BodyFraming framing) {
-    if (framing != BodyFraming::length && framing != BodyFraming::until_close) return false;
-    if (p.change_buffering)
-        if (const auto accel = head.find("X-Accel-Buffering")) {
-            if (iequal(*accel, "yes")) return true;
-            if (iequal(*accel, "no")) return false;
-        }
-    return p.buffering;
-}
-
-// The rest of the body after the first piece, as it comes.
-Task<RelayEnd> relay_rest(Relay& relay, BodyFraming framing, char* buffer, std::uint64_t length_left, ChunkedParser& chunks) {
-    // Statements, not a conditional expression: GCC 12 miscompiles co_await in one.
-    if (framing == BodyFraming::length) co_return co_await relay_length(relay, buffer, length_left);
-    if (framing == BodyFraming::chunked) co_return co_await relay_chunked(relay, buffer, chunks);
-    co_return co_await relay_until_close(relay, buffer);
-}
-
-// The answer relayed to the client as ngx_http_upstream_send_response and the proxy
-// module's input filters relay it: the head with the body's bytes that came with it in
-// one write (nothing at all when they break the chunked framing), then the rest. True
-// when the upstream connection may serve another request (nginx's u->keepalive).
-Task<bool> send_response(const Exchange& ex, const Answer& answer, bool client_keep_alive) {
-    const UpstreamHead& head = answer.head;
-    RequestContext& ctx = ex.ctx;
-    const bool http09 = answer.read.step == UpstreamHead::Step::http09;
-    const BodyFraming framing = body_framing(head, ctx.request.method == "HEAD");
-    const bool unknown_length = framing == BodyFraming::chunked || framing == BodyFraming::until_close;
-    ClientFraming to_client{ctx.status};
-    // nginx's chunked filter: not for 1xx (nor an HTTP/0.9 answer's status 0), which keep
-    // the connection as it was.
-    to_client.chunked = unknown_length && ctx.request.version == 11 && head.status() >= 200;
-    to_client.keep_alive = client_keep_alive && (!unknown_length || to_client.chunked || head.status() < 200);
-    if (http09) ctx.status = 9;  // nginx's $status of an answer without a status line
-    std::string out = client_response_head(head, ex.loc, ctx, to_client);
-
-    char* const body = answer.buffer + head.size();
-    ChunkedParser chunks;
-    const FirstPiece first = first_piece(ex, framing, head, body, answer.read.received - head.size(), chunks);
-    bool reusable = first.reusable && !head.connection_close() && head.status() != 101;
-    Relay relay{ex.client, ex.upstream, ex.loc.send_timeout, ex.loc.proxy->read_timeout, ex.result.sent, to_client.chunked};
-    // An HTTP/0.9 client, or an HTTP/0.9 answer, gets the body alone.
-    const bool headless = ctx.request.version == 9 || http09;
-    if (holds_body(*ex.loc.proxy, head, framing) && !first.last) {
-        const ir::ProxySettings& p = *ex.loc.proxy;
-        HeldBody held{headless ? std::string_view() : out, first.size,
-                      static_cast<std::size_t>(std::max<std::int64_t>(1, p.buffer_size - static_cast<std::int64_t>(head.size()))),
-                      static_cast<std::size_t>(std::max<std::int64_t>(1, p.buffers_size)), answer.capacity, std::nullopt};
-        if (framing == BodyFraming::length) held.left = *head.content_length() - first.size;
-        held.size = std::min(held.size, held.capacity);
-        std::memmove(answer.buffer, body, first.size);
-        const RelayEnd end = co_await relay_held(relay, answer.buffer, held);
-        ctx.sent_header_block = std::move(out);
-        if (!relay_finished(ex, end)) co_return false;
-        ex.result.keep_alive = to_client.keep_alive;
-        co_return reusable && end.kind == RelayEnd::Kind::complete;
-    }
-    bool sent = false;
-    if (!first.invalid) sent = co_await send_head_and_body(relay, headless ? std::string_view() : out, body, first.size, first.last);
-    ctx.sent_header_block = std::move(out);
-    if (!sent) co_return false;
-    if (!first.last) {
-        const std::uint64_t length_left = framing == BodyFraming::length ? *head.content_length() - first.size : 0;
-        const RelayEnd end = co_await relay_rest(relay, framing, answer.buffer, length_left, chunks);
-        if (!relay_finished(ex, end)) co_return false;
-        reusable = reusable && end.kind == RelayEnd::Kind::complete;
-    }
-    ex.result.keep_alive = to_client.keep_alive;
-    co_return reusable;
-}
-
 }  // namespace
 
 Task<ProxyResult> proxy_http(TransportStream& client, beast::flat_buffer& client_buffer, const ir::Location& loc, RequestContext& ctx,
-                                        const ActiveConfig& cfg, bool client_keep_alive) {
+                             const ActiveConfig& cfg, bool client_keep_alive, StreamedBody* streamed) {
     using clock = std::chrono::steady_clock;
     ProxyResult result;
     const ir::ProxySettings& p = *loc.proxy;
@@ -364,6 +180,16 @@ Task<ProxyResult> proxy_http(TransportStream& client, beast::flat_buffer& client
         // nginx's log handler puts a ':' between a unix socket's path and the URI.
         const std::string peer_url = std::string(scheme) + endpoint.text() + (endpoint.unix_socket ? ":" : "") + uri;
         append(ctx.upstream_addr, endpoint.text());
+        // The attempt's bytes, in their lists however it ends (nginx's u->state).
+        struct Counts {
+            RequestContext& c;
+            std::uint64_t sent = 0, received = 0, length = 0;
+            ~Counts() {
+                append(c.upstream_bytes_sent, std::to_string(sent));
+                append(c.upstream_bytes_received, std::to_string(received));
+                append(c.upstream_response_length, std::to_string(length));
+            }
+        } counts{ctx};
         const auto attempt_start = clock::now();
         std::string_view phase = "connecting to upstream";
         bool request_sent = false;
@@ -389,7 +215,8 @@ Task<ProxyResult> proxy_http(TransportStream& client, beast::flat_buffer& client
                                   : type == ir::kNextHttp404                            ? 404
                                   : type == ir::kNextHttp429                            ? 429
                                                                                         : 502;
-            return selection.tries() > 0 && (p.next_upstream & type) == type && !timed_out;  // true: try the next
+            // true: try the next; never once a streamed body began to go
+            return selection.tries() > 0 && (p.next_upstream & type) == type && !timed_out && !(request_sent && streamed);
         };
         auto failed = [&](const boost::system::error_code& ec, std::string_view what) {
             const bool timeout = ec == beast::error::timeout;
@@ -534,12 +361,34 @@ Task<ProxyResult> proxy_http(TransportStream& client, beast::flat_buffer& client
             co_return result;
         }
         request_sent = true;
+        counts.sent = wn;
+        if (streamed) {
+            watch.reset();  // the body's reads see a client that goes
+            const StreamedSend sent = co_await send_streamed_body(*upstream, *streamed, *ctx.request.body_streamed < 0, p.send_timeout);
+            if (sent.write_error) {
+                append(ctx.upstream_header_time, "-");
+                failed(sent.write_error, "writev()");
+                co_return result;
+            }
+            if (sent.body != BodyEnd::read) {  // nginx's upstream finalized with the body's status
+                append(ctx.upstream_status, "-");
+                append(ctx.upstream_header_time, "-");
+                append(ctx.upstream_response_time, seconds_since(attempt_start));
+                selection.finish(false, [] {});
+                result.body_end = sent.body;
+                result.error_status = sent.body == BodyEnd::too_large ? 413 : 400;
+                co_return result;
+            }
+            watch.emplace(client.timed(), upstream->socket());
+        }
 
         phase = "reading response header from upstream";
         BodyBuffer buffer(static_cast<std::size_t>(p.buffer_size));
         HeaderArena<1024> fields_memory;
         UpstreamHead head(static_cast<std::size_t>(p.buffer_size), fields_memory.allocator());
         const HeadRead read = co_await read_head(*upstream, buffer, head, p.read_timeout);
+        counts.received = read.received;
+        counts.length = read.received - std::min(read.received, head.size());
         if (client_left()) co_return result;
         watch.reset();
         ctx.upstream_headers = upstream_header_block(head);  // what came, even of a refused head
@@ -558,8 +407,10 @@ Task<ProxyResult> proxy_http(TransportStream& client, beast::flat_buffer& client
         if (read.step == UpstreamHead::Step::http09)  // nginx goes on with it as a 200's body
             log_error(cfg, ctx, "upstream sent no valid HTTP/1.0 header while " + std::string(phase), peer_url);
         append(ctx.upstream_header_time, seconds_since(attempt_start));
+        if (p.accel_limit_rate)  // taken as the header is, whatever follows
+            if (const auto rate = accel_limit_rate(head)) ctx.limit_rate = rate;
         const int status = read.step == UpstreamHead::Step::http09 ? 200 : head.status();
-        if (const std::uint32_t mask = next_upstream_mask(status); mask && selection.tries() > 1) {
+        if (const std::uint32_t mask = next_upstream_mask(status); mask && selection.tries() > 1 && !streamed) {
             const std::uint32_t need = request_sent && non_idempotent ? mask | ir::kNextNonIdempotent : mask;
             const bool timed_out = p.next_upstream_timeout.count() > 0 && clock::now() - started >= p.next_upstream_timeout;
             if ((p.next_upstream & need) == need && !timed_out && next(mask, status)) continue;
@@ -575,6 +426,13 @@ Task<ProxyResult> proxy_http(TransportStream& client, beast::flat_buffer& client
         }
         result.error_status = 0;
         append(ctx.upstream_status, std::to_string(status));
+        if (const auto target = p.accel_redirect ? head.find("X-Accel-Redirect") : std::nullopt) {
+            // The upstream is done with (its connection closed); the caller redirects.
+            append(ctx.upstream_response_time, seconds_since(attempt_start));
+            selection.finish(false, [] {});
+            result.accel = accel_redirect(*target, head, peer_url);
+            co_return result;
+        }
         // Reached through error_page: its status answers, with nginx's text for it.
         ctx.status = ctx.status_override ? ctx.status_override : status;
         if (status == 101 && ctx.request.header("Upgrade")) {
@@ -602,10 +460,17 @@ Task<ProxyResult> proxy_http(TransportStream& client, beast::flat_buffer& client
         struct Timing {
             RequestContext& c;
             clock::time_point t;
-            ~Timing() { append(c.upstream_response_time, seconds_since(t)); }
+            ~Timing() {
+                c.upstream_responding = false;
+                c.upstream_length_now.reset();
+                append(c.upstream_response_time, seconds_since(t));
+            }
         } timing{ctx, attempt_start};
+        ctx.upstream_responding = true;
         const Exchange exchange{client, *upstream, loc, ctx, cfg, peer_url, result};
         const bool reusable = co_await send_response(exchange, Answer{head, read, buffer.data(), buffer.size()}, client_keep_alive);
+        counts.received += result.body_received;
+        counts.length += result.body_received;
         if (reusable && idle && connection_requests + 1 < group.keepalive_requests)
             idle->put({std::move(upstream), connection_requests + 1, connection_opened}, std::move(key));
         co_return result;

@@ -2,7 +2,9 @@
 // (smooth weighted round robin, proxy_next_upstream), and the response streamed back.
 #pragma once
 
+#include "runtime/accel_redirect.hpp"
 #include "runtime/active_config.hpp"
+#include "runtime/client_body.hpp"
 #include "runtime/proxy_relay.hpp"
 #include "runtime/request.hpp"
 #include "runtime/transport_stream.hpp"
@@ -17,13 +19,18 @@ struct ProxyResult {
     bool keep_alive = false;  // the client connection may serve another request
     bool client_closed = false;  // the client went away first: 499, nothing to send
     SentBytes sent;           // to the client
+    std::uint64_t body_received = 0;  // from the upstream after the reads of its head
+    // A streamed body that stopped coming (timed_out, closed): nothing is answered.
+    BodyEnd body_end = BodyEnd::read;
+    std::optional<AccelRedirect> accel;  // X-Accel-Redirect: the request goes on there
 };
 
 // Answers the request through the location's upstream, writing to `client`.
 // `client_buffer` holds what the client sent past the request (an upgraded connection's
-// first bytes).
-Task<ProxyResult> proxy_http(TransportStream& client, boost::beast::flat_buffer& client_buffer,
-                                               const ir::Location& loc,
-                                               RequestContext& ctx, const ActiveConfig& cfg, bool client_keep_alive);
+// first bytes). `streamed`: the rest of a body sent as it comes (proxy_request_buffering
+// off); such a request goes to no other server once it was sent.
+Task<ProxyResult> proxy_http(TransportStream& client, boost::beast::flat_buffer& client_buffer, const ir::Location& loc,
+                             RequestContext& ctx, const ActiveConfig& cfg, bool client_keep_alive,
+                             StreamedBody* streamed = nullptr);
 
 }  // namespace ngxlite::runtime

@@ -44,6 +44,13 @@ Task<Transfer> write_chunk(TransportStream& to, const char* from, std::size_t si
     co_return Transfer{ec, n};
 }
 
+// One read of the body from the upstream, counted.
+Task<Transfer> read_upstream(Relay& relay, char* into, std::size_t size) {
+    const Transfer read = co_await read_chunk(relay.upstream, into, size, relay.read_timeout);
+    relay.received += read.bytes;
+    co_return read;
+}
+
 RelayEnd upstream_failed(const boost::system::error_code& ec) {
     return {RelayEnd::Kind::upstream_failed, ec};
 }
@@ -88,7 +95,12 @@ Task<bool> send_head_and_body(Relay& relay, std::string_view head, const char* d
         *size_end++ = '\r';
         *size_end++ = '\n';
     }
-    const std::string_view after = framed ? (last ? "\r\n0\r\n\r\n" : "\r\n") : relay.client_chunked && last ? "0\r\n\r\n" : "";
+    std::string_view after = framed ? (last ? "\r\n0\r\n\r\n" : "\r\n") : relay.client_chunked && last ? "0\r\n\r\n" : "";
+    std::string with_trailers;  // the last chunk with add_trailer's block
+    if (relay.client_chunked && last && relay.trailers) {
+        with_trailers = std::string(framed ? "\r\n0\r\n" : "0\r\n") + relay.trailers() + "\r\n";
+        after = with_trailers;
+    }
     if (head.empty() && size == 0 && after.empty()) co_return true;
     const std::array<asio::const_buffer, 4> parts{asio::buffer(head), asio::buffer(size_line.data(), size_end - size_line.data()),
                                                   asio::buffer(data, size), asio::buffer(after)};
@@ -101,18 +113,27 @@ Task<bool> send_head_and_body(Relay& relay, std::string_view head, const char* d
 
 Task<RelayEnd> relay_length(Relay& relay, char* buffer, std::uint64_t left) {
     using namespace asio::experimental::awaitable_operators;
+    if (relay.client_chunked) {  // add_trailer made it chunked: each read a chunk, the last with the end
+        while (left > 0) {
+            const Transfer read = co_await read_upstream(relay, buffer, static_cast<std::size_t>(std::min<std::uint64_t>(BodyBuffer::kSize, left)));
+            if (read.bytes == 0) co_return upstream_failed(read.ec);
+            left -= read.bytes;
+            if (!co_await send_head_and_body(relay, {}, buffer, read.bytes, left == 0)) co_return RelayEnd{RelayEnd::Kind::client_failed, {}};
+        }
+        co_return RelayEnd{};
+    }
     constexpr std::size_t size = BodyBuffer::kSize;
     const auto next_size = [&] { return static_cast<std::size_t>(std::min<std::uint64_t>(size, left)); };
     std::optional<BodyBuffer> second;  // once a second read is due
     char* spare = nullptr;
-    Transfer read = co_await read_chunk(relay.upstream, buffer, next_size(), relay.read_timeout);
+    Transfer read = co_await read_upstream(relay, buffer, next_size());
     while (read.bytes > 0) {
         left -= read.bytes;
         Transfer written, next;
         if (left > 0 && !read.ec) {
             if (!spare) spare = second.emplace().data();
             std::tie(written, next) = co_await (write_chunk(relay.client, buffer, read.bytes, relay.send_timeout) &&
-                                                read_chunk(relay.upstream, spare, next_size(), relay.read_timeout));
+                                                read_upstream(relay, spare, next_size()));
         } else {
             written = co_await write_chunk(relay.client, buffer, read.bytes, relay.send_timeout);
             next.ec = read.ec;  // the end, or why the rest is missing
@@ -129,7 +150,7 @@ Task<RelayEnd> relay_length(Relay& relay, char* buffer, std::uint64_t left) {
 
 Task<RelayEnd> relay_chunked(Relay& relay, char* buffer, ChunkedParser& parser) {
     for (;;) {
-        const Transfer read = co_await read_chunk(relay.upstream, buffer, BodyBuffer::kSize, relay.read_timeout);
+        const Transfer read = co_await read_upstream(relay, buffer, BodyBuffer::kSize);
         if (read.bytes == 0) co_return upstream_failed(read.ec);
         const Dechunked d = dechunk(parser, buffer, read.bytes);
         // nginx sends nothing of a read whose framing broke.
@@ -142,7 +163,7 @@ Task<RelayEnd> relay_chunked(Relay& relay, char* buffer, ChunkedParser& parser) 
 
 Task<RelayEnd> relay_until_close(Relay& relay, char* buffer) {
     for (;;) {
-        const Transfer read = co_await read_chunk(relay.upstream, buffer, BodyBuffer::kSize, relay.read_timeout);
+        const Transfer read = co_await read_upstream(relay, buffer, BodyBuffer::kSize);
         if (read.bytes == 0) {
             if (read.ec != asio::error::eof) co_return upstream_failed(read.ec);
             if (!co_await send_head_and_body(relay, {}, buffer, 0, true)) co_return RelayEnd{RelayEnd::Kind::client_failed, {}};
@@ -158,7 +179,7 @@ Task<RelayEnd> relay_held(Relay& relay, char* buffer, HeldBody held) {
     for (;;) {
         std::size_t room = held.capacity - held.filled;
         if (held.left) room = static_cast<std::size_t>(std::min<std::uint64_t>(room, *held.left));
-        const Transfer read = co_await read_chunk(relay.upstream, buffer + held.filled, room, relay.read_timeout);
+        const Transfer read = co_await read_upstream(relay, buffer + held.filled, room);
         held.filled += read.bytes;
         if (held.left) *held.left -= read.bytes;
         const bool end = held.left ? *held.left == 0 : read.bytes == 0 && read.ec == asio::error::eof;

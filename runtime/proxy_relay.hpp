@@ -10,8 +10,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
+#include <string>
 #include <string_view>
 
 namespace ngxlite::runtime {
@@ -49,6 +51,9 @@ struct Relay {
     ir::Msec read_timeout;  // proxy_read_timeout, for each read from the upstream
     SentBytes& sent;
     bool client_chunked = false;  // the client gets the body in chunks of its own
+    std::uint64_t received = 0;   // read from the upstream ($upstream_bytes_received)
+    // add_trailer's block for a chunked client, evaluated as the last chunk goes.
+    std::function<std::string()> trailers = {};
 };
 
 struct RelayEnd {

@@ -4,7 +4,10 @@
 #include "runtime/text.hpp"
 #include "runtime/upstream.hpp"
 
+#include <boost/asio/write.hpp>
+
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 
 namespace ngxlite::runtime {
@@ -14,6 +17,17 @@ namespace {
 // nginx escapes the URI it sends when it rebuilt it from the decoded one.
 std::string escape_uri(std::string_view uri) {
     return percent_escape(uri, [](unsigned char c) { return c <= 0x20 || c >= 0x7f || c == '"' || c == '#' || c == '%' || c == '?'; });
+}
+
+// A streamed chunked body's bytes as one chunk (none for no bytes), the last chunk after
+// them at its end.
+void append_chunk(std::string& out, std::string_view data, bool last) {
+    if (!data.empty()) {
+        char size[20];
+        const int n = std::snprintf(size, sizeof size, "%zx\r\n", data.size());
+        out.append(size, static_cast<std::size_t>(n)).append(data).append("\r\n");
+    }
+    if (last) out += "0\r\n\r\n";
 }
 
 }  // namespace
@@ -56,6 +70,7 @@ std::string build_request(const ir::ProxySettings& p, const std::string& uri, Re
     }
     out += "\r\n";
     if (p.set_body) out += set_body;
+    else if (req.body_streamed && *req.body_streamed < 0) append_chunk(out, req.body, false);
     else if (p.pass_request_body) out += req.body;
     ctx.proxy_body = nullptr;  // set_body lives only here
     return out;
@@ -78,6 +93,28 @@ VariableTarget unix_variable_pass(std::string_view rest, RequestContext& ctx, co
     return t;
 }
 }  // namespace
+
+Task<StreamedSend> send_streamed_body(TransportStream& upstream, StreamedBody& body, bool chunked, ir::Msec timeout) {
+    std::string data, framed;
+    for (;;) {
+        data.clear();
+        const BodyEnd end = co_await body.next(data);
+        if (end != BodyEnd::more && end != BodyEnd::read) co_return StreamedSend{end, {}};
+        const bool last = end == BodyEnd::read;
+        std::string_view out = data;
+        if (chunked) {
+            framed.clear();
+            append_chunk(framed, data, last);
+            out = framed;
+        }
+        if (!out.empty()) {
+            upstream.expires_after(timeout);
+            auto [ec, n] = co_await asio::async_write(upstream, asio::buffer(out), use_tuple);
+            if (ec) co_return StreamedSend{BodyEnd::more, ec};
+        }
+        if (last) co_return StreamedSend{};
+    }
+}
 
 VariableTarget resolve_variable_pass(const ir::ProxySettings& p, RequestContext& ctx, const ir::HttpConfig& http,
                                      const ActiveConfig& cfg) {

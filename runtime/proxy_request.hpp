@@ -3,7 +3,9 @@
 #pragma once
 
 #include "runtime/active_config.hpp"
+#include "runtime/client_body.hpp"
 #include "runtime/request.hpp"
+#include "runtime/transport_stream.hpp"
 
 #include <optional>
 #include <string>
@@ -15,8 +17,21 @@ namespace ngxlite::runtime {
 // proxy_pass's URI part in place of the location's prefix (unless `rewrite ... break`).
 std::string upstream_uri(const ir::ProxySettings& p, const ir::Location& loc, const Request& req);
 
-// The whole request to send: line, proxy_set_header's and the client's headers, body.
+// The whole request to send: line, proxy_set_header's and the client's headers, body
+// (of a streamed one, what has come so far).
 std::string build_request(const ir::ProxySettings& p, const std::string& uri, RequestContext& ctx);
+
+// How sending a streamed body ended: the body's end (`read`: all of it went), or the
+// upstream write that failed.
+struct StreamedSend {
+    BodyEnd body = BodyEnd::read;
+    boost::system::error_code write_error;
+};
+
+// proxy_request_buffering off: the rest of the body, sent as it comes
+// (ngx_http_upstream_send_request_body): what each read brought in one write, for a
+// chunked body in one chunk (ngx_http_proxy_body_output_filter), the last with the end.
+Task<StreamedSend> send_streamed_body(TransportStream& upstream, StreamedBody& body, bool chunked, ir::Msec timeout);
 
 struct VariableTarget {
     const ir::UpstreamGroup* group = nullptr;  // a group of the config, or `literal`; neither: `error`

@@ -84,7 +84,8 @@ std::string client_response_head(const UpstreamHead& head, const ir::Location& l
     const std::time_t now = std::time(nullptr);  // one clock reading for Date and Expires
     append_header(out, "Date", http_date(now));
     if (const auto v = head.find("Content-Type")) append_header(out, "Content-Type", *v);
-    if (const auto length = head.content_length()) append_header(out, "Content-Length", std::to_string(*length));
+    if (const auto length = head.content_length(); length && !framing.chunked)  // chunked for add_trailer
+        append_header(out, "Content-Length", std::to_string(*length));
     if (const auto v = head.find("Last-Modified")) append_header(out, "Last-Modified", *v);
     static constexpr int with_headers[] = {200, 201, 204, 206, 301, 302, 303, 304, 307, 308};
     const bool add = std::find(std::begin(with_headers), std::end(with_headers), framing.status) != std::end(with_headers);

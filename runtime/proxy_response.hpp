@@ -17,7 +17,7 @@ namespace ngxlite::runtime {
 // How the body goes to the client.
 struct ClientFraming {
     int status = 200;        // the status sent (error_page's when it redirected here)
-    bool chunked = false;    // re-chunked: its length is unknown
+    bool chunked = false;    // re-chunked: its length is unknown, or add_trailer applies
     bool keep_alive = false;
 };
 

@@ -49,6 +49,9 @@ struct Request {
     bool pipelined = false;    // $pipe: it came behind another in the same read
     bool body_read = false;    // read for a handler (proxy_pass): $request_body has it
     std::string body_file;     // where it was also written (client_body_buffer_size, _in_file_only)
+    // proxy_request_buffering off, the body still coming when the handler ran: it goes
+    // upstream as it comes; its Content-Length, or -1 for a chunked one (sent chunked).
+    std::optional<std::int64_t> body_streamed;
     std::chrono::system_clock::time_point start;
     // nginx's r->valid_unparsed_uri: the URI is still the one received (no rewrite), so a
     // proxy_pass without a URI part sends request_uri as is.
@@ -128,6 +131,13 @@ struct RequestContext {
     std::string upstream_connect_time;   // $upstream_connect_time
     std::string upstream_header_time;    // $upstream_header_time
     std::string upstream_response_time;  // $upstream_response_time
+    std::string upstream_bytes_sent;       // $upstream_bytes_sent
+    std::string upstream_bytes_received;   // $upstream_bytes_received
+    std::string upstream_response_length;  // $upstream_response_length: the body's bytes
+    // An upstream's answer is going out: its response time is "-" until it ends (nginx's
+    // state->response_time of -1).
+    bool upstream_responding = false;
+    std::optional<std::uint64_t> upstream_length_now;  // and its body's length, once all in
 };
 
 // Expands a compiled template against a request: variables and captures.

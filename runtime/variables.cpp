@@ -260,10 +260,18 @@ const std::unordered_map<std::string_view, Getter>& getters() {
         {"proxy_internal_body_length", [](const RequestContext& c, bool& found) {
              // nginx: the client's length (even when the body is not passed), or proxy_set_body's.
              const bool set_body = c.proxy_body && c.proxy_body != &c.request.body;
+             const std::optional<std::int64_t>& streamed = c.request.body_streamed;
+             if (streamed && !set_body) {  // the client's length; a chunked one goes chunked
+                 found = *streamed >= 0;
+                 return found ? std::to_string(*streamed) : std::string();
+             }
              found = c.request.body_framed || set_body;
              return found ? std::to_string(set_body ? c.proxy_body->size() : c.request.body.size()) : std::string();
          }},
-        {"proxy_internal_chunked", [](const RequestContext&, bool& found) { found = false; return std::string(); }},
+        {"proxy_internal_chunked", [](const RequestContext& c, bool& found) {
+             found = c.request.body_streamed && *c.request.body_streamed < 0;
+             return found ? std::string("chunked") : std::string();
+         }},
         {"proxy_add_x_forwarded_for", [](const RequestContext& c, bool&) {
              const std::string* xff = c.request.header("X-Forwarded-For");
              return xff ? *xff + ", " + c.remote_addr() : c.remote_addr();
@@ -277,7 +285,18 @@ const std::unordered_map<std::string_view, Getter>& getters() {
         {"upstream_status", [](const RequestContext& c, bool& found) { found = !c.upstream_status.empty(); return c.upstream_status; }},
         {"upstream_connect_time", [](const RequestContext& c, bool& found) { found = !c.upstream_connect_time.empty(); return c.upstream_connect_time; }},
         {"upstream_header_time", [](const RequestContext& c, bool& found) { found = !c.upstream_header_time.empty(); return c.upstream_header_time; }},
-        {"upstream_response_time", [](const RequestContext& c, bool& found) { found = !c.upstream_response_time.empty(); return c.upstream_response_time; }},
+        {"upstream_response_time", [](const RequestContext& c, bool& found) {
+             found = !c.upstream_response_time.empty() || c.upstream_responding;
+             if (!c.upstream_responding) return c.upstream_response_time;
+             return c.upstream_response_time.empty() ? std::string("-") : c.upstream_response_time + ", -";
+         }},
+        {"upstream_response_length", [](const RequestContext& c, bool& found) {
+             found = !c.upstream_response_length.empty();
+             if (!c.upstream_responding || !c.upstream_length_now) return c.upstream_response_length;
+             found = true;
+             const std::string now = std::to_string(*c.upstream_length_now);
+             return c.upstream_response_length.empty() ? now : c.upstream_response_length + ", " + now;
+         }},
         {"document_root", [](const RequestContext& c, bool& found) {
              found = c.location != nullptr;
              return found ? document_root(*c.location, c) : std::string();
@@ -310,8 +329,16 @@ const std::unordered_map<std::string_view, Getter>& getters() {
          [](const RequestContext& c, bool& found) { return preread(c, found, [](const ClientHello& h) { return h.server_name; }); }},
         {"ssl_preread_alpn_protocols",
          [](const RequestContext& c, bool& found) { return preread(c, found, [](const ClientHello& h) { return h.alpn_protocols; }); }},
-        {"upstream_bytes_sent", [](const RequestContext& c, bool& found) { return stream_list(c, &StreamFacts::upstream_bytes_sent, found); }},
-        {"upstream_bytes_received", [](const RequestContext& c, bool& found) { return stream_list(c, &StreamFacts::upstream_bytes_received, found); }},
+        {"upstream_bytes_sent", [](const RequestContext& c, bool& found) {
+             if (c.stream) return stream_list(c, &StreamFacts::upstream_bytes_sent, found);
+             found = !c.upstream_bytes_sent.empty();
+             return c.upstream_bytes_sent;
+         }},
+        {"upstream_bytes_received", [](const RequestContext& c, bool& found) {
+             if (c.stream) return stream_list(c, &StreamFacts::upstream_bytes_received, found);
+             found = !c.upstream_bytes_received.empty();
+             return c.upstream_bytes_received;
+         }},
         {"upstream_first_byte_time", [](const RequestContext& c, bool& found) { return stream_list(c, &StreamFacts::upstream_first_byte_time, found); }},
         {"upstream_session_time", [](const RequestContext& c, bool& found) { return stream_list(c, &StreamFacts::upstream_session_time, found); }},
         {"hostname", [](const RequestContext&, bool&) {

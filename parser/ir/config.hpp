@@ -347,7 +347,11 @@ struct ProxySettings {
     std::optional<Template> set_body;  // proxy_set_body
     std::optional<Template> method;    // proxy_method
     bool buffering = true;
+    // proxy_request_buffering: off sends the client's body upstream as it comes.
+    bool request_buffering = true;
     bool change_buffering = true;  // X-Accel-Buffering is obeyed (not in proxy_ignore_headers)
+    bool accel_redirect = true;    // X-Accel-Redirect is followed (not in proxy_ignore_headers)
+    bool accel_limit_rate = true;  // X-Accel-Limit-Rate sets the rate (not in proxy_ignore_headers)
     std::int64_t buffer_size = 4096;
     int buffers_count = 8;
     std::int64_t buffers_size = 4096;
