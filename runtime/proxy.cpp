@@ -5,6 +5,7 @@
 #include "runtime/net.hpp"
 #include "runtime/proxy_request.hpp"
 #include "runtime/proxy_response.hpp"
+#include "runtime/resolver.hpp"
 #include "runtime/text.hpp"
 #include "runtime/tls.hpp"
 #include "runtime/transport_stream.hpp"
@@ -307,6 +308,23 @@ Task<ProxyResult> proxy_http(TransportStream& client, beast::flat_buffer& client
     ctx.proxying = true;
     if (p.pass_has_variables) {
         auto target = resolve_variable_pass(p, ctx, http_cfg, cfg);
+        if (!target.group && !target.resolve.empty()) {
+            // ngx_http_upstream_resolve_handler: the name's addresses become this request's
+            // round-robin peers (weight 1, max_fails 1, fail_timeout 10s), named by the host.
+            Resolver& resolver = worker_resolver(*cfg.ir, p.resolver, client.get_executor(), client.timed().timers(), cfg.error_log);
+            const ResolveResult resolved = co_await resolver.async_resolve(
+                target.resolve, p.resolver_timeout, asio::use_awaitable_t<WorkerExecutor>{});
+            if (resolved.state) {
+                log_error(cfg, ctx,
+                          resolver_name(target.resolve) + " could not be resolved (" + std::to_string(resolved.state) + ": " +
+                              resolver_strerror(resolved.state) + ")",
+                          "");
+                result.error_status = 502;
+                co_return result;
+            }
+            target.literal = resolved_group(target.resolve, target.port, resolved.addrs);
+            target.group = &*target.literal;
+        }
         if (!target.group) {
             result.error_status = target.error;
             co_return result;

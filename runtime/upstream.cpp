@@ -462,6 +462,23 @@ const ir::UpstreamGroup* runtime_upstream(const std::vector<ir::UpstreamGroup>& 
     return &*literal;
 }
 
+ir::UpstreamGroup resolved_group(std::string_view host, std::uint16_t port, const std::vector<asio::ip::address>& addrs) {
+    ir::UpstreamGroup g;
+    g.name = std::string(host);
+    ir::UpstreamServer server;
+    server.name = g.name;
+    for (const auto& a : addrs) server.endpoints.push_back({a.to_string(), port, a.is_v6()});
+    g.servers.push_back(std::move(server));
+    return g;
+}
+
+std::string resolver_name(std::string_view host) {
+    std::string name(host);
+    if (!name.empty() && name.back() == '.') name.pop_back();
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return name;
+}
+
 std::string balancer_key(const ir::UpstreamGroup& g, const RequestContext& ctx) {
     if (g.balancer == ir::Balancer::ip_hash) {
         boost::system::error_code ec;
