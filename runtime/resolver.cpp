@@ -4,6 +4,7 @@
 
 #include <ares.h>
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/post.hpp>
 
 #include <poll.h>
@@ -259,7 +260,11 @@ struct Resolver::Impl {
         destroying = true;
         resend_timer.disarm();
         channels.clear();  // c-ares ends its queries (ARES_EDESTRUCTION) and closes its sockets
-        for (Waiter* w : waiters) delete w;  // their handlers are dropped, not called
+        for (Waiter* w : waiters) {  // their handlers are dropped, not called
+            auto slot = boost::asio::get_associated_cancellation_slot(w->handler);
+            if (slot.is_connected()) slot.clear();
+            delete w;
+        }
         waiters.clear();
     }
 
@@ -301,9 +306,13 @@ struct Resolver::Impl {
     }
 
     // ctx->handler, then ngx_resolve_name_done.
-    void finish(Waiter* w, ResolveResult result) {
+    void finish(Waiter* w, ResolveResult result, bool cancelled = false) {
         w->disarm();
         waiters.erase(w);
+        if (!cancelled) {  // its cancellation handler refers to the waiter
+            auto slot = boost::asio::get_associated_cancellation_slot(w->handler);
+            if (slot.is_connected()) slot.clear();
+        }
         boost::asio::post(executor, [h = std::move(w->handler), r = std::move(result)]() mutable { std::move(h)(std::move(r)); });
         delete w;
         expire();
@@ -328,6 +337,15 @@ struct Resolver::Impl {
             expire_queue.clear();
             nodes.clear();
         });
+    }
+
+    // The request or session went away first (ngx_resolve_name_done while waiting): the
+    // name is still asked for whoever else waits, and sent again while anyone does.
+    void cancel(Waiter* w) {
+        if (!waiters.count(w)) return;
+        if (w->node) w->node->waiting.remove(w);
+        w->node = nullptr;
+        finish(w, ResolveResult{-1, {}}, true);
     }
 
     void timed_out(Waiter& w) {
@@ -415,6 +433,8 @@ struct Resolver::Impl {
         if (!name.empty() && name.back() == '.') name.pop_back();
         auto* w = new Waiter(*this, std::move(name), timeout, std::move(handler));
         waiters.insert(w);
+        auto slot = boost::asio::get_associated_cancellation_slot(w->handler);
+        if (slot.is_connected()) slot.assign([this, w](boost::asio::cancellation_type) { cancel(w); });
         resolve_locked({w}, w->name);
     }
 

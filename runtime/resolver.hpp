@@ -29,7 +29,7 @@ class ErrorLog;
 
 // nginx's ctx->state and ctx->addrs once resolved.
 struct ResolveResult {
-    int state = 0;  // 0: resolved; 1-5: the DNS rcode (3: no address); 110: timed out
+    int state = 0;  // 0: resolved; 1-5: the DNS rcode (3: no address); 110: timed out; -1: cancelled
     std::vector<boost::asio::ip::address> addrs;  // in nginx's order (rotated when cached)
 };
 
@@ -48,7 +48,8 @@ public:
 
     // ngx_resolve_name: `handler` runs once (posted to the executor) with the addresses
     // or the error; after `timeout` (0: none) with 110. A name is looked up lowercased,
-    // without a trailing dot.
+    // without a trailing dot. Cancelled through the handler's cancellation slot (the
+    // client left), it runs with state -1 and the others waiting for the name wait on.
     void resolve(std::string name, ir::Msec timeout, Handler handler);
 
     template <typename Token>

@@ -263,7 +263,7 @@ Task<int> connect_upstream(StreamSession& s) {
         state = std::get<std::shared_ptr<UpstreamState>>(std::move(evaluated));
         if (!state) {
             // ngx_stream_proxy_resolve_handler: the addresses become the session's
-            // round-robin peers, or the session ends with 502.
+            // round-robin peers; else the session ends, $status 500 as nginx 1.22.1 logs it.
             Resolver& resolver = worker_resolver(*s.cfg->ir, server.resolver, s.client.get_executor(), s.worker.timers,
                                                  s.cfg->error_log);
             const ResolveResult resolved = co_await resolver.async_resolve(proxied_host, server.resolver_timeout,
@@ -273,7 +273,7 @@ Task<int> connect_upstream(StreamSession& s) {
                       resolver_name(proxied_host) + " could not be resolved (" + std::to_string(resolved.state) + ": " +
                           resolver_strerror(resolved.state) + ")",
                       "");
-                co_return 502;
+                co_return 500;
             }
             s.literal_group = resolved_group(proxied_host, s.resolve_port, resolved.addrs);
             state = std::make_shared<UpstreamState>(*s.literal_group, s.worker.timers);
