@@ -464,7 +464,8 @@ const ir::UpstreamGroup* runtime_upstream(const std::vector<ir::UpstreamGroup>& 
 
 ir::UpstreamGroup resolved_group(std::string_view host, std::uint16_t port, const std::vector<asio::ip::address>& addrs) {
     ir::UpstreamGroup g;
-    g.name = std::string(host);
+    g.name = std::string(host);  // lowercased, as nginx's resolver leaves the host it names the peers by
+    for (char& c : g.name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     ir::UpstreamServer server;
     server.name = g.name;
     for (const auto& a : addrs) server.endpoints.push_back({a.to_string(), port, a.is_v6()});
