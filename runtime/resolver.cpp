@@ -330,6 +330,10 @@ struct Resolver::Impl {
         if (shut_down_posted) return;
         shut_down_posted = true;  // not from inside a c-ares callback
         boost::asio::post(executor, [this] {
+            if (!waiters.empty()) {  // one more came meanwhile: its finish posts this again
+                shut_down_posted = false;
+                return;
+            }
             destroying = true;
             resend_timer.disarm();
             channels.clear();
