@@ -5,7 +5,8 @@ http_conformance.py --write-seeds SEEDS_DIR CASE_DIR...
 For each case (a directory with nginx.conf and requests), starts real nginx and ngxlite
 with the same config (%%PORT%% and %%PORT2%% replaced by free loopback ports each, %%PREFIX%%
 by the server's prefix directory, where the case's files are, masked as PREFIX in what is
-compared: a `listen unix:%%PREFIX%%/x.sock` is the server's own), the same files,
+compared: a `listen unix:%%PREFIX%%/x.sock` is the server's own; %%DNS%% by the port of a
+name server with a fixed zone, conformance/dns_responder.py), the same files,
 sends the same raw requests, and compares every response: status line, headers (Date
 and Server values masked, ports masked) and body (the server token masked), then the
 access log, the error log's warn and error lines (and its [info] lines on the client,
@@ -38,6 +39,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from http_wire import TIMEOUT, EchoBackend, escape, unescape  # noqa: E402,F401 (EchoBackend: hc.EchoBackend)
+from dns_responder import DnsResponder  # noqa: E402
 
 NGINX = os.environ.get("NGINX", "/usr/sbin/nginx")
 
@@ -364,7 +366,7 @@ def access_log(prefix, port, token_flags):
 ERROR_LINE = re.compile(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[(\w+)\] \d+#\d+: (?:\*\d+ )?(.*)$")
 CLIENT_INFO_OPT_IN = re.compile(r"^\s*error_log\s+\S+\s+info\s*;", re.M)
 # The [info] lines of a request refused for what its client sent, or did not send in time.
-CLIENT_INFO = re.compile(r"^client (sent|intended to send|prematurely closed|timed out)")
+CLIENT_INFO = re.compile(r"^(client (sent|intended to send|prematurely closed|timed out)|epoll_wait\(\) reported that client)")
 
 
 def error_log(prefix, ports, client_info=False, info_lines=CLIENT_INFO):
@@ -466,6 +468,10 @@ def run_case(ngxlite, case_dir, certs):
         named[name] = EchoBackend(name, named_backend_tls(certs, name))
         substitutions["%%TLSBACKEND:" + name + "%%"] = str(named[name].port)
     backends += named.values()
+    # A name server for `resolver 127.0.0.1:%%DNS%%` (conformance/dns_responder.py's zone).
+    dns = DnsResponder() if "%%DNS%%" in open(os.path.join(case_dir, "nginx.conf")).read() else None
+    if dns:
+        substitutions["%%DNS%%"] = str(dns.port)
     try:
         results = {}
         for binary in (NGINX, ngxlite):
@@ -494,6 +500,8 @@ def run_case(ngxlite, case_dir, certs):
         for b in backends:
             b.close()
         dead.close()
+        if dns:
+            dns.close()
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -22,7 +22,8 @@ with times and ports masked. Upstreams answer their name (and the source address
 127.0.0.1) and ":" once (TLS ones also say whether
 the client certificate checked out and whether the session was resumed, and a PROXY
 protocol line that came before the handshake), then echo; %%TLSBACKEND%%..3 require a
-client certificate signed by the test root (nginx's guide). In a PROXY line the client's
+client certificate signed by the test root (nginx's guide). %%DNS%% is the port of a name
+server with a fixed zone (conformance/dns_responder.py), for `resolver`. In a PROXY line the client's
 port is masked, and the port the session connected to."""
 import hashlib
 import os
@@ -235,6 +236,9 @@ def run_case(ngxlite, case_dir, certs):
         u = EchoUpstream(name, hc.named_backend_tls(certs, name))
         upstreams.append(u)
         subs["%%TLSBACKEND:" + name + "%%"] = str(u.port)
+    dns = hc.DnsResponder() if "%%DNS%%" in conf_text else None  # resolver 127.0.0.1:%%DNS%%
+    if dns:
+        subs["%%DNS%%"] = str(dns.port)
     try:
         results = {}
         for binary in (hc.NGINX, ngxlite):
@@ -273,6 +277,8 @@ def run_case(ngxlite, case_dir, certs):
         for u in upstreams:
             u.close()
         dead.close()
+        if dns:
+            dns.close()
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -252,6 +252,9 @@ ir::ProxySettings merge_proxy(Compiler& c, const Scope& s, const Directive& pass
         p.proxy_port = u.unix_socket ? "" : std::to_string(u.no_port ? o.default_port : u.port);
     }
     p.connect_timeout = ir::Msec(s.value<std::int64_t>("proxy_connect_timeout", 60000));
+    // ngx_http_core_merge_loc_conf: the nearest resolver (one object per directive), or none.
+    p.resolver = static_cast<int>(s.value<std::int64_t>("resolver", -1));
+    p.resolver_timeout = ir::Msec(s.value<std::int64_t>("resolver_timeout", 30000));
     p.read_timeout = ir::Msec(s.value<std::int64_t>("proxy_read_timeout", 60000));
     p.send_timeout = ir::Msec(s.value<std::int64_t>("proxy_send_timeout", 60000));
     p.http_version_minor = static_cast<int>(s.value<std::int64_t>("proxy_http_version", 0));

@@ -2,6 +2,7 @@
 #include "parser/compiler.hpp"
 #include "parser/setters.hpp"
 #include "parser/syslog.hpp"
+#include "parser/url.hpp"
 #include "parser/values.hpp"
 
 #include <grp.h>
@@ -99,6 +100,40 @@ void event_use(Compiler& c, Directive& d) {
 
 void set_env(Compiler&, Directive&) {}
 
+// resolver (http, stream, mail): ngx_resolver_create's checks; the resolver it makes is
+// kept in Config::resolvers, its index in the directive's value for the merges.
+void resolver(Compiler& c, Directive& d) {
+    reject_duplicate(c, d);
+    if (d.spec->module == std::string_view("ngx_mail_core_module") && d.args[1] == "off") {
+        d.value = -1;  // ngx_mail_core_resolver: none
+        return;
+    }
+    ir::Resolver r;
+    for (std::size_t i = 1; i < d.args.size(); ++i) {
+        const std::string& a = d.args[i];
+        if (a.starts_with("valid=")) {
+            const auto v = parse_time(std::string_view(a).substr(6), true);
+            if (!v) fail_at(d.where, "invalid parameter: " + a);
+            r.valid = *v;
+            continue;
+        }
+        if (a.starts_with("ipv6=")) {
+            if (a == "ipv6=on") r.ipv6 = true;
+            else if (a == "ipv6=off") r.ipv6 = false;
+            else fail_at(d.where, "invalid parameter: " + a);
+            continue;
+        }
+        UrlOptions o;
+        o.default_port = 53;
+        const ParsedUrl u = parse_url(a, o);
+        if (!u.err.empty()) fail_at(d.where, u.err + " in resolver \"" + a + "\"");
+        r.servers.insert(r.servers.end(), u.addrs.begin(), u.addrs.end());
+    }
+    if (r.servers.empty()) fail_at(d.where, "no name servers defined");
+    d.value = static_cast<std::int64_t>(c.config().resolvers.size());
+    c.config().resolvers.push_back(std::move(r));
+}
+
 }  // namespace
 
 void register_core_setters(SetterTable& t) {
@@ -114,6 +149,9 @@ void register_core_setters(SetterTable& t) {
     t["ngx_event_connections"] = event_connections;
     t["ngx_event_use"] = event_use;
     t["ngx_set_env"] = set_env;
+    t["ngx_http_core_resolver"] = resolver;
+    t["ngx_stream_core_resolver"] = resolver;
+    t["ngx_mail_core_resolver"] = resolver;
 }
 
 }  // namespace ngxlite::conf

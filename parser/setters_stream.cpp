@@ -180,6 +180,8 @@ void finish_stream(Compiler& c) {
         server.next_upstream_timeout = ir::Msec(s.value<std::int64_t>("proxy_next_upstream_timeout", 0));
         server.connect_timeout = ir::Msec(s.value<std::int64_t>("proxy_connect_timeout", 60000));
         server.timeout = ir::Msec(s.value<std::int64_t>("proxy_timeout", 600000));
+        server.resolver = static_cast<int>(s.value<std::int64_t>("resolver", -1));
+        server.resolver_timeout = ir::Msec(s.value<std::int64_t>("resolver_timeout", 30000));
         server.buffer_size = s.value<std::int64_t>("proxy_buffer_size", 16384);
         server.proxy_requests = s.value<std::int64_t>("proxy_requests", 0);
         server.proxy_responses = s.value<std::int64_t>("proxy_responses", 0x7fffffff);

@@ -636,6 +636,10 @@ bool follow(const Redirect& next, RequestContext& ctx, int& uri_changes, const A
     }
     req.internal = true;
     req.valid_unparsed_uri = false;
+    // nginx clears every module's context: $proxy_host and $proxy_port are not found after.
+    ctx.proxying = false;
+    ctx.proxy_host.clear();
+    ctx.proxy_port.clear();
     if (!next.named) {
         req.uri = next.uri;
         req.args = next.args;

@@ -7,6 +7,7 @@
 #include "runtime/net.hpp"
 #include "runtime/proxy.hpp"
 #include "runtime/request_head.hpp"
+#include "runtime/resolver.hpp"
 #include "runtime/rewrite.hpp"
 #include "runtime/text.hpp"
 #include "runtime/tls.hpp"
@@ -177,6 +178,7 @@ std::string error_page(int status, bool server_tokens) {
 
 void WorkerState::stop() {
     stopping = true;
+    stop_worker_resolvers();  // their sockets must not keep the worker alive
     for (TimedStream& s : idle) s.close();
     if (connections == 0) wind_down();
 }

@@ -6,6 +6,7 @@
 #include "runtime/proxy_answer.hpp"
 #include "runtime/proxy_request.hpp"
 #include "runtime/proxy_response.hpp"
+#include "runtime/resolver.hpp"
 #include "runtime/text.hpp"
 #include "runtime/tls.hpp"
 #include "runtime/transport_stream.hpp"
@@ -15,6 +16,8 @@
 
 #include "parser/ir/tls_files.hpp"
 
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 
@@ -109,6 +112,29 @@ private:
     std::shared_ptr<State> state_;
 };
 
+// Ends when the client closes its side while its request waits for the resolver (a
+// readable socket with nothing to read); bytes it sent on (a pipelined request) are no
+// sign of that: the watch then waits to be cancelled, as once the name is resolved.
+Task<void> client_closes(TransportStream& client) {
+    WorkerSocket& socket = client.socket();
+    for (;;) {
+        auto [ec] = co_await socket.async_wait(tcp::socket::wait_read, use_tuple);
+        if (ec == asio::error::operation_aborted) co_return;
+        if (ec) co_return;
+        char byte;
+        const ssize_t n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) co_return;
+        if (n > 0) break;
+    }
+    asio::basic_waitable_timer<std::chrono::steady_clock, asio::wait_traits<std::chrono::steady_clock>, WorkerExecutor> never(
+        socket.get_executor(), std::chrono::steady_clock::time_point::max());
+    co_await never.async_wait(use_tuple);
+}
+
+void lower_prefix(std::string& s, std::size_t n) {
+    for (std::size_t i = 0; i < n && i < s.size(); ++i) s[i] = static_cast<char>(std::tolower(static_cast<unsigned char>(s[i])));
+}
+
 }  // namespace
 
 Task<ProxyResult> proxy_http(TransportStream& client, beast::flat_buffer& client_buffer, const ir::Location& loc, RequestContext& ctx,
@@ -121,9 +147,42 @@ Task<ProxyResult> proxy_http(TransportStream& client, beast::flat_buffer& client
     std::optional<ir::UpstreamGroup> literal;  // proxy_pass with variables to an address
     std::string uri;
     bool https = p.scheme == "https";
+    std::size_t lowercase_host = 0;  // a resolved name's length at the start of $proxy_host
     ctx.proxying = true;
     if (p.pass_has_variables) {
         auto target = resolve_variable_pass(p, ctx, http_cfg, cfg);
+        if (!target.group && !target.resolve.empty()) {
+            // ngx_http_upstream_resolve_handler: the name's addresses become this request's
+            // round-robin peers (weight 1, max_fails 1, fail_timeout 10s), named by the host.
+            // nginx lowercases the name where it lies, in the evaluated URL: $proxy_host
+            // (and the TLS name) read it so after the request to send was made with it.
+            lowercase_host = target.resolve.size();
+            Resolver& resolver = worker_resolver(*cfg.ir, p.resolver, client.get_executor(), client.timed().timers(), cfg.error_log);
+            using namespace asio::experimental::awaitable_operators;
+            auto outcome = co_await (resolver.async_resolve(target.resolve, p.resolver_timeout,
+                                                            asio::use_awaitable_t<WorkerExecutor>{}) ||
+                                     client_closes(client));
+            if (outcome.index() == 1) {  // ngx_http_upstream_check_broken_connection, no upstream yet
+                cfg.log_for(ctx).write(LogLevel::info,
+                                       "epoll_wait() reported that client prematurely closed connection" + describe(ctx),
+                                       ctx.connection.id);
+                lower_prefix(ctx.proxy_host, lowercase_host);
+                result.client_closed = true;
+                co_return result;
+            }
+            const ResolveResult resolved = std::get<0>(std::move(outcome));
+            if (resolved.state) {
+                lower_prefix(ctx.proxy_host, lowercase_host);
+                log_error(cfg, ctx,
+                          resolver_name(target.resolve) + " could not be resolved (" + std::to_string(resolved.state) + ": " +
+                              resolver_strerror(resolved.state) + ")",
+                          "");
+                result.error_status = 502;
+                co_return result;
+            }
+            target.literal = resolved_group(target.resolve, target.port, resolved.addrs);
+            target.group = &*target.literal;
+        }
         if (!target.group) {
             result.error_status = target.error;
             co_return result;
@@ -146,6 +205,7 @@ Task<ProxyResult> proxy_http(TransportStream& client, beast::flat_buffer& client
     PeerSelection selection(state, balancer_key(group, ctx));
     selection.limit_tries(p.next_upstream_tries);
     const std::string request = build_request(p, uri, ctx);
+    lower_prefix(ctx.proxy_host, lowercase_host);
     std::string local_name;  // proxy_bind, as ngx_http_upstream_set_local finds it once per request
     const std::optional<ir::Endpoint> local = p.bind ? bind_address(*p.bind, ctx, local_name) : std::nullopt;
     if (p.bind && !local && !local_name.empty()) log_error(cfg, ctx, "invalid local address \"" + local_name + "\"", "");

@@ -144,6 +144,11 @@ VariableTarget resolve_variable_pass(const ir::ProxySettings& p, RequestContext&
     ctx.proxy_host = std::string(no_port || port == default_port ? host : hostport);
     ctx.proxy_port = std::to_string(port);
     t.group = runtime_upstream(http.upstreams, host, port, no_port, hostport, t.literal);
+    if (!t.group && p.resolver >= 0) {  // ngx_http_upstream_init_request: ngx_resolve_name
+        t.resolve = std::string(host);
+        t.port = port;
+        return t;
+    }
     if (!t.group) {
         cfg.log_for(ctx).write(LogLevel::error, "no resolver defined to resolve " + std::string(host) + describe(ctx), ctx.connection.id);
         t.error = 502;

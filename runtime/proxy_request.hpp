@@ -39,11 +39,14 @@ struct VariableTarget {
     std::string uri;                           // the URL's URI part, sent as it is
     bool https = false;
     int error = 0;
+    std::string resolve;  // neither: a host name for the location's resolver
+    std::uint16_t port = 0;
 };
 
 // proxy_pass with variables (ngx_http_proxy_eval + ngx_http_upstream_init_request): the
 // URL's host is an upstream {} name (no port given), an implicit group of the same
-// host and port, or an address; a name needs a resolver, which ngxlite has not.
+// host and port, or an address; else a name for the location's resolver (`resolve`), or
+// nginx's "no resolver defined" and 502 without one.
 VariableTarget resolve_variable_pass(const ir::ProxySettings& p, RequestContext& ctx, const ir::HttpConfig& http,
                                      const ActiveConfig& cfg);
 

@@ -7,13 +7,20 @@
 #include "runtime/text.hpp"
 #include "runtime/timer_tree.hpp"
 #include "runtime/router.hpp"
+#include "runtime/resolver.hpp"
 #include "runtime/rewrite.hpp"
+#include "runtime/logs.hpp"
 #include "runtime/tls.hpp"
 #include "runtime/unix_socket.hpp"
 #include "runtime/upstream.hpp"
 #include "parser/variables.hpp"
 
+#include <boost/asio/ip/udp.hpp>
 #include <boost/asio/write.hpp>
+
+#include <array>
+#include <map>
+#include <optional>
 #include <openssl/ssl.h>
 
 using namespace ngxlite;
@@ -484,4 +491,138 @@ BOOST_AUTO_TEST_CASE(unix_sockets_connect_and_name_their_peers) {
     ::unlink(path.c_str());
     ::rmdir(dir.c_str());
     BOOST_TEST(!runtime::unix_address("/" + std::string(120, 'x'), address));
+}
+
+// --- resolver -------------------------------------------------------------------------------
+
+namespace {
+// A name server on the test's io_context: its answers by name, the queries it got.
+struct FakeNameServer {
+    using udp = boost::asio::ip::udp;
+    explicit FakeNameServer(boost::asio::io_context& io) : socket(io, udp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0)) {
+        receive();
+    }
+    void receive() {
+        socket.async_receive_from(boost::asio::buffer(in), peer, [this](const boost::system::error_code& ec, std::size_t n) {
+            if (ec) return;
+            std::string q(in.data(), n), name;
+            std::size_t i = 12;
+            while (i < q.size() && q[i]) {
+                if (!name.empty()) name += '.';
+                name += q.substr(i + 1, static_cast<unsigned char>(q[i]));
+                i += 1 + static_cast<unsigned char>(q[i]);
+            }
+            const unsigned qtype = static_cast<unsigned char>(q[i + 2]);
+            ++queries[name];
+            auto it = zone.find(name);
+            if (it == zone.end() || it->second.rcode >= 0) {
+                const int rcode = it == zone.end() ? 0 : it->second.rcode;
+                std::string r = q.substr(0, i + 5);
+                r[2] = '\x81';
+                r[3] = static_cast<char>(0x80 | rcode);
+                std::string answers;
+                int count = 0;
+                if (it != zone.end())
+                    for (const auto& [type, data] : it->second.records) {
+                        if (type != qtype && type != 5) continue;
+                        answers += std::string("\xc0\x0c\x00", 3) + static_cast<char>(type) + std::string("\x00\x01\x00\x00\x00\x3c\x00", 7) +
+                                   static_cast<char>(data.size()) + data;
+                        ++count;
+                    }
+                r[7] = static_cast<char>(count);
+                r += answers;
+                socket.send_to(boost::asio::buffer(r), peer);
+            }
+            receive();
+        });
+    }
+    struct Entry {
+        int rcode = 0;  // -1: no answer
+        std::vector<std::pair<unsigned, std::string>> records;  // type, rdata
+    };
+    std::uint16_t port() const { return socket.local_endpoint().port(); }
+    udp::socket socket;
+    udp::endpoint peer;
+    std::array<char, 512> in{};
+    std::map<std::string, Entry> zone;
+    std::map<std::string, int> queries;
+};
+
+struct ResolverFixture {
+    ResolverFixture() { tree.attach(&timer); }
+    ~ResolverFixture() { tree.attach(nullptr); }
+    runtime::ResolveResult resolve(runtime::Resolver& r, std::string name, int ms = 2000) {
+        std::optional<runtime::ResolveResult> got;
+        r.resolve(std::move(name), ir::Msec(ms), [&](runtime::ResolveResult res) { got = std::move(res); });
+        for (int i = 0; i < 400 && !got; ++i) io.run_one_for(std::chrono::milliseconds(20));
+        BOOST_REQUIRE(got);
+        return *got;
+    }
+    boost::asio::io_context io;
+    boost::asio::steady_timer timer{io};
+    runtime::TimerTree tree;
+    runtime::ErrorLog log{std::vector<ir::ErrorLog>{}};
+};
+
+std::string a_record(const char* text) {
+    const auto b = boost::asio::ip::make_address_v4(text).to_bytes();
+    return std::string(b.begin(), b.end());
+}
+}  // namespace
+
+BOOST_FIXTURE_TEST_CASE(resolver_answers_caches_follows_cnames_and_times_out, ResolverFixture) {
+    FakeNameServer dns(io);
+    dns.zone["backend.test"] = {0, {{1, a_record("127.0.0.1")}}};
+    dns.zone["many.test"] = {0, {{1, a_record("127.0.0.1")}, {1, a_record("127.0.0.2")}}};
+    dns.zone["alias.test"] = {0, {{5, std::string("\7backend\4test\0", 14)}}};
+    dns.zone["nx.test"] = {3, {}};
+    dns.zone["silent.test"] = {-1, {}};
+    ir::Resolver conf;
+    conf.servers.push_back({"127.0.0.1", dns.port(), false});
+    conf.ipv6 = false;
+    runtime::Resolver resolver(io.get_executor(), tree, conf, log);
+
+    auto r = resolve(resolver, "Backend.Test.");
+    BOOST_TEST(r.state == 0);
+    BOOST_TEST(r.addrs.size() == 1u);
+    BOOST_TEST(r.addrs.front().to_string() == "127.0.0.1");
+    BOOST_TEST(resolve(resolver, "backend.test").state == 0);  // cached: no second query
+    BOOST_TEST(dns.queries["backend.test"] == 1);
+
+    r = resolve(resolver, "many.test");
+    BOOST_TEST(r.addrs.size() == 2u);
+    BOOST_TEST(r.addrs[0].to_string() == "127.0.0.1");  // a fresh answer in its order
+    BOOST_TEST(r.addrs[1].to_string() == "127.0.0.2");
+
+    r = resolve(resolver, "alias.test");  // the CNAME alone: its target from the cache
+    BOOST_TEST(r.state == 0);
+    BOOST_TEST(r.addrs.front().to_string() == "127.0.0.1");
+    BOOST_TEST(dns.queries["alias.test"] == 1);
+    BOOST_TEST(dns.queries["backend.test"] == 1);
+
+    BOOST_TEST(resolve(resolver, "nx.test").state == 3);
+    BOOST_TEST(resolve(resolver, "nx.test").state == 3);  // errors are not cached
+    BOOST_TEST(dns.queries["nx.test"] == 2);
+    BOOST_TEST(resolve(resolver, "unknown.test").state == 3);  // no record: "Host not found"
+    BOOST_TEST(resolve(resolver, "silent.test", 200).state == 110);
+    BOOST_TEST(std::string(runtime::resolver_strerror(110)) == "Operation timed out");
+    BOOST_TEST(std::string(runtime::resolver_strerror(2)) == "Server failure");
+}
+
+// Each new query goes to the next name server (nginx's r->last_connection), and a
+// SERVFAIL is the answer, not a reason to ask another.
+BOOST_FIXTURE_TEST_CASE(resolver_takes_name_servers_in_turn, ResolverFixture) {
+    FakeNameServer failing(io), good(io);
+    failing.zone["two.test"] = {2, {}};
+    good.zone["two.test"] = {0, {{1, a_record("127.0.0.3")}}};
+    ir::Resolver conf;
+    conf.servers.push_back({"127.0.0.1", failing.port(), false});
+    conf.servers.push_back({"127.0.0.1", good.port(), false});
+    runtime::Resolver resolver(io.get_executor(), tree, conf, log);  // ipv6=on: A and AAAA
+    BOOST_TEST(resolve(resolver, "two.test").state == 2);
+    BOOST_TEST(failing.queries["two.test"] == 2);  // A and AAAA, to the same server
+    const auto r = resolve(resolver, "two.test");
+    BOOST_TEST(r.state == 0);
+    BOOST_TEST(r.addrs.front().to_string() == "127.0.0.3");
+    BOOST_TEST(good.queries["two.test"] == 2);
 }

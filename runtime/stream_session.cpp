@@ -6,6 +6,7 @@
 
 #include "runtime/client_hello.hpp"
 #include "runtime/handlers.hpp"
+#include "runtime/resolver.hpp"
 #include "runtime/splice_pipe.hpp"
 #include "runtime/stream_log.hpp"
 #include "runtime/text.hpp"
@@ -93,6 +94,7 @@ struct StreamSession final : ShutdownTarget {
     // the session ends.
     std::optional<PeerSelection> selection;
     std::optional<ir::UpstreamGroup> literal_group;  // proxy_pass with variables to an address
+    std::uint16_t resolve_port = 0;                   // proxy_pass with variables to a name: its port
     std::string first_bytes;  // for the upstream before the client's: the PROXY header, what preread read
     // proxy_upload_rate and proxy_download_rate (index: from_upstream), 0 for none; counted
     // from start_sec, nginx's u->start_sec; a direction waits on its timer when over it.
@@ -217,9 +219,13 @@ std::variant<std::shared_ptr<UpstreamState>, int> evaluated_upstream(StreamSessi
         s.log(LogLevel::error, "no port in upstream \"" + std::string(host) + "\"", "");
         return 500;
     }
-    if (!group) {
+    if (!group && s.server.resolver < 0) {
         s.log(LogLevel::error, "no resolver defined to resolve " + std::string(host), "");
         return 500;
+    }
+    if (!group) {  // a name for the server's resolver: the caller waits for it
+        s.resolve_port = port;
+        return nullptr;
     }
     return std::make_shared<UpstreamState>(*group, s.worker.timers);
 }
@@ -264,6 +270,23 @@ Task<int> connect_upstream(StreamSession& s) {
         auto evaluated = evaluated_upstream(s, proxied_host);
         if (const int* status = std::get_if<int>(&evaluated)) co_return *status;
         state = std::get<std::shared_ptr<UpstreamState>>(std::move(evaluated));
+        if (!state) {
+            // ngx_stream_proxy_resolve_handler: the addresses become the session's
+            // round-robin peers; else the session ends, $status 500 as nginx 1.22.1 logs it.
+            Resolver& resolver = worker_resolver(*s.cfg->ir, server.resolver, s.client.get_executor(), s.worker.timers,
+                                                 s.cfg->error_log);
+            const ResolveResult resolved = co_await resolver.async_resolve(proxied_host, server.resolver_timeout,
+                                                                           asio::use_awaitable_t<WorkerExecutor>{});
+            if (resolved.state) {
+                s.log(LogLevel::error,
+                      resolver_name(proxied_host) + " could not be resolved (" + std::to_string(resolved.state) + ": " +
+                          resolver_strerror(resolved.state) + ")",
+                      "");
+                co_return 500;
+            }
+            s.literal_group = resolved_group(proxied_host, s.resolve_port, resolved.addrs);
+            state = std::make_shared<UpstreamState>(*s.literal_group, s.worker.timers);
+        }
     } else {
         state = upstream_state(groups, static_cast<std::size_t>(server.upstream_index), s.worker.timers);
     }

@@ -486,6 +486,24 @@ UnixTarget unix_upstream(std::string_view url, bool with_uri, std::optional<ir::
     return t;
 }
 
+ir::UpstreamGroup resolved_group(std::string_view host, std::uint16_t port, const std::vector<asio::ip::address>& addrs) {
+    ir::UpstreamGroup g;
+    g.name = std::string(host);  // lowercased, as nginx's resolver leaves the host it names the peers by
+    for (char& c : g.name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    ir::UpstreamServer server;
+    server.name = g.name;
+    for (const auto& a : addrs) server.endpoints.push_back({a.to_string(), port, a.is_v6()});
+    g.servers.push_back(std::move(server));
+    return g;
+}
+
+std::string resolver_name(std::string_view host) {
+    std::string name(host);
+    if (!name.empty() && name.back() == '.') name.pop_back();
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return name;
+}
+
 std::string balancer_key(const ir::UpstreamGroup& g, const RequestContext& ctx) {
     if (g.balancer == ir::Balancer::ip_hash) {
         if (ctx.remote_addr().starts_with("unix:")) return std::string(3, '\0');

@@ -203,6 +203,14 @@ struct UnixTarget {
 };
 UnixTarget unix_upstream(std::string_view url, bool with_uri, std::optional<ir::UpstreamGroup>& literal);
 
+// A name's resolved addresses as the peers of one request or session
+// (ngx_http_upstream_create_round_robin_peer): each at `port`, weight 1, max_fails 1,
+// fail_timeout 10s; the group is named by the host ("no live upstreams").
+ir::UpstreamGroup resolved_group(std::string_view host, std::uint16_t port, const std::vector<boost::asio::ip::address>& addrs);
+
+// The name as the resolver logs it: lowercased, without a trailing dot.
+std::string resolver_name(std::string_view host);
+
 // The balancer's key: the client address for ip_hash (three octets of IPv4; three zero
 // octets for a unix-domain client, nginx's pseudo address), the evaluated `hash` key;
 // empty for the others.

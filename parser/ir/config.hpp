@@ -159,6 +159,14 @@ struct UpstreamServer {
 
 enum class Balancer { round_robin, least_conn, ip_hash, hash, hash_consistent, random, random_two };
 
+// `resolver ADDRESS ... [valid=TIME] [ipv6=on|off]` (ngx_resolver_create): one object per
+// directive, shared by every block that inherits it (its answers are cached per worker).
+struct Resolver {
+    std::vector<Endpoint> servers;  // each address the names resolved to, port 53 by default
+    std::int64_t valid = 0;         // seconds; 0: each answer's TTL
+    bool ipv6 = true;               // AAAA queries too (nginx's default)
+};
+
 struct UpstreamGroup {
     std::string name;
     bool implicit = false;  // made by proxy_pass http://host:port
@@ -360,6 +368,8 @@ struct ProxySettings {
     int next_upstream_tries = 0;
     Msec next_upstream_timeout{0};
     SslClientSettings ssl;
+    int resolver = -1;                 // the location's resolver (Config::resolvers), -1: none
+    Msec resolver_timeout{30000};
 };
 
 // error_page CODE... [=[RESPONSE]] URI: one entry per code.
@@ -535,6 +545,8 @@ struct StreamServer {
     Msec ssl_handshake_timeout{60000};
     Msec connect_timeout{60000};
     Msec timeout{600000};
+    int resolver = -1;  // the server's resolver (Config::resolvers), -1: none
+    Msec resolver_timeout{30000};
     std::int64_t buffer_size = 16384;
     // udp: a session's datagrams from the client before its binding is dropped (0: never),
     // and those from the upstream expected per datagram sent (nginx's NGX_MAX_INT32_VALUE: any).
@@ -587,6 +599,7 @@ struct Config {
     Msec worker_shutdown_timeout{0};
     int worker_connections = 512;
     std::int64_t worker_rlimit_nofile = 0;  // 0: leave the limit as it is
+    std::vector<Resolver> resolvers;   // every `resolver` of http and stream, indexed below
     std::optional<HttpConfig> http;
     std::optional<StreamConfig> stream;
     std::vector<Listen> mail_listens;  // mail is checked like nginx, not served
