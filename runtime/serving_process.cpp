@@ -313,6 +313,10 @@ int run_serving_process(const ServingSetup& setup) {
     for (auto& w : workers) w->stop_now();  // a fast stop reaches every one; done ones ignore it
     for (auto& w : workers) w->join();
     config.error_log.write(LogLevel::notice, "exit");
+    // Blocked until _exit: the signal_set's end restores the default actions, and the
+    // master's QUIT on shutdown may reach a process already exiting after a reload (nginx's
+    // master skips those; a default QUIT here would be an "exited on signal 3" alert).
+    ::pthread_sigmask(SIG_BLOCK, &taken, nullptr);
     return 0;
 }
 
