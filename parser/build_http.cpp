@@ -378,19 +378,6 @@ void sort_in_match_order(std::vector<ir::Location>& locations) {
     });
 }
 
-// A limit_except method's bit (the setter checked the name).
-std::uint32_t method_bit(std::string_view m) {
-    static constexpr std::pair<std::string_view, std::uint32_t> bits[] = {
-        {"GET", ir::kMethodGet},         {"HEAD", ir::kMethodHead},     {"POST", ir::kMethodPost},
-        {"PUT", ir::kMethodPut},         {"DELETE", ir::kMethodDelete}, {"MKCOL", ir::kMethodMkcol},
-        {"COPY", ir::kMethodCopy},       {"MOVE", ir::kMethodMove},     {"OPTIONS", ir::kMethodOptions},
-        {"PROPFIND", ir::kMethodPropfind}, {"PROPPATCH", ir::kMethodProppatch}, {"LOCK", ir::kMethodLock},
-        {"UNLOCK", ir::kMethodUnlock},   {"PATCH", ir::kMethodPatch}};
-    for (const auto& [name, bit] : bits)
-        if (iequals(name, m)) return bit;
-    return 0;
-}
-
 // The rewrite module's statements other than `if`, compiled (the setters checked them).
 std::optional<ir::RewriteOp> rewrite_op(const Directive& d) {
     using Kind = ir::RewriteOp::Kind;
@@ -610,7 +597,7 @@ void merge_locations(Compiler& c, const Scope& s, ir::Location& loc, const Direc
         if (d->name() == "location") {
             loc.locations.push_back(std::move(child));
         } else if (d->name() == "limit_except") {
-            for (std::size_t i = 1; i < d->args.size(); ++i) loc.limit_except_methods |= method_bit(d->args[i]);
+            for (std::size_t i = 1; i < d->args.size(); ++i) loc.limit_except_methods |= ir::method_bit(d->args[i]);
             // GET allows HEAD too (ngx_http_core_limit_except).
             if (loc.limit_except_methods & ir::kMethodGet) loc.limit_except_methods |= ir::kMethodHead;
             loc.limit_except = std::make_shared<ir::Location>(std::move(child));

@@ -346,18 +346,6 @@ void set_location(Response& r, const std::string& target, const RequestContext& 
         r.headers.emplace_back("Location", target);
 }
 
-std::uint32_t method_bit(std::string_view method) {
-    static constexpr std::pair<std::string_view, std::uint32_t> bits[] = {
-        {"GET", ir::kMethodGet},           {"HEAD", ir::kMethodHead},           {"POST", ir::kMethodPost},
-        {"PUT", ir::kMethodPut},           {"DELETE", ir::kMethodDelete},       {"MKCOL", ir::kMethodMkcol},
-        {"COPY", ir::kMethodCopy},         {"MOVE", ir::kMethodMove},           {"OPTIONS", ir::kMethodOptions},
-        {"PROPFIND", ir::kMethodPropfind}, {"PROPPATCH", ir::kMethodProppatch}, {"LOCK", ir::kMethodLock},
-        {"UNLOCK", ir::kMethodUnlock},     {"PATCH", ir::kMethodPatch},         {"TRACE", ir::kMethodTrace}};
-    for (const auto& [name, bit] : bits)
-        if (name == method) return bit;
-    return 1;  // NGX_HTTP_UNKNOWN
-}
-
 // Splits "uri?args" as ngx_http_split_args.
 Redirect redirect_to(std::string_view target) {
     Redirect r;
@@ -576,7 +564,7 @@ Route route_request(const ir::HttpServer& server, RequestContext& ctx, std::opti
         }
         // limit_except: a method it does not allow gets the block's settings (nginx's
         // ngx_http_update_location_config), and no rewrite script runs there.
-        if (loc.limit_except && !(loc.limit_except_methods & method_bit(ctx.request.method))) {
+        if (loc.limit_except && !(loc.limit_except_methods & ir::method_bit(ctx.request.method))) {
             route.location = ctx.location = loc.limit_except.get();
             route.script = {};
             return route;

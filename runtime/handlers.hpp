@@ -81,8 +81,6 @@ OpenedFile open_file(const std::string& path, int flags, const ir::Location& loc
 bool file_info(const std::string& path, struct stat& st, const ir::Location& loc, const RequestContext& ctx,
                OpenedFile* failure = nullptr);
 
-// A request method's NGX_HTTP_* bit (ir::kMethod*; 1 for one nginx does not know).
-std::uint32_t method_bit(std::string_view method);
 // ngx_escape_uri(NGX_ESCAPE_URI).
 std::string escape_uri(std::string_view uri);
 // The answer's Location: made absolute (absolute_redirect and its kin) when relative.

@@ -254,6 +254,11 @@ enum Method : std::uint32_t {
     kMethodLock = 1u << 12, kMethodUnlock = 1u << 13, kMethodPatch = 1u << 14, kMethodTrace = 1u << 15,
 };
 
+// A method name's bit, for limit_except's names (any case, as nginx reads them) and a
+// request's method (upper case: nginx's parser takes no other); 1, NGX_HTTP_UNKNOWN, for
+// a name nginx does not know (the setter refuses those in limit_except).
+std::uint32_t method_bit(std::string_view method);
+
 struct Location;
 
 // `if (...)`: nginx's ngx_http_rewrite_if_condition, compiled.

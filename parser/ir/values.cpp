@@ -1,5 +1,7 @@
 #include "parser/ir/values.hpp"
 
+#include "parser/ir/config.hpp"
+
 #include <limits>
 
 namespace ngxlite::ir {
@@ -125,6 +127,18 @@ std::optional<std::int64_t> parse_time(std::string_view s, bool seconds) {
     }
     if (total > kMax - value) return std::nullopt;
     return total + value;
+}
+
+std::uint32_t method_bit(std::string_view method) {
+    static constexpr std::pair<std::string_view, std::uint32_t> bits[] = {
+        {"GET", ir::kMethodGet},           {"HEAD", ir::kMethodHead},           {"POST", ir::kMethodPost},
+        {"PUT", ir::kMethodPut},           {"DELETE", ir::kMethodDelete},       {"MKCOL", ir::kMethodMkcol},
+        {"COPY", ir::kMethodCopy},         {"MOVE", ir::kMethodMove},           {"OPTIONS", ir::kMethodOptions},
+        {"PROPFIND", ir::kMethodPropfind}, {"PROPPATCH", ir::kMethodProppatch}, {"LOCK", ir::kMethodLock},
+        {"UNLOCK", ir::kMethodUnlock},     {"PATCH", ir::kMethodPatch},         {"TRACE", ir::kMethodTrace}};
+    for (const auto& [name, bit] : bits)
+        if (iequals(name, method)) return bit;
+    return 1;  // NGX_HTTP_UNKNOWN
 }
 
 }  // namespace ngxlite::ir
