@@ -67,9 +67,12 @@ std::vector<std::string> read_passwords(const std::string& path) {
     return out;
 }
 
-std::vector<std::pair<std::string, std::string>> conf_commands(const Scope& s, std::string_view name) {
+std::vector<std::pair<std::string, std::string>> conf_commands(const Compiler& c, const Scope& s, std::string_view name) {
     std::vector<std::pair<std::string, std::string>> out;
-    for (const Directive* d : s.find_list(name)) out.emplace_back(d->args[1], d->args[2]);
+    for (const Directive* d : s.find_list(name)) {
+        const std::string& command = d->args[1];
+        out.emplace_back(command, conf_command_takes_path(command) ? c.full_path(d->args[2], true) : d->args[2]);
+    }
     return out;
 }
 
@@ -175,7 +178,7 @@ std::optional<ir::SslServerSettings> merge_server_ssl(Compiler& c, const Scope& 
     if (const Directive* d = s.find("ssl_client_certificate")) t.client_certificate = c.full_path(d->args[1], true);
     if (const Directive* d = s.find("ssl_trusted_certificate")) t.trusted_certificate = c.full_path(d->args[1], true);
     if (const Directive* d = s.find("ssl_crl")) t.crl = c.full_path(d->args[1], true);
-    t.conf_commands = conf_commands(s, "ssl_conf_command");
+    t.conf_commands = conf_commands(c, s, "ssl_conf_command");
     t.early_data = s.value<bool>("ssl_early_data", false);
     t.context = build_server_tls(t, s.value<bool>("ssl_stapling", false), [&](std::string w) { c.warn(std::move(w)); });
     return t;
@@ -217,7 +220,7 @@ ir::SslClientSettings merge_proxy_ssl(Compiler& c, const Scope& s, std::string_v
     t.server_name = s.value<bool>(p + "_ssl_server_name", false);
     t.protocols = s.value<std::uint32_t>(p + "_ssl_protocols", ir::kDefaultTlsProtocols);
     t.ciphers = s.str(p + "_ssl_ciphers", "DEFAULT");
-    t.conf_commands = conf_commands(s, p + "_ssl_conf_command");
+    t.conf_commands = conf_commands(c, s, p + "_ssl_conf_command");
     t.session_reuse = s.value<bool>(p + "_ssl_session_reuse", true);
     return t;
 }

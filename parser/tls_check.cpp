@@ -82,11 +82,16 @@ void load_crl(SSL_CTX* ctx, const std::string& file) {
     X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
 }
 
-void conf_commands(SSL_CTX* ctx, const std::vector<std::pair<std::string, std::string>>& commands) {
-    if (commands.empty()) return;
+SSL_CONF_CTX* new_conf_context() {
     SSL_CONF_CTX* cctx = SSL_CONF_CTX_new();
     SSL_CONF_CTX_set_flags(cctx, SSL_CONF_FLAG_FILE | SSL_CONF_FLAG_CERTIFICATE | SSL_CONF_FLAG_SERVER |
                                      SSL_CONF_FLAG_CLIENT | SSL_CONF_FLAG_SHOW_ERRORS);
+    return cctx;
+}
+
+void conf_commands(SSL_CTX* ctx, const std::vector<std::pair<std::string, std::string>>& commands) {
+    if (commands.empty()) return;
+    SSL_CONF_CTX* cctx = new_conf_context();
     SSL_CONF_CTX_set_ssl_ctx(cctx, ctx);
     for (const auto& [k, v] : commands) {
         if (SSL_CONF_cmd(cctx, k.c_str(), v.c_str()) <= 0) {
@@ -272,6 +277,13 @@ std::shared_ptr<ssl_ctx_st> build_server_tls(const ir::SslServerSettings& s, boo
     if (!keys.empty()) set_ticket_keys(ctx.get(), std::move(keys));
     conf_commands(ctx.get(), s.conf_commands);
     return std::shared_ptr<ssl_ctx_st>(ctx.release(), SSL_CTX_free);
+}
+
+bool conf_command_takes_path(const std::string& command) {
+    SSL_CONF_CTX* cctx = new_conf_context();
+    const int type = SSL_CONF_cmd_value_type(cctx, command.c_str());
+    SSL_CONF_CTX_free(cctx);
+    return type == SSL_CONF_TYPE_FILE || type == SSL_CONF_TYPE_DIR;
 }
 
 std::shared_ptr<ssl_ctx_st> build_client_tls(const ir::SslClientSettings& s, const std::string& prefix) {

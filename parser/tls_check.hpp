@@ -23,4 +23,8 @@ std::shared_ptr<ssl_ctx_st> build_server_tls(const ir::SslServerSettings& s, boo
 // runtime checks the result and the name afterwards and logs them as nginx does).
 std::shared_ptr<ssl_ctx_st> build_client_tls(const ir::SslClientSettings& s, const std::string& directive_prefix);
 
+// Whether an ssl_conf_command's value names a file or a directory (Certificate, ChainCAFile...):
+// nginx makes those relative to the configuration's prefix, as ssl_certificate.
+bool conf_command_takes_path(const std::string& command);
+
 }  // namespace ngxlite::conf
