@@ -1,5 +1,6 @@
 #include "runtime/resolver.hpp"
 
+#include "runtime/dns_message.hpp"
 #include "runtime/logs.hpp"
 
 #include <ares.h>
@@ -24,15 +25,7 @@ namespace ngxlite::runtime {
 
 namespace {
 
-constexpr int kFormErr = 1;
-constexpr int kNxDomain = 3;
-constexpr int kRefused = 5;
 constexpr int kTimedOut = 110;  // NGX_RESOLVE_TIMEDOUT (NGX_ETIMEDOUT)
-
-constexpr unsigned kTypeA = 1;
-constexpr unsigned kTypeCname = 5;
-constexpr unsigned kTypeAaaa = 28;
-constexpr unsigned kTypeDname = 39;
 
 constexpr int kMaxRecursion = 50;                  // NGX_RESOLVER_MAX_RECURSION
 constexpr auto kResendTimeout = std::chrono::seconds(5);  // r->resend_timeout
@@ -398,35 +391,12 @@ struct Resolver::Impl {
 
     // --- resolving --------------------------------------------------------------------------
 
-    // ngx_resolver_create_name_query: "\3www\7example\3com\0", type, class IN, recursion
-    // desired; c-ares sets the id. False: a name nginx declines (an empty label).
-    static bool make_query(std::string_view name, unsigned qtype, std::string& out) {
-        out.assign("\0\0\1\0\0\1\0\0\0\0\0\0", 12);
-        if (name.empty()) return false;
-        std::size_t start = 0;
-        for (;;) {
-            const std::size_t dot = name.find('.', start);
-            const std::string_view label = name.substr(start, dot == std::string_view::npos ? dot : dot - start);
-            if (label.empty() || label.size() > 255) return false;
-            out += static_cast<char>(label.size());
-            out += label;
-            if (dot == std::string_view::npos) break;
-            start = dot + 1;
-        }
-        out += '\0';
-        out += '\0';
-        out += static_cast<char>(qtype);
-        out += '\0';
-        out += '\1';
-        return true;
-    }
-
     void send_query(Node& rn) {
         Channel& c = *channels[rn.last_connection];
         if (!c.ares) return;
-        if (rn.a_pending) c.send(rn.query_a, new Sent{this, rn.name, kTypeA, rn.generation, rn.last_connection});
+        if (rn.a_pending) c.send(rn.query_a, new Sent{this, rn.name, dns::kTypeA, rn.generation, rn.last_connection});
         if (rn.ask_aaaa && rn.aaaa_pending)
-            c.send(rn.query_aaaa, new Sent{this, rn.name, kTypeAaaa, rn.generation, rn.last_connection});
+            c.send(rn.query_aaaa, new Sent{this, rn.name, dns::kTypeAaaa, rn.generation, rn.last_connection});
     }
 
     void resolve(std::string name, ir::Msec timeout, Handler handler) {
@@ -461,7 +431,7 @@ struct Resolver::Impl {
                     resolve_locked(std::move(ws), rn->cname);
                     return;
                 }
-                finish_all(std::move(ws), kNxDomain, {});
+                finish_all(std::move(ws), dns::kNxDomain, {});
                 return;
             }
             if (!rn->waiting.empty()) {
@@ -483,9 +453,9 @@ struct Resolver::Impl {
             nodes.emplace(name, std::move(node));
         }
         rn->ask_aaaa = conf.ipv6;
-        if (!make_query(name, kTypeA, rn->query_a) || (conf.ipv6 && !make_query(name, kTypeAaaa, rn->query_aaaa))) {
+        if (!dns::make_query(name, dns::kTypeA, rn->query_a) || (conf.ipv6 && !dns::make_query(name, dns::kTypeAaaa, rn->query_aaaa))) {
             drop(*rn);
-            finish_all(std::move(ws), kNxDomain, {});
+            finish_all(std::move(ws), dns::kNxDomain, {});
             return;
         }
         rn->last_connection = last_connection++;
@@ -541,291 +511,114 @@ struct Resolver::Impl {
         sent->impl->process_response(*sent, abuf, static_cast<std::size_t>(alen));
     }
 
-    // ngx_resolver_copy: a name in the answer, compression followed, lowercased.
-    std::optional<std::string> copy_name(const unsigned char* buf, std::size_t n, std::size_t src) const {
-        std::size_t p = src;
-        bool done = false;
-        for (int i = 0; i < 128 && !done; ++i) {
-            if (p >= n) break;
-            const unsigned c = buf[p++];
-            if (c == 0) {
-                done = true;
-                break;
-            }
-            if (c & 0xc0) {
-                if ((c & 0xc0) != 0xc0) {
-                    log("invalid label type in DNS response");
-                    return std::nullopt;
-                }
-                if (p >= n) {
-                    log("name is out of DNS response");
-                    return std::nullopt;
-                }
-                p = ((c & 0x3f) << 8) + buf[p];
-            } else {
-                p += c;
-            }
-            if (p >= n) {
-                log("name is out of DNS response");
-                return std::nullopt;
-            }
-        }
-        if (!done) {
-            log("compression pointers loop in DNS response");
-            return std::nullopt;
-        }
-        std::string name;
-        p = src;
-        for (;;) {
-            const unsigned c = buf[p];
-            if (c == 0) break;
-            if (c & 0xc0) {
-                p = ((c & 0x3f) << 8) + buf[p + 1];
-                continue;
-            }
-            if (!name.empty()) name += '.';
-            name += lowercase(std::string_view(reinterpret_cast<const char*>(buf + p + 1), c));
-            p += 1 + c;
-        }
-        return name;
-    }
-
     // ngx_resolver_process_response.
     void process_response(const Sent& sent, const unsigned char* buf, std::size_t n) {
-        if (n < 12) {
-            log("short DNS response");
-            return;
-        }
-        const unsigned ident = (buf[0] << 8) + buf[1];
-        const unsigned flags = (buf[2] << 8) + buf[3];
-        const unsigned nqs = (buf[4] << 8) + buf[5];
-        const unsigned nan = (buf[6] << 8) + buf[7];
-        const bool trunc = flags & 0x0200;
-        // c-ares asks again over TCP when a UDP answer is truncated: one that still is came by TCP.
-        if ((flags & 0xf870) != 0x8000 || trunc) {
-            char hex[8];
-            std::snprintf(hex, sizeof hex, "%04X", flags);
-            log(std::string("invalid ") + (trunc ? "TCP" : "UDP") + " DNS response " + std::to_string(ident) + " fl:" + hex);
-            return;
-        }
-        const unsigned code = flags & 0xf;
-        if (code == kFormErr) {
-            // nginx names the query when it is still waiting for it, and waits on.
+        std::string error;
+        const std::optional<dns::Question> q = dns::read_question(buf, n, error);
+        if (!q) return log(error);
+        if (dns::rcode_dropped(*q)) {
+            std::string line = "DNS error (" + std::to_string(q->code) + ": " + resolver_strerror(static_cast<int>(q->code)) +
+                               "), query id:" + std::to_string(q->ident);
+            // nginx names a FORMERR's query when it is still waiting for it, and waits on.
             const auto it = nodes.find(sent.name);
-            if (it != nodes.end() && it->second->querying && it->second->queue == &resend_queue) {
-                log("DNS error (" + std::to_string(code) + ": " + resolver_strerror(static_cast<int>(code)) +
-                    "), query id:" + std::to_string(ident) + ", name:\"" + sent.name + "\"");
-                return;
-            }
-            log("DNS error (" + std::to_string(code) + ": " + resolver_strerror(static_cast<int>(code)) +
-                "), query id:" + std::to_string(ident));
-            return;
+            if (q->code == dns::kFormErr && it != nodes.end() && it->second->querying && it->second->queue == &resend_queue)
+                line += ", name:\"" + sent.name + "\"";
+            return log(line);
         }
-        if (code > kRefused) {
-            log("DNS error (" + std::to_string(code) + ": " + resolver_strerror(static_cast<int>(code)) +
-                "), query id:" + std::to_string(ident));
-            return;
-        }
-        if (nqs != 1) {
-            log("invalid number of questions in DNS response");
-            return;
-        }
-        std::size_t i = 12;
-        while (i < n && buf[i] != 0) {
-            if (buf[i] & 0xc0) {
-                log("unexpected compression pointer in DNS response");
-                return;
-            }
-            i += 1 + buf[i];
-        }
-        if (i >= n) {
-            log("short DNS response");
-            return;
-        }
-        if (i++ == 12) {
-            log("zero-length domain name in DNS response");
-            return;
-        }
-        if (i + 4 + nan * (2 + 10) > n) {
-            log("short DNS response");
-            return;
-        }
-        const unsigned qtype = (buf[i] << 8) + buf[i + 1];
-        const unsigned qclass = (buf[i + 2] << 8) + buf[i + 3];
-        if (qclass != 1) {
-            log("unknown query class " + std::to_string(qclass) + " in DNS response");
-            return;
-        }
-        if (qtype != kTypeA && qtype != kTypeAaaa) {
-            log("unknown query type " + std::to_string(qtype) + " in DNS response");
-            return;
-        }
-        process_a(sent, buf, n, code, qtype, nan, i + 4);
+        process_a(sent, buf, n, *q);
     }
 
+    // Whether `rn` still waits for an answer of the other type after this one.
+    static bool other_pending(const Node& rn, bool aaaa) { return aaaa ? rn.a_pending : rn.ask_aaaa && rn.aaaa_pending; }
+
+    static void answer_done(Node& rn, bool aaaa) { (aaaa ? rn.aaaa_pending : rn.a_pending) = false; }
+
     // ngx_resolver_process_a: an A or AAAA answer for a name still asked.
-    void process_a(const Sent& sent, const unsigned char* buf, std::size_t n, unsigned code, unsigned qtype, unsigned nan,
-                   std::size_t ans) {
-        const auto name = copy_name(buf, n, 12);
-        if (!name) return;
+    void process_a(const Sent& sent, const unsigned char* buf, std::size_t n, const dns::Question& q) {
+        std::string error;
+        const auto name = dns::copy_name(buf, n, 12, error);
+        if (!name) return log(error);
         const auto it = nodes.find(*name);
         Node* rn = it == nodes.end() ? nullptr : it->second.get();
-        const bool aaaa = qtype == kTypeAaaa;
+        const bool aaaa = q.qtype == dns::kTypeAaaa;
         if (!rn || !rn->querying || !(aaaa ? rn->ask_aaaa && rn->aaaa_pending : rn->a_pending)) {
             log("unexpected DNS response for " + *name);
             return;
         }
         if (sent.generation != rn->generation) return;  // nginx's "wrong ident": an earlier round's answer
 
+        unsigned code = q.code;
         if (code == 0 && rn->code) code = static_cast<unsigned>(rn->code);
-        bool export_now = false;
-        if (code == 0 && nan == 0) {
-            if (aaaa) {
-                rn->aaaa_pending = false;
-                rn->addrs6.clear();
-                if (rn->a_pending) return;
-                export_now = !rn->addrs.empty();
-            } else {
-                rn->a_pending = false;
-                rn->addrs.clear();
-                if (rn->ask_aaaa && rn->aaaa_pending) return;
-                export_now = !rn->addrs6.empty();
-            }
-            if (!export_now) code = kNxDomain;
+        if (code == 0 && q.answers == 0) {
+            answer_done(*rn, aaaa);
+            if (aaaa) rn->addrs6.clear();
+            else rn->addrs.clear();
+            if (other_pending(*rn, aaaa)) return;
+            if (!rn->addrs.empty() || !rn->addrs6.empty()) return export_answer(*rn);
+            code = dns::kNxDomain;
         }
-        if (!export_now && code) {
-            if (aaaa) {
-                rn->aaaa_pending = false;
-                rn->addrs6.clear();
-                if (rn->a_pending) {
-                    rn->code = static_cast<int>(code);
-                    return;
-                }
-            } else {
-                rn->a_pending = false;
-                rn->addrs.clear();
-                if (rn->ask_aaaa && rn->aaaa_pending) {
-                    rn->code = static_cast<int>(code);
-                    return;
-                }
-            }
-            std::vector<Waiter*> ws = take_waiting(*rn);
-            drop(*rn);  // not cached
-            finish_all(std::move(ws), static_cast<int>(code), {});
-            return;
-        }
+        if (code) return fail_answer(*rn, aaaa, code);
 
-        std::optional<std::size_t> cname;
-        if (!export_now) {
-            std::size_t i = ans;
-            unsigned naddrs = 0;
-            for (unsigned a = 0; a < nan; ++a) {
-                const std::size_t start = i;
-                bool found = false, ended = false;
-                while (i < n) {
-                    if (buf[i] & 0xc0) {
-                        i += 2;
-                        found = true;
-                        break;
-                    }
-                    if (buf[i] == 0) {
-                        ++i;
-                        ended = true;
-                        break;
-                    }
-                    i += 1 + buf[i];
-                }
-                if (!found && !ended) return log("short DNS response");
-                if (ended && i - start < 2) return log("invalid name in DNS response");
-                if (i + 10 >= n) return log("short DNS response");
-                const unsigned type = (buf[i] << 8) + buf[i + 1];
-                const unsigned cls = (buf[i + 2] << 8) + buf[i + 3];
-                std::int32_t ttl = static_cast<std::int32_t>((std::uint32_t{buf[i + 4]} << 24) + (std::uint32_t{buf[i + 5]} << 16) +
-                                                             (std::uint32_t{buf[i + 6]} << 8) + buf[i + 7]);
-                const std::size_t len = (buf[i + 8] << 8) + buf[i + 9];
-                if (cls != 1) return log("unexpected RR class " + std::to_string(cls) + " in DNS response");
-                if (ttl < 0) ttl = 0;
-                rn->ttl = std::min(rn->ttl, static_cast<std::uint32_t>(ttl));
-                i += 10;
-                switch (type) {
-                case kTypeA:
-                    if (qtype != kTypeA) return log("unexpected A record in DNS response");
-                    if (len != 4) return log("invalid A record in DNS response");
-                    if (i + 4 > n) return log("short DNS response");
-                    ++naddrs;
-                    break;
-                case kTypeAaaa:
-                    if (qtype != kTypeAaaa) return log("unexpected AAAA record in DNS response");
-                    if (len != 16) return log("invalid AAAA record in DNS response");
-                    if (i + 16 > n) return log("short DNS response");
-                    ++naddrs;
-                    break;
-                case kTypeCname: cname = i; break;
-                case kTypeDname: break;
-                default: log("unexpected RR type " + std::to_string(type) + " in DNS response");
-                }
-                i += len;
-            }
-            if (naddrs) {
-                i = ans;
-                for (unsigned a = 0; a < nan; ++a) {
-                    while (!(buf[i] & 0xc0) && buf[i] != 0) i += 1 + buf[i];
-                    i += buf[i] & 0xc0 ? 2 : 1;
-                    const unsigned type = (buf[i] << 8) + buf[i + 1];
-                    const std::size_t len = (buf[i + 8] << 8) + buf[i + 9];
-                    i += 10;
-                    if (type == kTypeA && !aaaa) {
-                        rn->addrs.push_back(boost::asio::ip::address_v4({buf[i], buf[i + 1], buf[i + 2], buf[i + 3]}));
-                    } else if (type == kTypeAaaa && aaaa) {
-                        boost::asio::ip::address_v6::bytes_type b;
-                        std::copy(buf + i, buf + i + 16, b.begin());
-                        rn->addrs6.push_back(boost::asio::ip::address_v6(b));
-                    }
-                    i += len;
-                }
-                if (aaaa) {
-                    rn->aaaa_pending = false;
-                    if (rn->a_pending) return;
-                } else {
-                    rn->a_pending = false;
-                    if (rn->ask_aaaa && rn->aaaa_pending) return;
-                }
-            }
-            if (aaaa) rn->aaaa_pending = false;
-            else rn->a_pending = false;
-            export_now = !rn->a_pending && !(rn->ask_aaaa && rn->aaaa_pending) && rn->addrs.size() + rn->addrs6.size() > 0;
-        }
-
-        const std::time_t now = std::time(nullptr);
-        if (export_now) {
-            const auto addrs = export_addrs(*rn, false);
-            rn->valid = now + (conf.valid ? conf.valid : static_cast<std::time_t>(rn->ttl));
-            rn->expire = now + kExpire;
-            queue_head(*rn, expire_queue);
-            rn->querying = false;
-            finish_all(take_waiting(*rn), 0, addrs);
-            return;
-        }
-        if (cname) {
-            if (rn->a_pending || (rn->ask_aaaa && rn->aaaa_pending)) return;  // CNAME only: the other answer too
-            auto target = copy_name(buf, n, *cname);
-            if (!target) return;
-            rn->cname = *target;
-            rn->valid = now + (conf.valid ? conf.valid : static_cast<std::time_t>(rn->ttl));
-            rn->expire = now + kExpire;
-            queue_head(*rn, expire_queue);
-            rn->querying = false;
-            std::vector<Waiter*> ws = take_waiting(*rn);
-            if (ws.empty()) return;
-            if (ws.front()->recursion++ >= kMaxRecursion) {
-                finish_all(std::move(ws), kNxDomain, {});
-                return;
-            }
-            for (Waiter* w : ws) w->node = nullptr;
-            resolve_locked(std::move(ws), *target);
-            return;
-        }
+        dns::Records records = dns::read_records(buf, n, q);
+        for (const std::string& note : records.notes) log(note);
+        rn->ttl = std::min(rn->ttl, records.ttl);
+        if (!records.error.empty()) return log(records.error);
+        const bool had_addresses = !records.addrs.empty() || !records.addrs6.empty();
+        rn->addrs.insert(rn->addrs.end(), records.addrs.begin(), records.addrs.end());
+        rn->addrs6.insert(rn->addrs6.end(), records.addrs6.begin(), records.addrs6.end());
+        answer_done(*rn, aaaa);
+        if (had_addresses && other_pending(*rn, aaaa)) return;
+        if (!rn->a_pending && !(rn->ask_aaaa && rn->aaaa_pending) && rn->addrs.size() + rn->addrs6.size() > 0)
+            return export_answer(*rn);
+        if (records.cname) return follow_cname(*rn, buf, n, *records.cname);
         log("no A or CNAME types in DNS response");
+    }
+
+    // An rcode (or no address at all): the waiters get it, unless the other answer is
+    // still to come; the name is not cached.
+    void fail_answer(Node& rn, bool aaaa, unsigned code) {
+        answer_done(rn, aaaa);
+        if (aaaa) rn.addrs6.clear();
+        else rn.addrs.clear();
+        if (other_pending(rn, aaaa)) {
+            rn.code = static_cast<int>(code);
+            return;
+        }
+        std::vector<Waiter*> ws = take_waiting(rn);
+        drop(rn);
+        finish_all(std::move(ws), static_cast<int>(code), {});
+    }
+
+    void cache(Node& rn) {
+        const std::time_t now = std::time(nullptr);
+        rn.valid = now + (conf.valid ? conf.valid : static_cast<std::time_t>(rn.ttl));
+        rn.expire = now + kExpire;
+        queue_head(rn, expire_queue);
+        rn.querying = false;
+    }
+
+    void export_answer(Node& rn) {
+        const auto addrs = export_addrs(rn, false);
+        cache(rn);
+        finish_all(take_waiting(rn), 0, addrs);
+    }
+
+    // A CNAME alone: cached, and its target resolved for the waiters (nginx's recursion).
+    void follow_cname(Node& rn, const unsigned char* buf, std::size_t n, std::size_t target_at) {
+        if (rn.a_pending || (rn.ask_aaaa && rn.aaaa_pending)) return;  // CNAME only: the other answer too
+        std::string error;
+        auto target = dns::copy_name(buf, n, target_at, error);
+        if (!target) return log(error);
+        rn.cname = *target;
+        cache(rn);
+        std::vector<Waiter*> ws = take_waiting(rn);
+        if (ws.empty()) return;
+        if (ws.front()->recursion++ >= kMaxRecursion) {
+            finish_all(std::move(ws), dns::kNxDomain, {});
+            return;
+        }
+        for (Waiter* w : ws) w->node = nullptr;
+        resolve_locked(std::move(ws), *target);
     }
 
     WorkerExecutor executor;
