@@ -8,7 +8,7 @@ does: kept-alive connections and stream sessions across reload and QUIT, the ser
 process (nginx's worker process) killed and started again, `user` (every thread of the
 serving process without root's ids or capabilities, before and after a reload), 100
 reloads under load without a request lost, and connections reused at worker_connections
-(3,000 idle and 500 slow against 1024). Every wait is a poll with a deadline. Ends with
+(3,000 idle and 500 slow against 1024), listen's socket options. Every wait is a poll with a deadline. Ends with
 "N passed, N failed".
 """
 import grp
@@ -630,6 +630,32 @@ def check_unix_socket_files(binary):
         c.close()
 
 
+def socket_stats(state, port):
+    """`ss`'s lines for the TCP sockets on 127.0.0.1:`port` in `state`, with timers and memory."""
+    return subprocess.run(["ss", "-Htnom", "state", state, "sport", "=", f":{port}"],
+                          capture_output=True, text=True, timeout=DEADLINE).stdout
+
+
+def check_listen_socket_options(binary):
+    """listen's rcvbuf=, sndbuf= on the listening socket (the kernel doubles them) and
+    so_keepalive=idle:intvl:cnt inherited by an accepted connection (its keepalive timer)."""
+    c = Case(binary)
+    try:
+        open(os.path.join(c.dir, "nginx.conf"), "w").write(
+            "pid logs/ngxlite.pid;\nerror_log logs/error.log info;\nevents {}\nhttp {\n  access_log off;\n"
+            f"  server {{ listen 127.0.0.1:{c.port} rcvbuf=48k sndbuf=96k so_keepalive=7m:75s:4 deferred;\n"
+            "    location / { return 200 ok; } }\n}\n")
+        assert c.start(), "did not start"
+        listening = socket_stats("listening", c.port)
+        assert "rb98304," in listening and "tb196608," in listening, listening
+        with socket.create_connection(("127.0.0.1", c.port), timeout=2) as s:
+            keepalive_get(s)
+            accepted = socket_stats("established", c.port)
+            assert re.search(r"timer:\(keepalive,(6min[0-9]+sec|7min),0\)", accepted), accepted
+    finally:
+        c.close()
+
+
 def check_bad_config_exits(binary):
     c = Case(binary)
     try:
@@ -649,7 +675,8 @@ def main():
                                             check_bad_config_exits)]
     for check in (check_keepalive_across_reload_and_quit, check_stream_sessions_across_reload_and_quit,
                   check_stream_shutdown_timeout, check_killed_serving_process, check_user, check_reloads_under_load,
-                  check_worker_connections_reuse, check_idle_and_slow_flood, check_unix_socket_files):
+                  check_worker_connections_reuse, check_idle_and_slow_flood, check_unix_socket_files,
+                  check_listen_socket_options):
         checks += [(check, NGINX), (check, binary)]  # nginx first: the expectations are its behaviour
     for check, run in checks:
         try:

@@ -81,8 +81,8 @@ std::string Compiler::full_path(std::string_view name, bool conf_prefix) const {
     return (conf_prefix ? conf_prefix_ : prefix_) + std::string(name);
 }
 
-void Compiler::warn_at(const SourceRef& where, std::string message) {
-    warnings_.push_back(Diagnostic{Level::warn, std::move(message), true, where.file ? *where.file : "", where.line});
+void Compiler::warn_at(const SourceRef& where, std::string message, Level level) {
+    warnings_.push_back(Diagnostic{level, std::move(message), true, where.file ? *where.file : "", where.line});
 }
 
 void Compiler::warn(std::string message) {

@@ -68,7 +68,7 @@ public:
     const std::string& prefix() const { return prefix_; }
     const std::string& conf_prefix() const { return conf_prefix_; }
 
-    void warn_at(const SourceRef& where, std::string message);
+    void warn_at(const SourceRef& where, std::string message, Level level = Level::warn);
     void warn(std::string message);
 
     ModuleSet& modules() { return modules_; }

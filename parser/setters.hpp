@@ -39,6 +39,10 @@ void access_rule(Compiler& c, Directive& d);
 ir::AccessRule access_rule_of(const Directive& d);
 // set_real_ip_from's rules: as access_rule_of, and a host name trusts each address it
 // resolves to (ngx_http_realip_from).
+// listen's rcvbuf=, sndbuf=, so_keepalive=, fastopen= into `l` (false: `a` is none of
+// them); a bad value is nginx's [emerg].
+bool listen_socket_option(const std::string& a, const SourceRef& where, ir::Listen& l);
+
 void add_real_ip_from(const Directive& d, std::vector<ir::AccessRule>& out);
 // map {}, log_format and access_log, in http or stream.
 void map_block(Compiler& c, Directive& d);

@@ -153,21 +153,17 @@ void listen(Compiler& c, Directive& d) {
             opt.default_server = true;
         } else if (a == "bind") {
             set = bind = true;
-        } else if (a.starts_with("setfib=") || a.starts_with("fastopen=") || a.starts_with("rcvbuf=") ||
-                   a.starts_with("sndbuf=") || a.starts_with("accept_filter=")) {
+        } else if (listen_socket_option(a, d.where, opt)) {
             set = bind = true;
-            if (!a.starts_with("accept_filter=")) {
-                auto n = a.starts_with("rcvbuf=") || a.starts_with("sndbuf=")
-                             ? parse_size(value_of(a.substr(0, a.find('=') + 1)))
-                             : parse_number(value_of(a.substr(0, a.find('=') + 1)));
-                if (!n) fail_at(d.where, "invalid " + a.substr(0, a.find('=')) + " \"" + a.substr(a.find('=') + 1) + "\"");
-            }
+        } else if (a.starts_with("accept_filter=")) {
+            c.warn_at(d.where, "accept filters \"" + a + "\" are not supported on this platform, ignored", Level::emerg);
         } else if (a.starts_with("backlog=")) {
             set = bind = true;
             auto n = parse_number(value_of("backlog="));
             if (!n || *n == 0) fail_at(d.where, "invalid backlog \"" + std::string(value_of("backlog=")) + "\"");
             opt.backlog = static_cast<int>(*n);
         } else if (a == "deferred") {
+            opt.deferred = true;
             set = bind = true;
         } else if (a.starts_with("ipv6only=")) {
             if (value_of("ipv6only=") == "on")
@@ -187,8 +183,6 @@ void listen(Compiler& c, Directive& d) {
         } else if (a == "spdy") {
             c.warn_at(d.where, "invalid parameter \"spdy\": ngx_http_spdy_module was superseded by "
                                "ngx_http_v2_module");
-        } else if (a.starts_with("so_keepalive=")) {
-            set = bind = true;
         } else if (a == "proxy_protocol") {
             opt.proxy_protocol = true;
         } else {

@@ -58,10 +58,7 @@ void listen(Compiler& c, Directive& d) {
             if (a != "ipv6only=on" && a != "ipv6only=off") fail_at(d.where, "invalid ipv6only flags \"" + a.substr(9) + "\"");
             l.ipv6only = a == "ipv6only=on";
             l.bind = true;
-        } else if (a.starts_with("rcvbuf=") || a.starts_with("sndbuf=") || a.starts_with("so_keepalive=") ||
-                   a.starts_with("setfib=") || a.starts_with("fastopen=")) {
-            l.bind = true;
-        } else {
+        } else if (!listen_socket_option(a, d.where, l)) {
             fail_at(d.where, "the invalid \"" + a + "\" parameter");  // ngx_stream_core_listen's wording
         }
     }

@@ -7,6 +7,8 @@
 #include <boost/asio/ip/tcp.hpp>
 
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -124,6 +126,27 @@ void close_listener(const Listener& l, const ErrorLog& log, bool dropped_by_relo
         log.write(LogLevel::emerg, system_error_text("unlink() " + l.listen.endpoint.ip, errno));
 }
 
+// ngx_configure_listening_sockets: the listen options that are set, on a socket bound now
+// or taken over by a reload; a refusal is nginx's alert, and serving goes on.
+void configure_listener(int fd, const ir::Listen& l) {
+    const auto set = [&](int level, int name, const char* text, int value) {
+        if (::setsockopt(fd, level, name, &value, sizeof value) != 0) {
+            const int err = errno;
+            console("[alert] setsockopt(" + std::string(text) + ", " + std::to_string(value) + ") " + l.endpoint.text() +
+                    " failed (" + std::to_string(err) + ": " + std::strerror(err) + "), ignored");
+        }
+    };
+    if (l.rcvbuf != -1) set(SOL_SOCKET, SO_RCVBUF, "SO_RCVBUF", l.rcvbuf);
+    if (l.sndbuf != -1) set(SOL_SOCKET, SO_SNDBUF, "SO_SNDBUF", l.sndbuf);
+    if (l.keepalive) set(SOL_SOCKET, SO_KEEPALIVE, "SO_KEEPALIVE", l.keepalive == 1 ? 1 : 0);
+    if (l.keepidle) set(IPPROTO_TCP, TCP_KEEPIDLE, "TCP_KEEPIDLE", l.keepidle);
+    if (l.keepintvl) set(IPPROTO_TCP, TCP_KEEPINTVL, "TCP_KEEPINTVL", l.keepintvl);
+    if (l.keepcnt) set(IPPROTO_TCP, TCP_KEEPCNT, "TCP_KEEPCNT", l.keepcnt);
+    if (l.fastopen != -1) set(IPPROTO_TCP, TCP_FASTOPEN, "TCP_FASTOPEN", l.fastopen);
+    // nginx's one second: how long a connection waited cannot be known.
+    if (l.deferred) set(IPPROTO_TCP, TCP_DEFER_ACCEPT, "TCP_DEFER_ACCEPT", 1);
+}
+
 // Binds every address nginx would bind (a port's wildcard covers its other addresses);
 // addresses already in `held` are taken over, not bound again (a reload).
 std::optional<std::string> bind_listeners(const ir::Config& cfg, const Listeners& held, Listeners& out) {
@@ -142,6 +165,7 @@ std::optional<std::string> bind_listeners(const ir::Config& cfg, const Listeners
         if (covered || out.count(l.key())) continue;
         if (auto it = held.find(l.key()); it != held.end()) {
             out[it->first] = it->second;
+            configure_listener(it->second.fd, l);
             continue;
         }
         const int family = l.endpoint.unix_socket ? AF_UNIX : l.endpoint.ipv6 ? AF_INET6 : AF_INET;
@@ -181,6 +205,7 @@ std::optional<std::string> bind_listeners(const ir::Config& cfg, const Listeners
             return "listen() to " + l.endpoint.text() + ", backlog " + std::to_string(l.backlog) + " failed (" +
                    std::to_string(e) + ": " + std::strerror(e) + ")";
         }
+        configure_listener(fd, l);
         out[l.key()] = {l, fd};
     }
     return std::nullopt;

@@ -139,6 +139,12 @@ struct Listen {
     bool ipv6only = true;
     int backlog = 511;
     bool proxy_protocol = false;
+    // The listening socket's options (ngx_configure_listening_sockets); -1 / 0: not set.
+    int rcvbuf = -1, sndbuf = -1;
+    int keepalive = 0;                           // so_keepalive: 1 on, 2 off
+    int keepidle = 0, keepintvl = 0, keepcnt = 0;  // so_keepalive=idle:intvl:cnt (seconds, seconds, probes)
+    int fastopen = -1;
+    bool deferred = false;   // TCP_DEFER_ACCEPT
     bool bind = false;       // bound on its own even when a wildcard covers its port
     bool udp = false;
     SourceLocation where;
