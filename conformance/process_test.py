@@ -8,7 +8,7 @@ does: kept-alive connections and stream sessions across reload and QUIT, the ser
 process (nginx's worker process) killed and started again, `user` (every thread of the
 serving process without root's ids or capabilities, before and after a reload), 100
 reloads under load without a request lost, and connections reused at worker_connections
-(3,000 idle and 500 slow against 1024), listen's socket options. Every wait is a poll with a deadline. Ends with
+(3,000 idle and 500 slow against 1024), listen's socket options, proxy_socket_keepalive. Every wait is a poll with a deadline. Ends with
 "N passed, N failed".
 """
 import grp
@@ -656,6 +656,42 @@ def check_listen_socket_options(binary):
         c.close()
 
 
+def check_proxy_socket_keepalive(binary):
+    """proxy_socket_keepalive on: the connections to the upstream, http's and stream's,
+    carry SO_KEEPALIVE (a keepalive timer in `ss`); the one without it has none."""
+    c = Case(binary)
+    backend = socket.socket()
+    try:
+        backend.bind(("127.0.0.1", 0))
+        backend.listen(8)
+        backend.settimeout(DEADLINE)
+        port = backend.getsockname()[1]
+        stream_port = free_port()
+        open(os.path.join(c.dir, "nginx.conf"), "w").write(
+            "load_module /usr/lib/nginx/modules/ngx_stream_module.so;\n"
+            "pid logs/ngxlite.pid;\nerror_log logs/error.log info;\nevents {}\n"
+            f"stream {{ server {{ listen 127.0.0.1:{stream_port}; proxy_pass 127.0.0.1:{port}; proxy_socket_keepalive on; }} }}\n"
+            "http {\n  access_log off;\n"
+            f"  server {{ listen 127.0.0.1:{c.port}; location / {{ return 200 ok; }}\n"
+            f"    location /on {{ proxy_pass http://127.0.0.1:{port}; proxy_socket_keepalive on; }}\n"
+            f"    location /off {{ proxy_pass http://127.0.0.1:{port}; }} }}\n}}\n")
+        assert c.start(), "did not start"
+        clients = [socket.create_connection(("127.0.0.1", p), timeout=2) for p in (c.port, stream_port, c.port)]
+        for client, data in zip(clients, (b"GET /on HTTP/1.0\r\n\r\n", b"x", b"GET /off HTTP/1.0\r\n\r\n")):
+            client.sendall(data)
+        accepted = [backend.accept()[0] for _ in clients]
+
+        def outgoing():
+            return subprocess.run(["ss", "-Htno", "state", "established", "dport", "=", f":{port}"],
+                                  capture_output=True, text=True, timeout=DEADLINE).stdout
+        assert until(lambda: outgoing().count("\n") == 3 and outgoing().count("timer:(keepalive") == 2), outgoing()
+        for sock in accepted + clients:
+            sock.close()
+    finally:
+        backend.close()
+        c.close()
+
+
 def check_bad_config_exits(binary):
     c = Case(binary)
     try:
@@ -676,7 +712,7 @@ def main():
     for check in (check_keepalive_across_reload_and_quit, check_stream_sessions_across_reload_and_quit,
                   check_stream_shutdown_timeout, check_killed_serving_process, check_user, check_reloads_under_load,
                   check_worker_connections_reuse, check_idle_and_slow_flood, check_unix_socket_files,
-                  check_listen_socket_options):
+                  check_listen_socket_options, check_proxy_socket_keepalive):
         checks += [(check, NGINX), (check, binary)]  # nginx first: the expectations are its behaviour
     for check, run in checks:
         try:

@@ -255,6 +255,7 @@ ir::ProxySettings merge_proxy(Compiler& c, const Scope& s, const Directive& pass
         p.proxy_port = u.unix_socket ? "" : std::to_string(u.no_port ? o.default_port : u.port);
     }
     p.connect_timeout = ir::Msec(s.value<std::int64_t>("proxy_connect_timeout", 60000));
+    p.socket_keepalive = s.value<bool>("proxy_socket_keepalive", false);
     // ngx_http_core_merge_loc_conf: the nearest resolver (one object per directive), or none.
     p.resolver = static_cast<int>(s.value<std::int64_t>("resolver", -1));
     p.resolver_timeout = ir::Msec(s.value<std::int64_t>("resolver_timeout", 30000));

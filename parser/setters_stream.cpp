@@ -159,6 +159,7 @@ void finish_stream(Compiler& c) {
         server.preread_buffer_size = s.value<std::int64_t>("preread_buffer_size", 16384);
         server.preread_timeout = ir::Msec(s.value<std::int64_t>("preread_timeout", 30000));
         server.half_close = s.value<bool>("proxy_half_close", false);
+        server.socket_keepalive = s.value<bool>("proxy_socket_keepalive", false);
         server.proxy_protocol = s.value<bool>("proxy_protocol", false);
         const auto complex_size = [&](std::string_view name) {
             ir::ComplexSize v;

@@ -338,10 +338,11 @@ Task<ProxyResult> proxy_http(TransportStream& client, beast::flat_buffer& client
                                            ctx.connection.id);
             } else {
                 const tcp::endpoint ep(asio::ip::make_address(endpoint.ip), endpoint.port);
-                if (local) {
+                if (local || p.socket_keepalive) {
                     boost::system::error_code bec;
                     upstream->socket().open(ep.protocol(), bec);
-                    if (!bec) bec = bind_local(upstream->socket(), *local);
+                    if (!bec) set_socket_keepalive(upstream->socket(), p.socket_keepalive);
+                    if (!bec && local) bec = bind_local(upstream->socket(), *local);
                     if (bec) {  // nginx answers 500 and tries no other server
                         cfg.log_for(ctx).write(LogLevel::crit,
                                                ssl_call_error("bind(" + local_name + ")", bec) + " while connecting to upstream" +

@@ -345,6 +345,7 @@ Task<int> connect_upstream(StreamSession& s) {
             boost::system::error_code oec;
             s.upstream->socket().open(ep.protocol(), oec);
             if (!oec) s.upstream->socket().non_blocking(true, oec);
+            if (!oec) set_socket_keepalive(s.upstream->socket(), server.socket_keepalive);
             if (local && !oec)
                 if (const auto bec = bind_local(s.upstream->socket(), *local)) {
                     s.log(LogLevel::crit, ssl_call_error("bind(" + local_name + ")", bec), "connecting to upstream");

@@ -337,6 +337,12 @@ std::optional<ir::Endpoint> bind_address(const ir::ProxyBind& bind, const Reques
     return ir::parse_addr_port(name);
 }
 
+void set_socket_keepalive(WorkerSocket& socket, bool on) {
+    if (!on) return;
+    boost::system::error_code ignored;
+    socket.set_option(boost::asio::socket_base::keep_alive(true), ignored);
+}
+
 boost::system::error_code bind_local(WorkerSocket& socket, const ir::Endpoint& local) {
     boost::system::error_code ec;
     if (local.port == 0) {

@@ -139,6 +139,10 @@ std::optional<ir::Endpoint> bind_address(const ir::ProxyBind& bind, const Reques
 // (IP_BIND_ADDRESS_NO_PORT), so many connections can share the address.
 boost::system::error_code bind_local(WorkerSocket& socket, const ir::Endpoint& local);
 
+// proxy_socket_keepalive on: SO_KEEPALIVE on the opened socket before its connect(), as
+// ngx_event_connect_peer sets it (a TCP socket does not refuse it).
+void set_socket_keepalive(WorkerSocket& socket, bool on);
+
 // keepalive N: idle connections of one group in one worker, most recent first. An idle
 // connection that turns readable (the upstream closed it or sent junk) or outlives
 // keepalive_timeout is closed, as nginx's ngx_http_upstream_keepalive_close_handler.

@@ -352,6 +352,7 @@ struct ProxySettings {
     SourceLocation where;        // the proxy_pass directive
     std::string uri;             // the URI part of proxy_pass
     Msec connect_timeout{60000};
+    bool socket_keepalive = false;  // proxy_socket_keepalive: SO_KEEPALIVE before the connect
     Msec read_timeout{60000};
     Msec send_timeout{60000};
     int http_version_minor = 0;  // proxy_http_version 1.0
@@ -553,6 +554,7 @@ struct StreamServer {
     int next_upstream_tries = 0;    // 0: no limit
     Msec next_upstream_timeout{0};  // 0: no limit
     bool half_close = false;        // proxy_half_close
+    bool socket_keepalive = false;  // proxy_socket_keepalive
     Msec ssl_handshake_timeout{60000};
     Msec connect_timeout{60000};
     Msec timeout{600000};
