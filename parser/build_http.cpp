@@ -256,6 +256,7 @@ ir::ProxySettings merge_proxy(Compiler& c, const Scope& s, const Directive& pass
     }
     p.connect_timeout = ir::Msec(s.value<std::int64_t>("proxy_connect_timeout", 60000));
     p.socket_keepalive = s.value<bool>("proxy_socket_keepalive", false);
+    p.ignore_client_abort = s.value<bool>("proxy_ignore_client_abort", false);
     // ngx_http_core_merge_loc_conf: the nearest resolver (one object per directive), or none.
     p.resolver = static_cast<int>(s.value<std::int64_t>("resolver", -1));
     p.resolver_timeout = ir::Msec(s.value<std::int64_t>("resolver_timeout", 30000));

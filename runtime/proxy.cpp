@@ -25,6 +25,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <variant>
 
 namespace ngxlite::runtime {
 
@@ -159,9 +160,14 @@ Task<ProxyResult> proxy_http(TransportStream& client, beast::flat_buffer& client
             lowercase_host = target.resolve.size();
             Resolver& resolver = worker_resolver(*cfg.ir, p.resolver, client.get_executor(), client.timed().timers(), cfg.error_log);
             using namespace asio::experimental::awaitable_operators;
-            auto outcome = co_await (resolver.async_resolve(target.resolve, p.resolver_timeout,
-                                                            asio::use_awaitable_t<WorkerExecutor>{}) ||
-                                     client_closes(client));
+            // proxy_ignore_client_abort: nginx installs no check of the client at all.
+            std::variant<ResolveResult, std::monostate> outcome;
+            if (p.ignore_client_abort)
+                outcome = co_await resolver.async_resolve(target.resolve, p.resolver_timeout, asio::use_awaitable_t<WorkerExecutor>{});
+            else
+                outcome = co_await (resolver.async_resolve(target.resolve, p.resolver_timeout,
+                                                           asio::use_awaitable_t<WorkerExecutor>{}) ||
+                                    client_closes(client));
             if (outcome.index() == 1) {  // ngx_http_upstream_check_broken_connection, no upstream yet
                 cfg.log_for(ctx).write(LogLevel::info,
                                        "epoll_wait() reported that client prematurely closed connection" + describe(ctx),
@@ -311,9 +317,11 @@ Task<ProxyResult> proxy_http(TransportStream& client, beast::flat_buffer& client
         if (!cached) upstream = std::make_unique<TransportStream>(WorkerSocket(client.get_executor()), client.timed().timers());
         // From here until the response header, a client that goes away ends the exchange
         // (nginx's ngx_http_upstream_check_broken_connection: 499, the upstream closed).
-        std::optional<ClientWatch> watch(std::in_place, client.timed(), upstream->socket());
+        // Not with proxy_ignore_client_abort: the exchange goes on, its answer written to whatever is left.
+        std::optional<ClientWatch> watch;
+        if (!p.ignore_client_abort) watch.emplace(client.timed(), upstream->socket());
         auto client_left = [&] {
-            if (!watch->client_closed()) return false;
+            if (!watch || !watch->client_closed()) return false;
             cfg.log_for(ctx).write(LogLevel::info,
                                 "epoll_wait() reported that client prematurely closed connection, so upstream connection is "
                                 "closed too while " + std::string(phase) + describe(ctx, peer_url),
@@ -440,7 +448,7 @@ Task<ProxyResult> proxy_http(TransportStream& client, beast::flat_buffer& client
                 result.error_status = sent.body == BodyEnd::too_large ? 413 : 400;
                 co_return result;
             }
-            watch.emplace(client.timed(), upstream->socket());
+            if (!p.ignore_client_abort) watch.emplace(client.timed(), upstream->socket());
         }
 
         phase = "reading response header from upstream";

@@ -353,6 +353,7 @@ struct ProxySettings {
     std::string uri;             // the URI part of proxy_pass
     Msec connect_timeout{60000};
     bool socket_keepalive = false;  // proxy_socket_keepalive: SO_KEEPALIVE before the connect
+    bool ignore_client_abort = false;  // proxy_ignore_client_abort: the client is not watched
     Msec read_timeout{60000};
     Msec send_timeout{60000};
     int http_version_minor = 0;  // proxy_http_version 1.0
