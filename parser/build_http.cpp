@@ -180,7 +180,20 @@ std::optional<ir::SslServerSettings> merge_server_ssl(Compiler& c, const Scope& 
     if (const Directive* d = s.find("ssl_crl")) t.crl = c.full_path(d->args[1], true);
     t.conf_commands = conf_commands(c, s, "ssl_conf_command");
     t.early_data = s.value<bool>("ssl_early_data", false);
-    t.context = build_server_tls(t, s.value<bool>("ssl_stapling", false), [&](std::string w) { c.warn(std::move(w)); });
+    if (const Directive* d = s.find("ssl_ocsp")) t.ocsp = static_cast<ir::SslServerSettings::Ocsp>(d->value);
+    t.ocsp_responder_url = s.str("ssl_ocsp_responder", "");
+    if (const Directive* d = s.find("ssl_ocsp_cache"); d && d->args[1] != "off") {
+        const std::string_view rest = std::string_view(d->args[1]).substr(7);
+        t.ocsp_cache = std::string(rest.substr(0, rest.find(':')));
+        t.ocsp_cache_size = *parse_size(rest.substr(rest.find(':') + 1));
+    }
+    t.stapling = s.value<bool>("ssl_stapling", false);
+    t.stapling_verify = s.value<bool>("ssl_stapling_verify", false);
+    if (const Directive* d = s.find("ssl_stapling_file"); d && !d->args[1].empty()) t.stapling_file = c.full_path(d->args[1], true);
+    t.stapling_responder = s.str("ssl_stapling_responder", "");
+    t.resolver = static_cast<int>(s.value<std::int64_t>("resolver", -1));
+    t.resolver_timeout = ir::Msec(s.value<std::int64_t>("resolver_timeout", 30000));
+    t.context = build_server_tls(t, [&](std::string w) { c.warn(std::move(w)); });
     return t;
 }
 

@@ -631,6 +631,22 @@ void ssl_session_cache(Compiler& c, Directive& d) {
     }
 }
 
+// ngx_http_ssl_ocsp_cache: off, or shared:NAME:SIZE (at least 8 pages).
+void ssl_ocsp_cache(Compiler& c, Directive& d) {
+    reject_duplicate(c, d);
+    const std::string& a = d.args[1];
+    if (a == "off") return;
+    const std::string invalid = "invalid OCSP cache \"" + a + "\"";
+    if (a.size() <= 7 || !a.starts_with("shared:")) fail_at(d.where, invalid);
+    const std::string_view rest = std::string_view(a).substr(7);
+    const auto colon = rest.find(':');
+    if (colon == 0 || colon == std::string_view::npos) fail_at(d.where, invalid);
+    const auto size = parse_size(rest.substr(colon + 1));
+    if (!size) fail_at(d.where, invalid);
+    if (*size < 8 * 4096) fail_at(d.where, "OCSP cache \"" + a + "\" is too small");
+    c.zones().declare(std::string(rest.substr(0, colon)), *size);
+}
+
 // "NAME:SIZE" of zone= and keys_zone=; `what` names it in nginx's error.
 std::pair<std::string, std::int64_t> zone_spec(const Directive& d, std::string_view value, const std::string& arg,
                                                const char* what) {
@@ -927,6 +943,7 @@ void register_http_setters(SetterTable& t) {
     t["ngx_http_access_rule"] = access_rule;
     t["ngx_http_ssl_enable"] = ssl_enable;
     t["ngx_http_ssl_session_cache"] = ssl_session_cache;
+    t["ngx_http_ssl_ocsp_cache"] = ssl_ocsp_cache;
     t["ngx_http_limit_req_zone"] = limit_zone_declaration;
     t["ngx_http_limit_conn_zone"] = limit_zone_declaration;
     t["ngx_http_limit_req"] = limit_req;

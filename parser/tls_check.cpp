@@ -2,11 +2,13 @@
 
 #include "parser/diagnostics.hpp"
 #include "parser/ir/tls_files.hpp"
+#include "parser/url.hpp"
 
 #include <openssl/dh.h>
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/ocsp.h>
 #include <openssl/rand.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
@@ -16,6 +18,7 @@
 #include <memory>
 #include <sstream>
 #include <cstring>
+#include <strings.h>
 
 namespace ngxlite::conf {
 
@@ -181,9 +184,138 @@ void set_ticket_keys(SSL_CTX* ctx, std::vector<TicketKey> keys) {
     SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_key_callback);
 }
 
+
+// --- OCSP (ngx_event_openssl_stapling.c, load time) ------------------------------------
+
+std::shared_ptr<x509_st> shared_x509(X509* x) {
+    X509_up_ref(x);
+    return std::shared_ptr<x509_st>(x, X509_free);
+}
+
+// A responder URL as ngx_ssl_stapling_responder and ngx_ssl_ocsp take it: "http://" only,
+// then ngx_parse_url with port 80 by default and a URI allowed (names resolved now).
+bool http_prefix(std::string_view url) { return url.size() > 7 && ::strncasecmp(url.data(), "http://", 7) == 0; }
+
+ParsedUrl parse_responder(std::string_view stripped) {
+    UrlOptions o;
+    o.uri_part = true;
+    o.default_port = 80;
+    return parse_url(stripped, o);
+}
+
+ir::OcspResponder responder_of(ParsedUrl u) {
+    return {std::move(u.host), u.port, std::move(u.uri), std::move(u.addrs)};
+}
+
+// ngx_ssl_stapling_file: the response is read, checked and re-encoded now, stapled as it is.
+std::string stapling_file(const std::string& file) {
+    ERR_clear_error();
+    BIO* bio = BIO_new_file(file.c_str(), "rb");
+    if (!bio) ssl_fail("BIO_new_file(\"" + file + "\") failed");
+    OCSP_RESPONSE* response = d2i_OCSP_RESPONSE_bio(bio, nullptr);
+    BIO_free(bio);
+    if (!response) ssl_fail("d2i_OCSP_RESPONSE_bio(\"" + file + "\") failed");
+    unsigned char* der = nullptr;
+    const int len = i2d_OCSP_RESPONSE(response, &der);
+    OCSP_RESPONSE_free(response);
+    if (len <= 0) ssl_fail("i2d_OCSP_RESPONSE(\"" + file + "\") failed");
+    std::string out(reinterpret_cast<const char*>(der), static_cast<std::size_t>(len));
+    OPENSSL_free(der);
+    return out;
+}
+
+// ngx_ssl_stapling_issuer: in the certificate's chain, else in the context's store; null
+// (with nginx's warning) when neither has it.
+std::shared_ptr<x509_st> stapling_issuer(SSL_CTX* ctx, X509* cert, STACK_OF(X509) * chain, const std::string& name,
+                                         const Warn& warn) {
+    for (int i = 0; i < sk_X509_num(chain); ++i)
+        if (X509* issuer = sk_X509_value(chain, i); X509_check_issued(issuer, cert) == X509_V_OK) return shared_x509(issuer);
+    X509_STORE* store = SSL_CTX_get_cert_store(ctx);
+    if (!store) ssl_fail("SSL_CTX_get_cert_store() failed");
+    X509_STORE_CTX* store_ctx = X509_STORE_CTX_new();
+    if (!store_ctx) ssl_fail("X509_STORE_CTX_new() failed");
+    if (X509_STORE_CTX_init(store_ctx, store, nullptr, nullptr) == 0) {
+        X509_STORE_CTX_free(store_ctx);
+        ssl_fail("X509_STORE_CTX_init() failed");
+    }
+    X509* issuer = nullptr;
+    const int rc = X509_STORE_CTX_get1_issuer(&issuer, store_ctx, cert);
+    X509_STORE_CTX_free(store_ctx);
+    if (rc == -1) ssl_fail("X509_STORE_CTX_get1_issuer() failed");
+    if (rc == 0) {
+        ERR_clear_error();
+        warn("\"ssl_stapling\" ignored, issuer certificate not found for certificate \"" + name + "\"");
+        return nullptr;
+    }
+    return std::shared_ptr<x509_st>(issuer, X509_free);  // get1: the reference is ours
+}
+
+// ngx_ssl_stapling_responder: ssl_stapling_responder, else the certificate's first OCSP
+// URL; nullopt (with nginx's warning) when there is none or it is not usable.
+std::optional<ir::OcspResponder> stapling_responder(X509* cert, const std::string& configured, const std::string& name,
+                                                    const Warn& warn) {
+    std::string url = configured;
+    if (url.empty()) {
+        STACK_OF(OPENSSL_STRING)* aia = X509_get1_ocsp(cert);
+        const char* first = aia ? sk_OPENSSL_STRING_value(aia, 0) : nullptr;
+        if (first) url = first;
+        X509_email_free(aia);
+        if (!first) {
+            warn("\"ssl_stapling\" ignored, no OCSP responder URL in the certificate \"" + name + "\"");
+            return std::nullopt;
+        }
+    }
+    if (!http_prefix(url)) {
+        warn("\"ssl_stapling\" ignored, invalid URL prefix in OCSP responder \"" + url + "\" in the certificate \"" + name + "\"");
+        return std::nullopt;
+    }
+    const std::string stripped = url.substr(7);
+    ParsedUrl u = parse_responder(stripped);
+    if (!u.err.empty()) {
+        warn("\"ssl_stapling\" ignored, " + u.err + " in OCSP responder \"" + stripped + "\" in the certificate \"" + name + "\"");
+        return std::nullopt;
+    }
+    return responder_of(std::move(u));
+}
+
+// ngx_ssl_stapling: each certificate of the context, the last loaded first (nginx's list).
+void prepare_stapling(SSL_CTX* ctx, ir::SslServerSettings& s, const std::vector<ir::X509Ptr>& leaves, const Warn& warn) {
+    for (std::size_t i = leaves.size(); i-- > 0;) {
+        X509* leaf = leaves[i].get();
+        ir::StapleSource staple;
+        staple.certificate = shared_x509(leaf);
+        staple.name = s.certificates[i].certificate;
+        STACK_OF(X509)* chain = nullptr;
+        SSL_CTX_select_current_cert(ctx, leaf);
+        SSL_CTX_get0_chain_certs(ctx, &chain);
+        staple.chain = std::shared_ptr<stack_st_X509>(chain ? X509_chain_up_ref(chain) : sk_X509_new_null(),
+                                                      [](STACK_OF(X509) * c) { sk_X509_pop_free(c, X509_free); });
+        if (!s.stapling_file.empty()) {
+            staple.file_response = stapling_file(s.stapling_file);
+        } else if ((staple.issuer = stapling_issuer(ctx, leaf, chain, staple.name, warn))) {
+            staple.responder = stapling_responder(leaf, s.stapling_responder, staple.name, warn);
+        }
+        s.staples.push_back(std::move(staple));
+    }
+}
+
+// ngx_ssl_ocsp: ssl_ocsp's checks and ssl_ocsp_responder's URL.
+void prepare_ocsp(ir::SslServerSettings& s) {
+    if (s.ocsp == ir::SslServerSettings::Ocsp::off) return;
+    if (s.verify_client == ir::SslServerSettings::VerifyClient::optional_no_ca)
+        fail("\"ssl_ocsp\" is incompatible with \"ssl_verify_client optional_no_ca\"");
+    const std::string& url = s.ocsp_responder_url;
+    if (url.empty()) return;
+    if (!http_prefix(url)) fail("invalid URL prefix in OCSP responder \"" + url + "\" in \"ssl_ocsp_responder\"");
+    const std::string stripped = url.substr(7);
+    ParsedUrl u = parse_responder(stripped);
+    if (!u.err.empty()) fail(u.err + " in OCSP responder \"" + stripped + "\" in \"ssl_ocsp_responder\"");
+    s.ocsp_responder = responder_of(std::move(u));
+}
+
 }  // namespace
 
-std::shared_ptr<ssl_ctx_st> build_server_tls(const ir::SslServerSettings& s, bool stapling, const Warn& warn) {
+std::shared_ptr<ssl_ctx_st> build_server_tls(ir::SslServerSettings& s, const Warn& warn) {
     Ctx ctx = create_ctx(s.protocols);
     // ngx_ssl_create's server-side options (OpenSSL 3 refuses client renegotiation itself).
     SSL_CTX_set_options(ctx.get(), SSL_OP_SINGLE_DH_USE | SSL_OP_SINGLE_ECDH_USE | SSL_OP_NO_COMPRESSION |
@@ -210,6 +342,7 @@ std::shared_ptr<ssl_ctx_st> build_server_tls(const ir::SslServerSettings& s, boo
     }
     if (!s.trusted_certificate.empty()) load_verify(ctx.get(), s.trusted_certificate);
     load_crl(ctx.get(), s.crl);
+    prepare_ocsp(s);
     // ngx_ssl_session_id_context: sessions resume only where the certificates and the
     // client CAs they were made with still apply.
     unsigned char id[EVP_MAX_MD_SIZE];
@@ -230,14 +363,6 @@ std::shared_ptr<ssl_ctx_st> build_server_tls(const ir::SslServerSettings& s, boo
         EVP_MD_CTX_free(md);
     }
     SSL_CTX_set_session_id_context(ctx.get(), id, std::min<unsigned int>(id_size, SSL_MAX_SID_CTX_LENGTH));
-    for (std::size_t i = 0; i < leaves.size(); ++i) {
-        STACK_OF(OPENSSL_STRING)* aia = X509_get1_ocsp(leaves[i].get());
-        const bool has_url = aia && sk_OPENSSL_STRING_num(aia) > 0;
-        X509_email_free(aia);
-        if (stapling && !has_url)
-            warn("\"ssl_stapling\" ignored, no OCSP responder URL in the certificate \"" +
-                 s.certificates[i].certificate + "\"");
-    }
     if (!s.dhparam.empty()) {
         BIO* bio = BIO_new_file(s.dhparam.c_str(), "r");
         if (!bio) ssl_fail("BIO_new_file(\"" + s.dhparam + "\") failed");
@@ -275,6 +400,7 @@ std::shared_ptr<ssl_ctx_st> build_server_tls(const ir::SslServerSettings& s, boo
         keys.push_back(ticket_key(key));
     }
     if (!keys.empty()) set_ticket_keys(ctx.get(), std::move(keys));
+    if (s.stapling) prepare_stapling(ctx.get(), s, leaves, warn);
     conf_commands(ctx.get(), s.conf_commands);
     return std::shared_ptr<ssl_ctx_st>(ctx.release(), SSL_CTX_free);
 }

@@ -14,9 +14,11 @@ namespace ngxlite::conf {
 using Warn = std::function<void(std::string)>;
 
 // ngx_http_ssl_merge_srv_conf: a server's context, built and checked as nginx does (paths
-// already made absolute); `stapling` as ssl_stapling on. The client's certificate never
-// fails the handshake: the runtime checks the result per request, as nginx.
-std::shared_ptr<ssl_ctx_st> build_server_tls(const ir::SslServerSettings& s, bool stapling, const Warn& warn);
+// already made absolute). The client's certificate never fails the handshake: the
+// runtime checks the result per request, as nginx. With ssl_stapling, `s.staples` gets
+// each certificate's (its file's response, or its issuer and responder); with ssl_ocsp,
+// `s.ocsp_responder` the parsed ssl_ocsp_responder.
+std::shared_ptr<ssl_ctx_st> build_server_tls(ir::SslServerSettings& s, const Warn& warn);
 
 // ngx_http_proxy_set_ssl / ngx_stream_proxy_set_ssl: the upstream connections' context.
 // With verification on, the peer is verified but the handshake never fails for it (the

@@ -5,6 +5,7 @@
 #include "runtime/client_body.hpp"
 #include "runtime/handlers.hpp"
 #include "runtime/net.hpp"
+#include "runtime/ocsp.hpp"
 #include "runtime/proxy.hpp"
 #include "runtime/request_head.hpp"
 #include "runtime/resolver.hpp"
@@ -882,6 +883,7 @@ void await_request(std::unique_ptr<Connection> c) {
 // and the first request share the default server's client_header_timeout.
 Task<void> start_tls_connection(std::unique_ptr<Connection> c) {
     TransportStream& stream = c->stream;
+    const auto started = std::chrono::steady_clock::now();
     stream.expires_after(c->header_timeout);
     auto [pec, n] = co_await stream.timed().async_peek(asio::buffer(&c->peeked, 1), use_tuple);
     if (pec || n == 0) co_return;  // closed before a byte came
@@ -906,6 +908,15 @@ Task<void> start_tls_connection(std::unique_ptr<Connection> c) {
         // nginx logs most handshake failures at info (ngx_ssl_connection_error).
         log.write(LogLevel::info, ssl_call_error("SSL_do_handshake()", hec) + context, c->conn.id);
         co_return;
+    }
+    if (wants_client_ocsp(ssl)) {
+        // ngx_ssl_ocsp_validate: the client's certificates are checked before its request
+        // is read, within the handshake's time (client_header_timeout).
+        OcspClientEnv env{stream.get_executor(), &c->worker.timers, c->cfg.get(), &log, c->conn.id, handshake_log_tail(c->conn)};
+        const OcspValidation v = co_await validate_client_ocsp(ssl, std::move(env), started + c->header_timeout);
+        if (v == OcspValidation::timed_out)
+            log.write(LogLevel::info, "client timed out (110: Connection timed out)" + handshake_log_tail(c->conn), c->conn.id);
+        if (v != OcspValidation::done) co_return;
     }
     c->conn.ssl = ssl;
     co_await serve_connection(std::move(c), true);

@@ -1,6 +1,7 @@
 #include "runtime/serving_process.hpp"
 
 #include "runtime/http_session.hpp"
+#include "runtime/ocsp.hpp"
 #include "runtime/process_title.hpp"
 #include "runtime/stream_session.hpp"
 #include "runtime/stream_udp.hpp"
@@ -131,6 +132,7 @@ public:
     // `done` runs on the worker's thread once its io_context has nothing left to do.
     void start(std::function<void()> done) {
         thread_ = std::thread([this, done = std::move(done)] {
+            attach_ocsp_worker(state_, ctx_.get_executor());  // ssl_stapling's fetches run here
             ctx_.run();
             done();
         });

@@ -1,5 +1,6 @@
 #include "runtime/tls.hpp"
 
+#include "runtime/ocsp.hpp"
 #include "runtime/request.hpp"
 #include "runtime/router.hpp"
 #include "runtime/text.hpp"
@@ -234,6 +235,7 @@ void prepare_server_context(const ir::SslServerSettings& settings) {
     SSL_CTX_set_tlsext_servername_callback(ctx, select_server);
     SSL_CTX_set_alpn_select_cb(ctx, select_alpn, nullptr);
     if (!settings.certificate_values.empty()) SSL_CTX_set_cert_cb(ctx, load_certificates, nullptr);
+    prepare_server_ocsp(settings);  // ssl_stapling, ssl_ocsp
 }
 
 void prepare_stream_server_context(const ir::SslServerSettings& settings) {
@@ -298,6 +300,11 @@ int check_client_certificate(SSL* ssl, ir::SslServerSettings::VerifyClient verif
         log_line = "client sent no required SSL certificate";
         SSL_CTX_remove_session(SSL_get_SSL_CTX(ssl), SSL_get0_session(ssl));
         return 496;
+    }
+    if (const char* failure = ocsp_client_failure(ssl)) {  // ssl_ocsp's verdict
+        log_line = std::string("client SSL certificate verify error: ") + failure;
+        SSL_CTX_remove_session(SSL_get_SSL_CTX(ssl), SSL_get0_session(ssl));
+        return 495;
     }
     return 0;
 }
@@ -412,7 +419,9 @@ std::optional<std::string> tls_variable(std::string_view name, SSL* ssl) {
     if (c == "verify") {
         if (!x) return std::string("NONE");
         const long rc = SSL_get_verify_result(ssl);
-        return rc == X509_V_OK ? std::string("SUCCESS") : "FAILED:" + std::string(X509_verify_cert_error_string(rc));
+        if (rc != X509_V_OK) return "FAILED:" + std::string(X509_verify_cert_error_string(rc));
+        const char* failure = ocsp_client_failure(ssl);  // ngx_ssl_ocsp_get_status
+        return failure ? "FAILED:" + std::string(failure) : std::string("SUCCESS");
     }
     if (!x) {
         if (c == "s_dn" || c == "i_dn" || c == "s_dn_legacy" || c == "i_dn_legacy" || c == "serial" || c == "fingerprint" ||

@@ -16,7 +16,9 @@
 #include <utility>
 #include <vector>
 
-struct ssl_ctx_st;  // OpenSSL's SSL_CTX
+struct ssl_ctx_st;    // OpenSSL's SSL_CTX
+struct x509_st;       // X509
+struct stack_st_X509; // STACK_OF(X509)
 
 namespace ngxlite::ir {
 
@@ -95,6 +97,29 @@ struct SslClientSettings {
 };
 
 
+// An OCSP responder's URL ("http://host[:port][/uri]") as ngx_parse_url leaves it: the
+// name sent as Host (without the port), the port, the URI ("" for "/"), and the
+// addresses the name resolved to at load time (an address literal gives itself; none
+// when the name is left to the resolver).
+struct OcspResponder {
+    std::string host;
+    std::uint16_t port = 80;
+    std::string uri;
+    std::vector<Endpoint> addrs;
+};
+
+// ssl_stapling: one certificate of a server's context as ngx_ssl_stapling_certificate
+// prepared it at load time. The runtime staples `file_response` as it is, or fetches a
+// response from `responder` (none: the certificate's stapling was ignored with a warning).
+struct StapleSource {
+    std::shared_ptr<x509_st> certificate;   // the context's own (the one a handshake uses)
+    std::shared_ptr<x509_st> issuer;        // from its chain or the context's store
+    std::shared_ptr<stack_st_X509> chain;   // the certificate's chain (ssl_certificate's extra ones)
+    std::string name;                       // the certificate's file, for log lines
+    std::string file_response;              // ssl_stapling_file's response (DER), or ""
+    std::optional<OcspResponder> responder;
+};
+
 // listen ... ssl: the ssl_* settings of a server, merged http -> server.
 struct SslServerSettings {
     std::vector<SslCertificate> certificates;
@@ -124,6 +149,24 @@ struct SslServerSettings {
     bool early_data = false;
     bool reject_handshake = false;  // ssl_reject_handshake: no certificate needed
     std::string alpn;  // stream's ssl_alpn, in the wire format (length-prefixed names); empty: none
+    // ssl_stapling, ssl_stapling_file (full path), ssl_stapling_responder, ssl_stapling_verify;
+    // `staples` is built with the context, one per certificate loaded at load time.
+    bool stapling = false;
+    std::string stapling_file;
+    std::string stapling_responder;
+    bool stapling_verify = false;
+    std::vector<StapleSource> staples;
+    // ssl_ocsp (off, on: every certificate of the client's chain but the root, leaf),
+    // ssl_ocsp_responder as parsed (none: each certificate's own), ssl_ocsp_cache's shared
+    // zone (empty name: none).
+    enum class Ocsp { off, on, leaf } ocsp = Ocsp::off;
+    std::string ocsp_responder_url;
+    std::optional<OcspResponder> ocsp_responder;
+    std::string ocsp_cache;
+    std::int64_t ocsp_cache_size = 0;
+    // The server's resolver (Config::resolvers, -1: none): OCSP responders named by host.
+    int resolver = -1;
+    Msec resolver_timeout{30000};
     bool enable = false;            // the deprecated `ssl on`: TLS where this server is the default
     // Built at load time as ngx_http_ssl_merge_srv_conf does; shared by the workers.
     std::shared_ptr<ssl_ctx_st> context;
