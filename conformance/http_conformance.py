@@ -365,8 +365,10 @@ def access_log(prefix, port, token_flags):
 
 ERROR_LINE = re.compile(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[(\w+)\] \d+#\d+: (?:\*\d+ )?(.*)$")
 CLIENT_INFO_OPT_IN = re.compile(r"^\s*error_log\s+\S+\s+info\s*;", re.M)
-# The [info] lines of a request refused for what its client sent, or did not send in time.
-CLIENT_INFO = re.compile(r"^(client (sent|intended to send|prematurely closed|timed out)|epoll_wait\(\) reported that client)")
+# The [info] lines of a request refused for what its client sent, or did not send in time
+# (or without basic authentication credentials, or held back by auth_delay).
+CLIENT_INFO = re.compile(r"^(client (sent|intended to send|prematurely closed|timed out)|epoll_wait\(\) reported that client|"
+                         r"no user/password was provided for basic authentication|delaying unauthorized request)")
 
 
 def error_log(prefix, ports, client_info=False, info_lines=CLIENT_INFO):

@@ -1,6 +1,9 @@
 // allow/deny (http and stream access modules) and set_real_ip_from: nginx's checks of
-// the value and the rules the runtime matches a client's address against.
+// the value and the rules the runtime matches a client's address against; a location's
+// access phase settings merged (allow/deny, auth_basic, satisfy, auth_delay).
+#include "parser/merge.hpp"
 #include "parser/setters.hpp"
+#include "parser/variables.hpp"
 #include "parser/url.hpp"
 #include "parser/values.hpp"
 
@@ -70,6 +73,25 @@ void add_real_ip_from(const Directive& d, std::vector<ir::AccessRule>& out) {
         std::fill(r.mask.begin(), r.mask.begin() + (e.ipv6 ? 16 : 4), 0xff);
         out.push_back(r);
     }
+}
+
+void merge_access_phase(const Compiler& c, const Scope& s, ir::Location& loc) {
+    if (const Block* b = s.innermost_with({"allow", "deny"}))
+        for (const auto& d : b->directives)
+            if (d->name() == "allow" || d->name() == "deny") loc.access_rules.push_back(access_rule_of(*d));
+    const Directive* realm = s.find("auth_basic");
+    const Directive* file = s.find("auth_basic_user_file");
+    if (realm && file && realm->args[1] != "off") {
+        // ngx_http_compile_complex_value with conf_prefix: a value starting with a variable
+        // is made full once evaluated, any other now.
+        const std::string& path = file->args[1];
+        const bool later = path.starts_with("$");
+        loc.auth_basic = ir::AuthBasic{compile_template(realm->args[1], realm->where),
+                                       compile_template(later ? path : c.full_path(path, true), file->where),
+                                       later ? c.conf_prefix() : std::string()};
+    }
+    loc.satisfy = static_cast<ir::Location::Satisfy>(s.value<int>("satisfy", 0));
+    loc.auth_delay = ir::Msec(s.value<std::int64_t>("auth_delay", 0));
 }
 
 }  // namespace ngxlite::conf

@@ -578,9 +578,7 @@ void merge_locations(Compiler& c, const Scope& s, ir::Location& loc, const Direc
     for (const Directive* d : s.find_list("set_real_ip_from")) add_real_ip_from(*d, loc.real_ip_from);
     loc.real_ip_header = s.str("real_ip_header", "X-Real-IP");
     loc.real_ip_recursive = s.value<bool>("real_ip_recursive", false);
-    if (const Block* b = s.innermost_with({"allow", "deny"}))
-        for (const auto& d : b->directives)
-            if (d->name() == "allow" || d->name() == "deny") loc.access_rules.push_back(access_rule_of(*d));
+    merge_access_phase(c, s, loc);
     if (const Directive* t = s.innermost().find("try_files")) {
         ir::TryFiles tf;
         for (std::size_t i = 1; i + 1 < t->args.size(); ++i) tf.files.push_back(compile_template(t->args[i], t->where));

@@ -372,3 +372,33 @@ BOOST_AUTO_TEST_CASE(stream_access_rules_merge_as_nginx) {
     BOOST_TEST(p.error("events {}\nstream { server { listen 127.0.0.1:18081; proxy_pass 127.0.0.1:1; deny 10.0.0.1/33; } }\n") ==
                "[emerg] invalid parameter \"10.0.0.1/33\" in {p}/nginx.conf:2");
 }
+
+BOOST_AUTO_TEST_CASE(access_phase_settings_merge_as_nginx) {
+    Prefix p;
+    auto r = p.load(http("auth_basic_user_file users; satisfy any; auth_delay 2s;\n"
+                         "server { listen 127.0.0.1:18082; auth_basic \"realm $host\";\n"
+                         " location /a { }\n"
+                         " location /b { auth_basic off; }\n"
+                         " location /c { auth_basic_user_file $arg_f; satisfy all; }\n"
+                         " location /d { auth_basic_user_file /abs/$arg_f; auth_delay 0; }\n}"));
+    BOOST_REQUIRE(r.config);
+    const auto& server = r.config->http->servers.at(0);
+    BOOST_TEST(server.root_location.auth_basic.has_value());
+    const auto& locs = server.locations;
+    // Realm and file merged each on its own; a relative file is taken from the conf prefix
+    // at load, unless a variable starts it.
+    const auto& a = *locs.at(0).auth_basic;
+    BOOST_TEST(a.realm.has_variables());
+    BOOST_TEST(a.user_file.literal() == p.dir.string() + "/users");
+    BOOST_TEST(a.conf_prefix.empty());
+    BOOST_TEST(!locs.at(1).auth_basic.has_value());  // a literal "off"
+    BOOST_TEST(locs.at(2).auth_basic->conf_prefix == p.dir.string() + "/");
+    BOOST_TEST(locs.at(3).auth_basic->conf_prefix.empty());
+    BOOST_TEST((locs.at(0).satisfy == ir::Location::Satisfy::any));
+    BOOST_TEST((locs.at(2).satisfy == ir::Location::Satisfy::all));
+    BOOST_TEST(locs.at(0).auth_delay.count() == 2000);
+    BOOST_TEST(locs.at(3).auth_delay.count() == 0);
+    BOOST_TEST(p.error(http("auth_basic_user_file a; auth_basic_user_file b;")) ==
+               "[emerg] \"auth_basic_user_file\" directive is duplicate in {p}/nginx.conf:3");
+    BOOST_TEST(p.error(http("satisfy some;")) == "[emerg] invalid value \"some\" in {p}/nginx.conf:3");
+}

@@ -37,6 +37,10 @@ ir::ProxyCookieFlags cookie_flags_rule(const Directive& d);
 // `unix:` or `all`, checked as nginx checks them; the rule the runtime matches.
 void access_rule(Compiler& c, Directive& d);
 ir::AccessRule access_rule_of(const Directive& d);
+class Scope;
+// A location's access phase: its allow/deny rules (the innermost level's), auth_basic,
+// satisfy and auth_delay.
+void merge_access_phase(const Compiler& c, const Scope& s, ir::Location& loc);
 // set_real_ip_from's rules: as access_rule_of, and a host name trusts each address it
 // resolves to (ngx_http_realip_from).
 // listen's rcvbuf=, sndbuf=, so_keepalive=, fastopen= into `l` (false: `a` is none of

@@ -941,6 +941,7 @@ void register_http_setters(SetterTable& t) {
     t["ngx_http_log_set_format"] = log_format;
     t["ngx_http_log_set_log"] = access_log;
     t["ngx_http_access_rule"] = access_rule;
+    t["ngx_http_auth_basic_user_file"] = complex_value;
     t["ngx_http_ssl_enable"] = ssl_enable;
     t["ngx_http_ssl_session_cache"] = ssl_session_cache;
     t["ngx_http_ssl_ocsp_cache"] = ssl_ocsp_cache;

@@ -101,15 +101,6 @@ void apply_real_ip(const ir::Location& loc, RequestContext& ctx) {
     if (!found.empty()) take(found);
 }
 
-// nginx's preaccess and access phases, after the rewrite phase (a `return` answers before
-// them): realip with the location's settings if the server's named no client, then the
-// first allow/deny rule matching the client decides; none, allow.
-bool access_phases(const ir::Location& loc, RequestContext& ctx) {
-    apply_real_ip(loc, ctx);
-    const ir::AccessRule* rule = first_match(loc.access_rules, ctx.remote_addr());
-    return !rule || rule->allow;
-}
-
 void set_error(Response& r, int status, bool tokens) {
     r.status = status;
     r.special = true;

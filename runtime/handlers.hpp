@@ -108,8 +108,6 @@ void range_filter(Response& r, const ir::Location& loc, const RequestContext& ct
 const ir::AccessRule* first_match(const std::vector<ir::AccessRule>& rules, std::string_view addr);
 // The realip module: the client a trusted proxy names, once per request.
 void apply_real_ip(const ir::Location& loc, RequestContext& ctx);
-// realip, then allow/deny: false when the client is denied.
-bool access_phases(const ir::Location& loc, RequestContext& ctx);
 // An internal redirect to "uri?args".
 Redirect redirect_to(std::string_view target);
 void serve_static(Response& r, Redirect& next, const ir::Location& loc, const RequestContext& ctx, const ActiveConfig& cfg);

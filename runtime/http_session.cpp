@@ -2,6 +2,7 @@
 
 #include "parser/ir/values.hpp"
 
+#include "runtime/access_phase.hpp"
 #include "runtime/client_body.hpp"
 #include "runtime/handlers.hpp"
 #include "runtime/net.hpp"
@@ -170,8 +171,9 @@ const char* status_text(int status) {
 }
 
 std::string error_page(int status, bool server_tokens) {
-    // nginx's page for 302 says "Found" although its status line says "Moved Temporarily".
-    const char* text = status == 302 ? "Found" : status_text(status);
+    // nginx's pages for 302 and 401 differ from their status lines ("Moved Temporarily",
+    // "Unauthorized").
+    const char* text = status == 302 ? "Found" : status == 401 ? "Authorization Required" : status_text(status);
     const std::string title = std::to_string(status) + " " + text;
     return "<html>\r\n<head><title>" + title + "</title></head>\r\n<body>\r\n<center><h1>" + title +
            "</h1></center>\r\n<hr><center>" + server_header(server_tokens) + "</center>\r\n</body>\r\n</html>\r\n";
@@ -433,7 +435,9 @@ Task<const ir::Location*> post_action(Connection& c, RequestContext& ctx, const 
         if (!follow(next, ctx, uri_changes, cfg)) co_return loc;
         const Route route = route_request(*ctx.server, ctx, std::nullopt, cfg, uri_changes, next.named);
         loc = route.location;
-        if (route.error || route.script.next == ScriptResult::Next::respond || !access_phases(*loc, ctx) || !loc->proxy) continue;
+        Response refused;
+        if (route.error || route.script.next == ScriptResult::Next::respond || access_phase(*loc, ctx, cfg, refused) != 0 || !loc->proxy)
+            continue;
         // The upstream's answer goes into one end of a socket pair; the other drops it.
         int fds[2];
         if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, fds) != 0) co_return loc;
@@ -571,9 +575,17 @@ Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer, bool pipelin
                 set_error(resp, route.error, loc->server_tokens);
             } else if (route.script.next == ScriptResult::Next::respond) {
                 answer_return(resp, route.script, *loc, ctx);
-            } else if (!access_phases(*loc, ctx)) {
-                cfg->log_for(ctx).write(LogLevel::error, "access forbidden by rule" + describe(ctx), id);
-                set_error(resp, 403, loc->server_tokens);
+            } else if (const int denied = access_phase(*loc, ctx, *cfg, resp)) {
+                // A 401 waits out auth_delay first. Statements, not a conditional expression:
+                // GCC 12 miscompiles co_await in one.
+                bool client_stayed = true;
+                if (denied == 401) client_stayed = co_await delay_unauthorized(stream, *loc, ctx, *cfg);
+                if (!client_stayed) {
+                    ctx.status = 499;
+                    cfg->access_logs->write(loc->access_logs, cfg->ir->http->log_formats, ctx);
+                    co_return false;
+                }
+                set_error(resp, denied, loc->server_tokens);
             } else if (loc->proxy && streamed) {  // read once: what is left goes on as it comes
             } else if (loc->proxy && body.done()) {  // nothing to read: a Content-Length of 0
                 req.body_read = head.content_length().has_value();
@@ -700,7 +712,7 @@ Task<bool> serve_request(Connection& c, beast::flat_buffer& buffer, bool pipelin
                 kept.headers = std::move(resp.headers);
             } else {
                 for (auto& h : resp.headers)
-                    if (iequal(h.first, "Location")) kept.headers.push_back(std::move(h));
+                    if (iequal(h.first, "Location") || h.first == "WWW-Authenticate") kept.headers.push_back(std::move(h));
             }
             resp = std::move(kept);
             if (!follow(next, ctx, uri_changes, *cfg)) {

@@ -113,9 +113,12 @@ private:
     std::shared_ptr<State> state_;
 };
 
-// Ends when the client closes its side while its request waits for the resolver (a
-// readable socket with nothing to read); bytes it sent on (a pipelined request) are no
-// sign of that: the watch then waits to be cancelled, as once the name is resolved.
+void lower_prefix(std::string& s, std::size_t n) {
+    for (std::size_t i = 0; i < n && i < s.size(); ++i) s[i] = static_cast<char>(std::tolower(static_cast<unsigned char>(s[i])));
+}
+
+}  // namespace
+
 Task<void> client_closes(TransportStream& client) {
     WorkerSocket& socket = client.socket();
     for (;;) {
@@ -131,12 +134,6 @@ Task<void> client_closes(TransportStream& client) {
         socket.get_executor(), std::chrono::steady_clock::time_point::max());
     co_await never.async_wait(use_tuple);
 }
-
-void lower_prefix(std::string& s, std::size_t n) {
-    for (std::size_t i = 0; i < n && i < s.size(); ++i) s[i] = static_cast<char>(std::tolower(static_cast<unsigned char>(s[i])));
-}
-
-}  // namespace
 
 Task<ProxyResult> proxy_http(TransportStream& client, beast::flat_buffer& client_buffer, const ir::Location& loc, RequestContext& ctx,
                              const ActiveConfig& cfg, bool client_keep_alive, StreamedBody* streamed) {

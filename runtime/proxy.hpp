@@ -33,4 +33,9 @@ Task<ProxyResult> proxy_http(TransportStream& client, boost::beast::flat_buffer&
                              RequestContext& ctx, const ActiveConfig& cfg, bool client_keep_alive,
                              StreamedBody* streamed = nullptr);
 
+// Ends when the client closes its side while its request waits (for the resolver, out an
+// auth_delay): a readable socket with nothing to read. Bytes it sent on (a pipelined
+// request) are no sign of that: the watch then waits to be cancelled.
+Task<void> client_closes(TransportStream& client);
+
 }  // namespace ngxlite::runtime

@@ -2,6 +2,7 @@
 #include "parser/ir/values.hpp"
 #include "runtime/text.hpp"
 #include "runtime/request.hpp"
+#include "runtime/auth_basic.hpp"
 #include "runtime/handlers.hpp"
 #include "runtime/tls.hpp"
 
@@ -97,48 +98,6 @@ std::optional<std::string> cookie_value(std::string_view line, std::string_view 
     return std::nullopt;
 }
 
-// ngx_decode_base64: the standard alphabet, '=' ends it, a lone last sextet is invalid.
-std::optional<std::string> decode_base64(std::string_view in) {
-    const auto value = [](char ch) -> int {
-        if (ch >= 'A' && ch <= 'Z') return ch - 'A';
-        if (ch >= 'a' && ch <= 'z') return ch - 'a' + 26;
-        if (ch >= '0' && ch <= '9') return ch - '0' + 52;
-        if (ch == '+') return 62;
-        if (ch == '/') return 63;
-        return -1;
-    };
-    std::size_t len = 0;
-    for (; len < in.size() && in[len] != '='; ++len)
-        if (value(in[len]) < 0) return std::nullopt;
-    if (len % 4 == 1) return std::nullopt;
-    std::string out;
-    std::uint32_t acc = 0;
-    int bits = 0;
-    for (std::size_t i = 0; i < len; ++i) {
-        acc = (acc << 6) | static_cast<std::uint32_t>(value(in[i]));
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out += static_cast<char>((acc >> bits) & 0xff);
-        }
-    }
-    return out;
-}
-
-// ngx_http_auth_basic_user: the user of "Authorization: Basic base64(user:password)".
-std::optional<std::string> basic_user(const Request& req) {
-    const std::string* auth = req.header("Authorization");
-    if (!auth || auth->size() < 6 || !iequal(std::string_view(*auth).substr(0, 6), "Basic ")) return std::nullopt;
-    std::string_view encoded = std::string_view(*auth).substr(6);
-    while (!encoded.empty() && encoded.front() == ' ') encoded.remove_prefix(1);
-    if (encoded.empty()) return std::nullopt;
-    auto decoded = decode_base64(encoded);
-    if (!decoded) return std::nullopt;
-    const auto colon = decoded->find(':');
-    if (colon == 0 || colon == std::string::npos) return std::nullopt;
-    return decoded->substr(0, colon);
-}
-
 std::string format_time(const char* fmt, std::chrono::system_clock::time_point tp) {
     std::time_t t = std::chrono::system_clock::to_time_t(tp);
     std::tm tm{};
@@ -230,9 +189,9 @@ const std::unordered_map<std::string_view, Getter>& getters() {
              return v ? *v : std::string();
          }},
         {"remote_user", [](const RequestContext& c, bool& found) {
-             auto user = basic_user(c.request);
-             found = user.has_value();
-             return user.value_or(std::string());
+             auto cred = basic_credentials(c.request);
+             found = cred.has_value();
+             return found ? cred->user : std::string();
          }},
         // Read for a handler and kept in memory; one in a file is $request_body_file's.
         {"request_body", [](const RequestContext& c, bool& found) {

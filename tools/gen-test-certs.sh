@@ -17,10 +17,33 @@
 #   ticket48.key ticket80.key  ssl_session_ticket_key files (random)
 #   rsa.pem rsa.key          an RSA localhost leaf (intermediate), beside the ECDSA ones
 #   encrypted.key passwords.txt  server.key encrypted, and a password file (2nd line fits)
+#   htpasswd                 auth_basic's users, one per password scheme (below)
 set -euo pipefail
 dir=${1:?usage: gen-test-certs.sh DIR}
 mkdir -p "$dir"
 cd "$dir"
+
+# htpasswd: one user per password scheme nginx's auth_basic reads, password "pw-USER",
+# hashed now with fresh salts: crypt(3)'s DES, MD5, SHA-256, SHA-512 and bcrypt, apr1,
+# {PLAIN}, {SHA}, {SSHA}.
+if [ ! -f htpasswd ]; then
+  {
+    echo "# test users"
+    echo "md5:$(openssl passwd -1 pw-md5)"
+    echo "apr1:$(openssl passwd -apr1 pw-apr1)"
+    echo "sha256:$(openssl passwd -5 pw-sha256)"
+    echo "sha512:$(openssl passwd -6 pw-sha512):a comment field"
+    echo "plain:{PLAIN}pw-plain"
+    python3 -W ignore - <<'PY'
+import base64, crypt, hashlib, os
+print("des:" + crypt.crypt("pw-des", crypt.mksalt(crypt.METHOD_CRYPT)))
+print("bcrypt:" + crypt.crypt("pw-bcrypt", crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16)))
+print("sha:{SHA}" + base64.b64encode(hashlib.sha1(b"pw-sha").digest()).decode())
+salt = os.urandom(8)
+print("ssha:{SSHA}" + base64.b64encode(hashlib.sha1(b"pw-ssha" + salt).digest() + salt).decode())
+PY
+  } > htpasswd
+fi
 [ -f server.crt ] && exit 0
 days=3650
 subj() { echo "/O=ngxlite tests/CN=$1"; }

@@ -452,6 +452,14 @@ struct AccessRule {
     std::array<unsigned char, 16> mask{};
 };
 
+// auth_basic and auth_basic_user_file, each merged on its own as nginx does: set when both
+// are (a literal realm "off" leaves it unset). The file is read on every request.
+struct AuthBasic {
+    Template realm;      // evaluating to "off": no authentication
+    Template user_file;  // full at load time unless it starts with a variable
+    std::string conf_prefix;  // then a relative value is taken from here, as ngx_get_full_name
+};
+
 enum class LocationMatch { exact, prefix, prefix_no_regex, regex, regex_caseless, named };
 
 struct Location {
@@ -469,6 +477,9 @@ struct Location {
     std::string prefix;  // where a relative root or alias with variables is, once evaluated (-p)
     std::vector<ErrorPage> error_pages;
     std::vector<AccessRule> access_rules;  // the innermost level's allow/deny, in order
+    std::optional<AuthBasic> auth_basic;
+    enum class Satisfy { all, any } satisfy = Satisfy::all;  // how allow/deny and auth_basic combine
+    Msec auth_delay{0};  // before a 401 goes out
     // realip: addresses trusted to name the client (set_real_ip_from, as allow rules),
     // the header that does (real_ip_header), and real_ip_recursive.
     std::vector<AccessRule> real_ip_from;
