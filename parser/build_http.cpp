@@ -319,6 +319,8 @@ ir::ProxySettings merge_proxy(Compiler& c, const Scope& s, const Directive& pass
     const std::vector<const Directive*> cookie_flags = s.find_list("proxy_cookie_flags");
     if (cookie_flags.empty() || cookie_flags.front()->args[1] != "off")
         for (const Directive* d : cookie_flags) p.cookie_flags.push_back(cookie_flags_rule(*d));
+    p.cookie_domains = cookie_rewrite_rules(s.find_list("proxy_cookie_domain"));
+    p.cookie_paths = cookie_rewrite_rules(s.find_list("proxy_cookie_path"));
     for (const Directive* d : s.find_list("proxy_hide_header")) p.hide_headers.push_back(d->args[1]);
     for (const Directive* d : s.find_list("proxy_pass_header")) p.pass_headers.push_back(d->args[1]);
     p.pass_request_headers = s.value<bool>("proxy_pass_request_headers", true);

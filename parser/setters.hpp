@@ -33,6 +33,10 @@ void proxy_bind(Compiler& c, Directive& d);  // http's and stream's
 // proxy_cookie_flags: checked as nginx reads it, then compiled into a location's rule.
 void proxy_cookie_flags(Compiler& c, Directive& d);
 ir::ProxyCookieFlags cookie_flags_rule(const Directive& d);
+// proxy_cookie_domain and proxy_cookie_path: `off`, or a pattern (~regex, or a string with
+// variables) and its replacement; the rules of a location, in order.
+void proxy_cookie_rewrite(Compiler& c, Directive& d);
+std::vector<ir::ProxyCookieRewrite> cookie_rewrite_rules(const std::vector<const Directive*>& list);
 // allow/deny in http and stream (ngx_http_access_rule, ngx_stream_access_rule): ADDRESS[/BITS],
 // `unix:` or `all`, checked as nginx checks them; the rule the runtime matches.
 void access_rule(Compiler& c, Directive& d);

@@ -930,6 +930,8 @@ void register_http_setters(SetterTable& t) {
     t["ngx_http_proxy_pass"] = proxy_pass;
     t["ngx_http_proxy_redirect"] = proxy_redirect;
     t["ngx_http_proxy_cookie_flags"] = proxy_cookie_flags;
+    t["ngx_http_proxy_cookie_domain"] = proxy_cookie_rewrite;
+    t["ngx_http_proxy_cookie_path"] = proxy_cookie_rewrite;
     t["ngx_http_proxy_ssl_password_file"] = password_file;
     t["ngx_http_ssl_password_file"] = password_file;
     t["ngx_http_set_complex_value_slot"] = complex_value;

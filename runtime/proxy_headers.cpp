@@ -142,14 +142,47 @@ void edit_cookie_flags(std::vector<CookieAttribute>& attrs, std::uint32_t flags)
     else if (flags & kSameSiteNone) attrs.push_back({"SameSite", "None"});
 }
 
-// ngx_http_proxy_rewrite_cookie, flags only: the cookie rebuilt as "a=b; c; d=e".
+// ngx_http_proxy_rewrite_cookie_value: the first rule that applies rewrites the value.
+// A domain rule compares the value without its leading dot, whole and in any case; a path
+// rule its start; a regex the whole value, which its replacement takes the place of.
+bool rewrite_cookie_value(const std::vector<ir::ProxyCookieRewrite>& rules, bool domain, std::string& value,
+                          const RequestContext& ctx) {
+    for (const auto& rule : rules) {
+        if (rule.regex) {
+            RequestContext inner(ctx);  // captures stay in the rule
+            if (!inner.match(*rule.regex, value)) continue;
+            value = expand(rule.replacement, inner);
+            return true;
+        }
+        const std::string pattern = expand(rule.pattern, ctx);
+        const std::size_t start = domain && value.starts_with('.') ? 1 : 0;
+        const std::string_view rest = std::string_view(value).substr(start);
+        const bool applies = domain ? iequal(rest, pattern) : rest.starts_with(pattern);
+        if (!applies) continue;
+        value.replace(start, pattern.size(), expand(rule.replacement, ctx));
+        return true;
+    }
+    return false;
+}
+
+// ngx_http_proxy_rewrite_cookie: domain= and path= rewritten, the flags edited; the cookie
+// is rebuilt as "a=b; c; d=e" only when one of them applied.
 std::optional<std::string> rewrite_cookie(const ir::ProxySettings& p, std::string_view value, const RequestContext& ctx) {
-    if (p.cookie_flags.empty()) return std::nullopt;
+    if (p.cookie_flags.empty() && p.cookie_domains.empty() && p.cookie_paths.empty()) return std::nullopt;
     std::vector<CookieAttribute> attrs = parse_cookie(value);
     if (!attrs.front().value) return std::nullopt;  // no "name=": not a cookie nginx edits
-    const std::uint32_t flags = cookie_flags_for(p, attrs.front().key, ctx);
-    if (flags == 0) return std::nullopt;
-    edit_cookie_flags(attrs, flags);
+    bool changed = false;
+    for (std::size_t i = 1; i < attrs.size(); ++i) {
+        CookieAttribute& a = attrs[i];
+        if (!a.value) continue;
+        if (iequal(a.key, "domain")) changed |= rewrite_cookie_value(p.cookie_domains, true, *a.value, ctx);
+        if (iequal(a.key, "path")) changed |= rewrite_cookie_value(p.cookie_paths, false, *a.value, ctx);
+    }
+    if (const std::uint32_t flags = cookie_flags_for(p, attrs.front().key, ctx); flags != 0) {
+        edit_cookie_flags(attrs, flags);
+        changed = true;
+    }
+    if (!changed) return std::nullopt;
     std::string out;
     for (std::size_t i = 0; i < attrs.size(); ++i) {
         if (attrs[i].removed) continue;

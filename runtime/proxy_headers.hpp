@@ -1,5 +1,5 @@
 // The proxy module's rewriting of upstream response header values: proxy_redirect on
-// Location and Refresh, proxy_cookie_flags on Set-Cookie (ngx_http_proxy_module.c).
+// Location and Refresh, proxy_cookie_domain, _path and _flags on Set-Cookie (ngx_http_proxy_module.c).
 #pragma once
 
 #include "parser/ir/config.hpp"
@@ -16,7 +16,7 @@ namespace ngxlite::runtime {
 std::optional<std::string> rewrite_location(const ir::ProxySettings& p, std::string_view value, const RequestContext& ctx);
 
 // The value another upstream header goes out with, when the proxy module rewrites it:
-// Refresh's URL (after "url=") by proxy_redirect, Set-Cookie by proxy_cookie_flags.
+// Refresh's URL (after "url=") by proxy_redirect, Set-Cookie by proxy_cookie_domain, _path and _flags.
 std::optional<std::string> rewrite_header(const ir::ProxySettings& p, std::string_view name, std::string_view value,
                                           const RequestContext& ctx);
 

@@ -373,6 +373,15 @@ struct ProxyCookieFlags {
     std::vector<Template> flags;         // "secure", "nohttponly", "samesite=lax", ...
 };
 
+// proxy_cookie_domain / proxy_cookie_path: a Set-Cookie's domain= (the value without a
+// leading dot equal to `pattern`, any case) or path= (starting with `pattern`) value, or
+// one the regex matches, gets `replacement` for the part that matched.
+struct ProxyCookieRewrite {
+    Template pattern;
+    std::shared_ptr<const Regex> regex;  // ~pattern (domain: caseless; path: ~* caseless)
+    Template replacement;
+};
+
 // proxy_bind: the local address upstream connections are made from.
 struct ProxyBind {
     std::optional<Endpoint> address;  // a static one
@@ -397,6 +406,8 @@ struct ProxySettings {
     Msec connect_timeout{60000};
     bool socket_keepalive = false;  // proxy_socket_keepalive: SO_KEEPALIVE before the connect
     bool ignore_client_abort = false;  // proxy_ignore_client_abort: the client is not watched
+    std::vector<ProxyCookieRewrite> cookie_domains;  // proxy_cookie_domain, in order
+    std::vector<ProxyCookieRewrite> cookie_paths;    // proxy_cookie_path, in order
     Msec read_timeout{60000};
     Msec send_timeout{60000};
     int http_version_minor = 0;  // proxy_http_version 1.0
