@@ -1,18 +1,18 @@
 #define BOOST_TEST_MODULE runtime
 #include <boost/test/unit_test.hpp>
 
-#include "runtime/client_hello.hpp"
-#include "runtime/timed_stream.hpp"
-#include "runtime/http_session.hpp"
-#include "runtime/text.hpp"
-#include "runtime/timer_tree.hpp"
-#include "runtime/router.hpp"
-#include "runtime/resolver.hpp"
-#include "runtime/rewrite.hpp"
-#include "runtime/logs.hpp"
-#include "runtime/tls.hpp"
-#include "runtime/unix_socket.hpp"
-#include "runtime/upstream.hpp"
+#include "runtime/tls/client_hello.hpp"
+#include "runtime/io/timed_stream.hpp"
+#include "runtime/http/response.hpp"
+#include "runtime/core/text.hpp"
+#include "runtime/core/timer_tree.hpp"
+#include "runtime/http/router.hpp"
+#include "runtime/upstream/resolver.hpp"
+#include "runtime/http/modules/rewrite.hpp"
+#include "runtime/core/logs.hpp"
+#include "runtime/tls/tls.hpp"
+#include "runtime/io/unix_socket.hpp"
+#include "runtime/upstream/upstream.hpp"
 #include "parser/variables.hpp"
 
 #include <boost/asio/ip/udp.hpp>

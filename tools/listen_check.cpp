@@ -1,6 +1,6 @@
 #include "tools/listen_check.hpp"
 
-#include "runtime/unix_socket.hpp"
+#include "runtime/io/unix_socket.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

@@ -1,6 +1,6 @@
 #include "tools/tls_lint.hpp"
 
-#include "runtime/tls.hpp"
+#include "runtime/tls/tls.hpp"
 
 #include <openssl/opensslv.h>
 #include <openssl/pem.h>

@@ -1,7 +1,7 @@
 // libFuzzer target over the DNS answers the resolver reads from the network: any bytes
 // through read_question, read_records and copy_name at each offset a record names.
 // Never a crash or a read outside the input.
-#include "runtime/dns_message.hpp"
+#include "runtime/upstream/dns_message.hpp"
 
 #include <cstdint>
 #include <string>

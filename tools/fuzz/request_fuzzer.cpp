@@ -2,8 +2,8 @@
 // whole and in two pieces, which must agree), then what follows it as a chunked body,
 // and the target and Host through parse_complex_uri and validate_host. Never a crash,
 // a read outside the input, or a verdict that depends on how the bytes arrived.
-#include "runtime/http_parse.hpp"
-#include "runtime/request_head.hpp"
+#include "runtime/http/http_parse.hpp"
+#include "runtime/http/request_head.hpp"
 
 #include <cstdint>
 #include <cstdlib>
