@@ -4,6 +4,7 @@
 #pragma once
 
 #include "runtime/core/active_config.hpp"
+#include "runtime/core/address_rules.hpp"
 #include "runtime/http/request.hpp"
 #include "runtime/http/modules/rewrite.hpp"
 
@@ -102,10 +103,6 @@ void not_modified_filter(Response& r, const ir::Location& loc, const RequestCont
 // The range filter on a static file's 200 (Range, If-Range, max_ranges): 206 with one
 // part or multipart/byteranges, 416, or Accept-Ranges.
 void range_filter(Response& r, const ir::Location& loc, const RequestContext& ctx);
-// The first allow/deny (or set_real_ip_from) rule matching the client address `addr`, or
-// nullptr; a unix-domain peer ("unix:...") matches `unix:` and `all` (nginx's rules_un,
-// ngx_cidr_match's AF_UNIX), an IPv4-mapped address the IPv4 rules. (http and stream)
-const ir::AccessRule* first_match(const std::vector<ir::AccessRule>& rules, std::string_view addr);
 // The realip module: the client a trusted proxy names, once per request.
 void apply_real_ip(const ir::Location& loc, RequestContext& ctx);
 // An internal redirect to "uri?args".

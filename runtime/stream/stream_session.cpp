@@ -5,7 +5,8 @@
 #include "parser/ir/values.hpp"
 
 #include "runtime/tls/client_hello.hpp"
-#include "runtime/http/handlers.hpp"
+#include "runtime/core/address_rules.hpp"
+#include "runtime/http/request.hpp"
 #include "runtime/upstream/resolver.hpp"
 #include "runtime/io/splice_pipe.hpp"
 #include "runtime/stream/stream_log.hpp"

@@ -1,6 +1,7 @@
 #include "runtime/stream/stream_udp.hpp"
 
-#include "runtime/http/handlers.hpp"
+#include "runtime/core/address_rules.hpp"
+#include "runtime/http/request.hpp"
 #include "runtime/core/logs.hpp"
 #include "runtime/stream/stream_log.hpp"
 #include "runtime/tls/tls.hpp"
