@@ -13,6 +13,7 @@
 
 #include <ctime>
 #include <optional>
+#include <span>
 #include <unordered_map>
 
 namespace ngxlite::runtime {
@@ -135,177 +136,208 @@ std::string proxy_protocol_port(const RequestContext& c, std::uint16_t ProxyProt
     return port ? std::to_string(port) : std::string();
 }
 
+using Variable = std::pair<std::string_view, Getter>;
+
+// Variables of the connection and its PROXY protocol header.
+const Variable kConnectionVariables[] = {
+    {"remote_addr", [](const RequestContext& c, bool&) { return c.remote_addr(); }},
+    {"realip_remote_addr", [](const RequestContext& c, bool&) { return c.connection.remote_addr; }},
+    {"remote_port", [](const RequestContext& c, bool&) { return c.remote_port(); }},
+    {"proxy_protocol_addr", [](const RequestContext& c, bool& found) { return proxy_protocol_addr(c, &ProxyProtocol::src_addr, found); }},
+    {"proxy_protocol_port", [](const RequestContext& c, bool& found) { return proxy_protocol_port(c, &ProxyProtocol::src_port, found); }},
+    {"proxy_protocol_server_addr", [](const RequestContext& c, bool& found) { return proxy_protocol_addr(c, &ProxyProtocol::dst_addr, found); }},
+    {"proxy_protocol_server_port", [](const RequestContext& c, bool& found) { return proxy_protocol_port(c, &ProxyProtocol::dst_port, found); }},
+    {"realip_remote_port", [](const RequestContext& c, bool&) { return port_text(c.connection.remote_port); }},
+    {"server_addr", [](const RequestContext& c, bool&) { return c.connection.server_addr; }},
+    {"server_port", [](const RequestContext& c, bool&) { return port_text(c.connection.server_port); }},
+    {"connection", [](const RequestContext& c, bool&) { return std::to_string(c.connection.id); }},
+    {"connection_requests", [](const RequestContext& c, bool&) { return std::to_string(c.connection.requests); }},
+    {"connection_time", [](const RequestContext& c, bool&) {
+         return seconds_text(std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - c.connection.start).count());
+     }},
+};
+
+// Variables of the request line, its head and body, and the times.
+const Variable kRequestVariables[] = {
+    {"limit_rate", [](const RequestContext& c, bool&) { return std::to_string(c.limit_rate.value_or(0)); }},
+    {"request_length", [](const RequestContext& c, bool&) { return std::to_string(c.request.length); }},
+    {"pipe", [](const RequestContext& c, bool&) { return std::string(c.request.pipelined ? "p" : "."); }},
+    {"request", [](const RequestContext& c, bool&) { return c.request.request_line; }},
+    {"request_method", [](const RequestContext& c, bool&) { return c.request.method; }},
+    // Not found ("-") for a request refused before its URI was taken, as nginx: the
+    // request line not parsed, or (request_uri) its URI refused.
+    {"request_uri", [](const RequestContext& c, bool& found) { found = !c.request.request_uri.empty(); return c.request.request_uri; }},
+    {"uri", [](const RequestContext& c, bool& found) { found = !c.request.method.empty(); return c.request.uri; }},
+    {"document_uri", [](const RequestContext& c, bool&) { return c.request.uri; }},
+    {"args", [](const RequestContext& c, bool& found) { found = c.request.args_present; return c.request.args; }},
+    {"query_string", [](const RequestContext& c, bool& found) { found = c.request.args_present; return c.request.args; }},
+    {"is_args", [](const RequestContext& c, bool&) { return std::string(c.request.args.empty() ? "" : "?"); }},
+    {"scheme", [](const RequestContext& c, bool&) { return std::string(c.connection.ssl ? "https" : "http"); }},
+    {"https", [](const RequestContext& c, bool&) { return std::string(c.connection.ssl ? "on" : ""); }},
+    {"server_protocol", [](const RequestContext& c, bool&) { return c.request.protocol; }},
+    {"host", [](const RequestContext& c, bool&) {
+         if (!c.request.host.empty()) return c.request.host;
+         return c.server ? c.server->server_name : std::string();
+     }},
+    {"server_name", [](const RequestContext& c, bool&) {
+         return c.server ? c.server->server_name : std::string();
+     }},
+    {"status", [](const RequestContext& c, bool&) { return status_digits(c.status); }},
+    {"body_bytes_sent", [](const RequestContext& c, bool&) { return std::to_string(c.body_bytes_sent); }},
+    {"bytes_sent", [](const RequestContext& c, bool&) { return std::to_string(c.bytes_sent); }},
+    {"content_length", [](const RequestContext& c, bool& found) {
+         const std::string* v = c.request.header("Content-Length");
+         found = v != nullptr;
+         return v ? *v : std::string();
+     }},
+    {"content_type", [](const RequestContext& c, bool& found) {
+         const std::string* v = c.request.header("Content-Type");
+         found = v != nullptr;
+         return v ? *v : std::string();
+     }},
+    {"remote_user", [](const RequestContext& c, bool& found) {
+         auto cred = basic_credentials(c.request);
+         found = cred.has_value();
+         return found ? cred->user : std::string();
+     }},
+    // Read for a handler and kept in memory; one in a file is $request_body_file's.
+    {"request_body", [](const RequestContext& c, bool& found) {
+         found = c.request.body_read && c.request.body_file.empty();
+         return found ? c.request.body : std::string();
+     }},
+    {"request_body_file", [](const RequestContext& c, bool& found) {
+         found = !c.request.body_file.empty();
+         return c.request.body_file;
+     }},
+    {"time_local", [](const RequestContext& c, bool&) { return format_time("%d/%b/%Y:%H:%M:%S %z", c.request.start); }},
+    {"time_iso8601", [](const RequestContext& c, bool&) {
+         const std::string t = format_time("%Y-%m-%dT%H:%M:%S%z", c.request.start);  // nginx's offset is "+00:00"
+         return t.size() < 5 ? t : t.substr(0, t.size() - 2) + ":" + t.substr(t.size() - 2);
+     }},
+    {"msec", [](const RequestContext&, bool&) {
+         return seconds_text(std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+     }},
+    {"request_time", [](const RequestContext& c, bool&) {
+         return seconds_text(std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now() - c.request.start).count());
+     }},
+};
+
+// Variables of proxy_pass and the upstream (http and stream).
+const Variable kUpstreamVariables[] = {
+    {"proxy_host", [](const RequestContext& c, bool& found) { found = c.proxying; return c.proxy_host; }},
+    {"proxy_port", [](const RequestContext& c, bool& found) { found = c.proxying; return c.proxy_port; }},
+    {"proxy_internal_body_length", [](const RequestContext& c, bool& found) {
+         // nginx: the client's length (even when the body is not passed), or proxy_set_body's.
+         const bool set_body = c.proxy_body && c.proxy_body != &c.request.body;
+         const std::optional<std::int64_t>& streamed = c.request.body_streamed;
+         if (streamed && !set_body) {  // the client's length; a chunked one goes chunked
+             found = *streamed >= 0;
+             return found ? std::to_string(*streamed) : std::string();
+         }
+         found = c.request.body_framed || set_body;
+         return found ? std::to_string(set_body ? c.proxy_body->size() : c.request.body.size()) : std::string();
+     }},
+    {"proxy_internal_chunked", [](const RequestContext& c, bool& found) {
+         found = c.request.body_streamed && *c.request.body_streamed < 0;
+         return found ? std::string("chunked") : std::string();
+     }},
+    {"proxy_add_x_forwarded_for", [](const RequestContext& c, bool&) {
+         const std::string* xff = c.request.header("X-Forwarded-For");
+         return xff ? *xff + ", " + c.remote_addr() : c.remote_addr();
+     }},
+    {"upstream_addr",
+     [](const RequestContext& c, bool& found) {
+         // stream: once an attempt was made (each has a byte count), even with no peer name
+         found = c.stream ? !c.stream->upstream_bytes_sent.empty() : !c.upstream_addr.empty();
+         return c.upstream_addr;
+     }},
+    {"upstream_status", [](const RequestContext& c, bool& found) { found = !c.upstream_status.empty(); return c.upstream_status; }},
+    {"upstream_connect_time", [](const RequestContext& c, bool& found) { found = !c.upstream_connect_time.empty(); return c.upstream_connect_time; }},
+    {"upstream_header_time", [](const RequestContext& c, bool& found) { found = !c.upstream_header_time.empty(); return c.upstream_header_time; }},
+    {"upstream_response_time", [](const RequestContext& c, bool& found) {
+         found = !c.upstream_response_time.empty() || c.upstream_responding;
+         if (!c.upstream_responding) return c.upstream_response_time;
+         return c.upstream_response_time.empty() ? std::string("-") : c.upstream_response_time + ", -";
+     }},
+    {"upstream_response_length", [](const RequestContext& c, bool& found) {
+         found = !c.upstream_response_length.empty();
+         if (!c.upstream_responding || !c.upstream_length_now) return c.upstream_response_length;
+         found = true;
+         const std::string now = std::to_string(*c.upstream_length_now);
+         return c.upstream_response_length.empty() ? now : c.upstream_response_length + ", " + now;
+     }},
+};
+
+// Variables of the files a location maps the URI to.
+const Variable kFilesVariables[] = {
+    {"document_root", [](const RequestContext& c, bool& found) {
+         found = c.location != nullptr;
+         return found ? document_root(*c.location, c) : std::string();
+     }},
+    {"realpath_root", [](const RequestContext& c, bool& found) {
+         char resolved[PATH_MAX];
+         found = c.location != nullptr && ::realpath(document_root(*c.location, c).c_str(), resolved) != nullptr;
+         return found ? std::string(resolved) : std::string();
+     }},
+    {"request_filename", [](const RequestContext& c, bool& found) {
+         found = c.location != nullptr;
+         return found ? file_path(*c.location, c.request.uri, c) : std::string();
+     }},
+};
+
+// Variables of stream {} only (the parser lets no http script name them).
+const Variable kStreamVariables[] = {
+    {"protocol", [](const RequestContext&, bool&) { return std::string("TCP"); }},
+    {"bytes_received", [](const RequestContext& c, bool& found) {
+         found = c.stream != nullptr;
+         return found ? std::to_string(c.stream->bytes_received) : std::string();
+     }},
+    {"session_time", [](const RequestContext& c, bool& found) {
+         found = c.stream != nullptr;
+         return found ? seconds_text(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                         std::chrono::steady_clock::now() - c.stream->start).count())
+                      : std::string();
+     }},
+    {"ssl_preread_protocol",
+     [](const RequestContext& c, bool& found) { return preread(c, found, [](const ClientHello& h) { return h.protocol(); }); }},
+    {"ssl_preread_server_name",
+     [](const RequestContext& c, bool& found) { return preread(c, found, [](const ClientHello& h) { return h.server_name; }); }},
+    {"ssl_preread_alpn_protocols",
+     [](const RequestContext& c, bool& found) { return preread(c, found, [](const ClientHello& h) { return h.alpn_protocols; }); }},
+    {"upstream_bytes_sent", [](const RequestContext& c, bool& found) {
+         if (c.stream) return stream_list(c, &StreamFacts::upstream_bytes_sent, found);
+         found = !c.upstream_bytes_sent.empty();
+         return c.upstream_bytes_sent;
+     }},
+    {"upstream_bytes_received", [](const RequestContext& c, bool& found) {
+         if (c.stream) return stream_list(c, &StreamFacts::upstream_bytes_received, found);
+         found = !c.upstream_bytes_received.empty();
+         return c.upstream_bytes_received;
+     }},
+    {"upstream_first_byte_time", [](const RequestContext& c, bool& found) { return stream_list(c, &StreamFacts::upstream_first_byte_time, found); }},
+    {"upstream_session_time", [](const RequestContext& c, bool& found) { return stream_list(c, &StreamFacts::upstream_session_time, found); }},
+};
+
+// Variables of the process.
+const Variable kProcessVariables[] = {
+    {"pid", [](const RequestContext&, bool&) { return std::to_string(::getpid()); }},
+    {"nginx_version", [](const RequestContext&, bool&) { return std::string("1.22.1"); }},
+    {"hostname", [](const RequestContext&, bool&) {
+         char buf[256] = {};
+         ::gethostname(buf, sizeof buf - 1);
+         return std::string(buf);
+     }},
+};
+
 const std::unordered_map<std::string_view, Getter>& getters() {
-    static const std::unordered_map<std::string_view, Getter> table = {
-        {"remote_addr", [](const RequestContext& c, bool&) { return c.remote_addr(); }},
-        {"realip_remote_addr", [](const RequestContext& c, bool&) { return c.connection.remote_addr; }},
-        {"remote_port", [](const RequestContext& c, bool&) { return c.remote_port(); }},
-        {"proxy_protocol_addr", [](const RequestContext& c, bool& found) { return proxy_protocol_addr(c, &ProxyProtocol::src_addr, found); }},
-        {"proxy_protocol_port", [](const RequestContext& c, bool& found) { return proxy_protocol_port(c, &ProxyProtocol::src_port, found); }},
-        {"proxy_protocol_server_addr", [](const RequestContext& c, bool& found) { return proxy_protocol_addr(c, &ProxyProtocol::dst_addr, found); }},
-        {"proxy_protocol_server_port", [](const RequestContext& c, bool& found) { return proxy_protocol_port(c, &ProxyProtocol::dst_port, found); }},
-        {"realip_remote_port", [](const RequestContext& c, bool&) { return port_text(c.connection.remote_port); }},
-        {"server_addr", [](const RequestContext& c, bool&) { return c.connection.server_addr; }},
-        {"server_port", [](const RequestContext& c, bool&) { return port_text(c.connection.server_port); }},
-        {"connection", [](const RequestContext& c, bool&) { return std::to_string(c.connection.id); }},
-        {"connection_requests", [](const RequestContext& c, bool&) { return std::to_string(c.connection.requests); }},
-        {"connection_time", [](const RequestContext& c, bool&) {
-             return seconds_text(std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - c.connection.start).count());
-         }},
-        {"limit_rate", [](const RequestContext& c, bool&) { return std::to_string(c.limit_rate.value_or(0)); }},
-        {"request_length", [](const RequestContext& c, bool&) { return std::to_string(c.request.length); }},
-        {"pipe", [](const RequestContext& c, bool&) { return std::string(c.request.pipelined ? "p" : "."); }},
-        {"request", [](const RequestContext& c, bool&) { return c.request.request_line; }},
-        {"request_method", [](const RequestContext& c, bool&) { return c.request.method; }},
-        // Not found ("-") for a request refused before its URI was taken, as nginx: the
-        // request line not parsed, or (request_uri) its URI refused.
-        {"request_uri", [](const RequestContext& c, bool& found) { found = !c.request.request_uri.empty(); return c.request.request_uri; }},
-        {"uri", [](const RequestContext& c, bool& found) { found = !c.request.method.empty(); return c.request.uri; }},
-        {"document_uri", [](const RequestContext& c, bool&) { return c.request.uri; }},
-        {"args", [](const RequestContext& c, bool& found) { found = c.request.args_present; return c.request.args; }},
-        {"query_string", [](const RequestContext& c, bool& found) { found = c.request.args_present; return c.request.args; }},
-        {"is_args", [](const RequestContext& c, bool&) { return std::string(c.request.args.empty() ? "" : "?"); }},
-        {"scheme", [](const RequestContext& c, bool&) { return std::string(c.connection.ssl ? "https" : "http"); }},
-        {"https", [](const RequestContext& c, bool&) { return std::string(c.connection.ssl ? "on" : ""); }},
-        {"server_protocol", [](const RequestContext& c, bool&) { return c.request.protocol; }},
-        {"host", [](const RequestContext& c, bool&) {
-             if (!c.request.host.empty()) return c.request.host;
-             return c.server ? c.server->server_name : std::string();
-         }},
-        {"server_name", [](const RequestContext& c, bool&) {
-             return c.server ? c.server->server_name : std::string();
-         }},
-        {"status", [](const RequestContext& c, bool&) { return status_digits(c.status); }},
-        {"body_bytes_sent", [](const RequestContext& c, bool&) { return std::to_string(c.body_bytes_sent); }},
-        {"bytes_sent", [](const RequestContext& c, bool&) { return std::to_string(c.bytes_sent); }},
-        {"content_length", [](const RequestContext& c, bool& found) {
-             const std::string* v = c.request.header("Content-Length");
-             found = v != nullptr;
-             return v ? *v : std::string();
-         }},
-        {"content_type", [](const RequestContext& c, bool& found) {
-             const std::string* v = c.request.header("Content-Type");
-             found = v != nullptr;
-             return v ? *v : std::string();
-         }},
-        {"remote_user", [](const RequestContext& c, bool& found) {
-             auto cred = basic_credentials(c.request);
-             found = cred.has_value();
-             return found ? cred->user : std::string();
-         }},
-        // Read for a handler and kept in memory; one in a file is $request_body_file's.
-        {"request_body", [](const RequestContext& c, bool& found) {
-             found = c.request.body_read && c.request.body_file.empty();
-             return found ? c.request.body : std::string();
-         }},
-        {"request_body_file", [](const RequestContext& c, bool& found) {
-             found = !c.request.body_file.empty();
-             return c.request.body_file;
-         }},
-        {"time_local", [](const RequestContext& c, bool&) { return format_time("%d/%b/%Y:%H:%M:%S %z", c.request.start); }},
-        {"time_iso8601", [](const RequestContext& c, bool&) {
-             const std::string t = format_time("%Y-%m-%dT%H:%M:%S%z", c.request.start);  // nginx's offset is "+00:00"
-             return t.size() < 5 ? t : t.substr(0, t.size() - 2) + ":" + t.substr(t.size() - 2);
-         }},
-        {"msec", [](const RequestContext&, bool&) {
-             return seconds_text(std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
-         }},
-        {"request_time", [](const RequestContext& c, bool&) {
-             return seconds_text(std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now() - c.request.start).count());
-         }},
-        {"pid", [](const RequestContext&, bool&) { return std::to_string(::getpid()); }},
-        {"proxy_host", [](const RequestContext& c, bool& found) { found = c.proxying; return c.proxy_host; }},
-        {"proxy_port", [](const RequestContext& c, bool& found) { found = c.proxying; return c.proxy_port; }},
-        {"proxy_internal_body_length", [](const RequestContext& c, bool& found) {
-             // nginx: the client's length (even when the body is not passed), or proxy_set_body's.
-             const bool set_body = c.proxy_body && c.proxy_body != &c.request.body;
-             const std::optional<std::int64_t>& streamed = c.request.body_streamed;
-             if (streamed && !set_body) {  // the client's length; a chunked one goes chunked
-                 found = *streamed >= 0;
-                 return found ? std::to_string(*streamed) : std::string();
-             }
-             found = c.request.body_framed || set_body;
-             return found ? std::to_string(set_body ? c.proxy_body->size() : c.request.body.size()) : std::string();
-         }},
-        {"proxy_internal_chunked", [](const RequestContext& c, bool& found) {
-             found = c.request.body_streamed && *c.request.body_streamed < 0;
-             return found ? std::string("chunked") : std::string();
-         }},
-        {"proxy_add_x_forwarded_for", [](const RequestContext& c, bool&) {
-             const std::string* xff = c.request.header("X-Forwarded-For");
-             return xff ? *xff + ", " + c.remote_addr() : c.remote_addr();
-         }},
-        {"upstream_addr",
-         [](const RequestContext& c, bool& found) {
-             // stream: once an attempt was made (each has a byte count), even with no peer name
-             found = c.stream ? !c.stream->upstream_bytes_sent.empty() : !c.upstream_addr.empty();
-             return c.upstream_addr;
-         }},
-        {"upstream_status", [](const RequestContext& c, bool& found) { found = !c.upstream_status.empty(); return c.upstream_status; }},
-        {"upstream_connect_time", [](const RequestContext& c, bool& found) { found = !c.upstream_connect_time.empty(); return c.upstream_connect_time; }},
-        {"upstream_header_time", [](const RequestContext& c, bool& found) { found = !c.upstream_header_time.empty(); return c.upstream_header_time; }},
-        {"upstream_response_time", [](const RequestContext& c, bool& found) {
-             found = !c.upstream_response_time.empty() || c.upstream_responding;
-             if (!c.upstream_responding) return c.upstream_response_time;
-             return c.upstream_response_time.empty() ? std::string("-") : c.upstream_response_time + ", -";
-         }},
-        {"upstream_response_length", [](const RequestContext& c, bool& found) {
-             found = !c.upstream_response_length.empty();
-             if (!c.upstream_responding || !c.upstream_length_now) return c.upstream_response_length;
-             found = true;
-             const std::string now = std::to_string(*c.upstream_length_now);
-             return c.upstream_response_length.empty() ? now : c.upstream_response_length + ", " + now;
-         }},
-        {"document_root", [](const RequestContext& c, bool& found) {
-             found = c.location != nullptr;
-             return found ? document_root(*c.location, c) : std::string();
-         }},
-        {"realpath_root", [](const RequestContext& c, bool& found) {
-             char resolved[PATH_MAX];
-             found = c.location != nullptr && ::realpath(document_root(*c.location, c).c_str(), resolved) != nullptr;
-             return found ? std::string(resolved) : std::string();
-         }},
-        {"request_filename", [](const RequestContext& c, bool& found) {
-             found = c.location != nullptr;
-             return found ? file_path(*c.location, c.request.uri, c) : std::string();
-         }},
-        {"nginx_version", [](const RequestContext&, bool&) { return std::string("1.22.1"); }},
-        // stream {} only (the parser lets no http script name them)
-        {"protocol", [](const RequestContext&, bool&) { return std::string("TCP"); }},
-        {"bytes_received", [](const RequestContext& c, bool& found) {
-             found = c.stream != nullptr;
-             return found ? std::to_string(c.stream->bytes_received) : std::string();
-         }},
-        {"session_time", [](const RequestContext& c, bool& found) {
-             found = c.stream != nullptr;
-             return found ? seconds_text(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                             std::chrono::steady_clock::now() - c.stream->start).count())
-                          : std::string();
-         }},
-        {"ssl_preread_protocol",
-         [](const RequestContext& c, bool& found) { return preread(c, found, [](const ClientHello& h) { return h.protocol(); }); }},
-        {"ssl_preread_server_name",
-         [](const RequestContext& c, bool& found) { return preread(c, found, [](const ClientHello& h) { return h.server_name; }); }},
-        {"ssl_preread_alpn_protocols",
-         [](const RequestContext& c, bool& found) { return preread(c, found, [](const ClientHello& h) { return h.alpn_protocols; }); }},
-        {"upstream_bytes_sent", [](const RequestContext& c, bool& found) {
-             if (c.stream) return stream_list(c, &StreamFacts::upstream_bytes_sent, found);
-             found = !c.upstream_bytes_sent.empty();
-             return c.upstream_bytes_sent;
-         }},
-        {"upstream_bytes_received", [](const RequestContext& c, bool& found) {
-             if (c.stream) return stream_list(c, &StreamFacts::upstream_bytes_received, found);
-             found = !c.upstream_bytes_received.empty();
-             return c.upstream_bytes_received;
-         }},
-        {"upstream_first_byte_time", [](const RequestContext& c, bool& found) { return stream_list(c, &StreamFacts::upstream_first_byte_time, found); }},
-        {"upstream_session_time", [](const RequestContext& c, bool& found) { return stream_list(c, &StreamFacts::upstream_session_time, found); }},
-        {"hostname", [](const RequestContext&, bool&) {
-             char buf[256] = {};
-             ::gethostname(buf, sizeof buf - 1);
-             return std::string(buf);
-         }},
-    };
+    static const std::unordered_map<std::string_view, Getter> table = [] {
+        std::unordered_map<std::string_view, Getter> all;
+        for (const auto& group : {std::span<const Variable>(kConnectionVariables), std::span<const Variable>(kRequestVariables),
+                                  std::span<const Variable>(kUpstreamVariables), std::span<const Variable>(kFilesVariables),
+                                  std::span<const Variable>(kStreamVariables), std::span<const Variable>(kProcessVariables)})
+            all.insert(group.begin(), group.end());
+        return all;
+    }();
     return table;
 }
 
