@@ -8,7 +8,7 @@ does: kept-alive connections and stream sessions across reload and QUIT, the ser
 process (nginx's worker process) killed and started again, `user` (every thread of the
 serving process without root's ids or capabilities, before and after a reload), 100
 reloads under load without a request lost, and connections reused at worker_connections
-(3,000 idle and 500 slow against 1024), listen's socket options, proxy_socket_keepalive. Every wait is a poll with a deadline. Ends with
+(3,000 idle and 500 slow against 1024), listen's socket options, proxy_socket_keepalive, buffered and gzipped access logs. Every wait is a poll with a deadline. Ends with
 "N passed, N failed".
 """
 import grp
@@ -692,6 +692,41 @@ def check_proxy_socket_keepalive(binary):
         c.close()
 
 
+def check_buffered_access_logs(binary):
+    """access_log buffer= (written when the next line would not fit, and at exit), and
+    gzip with flush= (one gzip member once the flush time passes)."""
+    c = Case(binary)
+    try:
+        text = (f"pid logs/ngxlite.pid;\nerror_log logs/error.log info;\nevents {{}}\nhttp {{\n"
+                f"  log_format test '$uri:$status';\n  access_log off;\n"
+                f"  server {{ listen 127.0.0.1:{c.port};\n"
+                f"    location /buf {{ access_log logs/buf.log test buffer=64; return 200 OK; }}\n"
+                f"    location /gz {{ access_log logs/gz.log test gzip buffer=1m flush=200ms; return 200 OK; }}\n"
+                f"    location / {{ return 200 OK; }} }}\n}}\n")
+        open(os.path.join(c.dir, "nginx.conf"), "w").write(text)
+        assert c.start(), "did not start"
+        buf, gz = (os.path.join(c.dir, "logs", name) for name in ("buf.log", "gz.log"))
+        size = lambda path: os.path.getsize(path) if os.path.exists(path) else 0  # noqa: E731
+        # Each line "/bufN:200\n" is 10 bytes, but nginx asks 27 of the buffer for it
+        # ($status reserves 20): the fifth does not fit behind four.
+        for i in range(1, 5):
+            assert get(c.port, f"/buf{i}") == "OK"
+        assert size(buf) == 0, f"written before the buffer filled: {open(buf).read()!r}"
+        assert get(c.port, "/buf5") == "OK"
+        assert until(lambda: size(buf) == 40), f"four lines not written when the fifth did not fit: {size(buf)}"
+        for i in range(1, 4):
+            assert get(c.port, f"/gz{i}") == "OK"
+        assert until(lambda: size(gz) > 0), "gzip buffer not flushed after flush="
+        import gzip
+        assert gzip.decompress(open(gz, "rb").read()) == b"/gz1:200\n/gz2:200\n/gz3:200\n", "gzip member"
+        assert c.cli("-s", "quit").returncode == 0
+        c.proc.wait(timeout=DEADLINE)
+        lines = open(buf).read().splitlines()
+        assert lines == [f"/buf{i}:200" for i in range(1, 6)], f"buffer not written at exit: {lines}"
+    finally:
+        c.close()
+
+
 def check_bad_config_exits(binary):
     c = Case(binary)
     try:
@@ -712,7 +747,7 @@ def main():
     for check in (check_keepalive_across_reload_and_quit, check_stream_sessions_across_reload_and_quit,
                   check_stream_shutdown_timeout, check_killed_serving_process, check_user, check_reloads_under_load,
                   check_worker_connections_reuse, check_idle_and_slow_flood, check_unix_socket_files,
-                  check_listen_socket_options, check_proxy_socket_keepalive):
+                  check_listen_socket_options, check_proxy_socket_keepalive, check_buffered_access_logs):
         checks += [(check, NGINX), (check, binary)]  # nginx first: the expectations are its behaviour
     for check, run in checks:
         try:

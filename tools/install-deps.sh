@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   g++ cmake ninja-build ccache pkg-config
-  libboost1.81-dev libboost-test1.81-dev libssl-dev libpcre2-dev libc-ares-dev libcrypt-dev openssl
+  libboost1.81-dev libboost-test1.81-dev libssl-dev libpcre2-dev libc-ares-dev libcrypt-dev zlib1g-dev openssl
   nginx-full libnginx-mod-stream libnginx-mod-mail
   # nginx-tests: its Perl modules, and every module Debian's nginx -V lists as dynamic
   # (Test::Nginx loads them all for the reference run).

@@ -163,8 +163,24 @@ void ErrorLog::emit(LogLevel level, std::string_view message, std::uint64_t conn
     }
 }
 
-std::string format_log_line(const ir::LogFormat& format, const RequestContext& ctx) {
-    std::string line;
+namespace {
+// ngx_http_log_vars: the variables http's log module writes itself, with the room it
+// reserves for each whatever the value (a buffered line that may not fit goes by that).
+std::optional<std::size_t> reserved_length(std::string_view name) {
+    constexpr std::size_t int64_text = 20;  // NGX_INT64_LEN: time_t, off_t, size_t, ngx_int_t
+    if (name == "pipe") return 1;
+    if (name == "time_local") return sizeof("28/Sep/1970:12:00:00 +0600") - 1;
+    if (name == "time_iso8601") return sizeof("1970-09-28T12:00:00+06:00") - 1;
+    if (name == "msec" || name == "request_time") return int64_text + 4;
+    if (name == "status" || name == "bytes_sent" || name == "body_bytes_sent" || name == "request_length") return int64_text;
+    return std::nullopt;
+}
+}  // namespace
+
+LogLine format_log_line(const ir::LogFormat& format, const RequestContext& ctx) {
+    LogLine out;
+    std::string& line = out.text;
+    std::size_t reserved_extra = 0;  // what nginx reserves beyond the values it writes
     for (const auto& p : format.format.parts) {
         if (p.kind == ir::Template::Part::Kind::literal) {
             line += p.text;
@@ -176,42 +192,61 @@ std::string format_log_line(const ir::LogFormat& format, const RequestContext& c
         std::string v = p.kind == ir::Template::Part::Kind::variable ? variable(p.text, ctx, found)
                         : found                                      ? ctx.captures[static_cast<std::size_t>(p.capture)]
                                                                      : "";
+        const std::size_t before = line.size();
         if (!found && format.escape == ir::LogFormat::Escape::default_escape)
             line += "-";
         else
             append_escaped(line, v, format.escape);
+        if (p.kind == ir::Template::Part::Kind::variable && !ctx.stream)
+            if (const auto reserved = reserved_length(p.text); reserved && *reserved > line.size() - before)
+                reserved_extra += *reserved - (line.size() - before);
     }
     line += "\n";
-    return line;
+    out.reserved = line.size() + reserved_extra;
+    return out;
 }
 
 namespace {
 using SyslogSenders = std::map<std::string, std::unique_ptr<const SyslogSender>>;
 
-void collect_paths(const std::vector<ir::AccessLog>& logs, std::map<std::string, int>& files, SyslogSenders& syslogs) {
-    for (const auto& log : logs)
-        if (log.syslog && !syslogs.count(log.path.literal()))
-            syslogs.emplace(log.path.literal(), std::make_unique<const SyslogSender>(*log.syslog));
-        else if (!log.syslog && !log.path.has_variables())
-            files.emplace(log.path.literal(), -1);
-}
+// Every file, syslog target and buffered file the access logs name. A file is buffered
+// when any access_log naming it has a buffer (the parser refuses different ones).
+struct LogTargets {
+    std::map<std::string, int>& files;
+    SyslogSenders& syslogs;
+    std::map<std::string, LogBufferSpec>& buffered;
 
-void collect_paths(const ir::Location& l, std::map<std::string, int>& files, SyslogSenders& syslogs) {
-    collect_paths(l.access_logs, files, syslogs);
-    for (const auto& child : l.locations) collect_paths(child, files, syslogs);
-}
+    void collect(const std::vector<ir::AccessLog>& logs) {
+        for (const auto& log : logs) {
+            if (log.syslog) {
+                if (!syslogs.count(log.path.literal()))
+                    syslogs.emplace(log.path.literal(), std::make_unique<const SyslogSender>(*log.syslog));
+                continue;
+            }
+            if (log.path.has_variables()) continue;
+            files.emplace(log.path.literal(), -1);
+            if (log.buffer > 0)
+                buffered.emplace(log.path.literal(), LogBufferSpec{static_cast<std::size_t>(log.buffer), log.flush, log.gzip});
+        }
+    }
+    void collect(const ir::Location& l) {
+        collect(l.access_logs);
+        for (const auto& child : l.locations) collect(child);
+    }
+};
 }  // namespace
 
 // Every literal path is opened here (every syslog socket made), before workers start:
 // writers only read the maps.
 AccessLogs::AccessLogs(const ir::Config& config, const ErrorLog& errors) : errors_(errors) {
+    LogTargets targets{files_, syslogs_, buffered_};
     if (config.http)
         for (const auto& server : config.http->servers) {
-            collect_paths(server.root_location, files_, syslogs_);
-            for (const auto& l : server.locations) collect_paths(l, files_, syslogs_);
+            targets.collect(server.root_location);
+            for (const auto& l : server.locations) targets.collect(l);
         }
     if (config.stream)
-        for (const auto& server : config.stream->servers) collect_paths(server.access_logs, files_, syslogs_);
+        for (const auto& server : config.stream->servers) targets.collect(server.access_logs);
     for (auto& [path, fd] : files_) fd = open_log(path);
 }
 
@@ -230,7 +265,8 @@ void AccessLogs::write(const std::vector<ir::AccessLog>& logs, const std::vector
             const std::string value = expand(*log.condition, ctx);
             if (value.empty() || value == "0") continue;
         }
-        const std::string line = format_log_line(formats.at(log.format_index), ctx);
+        const LogLine formatted = format_log_line(formats.at(log.format_index), ctx);
+        const std::string& line = formatted.text;
         if (log.syslog) {  // ngx_http_log_handler: the line without its newline, at the peer's severity
             const auto failed =
                 syslogs_.at(log.path.literal())->send(log.syslog->severity, std::string_view(line).substr(0, line.size() - 1));
@@ -238,7 +274,14 @@ void AccessLogs::write(const std::vector<ir::AccessLog>& logs, const std::vector
             continue;
         }
         if (!log.path.has_variables()) {
-            write_all(files_.at(log.path.literal()), line);
+            const std::string& path = log.path.literal();
+            const int fd = files_.at(path);
+            if (const auto spec = buffered_.find(path); spec != buffered_.end())
+                if (LogBuffer* buffer = WorkerLogBuffers::of_thread(path, fd, spec->second)) {
+                    buffer->add(line, formatted.reserved);
+                    continue;
+                }
+            write_all(fd, line);
             continue;
         }
         // A path with variables: opened per line (nginx caches these with open_log_file_cache).

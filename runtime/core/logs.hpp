@@ -4,6 +4,7 @@
 #pragma once
 
 #include "parser/ir/config.hpp"
+#include "runtime/core/log_buffer.hpp"
 #include "runtime/http/request.hpp"
 
 #include <sys/types.h>
@@ -78,10 +79,17 @@ public:
 private:
     std::map<std::string, int> files_;  // path -> fd
     std::map<std::string, std::unique_ptr<const SyslogSender>> syslogs_;  // "syslog:..." -> its sender
+    std::map<std::string, LogBufferSpec> buffered_;                     // path -> its buffer
     const ErrorLog& errors_;
 };
 
-// The line a log_format produces: unset or empty variables as "-", escaped as nginx does.
-std::string format_log_line(const ir::LogFormat& format, const RequestContext& ctx);
+// The line a log_format produces: unset or empty variables as "-", escaped as nginx does;
+// `reserved`: the room nginx's log module asks of a buffer for it (its own variables,
+// such as $status, reserve their longest text).
+struct LogLine {
+    std::string text;
+    std::size_t reserved = 0;
+};
+LogLine format_log_line(const ir::LogFormat& format, const RequestContext& ctx);
 
 }  // namespace ngxlite::runtime

@@ -135,7 +135,9 @@ public:
     void start(std::function<void()> done) {
         thread_ = std::thread([this, done = std::move(done)] {
             attach_ocsp_worker(state_, ctx_.get_executor());  // ssl_stapling's fetches run here
+            state_.log_buffers.attach();
             ctx_.run();
+            state_.log_buffers.flush_all();  // nginx writes a worker's buffers as it exits
             done();
         });
     }

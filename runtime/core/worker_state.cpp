@@ -18,6 +18,7 @@ std::size_t WorkerState::end_sessions() {
 }
 
 void WorkerState::wind_down() {
+    log_buffers.flush_all();  // their flush timers must not keep the worker alive
     if (shutdown_timer) shutdown_timer->cancel();
     timers.stop_waiting();
 }

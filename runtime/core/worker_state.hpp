@@ -3,6 +3,7 @@
 #pragma once
 
 #include "runtime/core/active_config.hpp"
+#include "runtime/core/log_buffer.hpp"
 #include "runtime/io/timed_stream.hpp"
 
 #include <boost/asio/steady_timer.hpp>
@@ -29,6 +30,7 @@ struct WorkerState {
     std::size_t connections = 0;                 // client connections open
     bool stopping = false;                       // QUIT: idle connections close, busy ones finish
     TimerTree timers;                            // its connections' timeouts
+    WorkerLogBuffers log_buffers{timers};        // access_log buffer=: this thread's
     // Waiting for a request: kept alive after one (QUIT closes them), or new.
     boost::intrusive::list<TimedStream, boost::intrusive::constant_time_size<false>> idle;
     boost::intrusive::list<TimedStream, boost::intrusive::constant_time_size<false>> fresh;
