@@ -67,7 +67,7 @@ std::vector<std::string> read_passwords(const std::string& path) {
     return out;
 }
 
-std::vector<std::pair<std::string, std::string>> conf_commands(const Compiler& c, const Scope& s, std::string_view name) {
+std::vector<std::pair<std::string, std::string>> conf_commands(const Compiler& c, const Scope& s, DirectiveName name) {
     std::vector<std::pair<std::string, std::string>> out;
     for (const Directive* d : s.find_list(name)) {
         const std::string& command = d->args[1];
@@ -211,30 +211,29 @@ std::optional<ir::ProxyBind> merge_proxy_bind(const Scope& s) {
     return bind;
 }
 
-ir::SslClientSettings merge_proxy_ssl(Compiler& c, const Scope& s, std::string_view prefix) {
-    const std::string p(prefix);
+ir::SslClientSettings merge_proxy_ssl(Compiler& c, const Scope& s) {
     ir::SslClientSettings t;
-    const Directive* cert = s.find(p + "_ssl_certificate");
-    const Directive* key = s.find(p + "_ssl_certificate_key");
+    const Directive* cert = s.find("proxy_ssl_certificate");
+    const Directive* key = s.find("proxy_ssl_certificate_key");
     if (cert && !cert->args[1].empty() && !key)
-        fail("no \"" + p + "_ssl_certificate_key\" is defined for certificate \"" + cert->args[1] + "\"");
+        fail("no \"proxy_ssl_certificate_key\" is defined for certificate \"" + cert->args[1] + "\"");
     if (cert) t.certificate = tls_path(c, cert->args[1]);
     if (key) t.certificate_key = tls_path(c, key->args[1]);
     if (cert && key && !cert->args[1].empty() && (has_variables(cert->args[1]) || has_variables(key->args[1])))
         t.certificate_value = certificate_template(c, *cert, *key);
-    if (const Directive* d = s.find(p + "_ssl_password_file")) t.passwords = read_passwords(c.full_path(d->args[1], true));
-    if (const Directive* d = s.find(p + "_ssl_trusted_certificate")) t.trusted_certificate = c.full_path(d->args[1], true);
-    if (const Directive* d = s.find(p + "_ssl_crl")) t.crl = c.full_path(d->args[1], true);
-    t.verify = s.value<bool>(p + "_ssl_verify", false);
-    t.verify_depth = s.value<int>(p + "_ssl_verify_depth", 1);
-    const Directive* name = s.find(p + "_ssl_name");
+    if (const Directive* d = s.find("proxy_ssl_password_file")) t.passwords = read_passwords(c.full_path(d->args[1], true));
+    if (const Directive* d = s.find("proxy_ssl_trusted_certificate")) t.trusted_certificate = c.full_path(d->args[1], true);
+    if (const Directive* d = s.find("proxy_ssl_crl")) t.crl = c.full_path(d->args[1], true);
+    t.verify = s.value<bool>("proxy_ssl_verify", false);
+    t.verify_depth = s.value<int>("proxy_ssl_verify_depth", 1);
+    const Directive* name = s.find("proxy_ssl_name");
     t.name = name ? name->args[1] : "";
     if (name) t.name_template = compile_template(name->args[1], name->where);
-    t.server_name = s.value<bool>(p + "_ssl_server_name", false);
-    t.protocols = s.value<std::uint32_t>(p + "_ssl_protocols", ir::kDefaultTlsProtocols);
-    t.ciphers = s.str(p + "_ssl_ciphers", "DEFAULT");
-    t.conf_commands = conf_commands(c, s, p + "_ssl_conf_command");
-    t.session_reuse = s.value<bool>(p + "_ssl_session_reuse", true);
+    t.server_name = s.value<bool>("proxy_ssl_server_name", false);
+    t.protocols = s.value<std::uint32_t>("proxy_ssl_protocols", ir::kDefaultTlsProtocols);
+    t.ciphers = s.str("proxy_ssl_ciphers", "DEFAULT");
+    t.conf_commands = conf_commands(c, s, "proxy_ssl_conf_command");
+    t.session_reuse = s.value<bool>("proxy_ssl_session_reuse", true);
     return t;
 }
 
@@ -346,7 +345,7 @@ ir::ProxySettings merge_proxy(Compiler& c, const Scope& s, const Directive& pass
     p.next_upstream_tries = s.value<int>("proxy_next_upstream_tries", 0);
     p.next_upstream_timeout = ir::Msec(s.value<std::int64_t>("proxy_next_upstream_timeout", 0));
     p.bind = merge_proxy_bind(s);
-    p.ssl = merge_proxy_ssl(c, s, "proxy");
+    p.ssl = merge_proxy_ssl(c, s);
     // proxy_pass with variables may reach https at run time, so nginx builds the context too.
     p.ssl.enabled = p.pass_has_variables || p.scheme == "https";
     if (p.ssl.enabled) p.ssl.context = build_client_tls(p.ssl, "proxy");
@@ -539,7 +538,7 @@ void merge_locations(Compiler& c, const Scope& s, ir::Location& loc, const Direc
             else if (a.starts_with("from=")) loc.disable_symlinks_from = compile_template(a.substr(5), d->where);
         }
     }
-    const auto complex_size = [&](std::string_view name) {
+    const auto complex_size = [&](DirectiveName name) {
         ir::ComplexSize v;
         if (const Directive* d = s.find(name)) {
             if (has_variables(d->args[1])) v.value = compile_template(d->args[1], d->where);

@@ -9,12 +9,12 @@ Directive& Block::add(std::unique_ptr<Directive> d) {
     return ref;
 }
 
-const Directive* Block::find(std::string_view name) const {
+const Directive* Block::find(DirectiveName name) const {
     auto it = by_name_.find(name);
     return it == by_name_.end() ? nullptr : it->second.back();
 }
 
-const std::vector<const Directive*>& Block::find_all(std::string_view name) const {
+const std::vector<const Directive*>& Block::find_all(DirectiveName name) const {
     static const std::vector<const Directive*> none;
     auto it = by_name_.find(name);
     return it == by_name_.end() ? none : it->second;

@@ -3,6 +3,8 @@
 // the IR builders read this tree and the runtime never sees it.
 #pragma once
 
+#include "parser/directive_name.hpp"
+
 #include "grammar/ast.hpp"
 #include "parser/diagnostics.hpp"
 #include "parser/registry.hpp"
@@ -47,9 +49,9 @@ struct Block {
 
     Directive& add(std::unique_ptr<Directive> d);
     // The directive `name` set in this block itself (the last one), or nullptr.
-    const Directive* find(std::string_view name) const;
+    const Directive* find(DirectiveName name) const;
     // Every `name` in this block, in config order.
-    const std::vector<const Directive*>& find_all(std::string_view name) const;
+    const std::vector<const Directive*>& find_all(DirectiveName name) const;
 
 private:
     // By name: merges look settings up thousands of times in big http blocks.

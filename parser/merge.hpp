@@ -21,12 +21,12 @@ public:
     }
     const Block& innermost() const { return *chain_.back(); }
 
-    const Directive* find(std::string_view name) const {
+    const Directive* find(DirectiveName name) const {
         for (auto it = chain_.rbegin(); it != chain_.rend(); ++it)
             if (const Directive* d = (*it)->find(name)) return d;
         return nullptr;
     }
-    std::vector<const Directive*> find_list(std::string_view name) const {
+    std::vector<const Directive*> find_list(DirectiveName name) const {
         for (auto it = chain_.rbegin(); it != chain_.rend(); ++it) {
             auto all = (*it)->find_all(name);
             if (!all.empty()) return all;
@@ -35,18 +35,18 @@ public:
     }
     // The innermost block holding any of `names` (nginx's list settings made of several
     // directives, as allow and deny), or nullptr.
-    const Block* innermost_with(std::initializer_list<std::string_view> names) const {
+    const Block* innermost_with(std::initializer_list<DirectiveName> names) const {
         for (auto it = chain_.rbegin(); it != chain_.rend(); ++it)
-            for (std::string_view n : names)
+            for (DirectiveName n : names)
                 if ((*it)->find(n)) return *it;
         return nullptr;
     }
     template <typename T>
-    T value(std::string_view name, T fallback) const {
+    T value(DirectiveName name, T fallback) const {
         const Directive* d = find(name);
         return d ? static_cast<T>(d->value) : fallback;
     }
-    std::string str(std::string_view name, std::string fallback) const {
+    std::string str(DirectiveName name, std::string fallback) const {
         const Directive* d = find(name);
         return d ? d->args[1] : fallback;
     }

@@ -60,7 +60,7 @@ std::string_view string_pattern(const Directive& d) {
 }  // namespace
 
 void proxy_cookie_rewrite(Compiler& c, Directive& d) {
-    const auto& all = c.block().find_all(d.name());
+    const auto& all = c.block().find_all(DirectiveName::from_config(d.name()));
     const bool off_first = all.front()->nargs() == 1 && all.front()->args[1] == "off";
     if (d.nargs() == 1) {
         if (d.args[1] != "off") fail_at(d.where, "invalid parameter \"" + d.args[1] + "\"");

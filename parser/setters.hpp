@@ -73,7 +73,7 @@ std::vector<ir::AccessLog> merge_access_logs(Compiler& c, const Scope& s, const 
 int merge_error_log(Compiler& c, const Scope& s);
 // proxy_bind merged down `s` (http, stream); nullopt for none or `off`.
 std::optional<ir::ProxyBind> merge_proxy_bind(const Scope& s);
-// Every PREFIX_ssl_* setting merged down `s` (http proxy, stream proxy).
-ir::SslClientSettings merge_proxy_ssl(Compiler& c, const Scope& s, std::string_view prefix);
+// Every proxy_ssl_* setting merged down `s` (http proxy, stream proxy).
+ir::SslClientSettings merge_proxy_ssl(Compiler& c, const Scope& s);
 
 }  // namespace ngxlite::conf

@@ -7,7 +7,7 @@
 namespace ngxlite::conf {
 
 void reject_duplicate(Compiler& c, const Directive& d) {
-    if (c.block().find_all(d.name()).size() > 1) fail_at(d.where, "\"" + d.name() + "\" directive is duplicate");
+    if (c.block().find_all(DirectiveName::from_config(d.name())).size() > 1) fail_at(d.where, "\"" + d.name() + "\" directive is duplicate");
 }
 
 [[noreturn]] void fail_directive(const Directive& d, const std::string& what) {
@@ -72,7 +72,7 @@ void set_enum(Compiler& c, Directive& d) {
 void set_bitmask(Compiler& c, Directive& d) {
     // A repeated directive ORs into the same field, as in nginx.
     std::int64_t mask = 0;
-    for (const Directive* prev : c.block().find_all(d.name()))
+    for (const Directive* prev : c.block().find_all(DirectiveName::from_config(d.name())))
         if (prev != &d) mask |= prev->value;
     for (std::size_t i = 1; i < d.args.size(); ++i) {
         auto index = value_index(*d.spec, d.args[i]);

@@ -161,7 +161,7 @@ void finish_stream(Compiler& c) {
         server.half_close = s.value<bool>("proxy_half_close", false);
         server.socket_keepalive = s.value<bool>("proxy_socket_keepalive", false);
         server.proxy_protocol = s.value<bool>("proxy_protocol", false);
-        const auto complex_size = [&](std::string_view name) {
+        const auto complex_size = [&](DirectiveName name) {
             ir::ComplexSize v;
             if (const Directive* d = s.find(name)) {
                 if (has_variables(d->args[1])) v.value = compile_template(d->args[1], d->where);
@@ -183,7 +183,7 @@ void finish_stream(Compiler& c) {
         server.buffer_size = s.value<std::int64_t>("proxy_buffer_size", 16384);
         server.proxy_requests = s.value<std::int64_t>("proxy_requests", 0);
         server.proxy_responses = s.value<std::int64_t>("proxy_responses", 0x7fffffff);
-        server.ssl = merge_proxy_ssl(c, s, "proxy");
+        server.ssl = merge_proxy_ssl(c, s);
         server.ssl.enabled = s.value<bool>("proxy_ssl", false);
         if (server.ssl.enabled) server.ssl.context = build_client_tls(server.ssl, "proxy");
         stream.servers.push_back(std::move(server));

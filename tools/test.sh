@@ -43,6 +43,8 @@ rm -rf "$seeds"
 echo "== support table: parser/directive_table.inc is what parser/support.tsv and the reference make"
 python3 tools/gen_directive_table.py ../shared/reference/nginx-1.22.1-directives.tsv parser/support.tsv |
   cmp -s - parser/directive_table.inc || { echo "stale parser/directive_table.inc (rerun tools/gen_directive_table.py)"; status=1; }
+python3 tools/gen_directive_table.py --names ../shared/reference/nginx-1.22.1-directives.tsv parser/support.tsv |
+  cmp -s - parser/directive_names.inc || { echo "stale parser/directive_names.inc (rerun tools/gen_directive_table.py --names)"; status=1; }
 echo "== corpus: every config nginx accepts, started for real (those of corpus-started.list must start)"
 python3 conformance/corpus_start.py build/ngxlite --require-started conformance/corpus-started.list | tail -n 40 || status=1
 echo "== nginx-tests: nginx's own suite on nginx 1.22.1 and on ngxlite, file by file"
