@@ -132,80 +132,97 @@ Task<void> client_closes(TransportStream& client) {
     co_await never.async_wait(use_tuple);
 }
 
+namespace {
+
+// Where the request goes: proxy_pass's group, or with variables the evaluated URL's (a
+// name resolved first, as ngx_http_upstream_resolve_handler). Without a state the request
+// ends as `result` says: an error status, or the client gone.
+struct ProxyTarget {
+    std::shared_ptr<UpstreamState> state;
+    std::string uri;
+    bool https = false;
+    std::size_t lowercase_host = 0;  // a resolved name's length at the start of $proxy_host
+};
+
+// `literal`: the request's own group (an address, or a name's addresses), which the state balances over.
+Task<ProxyTarget> proxy_target(TransportStream& client, const ir::Location& loc, RequestContext& ctx, const ActiveConfig& cfg,
+                               std::optional<ir::UpstreamGroup>& literal, ProxyResult& result) {
+    const ir::ProxySettings& p = *loc.proxy;
+    const ir::HttpConfig& http_cfg = *cfg.ir->http;
+    TimerTree& timers = client.timed().timers();
+    if (!p.pass_has_variables) {
+        ctx.proxy_host = p.proxy_host;
+        ctx.proxy_port = p.proxy_port;
+        co_return ProxyTarget{upstream_state(http_cfg.upstreams, static_cast<std::size_t>(p.upstream_index), timers),
+                              upstream_uri(p, loc, ctx.request), p.scheme == "https"};
+    }
+    auto target = resolve_variable_pass(p, ctx, http_cfg, cfg);
+    ProxyTarget out{nullptr, {}, target.https};
+    if (!target.group && !target.resolve.empty()) {
+        // ngx_http_upstream_resolve_handler: the name's addresses become this request's
+        // round-robin peers (weight 1, max_fails 1, fail_timeout 10s), named by the host.
+        // nginx lowercases the name where it lies, in the evaluated URL: $proxy_host
+        // (and the TLS name) read it so after the request to send was made with it.
+        out.lowercase_host = target.resolve.size();
+        Resolver& resolver = worker_resolver(*cfg.ir, p.resolver, client.get_executor(), timers, cfg.error_log);
+        using namespace asio::experimental::awaitable_operators;
+        // proxy_ignore_client_abort: nginx installs no check of the client at all.
+        std::variant<ResolveResult, std::monostate> outcome;
+        if (p.ignore_client_abort)
+            outcome = co_await resolver.async_resolve(target.resolve, p.resolver_timeout, asio::use_awaitable_t<WorkerExecutor>{});
+        else
+            outcome = co_await (resolver.async_resolve(target.resolve, p.resolver_timeout, asio::use_awaitable_t<WorkerExecutor>{}) ||
+                                client_closes(client));
+        if (outcome.index() == 1) {  // ngx_http_upstream_check_broken_connection, no upstream yet
+            cfg.log_for(ctx).write(LogLevel::info, "epoll_wait() reported that client prematurely closed connection" + describe(ctx),
+                                   ctx.connection.id);
+            lower_prefix(ctx.proxy_host, out.lowercase_host);
+            result.client_closed = true;
+            co_return out;
+        }
+        const ResolveResult resolved = std::get<0>(std::move(outcome));
+        if (resolved.state) {
+            lower_prefix(ctx.proxy_host, out.lowercase_host);
+            log_error(cfg, ctx,
+                      resolver_name(target.resolve) + " could not be resolved (" + std::to_string(resolved.state) + ": " +
+                          resolver_strerror(resolved.state) + ")",
+                      "");
+            result.error_status = 502;
+            co_return out;
+        }
+        target.literal = resolved_group(target.resolve, target.port, resolved.addrs);
+        target.group = &*target.literal;
+    }
+    if (!target.group) {
+        result.error_status = target.error;
+        co_return out;
+    }
+    literal = std::move(target.literal);  // target.group pointed into it: not read again then
+    out.state = literal ? std::make_shared<UpstreamState>(*literal, timers)
+                        : upstream_state(http_cfg.upstreams, static_cast<std::size_t>(target.group - http_cfg.upstreams.data()), timers);
+    out.uri = target.uri.empty() ? upstream_uri(p, loc, ctx.request) : target.uri;
+    co_return out;
+}
+
+}  // namespace
+
 Task<ProxyResult> proxy_http(TransportStream& client, beast::flat_buffer& client_buffer, const ir::Location& loc, RequestContext& ctx,
                              const ActiveConfig& cfg, bool client_keep_alive, StreamedBody* streamed) {
     using clock = std::chrono::steady_clock;
     ProxyResult result;
     const ir::ProxySettings& p = *loc.proxy;
-    const ir::HttpConfig& http_cfg = *cfg.ir->http;
-    std::shared_ptr<UpstreamState> state;
-    std::optional<ir::UpstreamGroup> literal;  // proxy_pass with variables to an address
-    std::string uri;
-    bool https = p.scheme == "https";
-    std::size_t lowercase_host = 0;  // a resolved name's length at the start of $proxy_host
     ctx.proxying = true;
-    if (p.pass_has_variables) {
-        auto target = resolve_variable_pass(p, ctx, http_cfg, cfg);
-        if (!target.group && !target.resolve.empty()) {
-            // ngx_http_upstream_resolve_handler: the name's addresses become this request's
-            // round-robin peers (weight 1, max_fails 1, fail_timeout 10s), named by the host.
-            // nginx lowercases the name where it lies, in the evaluated URL: $proxy_host
-            // (and the TLS name) read it so after the request to send was made with it.
-            lowercase_host = target.resolve.size();
-            Resolver& resolver = worker_resolver(*cfg.ir, p.resolver, client.get_executor(), client.timed().timers(), cfg.error_log);
-            using namespace asio::experimental::awaitable_operators;
-            // proxy_ignore_client_abort: nginx installs no check of the client at all.
-            std::variant<ResolveResult, std::monostate> outcome;
-            if (p.ignore_client_abort)
-                outcome = co_await resolver.async_resolve(target.resolve, p.resolver_timeout, asio::use_awaitable_t<WorkerExecutor>{});
-            else
-                outcome = co_await (resolver.async_resolve(target.resolve, p.resolver_timeout,
-                                                           asio::use_awaitable_t<WorkerExecutor>{}) ||
-                                    client_closes(client));
-            if (outcome.index() == 1) {  // ngx_http_upstream_check_broken_connection, no upstream yet
-                cfg.log_for(ctx).write(LogLevel::info,
-                                       "epoll_wait() reported that client prematurely closed connection" + describe(ctx),
-                                       ctx.connection.id);
-                lower_prefix(ctx.proxy_host, lowercase_host);
-                result.client_closed = true;
-                co_return result;
-            }
-            const ResolveResult resolved = std::get<0>(std::move(outcome));
-            if (resolved.state) {
-                lower_prefix(ctx.proxy_host, lowercase_host);
-                log_error(cfg, ctx,
-                          resolver_name(target.resolve) + " could not be resolved (" + std::to_string(resolved.state) + ": " +
-                              resolver_strerror(resolved.state) + ")",
-                          "");
-                result.error_status = 502;
-                co_return result;
-            }
-            target.literal = resolved_group(target.resolve, target.port, resolved.addrs);
-            target.group = &*target.literal;
-        }
-        if (!target.group) {
-            result.error_status = target.error;
-            co_return result;
-        }
-        https = target.https;
-        const bool is_literal = target.literal.has_value();
-        literal = std::move(target.literal);
-        const ir::UpstreamGroup& g = is_literal ? *literal : *target.group;
-        state = literal ? std::make_shared<UpstreamState>(g, client.timed().timers())
-                        : upstream_state(http_cfg.upstreams, static_cast<std::size_t>(target.group - http_cfg.upstreams.data()),
-                                         client.timed().timers());
-        uri = target.uri.empty() ? upstream_uri(p, loc, ctx.request) : target.uri;
-    } else {
-        state = upstream_state(http_cfg.upstreams, static_cast<std::size_t>(p.upstream_index), client.timed().timers());
-        ctx.proxy_host = p.proxy_host;
-        ctx.proxy_port = p.proxy_port;
-        uri = upstream_uri(p, loc, ctx.request);
-    }
+    std::optional<ir::UpstreamGroup> literal;  // proxy_pass with variables to an address or a name
+    const ProxyTarget target = co_await proxy_target(client, loc, ctx, cfg, literal, result);
+    if (!target.state) co_return result;
+    const std::shared_ptr<UpstreamState>& state = target.state;
+    const std::string& uri = target.uri;
+    const bool https = target.https;
     const ir::UpstreamGroup& group = state->group;
     PeerSelection selection(state, balancer_key(group, ctx));
     selection.limit_tries(p.next_upstream_tries);
     const std::string request = build_request(p, uri, ctx);
-    lower_prefix(ctx.proxy_host, lowercase_host);
+    lower_prefix(ctx.proxy_host, target.lowercase_host);
     // How every attempt connects: proxy_bind, as ngx_http_upstream_set_local finds it once
     // per request, and TLS with the name from $proxy_host as lowercased above.
     ConnectSettings connect{.local = local_address(p.bind, ctx), .timeout = p.connect_timeout, .socket_keepalive = p.socket_keepalive};
