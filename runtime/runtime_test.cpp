@@ -461,6 +461,20 @@ BOOST_AUTO_TEST_CASE(upstream_ssl_name_drops_the_port_and_ip_literals_send_no_sn
     BOOST_TEST(runtime::upstream_ssl_name("name.example", "127.0.0.1:8443") == "name.example");
 }
 
+BOOST_AUTO_TEST_CASE(proxy_pass_ports_are_numbers_from_1_to_65535) {
+    const auto split = [](std::string_view text) { return runtime::split_host_port(text); };
+    BOOST_TEST(split("example.com")->no_port);
+    BOOST_TEST(split("example.com")->host == "example.com");
+    BOOST_TEST(split("127.0.0.1:8080")->host == "127.0.0.1");
+    BOOST_TEST(split("127.0.0.1:8080")->port == 8080);
+    BOOST_TEST(!split("127.0.0.1:8080")->no_port);
+    BOOST_TEST(split("[::1]")->no_port);  // the colons of an IPv6 address are no port's
+    BOOST_TEST(split("[::1]:65535")->host == "[::1]");
+    BOOST_TEST(split("[::1]:65535")->port == 65535);
+    for (const char* invalid : {"host:", "host:0", "host:65536", "host:80x", "host:-1", "host: 80", "host:99999999999"})
+        BOOST_TEST(!split(invalid), invalid);
+}
+
 BOOST_AUTO_TEST_CASE(unix_sockets_connect_and_name_their_peers) {
     char dir_template[] = "/tmp/ngxlite-unix-test.XXXXXX";
     const std::string dir = ::mkdtemp(dir_template);

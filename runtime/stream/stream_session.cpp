@@ -13,7 +13,7 @@
 #include "runtime/core/text.hpp"
 #include "runtime/tls/tls.hpp"
 #include "runtime/io/transport_stream.hpp"
-#include "runtime/io/unix_socket.hpp"
+#include "runtime/upstream/connector.hpp"
 #include "runtime/upstream/upstream.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -22,7 +22,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 
-#include <charconv>
 #include <chrono>
 #include <ctime>
 #include <variant>
@@ -94,8 +93,7 @@ struct StreamSession final : ShutdownTarget {
     // The balancer's walk; the connected peer stays counted (least_conn, max_conns) until
     // the session ends.
     std::optional<PeerSelection> selection;
-    std::optional<ir::UpstreamGroup> literal_group;  // proxy_pass with variables to an address
-    std::uint16_t resolve_port = 0;                   // proxy_pass with variables to a name: its port
+    std::optional<ir::UpstreamGroup> literal_group;  // proxy_pass with variables to an address or a resolved name
     std::string first_bytes;  // for the upstream before the client's: the PROXY header, what preread read
     // proxy_upload_rate and proxy_download_rate (index: from_upstream), 0 for none; counted
     // from start_sec, nginx's u->start_sec; a direction waits on its timer when over it.
@@ -176,59 +174,59 @@ struct StreamSession final : ShutdownTarget {
     }
 };
 
-// Connects to the group's peers as ngx_stream_proxy_connect and _next_upstream do: a
-// failed connect (or TLS handshake, or certificate check) is logged and counted, and the
-// next peer is tried while proxy_next_upstream, its tries and its timeout allow.
-// ngx_stream_proxy_eval and the handler's lookup: proxy_pass with variables names an
-// upstream group, or "address:port"; the state to balance over, or the status to end with
-// (500: nginx logs these with no action).
-std::variant<std::shared_ptr<UpstreamState>, int> evaluated_upstream(StreamSession& s, std::string& proxied_host) {
+// ngx_stream_proxy_eval and the handler's lookup, then ngx_stream_proxy_resolve_handler:
+// proxy_pass names an upstream group; with variables, a group or "address:port", or a
+// name the server's resolver turns into the session's round-robin peers. The state to
+// balance over, or the status to end with (500: nginx logs these with no action).
+Task<std::variant<std::shared_ptr<UpstreamState>, int>> session_upstream(StreamSession& s, std::string& proxied_host) {
     const auto& groups = s.cfg->ir->stream->upstreams;
+    if (!s.server.pass_has_variables)
+        co_return upstream_state(groups, static_cast<std::size_t>(s.server.upstream_index), s.worker.timers);
     const std::string url = expand(s.server.pass_template, s.vars);
     if (url.size() >= 5 && iequal(std::string_view(url).substr(0, 5), "unix:")) {  // ngx_stream_proxy_eval
         const UnixTarget unix = unix_upstream(url, false, s.literal_group);
         if (!unix.error.empty()) {
             s.log(LogLevel::error, unix.error + " in upstream \"" + url + "\"", "");
-            return 500;
+            co_return 500;
         }
         proxied_host = url.substr(5);  // nginx's url.host: the path
-        return std::make_shared<UpstreamState>(*s.literal_group, s.worker.timers);
+        co_return std::make_shared<UpstreamState>(*s.literal_group, s.worker.timers);
     }
-    std::string_view host = url;
-    std::uint16_t port = 0;
-    const auto colon = host.rfind(':');
-    const bool no_port = colon == std::string_view::npos || host.find(']', colon) != std::string_view::npos;
-    if (!no_port) {
-        const auto digits = host.substr(colon + 1);
-        int value = 0;
-        const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
-        if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size() || value < 1 || value > 65535) {
-            s.log(LogLevel::error, "invalid port in upstream \"" + url + "\"", "");
-            return 500;
-        }
-        port = static_cast<std::uint16_t>(value);
-        host = host.substr(0, colon);
+    const std::optional<HostPort> split = split_host_port(url);
+    if (!split) {
+        s.log(LogLevel::error, "invalid port in upstream \"" + url + "\"", "");
+        co_return 500;
     }
+    const auto [host, port, no_port] = *split;
     if (host.empty()) {
         s.log(LogLevel::error, "no host in upstream \"" + url + "\"", "");
-        return 500;
+        co_return 500;
     }
     proxied_host = std::string(host);
     const ir::UpstreamGroup* group = runtime_upstream(groups, host, port, no_port, url, s.literal_group);
-    if (group && !s.literal_group) return upstream_state(groups, static_cast<std::size_t>(group - groups.data()), s.worker.timers);
+    if (group && !s.literal_group) co_return upstream_state(groups, static_cast<std::size_t>(group - groups.data()), s.worker.timers);
     if (no_port) {
-        s.log(LogLevel::error, "no port in upstream \"" + std::string(host) + "\"", "");
-        return 500;
+        s.log(LogLevel::error, "no port in upstream \"" + proxied_host + "\"", "");
+        co_return 500;
     }
-    if (!group && s.server.resolver < 0) {
-        s.log(LogLevel::error, "no resolver defined to resolve " + std::string(host), "");
-        return 500;
+    if (group) co_return std::make_shared<UpstreamState>(*group, s.worker.timers);
+    if (s.server.resolver < 0) {
+        s.log(LogLevel::error, "no resolver defined to resolve " + proxied_host, "");
+        co_return 500;
     }
-    if (!group) {  // a name for the server's resolver: the caller waits for it
-        s.resolve_port = port;
-        return nullptr;
+    // Unresolved, the session ends with $status 500, as nginx 1.22.1 logs it.
+    Resolver& resolver = worker_resolver(*s.cfg->ir, s.server.resolver, s.client.get_executor(), s.worker.timers, s.cfg->error_log);
+    const ResolveResult resolved =
+        co_await resolver.async_resolve(proxied_host, s.server.resolver_timeout, asio::use_awaitable_t<WorkerExecutor>{});
+    if (resolved.state) {
+        s.log(LogLevel::error,
+              resolver_name(proxied_host) + " could not be resolved (" + std::to_string(resolved.state) + ": " +
+                  resolver_strerror(resolved.state) + ")",
+              "");
+        co_return 500;
     }
-    return std::make_shared<UpstreamState>(*group, s.worker.timers);
+    s.literal_group = resolved_group(proxied_host, port, resolved.addrs);
+    co_return std::make_shared<UpstreamState>(*s.literal_group, s.worker.timers);
 }
 
 // ngx_proxy_protocol_write: "PROXY TCP4 client local client-port local-port\r\n".
@@ -248,63 +246,58 @@ std::uint64_t session_size(StreamSession& s, const ir::ComplexSize& v) {
     return size ? static_cast<std::uint64_t>(*size) : 0;
 }
 
-// ngx_stream_proxy_set_local: the address upstream connections bind to, if any; with
-// variables an empty value binds none and one that is no address is logged, not bound.
-std::optional<ir::Endpoint> local_address(StreamSession& s, std::string& name) {
-    if (!s.server.bind) return std::nullopt;
-    auto address = bind_address(*s.server.bind, s.vars, name);
-    if (!address && !name.empty()) s.log(LogLevel::error, "invalid local address \"" + name + "\"", "");
-    return address;
+// A failed attempt as ngx_stream_proxy_connect_handler and _next_upstream take it: logged
+// and counted; 0 to try the next peer while proxy_next_upstream, its tries and its timeout
+// allow, else the session's status.
+int attempt_failed(StreamSession& s, const ConnectResult& connect, std::chrono::steady_clock::time_point started) {
+    const ir::StreamServer& server = s.server;
+    PeerSelection& selection = *s.selection;
+    switch (connect.failed) {
+    case ConnectStep::before_tls:
+        return 200;  // nginx finalizes with NGX_STREAM_OK on a send error
+    case ConnectStep::bind:
+        s.log(connect.level, connect.error, connect.action());
+        s.attempts.back().peer.clear();  // nginx names the attempt's peer after ngx_event_connect_peer
+        return 500;
+    case ConnectStep::ssl_new:
+        s.log(LogLevel::alert, connect.error, connect.action());
+        return 500;
+    case ConnectStep::certificate:  // nginx ends the session with 500 here, no other server tried
+        s.log(connect.level, connect.error, connect.action());
+        selection.finish(false, [] {});
+        return 500;
+    default:
+        break;
+    }
+    s.log(connect.level, connect.error, connect.action());
+    selection.finish(true, [&] { s.log(LogLevel::warn, "upstream server temporarily disabled", connect.action()); });
+    const bool timed_out =
+        server.next_upstream_timeout.count() > 0 && std::chrono::steady_clock::now() - started >= server.next_upstream_timeout;
+    return server.next_upstream && selection.tries() > 0 && !timed_out ? 0 : 502;
 }
 
-// Returns 0 once connected, else the session's status (500, 502).
+// ngx_stream_proxy_handler and _connect: the group's peers tried in turn through the
+// connector. Returns 0 once connected, else the session's status (500, 502; 200 when
+// worker_shutdown_timeout ended it meanwhile).
 Task<int> connect_upstream(StreamSession& s) {
     const ir::StreamServer& server = s.server;
-    const auto& groups = s.cfg->ir->stream->upstreams;
     s.proxying = true;
     s.start_sec = std::time(nullptr);
-    std::string local_name;
-    const std::optional<ir::Endpoint> local = local_address(s, local_name);
-    std::shared_ptr<UpstreamState> state;
+    ConnectSettings settings{
+        .local = local_address(server.bind, s.vars), .timeout = server.connect_timeout, .socket_keepalive = server.socket_keepalive};
+    if (settings.local.invalid()) s.log(LogLevel::error, "invalid local address \"" + settings.local.name + "\"", "");
     std::string proxied_host = server.proxy_pass;
-    if (server.pass_has_variables) {
-        auto evaluated = evaluated_upstream(s, proxied_host);
-        if (const int* status = std::get_if<int>(&evaluated)) co_return *status;
-        state = std::get<std::shared_ptr<UpstreamState>>(std::move(evaluated));
-        if (!state) {
-            // ngx_stream_proxy_resolve_handler: the addresses become the session's
-            // round-robin peers; else the session ends, $status 500 as nginx 1.22.1 logs it.
-            Resolver& resolver = worker_resolver(*s.cfg->ir, server.resolver, s.client.get_executor(), s.worker.timers,
-                                                 s.cfg->error_log);
-            const ResolveResult resolved = co_await resolver.async_resolve(proxied_host, server.resolver_timeout,
-                                                                           asio::use_awaitable_t<WorkerExecutor>{});
-            if (resolved.state) {
-                s.log(LogLevel::error,
-                      resolver_name(proxied_host) + " could not be resolved (" + std::to_string(resolved.state) + ": " +
-                          resolver_strerror(resolved.state) + ")",
-                      "");
-                co_return 500;
-            }
-            s.literal_group = resolved_group(proxied_host, s.resolve_port, resolved.addrs);
-            state = std::make_shared<UpstreamState>(*s.literal_group, s.worker.timers);
-        }
-    } else {
-        state = upstream_state(groups, static_cast<std::size_t>(server.upstream_index), s.worker.timers);
-    }
+    auto chosen = co_await session_upstream(s, proxied_host);
+    if (const int* status = std::get_if<int>(&chosen)) co_return *status;
+    const auto state = std::get<std::shared_ptr<UpstreamState>>(std::move(chosen));
     PeerSelection& selection = s.selection.emplace(state, balancer_key(state->group, s.vars));
     selection.limit_tries(server.next_upstream_tries);
     const auto started = std::chrono::steady_clock::now();
     const bool tls = server.ssl.enabled;
-    const std::string ssl_name =
-        tls ? upstream_ssl_name(server.ssl.name.empty() ? std::string() : expand(server.ssl.name_template, s.vars), proxied_host)
-            : std::string();
-    // proxy_ssl_certificate with variables (ngx_stream_proxy_ssl_certificate): an empty
-    // certificate presents none.
-    std::string client_certificate, client_key;
-    if (tls && server.ssl.certificate_value) {
-        client_certificate = expand(server.ssl.certificate_value->certificate, s.vars);
-        if (!client_certificate.empty()) client_key = expand(server.ssl.certificate_value->key, s.vars);
-    }
+    if (tls) settings.tls = upstream_tls(server.ssl, s.vars, proxied_host);
+    // With TLS the PROXY header goes in the clear before the handshake
+    // (ngx_stream_proxy_send_proxy_protocol); without, in one write with the first bytes.
+    if (server.proxy_protocol && tls) settings.before_tls = proxy_protocol_header(s.conn);
     for (;;) {
         if (!s.attempts.empty()) {  // ngx_stream_proxy_next_upstream: the failed attempt's figures
             UpstreamAttempt& failed = s.attempts.back();
@@ -320,97 +313,24 @@ Task<int> connect_upstream(StreamSession& s) {
             s.log(LogLevel::error, "no live upstreams", "connecting to upstream");
             co_return 502;
         }
-        const ir::Endpoint& endpoint = *peer->endpoint;
-        s.peer_name = endpoint.text();
+        s.peer_name = peer->endpoint->text();
         s.attempts.back().peer = s.peer_name;
         s.upstream = std::make_unique<TransportStream>(WorkerSocket(s.client.get_executor()), s.worker.timers);
-        std::string_view action = "connecting to upstream";
-        const auto next = [&](bool failed) {
-            selection.finish(failed, [&] { s.log(LogLevel::warn, "upstream server temporarily disabled", action); });
-            const bool timed_out = server.next_upstream_timeout.count() > 0 &&
-                                   std::chrono::steady_clock::now() - started >= server.next_upstream_timeout;
-            return server.next_upstream && selection.tries() > 0 && !timed_out;
-        };
-        s.upstream->expires_after(server.connect_timeout);
-        if (endpoint.unix_socket) {
-            // ngx_event_connect_peer: a unix connect() fails at once, logged there.
-            if (const auto cec = connect_unix(s.upstream->socket(), endpoint.ip)) {
-                s.log(connect_failure_is_critical(cec.value()) ? LogLevel::crit : LogLevel::error,
-                      ssl_call_error("connect() to " + endpoint.text(), cec), "connecting to upstream");
-                if (next(true)) continue;
-                co_return 502;
-            }
-        } else {
-            const tcp::endpoint ep(asio::ip::make_address(endpoint.ip), endpoint.port);
-            // Non-blocking before the connect, which then sets nothing: splice(2) needs it too.
-            boost::system::error_code oec;
-            s.upstream->socket().open(ep.protocol(), oec);
-            if (!oec) s.upstream->socket().non_blocking(true, oec);
-            if (!oec) set_socket_keepalive(s.upstream->socket(), server.socket_keepalive);
-            if (local && !oec)
-                if (const auto bec = bind_local(s.upstream->socket(), *local)) {
-                    s.log(LogLevel::crit, ssl_call_error("bind(" + local_name + ")", bec), "connecting to upstream");
-                    s.attempts.back().peer.clear();  // nginx names the attempt's peer after ngx_event_connect_peer
-                    co_return 500;
-                }
-            auto [cec] = co_await s.upstream->timed().async_connect(ep, use_tuple);
-            if (cec) {
-                if (s.finished) co_return 200;  // ended by worker_shutdown_timeout
-                s.log(LogLevel::error,
-                      cec == beast::error::timeout ? "upstream timed out (110: Connection timed out)" : ssl_call_error("connect()", cec),
-                      "connecting to upstream");
-                if (next(true)) continue;
-                co_return 502;
-            }
-        }
-        boost::system::error_code ignored;
-        s.upstream->socket().set_option(tcp::no_delay(true), ignored);
-        if (server.proxy_protocol && tls) {  // in the clear, before the handshake (ngx_stream_proxy_send_proxy_protocol)
-            const std::string header = proxy_protocol_header(s.conn);
-            auto [wec, n] = co_await asio::async_write(*s.upstream, asio::buffer(header), use_tuple);
-            s.to_upstream += n;
-            if (wec) co_return 200;  // nginx finalizes with NGX_STREAM_OK on a send error
-        }
-        if (tls) {
-            action = "SSL handshaking to upstream";
-            SSL* ssl = new_upstream_ssl(server.ssl, ssl_name, peer->tls_session);
-            if (!ssl) {
-                s.log(LogLevel::alert, "SSL_new() failed", "SSL handshaking to upstream");
-                co_return 500;
-            }
-            s.upstream->start_tls(ssl);
-            if (!client_certificate.empty()) {  // nginx ends the session with 500 here, no other server tried
-                const std::string error = ir::use_connection_certificate(ssl, client_certificate, client_key, server.ssl.passwords,
-                                                                         server.ssl.certificate_value->conf_prefix);
-                if (!error.empty()) {
-                    s.log(LogLevel::error, error, "connecting to upstream");
-                    selection.finish(false, [] {});
-                    co_return 500;
-                }
-            }
-            auto [hec] = co_await s.upstream->async_handshake(TransportStream::TlsRole::client, use_tuple);
-            const std::string refused = hec ? std::string() : verify_upstream(ssl, server.ssl, ssl_name);
-            if (hec || !refused.empty()) {
-                if (s.finished) co_return 200;
-                s.log(LogLevel::error,
-                      hec == beast::error::timeout ? "upstream timed out (110: Connection timed out)"
-                      : hec                         ? ssl_call_error("SSL_do_handshake()", hec)
-                                                    : refused,
-                      "SSL handshaking to upstream");
-                if (next(true)) continue;
-                co_return 502;
-            }
-        }
-        selection.connected();
-        if (boost::system::error_code lec; s.error_log().wants(LogLevel::info))
-            if (const auto local = s.upstream->socket().local_endpoint(lec); !lec)
-                log_proxy_connected(s.error_log(), s.conn.id, endpoint_of(local), s.peer_name, false);
-        s.attempts.back().connect_ms = ms_since(s.attempts.back().start);  // ngx_stream_proxy_init_upstream
-        if (server.proxy_protocol && !tls) s.first_bytes.insert(0, proxy_protocol_header(s.conn));
-        s.rate[0] = session_size(s, server.upload_rate);
-        s.rate[1] = session_size(s, server.download_rate);
-        co_return 0;
+        const ConnectResult connect = co_await connect_peer(*s.upstream, *peer, settings);
+        s.to_upstream += connect.sent;
+        if (connect.connected()) break;
+        if (connect.ec && s.finished) co_return 200;  // ended by worker_shutdown_timeout
+        if (const int status = attempt_failed(s, connect, started)) co_return status;
     }
+    selection.connected();
+    if (boost::system::error_code lec; s.error_log().wants(LogLevel::info))
+        if (const auto bound = s.upstream->socket().local_endpoint(lec); !lec)
+            log_proxy_connected(s.error_log(), s.conn.id, endpoint_of(bound), s.peer_name, false);
+    s.attempts.back().connect_ms = ms_since(s.attempts.back().start);  // ngx_stream_proxy_init_upstream
+    if (server.proxy_protocol && !tls) s.first_bytes.insert(0, proxy_protocol_header(s.conn));
+    s.rate[0] = session_size(s, server.upload_rate);
+    s.rate[1] = session_size(s, server.download_rate);
+    co_return 0;
 }
 
 void log_read_error(StreamSession& s, const boost::system::error_code& ec, bool from_upstream) {

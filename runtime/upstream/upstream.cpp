@@ -1,6 +1,5 @@
 #include "runtime/upstream/upstream.hpp"
 
-#include "parser/ir/address.hpp"
 #include "runtime/core/text.hpp"
 #include "runtime/io/unix_socket.hpp"
 
@@ -10,10 +9,10 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <map>
 #include <random>
 
-#include <netinet/in.h>
 
 namespace ngxlite::runtime {
 
@@ -325,34 +324,6 @@ bool PeerSelection::finish_peer(bool failed) {
     return disabled;
 }
 
-// --- proxy_bind -----------------------------------------------------------------------------
-
-std::optional<ir::Endpoint> bind_address(const ir::ProxyBind& bind, const RequestContext& vars, std::string& name) {
-    if (!bind.value) {
-        name = bind.name;
-        return bind.address;
-    }
-    name = expand(*bind.value, vars);
-    if (name.empty()) return std::nullopt;
-    return ir::parse_addr_port(name);
-}
-
-void set_socket_keepalive(WorkerSocket& socket, bool on) {
-    if (!on) return;
-    boost::system::error_code ignored;
-    socket.set_option(boost::asio::socket_base::keep_alive(true), ignored);
-}
-
-boost::system::error_code bind_local(WorkerSocket& socket, const ir::Endpoint& local) {
-    boost::system::error_code ec;
-    if (local.port == 0) {
-        const int on = 1;
-        ::setsockopt(socket.native_handle(), IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &on, sizeof on);  // best effort, as nginx
-    }
-    socket.bind(tcp::endpoint(asio::ip::make_address(local.ip), local.port), ec);
-    return ec;
-}
-
 // --- keepalive ------------------------------------------------------------------------------
 
 struct IdleConnections::Entry {
@@ -448,8 +419,18 @@ std::shared_ptr<UpstreamState> upstream_state(const std::vector<ir::UpstreamGrou
     return slot;
 }
 
-// The balancer's key: the client address for ip_hash (three octets of IPv4), the
-// evaluated `hash` key.
+std::optional<HostPort> split_host_port(std::string_view text) {
+    HostPort split{text};
+    const auto colon = text.rfind(':');
+    if (colon == std::string_view::npos || text.find(']', colon) != std::string_view::npos) return split;
+    const std::string_view digits = text.substr(colon + 1);
+    int port = 0;
+    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
+    if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size() || port < 1 || port > 65535)
+        return std::nullopt;
+    return HostPort{text.substr(0, colon), static_cast<std::uint16_t>(port), false};
+}
+
 const ir::UpstreamGroup* runtime_upstream(const std::vector<ir::UpstreamGroup>& groups, std::string_view host,
                                           std::uint16_t port, bool no_port, std::string_view name,
                                           std::optional<ir::UpstreamGroup>& literal) {

@@ -129,20 +129,6 @@ private:
     bool hash_started_ = false;
 };
 
-// proxy_bind's address for one request or session (ngx_http_upstream_set_local,
-// ngx_stream_proxy_set_local): the static one, or the value evaluated into `name`; nullopt
-// binds none: an empty value, or (with `name` set) one that is no address, which the
-// caller logs as nginx does.
-std::optional<ir::Endpoint> bind_address(const ir::ProxyBind& bind, const RequestContext& vars, std::string& name);
-
-// ngx_event_connect_peer's bind: no port given leaves the choice of one to connect()
-// (IP_BIND_ADDRESS_NO_PORT), so many connections can share the address.
-boost::system::error_code bind_local(WorkerSocket& socket, const ir::Endpoint& local);
-
-// proxy_socket_keepalive on: SO_KEEPALIVE on the opened socket before its connect(), as
-// ngx_event_connect_peer sets it (a TCP socket does not refuse it).
-void set_socket_keepalive(WorkerSocket& socket, bool on);
-
 // keepalive N: idle connections of one group in one worker, most recent first. An idle
 // connection that turns readable (the upstream closed it or sent junk) or outlives
 // keepalive_timeout is closed, as nginx's ngx_http_upstream_keepalive_close_handler.
@@ -189,6 +175,16 @@ private:
 // http or the stream list).
 std::shared_ptr<UpstreamState> upstream_state(const std::vector<ir::UpstreamGroup>& groups, std::size_t group_index,
                                               TimerTree& timers);
+
+// "host[:port]" of proxy_pass with variables, split as ngx_parse_inet_url does: the port
+// follows the last ':' outside an IPv6 address's brackets and is a number from 1 to 65535;
+// nullopt when it is not ("invalid port").
+struct HostPort {
+    std::string_view host;
+    std::uint16_t port = 0;
+    bool no_port = true;
+};
+std::optional<HostPort> split_host_port(std::string_view text);
 
 // proxy_pass with variables (http and stream): the evaluated host names an upstream {}
 // group (when no port is given) or an implicit group of the same host and port; else an

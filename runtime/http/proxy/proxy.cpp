@@ -8,13 +8,10 @@
 #include "runtime/http/proxy/proxy_response.hpp"
 #include "runtime/upstream/resolver.hpp"
 #include "runtime/core/text.hpp"
-#include "runtime/tls/tls.hpp"
 #include "runtime/io/transport_stream.hpp"
-#include "runtime/io/unix_socket.hpp"
+#include "runtime/upstream/connector.hpp"
 #include "runtime/upstream/upstream.hpp"
 #include "runtime/http/proxy/upstream_response.hpp"
-
-#include "parser/ir/tls_files.hpp"
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -135,100 +132,107 @@ Task<void> client_closes(TransportStream& client) {
     co_await never.async_wait(use_tuple);
 }
 
+namespace {
+
+// Where the request goes: proxy_pass's group, or with variables the evaluated URL's (a
+// name resolved first, as ngx_http_upstream_resolve_handler). Without a state the request
+// ends as `result` says: an error status, or the client gone.
+struct ProxyTarget {
+    std::shared_ptr<UpstreamState> state;
+    std::string uri;
+    bool https = false;
+    std::size_t lowercase_host = 0;  // a resolved name's length at the start of $proxy_host
+};
+
+// `literal`: the request's own group (an address, or a name's addresses), which the state balances over.
+Task<ProxyTarget> proxy_target(TransportStream& client, const ir::Location& loc, RequestContext& ctx, const ActiveConfig& cfg,
+                               std::optional<ir::UpstreamGroup>& literal, ProxyResult& result) {
+    const ir::ProxySettings& p = *loc.proxy;
+    const ir::HttpConfig& http_cfg = *cfg.ir->http;
+    TimerTree& timers = client.timed().timers();
+    if (!p.pass_has_variables) {
+        ctx.proxy_host = p.proxy_host;
+        ctx.proxy_port = p.proxy_port;
+        co_return ProxyTarget{upstream_state(http_cfg.upstreams, static_cast<std::size_t>(p.upstream_index), timers),
+                              upstream_uri(p, loc, ctx.request), p.scheme == "https"};
+    }
+    auto target = resolve_variable_pass(p, ctx, http_cfg, cfg);
+    ProxyTarget out{nullptr, {}, target.https};
+    if (!target.group && !target.resolve.empty()) {
+        // ngx_http_upstream_resolve_handler: the name's addresses become this request's
+        // round-robin peers (weight 1, max_fails 1, fail_timeout 10s), named by the host.
+        // nginx lowercases the name where it lies, in the evaluated URL: $proxy_host
+        // (and the TLS name) read it so after the request to send was made with it.
+        out.lowercase_host = target.resolve.size();
+        Resolver& resolver = worker_resolver(*cfg.ir, p.resolver, client.get_executor(), timers, cfg.error_log);
+        using namespace asio::experimental::awaitable_operators;
+        // proxy_ignore_client_abort: nginx installs no check of the client at all.
+        std::variant<ResolveResult, std::monostate> outcome;
+        if (p.ignore_client_abort)
+            outcome = co_await resolver.async_resolve(target.resolve, p.resolver_timeout, asio::use_awaitable_t<WorkerExecutor>{});
+        else
+            outcome = co_await (resolver.async_resolve(target.resolve, p.resolver_timeout, asio::use_awaitable_t<WorkerExecutor>{}) ||
+                                client_closes(client));
+        if (outcome.index() == 1) {  // ngx_http_upstream_check_broken_connection, no upstream yet
+            cfg.log_for(ctx).write(LogLevel::info, "epoll_wait() reported that client prematurely closed connection" + describe(ctx),
+                                   ctx.connection.id);
+            lower_prefix(ctx.proxy_host, out.lowercase_host);
+            result.client_closed = true;
+            co_return out;
+        }
+        const ResolveResult resolved = std::get<0>(std::move(outcome));
+        if (resolved.state) {
+            lower_prefix(ctx.proxy_host, out.lowercase_host);
+            log_error(cfg, ctx,
+                      resolver_name(target.resolve) + " could not be resolved (" + std::to_string(resolved.state) + ": " +
+                          resolver_strerror(resolved.state) + ")",
+                      "");
+            result.error_status = 502;
+            co_return out;
+        }
+        target.literal = resolved_group(target.resolve, target.port, resolved.addrs);
+        target.group = &*target.literal;
+    }
+    if (!target.group) {
+        result.error_status = target.error;
+        co_return out;
+    }
+    literal = std::move(target.literal);  // target.group pointed into it: not read again then
+    out.state = literal ? std::make_shared<UpstreamState>(*literal, timers)
+                        : upstream_state(http_cfg.upstreams, static_cast<std::size_t>(target.group - http_cfg.upstreams.data()), timers);
+    out.uri = target.uri.empty() ? upstream_uri(p, loc, ctx.request) : target.uri;
+    co_return out;
+}
+
+}  // namespace
+
 Task<ProxyResult> proxy_http(TransportStream& client, beast::flat_buffer& client_buffer, const ir::Location& loc, RequestContext& ctx,
                              const ActiveConfig& cfg, bool client_keep_alive, StreamedBody* streamed) {
     using clock = std::chrono::steady_clock;
     ProxyResult result;
     const ir::ProxySettings& p = *loc.proxy;
-    const ir::HttpConfig& http_cfg = *cfg.ir->http;
-    std::shared_ptr<UpstreamState> state;
-    std::optional<ir::UpstreamGroup> literal;  // proxy_pass with variables to an address
-    std::string uri;
-    bool https = p.scheme == "https";
-    std::size_t lowercase_host = 0;  // a resolved name's length at the start of $proxy_host
     ctx.proxying = true;
-    if (p.pass_has_variables) {
-        auto target = resolve_variable_pass(p, ctx, http_cfg, cfg);
-        if (!target.group && !target.resolve.empty()) {
-            // ngx_http_upstream_resolve_handler: the name's addresses become this request's
-            // round-robin peers (weight 1, max_fails 1, fail_timeout 10s), named by the host.
-            // nginx lowercases the name where it lies, in the evaluated URL: $proxy_host
-            // (and the TLS name) read it so after the request to send was made with it.
-            lowercase_host = target.resolve.size();
-            Resolver& resolver = worker_resolver(*cfg.ir, p.resolver, client.get_executor(), client.timed().timers(), cfg.error_log);
-            using namespace asio::experimental::awaitable_operators;
-            // proxy_ignore_client_abort: nginx installs no check of the client at all.
-            std::variant<ResolveResult, std::monostate> outcome;
-            if (p.ignore_client_abort)
-                outcome = co_await resolver.async_resolve(target.resolve, p.resolver_timeout, asio::use_awaitable_t<WorkerExecutor>{});
-            else
-                outcome = co_await (resolver.async_resolve(target.resolve, p.resolver_timeout,
-                                                           asio::use_awaitable_t<WorkerExecutor>{}) ||
-                                    client_closes(client));
-            if (outcome.index() == 1) {  // ngx_http_upstream_check_broken_connection, no upstream yet
-                cfg.log_for(ctx).write(LogLevel::info,
-                                       "epoll_wait() reported that client prematurely closed connection" + describe(ctx),
-                                       ctx.connection.id);
-                lower_prefix(ctx.proxy_host, lowercase_host);
-                result.client_closed = true;
-                co_return result;
-            }
-            const ResolveResult resolved = std::get<0>(std::move(outcome));
-            if (resolved.state) {
-                lower_prefix(ctx.proxy_host, lowercase_host);
-                log_error(cfg, ctx,
-                          resolver_name(target.resolve) + " could not be resolved (" + std::to_string(resolved.state) + ": " +
-                              resolver_strerror(resolved.state) + ")",
-                          "");
-                result.error_status = 502;
-                co_return result;
-            }
-            target.literal = resolved_group(target.resolve, target.port, resolved.addrs);
-            target.group = &*target.literal;
-        }
-        if (!target.group) {
-            result.error_status = target.error;
-            co_return result;
-        }
-        https = target.https;
-        const bool is_literal = target.literal.has_value();
-        literal = std::move(target.literal);
-        const ir::UpstreamGroup& g = is_literal ? *literal : *target.group;
-        state = literal ? std::make_shared<UpstreamState>(g, client.timed().timers())
-                        : upstream_state(http_cfg.upstreams, static_cast<std::size_t>(target.group - http_cfg.upstreams.data()),
-                                         client.timed().timers());
-        uri = target.uri.empty() ? upstream_uri(p, loc, ctx.request) : target.uri;
-    } else {
-        state = upstream_state(http_cfg.upstreams, static_cast<std::size_t>(p.upstream_index), client.timed().timers());
-        ctx.proxy_host = p.proxy_host;
-        ctx.proxy_port = p.proxy_port;
-        uri = upstream_uri(p, loc, ctx.request);
-    }
+    std::optional<ir::UpstreamGroup> literal;  // proxy_pass with variables to an address or a name
+    const ProxyTarget target = co_await proxy_target(client, loc, ctx, cfg, literal, result);
+    if (!target.state) co_return result;
+    const std::shared_ptr<UpstreamState>& state = target.state;
+    const std::string& uri = target.uri;
+    const bool https = target.https;
     const ir::UpstreamGroup& group = state->group;
     PeerSelection selection(state, balancer_key(group, ctx));
     selection.limit_tries(p.next_upstream_tries);
     const std::string request = build_request(p, uri, ctx);
-    lower_prefix(ctx.proxy_host, lowercase_host);
-    std::string local_name;  // proxy_bind, as ngx_http_upstream_set_local finds it once per request
-    const std::optional<ir::Endpoint> local = p.bind ? bind_address(*p.bind, ctx, local_name) : std::nullopt;
-    if (p.bind && !local && !local_name.empty()) log_error(cfg, ctx, "invalid local address \"" + local_name + "\"", "");
+    lower_prefix(ctx.proxy_host, target.lowercase_host);
+    // How every attempt connects: proxy_bind, as ngx_http_upstream_set_local finds it once
+    // per request, and TLS with the name from $proxy_host as lowercased above.
+    ConnectSettings connect{.local = local_address(p.bind, ctx), .timeout = p.connect_timeout, .socket_keepalive = p.socket_keepalive};
+    if (connect.local.invalid()) log_error(cfg, ctx, "invalid local address \"" + connect.local.name + "\"", "");
+    if (https) connect.tls = upstream_tls(p.ssl, ctx, ctx.proxy_host);
     const std::string& method = ctx.request.method;
     const bool non_idempotent = method == "POST" || method == "LOCK" || method == "PATCH";
     const auto started = clock::now();
     const std::string_view scheme = https ? "https://" : "http://";
     IdleConnections* const idle = state->idle.get();
-    // proxy_ssl_name (default: the proxied host), for the certificate check and SNI.
-    const std::string ssl_name = https ? upstream_ssl_name(p.ssl.name.empty() ? std::string() : expand(p.ssl.name_template, ctx),
-                                                           ctx.proxy_host)
-                                       : std::string();
-    const SSL_CTX* const tls_context = https ? p.ssl.context.get() : nullptr;
-    // proxy_ssl_certificate with variables (ngx_http_upstream_ssl_certificate): an empty
-    // certificate presents none.
-    std::string client_certificate, client_key;
-    if (https && p.ssl.certificate_value) {
-        client_certificate = expand(p.ssl.certificate_value->certificate, ctx);
-        if (!client_certificate.empty()) client_key = expand(p.ssl.certificate_value->key, ctx);
-    }
 
     for (;;) {
         Peer* peer = selection.next();
@@ -281,26 +285,28 @@ Task<ProxyResult> proxy_http(TransportStream& client, beast::flat_buffer& client
             // true: try the next; never once a streamed body began to go
             return selection.tries() > 0 && (p.next_upstream & type) == type && !timed_out && !(request_sent && streamed);
         };
+        // nginx logs a timeout from ngx_http_upstream_next, after the balancer's warning;
+        // other errors as they happen.
+        auto log_failure = [&](LogLevel level, const std::string& error) {
+            cfg.log_for(ctx).write(level, error + " while " + std::string(phase) + describe(ctx, peer_url), ctx.connection.id);
+        };
+        auto failed_with = [&](const std::string& error, bool timeout, LogLevel level) {
+            if (!timeout) log_failure(level, error);
+            const bool retry = next(timeout ? ir::kNextTimeout : ir::kNextError, timeout ? 504 : 502);
+            if (timeout) log_failure(level, error);
+            return retry;
+        };
         auto failed = [&](const boost::system::error_code& ec, std::string_view what) {
             const bool timeout = ec == beast::error::timeout;
-            std::string msg;
-            if (timeout)
-                msg = "upstream timed out (110: Connection timed out) while " + std::string(phase);
-            else if (ec == asio::error::eof)
-                msg = "upstream prematurely closed connection while " + std::string(phase);
-            else
-                msg = std::string(what) + " failed (" + std::to_string(ec.value()) + ": " + ec.message() + ") while " +
-                      std::string(phase);
-            // nginx logs a timeout from ngx_http_upstream_next, after the balancer's warning;
-            // other errors as they happen.
-            if (!timeout) log_error(cfg, ctx, msg, peer_url);
-            const bool retry = next(timeout ? ir::kNextTimeout : ir::kNextError, timeout ? 504 : 502);
-            if (timeout) log_error(cfg, ctx, msg, peer_url);
-            return retry;
+            return failed_with(timeout                       ? std::string("upstream timed out (110: Connection timed out)")
+                               : ec == asio::error::eof ? std::string("upstream prematurely closed connection")
+                                                         : std::string(what) + " failed (" + std::to_string(ec.value()) + ": " +
+                                                               ec.message() + ")",
+                               timeout, LogLevel::error);
         };
 
         // What a kept connection must have been made with to serve this attempt.
-        IdleConnections::Key key{endpoint, tls_context, ssl_name, client_certificate};
+        IdleConnections::Key key{endpoint, https ? p.ssl.context.get() : nullptr, connect.tls.name, connect.tls.certificate};
         std::unique_ptr<TransportStream> upstream;
         int connection_requests = 0;
         auto connection_opened = std::chrono::steady_clock::now();
@@ -331,88 +337,23 @@ Task<ProxyResult> proxy_http(TransportStream& client, beast::flat_buffer& client
             return true;
         };
         if (!cached) {
-            upstream->expires_after(p.connect_timeout);
-            boost::system::error_code cec;
-            if (endpoint.unix_socket) {
-                // ngx_event_connect_peer: a unix connect() fails at once, logged there.
-                cec = connect_unix(upstream->socket(), endpoint.ip);
-                if (cec)
-                    cfg.log_for(ctx).write(connect_failure_is_critical(cec.value()) ? LogLevel::crit : LogLevel::error,
-                                           ssl_call_error("connect() to " + endpoint.text(), cec) +
-                                               " while connecting to upstream" + describe(ctx, peer_url),
-                                           ctx.connection.id);
-            } else {
-                const tcp::endpoint ep(asio::ip::make_address(endpoint.ip), endpoint.port);
-                if (local || p.socket_keepalive) {
-                    boost::system::error_code bec;
-                    upstream->socket().open(ep.protocol(), bec);
-                    if (!bec) set_socket_keepalive(upstream->socket(), p.socket_keepalive);
-                    if (!bec && local) bec = bind_local(upstream->socket(), *local);
-                    if (bec) {  // nginx answers 500 and tries no other server
-                        cfg.log_for(ctx).write(LogLevel::crit,
-                                               ssl_call_error("bind(" + local_name + ")", bec) + " while connecting to upstream" +
-                                                   describe(ctx, peer_url),
-                                               ctx.connection.id);
-                        selection.finish(false, [] {});
-                        result.error_status = 500;
-                        co_return result;
-                    }
+            const ConnectResult connected = co_await connect_peer(*upstream, *peer, connect);
+            if (!connected.connected()) {
+                phase = connected.action();
+                if (connected.ec && client_left()) co_return result;
+                if (connected.failed != ConnectStep::bind) {
+                    append(ctx.upstream_connect_time, "-");
+                    append(ctx.upstream_header_time, "-");
                 }
-                std::tie(cec) = co_await upstream->timed().async_connect(ep, use_tuple);
-                if (!cec) upstream->socket().set_option(tcp::no_delay(true), cec);
-            }
-            if (cec && client_left()) co_return result;
-            if (cec) {
-                append(ctx.upstream_connect_time, "-");
-                append(ctx.upstream_header_time, "-");
-                if (endpoint.unix_socket) {
-                    if (next(ir::kNextError, 502)) continue;
+                if (connected.failed == ConnectStep::bind || connected.failed == ConnectStep::certificate) {
+                    // nginx answers 500 and tries no other server
+                    log_failure(connected.level, connected.error);
+                    selection.finish(false, [] {});
+                    result.error_status = 500;
                     co_return result;
                 }
-                if (failed(cec, "connect()")) continue;
+                if (failed_with(connected.error, connected.timed_out(), connected.level)) continue;
                 co_return result;
-            }
-            if (https) {
-                // ngx_http_upstream_ssl_init_connection and _handshake: bounded by
-                // proxy_connect_timeout; a certificate that fails the checks closes the
-                // connection before any request byte is sent.
-                phase = "SSL handshaking to upstream";
-                SSL* ssl = new_upstream_ssl(p.ssl, ssl_name, peer->tls_session);
-                if (!ssl) {
-                    append(ctx.upstream_connect_time, "-");
-                    append(ctx.upstream_header_time, "-");
-                    log_error(cfg, ctx, "SSL_new() failed while SSL handshaking to upstream", peer_url);
-                    if (next(ir::kNextError, 502)) continue;
-                    co_return result;
-                }
-                upstream->start_tls(ssl);
-                if (!client_certificate.empty()) {
-                    // nginx answers 500 here, before its handshake, and tries no other server.
-                    const std::string error = ir::use_connection_certificate(ssl, client_certificate, client_key, p.ssl.passwords,
-                                                                             p.ssl.certificate_value->conf_prefix);
-                    if (!error.empty()) {
-                        append(ctx.upstream_connect_time, "-");
-                        append(ctx.upstream_header_time, "-");
-                        log_error(cfg, ctx, error + " while connecting to upstream", peer_url);
-                        selection.finish(false, [] {});
-                        result.error_status = 500;
-                        co_return result;
-                    }
-                }
-                auto [hsec] = co_await upstream->async_handshake(TransportStream::TlsRole::client, use_tuple);
-                std::string refused = hsec ? std::string() : verify_upstream(ssl, p.ssl, ssl_name);
-                if (hsec && client_left()) co_return result;
-                if (hsec || !refused.empty()) {
-                    append(ctx.upstream_connect_time, "-");
-                    append(ctx.upstream_header_time, "-");
-                    if (hsec == beast::error::timeout) {
-                        if (failed(hsec, "")) continue;
-                        co_return result;
-                    }
-                    log_error(cfg, ctx, (hsec ? ssl_call_error("SSL_do_handshake()", hsec) : refused) + " while SSL handshaking to upstream", peer_url);
-                    if (next(ir::kNextError, 502)) continue;
-                    co_return result;
-                }
             }
         }
         append(ctx.upstream_connect_time, seconds_since(attempt_start));

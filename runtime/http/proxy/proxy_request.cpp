@@ -8,7 +8,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <cstdlib>
 
 namespace ngxlite::runtime {
 
@@ -132,15 +131,15 @@ VariableTarget resolve_variable_pass(const ir::ProxySettings& p, RequestContext&
     const auto slash = rest.find('/');
     if (slash != std::string_view::npos) t.uri = std::string(rest.substr(slash));
     std::string_view hostport = rest.substr(0, slash);
-    std::string_view host = hostport;
-    std::uint16_t port = default_port;
-    bool no_port = true;
-    const auto colon = hostport.rfind(':');
-    if (colon != std::string_view::npos && hostport.find(']', colon) == std::string_view::npos) {
-        host = hostport.substr(0, colon);
-        port = static_cast<std::uint16_t>(std::atoi(std::string(hostport.substr(colon + 1)).c_str()));
-        no_port = false;
+    const std::optional<HostPort> split = split_host_port(hostport);
+    if (!split) {  // ngx_parse_url's error, with the URL after the scheme
+        cfg.log_for(ctx).write(LogLevel::error, "invalid port in upstream \"" + std::string(rest) + "\"" + describe(ctx),
+                               ctx.connection.id);
+        t.error = 500;
+        return t;
     }
+    const auto [host, given_port, no_port] = *split;
+    const std::uint16_t port = no_port ? default_port : given_port;
     ctx.proxy_host = std::string(no_port || port == default_port ? host : hostport);
     ctx.proxy_port = std::to_string(port);
     t.group = runtime_upstream(http.upstreams, host, port, no_port, hostport, t.literal);
