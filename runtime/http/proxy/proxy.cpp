@@ -206,281 +206,370 @@ Task<ProxyTarget> proxy_target(TransportStream& client, const ir::Location& loc,
 
 }  // namespace
 
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// One proxied request: what its attempts share.
+struct ProxyRun {
+    TransportStream& client;
+    beast::flat_buffer& client_buffer;
+    const ir::Location& loc;
+    RequestContext& ctx;
+    const ActiveConfig& cfg;
+    const bool client_keep_alive;
+    StreamedBody* const streamed;
+    const ir::ProxySettings& p = *loc.proxy;
+    ProxyResult result{};
+    std::optional<ir::UpstreamGroup> literal{};  // proxy_pass with variables to an address or a name
+    ProxyTarget target{};
+    std::optional<PeerSelection> selection{};
+    std::string request{};
+    ConnectSettings connect{};
+    bool non_idempotent = false;
+    Clock::time_point started = Clock::now();
+    std::string_view scheme{};
+
+    void log_warn(const std::string& what, const std::string& peer_url) const {
+        cfg.log_for(ctx).write(LogLevel::warn, what + describe(ctx, peer_url), ctx.connection.id);
+    }
+    bool next_upstream_timed_out() const {
+        return p.next_upstream_timeout.count() > 0 && Clock::now() - started >= p.next_upstream_timeout;
+    }
+};
+
+// What a step of an attempt says: go on, try the next server, or the exchange is over.
+enum class Step { go_on, retry, over };
+
+// nginx's status for an attempt that failed this way.
+int failure_status(std::uint32_t type) {
+    switch (type) {
+    case ir::kNextTimeout:
+    case ir::kNextHttp504: return 504;
+    case ir::kNextHttp500: return 500;
+    case ir::kNextHttp503: return 503;
+    case ir::kNextHttp403: return 403;
+    case ir::kNextHttp404: return 404;
+    case ir::kNextHttp429: return 429;
+    default: return 502;
+    }
+}
+
+// One attempt on one peer: its connection, its place in the $upstream_* lists (nginx's
+// u->state) and how it fails (ngx_http_upstream_next).
+struct Attempt {
+    Attempt(ProxyRun& r, Peer& p)
+        : run(r), peer(p),
+          // nginx's log handler puts a ':' between a unix socket's path and the URI.
+          peer_url(std::string(r.scheme) + p.endpoint->text() + (p.endpoint->unix_socket ? ":" : "") + r.target.uri),
+          counts{r.ctx},
+          key{*p.endpoint, r.target.https ? r.p.ssl.context.get() : nullptr, r.connect.tls.name, r.connect.tls.certificate} {
+        append(r.ctx.upstream_addr, p.endpoint->text());
+    }
+
+    // The attempt's bytes, in their lists however it ends.
+    struct Counts {
+        RequestContext& c;
+        std::uint64_t sent = 0, received = 0, length = 0;
+        ~Counts() {
+            append(c.upstream_bytes_sent, std::to_string(sent));
+            append(c.upstream_bytes_received, std::to_string(received));
+            append(c.upstream_response_length, std::to_string(length));
+        }
+    };
+
+    // Counts the failure, then says whether the next server is tried (else the answer is
+    // result.error_status).
+    bool next(std::uint32_t type, int status) {
+        RequestContext& ctx = run.ctx;
+        append(ctx.upstream_status, std::to_string(status));
+        append(ctx.upstream_response_time, seconds_since(start));
+        const bool counted = type != ir::kNextHttp403 && type != ir::kNextHttp404;
+        run.selection->finish(counted, [&] { run.log_warn("upstream server temporarily disabled while " + std::string(phase), peer_url); });
+        if (cached && type == ir::kNextError) run.selection->retry_cached();
+        if (request_sent && run.non_idempotent) type |= ir::kNextNonIdempotent;
+        run.result.error_status = failure_status(type);
+        // never once a streamed body began to go
+        return run.selection->tries() > 0 && (run.p.next_upstream & type) == type && !run.next_upstream_timed_out() &&
+               !(request_sent && run.streamed);
+    }
+    void log_failure(LogLevel level, const std::string& error) const {
+        run.cfg.log_for(run.ctx).write(level, error + " while " + std::string(phase) + describe(run.ctx, peer_url), run.ctx.connection.id);
+    }
+    // nginx logs a timeout from ngx_http_upstream_next, after the balancer's warning;
+    // other errors as they happen.
+    bool failed_with(const std::string& error, bool timeout, LogLevel level) {
+        if (!timeout) log_failure(level, error);
+        const bool retry = next(timeout ? ir::kNextTimeout : ir::kNextError, timeout ? 504 : 502);
+        if (timeout) log_failure(level, error);
+        return retry;
+    }
+    bool failed(const boost::system::error_code& ec, std::string_view what) {
+        const bool timeout = ec == beast::error::timeout;
+        return failed_with(timeout                  ? std::string("upstream timed out (110: Connection timed out)")
+                           : ec == asio::error::eof ? std::string("upstream prematurely closed connection")
+                                                    : std::string(what) + " failed (" + std::to_string(ec.value()) + ": " +
+                                                          ec.message() + ")",
+                           timeout, LogLevel::error);
+    }
+    // nginx's ngx_http_upstream_check_broken_connection: a client gone before the response
+    // header ends the exchange (499, the upstream closed).
+    bool client_left() {
+        if (!watch || !watch->client_closed()) return false;
+        RequestContext& ctx = run.ctx;
+        run.cfg.log_for(ctx).write(LogLevel::info,
+                                   "epoll_wait() reported that client prematurely closed connection, so upstream connection is "
+                                   "closed too while " + std::string(phase) + describe(ctx, peer_url),
+                                   ctx.connection.id);
+        append(ctx.upstream_status, "-");
+        append(ctx.upstream_header_time, "-");
+        append(ctx.upstream_response_time, seconds_since(start));
+        run.selection->finish(false, [] {});
+        run.result.client_closed = true;
+        return true;
+    }
+    // The step failed with `ec`: retry, or the exchange is over.
+    Step failed_step(const boost::system::error_code& ec, std::string_view what) {
+        if (client_left()) return Step::over;
+        append(run.ctx.upstream_header_time, "-");
+        return failed(ec, what) ? Step::retry : Step::over;
+    }
+    // The exchange ends here with the upstream's `status` ("-": none), the balancer told of
+    // no failure.
+    void end(std::string_view status) {
+        append(run.ctx.upstream_status, status);
+        append(run.ctx.upstream_response_time, seconds_since(start));
+        run.selection->finish(false, [] {});
+    }
+    void watch_client() {
+        // Not with proxy_ignore_client_abort: the exchange goes on, its answer written to whatever is left.
+        if (!run.p.ignore_client_abort) watch.emplace(run.client.timed(), upstream->socket());
+    }
+
+    ProxyRun& run;
+    Peer& peer;
+    const std::string peer_url;
+    Counts counts;
+    const Clock::time_point start = Clock::now();
+    std::string_view phase = "connecting to upstream";
+    bool request_sent = false;
+    bool cached = false;  // a kept connection
+    IdleConnections::Key key;  // what a kept connection must have been made with
+    std::unique_ptr<TransportStream> upstream;
+    int connection_requests = 0;
+    Clock::time_point connection_opened = Clock::now();
+    std::optional<ClientWatch> watch;  // from connecting until the response header
+};
+
+// A kept connection to the peer, else a new one (proxy_bind, TLS).
+Task<Step> connect_attempt(Attempt& a) {
+    ProxyRun& run = a.run;
+    if (IdleConnections* idle = run.target.state->idle.get())
+        if (auto kept = idle->take(a.key)) {
+            a.upstream = std::move(kept->stream);
+            a.connection_requests = kept->requests;
+            a.connection_opened = kept->opened;
+            a.cached = true;
+        }
+    if (!a.cached) a.upstream = std::make_unique<TransportStream>(WorkerSocket(run.client.get_executor()), run.client.timed().timers());
+    a.watch_client();
+    if (!a.cached) {
+        const ConnectResult connected = co_await connect_peer(*a.upstream, a.peer, run.connect);
+        if (!connected.connected()) {
+            a.phase = connected.action();
+            if (connected.ec && a.client_left()) co_return Step::over;
+            if (connected.failed != ConnectStep::bind) {
+                append(run.ctx.upstream_connect_time, "-");
+                append(run.ctx.upstream_header_time, "-");
+            }
+            if (connected.failed == ConnectStep::bind || connected.failed == ConnectStep::certificate) {
+                // nginx answers 500 and tries no other server
+                a.log_failure(connected.level, connected.error);
+                run.selection->finish(false, [] {});
+                run.result.error_status = 500;
+                co_return Step::over;
+            }
+            co_return a.failed_with(connected.error, connected.timed_out(), connected.level) ? Step::retry : Step::over;
+        }
+    }
+    append(run.ctx.upstream_connect_time, seconds_since(a.start));
+    co_return Step::go_on;
+}
+
+// The request head (with a buffered body), then a streamed body as it comes.
+Task<Step> send_request(Attempt& a) {
+    ProxyRun& run = a.run;
+    a.phase = "sending request to upstream";
+    a.upstream->expires_after(run.p.send_timeout);
+    auto [wec, wn] = co_await asio::async_write(*a.upstream, asio::buffer(run.request), use_tuple);
+    if (wec) co_return a.failed_step(wec, "writev()");
+    a.request_sent = true;
+    a.counts.sent = wn;
+    if (!run.streamed) co_return Step::go_on;
+    a.watch.reset();  // the body's reads see a client that goes
+    const StreamedSend sent =
+        co_await send_streamed_body(*a.upstream, *run.streamed, *run.ctx.request.body_streamed < 0, run.p.send_timeout);
+    if (sent.write_error) {
+        append(run.ctx.upstream_header_time, "-");
+        a.failed(sent.write_error, "writev()");
+        co_return Step::over;
+    }
+    if (sent.body != BodyEnd::read) {  // nginx's upstream finalized with the body's status
+        append(run.ctx.upstream_header_time, "-");
+        a.end("-");
+        run.result.body_end = sent.body;
+        run.result.error_status = sent.body == BodyEnd::too_large ? 413 : 400;
+        co_return Step::over;
+    }
+    a.watch_client();
+    co_return Step::go_on;
+}
+
+// The upstream's response header, and what it decides: the next server for a status
+// proxy_next_upstream names, error_page for one proxy_intercept_errors takes,
+// X-Accel-Redirect. go_on: the answer goes to the client.
+Task<Step> read_response_head(Attempt& a, BodyBuffer& buffer, UpstreamHead& head, HeadRead& read) {
+    ProxyRun& run = a.run;
+    const ir::ProxySettings& p = run.p;
+    RequestContext& ctx = run.ctx;
+    a.phase = "reading response header from upstream";
+    read = co_await read_head(*a.upstream, buffer, head, p.read_timeout);
+    a.counts.received = read.received;
+    a.counts.length = read.received - std::min(read.received, head.size());
+    if (a.client_left()) co_return Step::over;
+    a.watch.reset();
+    ctx.upstream_headers = upstream_header_block(head);  // what came, even of a refused head
+    if (read.error) co_return a.failed_step(read.error, "recv()");
+    if (read.step == UpstreamHead::Step::invalid || read.step == UpstreamHead::Step::too_big) {
+        append(ctx.upstream_header_time, "-");
+        const std::string what = read.step == UpstreamHead::Step::invalid ? head.error() : "upstream sent too big header";
+        log_error(run.cfg, ctx, what + " while " + std::string(a.phase), a.peer_url);
+        co_return a.next(ir::kNextInvalidHeader, 502) ? Step::retry : Step::over;
+    }
+    if (read.step == UpstreamHead::Step::http09)  // nginx goes on with it as a 200's body
+        log_error(run.cfg, ctx, "upstream sent no valid HTTP/1.0 header while " + std::string(a.phase), a.peer_url);
+    append(ctx.upstream_header_time, seconds_since(a.start));
+    if (p.accel_limit_rate)  // taken as the header is, whatever follows
+        if (const auto rate = accel_limit_rate(head)) ctx.limit_rate = rate;
+    const int status = read.step == UpstreamHead::Step::http09 ? 200 : head.status();
+    if (const std::uint32_t mask = next_upstream_mask(status); mask && run.selection->tries() > 1 && !run.streamed) {
+        const std::uint32_t need = a.request_sent && run.non_idempotent ? mask | ir::kNextNonIdempotent : mask;
+        if ((p.next_upstream & need) == need && !run.next_upstream_timed_out() && a.next(mask, status)) co_return Step::retry;
+    }
+    const auto& pages = run.loc.error_pages;
+    if (p.intercept_errors && status >= 300 &&
+        std::any_of(pages.begin(), pages.end(), [&](const ir::ErrorPage& e) { return e.status == status; })) {
+        a.end(std::to_string(status));  // proxy_intercept_errors: the location's error_page answers instead
+        run.result.error_status = status;
+        co_return Step::over;
+    }
+    run.result.error_status = 0;
+    if (const auto target = p.accel_redirect ? head.find("X-Accel-Redirect") : std::nullopt) {
+        a.end(std::to_string(status));  // the upstream is done with; the caller redirects
+        run.result.accel = accel_redirect(*target, head, a.peer_url);
+        co_return Step::over;
+    }
+    append(ctx.upstream_status, std::to_string(status));
+    // Reached through error_page: its status answers, with nginx's text for it.
+    ctx.status = ctx.status_override ? ctx.status_override : status;
+    co_return Step::go_on;
+}
+
+// Switching protocols (WebSocket): nginx's header for it, then bytes both ways until
+// either side closes; the upstream's first ones may have come with its head.
+Task<void> upgrade(Attempt& a, const BodyBuffer& buffer, const UpstreamHead& head, const HeadRead& read) {
+    ProxyRun& run = a.run;
+    run.selection->finish(false, [] {});
+    append(run.ctx.upstream_response_time, seconds_since(a.start));
+    Relay relay{run.client, *a.upstream, run.p.send_timeout, run.p.read_timeout, run.result.sent};
+    if (!co_await send_head_and_body(relay, upgrade_response_head(head, run.loc), buffer.data() + head.size(),
+                                     read.received - head.size(), false))
+        co_return;
+    if (run.client_buffer.size() > 0) {
+        auto [ec, n] = co_await asio::async_write(*a.upstream, run.client_buffer.data(), use_tuple);
+        run.client_buffer.consume(n);
+        if (ec) co_return;
+    }
+    co_await tunnel(run.client, *a.upstream, run.p.read_timeout, run.result.sent);
+}
+
+// The answer relayed to the client; the connection kept for another request when it can be.
+Task<void> relay_answer(Attempt& a, BodyBuffer& buffer, UpstreamHead& head, const HeadRead& read) {
+    ProxyRun& run = a.run;
+    // finish() runs once, however the exchange ends: success for the balancer.
+    struct Done {
+        PeerSelection& s;
+        ~Done() { s.finish(false, [] {}); }
+    } done{*run.selection};
+    struct Timing {
+        RequestContext& c;
+        Clock::time_point t;
+        ~Timing() {
+            c.upstream_responding = false;
+            c.upstream_length_now.reset();
+            append(c.upstream_response_time, seconds_since(t));
+        }
+    } timing{run.ctx, a.start};
+    run.ctx.upstream_responding = true;
+    const Exchange exchange{run.client, *a.upstream, run.loc, run.ctx, run.cfg, a.peer_url, run.result};
+    const bool reusable = co_await send_response(exchange, Answer{head, read, buffer.data(), buffer.size()}, run.client_keep_alive);
+    a.counts.received += run.result.body_received;
+    a.counts.length += run.result.body_received;
+    IdleConnections* idle = run.target.state->idle.get();
+    if (reusable && idle && a.connection_requests + 1 < run.target.state->group.keepalive_requests)
+        idle->put({std::move(a.upstream), a.connection_requests + 1, a.connection_opened}, std::move(a.key));
+}
+
+// One attempt, step by step.
+Task<Step> attempt(Attempt& a) {
+    Step step = co_await connect_attempt(a);
+    if (step == Step::go_on) step = co_await send_request(a);
+    if (step != Step::go_on) co_return step;
+    BodyBuffer buffer(static_cast<std::size_t>(a.run.p.buffer_size));
+    HeaderArena<1024> fields_memory;
+    UpstreamHead head(static_cast<std::size_t>(a.run.p.buffer_size), fields_memory.allocator());
+    HeadRead read;
+    step = co_await read_response_head(a, buffer, head, read);
+    if (step != Step::go_on) co_return step;
+    if (head.status() == 101 && read.step != UpstreamHead::Step::http09 && a.run.ctx.request.header("Upgrade"))
+        co_await upgrade(a, buffer, head, read);
+    else
+        co_await relay_answer(a, buffer, head, read);
+    co_return Step::over;
+}
+
+}  // namespace
+
 Task<ProxyResult> proxy_http(TransportStream& client, beast::flat_buffer& client_buffer, const ir::Location& loc, RequestContext& ctx,
                              const ActiveConfig& cfg, bool client_keep_alive, StreamedBody* streamed) {
-    using clock = std::chrono::steady_clock;
-    ProxyResult result;
-    const ir::ProxySettings& p = *loc.proxy;
+    ProxyRun run{client, client_buffer, loc, ctx, cfg, client_keep_alive, streamed};
     ctx.proxying = true;
-    std::optional<ir::UpstreamGroup> literal;  // proxy_pass with variables to an address or a name
-    const ProxyTarget target = co_await proxy_target(client, loc, ctx, cfg, literal, result);
-    if (!target.state) co_return result;
-    const std::shared_ptr<UpstreamState>& state = target.state;
-    const std::string& uri = target.uri;
-    const bool https = target.https;
-    const ir::UpstreamGroup& group = state->group;
-    PeerSelection selection(state, balancer_key(group, ctx));
-    selection.limit_tries(p.next_upstream_tries);
-    const std::string request = build_request(p, uri, ctx);
-    lower_prefix(ctx.proxy_host, target.lowercase_host);
+    run.target = co_await proxy_target(client, loc, ctx, cfg, run.literal, run.result);
+    if (!run.target.state) co_return run.result;
+    const ir::UpstreamGroup& group = run.target.state->group;
+    run.selection.emplace(run.target.state, balancer_key(group, ctx));
+    run.selection->limit_tries(run.p.next_upstream_tries);
+    run.request = build_request(run.p, run.target.uri, ctx);
+    lower_prefix(ctx.proxy_host, run.target.lowercase_host);
     // How every attempt connects: proxy_bind, as ngx_http_upstream_set_local finds it once
     // per request, and TLS with the name from $proxy_host as lowercased above.
-    ConnectSettings connect{.local = local_address(p.bind, ctx), .timeout = p.connect_timeout, .socket_keepalive = p.socket_keepalive};
-    if (connect.local.invalid()) log_error(cfg, ctx, "invalid local address \"" + connect.local.name + "\"", "");
-    if (https) connect.tls = upstream_tls(p.ssl, ctx, ctx.proxy_host);
+    run.connect = {.local = local_address(run.p.bind, ctx), .timeout = run.p.connect_timeout, .socket_keepalive = run.p.socket_keepalive};
+    if (run.connect.local.invalid()) log_error(cfg, ctx, "invalid local address \"" + run.connect.local.name + "\"", "");
+    if (run.target.https) run.connect.tls = upstream_tls(run.p.ssl, ctx, ctx.proxy_host);
     const std::string& method = ctx.request.method;
-    const bool non_idempotent = method == "POST" || method == "LOCK" || method == "PATCH";
-    const auto started = clock::now();
-    const std::string_view scheme = https ? "https://" : "http://";
-    IdleConnections* const idle = state->idle.get();
-
+    run.non_idempotent = method == "POST" || method == "LOCK" || method == "PATCH";
+    run.scheme = run.target.https ? "https://" : "http://";
     for (;;) {
-        Peer* peer = selection.next();
+        Peer* peer = run.selection->next();
         if (!peer) {
-            log_error(cfg, ctx, "no live upstreams while connecting to upstream", std::string(scheme) + group.name + uri);
+            log_error(cfg, ctx, "no live upstreams while connecting to upstream", std::string(run.scheme) + group.name + run.target.uri);
             append(ctx.upstream_addr, group.name);
             append(ctx.upstream_status, "502");
-            result.error_status = 502;
-            co_return result;
+            run.result.error_status = 502;
+            co_return run.result;
         }
-        const ir::Endpoint& endpoint = *peer->endpoint;
-        // nginx's log handler puts a ':' between a unix socket's path and the URI.
-        const std::string peer_url = std::string(scheme) + endpoint.text() + (endpoint.unix_socket ? ":" : "") + uri;
-        append(ctx.upstream_addr, endpoint.text());
-        // The attempt's bytes, in their lists however it ends (nginx's u->state).
-        struct Counts {
-            RequestContext& c;
-            std::uint64_t sent = 0, received = 0, length = 0;
-            ~Counts() {
-                append(c.upstream_bytes_sent, std::to_string(sent));
-                append(c.upstream_bytes_received, std::to_string(received));
-                append(c.upstream_response_length, std::to_string(length));
-            }
-        } counts{ctx};
-        const auto attempt_start = clock::now();
-        std::string_view phase = "connecting to upstream";
-        bool request_sent = false;
-
-        // nginx's ngx_http_upstream_next: count the failure, then retry or answer `status`.
-        bool cached = false;
-        auto next = [&](std::uint32_t type, int status) {
-            append(ctx.upstream_status, std::to_string(status));
-            append(ctx.upstream_response_time, seconds_since(attempt_start));
-            const bool counts = type != ir::kNextHttp403 && type != ir::kNextHttp404;
-            selection.finish(counts, [&] {
-                cfg.log_for(ctx).write(LogLevel::warn,
-                                    "upstream server temporarily disabled while " + std::string(phase) + describe(ctx, peer_url),
-                                    ctx.connection.id);
-            });
-            if (cached && type == ir::kNextError) selection.retry_cached();
-            if (request_sent && non_idempotent) type |= ir::kNextNonIdempotent;
-            const bool timed_out = p.next_upstream_timeout.count() > 0 && clock::now() - started >= p.next_upstream_timeout;
-            result.error_status = type == ir::kNextTimeout || type == ir::kNextHttp504 ? 504
-                                  : type == ir::kNextHttp500                            ? 500
-                                  : type == ir::kNextHttp503                            ? 503
-                                  : type == ir::kNextHttp403                            ? 403
-                                  : type == ir::kNextHttp404                            ? 404
-                                  : type == ir::kNextHttp429                            ? 429
-                                                                                        : 502;
-            // true: try the next; never once a streamed body began to go
-            return selection.tries() > 0 && (p.next_upstream & type) == type && !timed_out && !(request_sent && streamed);
-        };
-        // nginx logs a timeout from ngx_http_upstream_next, after the balancer's warning;
-        // other errors as they happen.
-        auto log_failure = [&](LogLevel level, const std::string& error) {
-            cfg.log_for(ctx).write(level, error + " while " + std::string(phase) + describe(ctx, peer_url), ctx.connection.id);
-        };
-        auto failed_with = [&](const std::string& error, bool timeout, LogLevel level) {
-            if (!timeout) log_failure(level, error);
-            const bool retry = next(timeout ? ir::kNextTimeout : ir::kNextError, timeout ? 504 : 502);
-            if (timeout) log_failure(level, error);
-            return retry;
-        };
-        auto failed = [&](const boost::system::error_code& ec, std::string_view what) {
-            const bool timeout = ec == beast::error::timeout;
-            return failed_with(timeout                       ? std::string("upstream timed out (110: Connection timed out)")
-                               : ec == asio::error::eof ? std::string("upstream prematurely closed connection")
-                                                         : std::string(what) + " failed (" + std::to_string(ec.value()) + ": " +
-                                                               ec.message() + ")",
-                               timeout, LogLevel::error);
-        };
-
-        // What a kept connection must have been made with to serve this attempt.
-        IdleConnections::Key key{endpoint, https ? p.ssl.context.get() : nullptr, connect.tls.name, connect.tls.certificate};
-        std::unique_ptr<TransportStream> upstream;
-        int connection_requests = 0;
-        auto connection_opened = std::chrono::steady_clock::now();
-        if (idle)
-            if (auto kept = idle->take(key)) {
-                upstream = std::move(kept->stream);
-                connection_requests = kept->requests;
-                connection_opened = kept->opened;
-                cached = true;
-            }
-        if (!cached) upstream = std::make_unique<TransportStream>(WorkerSocket(client.get_executor()), client.timed().timers());
-        // From here until the response header, a client that goes away ends the exchange
-        // (nginx's ngx_http_upstream_check_broken_connection: 499, the upstream closed).
-        // Not with proxy_ignore_client_abort: the exchange goes on, its answer written to whatever is left.
-        std::optional<ClientWatch> watch;
-        if (!p.ignore_client_abort) watch.emplace(client.timed(), upstream->socket());
-        auto client_left = [&] {
-            if (!watch || !watch->client_closed()) return false;
-            cfg.log_for(ctx).write(LogLevel::info,
-                                "epoll_wait() reported that client prematurely closed connection, so upstream connection is "
-                                "closed too while " + std::string(phase) + describe(ctx, peer_url),
-                                ctx.connection.id);
-            append(ctx.upstream_status, "-");
-            append(ctx.upstream_header_time, "-");
-            append(ctx.upstream_response_time, seconds_since(attempt_start));
-            selection.finish(false, [] {});
-            result.client_closed = true;
-            return true;
-        };
-        if (!cached) {
-            const ConnectResult connected = co_await connect_peer(*upstream, *peer, connect);
-            if (!connected.connected()) {
-                phase = connected.action();
-                if (connected.ec && client_left()) co_return result;
-                if (connected.failed != ConnectStep::bind) {
-                    append(ctx.upstream_connect_time, "-");
-                    append(ctx.upstream_header_time, "-");
-                }
-                if (connected.failed == ConnectStep::bind || connected.failed == ConnectStep::certificate) {
-                    // nginx answers 500 and tries no other server
-                    log_failure(connected.level, connected.error);
-                    selection.finish(false, [] {});
-                    result.error_status = 500;
-                    co_return result;
-                }
-                if (failed_with(connected.error, connected.timed_out(), connected.level)) continue;
-                co_return result;
-            }
-        }
-        append(ctx.upstream_connect_time, seconds_since(attempt_start));
-
-        phase = "sending request to upstream";
-        upstream->expires_after(p.send_timeout);
-        auto [wec, wn] = co_await asio::async_write(*upstream, asio::buffer(request), use_tuple);
-        if (wec && client_left()) co_return result;
-        if (wec) {
-            append(ctx.upstream_header_time, "-");
-            if (failed(wec, "writev()")) continue;
-            co_return result;
-        }
-        request_sent = true;
-        counts.sent = wn;
-        if (streamed) {
-            watch.reset();  // the body's reads see a client that goes
-            const StreamedSend sent = co_await send_streamed_body(*upstream, *streamed, *ctx.request.body_streamed < 0, p.send_timeout);
-            if (sent.write_error) {
-                append(ctx.upstream_header_time, "-");
-                failed(sent.write_error, "writev()");
-                co_return result;
-            }
-            if (sent.body != BodyEnd::read) {  // nginx's upstream finalized with the body's status
-                append(ctx.upstream_status, "-");
-                append(ctx.upstream_header_time, "-");
-                append(ctx.upstream_response_time, seconds_since(attempt_start));
-                selection.finish(false, [] {});
-                result.body_end = sent.body;
-                result.error_status = sent.body == BodyEnd::too_large ? 413 : 400;
-                co_return result;
-            }
-            if (!p.ignore_client_abort) watch.emplace(client.timed(), upstream->socket());
-        }
-
-        phase = "reading response header from upstream";
-        BodyBuffer buffer(static_cast<std::size_t>(p.buffer_size));
-        HeaderArena<1024> fields_memory;
-        UpstreamHead head(static_cast<std::size_t>(p.buffer_size), fields_memory.allocator());
-        const HeadRead read = co_await read_head(*upstream, buffer, head, p.read_timeout);
-        counts.received = read.received;
-        counts.length = read.received - std::min(read.received, head.size());
-        if (client_left()) co_return result;
-        watch.reset();
-        ctx.upstream_headers = upstream_header_block(head);  // what came, even of a refused head
-        if (read.error) {
-            append(ctx.upstream_header_time, "-");
-            if (failed(read.error, "recv()")) continue;
-            co_return result;
-        }
-        if (read.step == UpstreamHead::Step::invalid || read.step == UpstreamHead::Step::too_big) {
-            append(ctx.upstream_header_time, "-");
-            const std::string what = read.step == UpstreamHead::Step::invalid ? head.error() : "upstream sent too big header";
-            log_error(cfg, ctx, what + " while " + std::string(phase), peer_url);
-            if (next(ir::kNextInvalidHeader, 502)) continue;
-            co_return result;
-        }
-        if (read.step == UpstreamHead::Step::http09)  // nginx goes on with it as a 200's body
-            log_error(cfg, ctx, "upstream sent no valid HTTP/1.0 header while " + std::string(phase), peer_url);
-        append(ctx.upstream_header_time, seconds_since(attempt_start));
-        if (p.accel_limit_rate)  // taken as the header is, whatever follows
-            if (const auto rate = accel_limit_rate(head)) ctx.limit_rate = rate;
-        const int status = read.step == UpstreamHead::Step::http09 ? 200 : head.status();
-        if (const std::uint32_t mask = next_upstream_mask(status); mask && selection.tries() > 1 && !streamed) {
-            const std::uint32_t need = request_sent && non_idempotent ? mask | ir::kNextNonIdempotent : mask;
-            const bool timed_out = p.next_upstream_timeout.count() > 0 && clock::now() - started >= p.next_upstream_timeout;
-            if ((p.next_upstream & need) == need && !timed_out && next(mask, status)) continue;
-        }
-        if (p.intercept_errors && status >= 300 &&
-            std::any_of(loc.error_pages.begin(), loc.error_pages.end(), [&](const ir::ErrorPage& e) { return e.status == status; })) {
-            // proxy_intercept_errors: the location's error_page answers instead.
-            append(ctx.upstream_status, std::to_string(status));
-            append(ctx.upstream_response_time, seconds_since(attempt_start));
-            selection.finish(false, [] {});
-            result.error_status = status;
-            co_return result;
-        }
-        result.error_status = 0;
-        append(ctx.upstream_status, std::to_string(status));
-        if (const auto target = p.accel_redirect ? head.find("X-Accel-Redirect") : std::nullopt) {
-            // The upstream is done with (its connection closed); the caller redirects.
-            append(ctx.upstream_response_time, seconds_since(attempt_start));
-            selection.finish(false, [] {});
-            result.accel = accel_redirect(*target, head, peer_url);
-            co_return result;
-        }
-        // Reached through error_page: its status answers, with nginx's text for it.
-        ctx.status = ctx.status_override ? ctx.status_override : status;
-        if (status == 101 && ctx.request.header("Upgrade")) {
-            // Switching protocols (WebSocket): nginx's header for it, then bytes both ways
-            // until either side closes; the upstream's first ones may have come with its head.
-            selection.finish(false, [] {});
-            append(ctx.upstream_response_time, seconds_since(attempt_start));
-            Relay relay{client, *upstream, p.send_timeout, p.read_timeout, result.sent};
-            if (!co_await send_head_and_body(relay, upgrade_response_head(head, loc), buffer.data() + head.size(),
-                                             read.received - head.size(), false))
-                co_return result;
-            if (client_buffer.size() > 0) {
-                auto [fec, fn] = co_await asio::async_write(*upstream, client_buffer.data(), use_tuple);
-                client_buffer.consume(fn);
-                if (fec) co_return result;
-            }
-            co_await tunnel(client, *upstream, p.read_timeout, result.sent);
-            co_return result;
-        }
-        // finish() runs once, however the exchange ends: success for the balancer.
-        struct Done {
-            PeerSelection& s;
-            ~Done() { s.finish(false, [] {}); }
-        } done{selection};
-        struct Timing {
-            RequestContext& c;
-            clock::time_point t;
-            ~Timing() {
-                c.upstream_responding = false;
-                c.upstream_length_now.reset();
-                append(c.upstream_response_time, seconds_since(t));
-            }
-        } timing{ctx, attempt_start};
-        ctx.upstream_responding = true;
-        const Exchange exchange{client, *upstream, loc, ctx, cfg, peer_url, result};
-        const bool reusable = co_await send_response(exchange, Answer{head, read, buffer.data(), buffer.size()}, client_keep_alive);
-        counts.received += result.body_received;
-        counts.length += result.body_received;
-        if (reusable && idle && connection_requests + 1 < group.keepalive_requests)
-            idle->put({std::move(upstream), connection_requests + 1, connection_opened}, std::move(key));
-        co_return result;
+        Attempt a(run, *peer);
+        if (co_await attempt(a) != Step::retry) co_return run.result;
     }
 }
 
