@@ -13,10 +13,6 @@
 
 namespace ngxlite::conf {
 
-namespace {
-std::string at(const SourceRef& w) { return std::string(" in ") + (w.file ? *w.file : "command line") + ":" + std::to_string(w.line); }
-}  // namespace
-
 void access_rule(Compiler&, Directive& d) {
     const std::string& v = d.args[1];
     if (v == "all" || v == "unix:") return;

@@ -19,8 +19,6 @@ namespace {
 
 VariableScope& vars(Compiler& c) { return c.stream().variables; }
 
-std::string at(const SourceRef& w) { return " in " + (w.file ? *w.file : std::string("command line")) + ":" + std::to_string(w.line); }
-
 void finish_stream(Compiler& c);
 
 void stream_block(Compiler& c, Directive& d) {
@@ -161,16 +159,8 @@ void finish_stream(Compiler& c) {
         server.half_close = s.value<bool>("proxy_half_close", false);
         server.socket_keepalive = s.value<bool>("proxy_socket_keepalive", false);
         server.proxy_protocol = s.value<bool>("proxy_protocol", false);
-        const auto complex_size = [&](DirectiveName name) {
-            ir::ComplexSize v;
-            if (const Directive* d = s.find(name)) {
-                if (has_variables(d->args[1])) v.value = compile_template(d->args[1], d->where);
-                else v.size = *parse_size(d->args[1]);  // checked by its setter
-            }
-            return v;
-        };
-        server.upload_rate = complex_size("proxy_upload_rate");
-        server.download_rate = complex_size("proxy_download_rate");
+        server.upload_rate = merge_complex_size(s, "proxy_upload_rate");
+        server.download_rate = merge_complex_size(s, "proxy_download_rate");
         server.bind = merge_proxy_bind(s);
         server.ssl_handshake_timeout = ir::Msec(s.value<std::int64_t>("ssl_handshake_timeout", 60000));
         server.next_upstream = s.value<bool>("proxy_next_upstream", true);

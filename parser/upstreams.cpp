@@ -9,12 +9,6 @@
 
 namespace ngxlite::conf {
 
-namespace {
-std::string at(const SourceRef& w) {
-    return " in " + (w.file ? *w.file : std::string("command line")) + ":" + std::to_string(w.line);
-}
-}  // namespace
-
 int find_upstream(const UpstreamList& ups, const ParsedUrl& u) {
     for (std::size_t i = 0; i < ups.size(); ++i)
         if (iequals(ups[i]->host, u.host) && (ups[i]->explicit_block || ups[i]->port == u.port)) return static_cast<int>(i);
