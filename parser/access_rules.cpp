@@ -4,7 +4,7 @@
 #include "parser/merge.hpp"
 #include "parser/setters.hpp"
 #include "parser/variables.hpp"
-#include "parser/url.hpp"
+#include "parser/ir/url.hpp"
 #include "parser/values.hpp"
 
 #include <arpa/inet.h>
@@ -59,7 +59,7 @@ void add_real_ip_from(const Directive& d, std::vector<ir::AccessRule>& out) {
         out.back().allow = true;
         return;
     }
-    const auto resolved = resolve_host(v, 0);
+    const auto resolved = ir::resolve_host(v, 0);
     if (resolved.empty()) fail("host not found in set_real_ip_from \"" + v + "\"" + at(d.where));
     for (const auto& e : resolved) {
         ir::AccessRule r;

@@ -7,7 +7,7 @@
 #include "parser/setters.hpp"
 #include "parser/tls_check.hpp"
 #include "parser/upstreams.hpp"
-#include "parser/url.hpp"
+#include "parser/ir/url.hpp"
 #include "parser/values.hpp"
 #include "parser/variables.hpp"
 
@@ -24,11 +24,11 @@ void merge_proxy_target(Compiler& c, const Directive& pass, ir::ProxySettings& p
     p.scheme = https ? "https" : "http";
     // Split as the setter's ngx_parse_url split it: the URI part starts at '/' or '?'.
     const std::string rest = p.pass.substr(https ? 8 : 7);
-    UrlOptions o;
+    ir::UrlOptions o;
     o.default_port = https ? 443 : 80;
     o.uri_part = true;
     o.no_resolve = true;
-    const ParsedUrl u = parse_url(rest, o);
+    const ir::ParsedUrl u = ir::parse_url(rest, o);
     p.uri = u.uri;
     p.upstream = rest.substr(0, rest.size() - u.uri.size());
     // The group this proxy_pass reaches, found as ngx_http_upstream_add found it.

@@ -5,7 +5,7 @@
 #include "parser/compiler.hpp"
 #include "parser/http_state.hpp"
 #include "parser/stream_state.hpp"
-#include "parser/url.hpp"
+#include "parser/ir/url.hpp"
 #include "parser/values.hpp"
 
 #include <algorithm>
@@ -146,7 +146,7 @@ Directive& enclosing_server(Compiler& c) { return *c.http().servers.back().serve
 void listen(Compiler& c, Directive& d) {
     auto& info = c.http().servers.back();
     info.has_listen = true;
-    UrlOptions o;
+    ir::UrlOptions o;
     o.listen = true;
     o.default_port = 80;
     // A port range ("addr:8000-8010", "8000-8010"), as Debian's nginx takes it: one
@@ -171,7 +171,7 @@ void listen(Compiler& c, Directive& d) {
             last_port = *last;
         }
     }
-    ParsedUrl u = parse_url(address, o);
+    ir::ParsedUrl u = ir::parse_url(address, o);
     if (!u.err.empty()) fail_at(d.where, u.err + " in \"" + d.args[1] + "\" of the \"listen\" directive");
     ir::Listen opt;
     opt.where = location_of(d.where);

@@ -7,7 +7,7 @@
 #include "parser/stream_state.hpp"
 #include "parser/tls_check.hpp"
 #include "parser/upstreams.hpp"
-#include "parser/url.hpp"
+#include "parser/ir/url.hpp"
 #include "parser/values.hpp"
 
 #include <algorithm>
@@ -34,9 +34,9 @@ void server_block(Compiler& c, Directive& d) {
 }
 
 void listen(Compiler& c, Directive& d) {
-    UrlOptions o;
+    ir::UrlOptions o;
     o.listen = true;
-    ParsedUrl u = parse_url(d.args[1], o);
+    ir::ParsedUrl u = ir::parse_url(d.args[1], o);
     if (!u.err.empty()) fail_at(d.where, u.err + " in \"" + d.args[1] + "\" of the \"listen\" directive");
     ir::Listen l;
     l.where = location_of(d.where);
@@ -92,9 +92,9 @@ void balancer(Compiler& c, Directive& d) {
 void proxy_pass(Compiler& c, Directive& d) {
     reject_duplicate(c, d);
     if (vars(c).compile(d.args[1], d.where)) return;
-    UrlOptions o;
+    ir::UrlOptions o;
     o.no_resolve = true;
-    ParsedUrl u = parse_url(d.args[1], o);
+    ir::ParsedUrl u = ir::parse_url(d.args[1], o);
     if (!u.err.empty()) fail_at(d.where, u.err + " in upstream \"" + d.args[1] + "\"");
     add_upstream(c.stream().upstreams, d, u, u.unix_socket ? u.addrs.at(0).text() : d.args[1], false);
 }
@@ -128,9 +128,9 @@ void finish_stream(Compiler& c) {
             if (server.pass_has_variables) server.pass_template = compile_template(server.proxy_pass, p->where);
             if (!server.pass_has_variables) {
                 // The group it reaches, found as ngx_stream_upstream_add found it.
-                UrlOptions o;
+                ir::UrlOptions o;
                 o.no_resolve = true;
-                const ParsedUrl u = parse_url(server.proxy_pass, o);
+                const ir::ParsedUrl u = ir::parse_url(server.proxy_pass, o);
                 server.upstream_index = find_upstream(st.upstreams, u);
                 if (server.upstream_index < 0)  // the setter registered one
                     fail("no upstream for \"" + server.proxy_pass + "\"" + at(p->where));
@@ -223,9 +223,9 @@ void mail_protocol(Compiler& c, Directive& d) {
 }
 
 void mail_listen(Compiler& c, Directive& d) {
-    UrlOptions o;
+    ir::UrlOptions o;
     o.listen = true;
-    ParsedUrl u = parse_url(d.args[1], o);
+    ir::ParsedUrl u = ir::parse_url(d.args[1], o);
     if (!u.err.empty()) fail_at(d.where, u.err + " in \"" + d.args[1] + "\" of the \"listen\" directive");
     if (u.unix_socket) return;
     ir::Listen l;

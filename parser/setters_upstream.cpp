@@ -6,7 +6,7 @@
 #include "parser/http_state.hpp"
 #include "parser/ir/address.hpp"
 #include "parser/upstreams.hpp"
-#include "parser/url.hpp"
+#include "parser/ir/url.hpp"
 #include "parser/values.hpp"
 
 namespace ngxlite::conf {
@@ -81,11 +81,11 @@ void proxy_pass(Compiler& c, Directive& d) {
     } else {
         fail_at(d.where, "invalid URL prefix");
     }
-    UrlOptions o;
+    ir::UrlOptions o;
     o.default_port = port;
     o.uri_part = true;
     o.no_resolve = true;
-    ParsedUrl u = parse_url(std::string_view(url).substr(skip), o);
+    ir::ParsedUrl u = ir::parse_url(std::string_view(url).substr(skip), o);
     if (!u.err.empty()) fail_at(d.where, u.err + " in upstream \"" + url.substr(skip) + "\"");
     const std::string name = u.unix_socket ? u.addrs.at(0).text() : url.substr(skip, url.size() - skip - u.uri.size());
     add_upstream(c.http().upstreams, d, u, name, false);
@@ -151,10 +151,10 @@ ir::UpstreamServer parse_upstream_server(const Directive& d, bool resolve, std::
             invalid(a);
         }
     }
-    UrlOptions o;
+    ir::UrlOptions o;
     o.default_port = default_port;
     o.no_resolve = !resolve;
-    ParsedUrl u = parse_url(d.args[1], o);
+    ir::ParsedUrl u = ir::parse_url(d.args[1], o);
     if (!u.err.empty()) fail_at(d.where, u.err + " in upstream \"" + d.args[1] + "\"");
     if (default_port == 0 && u.no_port && !u.unix_socket)
         fail_at(d.where, "no port in upstream \"" + d.args[1] + "\"");
