@@ -4,7 +4,7 @@
 #include "parser/merge.hpp"
 #include "parser/setters.hpp"
 #include "parser/variables.hpp"
-#include "parser/url.hpp"
+#include "parser/ir/url.hpp"
 #include "parser/values.hpp"
 
 #include <arpa/inet.h>
@@ -12,10 +12,6 @@
 #include <algorithm>
 
 namespace ngxlite::conf {
-
-namespace {
-std::string at(const SourceRef& w) { return std::string(" in ") + (w.file ? *w.file : "command line") + ":" + std::to_string(w.line); }
-}  // namespace
 
 void access_rule(Compiler&, Directive& d) {
     const std::string& v = d.args[1];
@@ -63,7 +59,7 @@ void add_real_ip_from(const Directive& d, std::vector<ir::AccessRule>& out) {
         out.back().allow = true;
         return;
     }
-    const auto resolved = resolve_host(v, 0);
+    const auto resolved = ir::resolve_host(v, 0);
     if (resolved.empty()) fail("host not found in set_real_ip_from \"" + v + "\"" + at(d.where));
     for (const auto& e : resolved) {
         ir::AccessRule r;

@@ -11,6 +11,9 @@ namespace ngxlite::conf {
 // Where a directive stands, as the IR keeps it for messages at start.
 inline ir::SourceLocation location_of(const SourceRef& w) { return {w.file ? *w.file : "", w.line}; }
 
+// " in FILE:LINE" ("command line" for -g): where the messages of nginx's post-parse
+// steps end.
+std::string at(const SourceRef& w);
 // nginx's "is duplicate": the directive already appears in this block.
 void reject_duplicate(Compiler& c, const Directive& d);
 // `"NAME" directive WHAT`, the form nginx uses when a setter returns a string.
@@ -71,6 +74,9 @@ std::vector<ir::AccessLog> merge_access_logs(Compiler& c, const Scope& s, const 
 // error_log merged down `s` (http, stream): the nearest block's list, as an index into
 // Config::context_error_logs, or -1 for the main error log.
 int merge_error_log(Compiler& c, const Scope& s);
+// A complex-value size slot merged down `s` (limit_rate, proxy_upload_rate, ...): the size,
+// or the value to evaluate when it holds variables.
+ir::ComplexSize merge_complex_size(const Scope& s, DirectiveName name);
 // proxy_bind merged down `s` (http, stream); nullopt for none or `off`.
 std::optional<ir::ProxyBind> merge_proxy_bind(const Scope& s);
 // Every proxy_ssl_* setting merged down `s` (http proxy, stream proxy).

@@ -2,7 +2,7 @@
 #include "parser/compiler.hpp"
 #include "parser/setters.hpp"
 #include "parser/syslog.hpp"
-#include "parser/url.hpp"
+#include "parser/ir/url.hpp"
 #include "parser/values.hpp"
 
 #include <grp.h>
@@ -123,9 +123,9 @@ void resolver(Compiler& c, Directive& d) {
             else fail_at(d.where, "invalid parameter: " + a);
             continue;
         }
-        UrlOptions o;
+        ir::UrlOptions o;
         o.default_port = 53;
-        const ParsedUrl u = parse_url(a, o);
+        const ir::ParsedUrl u = ir::parse_url(a, o);
         if (!u.err.empty()) fail_at(d.where, u.err + " in resolver \"" + a + "\"");
         r.servers.insert(r.servers.end(), u.addrs.begin(), u.addrs.end());
     }

@@ -6,6 +6,8 @@
 
 namespace ngxlite::conf {
 
+std::string at(const SourceRef& w) { return " in " + (w.file ? *w.file : std::string("command line")) + ":" + std::to_string(w.line); }
+
 void reject_duplicate(Compiler& c, const Directive& d) {
     if (c.block().find_all(DirectiveName::from_config(d.name())).size() > 1) fail_at(d.where, "\"" + d.name() + "\" directive is duplicate");
 }

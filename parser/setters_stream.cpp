@@ -7,7 +7,7 @@
 #include "parser/stream_state.hpp"
 #include "parser/tls_check.hpp"
 #include "parser/upstreams.hpp"
-#include "parser/url.hpp"
+#include "parser/ir/url.hpp"
 #include "parser/values.hpp"
 
 #include <algorithm>
@@ -18,8 +18,6 @@ namespace ngxlite::conf {
 namespace {
 
 VariableScope& vars(Compiler& c) { return c.stream().variables; }
-
-std::string at(const SourceRef& w) { return " in " + (w.file ? *w.file : std::string("command line")) + ":" + std::to_string(w.line); }
 
 void finish_stream(Compiler& c);
 
@@ -36,9 +34,9 @@ void server_block(Compiler& c, Directive& d) {
 }
 
 void listen(Compiler& c, Directive& d) {
-    UrlOptions o;
+    ir::UrlOptions o;
     o.listen = true;
-    ParsedUrl u = parse_url(d.args[1], o);
+    ir::ParsedUrl u = ir::parse_url(d.args[1], o);
     if (!u.err.empty()) fail_at(d.where, u.err + " in \"" + d.args[1] + "\" of the \"listen\" directive");
     ir::Listen l;
     l.where = location_of(d.where);
@@ -94,9 +92,9 @@ void balancer(Compiler& c, Directive& d) {
 void proxy_pass(Compiler& c, Directive& d) {
     reject_duplicate(c, d);
     if (vars(c).compile(d.args[1], d.where)) return;
-    UrlOptions o;
+    ir::UrlOptions o;
     o.no_resolve = true;
-    ParsedUrl u = parse_url(d.args[1], o);
+    ir::ParsedUrl u = ir::parse_url(d.args[1], o);
     if (!u.err.empty()) fail_at(d.where, u.err + " in upstream \"" + d.args[1] + "\"");
     add_upstream(c.stream().upstreams, d, u, u.unix_socket ? u.addrs.at(0).text() : d.args[1], false);
 }
@@ -130,9 +128,9 @@ void finish_stream(Compiler& c) {
             if (server.pass_has_variables) server.pass_template = compile_template(server.proxy_pass, p->where);
             if (!server.pass_has_variables) {
                 // The group it reaches, found as ngx_stream_upstream_add found it.
-                UrlOptions o;
+                ir::UrlOptions o;
                 o.no_resolve = true;
-                const ParsedUrl u = parse_url(server.proxy_pass, o);
+                const ir::ParsedUrl u = ir::parse_url(server.proxy_pass, o);
                 server.upstream_index = find_upstream(st.upstreams, u);
                 if (server.upstream_index < 0)  // the setter registered one
                     fail("no upstream for \"" + server.proxy_pass + "\"" + at(p->where));
@@ -161,16 +159,8 @@ void finish_stream(Compiler& c) {
         server.half_close = s.value<bool>("proxy_half_close", false);
         server.socket_keepalive = s.value<bool>("proxy_socket_keepalive", false);
         server.proxy_protocol = s.value<bool>("proxy_protocol", false);
-        const auto complex_size = [&](DirectiveName name) {
-            ir::ComplexSize v;
-            if (const Directive* d = s.find(name)) {
-                if (has_variables(d->args[1])) v.value = compile_template(d->args[1], d->where);
-                else v.size = *parse_size(d->args[1]);  // checked by its setter
-            }
-            return v;
-        };
-        server.upload_rate = complex_size("proxy_upload_rate");
-        server.download_rate = complex_size("proxy_download_rate");
+        server.upload_rate = merge_complex_size(s, "proxy_upload_rate");
+        server.download_rate = merge_complex_size(s, "proxy_download_rate");
         server.bind = merge_proxy_bind(s);
         server.ssl_handshake_timeout = ir::Msec(s.value<std::int64_t>("ssl_handshake_timeout", 60000));
         server.next_upstream = s.value<bool>("proxy_next_upstream", true);
@@ -233,9 +223,9 @@ void mail_protocol(Compiler& c, Directive& d) {
 }
 
 void mail_listen(Compiler& c, Directive& d) {
-    UrlOptions o;
+    ir::UrlOptions o;
     o.listen = true;
-    ParsedUrl u = parse_url(d.args[1], o);
+    ir::ParsedUrl u = ir::parse_url(d.args[1], o);
     if (!u.err.empty()) fail_at(d.where, u.err + " in \"" + d.args[1] + "\" of the \"listen\" directive");
     if (u.unix_socket) return;
     ir::Listen l;

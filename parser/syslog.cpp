@@ -1,6 +1,6 @@
 #include "parser/syslog.hpp"
 
-#include "parser/url.hpp"
+#include "parser/ir/url.hpp"
 
 #include <array>
 #include <cctype>
@@ -44,9 +44,9 @@ ir::SyslogPeer syslog_peer(std::string_view arg, const SourceRef& where) {
         const std::string_view p = rest.substr(0, comma);
         if (p.starts_with("server=")) {
             if (server) fail_at(where, "duplicate syslog \"server\"");
-            UrlOptions o;
+            ir::UrlOptions o;
             o.default_port = 514;
-            const ParsedUrl u = parse_url(p.substr(7), o);
+            const ir::ParsedUrl u = ir::parse_url(p.substr(7), o);
             if (!u.err.empty()) fail_at(where, u.err + " in syslog server \"" + std::string(p.substr(7)) + "\"");
             peer.server = u.addrs.at(0);
             server = true;

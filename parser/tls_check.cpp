@@ -2,7 +2,7 @@
 
 #include "parser/diagnostics.hpp"
 #include "parser/ir/tls_files.hpp"
-#include "parser/url.hpp"
+#include "parser/ir/url.hpp"
 
 #include <openssl/dh.h>
 #include <openssl/core_names.h>
@@ -196,14 +196,14 @@ std::shared_ptr<x509_st> shared_x509(X509* x) {
 // then ngx_parse_url with port 80 by default and a URI allowed (names resolved now).
 bool http_prefix(std::string_view url) { return url.size() > 7 && ::strncasecmp(url.data(), "http://", 7) == 0; }
 
-ParsedUrl parse_responder(std::string_view stripped) {
-    UrlOptions o;
+ir::ParsedUrl parse_responder(std::string_view stripped) {
+    ir::UrlOptions o;
     o.uri_part = true;
     o.default_port = 80;
-    return parse_url(stripped, o);
+    return ir::parse_url(stripped, o);
 }
 
-ir::OcspResponder responder_of(ParsedUrl u) {
+ir::OcspResponder responder_of(ir::ParsedUrl u) {
     return {std::move(u.host), u.port, std::move(u.uri), std::move(u.addrs)};
 }
 
@@ -270,7 +270,7 @@ std::optional<ir::OcspResponder> stapling_responder(X509* cert, const std::strin
         return std::nullopt;
     }
     const std::string stripped = url.substr(7);
-    ParsedUrl u = parse_responder(stripped);
+    ir::ParsedUrl u = parse_responder(stripped);
     if (!u.err.empty()) {
         warn("\"ssl_stapling\" ignored, " + u.err + " in OCSP responder \"" + stripped + "\" in the certificate \"" + name + "\"");
         return std::nullopt;
@@ -308,7 +308,7 @@ void prepare_ocsp(ir::SslServerSettings& s) {
     if (url.empty()) return;
     if (!http_prefix(url)) fail("invalid URL prefix in OCSP responder \"" + url + "\" in \"ssl_ocsp_responder\"");
     const std::string stripped = url.substr(7);
-    ParsedUrl u = parse_responder(stripped);
+    ir::ParsedUrl u = parse_responder(stripped);
     if (!u.err.empty()) fail(u.err + " in OCSP responder \"" + stripped + "\" in \"ssl_ocsp_responder\"");
     s.ocsp_responder = responder_of(std::move(u));
 }

@@ -9,19 +9,13 @@
 
 namespace ngxlite::conf {
 
-namespace {
-std::string at(const SourceRef& w) {
-    return " in " + (w.file ? *w.file : std::string("command line")) + ":" + std::to_string(w.line);
-}
-}  // namespace
-
-int find_upstream(const UpstreamList& ups, const ParsedUrl& u) {
+int find_upstream(const UpstreamList& ups, const ir::ParsedUrl& u) {
     for (std::size_t i = 0; i < ups.size(); ++i)
         if (iequals(ups[i]->host, u.host) && (ups[i]->explicit_block || ups[i]->port == u.port)) return static_cast<int>(i);
     return -1;
 }
 
-UpstreamInfo& add_upstream(UpstreamList& ups, const Directive& d, const ParsedUrl& u, const std::string& url,
+UpstreamInfo& add_upstream(UpstreamList& ups, const Directive& d, const ir::ParsedUrl& u, const std::string& url,
                            bool create) {
     for (auto& up : ups) {
         if (!iequals(up->host, u.host)) continue;
@@ -51,7 +45,7 @@ UpstreamInfo& add_upstream(UpstreamList& ups, const Directive& d, const ParsedUr
 }
 
 void upstream_block(Compiler& c, Directive& d, UpstreamList& ups, Context context) {
-    ParsedUrl u;
+    ir::ParsedUrl u;
     u.host = d.args[1];
     u.no_port = true;
     UpstreamInfo& up = add_upstream(ups, d, u, d.args[1], true);
@@ -95,7 +89,7 @@ ir::UpstreamGroup init_upstream(const UpstreamInfo& up, bool port_required) {
     if (port_required && up.no_port && !unix_socket) fail("no port in upstream \"" + up.host + "\"" + at(up.where));
     ir::UpstreamServer s;
     s.name = up.url;
-    s.endpoints = up.addrs.empty() ? resolve_host(up.host, up.port) : up.addrs;
+    s.endpoints = up.addrs.empty() ? ir::resolve_host(up.host, up.port) : up.addrs;
     if (s.endpoints.empty()) fail("host not found in upstream \"" + up.host + "\"" + at(up.where));
     g.servers.push_back(std::move(s));
     return g;

@@ -5,7 +5,7 @@
 
 #include "parser/conf_tree.hpp"
 #include "parser/ir/config.hpp"
-#include "parser/url.hpp"
+#include "parser/ir/url.hpp"
 
 #include <memory>
 #include <string>
@@ -32,10 +32,10 @@ using UpstreamList = std::vector<std::unique_ptr<UpstreamInfo>>;
 // The index of the group a static proxy_pass registered with add_upstream (as
 // ngx_*_upstream_add matched it: the host, and the port unless it is an upstream {}),
 // or -1 (a unix socket has none).
-int find_upstream(const UpstreamList& ups, const ParsedUrl& u);
+int find_upstream(const UpstreamList& ups, const ir::ParsedUrl& u);
 
 // Finds or adds the group `u` names; `create` for an upstream {} block.
-UpstreamInfo& add_upstream(UpstreamList& ups, const Directive& d, const ParsedUrl& u, const std::string& url,
+UpstreamInfo& add_upstream(UpstreamList& ups, const Directive& d, const ir::ParsedUrl& u, const std::string& url,
                            bool create);
 
 class Compiler;

@@ -140,6 +140,16 @@ void print_diagnostics(const conf::LoadResult& r) {
     for (const auto& d : r.diagnostics) say_ngxlite(d.format());
 }
 
+// The master's loader: the parser, run with the command line's options at start and at
+// each reload.
+runtime::LoadedConfig load_for_master(const conf::LoadOptions& options) {
+    conf::LoadResult r = conf::load(options);
+    runtime::LoadedConfig loaded;
+    loaded.config = std::move(r.config);
+    for (const auto& d : r.diagnostics) loaded.messages.push_back({static_cast<runtime::LogLevel>(d.level), d.format()});
+    return loaded;
+}
+
 int test_config(const Options& o) {
     conf::LoadOptions lo = o.load;
     lo.test_only = true;
@@ -178,7 +188,8 @@ int main(int argc, char** argv) {
         return 0;
     }
     if (o.test) return test_config(o);
-    if (!o.signal.empty()) return runtime::send_signal(o.load, o.signal);
+    const runtime::ConfigLoader load = [&o] { return load_for_master(o.load); };
+    if (!o.signal.empty()) return runtime::send_signal(load, o.signal);
     runtime::init_process_title(argc, argv);
-    return runtime::run_server(o.load);
+    return runtime::run_server(load, conf::startup_error_log(o.load));
 }

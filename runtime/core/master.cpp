@@ -236,8 +236,8 @@ void log_os_status(const ErrorLog& log) {
         log.write(LogLevel::notice, "getrlimit(RLIMIT_NOFILE): " + std::to_string(r.rlim_cur) + ":" + std::to_string(r.rlim_max));
 }
 
-void print_diagnostics(const conf::LoadResult& r) {
-    for (const auto& d : r.diagnostics) console(d.format());
+void print_messages(const LoadedConfig& r) {
+    for (const auto& m : r.messages) console(m.text);
 }
 
 bool write_pid(const std::string& path) {
@@ -279,8 +279,8 @@ sigset_t master_signals() {
 // dies unasked is started again, a reload starts a new one and lets the old one finish.
 class Master {
 public:
-    Master(conf::LoadOptions options, std::shared_ptr<const ActiveConfig> config, Listeners listeners, std::string pid_path)
-        : options_(std::move(options)), config_(std::move(config)), user_(ServingUser::of(*config_->ir)),
+    Master(ConfigLoader load, std::shared_ptr<const ActiveConfig> config, Listeners listeners, std::string pid_path)
+        : load_(std::move(load)), config_(std::move(config)), user_(ServingUser::of(*config_->ir)),
           listeners_(std::move(listeners)), pid_path_(std::move(pid_path)), connection_numbers_(shared_connection_counter()) {}
 
     // Until QUIT, TERM or INT and the serving processes' end; the exit status.
@@ -410,9 +410,9 @@ private:
     // sockets and the old one finishes what it has (nginx's old worker processes).
     void reload() {
         log().write(LogLevel::notice, "reconfiguring");
-        conf::LoadResult next = conf::load(options_);
-        for (const auto& d : next.diagnostics)
-            log().write(d.level == conf::Level::warn ? LogLevel::warn : LogLevel::emerg, d.format().substr(d.format().find("] ") + 2));
+        const LoadedConfig next = load_();
+        for (const auto& m : next.messages)
+            log().write(m.level == LogLevel::warn ? LogLevel::warn : LogLevel::emerg, m.text.substr(m.text.find("] ") + 2));
         if (!next.config) return;
         auto candidate = std::make_shared<const ActiveConfig>(next.config);
         if (refuse_unimplemented(*next.config, candidate->error_log)) return;
@@ -444,7 +444,7 @@ private:
         listeners_.clear();
     }
 
-    conf::LoadOptions options_;
+    ConfigLoader load_;
     std::shared_ptr<const ActiveConfig> config_;
     ServingUser user_;
     Listeners listeners_;
@@ -455,28 +455,24 @@ private:
     Stopping stopping_ = Stopping::no;
 };
 
-}  // namespace
-
 // nginx's ngx_log_init: the -e file is opened before the configuration is read, and what
 // loading it says (warnings, the error that stops it) goes there as well as to stderr.
-void log_diagnostics(const conf::LoadOptions& options, const conf::LoadResult& r) {
-    const std::string path = conf::startup_error_log(options);
+void log_messages(const std::string& path, const LoadedConfig& r) {
     if (path.empty() || path == "stderr") return;
     const ErrorLog log({{path, "notice", {}}});
     if (auto err = log.open_error()) {
         console("[alert] could not open error log file: " + *err);
         return;
     }
-    for (const auto& d : r.diagnostics) {
-        const std::string text = d.format();
-        log.write(static_cast<LogLevel>(d.level), text.substr(text.find(']') + 2));
-    }
+    for (const auto& m : r.messages) log.write(m.level, m.text.substr(m.text.find(']') + 2));
 }
 
-int run_server(const conf::LoadOptions& options) {
-    conf::LoadResult loaded = conf::load(options);
-    print_diagnostics(loaded);
-    log_diagnostics(options, loaded);
+}  // namespace
+
+int run_server(const ConfigLoader& load, const std::string& startup_error_log) {
+    const LoadedConfig loaded = load();
+    print_messages(loaded);
+    log_messages(startup_error_log, loaded);
     if (!loaded.config) return 1;
     auto active = std::make_shared<const ActiveConfig>(loaded.config);
     if (refuse_unimplemented(*loaded.config, active->error_log)) return 1;
@@ -506,13 +502,13 @@ int run_server(const conf::LoadOptions& options) {
         active->error_log.write(LogLevel::emerg, msg);
         return 1;
     }
-    return Master(options, std::move(active), std::move(listeners), pid_path).run();
+    return Master(load, std::move(active), std::move(listeners), pid_path).run();
 }
 
-int send_signal(const conf::LoadOptions& options, const std::string& signal) {
-    conf::LoadResult loaded = conf::load(options);
+int send_signal(const ConfigLoader& load, const std::string& signal) {
+    const LoadedConfig loaded = load();
     if (!loaded.config) {
-        print_diagnostics(loaded);
+        print_messages(loaded);
         return 1;
     }
     const std::string& path = loaded.config->pid_path;

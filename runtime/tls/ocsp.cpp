@@ -8,7 +8,7 @@
 #include "runtime/io/timed_stream.hpp"
 
 #include "parser/ir/tls_files.hpp"
-#include "parser/url.hpp"
+#include "parser/ir/url.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -275,11 +275,11 @@ std::optional<ir::OcspResponder> certificate_responder(X509* cert, const OcspCli
     if (!first) return fail("no OCSP responder URL in certificate");
     if (url.size() <= 7 || ::strncasecmp(url.c_str(), "http://", 7) != 0)
         return fail("invalid URL prefix in OCSP responder \"" + url + "\" in certificate");
-    conf::UrlOptions o;
+    ir::UrlOptions o;
     o.uri_part = true;
     o.no_resolve = true;
     o.default_port = 80;
-    conf::ParsedUrl u = conf::parse_url(std::string_view(url).substr(7), o);
+    ir::ParsedUrl u = ir::parse_url(std::string_view(url).substr(7), o);
     if (!u.err.empty()) return fail(u.err + " in OCSP responder \"" + url.substr(7) + "\" in certificate");
     if (u.host.empty()) return fail("empty host in OCSP responder in certificate");
     return ir::OcspResponder{std::move(u.host), u.port, std::move(u.uri), std::move(u.addrs)};

@@ -1,22 +1,16 @@
 #include "runtime/upstream/resolver.hpp"
 
+#include "runtime/upstream/dns_channel.hpp"
 #include "runtime/upstream/dns_message.hpp"
 #include "runtime/core/logs.hpp"
 
 #include <ares.h>
-#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/post.hpp>
 
-#include <poll.h>
-
 #include <algorithm>
-#include <cstdio>
-#include <cstring>
 #include <ctime>
 #include <list>
-#include <map>
-#include <mutex>
 #include <random>
 #include <unordered_map>
 #include <unordered_set>
@@ -30,11 +24,6 @@ constexpr int kTimedOut = 110;  // NGX_RESOLVE_TIMEDOUT (NGX_ETIMEDOUT)
 constexpr int kMaxRecursion = 50;                  // NGX_RESOLVER_MAX_RECURSION
 constexpr auto kResendTimeout = std::chrono::seconds(5);  // r->resend_timeout
 constexpr std::time_t kExpire = 30;                // r->expire: an unused answer is dropped after it
-// How long c-ares waits for an answer to one query. nginx sends the same query (the same
-// ident) again every 5 seconds while someone waits, and a late answer to an earlier send
-// still counts: c-ares keeps each query that long, and this code sends again itself.
-constexpr int kAresTimeoutMs = 30000;
-
 std::uint32_t random_number() {
     thread_local std::minstd_rand rng{std::random_device{}()};
     return static_cast<std::uint32_t>(rng());
@@ -107,103 +96,6 @@ struct Resolver::Impl {
         std::size_t server;
     };
 
-    // A socket c-ares asked to be watched.
-    struct Watch {
-        explicit Watch(WorkerExecutor ex, int fd) : descriptor(ex, fd) {}
-        boost::asio::posix::basic_stream_descriptor<WorkerExecutor> descriptor;
-        bool want_read = false, want_write = false, reading = false, writing = false, closed = false;
-    };
-
-    // One name server: a c-ares channel of its own, so each query goes where nginx sends it.
-    struct Channel {
-        struct Timer final : Timeout {
-            Timer(TimerTree& t, Channel& c) : Timeout(t), channel(c) {}
-            void expired() override { channel.process(ARES_SOCKET_BAD, ARES_SOCKET_BAD); }
-            Channel& channel;
-        };
-        Channel(Impl& r, const ir::Endpoint& server) : impl(r), name(server.text()), timer(r.timers, *this) {}
-        ~Channel() {
-            if (ares) ares_destroy(ares);
-            for (auto& [fd, w] : watches) {  // c-ares has closed them
-                w->closed = true;
-                w->descriptor.release();
-            }
-        }
-
-        static void sock_state(void* data, ares_socket_t fd, int readable, int writable) {
-            auto& c = *static_cast<Channel*>(data);
-            if (!readable && !writable) {
-                const auto it = c.watches.find(fd);
-                if (it == c.watches.end()) return;
-                it->second->closed = true;
-                it->second->descriptor.release();  // c-ares closes it
-                c.watches.erase(it);
-                return;
-            }
-            auto& w = c.watches[fd];
-            if (!w) w = std::make_shared<Watch>(c.impl.executor, fd);
-            w->want_read = readable != 0;
-            w->want_write = writable != 0;
-            c.arm(w, fd);
-        }
-
-        void arm(const std::shared_ptr<Watch>& w, int fd) {
-            if (impl.destroying) return;
-            if (w->want_read && !w->reading) {
-                w->reading = true;
-                w->descriptor.async_wait(boost::asio::posix::descriptor_base::wait_read,
-                                         [this, w, fd](const boost::system::error_code& ec) {
-                    w->reading = false;
-                    if (ec || w->closed) return;
-                    // Asio's epoll is edge-triggered and c-ares reads a TCP answer's length
-                    // and its body in two calls: go on while the socket still has bytes.
-                    for (int i = 0; i < 64 && !w->closed; ++i) {
-                        process(fd, ARES_SOCKET_BAD);
-                        pollfd p{fd, POLLIN, 0};
-                        if (w->closed || ::poll(&p, 1, 0) <= 0) break;
-                    }
-                    if (!w->closed) arm(w, fd);
-                });
-            }
-            if (w->want_write && !w->writing) {
-                w->writing = true;
-                w->descriptor.async_wait(boost::asio::posix::descriptor_base::wait_write,
-                                         [this, w, fd](const boost::system::error_code& ec) {
-                    w->writing = false;
-                    if (ec || w->closed) return;
-                    process(ARES_SOCKET_BAD, fd);
-                    if (!w->closed) arm(w, fd);
-                });
-            }
-        }
-
-        void process(ares_socket_t read_fd, ares_socket_t write_fd) {
-            ares_process_fd(ares, read_fd, write_fd);
-            update_timer();
-        }
-
-        void update_timer() {
-            timeval tv{};
-            if (impl.destroying || !ares_timeout(ares, nullptr, &tv)) {
-                timer.disarm();
-                return;
-            }
-            timer.arm(std::chrono::seconds(tv.tv_sec) + std::chrono::microseconds(tv.tv_usec) + std::chrono::milliseconds(1));
-        }
-
-        void send(const std::string& query, Sent* sent) {
-            ares_send(ares, reinterpret_cast<const unsigned char*>(query.data()), static_cast<int>(query.size()),
-                      &Impl::answered, sent);
-            update_timer();
-        }
-
-        Impl& impl;
-        ares_channel ares = nullptr;
-        std::string name;  // "127.0.0.1:53", as nginx names it
-        std::map<int, std::shared_ptr<Watch>> watches;
-        Timer timer;
-    };
-
     // nginx's resend event: one timer for every name whose queries are out.
     struct ResendTimer final : Timeout {
         ResendTimer(TimerTree& t, Impl& r) : Timeout(t), impl(r) {}
@@ -213,39 +105,9 @@ struct Resolver::Impl {
 
     Impl(WorkerExecutor ex, TimerTree& t, const ir::Resolver& c, const ErrorLog& l)
         : executor(ex), timers(t), conf(c), log_(l), resend_timer(t, *this) {
-        static std::once_flag library;
-        std::call_once(library, [] { ares_library_init(ARES_LIB_INIT_ALL); });
         for (const ir::Endpoint& server : conf.servers) {
-            auto channel = std::make_unique<Channel>(*this, server);
-            ares_options o{};
-            // Every answer comes back here as it came (nginx reads SERVFAIL and the rest
-            // itself), no search list, no aliases; sockets stay open as nginx's do.
-            o.flags = ARES_FLAG_NOCHECKRESP | ARES_FLAG_NOSEARCH | ARES_FLAG_NOALIASES | ARES_FLAG_STAYOPEN;
-            o.timeout = kAresTimeoutMs;
-            o.tries = 1;
-            o.sock_state_cb = &Channel::sock_state;
-            o.sock_state_cb_data = channel.get();
-            const int mask = ARES_OPT_FLAGS | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_SOCK_STATE_CB;
-            if (ares_init_options(&channel->ares, &o, mask) != ARES_SUCCESS) {
-                channel->ares = nullptr;
-                log("ares_init_options() failed for resolver " + channel->name);
-            } else {
-                ares_addr_port_node node{};
-                boost::system::error_code ec;
-                const auto address = boost::asio::ip::make_address(server.ip, ec);
-                if (address.is_v6()) {
-                    node.family = AF_INET6;
-                    const auto bytes = address.to_v6().to_bytes();
-                    std::memcpy(&node.addr.addr6, bytes.data(), bytes.size());
-                } else {
-                    node.family = AF_INET;
-                    const auto bytes = address.to_v4().to_bytes();
-                    std::memcpy(&node.addr.addr4, bytes.data(), bytes.size());
-                }
-                node.udp_port = node.tcp_port = server.port;
-                ares_set_servers_ports(channel->ares, &node);
-            }
-            channels.push_back(std::move(channel));
+            channels.push_back(std::make_unique<DnsChannel>(executor, timers, server));
+            if (!channels.back()->ok()) log("ares_init_options() failed for resolver " + channels.back()->name());
         }
     }
 
@@ -392,11 +254,11 @@ struct Resolver::Impl {
     // --- resolving --------------------------------------------------------------------------
 
     void send_query(Node& rn) {
-        Channel& c = *channels[rn.last_connection];
-        if (!c.ares) return;
-        if (rn.a_pending) c.send(rn.query_a, new Sent{this, rn.name, dns::kTypeA, rn.generation, rn.last_connection});
+        DnsChannel& c = *channels[rn.last_connection];
+        if (!c.ok()) return;
+        if (rn.a_pending) c.send(rn.query_a, &Impl::answered, new Sent{this, rn.name, dns::kTypeA, rn.generation, rn.last_connection});
         if (rn.ask_aaaa && rn.aaaa_pending)
-            c.send(rn.query_aaaa, new Sent{this, rn.name, dns::kTypeAaaa, rn.generation, rn.last_connection});
+            c.send(rn.query_aaaa, &Impl::answered, new Sent{this, rn.name, dns::kTypeAaaa, rn.generation, rn.last_connection});
     }
 
     void resolve(std::string name, ir::Msec timeout, Handler handler) {
@@ -625,7 +487,7 @@ struct Resolver::Impl {
     TimerTree& timers;
     const ir::Resolver& conf;
     const ErrorLog& log_;
-    std::vector<std::unique_ptr<Channel>> channels;
+    std::vector<std::unique_ptr<DnsChannel>> channels;
     std::size_t last_connection = 0;
     std::unordered_map<std::string, std::unique_ptr<Node>> nodes;
     std::list<Node*> resend_queue;

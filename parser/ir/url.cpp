@@ -1,6 +1,6 @@
-#include "parser/url.hpp"
+#include "parser/ir/url.hpp"
 
-#include "parser/values.hpp"
+#include "parser/ir/values.hpp"
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -8,14 +8,14 @@
 
 #include <algorithm>
 
-namespace ngxlite::conf {
+namespace ngxlite::ir {
 
-std::vector<ir::Endpoint> resolve_host(const std::string& host, std::uint16_t port) {
+std::vector<Endpoint> resolve_host(const std::string& host, std::uint16_t port) {
     addrinfo hints{};
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     addrinfo* res = nullptr;
-    std::vector<ir::Endpoint> out;
+    std::vector<Endpoint> out;
     if (::getaddrinfo(host.c_str(), nullptr, &hints, &res) != 0) return out;
     // nginx lists the IPv4 addresses first, then the IPv6 ones.
     for (int family : {AF_INET, AF_INET6}) {
@@ -26,7 +26,7 @@ std::vector<ir::Endpoint> resolve_host(const std::string& host, std::uint16_t po
                                   ? static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(ai->ai_addr)->sin_addr)
                                   : static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(ai->ai_addr)->sin6_addr);
             ::inet_ntop(family, src, buf, sizeof buf);
-            ir::Endpoint e{buf, port, family == AF_INET6};
+            Endpoint e{buf, port, family == AF_INET6};
             if (std::find(out.begin(), out.end(), e) == out.end()) out.push_back(e);
         }
     }
@@ -183,4 +183,4 @@ ParsedUrl parse_url(std::string_view url, const UrlOptions& o) {
     return u;
 }
 
-}  // namespace ngxlite::conf
+}  // namespace ngxlite::ir

@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-namespace ngxlite::conf {
+namespace ngxlite::ir {
 
 struct UrlOptions {
     bool listen = false;      // a bare number is a port; "*" is the wildcard address
@@ -25,12 +25,12 @@ struct ParsedUrl {
     bool wildcard = false;
     bool unix_socket = false;
     std::string uri;
-    std::vector<ir::Endpoint> addrs;
+    std::vector<Endpoint> addrs;
 };
 
 ParsedUrl parse_url(std::string_view url, const UrlOptions& options);
 
 // getaddrinfo() as nginx's ngx_inet_resolve_host uses it; empty when not found.
-std::vector<ir::Endpoint> resolve_host(const std::string& host, std::uint16_t port);
+std::vector<Endpoint> resolve_host(const std::string& host, std::uint16_t port);
 
-}  // namespace ngxlite::conf
+}  // namespace ngxlite::ir

@@ -1,0 +1,78 @@
+// The merges http and stream share besides TLS: access_log (formats resolved), error_log
+// (an index into the config's lists), complex-value sizes and proxy_bind.
+#include "parser/compiler.hpp"
+#include "parser/ir/address.hpp"
+#include "parser/merge.hpp"
+#include "parser/setters.hpp"
+#include "parser/syslog.hpp"
+#include "parser/values.hpp"
+#include "parser/variables.hpp"
+
+#include <algorithm>
+
+namespace ngxlite::conf {
+
+// access_log as merged down `s` (http and stream): the innermost block's list, nothing
+// after "off"; the caller adds its module's default.
+std::vector<ir::AccessLog> merge_access_logs(Compiler& c, const Scope& s, const std::vector<ir::LogFormat>& formats) {
+    std::vector<ir::AccessLog> logs;
+    for (const Directive* a : s.find_list("access_log")) {
+        if (a->args[1] == "off") break;
+        ir::AccessLog log;
+        const bool syslog = a->args[1].starts_with("syslog:");
+        log.path = compile_template(a->args[1] == "stderr" || syslog || has_variables(a->args[1])
+                                        ? a->args[1]
+                                        : c.full_path(a->args[1], false),
+                                    a->where);
+        if (syslog) log.syslog = syslog_peer(a->args[1], a->where);
+        if (a->nargs() >= 2) log.format = a->args[2];
+        log.format_index = static_cast<std::size_t>(
+            std::find_if(formats.begin(), formats.end(), [&](const auto& f) { return f.name == log.format; }) -
+            formats.begin());
+        for (std::size_t i = 3; i < a->args.size(); ++i) {
+            std::string_view v = a->args[i];
+            if (v.starts_with("buffer=")) log.buffer = *parse_size(v.substr(7));
+            else if (v.starts_with("flush=")) log.flush = ir::Msec(*parse_time(v.substr(6), false));
+            else if (v == "gzip") log.gzip = 1;
+            else if (v.starts_with("gzip=")) log.gzip = static_cast<int>(parse_number(v.substr(5)).value_or(1));
+            else if (v.starts_with("if=")) log.condition = compile_template(v.substr(3), a->where);
+        }
+        logs.push_back(std::move(log));
+    }
+    return logs;
+}
+
+int merge_error_log(Compiler& c, const Scope& s) {
+    const auto found = s.find_list("error_log");
+    if (found.empty()) return -1;
+    std::vector<ir::ErrorLog> logs;
+    for (const Directive* d : found) logs.push_back(c.error_log_target(*d));
+    auto& all = c.config().context_error_logs;
+    const auto it = std::find(all.begin(), all.end(), logs);
+    if (it != all.end()) return static_cast<int>(it - all.begin());
+    all.push_back(std::move(logs));
+    return static_cast<int>(all.size()) - 1;
+}
+
+ir::ComplexSize merge_complex_size(const Scope& s, DirectiveName name) {
+    ir::ComplexSize v;
+    if (const Directive* d = s.find(name)) {
+        if (has_variables(d->args[1])) v.value = compile_template(d->args[1], d->where);
+        else v.size = *parse_size(d->args[1]);  // checked by its setter
+    }
+    return v;
+}
+
+std::optional<ir::ProxyBind> merge_proxy_bind(const Scope& s) {
+    const Directive* b = s.find("proxy_bind");
+    if (!b || (b->args.size() == 2 && b->args[1] == "off")) return std::nullopt;
+    ir::ProxyBind bind;
+    bind.name = b->args[1];
+    if (has_variables(bind.name)) bind.value = compile_template(bind.name, b->where);
+    else bind.address = ir::parse_addr_port(bind.name);
+    bind.transparent = b->args.size() > 2;
+    bind.where = location_of(b->where);
+    return bind;
+}
+
+}  // namespace ngxlite::conf
