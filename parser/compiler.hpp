@@ -10,6 +10,7 @@
 #include "parser/registry.hpp"
 #include "parser/zones.hpp"
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -36,6 +37,14 @@ using Setter = void (*)(Compiler&, Directive&);
 // modules that use it.
 struct HttpState;
 struct StreamState;
+
+// access_log's buffer (buffer=, flush=, gzip[=level]); size 0: none.
+struct LogBufferSettings {
+    std::int64_t size = 0;
+    std::int64_t flush_ms = 0;
+    int gzip = 0;
+    bool operator==(const LogBufferSettings&) const = default;
+};
 struct MailState;
 
 class Compiler {
@@ -76,6 +85,10 @@ public:
     bool test_only() const { return options_.test_only; }
     ir::Config& config() { return *config_; }
 
+    // The buffer of each access log file, as nginx's open files hold one: for the whole
+    // config (http and stream share a file's), so every access_log naming it must agree.
+    std::unordered_map<std::string, LogBufferSettings>& log_buffers() { return log_buffers_; }
+
     HttpState& http();
     StreamState& stream();
     MailState& mail();
@@ -105,6 +118,7 @@ private:
     std::unordered_map<std::string, const SourceFile*> read_by_path_;
     std::vector<Diagnostic> warnings_;
     std::shared_ptr<ir::Config> config_;
+    std::unordered_map<std::string, LogBufferSettings> log_buffers_;
     std::unique_ptr<HttpState> http_;
     std::unique_ptr<StreamState> stream_;
     std::unique_ptr<MailState> mail_;

@@ -29,14 +29,13 @@ std::vector<ir::AccessLog> merge_access_logs(Compiler& c, const Scope& s, const 
         log.format_index = static_cast<std::size_t>(
             std::find_if(formats.begin(), formats.end(), [&](const auto& f) { return f.name == log.format; }) -
             formats.begin());
-        for (std::size_t i = 3; i < a->args.size(); ++i) {
-            std::string_view v = a->args[i];
-            if (v.starts_with("buffer=")) log.buffer = *parse_size(v.substr(7));
-            else if (v.starts_with("flush=")) log.flush = ir::Msec(*parse_time(v.substr(6), false));
-            else if (v == "gzip") log.gzip = 1;
-            else if (v.starts_with("gzip=")) log.gzip = static_cast<int>(parse_number(v.substr(5)).value_or(1));
-            else if (v.starts_with("if=")) log.condition = compile_template(v.substr(3), a->where);
-        }
+        LogBufferSettings buffer;
+        read_log_buffer(*a, buffer);  // checked by its setter
+        log.buffer = buffer.size;
+        log.flush = ir::Msec(buffer.flush_ms);
+        log.gzip = buffer.gzip;
+        for (std::size_t i = 3; i < a->args.size(); ++i)
+            if (a->args[i].starts_with("if=")) log.condition = compile_template(std::string_view(a->args[i]).substr(3), a->where);
         logs.push_back(std::move(log));
     }
     return logs;

@@ -69,6 +69,9 @@ class Scope;
 // The ssl module's settings of one server (http and stream), its context built; nullopt
 // when it has no certificate (and no ssl_reject_handshake).
 std::optional<ir::SslServerSettings> merge_server_ssl(Compiler& c, const Scope& s);
+// access_log's buffer=, flush= and gzip[=level] as ngx_http_log_set_log reads them (gzip
+// is level 1, and a 64k buffer without buffer=); the first error's message, if any.
+std::optional<std::string> read_log_buffer(const Directive& d, LogBufferSettings& out);
 // access_log merged down `s` (http, stream), formats resolved; no default added.
 std::vector<ir::AccessLog> merge_access_logs(Compiler& c, const Scope& s, const std::vector<ir::LogFormat>& formats);
 // error_log merged down `s` (http, stream): the nearest block's list, as an index into

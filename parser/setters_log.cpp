@@ -43,6 +43,33 @@ void log_format(Compiler& c, Directive& d) {
     log_formats(c).push_back(std::move(f));
 }
 
+std::optional<std::string> read_log_buffer(const Directive& d, LogBufferSettings& out) {
+    for (std::size_t i = 3; i < d.args.size(); ++i) {
+        const std::string_view a = d.args[i];
+        if (a.starts_with("buffer=")) {
+            const auto size = parse_size(a.substr(7));
+            if (!size || *size == 0) return "invalid buffer size \"" + std::string(a.substr(7)) + "\"";
+            out.size = *size;
+        } else if (a.starts_with("flush=")) {
+            const auto ms = parse_time(a.substr(6), false);
+            if (!ms || *ms == 0) return "invalid flush time \"" + std::string(a.substr(6)) + "\"";
+            out.flush_ms = *ms;
+        } else if (a.starts_with("gzip") && (a.size() == 4 || a[4] == '=')) {
+            if (out.size == 0) out.size = 64 * 1024;
+            if (a.size() == 4) {
+                out.gzip = 1;  // Z_BEST_SPEED
+                continue;
+            }
+            const auto level = parse_number(a.substr(5));
+            if (!level || *level < 1 || *level > 9) return "invalid compression level \"" + std::string(a.substr(5)) + "\"";
+            out.gzip = static_cast<int>(*level);
+        } else if (!a.starts_with("if=")) {
+            return "invalid parameter \"" + std::string(a) + "\"";
+        }
+    }
+    return std::nullopt;
+}
+
 void access_log(Compiler& c, Directive& d) {
     if (d.args[1] == "off") {
         if (d.nargs() == 1) return;
@@ -54,22 +81,19 @@ void access_log(Compiler& c, Directive& d) {
     if (d.nargs() < 2 && in_stream(c)) fail_at(d.where, "log format is not specified");  // http's default: combined
     if (d.nargs() >= 2 && !has_log_format(c, d.args[2]))
         fail_at(d.where, "unknown log format \"" + d.args[2] + "\"");
-    bool buffered = false;
-    for (std::size_t i = 3; i < d.args.size(); ++i) {
-        const std::string& a = d.args[i];
-        if (a.starts_with("buffer=")) {
-            if (!parse_size(std::string_view(a).substr(7))) fail_at(d.where, "invalid buffer size \"" + a.substr(7) + "\"");
-        } else if (a.starts_with("flush=")) {
-            if (!parse_time(std::string_view(a).substr(6), false)) fail_at(d.where, "invalid flush time \"" + a.substr(6) + "\"");
-        } else if (a.starts_with("gzip")) {
-        } else if (a.starts_with("if=")) {
-            vars(c).compile(std::string_view(a).substr(3), d.where);
-        } else {
-            fail_at(d.where, "invalid parameter \"" + a + "\"");
-        }
-        buffered = buffered || a.starts_with("buffer=") || a.starts_with("gzip");  // gzip buffers too
-    }
-    if (syslog && buffered) fail_at(d.where, "logs to syslog cannot be buffered");
+    LogBufferSettings buffer;
+    if (const auto error = read_log_buffer(d, buffer)) fail_at(d.where, *error);
+    for (std::size_t i = 3; i < d.args.size(); ++i)
+        if (d.args[i].starts_with("if=")) vars(c).compile(std::string_view(d.args[i]).substr(3), d.where);
+    if (buffer.flush_ms && !buffer.size) fail_at(d.where, "no buffer is defined for access_log \"" + d.args[1] + "\"");
+    if (!buffer.size) return;
+    if (has_variables(d.args[1])) fail_at(d.where, "buffered logs cannot have variables in name");
+    if (syslog) fail_at(d.where, "logs to syslog cannot be buffered");
+    // ngx_conf_open_file's name: stderr as itself, anything else from the prefix.
+    const std::string file = d.args[1] == "stderr" ? d.args[1] : c.full_path(d.args[1], false);
+    const auto [known, fresh] = c.log_buffers().emplace(file, buffer);
+    if (!fresh && known->second != buffer)
+        fail_at(d.where, "access_log \"" + d.args[1] + "\" already defined with conflicting parameters");
 }
 
 void register_http_log_setters(SetterTable& t) {

@@ -3,6 +3,7 @@
 #include "grammar/parse.hpp"
 #include "parser/load.hpp"
 #include "parser/registry.hpp"
+#include "runtime/core/logs.hpp"
 #include "runtime/core/master.hpp"
 #include "runtime/core/process_title.hpp"
 #include "tools/config_json.hpp"
@@ -160,7 +161,10 @@ int test_config(const Options& o) {
         return 1;
     }
     if (!o.quiet) say_ngxlite("the configuration file " + r.conf_file + " syntax is ok");
-    if (auto err = tools::test_listeners(*r.config)) {
+    // As nginx's ngx_init_cycle: the log files opened, then the listening addresses.
+    std::optional<std::string> err = runtime::log_files_error(*r.config);
+    if (!err) err = tools::test_listeners(*r.config);
+    if (err) {
         say_ngxlite("[emerg] " + *err);
         say_ngxlite("configuration file " + r.conf_file + " test failed");
         return 1;

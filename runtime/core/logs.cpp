@@ -291,4 +291,12 @@ void AccessLogs::write(const std::vector<ir::AccessLog>& logs, const std::vector
     }
 }
 
+std::optional<std::string> log_files_error(const ir::Config& config) {
+    const ErrorLog main(config.error_logs);
+    if (auto error = main.open_error()) return error;
+    for (const auto& logs : config.context_error_logs)
+        if (auto error = ErrorLog(logs, &main).open_error()) return error;
+    return AccessLogs(config, main).open_error();
+}
+
 }  // namespace ngxlite::runtime

@@ -83,6 +83,10 @@ private:
     const ErrorLog& errors_;
 };
 
+// What `-t` checks of the logs, as nginx's ngx_init_cycle opens them (creating the files):
+// the first error or access log file that will not open, in nginx's words.
+std::optional<std::string> log_files_error(const ir::Config& config);
+
 // The line a log_format produces: unset or empty variables as "-", escaped as nginx does;
 // `reserved`: the room nginx's log module asks of a buffer for it (its own variables,
 // such as $status, reserve their longest text).
