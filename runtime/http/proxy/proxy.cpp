@@ -20,6 +20,7 @@
 
 #include <sys/socket.h>
 
+#include <array>
 #include <chrono>
 #include <cstring>
 #include <variant>
@@ -224,7 +225,7 @@ struct ProxyRun {
     std::optional<ir::UpstreamGroup> literal{};  // proxy_pass with variables to an address or a name
     ProxyTarget target{};
     std::optional<PeerSelection> selection{};
-    std::string request{};
+    UpstreamRequest request{};
     ConnectSettings connect{};
     bool non_idempotent = false;
     Clock::time_point started = Clock::now();
@@ -401,7 +402,8 @@ Task<Step> send_request(Attempt& a) {
     ProxyRun& run = a.run;
     a.phase = "sending request to upstream";
     a.upstream->expires_after(run.p.send_timeout);
-    auto [wec, wn] = co_await asio::async_write(*a.upstream, asio::buffer(run.request), use_tuple);
+    const std::array<asio::const_buffer, 2> request{asio::buffer(run.request.head), asio::buffer(run.request.body)};
+    auto [wec, wn] = co_await asio::async_write(*a.upstream, request, use_tuple);
     if (wec) co_return a.failed_step(wec, "writev()");
     a.request_sent = true;
     a.counts.sent = wn;
@@ -545,7 +547,7 @@ Task<ProxyResult> proxy_http(TransportStream& client, beast::flat_buffer& client
     ProxyRun run{client, client_buffer, loc, ctx, cfg, client_keep_alive, streamed};
     ctx.proxying = true;
     run.target = co_await proxy_target(client, loc, ctx, cfg, run.literal, run.result);
-    if (!run.target.state) co_return run.result;
+    if (!run.target.state) co_return std::move(run.result);
     const ir::UpstreamGroup& group = run.target.state->group;
     run.selection.emplace(run.target.state, balancer_key(group, ctx));
     run.selection->limit_tries(run.p.next_upstream_tries);
@@ -566,10 +568,10 @@ Task<ProxyResult> proxy_http(TransportStream& client, beast::flat_buffer& client
             append(ctx.upstream_addr, group.name);
             append(ctx.upstream_status, "502");
             run.result.error_status = 502;
-            co_return run.result;
+            co_return std::move(run.result);
         }
         Attempt a(run, *peer);
-        if (co_await attempt(a) != Step::retry) co_return run.result;
+        if (co_await attempt(a) != Step::retry) co_return std::move(run.result);
     }
 }
 

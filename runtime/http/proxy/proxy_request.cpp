@@ -46,14 +46,15 @@ std::string upstream_uri(const ir::ProxySettings& p, const ir::Location& loc, co
     return out;
 }
 
-std::string build_request(const ir::ProxySettings& p, const std::string& uri, RequestContext& ctx) {
+UpstreamRequest build_request(const ir::ProxySettings& p, const std::string& uri, RequestContext& ctx) {
     const Request& req = ctx.request;
     std::string set_body;
     if (p.set_body) set_body = expand(*p.set_body, ctx);
     ctx.proxy_body = p.set_body ? &set_body : &req.body;
     const std::string method = p.method ? expand(*p.method, ctx) : req.method;
-    std::string out;
-    out.reserve(512 + req.body.size());
+    UpstreamRequest request;
+    std::string& out = request.head;
+    out.reserve(512);
     out.append(method).append(" ").append(uri).append(p.http_version_minor == 1 ? " HTTP/1.1\r\n" : " HTTP/1.0\r\n");
     for (const auto& h : p.set_headers) {
         const std::string v = expand(h.value, ctx);
@@ -70,9 +71,9 @@ std::string build_request(const ir::ProxySettings& p, const std::string& uri, Re
     out += "\r\n";
     if (p.set_body) out += set_body;
     else if (req.body_streamed && *req.body_streamed < 0) append_chunk(out, req.body, false);
-    else if (p.pass_request_body) out += req.body;
+    else if (p.pass_request_body) request.body = req.body;
     ctx.proxy_body = nullptr;  // set_body lives only here
-    return out;
+    return request;
 }
 
 namespace {

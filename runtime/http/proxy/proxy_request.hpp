@@ -9,6 +9,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace ngxlite::runtime {
 
@@ -17,9 +18,15 @@ namespace ngxlite::runtime {
 // proxy_pass's URI part in place of the location's prefix (unless `rewrite ... break`).
 std::string upstream_uri(const ir::ProxySettings& p, const ir::Location& loc, const Request& req);
 
-// The whole request to send: line, proxy_set_header's and the client's headers, body
-// (of a streamed one, what has come so far).
-std::string build_request(const ir::ProxySettings& p, const std::string& uri, RequestContext& ctx);
+// The request for the upstream: line, proxy_set_header's and the client's headers, then
+// the body (of a streamed one, what has come so far). The head carries proxy_set_body's
+// or a chunked body's framing; the client's body as it is stays a view, sent after the
+// head rather than copied behind it.
+struct UpstreamRequest {
+    std::string head;
+    std::string_view body;
+};
+UpstreamRequest build_request(const ir::ProxySettings& p, const std::string& uri, RequestContext& ctx);
 
 // How sending a streamed body ended: the body's end (`read`: all of it went), or the
 // upstream write that failed.
