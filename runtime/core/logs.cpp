@@ -177,7 +177,7 @@ std::optional<std::size_t> reserved_length(std::string_view name) {
 }
 }  // namespace
 
-LogLine format_log_line(const ir::LogFormat& format, const RequestContext& ctx) {
+LogLine format_log_line(const ir::LogFormat& format, const RequestContext& ctx, bool reserve) {
     LogLine out;
     std::string& line = out.text;
     std::size_t reserved_extra = 0;  // what nginx reserves beyond the values it writes
@@ -197,7 +197,7 @@ LogLine format_log_line(const ir::LogFormat& format, const RequestContext& ctx) 
             line += "-";
         else
             append_escaped(line, v, format.escape);
-        if (p.kind == ir::Template::Part::Kind::variable && !ctx.stream)
+        if (reserve && p.kind == ir::Template::Part::Kind::variable && !ctx.stream)
             if (const auto reserved = reserved_length(p.text); reserved && *reserved > line.size() - before)
                 reserved_extra += *reserved - (line.size() - before);
     }
@@ -265,7 +265,10 @@ void AccessLogs::write(const std::vector<ir::AccessLog>& logs, const std::vector
             const std::string value = expand(*log.condition, ctx);
             if (value.empty() || value == "0") continue;
         }
-        const LogLine formatted = format_log_line(formats.at(log.format_index), ctx);
+        // A buffered file's line also says the room nginx reserves for it.
+        const auto spec = buffered_.empty() || log.syslog || log.path.has_variables() ? buffered_.end()
+                                                                                       : buffered_.find(log.path.literal());
+        const LogLine formatted = format_log_line(formats.at(log.format_index), ctx, spec != buffered_.end());
         const std::string& line = formatted.text;
         if (log.syslog) {  // ngx_http_log_handler: the line without its newline, at the peer's severity
             const auto failed =
@@ -276,7 +279,7 @@ void AccessLogs::write(const std::vector<ir::AccessLog>& logs, const std::vector
         if (!log.path.has_variables()) {
             const std::string& path = log.path.literal();
             const int fd = files_.at(path);
-            if (const auto spec = buffered_.find(path); spec != buffered_.end())
+            if (spec != buffered_.end())
                 if (LogBuffer* buffer = WorkerLogBuffers::of_thread(path, fd, spec->second)) {
                     buffer->add(line, formatted.reserved);
                     continue;

@@ -88,12 +88,12 @@ private:
 std::optional<std::string> log_files_error(const ir::Config& config);
 
 // The line a log_format produces: unset or empty variables as "-", escaped as nginx does;
-// `reserved`: the room nginx's log module asks of a buffer for it (its own variables,
-// such as $status, reserve their longest text).
+// with `reserve`, `reserved`: the room nginx's log module asks of a buffer for it (its own
+// variables, such as $status, reserve their longest text).
 struct LogLine {
     std::string text;
     std::size_t reserved = 0;
 };
-LogLine format_log_line(const ir::LogFormat& format, const RequestContext& ctx);
+LogLine format_log_line(const ir::LogFormat& format, const RequestContext& ctx, bool reserve);
 
 }  // namespace ngxlite::runtime
