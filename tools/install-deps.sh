@@ -13,7 +13,7 @@ packages=(
   libnginx-mod-http-geoip libnginx-mod-http-image-filter libnginx-mod-http-perl
   libnginx-mod-http-xslt-filter libnginx-mod-stream-geoip
   clang libclang-rt-14-dev
-  wrk time python3 curl iproute2
+  wrk nghttp2-client valgrind time python3 curl iproute2
 )
 
 missing=()
