@@ -72,7 +72,9 @@ ir::HttpServer build_server(Compiler& c, const HttpServerInfo& info, const Scope
     server.max_headers = s.value<std::int64_t>("max_headers", 1000);
     server.merge_slashes = s.value<bool>("merge_slashes", true);
     server.locations = std::move(server.root_location.locations);  // already in match order
+    server.static_tree = std::move(server.root_location.static_tree);
     server.root_location.locations.clear();
+    server.root_location.static_tree = {};
     for (const auto& n : info.names) server.names.push_back({n, nullptr});
     server.server_name = info.first_name.value_or("");
     if (server.server_name.size() > 1 && server.server_name[0] == '.') server.server_name.erase(0, 1);

@@ -316,6 +316,9 @@ void merge_locations(Compiler& c, const Scope& s, ir::Location& loc, const Direc
     merge_own_settings(s, loc);
     merge_nested(c, s, loc, pass);
     sort_in_match_order(loc.locations);
+    // A regex location's exact and prefix locations are never searched: nginx builds no
+    // tree for them (ngx_http_init_static_location_trees no longer sees regexes).
+    if (!loc.regex) loc.static_tree = ir::build_static_location_tree(loc.locations);
 }
 
 void check_duplicate_locations(const Block& b) {

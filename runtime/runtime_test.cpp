@@ -34,9 +34,18 @@ ir::Location loc(ir::LocationMatch m, std::string name) {
         l.regex = std::make_shared<ir::Regex>(l.name, m == ir::LocationMatch::regex_caseless);
     return l;
 }
+// A level as the compiler leaves it: nested levels with their trees too (none for a
+// regex location's).
+void plant(std::vector<ir::Location>& ls, ir::StaticLocationTree& tree, bool regex = false) {
+    for (auto& l : ls) plant(l.locations, l.static_tree, l.regex != nullptr);
+    if (!regex) tree = ir::build_static_location_tree(ls);
+}
 std::string match(const std::vector<ir::Location>& ls, std::string_view uri) {
-    auto m = runtime::find_location(ls, uri);
-    return m.location ? m.location->name : "";
+    ir::HttpServer server;
+    server.locations = ls;
+    plant(server.locations, server.static_tree);
+    auto m = runtime::find_location(server, uri);
+    return (m.redirect ? "301 " : "") + (m.location ? m.location->name : "");
 }
 }  // namespace
 
@@ -56,6 +65,40 @@ BOOST_AUTO_TEST_CASE(nginx_location_algorithm) {
     BOOST_TEST(match(ls, "/static/a.jpg") == "\\.JPG$");  // ~* ignores case
     BOOST_TEST(match(ls, "/static/a.css") == "/static/");
     BOOST_TEST(match(ls, "/A.PNG") == "/");                // ~ does not
+}
+
+BOOST_AUTO_TEST_CASE(nginx_static_location_tree) {
+    std::vector<ir::Location> ls;
+    for (const char* name : {"/", "/s", "/s-t", "/s/t", "/s.t", "/sa", "/same", "/x.png"})
+        ls.push_back(loc(ir::LocationMatch::prefix, name));
+    ls.push_back(loc(ir::LocationMatch::exact, "/same"));
+    ir::Location a = loc(ir::LocationMatch::prefix, "/a/");
+    a.locations.push_back(loc(ir::LocationMatch::prefix, "/a/b/"));
+    a.locations.push_back(loc(ir::LocationMatch::regex, "\\.txt$"));
+    ls.push_back(a);
+    ir::Location dir = loc(ir::LocationMatch::prefix, "/dir/");
+    dir.auto_redirect = true;
+    ls.push_back(dir);
+    ir::Location cap = loc(ir::LocationMatch::regex, "/cap/");
+    cap.locations.push_back(loc(ir::LocationMatch::prefix, "/cap/x"));  // never searched, as in nginx
+    ls.push_back(cap);
+    ls.push_back(loc(ir::LocationMatch::regex, "\\.png$"));
+    BOOST_TEST(match(ls, "/s/x") == "/s");  // '/' sorts below every character
+    BOOST_TEST(match(ls, "/s/t/x") == "/s/t");
+    BOOST_TEST(match(ls, "/s-t/x") == "/s-t");
+    BOOST_TEST(match(ls, "/s.tx") == "/s.t");
+    BOOST_TEST(match(ls, "/s1") == "/s");
+    BOOST_TEST(match(ls, "/same") == "/same");  // the exact one (nginx joins the two)
+    BOOST_TEST(match(ls, "/samex") == "/same");
+    BOOST_TEST(match(ls, "/x.png") == "\\.png$");  // a prefix named the URI: the regexes still apply
+    BOOST_TEST(match(ls, "/y/x.png") == "\\.png$");
+    BOOST_TEST(match(ls, "/a/b/x.png") == "\\.png$");  // a nested prefix match leaves the regexes
+    BOOST_TEST(match(ls, "/a/b/x.txt") == "\\.txt$");
+    BOOST_TEST(match(ls, "/a/b/") == "/a/b/");
+    BOOST_TEST(match(ls, "/cap/y") == "/cap/");
+    BOOST_TEST(match(ls, "/cap/xy") == "/cap/");  // a regex location's prefix ones are dead
+    BOOST_TEST(match(ls, "/dir") == "301 /dir/");
+    BOOST_TEST(match(ls, "/dirx") == "/");
 }
 
 BOOST_AUTO_TEST_CASE(server_names_by_nginx_precedence) {

@@ -3,6 +3,7 @@
 // a new one and live connections keep theirs through shared_ptr<const Config>.
 #pragma once
 
+#include "parser/ir/location_tree.hpp"
 #include "parser/ir/regex.hpp"
 #include "parser/ir/template.hpp"
 
@@ -550,6 +551,7 @@ struct Location {
     // Nested locations in nginx's match order: exact and prefix ones sorted by name
     // (exact first on a tie), then regexes in config order, then named ones.
     std::vector<Location> locations;
+    StaticLocationTree static_tree;  // the exact and prefix ones of `locations`
     SourceLocation where;
 };
 
@@ -579,6 +581,7 @@ struct HttpServer {
     SslServerSettings::VerifyClient verify_client = SslServerSettings::VerifyClient::off;
     Location root_location;                // the server level settings
     std::vector<Location> locations;       // in nginx's match order
+    StaticLocationTree static_tree;        // the exact and prefix ones of `locations`
     SourceLocation where;
 };
 

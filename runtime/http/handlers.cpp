@@ -510,10 +510,10 @@ Route route_request(const ir::HttpServer& server, RequestContext& ctx, std::opti
             m.location = named;
             named = nullptr;
         } else {
-            m = find_location(server.locations, ctx.request.uri);
+            m = find_location(server, ctx.request.uri);
         }
         route.location = m.location ? m.location : &server.root_location;
-        if (m.location && m.location->regex) {
+        if (!m.captures.empty()) {  // a regex location matched (its nested one may be static)
             ctx.captures = std::move(m.captures);
             for (auto& [name, value] : m.named) ctx.set_variable(name, std::move(value));
         }

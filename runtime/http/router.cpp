@@ -62,60 +62,80 @@ const ir::HttpServer* ServerSelector::find(std::string_view host, std::vector<st
 
 namespace {
 
-bool is_static(const ir::Location& l) {
-    return l.match == ir::LocationMatch::exact || l.match == ir::LocationMatch::prefix ||
-           l.match == ir::LocationMatch::prefix_no_regex;
+// ngx_http_core_find_static_location's results.
+enum class Found { declined, exact, inclusive, redirect };  // DECLINED, OK, AGAIN, DONE
+
+// One level's exact and prefix locations through its tree; `found` is the location's
+// index in that level.
+Found find_static(const ir::StaticLocationTree& tree, std::string_view uri, int& found) {
+    Found result = Found::declined;
+    int index = tree.root;
+    while (index >= 0) {
+        const ir::StaticLocationTree::Node& node = tree.nodes[static_cast<std::size_t>(index)];
+        const std::size_t length = node.name.size();
+        if (const int rc = ir::filename_cmp(uri, node.name, std::min(uri.size(), length)); rc != 0) {
+            index = rc < 0 ? node.left : node.right;
+        } else if (uri.size() > length) {
+            if (node.inclusive < 0) {  // an exact location only
+                index = node.right;
+                continue;
+            }
+            found = node.inclusive;
+            result = Found::inclusive;
+            index = node.tree;
+            uri.remove_prefix(length);
+        } else if (uri.size() == length) {
+            // A prefix location named the URI is still a prefix match (regexes follow).
+            found = node.exact >= 0 ? node.exact : node.inclusive;
+            return node.exact >= 0 ? Found::exact : Found::inclusive;
+        } else {
+            // The URI is the name less its trailing '/': proxy_pass's redirect to it.
+            if (uri.size() + 1 == length && node.auto_redirect) {
+                found = node.exact >= 0 ? node.exact : node.inclusive;
+                result = Found::redirect;
+            }
+            index = node.left;
+        }
+    }
+    return result;
+}
+
+// ngx_http_core_find_location over one level: its tree, then the nested locations of a
+// prefix match, then (unless `^~` or an exact match) the level's regexes in order, and
+// the nested locations of the one that matched. `m` keeps the last location found.
+Found find_in(const std::vector<ir::Location>& locations, const ir::StaticLocationTree& tree, std::string_view uri,
+              LocationMatch& m) {
+    int found = -1;
+    Found rc = find_static(tree, uri, found);
+    bool noregex = false;
+    if (found >= 0) m.location = &locations[static_cast<std::size_t>(found)];
+    if (rc == Found::inclusive) {
+        noregex = m.location->match == ir::LocationMatch::prefix_no_regex;
+        rc = find_in(m.location->locations, m.location->static_tree, uri, m);
+    }
+    if (rc == Found::exact || rc == Found::redirect) return rc;
+    if (noregex) return rc;
+    for (const auto& l : locations) {
+        if (l.match != ir::LocationMatch::regex && l.match != ir::LocationMatch::regex_caseless) continue;
+        std::vector<std::string> captures;
+        if (!l.regex->match(uri, &captures)) continue;
+        for (std::size_t i = 0; i < l.regex->names().size(); ++i)
+            if (static_cast<std::size_t>(l.regex->name_groups()[i]) < captures.size())
+                m.named.emplace_back(l.regex->names()[i], captures[l.regex->name_groups()[i]]);
+        m.location = &l;
+        m.captures = std::move(captures);
+        find_in(l.locations, l.static_tree, uri, m);
+        return Found::exact;
+    }
+    return rc;
 }
 
 }  // namespace
 
-LocationMatch find_location(const std::vector<ir::Location>& locations, std::string_view uri) {
-    LocationMatch result;
-    const ir::Location* prefix = nullptr;
-    const ir::Location* redirect = nullptr;
-    for (const auto& l : locations) {
-        if (!is_static(l)) continue;
-        if (l.auto_redirect && l.name.size() == uri.size() + 1 && l.name.starts_with(uri)) redirect = &l;
-        if (l.match == ir::LocationMatch::exact) {
-            if (uri == l.name) {
-                result.location = &l;
-                return result;
-            }
-            continue;
-        }
-        if (uri.starts_with(l.name) && (!prefix || l.name.size() > prefix->name.size())) prefix = &l;
-    }
-    // ngx_http_core_find_static_location's NGX_DONE: no location is named the URI itself.
-    if (redirect && !(prefix && prefix->name.size() == uri.size())) {
-        result.location = redirect;
-        result.redirect = true;
-        return result;
-    }
-    if (prefix) {
-        result.location = prefix;
-        if (!prefix->locations.empty()) {
-            LocationMatch nested = find_location(prefix->locations, uri);
-            if (nested.location) return nested;
-        }
-        if (prefix->match == ir::LocationMatch::prefix_no_regex) return result;
-    }
-    for (const auto& l : locations) {
-        if (l.match != ir::LocationMatch::regex && l.match != ir::LocationMatch::regex_caseless) continue;
-        std::vector<std::string> captures;
-        if (l.regex->match(uri, &captures)) {
-            for (std::size_t i = 0; i < l.regex->names().size(); ++i)
-                if (static_cast<std::size_t>(l.regex->name_groups()[i]) < captures.size())
-                    result.named.emplace_back(l.regex->names()[i], captures[l.regex->name_groups()[i]]);
-            result.location = &l;
-            result.captures = std::move(captures);
-            if (!l.locations.empty()) {
-                LocationMatch nested = find_location(l.locations, uri);
-                if (nested.location) return nested;
-            }
-            return result;
-        }
-    }
-    return result;
+LocationMatch find_location(const ir::HttpServer& server, std::string_view uri) {
+    LocationMatch m;
+    m.redirect = find_in(server.locations, server.static_tree, uri, m) == Found::redirect;
+    return m;
 }
 
 const ir::Location* find_named(const std::vector<ir::Location>& locations, std::string_view name) {

@@ -48,8 +48,9 @@ struct LocationMatch {
     bool redirect = false;  // `location` is an auto_redirect one named the URI and '/': 301 to it
 };
 
-// nginx's ngx_http_core_find_location over a server's locations (already in match order).
-LocationMatch find_location(const std::vector<ir::Location>& locations, std::string_view uri);
+// nginx's ngx_http_core_find_location over a server's locations: each level's static
+// location tree, nested locations, regexes.
+LocationMatch find_location(const ir::HttpServer& server, std::string_view uri);
 
 // A named location (@name) of a server, for error_page and try_files.
 const ir::Location* find_named(const std::vector<ir::Location>& locations, std::string_view name);
