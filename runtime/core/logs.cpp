@@ -189,7 +189,7 @@ LogLine format_log_line(const ir::LogFormat& format, const RequestContext& ctx, 
         // nginx writes "-" for a variable that is not found, nothing for an empty one; with
         // escape=json or escape=none nothing for either (ngx_*_log_unescaped_variable).
         bool found = static_cast<std::size_t>(p.capture) < ctx.captures.size();
-        std::string v = p.kind == ir::Template::Part::Kind::variable ? variable(p.text, ctx, found)
+        std::string v = p.kind == ir::Template::Part::Kind::variable ? variable(p.variable, ctx, found)
                         : found                                      ? ctx.captures[static_cast<std::size_t>(p.capture)]
                                                                      : "";
         const std::size_t before = line.size();

@@ -514,8 +514,8 @@ Route route_request(const ir::HttpServer& server, RequestContext& ctx, std::opti
         }
         route.location = m.location ? m.location : &server.root_location;
         if (m.location && m.location->regex) {
+            ctx.set_named_captures(*m.location->regex, m.captures);
             ctx.captures = std::move(m.captures);
-            for (auto& [name, value] : m.named) ctx.set_variable(name, std::move(value));
         }
         const ir::Location& loc = *route.location;
         ctx.location = &loc;
