@@ -1,6 +1,7 @@
 // allow/deny (http and stream access modules) and set_real_ip_from: nginx's checks of
 // the value and the rules the runtime matches a client's address against; a location's
 // access phase settings merged (allow/deny, auth_basic, satisfy, auth_delay).
+#include "parser/http_state.hpp"
 #include "parser/merge.hpp"
 #include "parser/setters.hpp"
 #include "parser/variables.hpp"
@@ -71,7 +72,7 @@ void add_real_ip_from(const Directive& d, std::vector<ir::AccessRule>& out) {
     }
 }
 
-void merge_access_phase(const Compiler& c, const Scope& s, ir::Location& loc) {
+void merge_access_phase(Compiler& c, const Scope& s, ir::Location& loc) {
     if (const Block* b = s.innermost_with({"allow", "deny"}))
         for (const auto& d : b->directives)
             if (d->name() == "allow" || d->name() == "deny") loc.access_rules.push_back(access_rule_of(*d));
@@ -82,8 +83,9 @@ void merge_access_phase(const Compiler& c, const Scope& s, ir::Location& loc) {
         // is made full once evaluated, any other now.
         const std::string& path = file->args[1];
         const bool later = path.starts_with("$");
-        loc.auth_basic = ir::AuthBasic{compile_template(realm->args[1], realm->where),
-                                       compile_template(later ? path : c.full_path(path, true), file->where),
+        VariableScope& vars = c.http().variables;
+        loc.auth_basic = ir::AuthBasic{vars.unchecked_template(realm->args[1], realm->where),
+                                       vars.unchecked_template(later ? path : c.full_path(path, true), file->where),
                                        later ? c.conf_prefix() : std::string()};
     }
     loc.satisfy = static_cast<ir::Location::Satisfy>(s.value<int>("satisfy", 0));

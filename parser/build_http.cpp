@@ -16,7 +16,7 @@ namespace ngxlite::conf {
 namespace {
 
 void init_upstreams(Compiler& c, ir::HttpConfig& http) {
-    for (const auto& up : c.http().upstreams) http.upstreams.push_back(init_upstream(*up, false));
+    for (const auto& up : c.http().upstreams) http.upstreams.push_back(init_upstream(*up, false, c.http().variables));
 }
 
 // nginx's ngx_http_server_names: the same name twice on one address:port.
@@ -118,7 +118,7 @@ void finish_http(Compiler& c) {
 
     std::vector<std::optional<ir::SslServerSettings>> server_ssl;
     for (const auto& info : st.servers)
-        server_ssl.push_back(merge_server_ssl(c, server_scope(info)));
+        server_ssl.push_back(merge_server_ssl(c, server_scope(info), st.variables));
 
     for (std::size_t i = 0; i < st.servers.size(); ++i) {
         const auto& info = st.servers[i];
@@ -140,6 +140,7 @@ void finish_http(Compiler& c) {
     warn_conflicting_names(c);
     http.log_formats = std::move(st.log_formats);
     http.maps = std::move(st.maps);
+    http.variables = st.variables.resolve(http.maps);
     c.config().http = std::move(http);
 }
 

@@ -62,7 +62,7 @@ void sort_in_match_order(std::vector<ir::Location>& locations) {
 }
 
 // The rewrite module's statements other than `if`, compiled (the setters checked them).
-std::optional<ir::RewriteOp> rewrite_op(const Directive& d) {
+std::optional<ir::RewriteOp> rewrite_op(VariableScope& vars, const Directive& d) {
     using Kind = ir::RewriteOp::Kind;
     ir::RewriteOp op;
     op.where = location_of(d.where);
@@ -70,17 +70,18 @@ std::optional<ir::RewriteOp> rewrite_op(const Directive& d) {
         op.kind = Kind::return_;
         const bool url = !parse_number(d.args[1]);
         op.ret.code = url ? 302 : static_cast<int>(*parse_number(d.args[1]));
-        if (url || d.nargs() == 2) op.ret.text = compile_template(d.args[url ? 1 : 2], d.where);
+        if (url || d.nargs() == 2) op.ret.text = vars.unchecked_template(d.args[url ? 1 : 2], d.where);
     } else if (d.name() == "break") {
         op.kind = Kind::break_;
     } else if (d.name() == "set") {
         op.kind = Kind::set;
-        op.variable = std::string(variable_target(d, 1));
-        for (char& ch : op.variable) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-        op.value = compile_template(d.args[2], d.where);
+        op.variable = vars.assigned(variable_target(d, 1));
+        op.value = vars.unchecked_template(d.args[2], d.where);
     } else if (d.name() == "rewrite") {
         op.kind = Kind::rewrite;
-        op.regex = std::make_shared<ir::Regex>(d.args[1], false);
+        auto regex = std::make_shared<ir::Regex>(d.args[1], false);
+        vars.bind_captures(*regex);
+        op.regex = std::move(regex);
         std::string replacement = d.args[2];
         // ngx_http_rewrite: a trailing '?' drops the request's arguments.
         if (!replacement.empty() && replacement.back() == '?') {
@@ -96,7 +97,7 @@ std::optional<ir::RewriteOp> rewrite_op(const Directive& d) {
         else if (flag == "break") op.flag = ir::RewriteOp::Flag::break_;
         else if (flag == "redirect") op.redirect = true, op.status = 302;
         else if (flag == "permanent") op.redirect = true, op.status = 301;
-        op.replacement = compile_template(replacement, d.where);
+        op.replacement = vars.unchecked_template(replacement, d.where);
     } else {
         return std::nullopt;
     }
@@ -104,20 +105,22 @@ std::optional<ir::RewriteOp> rewrite_op(const Directive& d) {
 }
 
 // The condition of `if`, from the words the setter left without parentheses.
-ir::IfCondition if_condition(const Directive& d) {
+ir::IfCondition if_condition(VariableScope& vars, const Directive& d) {
     using Kind = ir::IfCondition::Kind;
     const auto& w = d.condition;
     ir::IfCondition cond;
     if (w[0][0] == '$') {
-        cond.subject = compile_template(w[0], d.where);
+        cond.subject = vars.unchecked_template(w[0], d.where);
         if (w.size() == 1) return cond;
         const std::string& op = w[1];
         if (op == "=" || op == "!=") {
             cond.kind = op == "=" ? Kind::equal : Kind::not_equal;
-            cond.value = compile_template(w[2], d.where);
+            cond.value = vars.unchecked_template(w[2], d.where);
         } else {
             cond.kind = op[0] == '!' ? Kind::not_match : Kind::match;
-            cond.regex = std::make_shared<ir::Regex>(w[2], op.back() == '*');
+            auto regex = std::make_shared<ir::Regex>(w[2], op.back() == '*');
+            vars.bind_captures(*regex);
+            cond.regex = std::move(regex);
         }
         return cond;
     }
@@ -128,7 +131,7 @@ ir::IfCondition if_condition(const Directive& d) {
     case 'e': cond.kind = Kind::exists; break;
     default: cond.kind = Kind::executable; break;
     }
-    cond.subject = compile_template(w[1], d.where);
+    cond.subject = vars.unchecked_template(w[1], d.where);
     return cond;
 }
 
@@ -155,10 +158,10 @@ void merge_expires(const Scope& s, ir::Location& loc) {
 // add_header, add_trailer, access_log (http's default when none), index, types, default_type.
 void merge_response_settings(Compiler& c, const Scope& s, ir::Location& loc) {
     for (const Directive* h : s.find_list("add_header"))
-        loc.add_headers.push_back({h->args[1], compile_template(h->args[2], h->where), h->nargs() == 3});
+        loc.add_headers.push_back({h->args[1], c.http().variables.unchecked_template(h->args[2], h->where), h->nargs() == 3});
     for (const Directive* h : s.find_list("add_trailer"))
-        loc.add_trailers.push_back({h->args[1], compile_template(h->args[2], h->where), h->nargs() == 3});
-    loc.access_logs = merge_access_logs(c, s, c.http().log_formats);
+        loc.add_trailers.push_back({h->args[1], c.http().variables.unchecked_template(h->args[2], h->where), h->nargs() == 3});
+    loc.access_logs = merge_access_logs(c, s, c.http().log_formats, c.http().variables);
     if (!s.find("access_log")) {
         ir::AccessLog log;
         log.path.parts.push_back({ir::Template::Part::Kind::literal, c.full_path(default_http_log_path(), false), 0});
@@ -168,7 +171,7 @@ void merge_response_settings(Compiler& c, const Scope& s, ir::Location& loc) {
         loc.index.clear();
         for (const Directive* d : index) {
             loc.index.insert(loc.index.end(), d->args.begin() + 1, d->args.end());
-            for (std::size_t i = 1; i < d->args.size(); ++i) loc.index_values.push_back(compile_template(d->args[i], d->where));
+            for (std::size_t i = 1; i < d->args.size(); ++i) loc.index_values.push_back(c.http().variables.unchecked_template(d->args[i], d->where));
         }
     }
     if (const Directive* t = s.find("types")) loc.types = c.http().types.at(t);
@@ -201,11 +204,11 @@ void merge_core_settings(Compiler& c, const Scope& s, ir::Location& loc) {
             if (a == "off") loc.disable_symlinks = ir::Location::Symlinks::off;
             else if (a == "on") loc.disable_symlinks = ir::Location::Symlinks::on;
             else if (a == "if_not_owner") loc.disable_symlinks = ir::Location::Symlinks::if_not_owner;
-            else if (a.starts_with("from=")) loc.disable_symlinks_from = compile_template(a.substr(5), d->where);
+            else if (a.starts_with("from=")) loc.disable_symlinks_from = c.http().variables.unchecked_template(a.substr(5), d->where);
         }
     }
-    loc.limit_rate = merge_complex_size(s, "limit_rate");
-    loc.limit_rate_after = merge_complex_size(s, "limit_rate_after");
+    loc.limit_rate = merge_complex_size(s, "limit_rate", c.http().variables);
+    loc.limit_rate_after = merge_complex_size(s, "limit_rate_after", c.http().variables);
     loc.post_action = s.str("post_action", "");
     loc.client_body_buffer_size = s.value<std::int64_t>("client_body_buffer_size", 8192);
     loc.client_body_in_file_only =
@@ -224,30 +227,30 @@ void merge_paths_and_error_pages(Compiler& c, const Scope& s, ir::Location& loc)
     auto resolved = [&](const std::string& path) { return has_variables(path) ? path : c.full_path(path, false); };
     loc.root = resolved(s.str("root", "html"));
     loc.prefix = c.prefix();
-    if (const Directive* r = s.find("root"); r && has_variables(r->args[1])) loc.root_template = compile_template(r->args[1], r->where);
+    if (const Directive* r = s.find("root"); r && has_variables(r->args[1])) loc.root_template = c.http().variables.unchecked_template(r->args[1], r->where);
     if (const Directive* a = s.innermost().find("alias")) {
         loc.alias = resolved(a->args[1]);
-        if (has_variables(a->args[1])) loc.alias_template = compile_template(a->args[1], a->where);
+        if (has_variables(a->args[1])) loc.alias_template = c.http().variables.unchecked_template(a->args[1], a->where);
     }
     for (const Directive* e : s.find_list("error_page")) {
         const std::size_t last = e->args.size() - 1;
         const bool overwrite = e->args[last - 1].starts_with("=");
         const int response = overwrite ? static_cast<int>(parse_number(std::string_view(e->args[last - 1]).substr(1)).value_or(0)) : -1;
         for (std::size_t i = 1; i < (overwrite ? last - 1 : last); ++i)
-            loc.error_pages.push_back({static_cast<int>(*parse_number(e->args[i])), response, compile_template(e->args[last], e->where)});
+            loc.error_pages.push_back({static_cast<int>(*parse_number(e->args[i])), response, c.http().variables.unchecked_template(e->args[last], e->where)});
     }
     loc.recursive_error_pages = s.value<bool>("recursive_error_pages", false);
 }
 
 // What the location itself says, not inherited: try_files, internal, and whether nginx
 // redirects a request for its name without the trailing slash (proxy_pass in "/name/").
-void merge_own_settings(const Scope& s, ir::Location& loc) {
+void merge_own_settings(const Scope& s, ir::Location& loc, VariableScope& vars) {
     if (const Directive* t = s.innermost().find("try_files")) {
         ir::TryFiles tf;
-        for (std::size_t i = 1; i + 1 < t->args.size(); ++i) tf.files.push_back(compile_template(t->args[i], t->where));
+        for (std::size_t i = 1; i + 1 < t->args.size(); ++i) tf.files.push_back(vars.unchecked_template(t->args[i], t->where));
         const std::string& last = t->args.back();
         if (last.starts_with("=")) tf.code = static_cast<int>(parse_number(std::string_view(last).substr(1)).value_or(404));
-        else tf.fallback = compile_template(last, t->where);
+        else tf.fallback = vars.unchecked_template(last, t->where);
         loc.try_files = std::move(tf);
     }
     loc.internal = s.innermost().find("internal") != nullptr;
@@ -261,7 +264,7 @@ void merge_own_settings(const Scope& s, ir::Location& loc) {
 // in the location, each merged down from it.
 void merge_nested(Compiler& c, const Scope& s, ir::Location& loc, const Directive* pass) {
     for (const auto& d : s.innermost().directives) {
-        if (auto op = rewrite_op(*d)) {
+        if (auto op = rewrite_op(c.http().variables, *d)) {
             loc.script.push_back(std::move(*op));
             continue;
         }
@@ -274,8 +277,11 @@ void merge_nested(Compiler& c, const Scope& s, ir::Location& loc, const Directiv
         if (d->name() == "location") {
             child.match = match_of(*d);
             child.name = name_of(*d);
-            if (child.match == ir::LocationMatch::regex || child.match == ir::LocationMatch::regex_caseless)
-                child.regex = std::make_shared<ir::Regex>(child.name, child.match == ir::LocationMatch::regex_caseless);
+            if (child.match == ir::LocationMatch::regex || child.match == ir::LocationMatch::regex_caseless) {
+                auto regex = std::make_shared<ir::Regex>(child.name, child.match == ir::LocationMatch::regex_caseless);
+                c.http().variables.bind_captures(*regex);
+                child.regex = std::move(regex);
+            }
         }
         merge_locations(c, s.child(d->block.get()), child, pass);
         if (d->name() == "location") {
@@ -289,7 +295,7 @@ void merge_nested(Compiler& c, const Scope& s, ir::Location& loc, const Directiv
             ir::RewriteOp op;
             op.kind = ir::RewriteOp::Kind::if_;
             op.where = location_of(d->where);
-            op.condition = if_condition(*d);
+            op.condition = if_condition(c.http().variables, *d);
             op.if_location = std::make_shared<ir::Location>(std::move(child));
             loc.script.push_back(std::move(op));
         }
@@ -313,7 +319,7 @@ void merge_locations(Compiler& c, const Scope& s, ir::Location& loc, const Direc
     loc.real_ip_header = s.str("real_ip_header", "X-Real-IP");
     loc.real_ip_recursive = s.value<bool>("real_ip_recursive", false);
     merge_access_phase(c, s, loc);
-    merge_own_settings(s, loc);
+    merge_own_settings(s, loc, c.http().variables);
     merge_nested(c, s, loc, pass);
     sort_in_match_order(loc.locations);
     // A regex location's exact and prefix locations are never searched: nginx builds no

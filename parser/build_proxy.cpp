@@ -44,9 +44,9 @@ void merge_proxy_target(Compiler& c, const Directive& pass, ir::ProxySettings& p
 // nginx's ngx_http_proxy_init_headers: the proxy_set_header list first, then each default
 // it does not override. Empty values are never sent, but still keep the client's header
 // of that name from passing.
-void merge_proxy_headers(const Scope& s, const Directive& pass, ir::ProxySettings& p) {
+void merge_proxy_headers(const Scope& s, const Directive& pass, ir::ProxySettings& p, VariableScope& vars) {
     for (const Directive* d : s.find_list("proxy_set_header"))
-        p.set_headers.push_back({d->args[1], compile_template(d->args[2], d->where)});
+        p.set_headers.push_back({d->args[1], vars.unchecked_template(d->args[2], d->where)});
     static const std::pair<const char*, const char*> defaults[] = {
         {"Host", "$proxy_host"}, {"Connection", "close"}, {"Content-Length", "$proxy_internal_body_length"},
         {"Transfer-Encoding", "$proxy_internal_chunked"}, {"TE", ""}, {"Keep-Alive", ""}, {"Expect", ""},
@@ -55,13 +55,14 @@ void merge_proxy_headers(const Scope& s, const Directive& pass, ir::ProxySetting
         const std::string_view name = header.first;
         const bool overridden = std::any_of(p.set_headers.begin(), p.set_headers.end(),
                                             [&](const ir::HeaderSetting& h) { return iequals(h.name, name); });
-        if (!overridden) p.set_headers.push_back({std::string(name), compile_template(header.second, pass.where)});
+        if (!overridden) p.set_headers.push_back({std::string(name), vars.unchecked_template(header.second, pass.where)});
     }
 }
 
 // ngx_http_proxy_merge_loc_conf: `default` is proxy_pass's URL (with "/" added when it
 // has no URI part) replaced by the location's name (or "/").
-void merge_proxy_redirects(const Scope& s, const Directive& pass, const std::string& location_name, ir::ProxySettings& p) {
+void merge_proxy_redirects(const Scope& s, const Directive& pass, const std::string& location_name, ir::ProxySettings& p,
+                           VariableScope& vars) {
     const std::vector<const Directive*> redirects = s.find_list("proxy_redirect");
     const bool off = !redirects.empty() && redirects.front()->args[1] == "off";
     for (const Directive* d : redirects.empty() ? std::vector<const Directive*>{nullptr} : redirects) {
@@ -69,19 +70,21 @@ void merge_proxy_redirects(const Scope& s, const Directive& pass, const std::str
         ir::ProxyRedirect r;
         if (!d || d->args[1] == "default") {
             if (!p.uri.empty()) {
-                r.from = compile_template(p.pass, pass.where);
-                r.to = compile_template(location_name, pass.where);
+                r.from = vars.unchecked_template(p.pass, pass.where);
+                r.to = vars.unchecked_template(location_name, pass.where);
             } else {
-                r.from = compile_template(p.pass + "/", pass.where);
-                r.to = compile_template("/", pass.where);
+                r.from = vars.unchecked_template(p.pass + "/", pass.where);
+                r.to = vars.unchecked_template("/", pass.where);
             }
         } else if (d->args[1].starts_with("~")) {
             const bool caseless = d->args[1].starts_with("~*");
-            r.regex = std::make_shared<ir::Regex>(std::string_view(d->args[1]).substr(caseless ? 2 : 1), caseless);
-            r.to = compile_template(d->args[2], d->where);
+            auto regex = std::make_shared<ir::Regex>(std::string_view(d->args[1]).substr(caseless ? 2 : 1), caseless);
+            vars.bind_captures(*regex);
+            r.regex = std::move(regex);
+            r.to = vars.unchecked_template(d->args[2], d->where);
         } else {
-            r.from = compile_template(d->args[1], d->where);
-            r.to = compile_template(d->args[2], d->where);
+            r.from = vars.unchecked_template(d->args[1], d->where);
+            r.to = vars.unchecked_template(d->args[2], d->where);
         }
         p.redirects.push_back(std::move(r));
     }
@@ -90,10 +93,11 @@ void merge_proxy_redirects(const Scope& s, const Directive& pass, const std::str
 }  // namespace
 
 ir::ProxySettings merge_proxy(Compiler& c, const Scope& s, const Directive& pass, const std::string& location_name) {
+    VariableScope& vars = c.http().variables;
     ir::ProxySettings p;
     p.pass = pass.args[1];
     p.pass_has_variables = has_variables(p.pass);
-    p.pass_template = compile_template(p.pass, pass.where);
+    p.pass_template = vars.unchecked_template(p.pass, pass.where);
     p.where = location_of(pass.where);
     if (!p.pass_has_variables) merge_proxy_target(c, pass, p);
     p.connect_timeout = ir::Msec(s.value<std::int64_t>("proxy_connect_timeout", 60000));
@@ -105,19 +109,19 @@ ir::ProxySettings merge_proxy(Compiler& c, const Scope& s, const Directive& pass
     p.read_timeout = ir::Msec(s.value<std::int64_t>("proxy_read_timeout", 60000));
     p.send_timeout = ir::Msec(s.value<std::int64_t>("proxy_send_timeout", 60000));
     p.http_version_minor = static_cast<int>(s.value<std::int64_t>("proxy_http_version", 0));
-    merge_proxy_headers(s, pass, p);
-    merge_proxy_redirects(s, pass, location_name, p);
+    merge_proxy_headers(s, pass, p, vars);
+    merge_proxy_redirects(s, pass, location_name, p, vars);
     const std::vector<const Directive*> cookie_flags = s.find_list("proxy_cookie_flags");
     if (cookie_flags.empty() || cookie_flags.front()->args[1] != "off")
-        for (const Directive* d : cookie_flags) p.cookie_flags.push_back(cookie_flags_rule(*d));
-    p.cookie_domains = cookie_rewrite_rules(s.find_list("proxy_cookie_domain"));
-    p.cookie_paths = cookie_rewrite_rules(s.find_list("proxy_cookie_path"));
+        for (const Directive* d : cookie_flags) p.cookie_flags.push_back(cookie_flags_rule(*d, vars));
+    p.cookie_domains = cookie_rewrite_rules(s.find_list("proxy_cookie_domain"), vars);
+    p.cookie_paths = cookie_rewrite_rules(s.find_list("proxy_cookie_path"), vars);
     for (const Directive* d : s.find_list("proxy_hide_header")) p.hide_headers.push_back(d->args[1]);
     for (const Directive* d : s.find_list("proxy_pass_header")) p.pass_headers.push_back(d->args[1]);
     p.pass_request_headers = s.value<bool>("proxy_pass_request_headers", true);
     p.pass_request_body = s.value<bool>("proxy_pass_request_body", true);
-    if (const Directive* d = s.find("proxy_set_body")) p.set_body = compile_template(d->args[1], d->where);
-    if (const Directive* d = s.find("proxy_method")) p.method = compile_template(d->args[1], d->where);
+    if (const Directive* d = s.find("proxy_set_body")) p.set_body = vars.unchecked_template(d->args[1], d->where);
+    if (const Directive* d = s.find("proxy_method")) p.method = vars.unchecked_template(d->args[1], d->where);
     p.buffering = s.value<bool>("proxy_buffering", true);
     p.request_buffering = s.value<bool>("proxy_request_buffering", true);
     if (const Directive* d = s.find("proxy_ignore_headers")) {
@@ -136,8 +140,8 @@ ir::ProxySettings merge_proxy(Compiler& c, const Scope& s, const Directive& pass
     p.next_upstream = s.value<std::uint32_t>("proxy_next_upstream", ir::kNextError | ir::kNextTimeout);
     p.next_upstream_tries = s.value<int>("proxy_next_upstream_tries", 0);
     p.next_upstream_timeout = ir::Msec(s.value<std::int64_t>("proxy_next_upstream_timeout", 0));
-    p.bind = merge_proxy_bind(s);
-    p.ssl = merge_proxy_ssl(c, s);
+    p.bind = merge_proxy_bind(s, vars);
+    p.ssl = merge_proxy_ssl(c, s, vars);
     // proxy_pass with variables may reach https at run time, so nginx builds the context too.
     p.ssl.enabled = p.pass_has_variables || p.scheme == "https";
     if (p.ssl.enabled) p.ssl.context = build_client_tls(p.ssl, "proxy");

@@ -14,16 +14,17 @@ namespace ngxlite::conf {
 
 // access_log as merged down `s` (http and stream): the innermost block's list, nothing
 // after "off"; the caller adds its module's default.
-std::vector<ir::AccessLog> merge_access_logs(Compiler& c, const Scope& s, const std::vector<ir::LogFormat>& formats) {
+std::vector<ir::AccessLog> merge_access_logs(Compiler& c, const Scope& s, const std::vector<ir::LogFormat>& formats,
+                                            VariableScope& vars) {
     std::vector<ir::AccessLog> logs;
     for (const Directive* a : s.find_list("access_log")) {
         if (a->args[1] == "off") break;
         ir::AccessLog log;
         const bool syslog = a->args[1].starts_with("syslog:");
-        log.path = compile_template(a->args[1] == "stderr" || syslog || has_variables(a->args[1])
-                                        ? a->args[1]
-                                        : c.full_path(a->args[1], false),
-                                    a->where);
+        log.path = vars.unchecked_template(a->args[1] == "stderr" || syslog || has_variables(a->args[1])
+                                               ? a->args[1]
+                                               : c.full_path(a->args[1], false),
+                                           a->where);
         if (syslog) log.syslog = syslog_peer(a->args[1], a->where);
         if (a->nargs() >= 2) log.format = a->args[2];
         log.format_index = static_cast<std::size_t>(
@@ -35,7 +36,7 @@ std::vector<ir::AccessLog> merge_access_logs(Compiler& c, const Scope& s, const 
         log.flush = ir::Msec(buffer.flush_ms);
         log.gzip = buffer.gzip;
         for (std::size_t i = 3; i < a->args.size(); ++i)
-            if (a->args[i].starts_with("if=")) log.condition = compile_template(std::string_view(a->args[i]).substr(3), a->where);
+            if (a->args[i].starts_with("if=")) log.condition = vars.unchecked_template(std::string_view(a->args[i]).substr(3), a->where);
         logs.push_back(std::move(log));
     }
     return logs;
@@ -53,21 +54,21 @@ int merge_error_log(Compiler& c, const Scope& s) {
     return static_cast<int>(all.size()) - 1;
 }
 
-ir::ComplexSize merge_complex_size(const Scope& s, DirectiveName name) {
+ir::ComplexSize merge_complex_size(const Scope& s, DirectiveName name, VariableScope& vars) {
     ir::ComplexSize v;
     if (const Directive* d = s.find(name)) {
-        if (has_variables(d->args[1])) v.value = compile_template(d->args[1], d->where);
+        if (has_variables(d->args[1])) v.value = vars.unchecked_template(d->args[1], d->where);
         else v.size = *parse_size(d->args[1]);  // checked by its setter
     }
     return v;
 }
 
-std::optional<ir::ProxyBind> merge_proxy_bind(const Scope& s) {
+std::optional<ir::ProxyBind> merge_proxy_bind(const Scope& s, VariableScope& vars) {
     const Directive* b = s.find("proxy_bind");
     if (!b || (b->args.size() == 2 && b->args[1] == "off")) return std::nullopt;
     ir::ProxyBind bind;
     bind.name = b->args[1];
-    if (has_variables(bind.name)) bind.value = compile_template(bind.name, b->where);
+    if (has_variables(bind.name)) bind.value = vars.unchecked_template(bind.name, b->where);
     else bind.address = ir::parse_addr_port(bind.name);
     bind.transparent = b->args.size() > 2;
     bind.where = location_of(b->where);

@@ -19,21 +19,22 @@ std::string tls_path(const Compiler& c, const std::string& v) {
     return c.full_path(v, true);
 }
 
-ir::CertificateTemplate certificate_template(const Compiler& c, const Directive& cert, const Directive& key) {
-    return {compile_template(cert.args[1], cert.where), compile_template(key.args[1], key.where), c.conf_prefix()};
+ir::CertificateTemplate certificate_template(const Compiler& c, const Directive& cert, const Directive& key,
+                                             VariableScope& vars) {
+    return {vars.unchecked_template(cert.args[1], cert.where), vars.unchecked_template(key.args[1], key.where), c.conf_prefix()};
 }
 
 // The ssl_certificate / ssl_certificate_key pairs, as ngx_*_ssl_compile_certificates:
 // files to load now, or, when any of them holds variables, every pair as templates
 // evaluated per handshake.
 void set_server_certificates(const Compiler& c, const std::vector<const Directive*>& certs,
-                             const std::vector<const Directive*>& keys, ir::SslServerSettings& t) {
+                             const std::vector<const Directive*>& keys, ir::SslServerSettings& t, VariableScope& vars) {
     for (std::size_t i = 0; i < certs.size(); ++i)
         t.certificates.push_back({tls_path(c, certs[i]->args[1]), tls_path(c, keys[i]->args[1])});
     if (std::any_of(t.certificates.begin(), t.certificates.end(),
                     [](const auto& p) { return has_variables(p.certificate) || has_variables(p.key); }))
         for (std::size_t i = 0; i < certs.size(); ++i)
-            t.certificate_values.push_back(certificate_template(c, *certs[i], *keys[i]));
+            t.certificate_values.push_back(certificate_template(c, *certs[i], *keys[i], vars));
 }
 
 std::vector<std::string> read_passwords(const std::string& path) {
@@ -84,7 +85,7 @@ ir::SslServerSettings::SessionCache session_cache(const Directive& d, std::int64
 }  // namespace
 
 // Merges the ssl module's settings for one server; nullopt when it has no certificate.
-std::optional<ir::SslServerSettings> merge_server_ssl(Compiler& c, const Scope& s) {
+std::optional<ir::SslServerSettings> merge_server_ssl(Compiler& c, const Scope& s, VariableScope& vars) {
     ir::SslServerSettings t;
     const auto certs = s.find_list("ssl_certificate");
     const auto keys = s.find_list("ssl_certificate_key");
@@ -102,7 +103,7 @@ std::optional<ir::SslServerSettings> merge_server_ssl(Compiler& c, const Scope& 
     } else if (!t.reject_handshake) {
         return std::nullopt;
     }
-    set_server_certificates(c, certs, keys, t);
+    set_server_certificates(c, certs, keys, t, vars);
     if (const Directive* p = s.find("ssl_password_file")) t.passwords = read_passwords(c.full_path(p->args[1], true));
     t.protocols = s.value<std::uint32_t>("ssl_protocols", ir::kDefaultTlsProtocols);
     t.ciphers = s.str("ssl_ciphers", t.ciphers);
@@ -138,7 +139,7 @@ std::optional<ir::SslServerSettings> merge_server_ssl(Compiler& c, const Scope& 
     return t;
 }
 
-ir::SslClientSettings merge_proxy_ssl(Compiler& c, const Scope& s) {
+ir::SslClientSettings merge_proxy_ssl(Compiler& c, const Scope& s, VariableScope& vars) {
     ir::SslClientSettings t;
     const Directive* cert = s.find("proxy_ssl_certificate");
     const Directive* key = s.find("proxy_ssl_certificate_key");
@@ -147,7 +148,7 @@ ir::SslClientSettings merge_proxy_ssl(Compiler& c, const Scope& s) {
     if (cert) t.certificate = tls_path(c, cert->args[1]);
     if (key) t.certificate_key = tls_path(c, key->args[1]);
     if (cert && key && !cert->args[1].empty() && (has_variables(cert->args[1]) || has_variables(key->args[1])))
-        t.certificate_value = certificate_template(c, *cert, *key);
+        t.certificate_value = certificate_template(c, *cert, *key, vars);
     if (const Directive* d = s.find("proxy_ssl_password_file")) t.passwords = read_passwords(c.full_path(d->args[1], true));
     if (const Directive* d = s.find("proxy_ssl_trusted_certificate")) t.trusted_certificate = c.full_path(d->args[1], true);
     if (const Directive* d = s.find("proxy_ssl_crl")) t.crl = c.full_path(d->args[1], true);
@@ -155,7 +156,7 @@ ir::SslClientSettings merge_proxy_ssl(Compiler& c, const Scope& s) {
     t.verify_depth = s.value<int>("proxy_ssl_verify_depth", 1);
     const Directive* name = s.find("proxy_ssl_name");
     t.name = name ? name->args[1] : "";
-    if (name) t.name_template = compile_template(name->args[1], name->where);
+    if (name) t.name_template = vars.unchecked_template(name->args[1], name->where);
     t.server_name = s.value<bool>("proxy_ssl_server_name", false);
     t.protocols = s.value<std::uint32_t>("proxy_ssl_protocols", ir::kDefaultTlsProtocols);
     t.ciphers = s.str("proxy_ssl_ciphers", "DEFAULT");

@@ -27,20 +27,23 @@ void proxy_cookie_flags(Compiler& c, Directive& d) {
     for (std::size_t i = 2; i < d.args.size(); ++i) c.http().variables.compile(d.args[i], d.where);
 }
 
-ir::ProxyCookieFlags cookie_flags_rule(const Directive& d) {
+ir::ProxyCookieFlags cookie_flags_rule(const Directive& d, VariableScope& vars) {
     ir::ProxyCookieFlags rule;
-    if (d.args[1].starts_with("~"))
-        rule.regex = std::make_shared<ir::Regex>(std::string_view(d.args[1]).substr(1), true);
-    else
-        rule.cookie = compile_template(d.args[1], d.where);
-    for (std::size_t i = 2; i < d.args.size(); ++i) rule.flags.push_back(compile_template(d.args[i], d.where));
+    if (d.args[1].starts_with("~")) {
+        auto regex = std::make_shared<ir::Regex>(std::string_view(d.args[1]).substr(1), true);
+        vars.bind_captures(*regex);
+        rule.regex = std::move(regex);
+    } else {
+        rule.cookie = vars.unchecked_template(d.args[1], d.where);
+    }
+    for (std::size_t i = 2; i < d.args.size(); ++i) rule.flags.push_back(vars.unchecked_template(d.args[i], d.where));
     return rule;
 }
 
 namespace {
 
 // The regex of a rule: domain's "~" is always caseless, path's "~*" is.
-std::shared_ptr<const ir::Regex> rule_regex(const Directive& d) {
+std::shared_ptr<ir::Regex> rule_regex(const Directive& d) {
     std::string_view pattern = std::string_view(d.args[1]).substr(1);
     bool caseless = d.name() == "proxy_cookie_domain";
     if (!caseless && pattern.starts_with("*")) {
@@ -77,14 +80,19 @@ void proxy_cookie_rewrite(Compiler& c, Directive& d) {
     c.http().variables.compile(d.args[2], d.where);
 }
 
-std::vector<ir::ProxyCookieRewrite> cookie_rewrite_rules(const std::vector<const Directive*>& list) {
+std::vector<ir::ProxyCookieRewrite> cookie_rewrite_rules(const std::vector<const Directive*>& list, VariableScope& vars) {
     std::vector<ir::ProxyCookieRewrite> rules;
     for (const Directive* d : list) {
         if (d->nargs() == 1) break;  // off
         ir::ProxyCookieRewrite rule;
-        if (d->args[1].starts_with("~")) rule.regex = rule_regex(*d);
-        else rule.pattern = compile_template(std::string(string_pattern(*d)), d->where);
-        rule.replacement = compile_template(d->args[2], d->where);
+        if (d->args[1].starts_with("~")) {
+            auto regex = rule_regex(*d);
+            vars.bind_captures(*regex);
+            rule.regex = std::move(regex);
+        } else {
+            rule.pattern = vars.unchecked_template(std::string(string_pattern(*d)), d->where);
+        }
+        rule.replacement = vars.unchecked_template(d->args[2], d->where);
         rules.push_back(std::move(rule));
     }
     return rules;

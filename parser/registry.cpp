@@ -8,7 +8,6 @@ namespace ngxlite::conf {
 namespace {
 
 #include "parser/directive_table.inc"
-#include "parser/variable_table.inc"
 
 // nginx's ngx_modules[] order matters where two modules declare the same name in one
 // context: the first module wins. Core before events before http before stream/mail.
@@ -84,7 +83,5 @@ bool ModuleSet::load(std::string_view file_name) {
 }
 
 std::string_view configure_arguments() { return kConfigureArguments; }
-
-std::span<const BuiltinVariable> builtin_variables() { return kBuiltinVariables; }
 
 }  // namespace ngxlite::conf

@@ -93,10 +93,4 @@ private:
     std::vector<std::string> loaded_files_;
 };
 
-struct BuiltinVariable {
-    std::string_view name;  // a trailing '_' marks a prefix family such as "http_"
-    std::string_view module;
-};
-std::span<const BuiltinVariable> builtin_variables();
-
 }  // namespace ngxlite::conf

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "parser/compiler.hpp"
+#include "parser/variables.hpp"
 
 #include <string>
 #include <string_view>
@@ -35,11 +36,11 @@ void complex_value_size(Compiler& c, Directive& d);
 void proxy_bind(Compiler& c, Directive& d);  // http's and stream's
 // proxy_cookie_flags: checked as nginx reads it, then compiled into a location's rule.
 void proxy_cookie_flags(Compiler& c, Directive& d);
-ir::ProxyCookieFlags cookie_flags_rule(const Directive& d);
+ir::ProxyCookieFlags cookie_flags_rule(const Directive& d, VariableScope& vars);
 // proxy_cookie_domain and proxy_cookie_path: `off`, or a pattern (~regex, or a string with
 // variables) and its replacement; the rules of a location, in order.
 void proxy_cookie_rewrite(Compiler& c, Directive& d);
-std::vector<ir::ProxyCookieRewrite> cookie_rewrite_rules(const std::vector<const Directive*>& list);
+std::vector<ir::ProxyCookieRewrite> cookie_rewrite_rules(const std::vector<const Directive*>& list, VariableScope& vars);
 // allow/deny in http and stream (ngx_http_access_rule, ngx_stream_access_rule): ADDRESS[/BITS],
 // `unix:` or `all`, checked as nginx checks them; the rule the runtime matches.
 void access_rule(Compiler& c, Directive& d);
@@ -47,7 +48,7 @@ ir::AccessRule access_rule_of(const Directive& d);
 class Scope;
 // A location's access phase: its allow/deny rules (the innermost level's), auth_basic,
 // satisfy and auth_delay.
-void merge_access_phase(const Compiler& c, const Scope& s, ir::Location& loc);
+void merge_access_phase(Compiler& c, const Scope& s, ir::Location& loc);
 // set_real_ip_from's rules: as access_rule_of, and a host name trusts each address it
 // resolves to (ngx_http_realip_from).
 // listen's rcvbuf=, sndbuf=, so_keepalive=, fastopen= into `l` (false: `a` is none of
@@ -68,21 +69,22 @@ bool supports_backup(ir::Balancer b);
 class Scope;
 // The ssl module's settings of one server (http and stream), its context built; nullopt
 // when it has no certificate (and no ssl_reject_handshake).
-std::optional<ir::SslServerSettings> merge_server_ssl(Compiler& c, const Scope& s);
+std::optional<ir::SslServerSettings> merge_server_ssl(Compiler& c, const Scope& s, VariableScope& vars);
 // access_log's buffer=, flush= and gzip[=level] as ngx_http_log_set_log reads them (gzip
 // is level 1, and a 64k buffer without buffer=); the first error's message, if any.
 std::optional<std::string> read_log_buffer(const Directive& d, LogBufferSettings& out);
 // access_log merged down `s` (http, stream), formats resolved; no default added.
-std::vector<ir::AccessLog> merge_access_logs(Compiler& c, const Scope& s, const std::vector<ir::LogFormat>& formats);
+std::vector<ir::AccessLog> merge_access_logs(Compiler& c, const Scope& s, const std::vector<ir::LogFormat>& formats,
+                                            VariableScope& vars);
 // error_log merged down `s` (http, stream): the nearest block's list, as an index into
 // Config::context_error_logs, or -1 for the main error log.
 int merge_error_log(Compiler& c, const Scope& s);
 // A complex-value size slot merged down `s` (limit_rate, proxy_upload_rate, ...): the size,
 // or the value to evaluate when it holds variables.
-ir::ComplexSize merge_complex_size(const Scope& s, DirectiveName name);
+ir::ComplexSize merge_complex_size(const Scope& s, DirectiveName name, VariableScope& vars);
 // proxy_bind merged down `s` (http, stream); nullopt for none or `off`.
-std::optional<ir::ProxyBind> merge_proxy_bind(const Scope& s);
+std::optional<ir::ProxyBind> merge_proxy_bind(const Scope& s, VariableScope& vars);
 // Every proxy_ssl_* setting merged down `s` (http proxy, stream proxy).
-ir::SslClientSettings merge_proxy_ssl(Compiler& c, const Scope& s);
+ir::SslClientSettings merge_proxy_ssl(Compiler& c, const Scope& s, VariableScope& vars);
 
 }  // namespace ngxlite::conf

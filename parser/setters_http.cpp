@@ -23,7 +23,7 @@ LocationName location_name(Compiler& c, const Directive& d) {
     auto regex = [&](std::string_view pattern, bool caseless) {
         auto re = std::make_shared<ir::Regex>(pattern, caseless);
         if (!re->ok()) fail_at(d.where, re->error());
-        for (const auto& n : re->names()) vars(c).define(n);
+        vars(c).define_captures(*re);
         l.match = caseless ? ir::LocationMatch::regex_caseless : ir::LocationMatch::regex;
         l.name = std::string(pattern);
     };
@@ -242,7 +242,7 @@ void server_name(Compiler& c, Directive& d) {
             const bool upper = std::any_of(v.begin() + 1, v.end(), [](char x) { return x >= 'A' && x <= 'Z'; });
             auto re = std::make_shared<ir::Regex>(std::string_view(v).substr(1), upper);
             if (!re->ok()) fail_at(d.where, re->error());
-            for (const auto& n : re->names()) vars(c).define(n);
+            vars(c).define_captures(*re);
             info.regex_names.push_back(std::move(re));
             continue;
         }

@@ -46,7 +46,7 @@ void if_block(Compiler& c, Directive& d) {
         } else if (a.size() == 3 && (a[1] == "~" || a[1] == "~*" || a[1] == "!~" || a[1] == "!~*")) {
             auto re = std::make_shared<ir::Regex>(a[2], a[1].back() == '*');
             if (!re->ok()) fail_at(d.where, re->error());
-            for (const auto& n : re->names()) vars(c).define(n);
+            vars(c).define_captures(*re);
         } else if (a.size() == 3) {
             fail_at(d.where, "unexpected \"" + a[1] + "\" in condition");
         } else {
@@ -80,7 +80,7 @@ void return_directive(Compiler& c, Directive& d) {
 void rewrite(Compiler& c, Directive& d) {
     auto re = std::make_shared<ir::Regex>(d.args[1], false);
     if (!re->ok()) fail_at(d.where, re->error());
-    for (const auto& n : re->names()) vars(c).define(n);
+    vars(c).define_captures(*re);
     if (d.nargs() == 3) {
         const std::string& flag = d.args[3];
         if (flag != "last" && flag != "break" && flag != "redirect" && flag != "permanent")
@@ -124,12 +124,11 @@ void geoip_database(Compiler& c, Directive& d) {
 
 // map {}, in http or stream (the context picks the module's state).
 void map_block(Compiler& c, Directive& d) {
-    vars(c).compile(d.args[1], d.where);
+    ir::Map map;
+    map.source = vars(c).template_of(d.args[1], d.where);
     std::string_view target = variable_target(d, 2);
     vars(c).define(target, c.modules(), d.where);
-    ir::Map map;
     map.variable = std::string(target);
-    map.source = compile_template(d.args[1], d.where);
     std::vector<std::string> keys;
     c.parse_custom_block(d, true, [&](Directive& line) {
         const std::string& key = line.args[0];
@@ -148,7 +147,7 @@ void map_block(Compiler& c, Directive& d) {
             const bool caseless = key[1] == '*';
             auto re = std::make_shared<ir::Regex>(std::string_view(key).substr(caseless ? 2 : 1), caseless);
             if (!re->ok()) fail_at(line.where, re->error());
-            for (const auto& n : re->names()) vars(c).define(n);
+            vars(c).define_captures(*re);
             map.regexes.push_back({std::move(re), std::move(value)});
             return;
         }

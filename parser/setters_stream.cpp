@@ -125,7 +125,7 @@ void finish_stream(Compiler& c) {
         if (const Directive* p = s.innermost().find("proxy_pass")) {
             server.proxy_pass = p->args[1];
             server.pass_has_variables = has_variables(server.proxy_pass);
-            if (server.pass_has_variables) server.pass_template = compile_template(server.proxy_pass, p->where);
+            if (server.pass_has_variables) server.pass_template = st.variables.unchecked_template(server.proxy_pass, p->where);
             if (!server.pass_has_variables) {
                 // The group it reaches, found as ngx_stream_upstream_add found it.
                 ir::UrlOptions o;
@@ -136,22 +136,18 @@ void finish_stream(Compiler& c) {
                     fail("no upstream for \"" + server.proxy_pass + "\"" + at(p->where));
             }
         }
-        for (const Directive* d : s.innermost().find_all("set")) {
-            std::string name(variable_target(*d, 1));
-            for (char& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-            if (std::find(stream.set_names.begin(), stream.set_names.end(), name) == stream.set_names.end())
-                stream.set_names.push_back(name);
-            server.sets.emplace_back(std::move(name), compile_template(d->args[2], d->where));
-        }
+        for (const Directive* d : s.innermost().find_all("set"))
+            server.sets.emplace_back(st.variables.assigned(variable_target(*d, 1)),
+                                     st.variables.unchecked_template(d->args[2], d->where));
         // proxy_pass and return both set the content handler: the later one serves.
         const Directive* handler = nullptr;
         for (const auto& d : s.innermost().directives)
             if (d->name() == "proxy_pass" || d->name() == "return") handler = d.get();
-        if (handler && handler->name() == "return") server.return_value = compile_template(handler->args[1], handler->where);
+        if (handler && handler->name() == "return") server.return_value = st.variables.unchecked_template(handler->args[1], handler->where);
         if (const Block* b = s.innermost_with({"allow", "deny"}))
             for (const auto& d : b->directives)
                 if (d->name() == "allow" || d->name() == "deny") server.access_rules.push_back(access_rule_of(*d));
-        server.access_logs = merge_access_logs(c, s, st.log_formats);
+        server.access_logs = merge_access_logs(c, s, st.log_formats, st.variables);
         server.error_log = merge_error_log(c, s);
         server.ssl_preread = s.value<bool>("ssl_preread", false);
         server.preread_buffer_size = s.value<std::int64_t>("preread_buffer_size", 16384);
@@ -159,9 +155,9 @@ void finish_stream(Compiler& c) {
         server.half_close = s.value<bool>("proxy_half_close", false);
         server.socket_keepalive = s.value<bool>("proxy_socket_keepalive", false);
         server.proxy_protocol = s.value<bool>("proxy_protocol", false);
-        server.upload_rate = merge_complex_size(s, "proxy_upload_rate");
-        server.download_rate = merge_complex_size(s, "proxy_download_rate");
-        server.bind = merge_proxy_bind(s);
+        server.upload_rate = merge_complex_size(s, "proxy_upload_rate", st.variables);
+        server.download_rate = merge_complex_size(s, "proxy_download_rate", st.variables);
+        server.bind = merge_proxy_bind(s, st.variables);
         server.ssl_handshake_timeout = ir::Msec(s.value<std::int64_t>("ssl_handshake_timeout", 60000));
         server.next_upstream = s.value<bool>("proxy_next_upstream", true);
         server.next_upstream_tries = s.value<int>("proxy_next_upstream_tries", 0);
@@ -173,13 +169,13 @@ void finish_stream(Compiler& c) {
         server.buffer_size = s.value<std::int64_t>("proxy_buffer_size", 16384);
         server.proxy_requests = s.value<std::int64_t>("proxy_requests", 0);
         server.proxy_responses = s.value<std::int64_t>("proxy_responses", 0x7fffffff);
-        server.ssl = merge_proxy_ssl(c, s);
+        server.ssl = merge_proxy_ssl(c, s, st.variables);
         server.ssl.enabled = s.value<bool>("proxy_ssl", false);
         if (server.ssl.enabled) server.ssl.context = build_client_tls(server.ssl, "proxy");
         stream.servers.push_back(std::move(server));
     }
     // upstream module: implicit upstreams need a port and must resolve.
-    for (const auto& up : st.upstreams) stream.upstreams.push_back(init_upstream(*up, true));
+    for (const auto& up : st.upstreams) stream.upstreams.push_back(init_upstream(*up, true, st.variables));
     // ssl module merge (ngx_stream_ssl_merge_conf): only a server with `listen ... ssl`
     // builds its context, and needs a certificate.
     for (std::size_t i = 0; i < st.servers.size(); ++i) {
@@ -188,7 +184,7 @@ void finish_stream(Compiler& c) {
         const Scope s = top.child(info.server->block.get());
         if (s.find_list("ssl_certificate").empty())
             fail("no \"ssl_certificate\" is defined for the \"listen ... ssl\" directive" + at(info.ssl_listen->where));
-        stream.servers[i].ssl_server = merge_server_ssl(c, s);
+        stream.servers[i].ssl_server = merge_server_ssl(c, s, st.variables);
         if (const Directive* alpn = s.find("ssl_alpn"))
             for (std::size_t a = 1; a < alpn->args.size(); ++a)
                 stream.servers[i].ssl_server->alpn += static_cast<char>(alpn->args[a].size()) + alpn->args[a];
@@ -196,6 +192,7 @@ void finish_stream(Compiler& c) {
     st.variables.check(c.modules());
     stream.log_formats = std::move(st.log_formats);
     stream.maps = std::move(st.maps);
+    stream.variables = st.variables.resolve(stream.maps);
     c.config().stream = std::move(stream);
 }
 

@@ -65,7 +65,7 @@ void upstream_server(Compiler& c, Directive& d, UpstreamList& ups, std::uint16_t
     up.servers.push_back(parse_upstream_server(d, true, default_port, supports_backup(up.balancer)));
 }
 
-ir::UpstreamGroup init_upstream(const UpstreamInfo& up, bool port_required) {
+ir::UpstreamGroup init_upstream(const UpstreamInfo& up, bool port_required, VariableScope& vars) {
     ir::UpstreamGroup g;
     g.name = up.host;
     g.implicit = !up.explicit_block;
@@ -78,7 +78,7 @@ ir::UpstreamGroup init_upstream(const UpstreamInfo& up, bool port_required) {
         g.balancer = up.balancer;
         const Block& b = *up.block->block;
         if (const Directive* k = b.find("keepalive")) g.keepalive = static_cast<int>(k->value);
-        if (const Directive* h = b.find("hash")) g.hash_key = compile_template(h->args[1], h->where);
+        if (const Directive* h = b.find("hash")) g.hash_key = vars.unchecked_template(h->args[1], h->where);
         if (const Directive* t = b.find("keepalive_timeout")) g.keepalive_timeout = ir::Msec(t->value);
         if (const Directive* r = b.find("keepalive_requests")) g.keepalive_requests = static_cast<int>(r->value);
         if (const Directive* t = b.find("keepalive_time")) g.keepalive_time = ir::Msec(t->value);

@@ -13,6 +13,8 @@
 
 namespace ngxlite::conf {
 
+class VariableScope;
+
 struct UpstreamInfo {
     std::string host;             // the name ("backend" or "backend.example.com")
     std::string url;              // as written in proxy_pass / upstream
@@ -48,6 +50,6 @@ void upstream_server(Compiler& c, Directive& d, UpstreamList& ups, std::uint16_t
 UpstreamInfo& current_upstream(Compiler& c, UpstreamList& ups);
 
 // The group as the runtime sees it, or nginx's error: `port_required` in stream.
-ir::UpstreamGroup init_upstream(const UpstreamInfo& up, bool port_required);
+ir::UpstreamGroup init_upstream(const UpstreamInfo& up, bool port_required, VariableScope& vars);
 
 }  // namespace ngxlite::conf

@@ -266,7 +266,8 @@ BOOST_AUTO_TEST_CASE(idle_upstream_connections_are_reused_by_key_until_closed) {
 }
 
 namespace {
-ir::RewriteOp rewrite_op(std::string regex, std::string replacement, ir::RewriteOp::Flag flag = ir::RewriteOp::Flag::none) {
+ir::RewriteOp rewrite_op(conf::VariableScope& vars, std::string regex, std::string replacement,
+                         ir::RewriteOp::Flag flag = ir::RewriteOp::Flag::none) {
     ir::RewriteOp op;
     op.kind = ir::RewriteOp::Kind::rewrite;
     op.regex = std::make_shared<ir::Regex>(regex, false);
@@ -274,7 +275,7 @@ ir::RewriteOp rewrite_op(std::string regex, std::string replacement, ir::Rewrite
         replacement.pop_back();
         op.add_args = false;
     }
-    op.replacement = conf::compile_template(replacement, {});
+    op.replacement = vars.unchecked_template(replacement, {});
     op.flag = flag;
     return op;
 }
@@ -287,15 +288,16 @@ BOOST_AUTO_TEST_CASE(rewrite_script_uri_and_arguments) {
     req.args = "a=1";
     req.args_present = true;
     runtime::RequestContext ctx(conn, req);
+    conf::VariableScope vars("ngx_http");
     // No flag: the URI changes, the arguments follow the new ones, the script goes on.
-    std::vector<ir::RewriteOp> script{rewrite_op("^/old/(.*)$", "/new/$1?b=2")};
+    std::vector<ir::RewriteOp> script{rewrite_op(vars, "^/old/(.*)$", "/new/$1?b=2")};
     auto r = runtime::run_script(script, ctx);
     BOOST_TEST(req.uri == "/new/page");
     BOOST_TEST(req.args == "b=2&a=1");
     BOOST_TEST((r.next == runtime::ScriptResult::Next::find_location));
     BOOST_TEST(!req.valid_unparsed_uri);
     // A trailing '?' drops them; `break` stops and keeps the location.
-    script = {rewrite_op("^/new/(.*)$", "/final/$1?", ir::RewriteOp::Flag::break_), rewrite_op("^", "/never")};
+    script = {rewrite_op(vars, "^/new/(.*)$", "/final/$1?", ir::RewriteOp::Flag::break_), rewrite_op(vars, "^", "/never")};
     r = runtime::run_script(script, ctx);
     BOOST_TEST(req.uri == "/final/page");
     BOOST_TEST(req.args.empty());
@@ -304,12 +306,14 @@ BOOST_AUTO_TEST_CASE(rewrite_script_uri_and_arguments) {
     // `set` and `return` with a variable.
     ir::RewriteOp set;
     set.kind = ir::RewriteOp::Kind::set;
-    set.variable = "who";
-    set.value = conf::compile_template("x-$uri", {});
+    set.variable = vars.assigned("who");
+    set.value = vars.unchecked_template("x-$uri", {});
     ir::RewriteOp ret;
     ret.kind = ir::RewriteOp::Kind::return_;
     ret.ret.code = 200;
-    ret.ret.text = conf::compile_template("$who", {});
+    ret.ret.text = vars.unchecked_template("$who", {});
+    const ir::Variables resolved = vars.resolve({});  // "who" a slot, "uri" a built-in
+    ctx.variables = &resolved;
     r = runtime::run_script({set, ret}, ctx);
     BOOST_TEST((r.next == runtime::ScriptResult::Next::respond));
     BOOST_TEST(r.status == 200);

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generates parser/variable_table.inc from nginx-1.22.1-variables.tsv.
+"""Generates parser/ir/builtin_variables.inc from nginx-1.22.1-variables.tsv.
 
 A name ending in "_" is a prefix family ($http_*, $arg_*, ...). The output is committed.
 """

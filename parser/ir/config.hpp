@@ -6,6 +6,7 @@
 #include "parser/ir/location_tree.hpp"
 #include "parser/ir/regex.hpp"
 #include "parser/ir/template.hpp"
+#include "parser/ir/variables.hpp"
 
 #include <array>
 #include <chrono>
@@ -333,8 +334,8 @@ struct RewriteOp {
     enum class Flag { none, last, break_ } flag = Flag::none;
     // return
     Return ret;
-    // set $variable value
-    std::string variable;
+    // set $variable value: its index in Variables::names
+    int variable = -1;
     Template value;
     // if: the block's settings (content, proxy, headers) with its own script
     IfCondition condition;
@@ -596,6 +597,7 @@ struct HttpConfig {
     std::vector<HttpAddress> addresses;
     std::vector<LogFormat> log_formats;  // "combined" first
     std::vector<Map> maps;
+    Variables variables;  // what http{}'s Templates index
     std::vector<HttpServer> servers;
     std::vector<UpstreamGroup> upstreams;
 };
@@ -605,9 +607,9 @@ struct StreamServer {
     std::string proxy_pass;
     bool pass_has_variables = false;
     Template pass_template;  // proxy_pass with variables: "host:port" or a group's name
-    // ngx_stream_set_module's `set`s, run in order when a session starts; `return`'s value,
-    // sent instead of proxying.
-    std::vector<std::pair<std::string, Template>> sets;
+    // ngx_stream_set_module's `set`s (the variable's index in Variables::names), run in
+    // order when a session starts; `return`'s value, sent instead of proxying.
+    std::vector<std::pair<int, Template>> sets;
     std::optional<Template> return_value;
     std::vector<AccessRule> access_rules;  // allow/deny: the server's, else stream{}'s
     std::vector<AccessLog> access_logs;  // merged: the server's, else stream{}'s; none by default
@@ -644,9 +646,7 @@ struct StreamConfig {
     std::vector<UpstreamGroup> upstreams;
     std::vector<LogFormat> log_formats;  // no predefined one in stream
     std::vector<Map> maps;
-    // Every name a `set` defines: in a session no `set` of its server assigned, the value
-    // is empty, not "not found" (ngx_stream_set_var).
-    std::vector<std::string> set_names;
+    Variables variables;  // what stream{}'s Templates index
 };
 
 struct ErrorLog {

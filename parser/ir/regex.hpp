@@ -23,6 +23,9 @@ public:
     int captures() const { return captures_; }
     const std::vector<std::string>& names() const { return names_; }  // named captures
     const std::vector<int>& name_groups() const { return name_groups_; }  // their group numbers
+    // The request's slots their values go to (Variable::slot), given at load time.
+    const std::vector<int>& name_slots() const { return name_slots_; }
+    void set_name_slots(std::vector<int> slots) { name_slots_ = std::move(slots); }
 
     // Matches `subject`; fills `captures` ($0, $1, ...) when given. Thread-safe: the match
     // data is per thread.
@@ -35,6 +38,7 @@ private:
     int captures_ = 0;
     std::vector<std::string> names_;
     std::vector<int> name_groups_;
+    std::vector<int> name_slots_;
 };
 
 }  // namespace ngxlite::ir

@@ -1,5 +1,5 @@
 // A value with variables, compiled once at load time ("$scheme://$host$1"): the runtime
-// walks the parts and never parses the string again.
+// walks the parts and never parses the string again, nor looks a variable up by name.
 #pragma once
 
 #include <string>
@@ -12,6 +12,7 @@ struct Template {
         enum class Kind { literal, variable, capture } kind = Kind::literal;
         std::string text;  // the literal, or the variable name (lowercase)
         int capture = 0;   // $1..$9
+        int variable = -1;  // its index in its context's Variables::names (variables.hpp)
     };
     std::vector<Part> parts;
 

@@ -166,13 +166,18 @@ void ErrorLog::emit(LogLevel level, std::string_view message, std::uint64_t conn
 namespace {
 // ngx_http_log_vars: the variables http's log module writes itself, with the room it
 // reserves for each whatever the value (a buffered line that may not fit goes by that).
-std::optional<std::size_t> reserved_length(std::string_view name) {
+// None of them can be `set` or a map's: the built-in's row says which it is.
+std::optional<std::size_t> reserved_length(const ir::Variable& v) {
     constexpr std::size_t int64_text = 20;  // NGX_INT64_LEN: time_t, off_t, size_t, ngx_int_t
-    if (name == "pipe") return 1;
-    if (name == "time_local") return sizeof("28/Sep/1970:12:00:00 +0600") - 1;
-    if (name == "time_iso8601") return sizeof("1970-09-28T12:00:00+06:00") - 1;
-    if (name == "msec" || name == "request_time") return int64_text + 4;
-    if (name == "status" || name == "bytes_sent" || name == "body_bytes_sent" || name == "request_length") return int64_text;
+    if (v.source != ir::Variable::Source::builtin) return std::nullopt;
+    const auto row = static_cast<std::size_t>(v.index);
+    if (row == ir::builtin_row("pipe")) return 1;
+    if (row == ir::builtin_row("time_local")) return sizeof("28/Sep/1970:12:00:00 +0600") - 1;
+    if (row == ir::builtin_row("time_iso8601")) return sizeof("1970-09-28T12:00:00+06:00") - 1;
+    if (row == ir::builtin_row("msec") || row == ir::builtin_row("request_time")) return int64_text + 4;
+    if (row == ir::builtin_row("status") || row == ir::builtin_row("bytes_sent") || row == ir::builtin_row("body_bytes_sent") ||
+        row == ir::builtin_row("request_length"))
+        return int64_text;
     return std::nullopt;
 }
 }  // namespace
@@ -189,7 +194,7 @@ LogLine format_log_line(const ir::LogFormat& format, const RequestContext& ctx, 
         // nginx writes "-" for a variable that is not found, nothing for an empty one; with
         // escape=json or escape=none nothing for either (ngx_*_log_unescaped_variable).
         bool found = static_cast<std::size_t>(p.capture) < ctx.captures.size();
-        std::string v = p.kind == ir::Template::Part::Kind::variable ? variable(p.text, ctx, found)
+        std::string v = p.kind == ir::Template::Part::Kind::variable ? variable(p.variable, ctx, found)
                         : found                                      ? ctx.captures[static_cast<std::size_t>(p.capture)]
                                                                      : "";
         const std::size_t before = line.size();
@@ -198,7 +203,8 @@ LogLine format_log_line(const ir::LogFormat& format, const RequestContext& ctx, 
         else
             append_escaped(line, v, format.escape);
         if (reserve && p.kind == ir::Template::Part::Kind::variable && !ctx.stream)
-            if (const auto reserved = reserved_length(p.text); reserved && *reserved > line.size() - before)
+            if (const auto reserved = reserved_length(ctx.variables->names[static_cast<std::size_t>(p.variable)]);
+                reserved && *reserved > line.size() - before)
                 reserved_extra += *reserved - (line.size() - before);
     }
     line += "\n";

@@ -513,9 +513,9 @@ Route route_request(const ir::HttpServer& server, RequestContext& ctx, std::opti
             m = find_location(server, ctx.request.uri);
         }
         route.location = m.location ? m.location : &server.root_location;
-        if (!m.captures.empty()) {  // a regex location matched (its nested one may be static)
+        if (m.regex) {  // a regex location matched (a location nested in it may have won)
+            ctx.set_named_captures(*m.regex, m.captures);
             ctx.captures = std::move(m.captures);
-            for (auto& [name, value] : m.named) ctx.set_variable(name, std::move(value));
         }
         const ir::Location& loc = *route.location;
         ctx.location = &loc;

@@ -118,7 +118,9 @@ enum class Flow { go_on, keep_alive, close };
 struct RequestState {
     RequestState(HttpConnection& conn, beast::flat_buffer& buf, bool pipelined)
         : c(conn), buffer(buf), cfg(*conn.cfg), pipelined(pipelined), req(started_now()), ctx(conn.conn, req),
-          head(*conn.selector, req, pipelined) {}
+          head(*conn.selector, req, pipelined) {
+        ctx.variables = &cfg.ir->http->variables;
+    }
     // A body's temporary file goes with the request, unless client_body_in_file_only on keeps it.
     ~RequestState() {
         if (!req.body_file.empty() && !(loc && loc->client_body_in_file_only == ir::Location::BodyInFile::on))
@@ -212,7 +214,7 @@ Task<Flow> post_read(RequestState& s, int& refusal) {
     ConnectionInfo& conn = s.c.conn;
     ++conn.requests;
     s.buffer.consume(s.head.size());
-    s.server = &s.c.selector->select(s.req.host, &s.ctx.user_variables);
+    s.server = &s.c.selector->select(s.req.host, &s.ctx);
     s.ctx.server = s.server;
     // ngx_http_process_request's TLS checks, for the server the Host chose.
     if (s.c.plain_http) {

@@ -47,6 +47,7 @@ struct ExactAllocator {
 void log_pipelined_close(const HttpConnection& c) {
     Request req;
     RequestContext ctx(c.conn, req);
+    ctx.variables = &c.cfg->ir->http->variables;
     ctx.server = &c.selector->default_server();
     ctx.status = 400;
     c.cfg->log_for(ctx).write(LogLevel::info,

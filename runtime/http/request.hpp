@@ -78,6 +78,19 @@ struct StreamFacts {
     std::optional<ClientHello> preread;  // ssl_preread's findings, when the client sent a ClientHello
 };
 
+// A regex's match whose captures serve one expansion only (a map's value, proxy_redirect's
+// replacement) and never reach the request: its $1.. and its named groups, which come
+// before the request's values of the same names. `outer`: the match whose expansion this
+// one happens in (a map read in another map's value).
+struct LocalCaptures {
+    const ir::Regex& regex;
+    std::vector<std::string> groups;  // $0, $1, ...
+    const LocalCaptures* outer = nullptr;
+
+    // A named group's value, by the slot of its variable; null when none of the chain has it.
+    const std::string* named(int slot) const;
+};
+
 // The variables' context: an HTTP request's, or a stream session's (with `stream` set and
 // an empty request).
 struct RequestContext {
@@ -90,23 +103,28 @@ struct RequestContext {
     int real_port = -1;     // and its port (0: none named), -1: the connection's
     const ir::Location* location = nullptr;  // the one serving the request, once found
     std::vector<std::string> captures;  // $0.. of the matched regex
-    // Variables a request sets: `set`, and regexes' (?<name>) captures; the last wins.
-    std::vector<std::pair<std::string, std::string>> user_variables;
-    const std::vector<ir::Map>* maps = nullptr;  // http{}'s or stream{}'s map variables
-    // A map's value once evaluated (nginx caches a variable's value for the request;
+    // http{}'s or stream{}'s variables, which its templates index, and maps (those once
+    // the request reaches its phases).
+    const ir::Variables* variables = nullptr;
+    const std::vector<ir::Map>* maps = nullptr;
+    // By slot (ir::Variable::slot): what `set` and regexes' (?<name>) captures assigned.
+    std::vector<std::optional<std::string>> values;
+    // By map: its value once evaluated (nginx caches a variable's value for the request;
     // `volatile` maps are evaluated at each use).
-    mutable std::vector<std::pair<std::string, std::string>> map_cache;
+    mutable std::vector<std::optional<std::string>> map_values;
     const StreamFacts* stream = nullptr;         // a stream session's own variables
-    const std::vector<std::string>* set_names = nullptr;  // stream: `set` names, empty until assigned
 
-    void set_variable(std::string_view name, std::string value);
+    // `set`: the variable's index in `variables`.
+    void set_variable(int index, std::string value);
     // $remote_addr: the connection's peer, or the client a trusted proxy named (realip).
     const std::string& remote_addr() const { return real_addr.empty() ? connection.remote_addr : real_addr; }
     // $remote_port: the connection's, or the one realip took with the address (none: empty).
     std::string remote_port() const;
-    // A regex match of the rewrite module or map: on success its captures become $1..
-    // and its named groups variables.
+    // A regex match of the rewrite module: on success its captures become $1.. and its
+    // named groups variables.
     bool match(const ir::Regex& regex, std::string_view subject);
+    // A regex's named groups of `groups` become its variables (a regex location, a server name).
+    void set_named_captures(const ir::Regex& regex, const std::vector<std::string>& groups);
     int status = 0;
     int status_override = 0;  // error_page's status for the page it redirected to (r->err_status)
     std::uint64_t bytes_sent = 0;
@@ -140,9 +158,14 @@ struct RequestContext {
     std::optional<std::uint64_t> upstream_length_now;  // and its body's length, once all in
 };
 
-// Expands a compiled template against a request: variables and captures.
-std::string expand(const ir::Template& t, const RequestContext& ctx);
-// One variable's value; `found` false when it is not set (logged as "-").
-std::string variable(std::string_view name, const RequestContext& ctx, bool& found);
+// Expands a compiled template against a request: variables and captures, those of `local`
+// when given.
+std::string expand(const ir::Template& t, const RequestContext& ctx, const LocalCaptures* local = nullptr);
+// One variable's value by its index in ctx.variables; `found` false when it is not set
+// (logged as "-").
+std::string variable(int index, const RequestContext& ctx, bool& found);
+// `regex` matched against `subject` with captures of its own, or nullopt.
+std::optional<LocalCaptures> match_locally(const ir::Regex& regex, std::string_view subject,
+                                           const LocalCaptures* outer = nullptr);
 
 }  // namespace ngxlite::runtime

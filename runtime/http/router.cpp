@@ -25,13 +25,12 @@ void ServerSelector::add(const ir::HttpServer& server, bool is_default) {
     }
 }
 
-const ir::HttpServer& ServerSelector::select(std::string_view host,
-                                             std::vector<std::pair<std::string, std::string>>* named) const {
-    const ir::HttpServer* found = find(host, named);
+const ir::HttpServer& ServerSelector::select(std::string_view host, RequestContext* ctx) const {
+    const ir::HttpServer* found = find(host, ctx);
     return found ? *found : *default_;
 }
 
-const ir::HttpServer* ServerSelector::find(std::string_view host, std::vector<std::pair<std::string, std::string>>* named) const {
+const ir::HttpServer* ServerSelector::find(std::string_view host, RequestContext* ctx) const {
     if (auto it = exact_.find(host); it != exact_.end()) return it->second;
     // The longest matching wildcard wins, head before tail, as nginx's wildcard hashes.
     const ir::HttpServer* best = nullptr;
@@ -51,10 +50,7 @@ const ir::HttpServer* ServerSelector::find(std::string_view host, std::vector<st
     for (const auto& [re, server] : regex_) {
         std::vector<std::string> captures;
         if (!re->match(host, &captures)) continue;
-        if (named)
-            for (std::size_t i = 0; i < re->names().size(); ++i)
-                if (static_cast<std::size_t>(re->name_groups()[i]) < captures.size())
-                    named->emplace_back(re->names()[i], captures[re->name_groups()[i]]);
+        if (ctx) ctx->set_named_captures(*re, captures);
         return server;
     }
     return nullptr;
@@ -119,10 +115,8 @@ Found find_in(const std::vector<ir::Location>& locations, const ir::StaticLocati
         if (l.match != ir::LocationMatch::regex && l.match != ir::LocationMatch::regex_caseless) continue;
         std::vector<std::string> captures;
         if (!l.regex->match(uri, &captures)) continue;
-        for (std::size_t i = 0; i < l.regex->names().size(); ++i)
-            if (static_cast<std::size_t>(l.regex->name_groups()[i]) < captures.size())
-                m.named.emplace_back(l.regex->names()[i], captures[l.regex->name_groups()[i]]);
         m.location = &l;
+        m.regex = l.regex.get();
         m.captures = std::move(captures);
         find_in(l.locations, l.static_tree, uri, m);
         return Found::exact;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "parser/ir/config.hpp"
+#include "runtime/http/request.hpp"
 
 #include <string>
 #include <string_view>
@@ -17,11 +18,10 @@ class ServerSelector {
 public:
     void add(const ir::HttpServer& server, bool is_default);
     // `host` is the Host header (or request line host) lowercased, without port. A regex
-    // name's named captures are appended to `named` (nginx makes them variables).
-    const ir::HttpServer& select(std::string_view host,
-                                 std::vector<std::pair<std::string, std::string>>* named = nullptr) const;
+    // name's named captures become the variables of `ctx` (nginx makes them variables).
+    const ir::HttpServer& select(std::string_view host, RequestContext* ctx = nullptr) const;
     // The server whose name matches `host`, or null (select falls back to the default).
-    const ir::HttpServer* find(std::string_view host, std::vector<std::pair<std::string, std::string>>* named = nullptr) const;
+    const ir::HttpServer* find(std::string_view host, RequestContext* ctx = nullptr) const;
     const ir::HttpServer& default_server() const { return *default_; }
     // `listen ... ssl`: connections start with a TLS handshake.
     bool tls = false;
@@ -43,8 +43,8 @@ private:
 
 struct LocationMatch {
     const ir::Location* location = nullptr;  // null: none matched (the server level applies)
-    std::vector<std::string> captures;       // $1.. of a regex location
-    std::vector<std::pair<std::string, std::string>> named;  // (?<name>...) captures
+    const ir::Regex* regex = nullptr;        // the regex location's that matched, if one did
+    std::vector<std::string> captures;       // its $1..
     bool redirect = false;  // `location` is an auto_redirect one named the URI and '/': 301 to it
 };
 

@@ -1,347 +1,12 @@
-// nginx's built-in variables, as far as the runtime serves requests today.
+// Variables as a request reads them: by their index in the config's ir::Variables, which
+// the parser resolved once at load time (a slot for `set` and named captures, a map, a
+// built-in's row, a prefix family); map, set, captures.
 #include "parser/ir/values.hpp"
 #include "runtime/core/text.hpp"
+#include "runtime/http/builtin_variables.hpp"
 #include "runtime/http/request.hpp"
-#include "runtime/http/modules/auth_basic.hpp"
-#include "runtime/http/handlers.hpp"
-#include "runtime/tls/tls.hpp"
-
-#include <algorithm>
-#include <climits>
-#include <cstdlib>
-#include <unistd.h>
-
-#include <ctime>
-#include <optional>
-#include <span>
-#include <unordered_map>
 
 namespace ngxlite::runtime {
-
-namespace {
-
-// "$http_user_agent" reads "User-Agent": '_' stands for '-', case does not matter.
-bool header_name_matches(std::string_view header, std::string_view var) {
-    if (header.size() != var.size()) return false;
-    for (std::size_t i = 0; i < header.size(); ++i) {
-        char h = ascii_lower(header[i]);
-        if (h == '-') h = '_';
-        if (h != var[i]) return false;
-    }
-    return true;
-}
-
-// ngx_inet_get_port's port as $remote_port and $server_port give it: none (a unix socket's
-// 0) is empty.
-std::string port_text(int port) { return port > 0 ? std::to_string(port) : std::string(); }
-
-// $status as nginx prints it ("%03ui"): an HTTP/0.9 answer's status 9 is "009".
-std::string status_digits(int status) {
-    std::string digits = std::to_string(status);
-    if (digits.size() < 3) digits.insert(0, 3 - digits.size(), '0');
-    return digits;
-}
-
-// A header's value in a "Name: value\r\n" block, as kept for proxied responses.
-std::optional<std::string> header_in_block(std::string_view block, std::string_view var) {
-    while (!block.empty()) {
-        const auto eol = block.find("\r\n");
-        const std::string_view line = block.substr(0, eol);
-        const auto colon = line.find(':');
-        if (colon != std::string_view::npos && header_name_matches(line.substr(0, colon), var))
-            return std::string(line.substr(std::min(line.size(), colon + 2)));
-        if (eol == std::string_view::npos) break;
-        block.remove_prefix(eol + 2);
-    }
-    return std::nullopt;
-}
-
-// Every value of a header in such a block, in order.
-std::vector<std::string> headers_in_block(std::string_view block, std::string_view var) {
-    std::vector<std::string> out;
-    while (!block.empty()) {
-        const auto eol = block.find("\r\n");
-        const std::string_view line = block.substr(0, eol);
-        const auto colon = line.find(':');
-        if (colon != std::string_view::npos && header_name_matches(line.substr(0, colon), var))
-            out.emplace_back(line.substr(std::min(line.size(), colon + 2)));
-        if (eol == std::string_view::npos) break;
-        block.remove_prefix(eol + 2);
-    }
-    return out;
-}
-
-// ngx_http_parse_multi_header_lines (a request's Cookie: items split by ';' or ',') and
-// ngx_http_parse_set_cookie_lines (a Set-Cookie: its first item only): the name compared
-// without case, spaces allowed around '=', the value running to ';'.
-std::optional<std::string> cookie_value(std::string_view line, std::string_view want, bool request) {
-    if (want.size() > line.size() || (!request && want.size() == line.size())) return std::nullopt;
-    std::size_t at = 0;
-    while (at < line.size()) {
-        if (iequal(line.substr(at, want.size()), want)) {
-            std::size_t p = at + want.size();
-            while (p < line.size() && line[p] == ' ') ++p;
-            if (p < line.size() && line[p] == '=') {
-                ++p;
-                while (p < line.size() && line[p] == ' ') ++p;
-                const std::size_t end = line.find(';', p);
-                return std::string(line.substr(p, end == std::string_view::npos ? std::string_view::npos : end - p));
-            }
-            at = p;
-        }
-        if (!request) return std::nullopt;
-        while (at < line.size()) {
-            const char ch = line[at++];
-            if (ch == ';' || ch == ',') break;
-        }
-        while (at < line.size() && line[at] == ' ') ++at;
-    }
-    return std::nullopt;
-}
-
-std::string format_time(const char* fmt, std::chrono::system_clock::time_point tp) {
-    std::time_t t = std::chrono::system_clock::to_time_t(tp);
-    std::tm tm{};
-    ::localtime_r(&t, &tm);
-    char buf[64];
-    std::strftime(buf, sizeof buf, fmt, &tm);
-    return buf;
-}
-
-using Getter = std::string (*)(const RequestContext&, bool&);
-
-// $ssl_preread_*: found while ssl_preread's context lives (an empty value is found).
-template <class Field>
-std::string preread(const RequestContext& c, bool& found, Field field) {
-    found = c.stream && c.stream->preread;
-    return found ? std::string(field(*c.stream->preread)) : std::string();
-}
-
-// A stream upstream variable: one entry per attempt; not found before the first.
-std::string stream_list(const RequestContext& c, std::string StreamFacts::*list, bool& found) {
-    found = c.stream && !(c.stream->*list).empty();
-    return found ? c.stream->*list : std::string();
-}
-
-// $proxy_protocol_*: not found without a PROXY protocol header that named addresses; a
-// port of 0 is empty, as nginx prints ports.
-std::string proxy_protocol_addr(const RequestContext& c, std::string ProxyProtocol::*field, bool& found) {
-    found = c.connection.proxy_protocol != nullptr;
-    return found ? (*c.connection.proxy_protocol).*field : std::string();
-}
-
-std::string proxy_protocol_port(const RequestContext& c, std::uint16_t ProxyProtocol::*field, bool& found) {
-    found = c.connection.proxy_protocol != nullptr;
-    const std::uint16_t port = found ? (*c.connection.proxy_protocol).*field : 0;
-    return port ? std::to_string(port) : std::string();
-}
-
-using Variable = std::pair<std::string_view, Getter>;
-
-// Variables of the connection and its PROXY protocol header.
-const Variable kConnectionVariables[] = {
-    {"remote_addr", [](const RequestContext& c, bool&) { return c.remote_addr(); }},
-    {"realip_remote_addr", [](const RequestContext& c, bool&) { return c.connection.remote_addr; }},
-    {"remote_port", [](const RequestContext& c, bool&) { return c.remote_port(); }},
-    {"proxy_protocol_addr", [](const RequestContext& c, bool& found) { return proxy_protocol_addr(c, &ProxyProtocol::src_addr, found); }},
-    {"proxy_protocol_port", [](const RequestContext& c, bool& found) { return proxy_protocol_port(c, &ProxyProtocol::src_port, found); }},
-    {"proxy_protocol_server_addr", [](const RequestContext& c, bool& found) { return proxy_protocol_addr(c, &ProxyProtocol::dst_addr, found); }},
-    {"proxy_protocol_server_port", [](const RequestContext& c, bool& found) { return proxy_protocol_port(c, &ProxyProtocol::dst_port, found); }},
-    {"realip_remote_port", [](const RequestContext& c, bool&) { return port_text(c.connection.remote_port); }},
-    {"server_addr", [](const RequestContext& c, bool&) { return c.connection.server_addr; }},
-    {"server_port", [](const RequestContext& c, bool&) { return port_text(c.connection.server_port); }},
-    {"connection", [](const RequestContext& c, bool&) { return std::to_string(c.connection.id); }},
-    {"connection_requests", [](const RequestContext& c, bool&) { return std::to_string(c.connection.requests); }},
-    {"connection_time", [](const RequestContext& c, bool&) {
-         return seconds_text(std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - c.connection.start).count());
-     }},
-};
-
-// Variables of the request line, its head and body, and the times.
-const Variable kRequestVariables[] = {
-    {"limit_rate", [](const RequestContext& c, bool&) { return std::to_string(c.limit_rate.value_or(0)); }},
-    {"request_length", [](const RequestContext& c, bool&) { return std::to_string(c.request.length); }},
-    {"pipe", [](const RequestContext& c, bool&) { return std::string(c.request.pipelined ? "p" : "."); }},
-    {"request", [](const RequestContext& c, bool&) { return c.request.request_line; }},
-    {"request_method", [](const RequestContext& c, bool&) { return c.request.method; }},
-    // Not found ("-") for a request refused before its URI was taken, as nginx: the
-    // request line not parsed, or (request_uri) its URI refused.
-    {"request_uri", [](const RequestContext& c, bool& found) { found = !c.request.request_uri.empty(); return c.request.request_uri; }},
-    {"uri", [](const RequestContext& c, bool& found) { found = !c.request.method.empty(); return c.request.uri; }},
-    {"document_uri", [](const RequestContext& c, bool&) { return c.request.uri; }},
-    {"args", [](const RequestContext& c, bool& found) { found = c.request.args_present; return c.request.args; }},
-    {"query_string", [](const RequestContext& c, bool& found) { found = c.request.args_present; return c.request.args; }},
-    {"is_args", [](const RequestContext& c, bool&) { return std::string(c.request.args.empty() ? "" : "?"); }},
-    {"scheme", [](const RequestContext& c, bool&) { return std::string(c.connection.ssl ? "https" : "http"); }},
-    {"https", [](const RequestContext& c, bool&) { return std::string(c.connection.ssl ? "on" : ""); }},
-    {"server_protocol", [](const RequestContext& c, bool&) { return c.request.protocol; }},
-    {"host", [](const RequestContext& c, bool&) {
-         if (!c.request.host.empty()) return c.request.host;
-         return c.server ? c.server->server_name : std::string();
-     }},
-    {"server_name", [](const RequestContext& c, bool&) {
-         return c.server ? c.server->server_name : std::string();
-     }},
-    {"status", [](const RequestContext& c, bool&) { return status_digits(c.status); }},
-    {"body_bytes_sent", [](const RequestContext& c, bool&) { return std::to_string(c.body_bytes_sent); }},
-    {"bytes_sent", [](const RequestContext& c, bool&) { return std::to_string(c.bytes_sent); }},
-    {"content_length", [](const RequestContext& c, bool& found) {
-         const std::string* v = c.request.header("Content-Length");
-         found = v != nullptr;
-         return v ? *v : std::string();
-     }},
-    {"content_type", [](const RequestContext& c, bool& found) {
-         const std::string* v = c.request.header("Content-Type");
-         found = v != nullptr;
-         return v ? *v : std::string();
-     }},
-    {"remote_user", [](const RequestContext& c, bool& found) {
-         auto cred = basic_credentials(c.request);
-         found = cred.has_value();
-         return found ? cred->user : std::string();
-     }},
-    // Read for a handler and kept in memory; one in a file is $request_body_file's.
-    {"request_body", [](const RequestContext& c, bool& found) {
-         found = c.request.body_read && c.request.body_file.empty();
-         return found ? c.request.body : std::string();
-     }},
-    {"request_body_file", [](const RequestContext& c, bool& found) {
-         found = !c.request.body_file.empty();
-         return c.request.body_file;
-     }},
-    {"time_local", [](const RequestContext& c, bool&) { return format_time("%d/%b/%Y:%H:%M:%S %z", c.request.start); }},
-    {"time_iso8601", [](const RequestContext& c, bool&) {
-         const std::string t = format_time("%Y-%m-%dT%H:%M:%S%z", c.request.start);  // nginx's offset is "+00:00"
-         return t.size() < 5 ? t : t.substr(0, t.size() - 2) + ":" + t.substr(t.size() - 2);
-     }},
-    {"msec", [](const RequestContext&, bool&) {
-         return seconds_text(std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
-     }},
-    {"request_time", [](const RequestContext& c, bool&) {
-         return seconds_text(std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now() - c.request.start).count());
-     }},
-};
-
-// Variables of proxy_pass and the upstream (http and stream).
-const Variable kUpstreamVariables[] = {
-    {"proxy_host", [](const RequestContext& c, bool& found) { found = c.proxying; return c.proxy_host; }},
-    {"proxy_port", [](const RequestContext& c, bool& found) { found = c.proxying; return c.proxy_port; }},
-    {"proxy_internal_body_length", [](const RequestContext& c, bool& found) {
-         // nginx: the client's length (even when the body is not passed), or proxy_set_body's.
-         const bool set_body = c.proxy_body && c.proxy_body != &c.request.body;
-         const std::optional<std::int64_t>& streamed = c.request.body_streamed;
-         if (streamed && !set_body) {  // the client's length; a chunked one goes chunked
-             found = *streamed >= 0;
-             return found ? std::to_string(*streamed) : std::string();
-         }
-         found = c.request.body_framed || set_body;
-         return found ? std::to_string(set_body ? c.proxy_body->size() : c.request.body.size()) : std::string();
-     }},
-    {"proxy_internal_chunked", [](const RequestContext& c, bool& found) {
-         found = c.request.body_streamed && *c.request.body_streamed < 0;
-         return found ? std::string("chunked") : std::string();
-     }},
-    {"proxy_add_x_forwarded_for", [](const RequestContext& c, bool&) {
-         const std::string* xff = c.request.header("X-Forwarded-For");
-         return xff ? *xff + ", " + c.remote_addr() : c.remote_addr();
-     }},
-    {"upstream_addr",
-     [](const RequestContext& c, bool& found) {
-         // stream: once an attempt was made (each has a byte count), even with no peer name
-         found = c.stream ? !c.stream->upstream_bytes_sent.empty() : !c.upstream_addr.empty();
-         return c.upstream_addr;
-     }},
-    {"upstream_status", [](const RequestContext& c, bool& found) { found = !c.upstream_status.empty(); return c.upstream_status; }},
-    {"upstream_connect_time", [](const RequestContext& c, bool& found) { found = !c.upstream_connect_time.empty(); return c.upstream_connect_time; }},
-    {"upstream_header_time", [](const RequestContext& c, bool& found) { found = !c.upstream_header_time.empty(); return c.upstream_header_time; }},
-    {"upstream_response_time", [](const RequestContext& c, bool& found) {
-         found = !c.upstream_response_time.empty() || c.upstream_responding;
-         if (!c.upstream_responding) return c.upstream_response_time;
-         return c.upstream_response_time.empty() ? std::string("-") : c.upstream_response_time + ", -";
-     }},
-    {"upstream_response_length", [](const RequestContext& c, bool& found) {
-         found = !c.upstream_response_length.empty();
-         if (!c.upstream_responding || !c.upstream_length_now) return c.upstream_response_length;
-         found = true;
-         const std::string now = std::to_string(*c.upstream_length_now);
-         return c.upstream_response_length.empty() ? now : c.upstream_response_length + ", " + now;
-     }},
-};
-
-// Variables of the files a location maps the URI to.
-const Variable kFilesVariables[] = {
-    {"document_root", [](const RequestContext& c, bool& found) {
-         found = c.location != nullptr;
-         return found ? document_root(*c.location, c) : std::string();
-     }},
-    {"realpath_root", [](const RequestContext& c, bool& found) {
-         char resolved[PATH_MAX];
-         found = c.location != nullptr && ::realpath(document_root(*c.location, c).c_str(), resolved) != nullptr;
-         return found ? std::string(resolved) : std::string();
-     }},
-    {"request_filename", [](const RequestContext& c, bool& found) {
-         found = c.location != nullptr;
-         return found ? file_path(*c.location, c.request.uri, c) : std::string();
-     }},
-};
-
-// Variables of stream {} only (the parser lets no http script name them).
-const Variable kStreamVariables[] = {
-    {"protocol", [](const RequestContext&, bool&) { return std::string("TCP"); }},
-    {"bytes_received", [](const RequestContext& c, bool& found) {
-         found = c.stream != nullptr;
-         return found ? std::to_string(c.stream->bytes_received) : std::string();
-     }},
-    {"session_time", [](const RequestContext& c, bool& found) {
-         found = c.stream != nullptr;
-         return found ? seconds_text(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                         std::chrono::steady_clock::now() - c.stream->start).count())
-                      : std::string();
-     }},
-    {"ssl_preread_protocol",
-     [](const RequestContext& c, bool& found) { return preread(c, found, [](const ClientHello& h) { return h.protocol(); }); }},
-    {"ssl_preread_server_name",
-     [](const RequestContext& c, bool& found) { return preread(c, found, [](const ClientHello& h) { return h.server_name; }); }},
-    {"ssl_preread_alpn_protocols",
-     [](const RequestContext& c, bool& found) { return preread(c, found, [](const ClientHello& h) { return h.alpn_protocols; }); }},
-    {"upstream_bytes_sent", [](const RequestContext& c, bool& found) {
-         if (c.stream) return stream_list(c, &StreamFacts::upstream_bytes_sent, found);
-         found = !c.upstream_bytes_sent.empty();
-         return c.upstream_bytes_sent;
-     }},
-    {"upstream_bytes_received", [](const RequestContext& c, bool& found) {
-         if (c.stream) return stream_list(c, &StreamFacts::upstream_bytes_received, found);
-         found = !c.upstream_bytes_received.empty();
-         return c.upstream_bytes_received;
-     }},
-    {"upstream_first_byte_time", [](const RequestContext& c, bool& found) { return stream_list(c, &StreamFacts::upstream_first_byte_time, found); }},
-    {"upstream_session_time", [](const RequestContext& c, bool& found) { return stream_list(c, &StreamFacts::upstream_session_time, found); }},
-};
-
-// Variables of the process.
-const Variable kProcessVariables[] = {
-    {"pid", [](const RequestContext&, bool&) { return std::to_string(::getpid()); }},
-    {"nginx_version", [](const RequestContext&, bool&) { return std::string("1.22.1"); }},
-    {"hostname", [](const RequestContext&, bool&) {
-         char buf[256] = {};
-         ::gethostname(buf, sizeof buf - 1);
-         return std::string(buf);
-     }},
-};
-
-const std::unordered_map<std::string_view, Getter>& getters() {
-    static const std::unordered_map<std::string_view, Getter> table = [] {
-        std::unordered_map<std::string_view, Getter> all;
-        for (const auto& group : {std::span<const Variable>(kConnectionVariables), std::span<const Variable>(kRequestVariables),
-                                  std::span<const Variable>(kUpstreamVariables), std::span<const Variable>(kFilesVariables),
-                                  std::span<const Variable>(kStreamVariables), std::span<const Variable>(kProcessVariables)})
-            all.insert(group.begin(), group.end());
-        return all;
-    }();
-    return table;
-}
-
-}  // namespace
 
 const std::string* Request::header(std::string_view name) const {
     for (const auto& [k, v] : headers)
@@ -349,47 +14,67 @@ const std::string* Request::header(std::string_view name) const {
     return nullptr;
 }
 
-std::string RequestContext::remote_port() const { return port_text(real_port < 0 ? connection.remote_port : real_port); }
+const std::string* LocalCaptures::named(int slot) const {
+    for (const LocalCaptures* m = this; m; m = m->outer)
+        for (std::size_t i = 0; i < m->regex.name_slots().size(); ++i)
+            if (m->regex.name_slots()[i] == slot && static_cast<std::size_t>(m->regex.name_groups()[i]) < m->groups.size())
+                return &m->groups[static_cast<std::size_t>(m->regex.name_groups()[i])];
+    return nullptr;
+}
 
-void RequestContext::set_variable(std::string_view name, std::string value) {
-    if (name == "args") {  // a built-in `set` may change that the runtime keeps
-        request.args = std::move(value);
-        request.args_present = true;
-        return;
-    }
-    if (name == "limit_rate") {  // ngx_http_variable_set_limit_rate
-        if (const auto size = ir::parse_size(value)) limit_rate = static_cast<std::uint64_t>(*size);
-        else script_errors.emplace_back(false, "invalid $limit_rate \"" + value + "\"");
-        return;
-    }
-    for (auto& [n, v] : user_variables)
-        if (n == name) {
-            v = std::move(value);
+std::optional<LocalCaptures> match_locally(const ir::Regex& regex, std::string_view subject, const LocalCaptures* outer) {
+    std::optional<LocalCaptures> m(std::in_place, LocalCaptures{regex, {}, outer});
+    if (!regex.match(subject, &m->groups)) return std::nullopt;
+    return m;
+}
+
+void RequestContext::set_variable(int index, std::string value) {
+    const ir::Variable& v = variables->names[static_cast<std::size_t>(index)];
+    if (v.source == ir::Variable::Source::builtin) {
+        // The built-ins whose `set` changes what the runtime keeps (nginx's set_handler).
+        if (v.index == static_cast<int>(ir::builtin_row("args"))) {
+            request.args = std::move(value);
+            request.args_present = true;
             return;
         }
-    user_variables.emplace_back(std::string(name), std::move(value));
+        if (v.index == static_cast<int>(ir::builtin_row("limit_rate"))) {  // ngx_http_variable_set_limit_rate
+            if (const auto size = ir::parse_size(value)) limit_rate = static_cast<std::uint64_t>(*size);
+            else script_errors.emplace_back(false, "invalid $limit_rate \"" + value + "\"");
+            return;
+        }
+    }
+    if (values.size() < variables->slots) values.resize(variables->slots);
+    values[static_cast<std::size_t>(v.slot)] = std::move(value);
+}
+
+void RequestContext::set_named_captures(const ir::Regex& regex, const std::vector<std::string>& groups) {
+    if (regex.name_slots().empty()) return;
+    if (values.size() < variables->slots) values.resize(variables->slots);
+    for (std::size_t i = 0; i < regex.name_slots().size(); ++i)
+        if (static_cast<std::size_t>(regex.name_groups()[i]) < groups.size())
+            values[static_cast<std::size_t>(regex.name_slots()[i])] = groups[static_cast<std::size_t>(regex.name_groups()[i])];
 }
 
 bool RequestContext::match(const ir::Regex& regex, std::string_view subject) {
     std::vector<std::string> found;
     if (!regex.match(subject, &found)) return false;
-    for (std::size_t i = 0; i < regex.names().size(); ++i)
-        if (static_cast<std::size_t>(regex.name_groups()[i]) < found.size())
-            set_variable(regex.names()[i], found[static_cast<std::size_t>(regex.name_groups()[i])]);
+    set_named_captures(regex, found);
     captures = std::move(found);
     return true;
 }
 
 namespace {
 
+std::string variable_value(const ir::Variable& v, const RequestContext& ctx, const LocalCaptures* local, bool& found);
+
 // map: exact keys (case-insensitive, as nginx hashes them lowercased), then the regexes
-// in order (their captures usable in the value), then the default.
-std::string map_value(const ir::Map& map, const RequestContext& ctx) {
-    std::string source = expand(map.source, ctx);
+// in order (their captures for the value only), then the default.
+std::string map_value(const ir::Map& map, const RequestContext& ctx, const LocalCaptures* local) {
+    std::string source = expand(map.source, ctx, local);
     if (map.hostnames && !source.empty() && source.back() == '.') source.pop_back();
     if (!map.hostnames) {
         for (const auto& [key, value] : map.exact)
-            if (iequal(key, source)) return expand(value, ctx);
+            if (iequal(key, source)) return expand(value, ctx, local);
     } else {
         // ngx_hash_find_combined: the exact name, then the longest "*.name" (or ".name",
         // which is the name too), then the longest "name.*".
@@ -399,7 +84,7 @@ std::string map_value(const ir::Map& map, const RequestContext& ctx) {
         for (const auto& [key, value] : map.exact) {
             const std::string_view k = key;
             if (k.size() > 1 && k[0] == '.') {
-                if (iequal(k.substr(1), source)) return expand(value, ctx);
+                if (iequal(k.substr(1), source)) return expand(value, ctx, local);
                 if (source.size() > k.size() - 1 && iequal(std::string_view(source).substr(source.size() - k.size()), k) &&
                     k.size() > head_len)
                     head = &value, head_len = k.size();
@@ -414,127 +99,86 @@ std::string map_value(const ir::Map& map, const RequestContext& ctx) {
                     prefix.size() > tail_len)
                     tail = &value, tail_len = prefix.size();
             } else if (iequal(k, source)) {
-                return expand(value, ctx);
+                return expand(value, ctx, local);
             }
         }
-        if (head) return expand(*head, ctx);
-        if (tail) return expand(*tail, ctx);
+        if (head) return expand(*head, ctx, local);
+        if (tail) return expand(*tail, ctx, local);
     }
-    if (!map.regexes.empty()) {
-        RequestContext inner = ctx;  // a regex's captures must not reach the request; match() changes nothing on failure
-        for (const auto& entry : map.regexes)
-            if (inner.match(*entry.regex, source)) return expand(entry.value, inner);
+    for (const auto& entry : map.regexes)
+        if (auto m = match_locally(*entry.regex, source, local)) return expand(entry.value, ctx, &*m);
+    return expand(map.default_value, ctx, local);
+}
+
+// A map's value: cached for the request unless volatile, or read within another's
+// regex captures (the value those give stays with that expansion).
+std::string map_variable(std::size_t index, const RequestContext& ctx, const LocalCaptures* local, bool& found) {
+    if (!ctx.maps) {
+        found = false;
+        return {};
     }
-    return expand(map.default_value, ctx);
+    const ir::Map& map = (*ctx.maps)[index];
+    if (map.is_volatile) return map_value(map, ctx, local);
+    if (index < ctx.map_values.size() && ctx.map_values[index]) return *ctx.map_values[index];
+    std::string v = map_value(map, ctx, local);
+    if (!local) {
+        if (ctx.map_values.size() < ctx.maps->size()) ctx.map_values.resize(ctx.maps->size());
+        ctx.map_values[index] = v;
+    }
+    return v;
+}
+
+// The request's value once assigned (captures of `local` first), else the source the
+// name resolved to.
+std::string variable_value(const ir::Variable& v, const RequestContext& ctx, const LocalCaptures* local, bool& found) {
+    using Source = ir::Variable::Source;
+    found = true;
+    if (v.slot >= 0) {
+        if (local)
+            if (const std::string* named = local->named(v.slot)) return *named;
+        const auto slot = static_cast<std::size_t>(v.slot);
+        if (slot < ctx.values.size() && ctx.values[slot]) return *ctx.values[slot];
+    }
+    std::string value;
+    switch (v.source) {
+    case Source::map: return map_variable(static_cast<std::size_t>(v.index), ctx, local, found);
+    case Source::builtin:
+        if (const BuiltinGetter get = builtin_getter(static_cast<std::size_t>(v.index))) value = get(ctx, found);
+        else found = false;
+        break;
+    case Source::prefixed:
+        if (const PrefixedGetter get = prefixed_getter(static_cast<std::size_t>(v.index))) value = get(ctx, v.suffix, found);
+        else found = false;
+        break;
+    case Source::none: found = false; break;
+    }
+    if (!found && v.empty_until_set) found = true;  // the value is empty then
+    return value;
 }
 
 }  // namespace
 
-std::string variable(std::string_view name, const RequestContext& ctx, bool& found) {
-    found = true;
-    for (const auto& [n, v] : ctx.user_variables)
-        if (n == name) return v;
-    if (ctx.maps)
-        for (const auto& m : *ctx.maps) {
-            if (m.variable != name) continue;
-            if (m.is_volatile) return map_value(m, ctx);
-            for (const auto& [n, v] : ctx.map_cache)
-                if (n == name) return v;
-            std::string v = map_value(m, ctx);
-            ctx.map_cache.emplace_back(m.variable, v);
-            return v;
-        }
-    if (auto it = getters().find(name); it != getters().end()) return it->second(ctx, found);
-    if (name.starts_with("ssl_")) {
-        if (auto v = tls_variable(name, ctx.connection.ssl)) {
-            found = !v->empty();  // ngx_http_ssl_variable: an empty value is "not found"
-            return *v;
-        }
-    } else if (name.starts_with("http_")) {
-        // Cookie and X-Forwarded-For join every line of theirs ("; ", ", "), as nginx's
-        // multi headers; any other header is its first line.
-        const std::string_view want = name.substr(5);
-        const char* joiner = want == "cookie" ? "; " : want == "x_forwarded_for" ? ", " : nullptr;
-        std::string joined;
-        bool any = false;
-        for (const auto& [k, v] : ctx.request.headers) {
-            if (!header_name_matches(k, want)) continue;
-            if (!joiner) return v;
-            if (any) joined += joiner;
-            joined += v;
-            any = true;
-        }
-        if (any) return joined;
-    } else if (name.starts_with("arg_")) {
-        std::string_view args = ctx.request.args;
-        const std::string_view want = name.substr(4);
-        while (!args.empty()) {
-            auto amp = args.find('&');
-            std::string_view pair = args.substr(0, amp);
-            auto eq = pair.find('=');
-            if (iequal(pair.substr(0, eq), want)) return std::string(eq == std::string_view::npos ? "" : pair.substr(eq + 1));
-            if (amp == std::string_view::npos) break;
-            args.remove_prefix(amp + 1);
-        }
-    } else if (name == "sent_http_connection") {
-        // nginx's own, from r->keepalive, which it has cleared by the time it logs.
-        return ctx.status == 101 ? "upgrade" : "close";
-    } else if (name == "sent_http_keep_alive") {
-        // Likewise gone at log time: not found.
-    } else if (name.starts_with("sent_http_")) {
-        // Cache-Control and Link join every line of theirs with ", ", as nginx's.
-        const std::string_view want = name.substr(10);
-        const bool multi = want == "cache_control" || want == "link";
-        std::string joined;
-        bool any = false;
-        for (const auto& [k, v] : ctx.response_headers) {
-            if (!header_name_matches(k, want)) continue;
-            if (!multi) return v;
-            if (any) joined += ", ";
-            joined += v;
-            any = true;
-        }
-        if (any) return joined;
-        if (multi) {
-            for (const auto& v : headers_in_block(ctx.sent_header_block, want)) {
-                if (any) joined += ", ";
-                joined += v;
-                any = true;
-            }
-            if (any) return joined;
-        } else if (auto v = header_in_block(ctx.sent_header_block, want)) {
-            return *v;
-        }
-    } else if (name.starts_with("sent_trailer_")) {
-        for (const auto& [k, v] : ctx.response_trailers)
-            if (header_name_matches(k, name.substr(13))) return v;
-    } else if (name.starts_with("upstream_cookie_")) {
-        // Each Set-Cookie of the upstream's answer: the first cookie of that name.
-        for (const auto& line : headers_in_block(ctx.upstream_headers, "set_cookie"))
-            if (auto v = cookie_value(line, name.substr(16), false)) return *v;
-    } else if (name.starts_with("upstream_http_")) {
-        if (auto v = header_in_block(ctx.upstream_headers, name.substr(14))) return *v;
-    } else if (name.starts_with("cookie_")) {
-        for (const auto& [k, v] : ctx.request.headers)
-            if (iequal(k, "Cookie"))
-                if (auto value = cookie_value(v, name.substr(7), true)) return *value;
+std::string variable(int index, const RequestContext& ctx, bool& found) {
+    if (!ctx.variables) {  // a context without a config's variables reads none
+        found = false;
+        return {};
     }
-    if (ctx.set_names) found = std::find(ctx.set_names->begin(), ctx.set_names->end(), name) != ctx.set_names->end();
-    else found = false;
-    return {};
+    return variable_value(ctx.variables->names[static_cast<std::size_t>(index)], ctx, nullptr, found);
 }
 
-std::string expand(const ir::Template& t, const RequestContext& ctx) {
+std::string expand(const ir::Template& t, const RequestContext& ctx, const LocalCaptures* local) {
     std::string out;
     for (const auto& p : t.parts) {
         switch (p.kind) {
         case ir::Template::Part::Kind::literal: out += p.text; break;
-        case ir::Template::Part::Kind::capture:
-            if (static_cast<std::size_t>(p.capture) < ctx.captures.size()) out += ctx.captures[p.capture];
+        case ir::Template::Part::Kind::capture: {
+            const std::vector<std::string>& groups = local ? local->groups : ctx.captures;
+            if (static_cast<std::size_t>(p.capture) < groups.size()) out += groups[static_cast<std::size_t>(p.capture)];
             break;
+        }
         case ir::Template::Part::Kind::variable: {
             bool found = false;
-            out += variable(p.text, ctx, found);
+            if (ctx.variables) out += variable_value(ctx.variables->names[static_cast<std::size_t>(p.variable)], ctx, local, found);
             break;
         }
         }

@@ -63,7 +63,7 @@ struct StreamSession final : ShutdownTarget {
         worker.sessions.push_back(*this);
         facts.start = std::chrono::steady_clock::now();
         vars.maps = &cfg->ir->stream->maps;
-        vars.set_names = &cfg->ir->stream->set_names;
+        vars.variables = &cfg->ir->stream->variables;
         vars.stream = &facts;
     }
     ~StreamSession() {
@@ -529,8 +529,8 @@ const ir::Listen& matched_listen(const ir::StreamServer& server, const Connectio
 Task<int> serve_session(StreamSession& s) {
     const ir::Listen& listen = matched_listen(s.server, s.conn);
     log_client_connected(s.error_log(), s.conn, listen.endpoint, false);
-    for (const auto& [name, value] : s.server.sets)  // ngx_stream_set_module: the preaccess phase
-        s.vars.set_variable(name, expand(value, s.vars));
+    for (const auto& [index, value] : s.server.sets)  // ngx_stream_set_module: the preaccess phase
+        s.vars.set_variable(index, expand(value, s.vars));
     if (const ir::AccessRule* rule = first_match(s.server.access_rules, s.conn.remote_addr); rule && !rule->allow) {
         s.log(LogLevel::error, "access forbidden by rule", "initializing session");  // ngx_stream_access_found
         co_return 403;

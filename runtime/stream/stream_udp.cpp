@@ -31,7 +31,7 @@ struct UdpSession : std::enable_shared_from_this<UdpSession> {
         ++worker.connections;
         facts.start = std::chrono::steady_clock::now();
         vars.maps = &cfg->ir->stream->maps;
-        vars.set_names = &cfg->ir->stream->set_names;
+        vars.variables = &cfg->ir->stream->variables;
         vars.stream = &facts;
     }
     ~UdpSession() {
@@ -203,7 +203,7 @@ Task<int> UdpSession::connect() {
 
 // Datagrams from the upstream to the client until test_finalize or proxy_timeout.
 Task<int> UdpSession::proxy() {
-    for (const auto& [name, value] : server.sets) vars.set_variable(name, expand(value, vars));
+    for (const auto& [index, value] : server.sets) vars.set_variable(index, expand(value, vars));
     if (const ir::AccessRule* rule = first_match(server.access_rules, conn.remote_addr); rule && !rule->allow) {
         // ngx_stream_access_found, before the proxy module's counts join the log's tail.
         cfg->log(server.error_log)

@@ -218,7 +218,8 @@ int load_certificates(SSL* ssl, void*) {
     Request request;
     RequestContext ctx(connection, request);
     ctx.server = n->server;
-    if (n->http) ctx.maps = &n->http->maps;
+    ctx.variables = &n->http->variables;
+    ctx.maps = &n->http->maps;
     const ir::SslServerSettings& settings = *n->server->ssl;
     for (const auto& c : settings.certificate_values) {
         n->certificate_error = ir::use_connection_certificate(ssl, expand(c.certificate, ctx), expand(c.key, ctx),
@@ -356,14 +357,67 @@ std::string asn1_time(const ASN1_TIME* t) {
     return bio_text([t](BIO* b) { return ASN1_TIME_print(b, t); });
 }
 
+// The client certificate's variables (ngx_ssl_get_client_verify, ngx_ssl_get_*): empty
+// without a certificate, but for the verdict.
+std::optional<std::string> client_certificate_variable(TlsVariable variable, SSL* ssl) {
+    using V = TlsVariable;
+    X509* const x = SSL_get0_peer_certificate(ssl);
+    if (variable == V::client_verify) {
+        if (!x) return std::string("NONE");
+        const long rc = SSL_get_verify_result(ssl);
+        if (rc != X509_V_OK) return "FAILED:" + std::string(X509_verify_cert_error_string(rc));
+        const char* failure = ocsp_client_failure(ssl);  // ngx_ssl_ocsp_get_status
+        return failure ? "FAILED:" + std::string(failure) : std::string("SUCCESS");
+    }
+    if (!x) return std::string();
+    if (variable == V::client_s_dn) return bio_text([x](BIO* b) { return X509_NAME_print_ex(b, X509_get_subject_name(x), 0, XN_FLAG_RFC2253) >= 0 ? 1 : 0; });
+    if (variable == V::client_i_dn) return bio_text([x](BIO* b) { return X509_NAME_print_ex(b, X509_get_issuer_name(x), 0, XN_FLAG_RFC2253) >= 0 ? 1 : 0; });
+    if (variable == V::client_s_dn_legacy || variable == V::client_i_dn_legacy) {  // ngx_ssl_get_*_dn_legacy: X509_NAME_oneline's "/CN=..." form
+        char* text = X509_NAME_oneline(variable == V::client_s_dn_legacy ? X509_get_subject_name(x) : X509_get_issuer_name(x), nullptr, 0);
+        std::string out = text ? text : "";
+        OPENSSL_free(text);
+        return out;
+    }
+    if (variable == V::client_serial) return bio_text([x](BIO* b) { return i2a_ASN1_INTEGER(b, X509_get_serialNumber(x)); });
+    if (variable == V::client_fingerprint) {
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned int n = 0;
+        if (!X509_digest(x, EVP_sha1(), md, &n)) return std::string();
+        return hex_lower(md, n);
+    }
+    const std::string raw = bio_text([x](BIO* b) { return PEM_write_bio_X509(b, x); });
+    if (variable == V::client_raw_cert) return raw;
+    if (variable == V::client_escaped_cert) return escape_component(raw);
+    if (variable == V::client_cert) {
+        // Deprecated in nginx: each line after the first starts with a tab.
+        std::string out;
+        for (std::size_t i = 0; i + 1 < raw.size(); ++i) {
+            out += raw[i];
+            if (raw[i] == '\n') out += '\t';
+        }
+        return out;
+    }
+    if (variable == V::client_v_start) return asn1_time(X509_get0_notBefore(x));
+    if (variable == V::client_v_end) return asn1_time(X509_get0_notAfter(x));
+    if (variable == V::client_v_remain) {
+        std::tm tm{};
+        if (ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) != 1) return std::string();
+        const std::time_t end = ::timegm(&tm);
+        const std::time_t now = std::time(nullptr);
+        return std::to_string(end < now + 86400 ? 0 : (end - now) / 86400);
+    }
+    return std::nullopt;
+}
+
 }  // namespace
 
-std::optional<std::string> tls_variable(std::string_view name, SSL* ssl) {
-    if (!ssl || !name.starts_with("ssl_")) return std::nullopt;
-    const std::string_view v = name.substr(4);
-    if (v == "protocol") return SSL_get_version(ssl);
-    if (v == "cipher") return SSL_get_cipher_name(ssl);
-    if (v == "ciphers") {
+std::optional<std::string> tls_variable(TlsVariable variable, SSL* ssl) {
+    using V = TlsVariable;
+    if (!ssl) return std::nullopt;
+    switch (variable) {
+    case V::protocol: return SSL_get_version(ssl);
+    case V::cipher: return SSL_get_cipher_name(ssl);
+    case V::ciphers: {
         const unsigned char* raw = nullptr;
         const std::size_t n = SSL_get0_raw_cipherlist(ssl, &raw);
         std::string out;
@@ -379,11 +433,11 @@ std::optional<std::string> tls_variable(std::string_view name, SSL* ssl) {
         }
         return out;
     }
-    if (v == "curve") {
+    case V::curve: {
         const int nid = SSL_get_negotiated_group(ssl);
         return nid == NID_undef ? std::string() : group_name(nid);
     }
-    if (v == "curves") {
+    case V::curves: {
         const int n = SSL_get1_curves(ssl, nullptr);
         if (n <= 0) return std::string();
         std::vector<int> nids(static_cast<std::size_t>(n));
@@ -395,77 +449,26 @@ std::optional<std::string> tls_variable(std::string_view name, SSL* ssl) {
         }
         return out;
     }
-    if (v == "session_id") {
+    case V::session_id: {
         const SSL_SESSION* session = SSL_get0_session(ssl);
         if (!session) return std::string();
         unsigned int n = 0;
         const unsigned char* id = SSL_SESSION_get_id(session, &n);
         return hex_lower(id, n);
     }
-    if (v == "session_reused") return std::string(SSL_session_reused(ssl) ? "r" : ".");
-    if (v == "server_name") {
+    case V::session_reused: return std::string(SSL_session_reused(ssl) ? "r" : ".");
+    case V::server_name: {
         const char* sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
         return std::string(sni ? sni : "");
     }
-    if (v == "alpn_protocol") {
+    case V::alpn_protocol: {
         const unsigned char* p = nullptr;
         unsigned int n = 0;
         SSL_get0_alpn_selected(ssl, &p, &n);
         return std::string(reinterpret_cast<const char*>(p), p ? n : 0);
     }
-    if (!v.starts_with("client_")) return std::nullopt;
-    const std::string_view c = v.substr(7);
-    X509* const x = SSL_get0_peer_certificate(ssl);
-    if (c == "verify") {
-        if (!x) return std::string("NONE");
-        const long rc = SSL_get_verify_result(ssl);
-        if (rc != X509_V_OK) return "FAILED:" + std::string(X509_verify_cert_error_string(rc));
-        const char* failure = ocsp_client_failure(ssl);  // ngx_ssl_ocsp_get_status
-        return failure ? "FAILED:" + std::string(failure) : std::string("SUCCESS");
+    default: return client_certificate_variable(variable, ssl);
     }
-    if (!x) {
-        if (c == "s_dn" || c == "i_dn" || c == "s_dn_legacy" || c == "i_dn_legacy" || c == "serial" || c == "fingerprint" ||
-            c == "cert" || c == "raw_cert" || c == "escaped_cert" || c == "v_start" || c == "v_end" || c == "v_remain")
-            return std::string();
-        return std::nullopt;
-    }
-    if (c == "s_dn") return bio_text([x](BIO* b) { return X509_NAME_print_ex(b, X509_get_subject_name(x), 0, XN_FLAG_RFC2253) >= 0 ? 1 : 0; });
-    if (c == "i_dn") return bio_text([x](BIO* b) { return X509_NAME_print_ex(b, X509_get_issuer_name(x), 0, XN_FLAG_RFC2253) >= 0 ? 1 : 0; });
-    if (c == "s_dn_legacy" || c == "i_dn_legacy") {  // ngx_ssl_get_*_dn_legacy: X509_NAME_oneline's "/CN=..." form
-        char* text = X509_NAME_oneline(c == "s_dn_legacy" ? X509_get_subject_name(x) : X509_get_issuer_name(x), nullptr, 0);
-        std::string out = text ? text : "";
-        OPENSSL_free(text);
-        return out;
-    }
-    if (c == "serial") return bio_text([x](BIO* b) { return i2a_ASN1_INTEGER(b, X509_get_serialNumber(x)); });
-    if (c == "fingerprint") {
-        unsigned char md[EVP_MAX_MD_SIZE];
-        unsigned int n = 0;
-        if (!X509_digest(x, EVP_sha1(), md, &n)) return std::string();
-        return hex_lower(md, n);
-    }
-    const std::string raw = bio_text([x](BIO* b) { return PEM_write_bio_X509(b, x); });
-    if (c == "raw_cert") return raw;
-    if (c == "escaped_cert") return escape_component(raw);
-    if (c == "cert") {
-        // Deprecated in nginx: each line after the first starts with a tab.
-        std::string out;
-        for (std::size_t i = 0; i + 1 < raw.size(); ++i) {
-            out += raw[i];
-            if (raw[i] == '\n') out += '\t';
-        }
-        return out;
-    }
-    if (c == "v_start") return asn1_time(X509_get0_notBefore(x));
-    if (c == "v_end") return asn1_time(X509_get0_notAfter(x));
-    if (c == "v_remain") {
-        std::tm tm{};
-        if (ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) != 1) return std::string();
-        const std::time_t end = ::timegm(&tm);
-        const std::time_t now = std::time(nullptr);
-        return std::to_string(end < now + 86400 ? 0 : (end - now) / 86400);
-    }
-    return std::nullopt;
 }
 
 }  // namespace ngxlite::runtime

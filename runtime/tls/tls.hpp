@@ -82,8 +82,14 @@ int refuse_client(SSL* ssl, const ir::HttpServer& server, std::string_view host,
 // 0, 495 or 496 with the info line nginx logs.
 int check_client_certificate(SSL* ssl, ir::SslServerSettings::VerifyClient verify, std::string& log_line);
 
-// $ssl_* (ngx_http_ssl_module's variables) of a connection; nullopt when `name` is not
-// one of them or the connection has no TLS.
-std::optional<std::string> tls_variable(std::string_view name, SSL* ssl);
+// $ssl_* (ngx_http_ssl_module's variables), by what they read.
+enum class TlsVariable {
+    protocol, cipher, ciphers, curve, curves, session_id, session_reused, server_name, alpn_protocol,
+    client_verify, client_s_dn, client_i_dn, client_s_dn_legacy, client_i_dn_legacy, client_serial,
+    client_fingerprint, client_cert, client_raw_cert, client_escaped_cert, client_v_start, client_v_end,
+    client_v_remain,
+};
+// One of them of a connection; nullopt when the connection has no TLS.
+std::optional<std::string> tls_variable(TlsVariable variable, SSL* ssl);
 
 }  // namespace ngxlite::runtime

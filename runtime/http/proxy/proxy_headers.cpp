@@ -16,11 +16,9 @@ std::optional<std::string> rewrite_redirect(const ir::ProxySettings& p, std::str
                                             const RequestContext& ctx) {
     const std::string_view head = value.substr(0, prefix);
     const std::string_view rest = value.substr(prefix);
-    std::optional<RequestContext> inner;  // a regex's captures must not reach the request
     for (const auto& r : p.redirects) {
-        if (r.regex) {
-            if (!inner) inner.emplace(ctx);
-            if (inner->match(*r.regex, rest)) return std::string(head) + expand(r.to, *inner);
+        if (r.regex) {  // its captures serve its replacement only
+            if (auto m = match_locally(*r.regex, rest)) return std::string(head) + expand(r.to, ctx, &*m);
             continue;
         }
         const std::string from = expand(r.from, ctx);
@@ -97,8 +95,7 @@ std::uint32_t cookie_flags_for(const ir::ProxySettings& p, std::string_view cook
     for (const auto& rule : p.cookie_flags) {
         bool applies = false;
         if (rule.regex) {
-            RequestContext inner(ctx);  // captures stay in the rule
-            applies = inner.match(*rule.regex, cookie);
+            applies = rule.regex->match(cookie, nullptr);
         } else {
             applies = iequal(expand(rule.cookie, ctx), cookie);
         }
@@ -148,10 +145,10 @@ void edit_cookie_flags(std::vector<CookieAttribute>& attrs, std::uint32_t flags)
 bool rewrite_cookie_value(const std::vector<ir::ProxyCookieRewrite>& rules, bool domain, std::string& value,
                           const RequestContext& ctx) {
     for (const auto& rule : rules) {
-        if (rule.regex) {
-            RequestContext inner(ctx);  // captures stay in the rule
-            if (!inner.match(*rule.regex, value)) continue;
-            value = expand(rule.replacement, inner);
+        if (rule.regex) {  // its captures serve its replacement only
+            auto m = match_locally(*rule.regex, value);
+            if (!m) continue;
+            value = expand(rule.replacement, ctx, &*m);
             return true;
         }
         const std::string pattern = expand(rule.pattern, ctx);
