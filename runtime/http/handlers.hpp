@@ -1,6 +1,8 @@
-// A request's phases and content handlers as nginx runs them: realip and access, server
-// and location rewrite with find location, try_files, index, static files and `return`,
-// each filling in the Response that http_session.cpp sends.
+// What a request's phases, content handlers and header filters share: the Response they
+// fill in and send, and their entry points. Defined by nginx's module: phases.cpp (find
+// location, rewrite phases, internal redirects), modules/ (realip, static and index,
+// try_files, rewrite's `return`, headers), response.cpp (error answers, Location),
+// filters/ and http_filters.cpp (the header filters).
 #pragma once
 
 #include "runtime/core/active_config.hpp"
@@ -89,6 +91,12 @@ void set_location(Response& r, const std::string& target, const RequestContext& 
 
 // The answer `status` with nginx's page for it (and its rule for closing the connection).
 void set_error(Response& r, int status, bool tokens);
+// The type {} of a path's extension, or default_type.
+const std::string& mime_type(const ir::Location& loc, std::string_view path);
+// `expires`: the Expires and Cache-Control values for a successful answer at `now` (the
+// time its Date says), or nullopt.
+std::optional<std::pair<std::string, std::string>> expires_headers(const ir::Location& loc,
+                                                                   std::optional<std::time_t> last_modified, std::time_t now);
 // expires and add_header for the answer, as the location says.
 void add_location_headers(Response& r, const ir::Location& loc, RequestContext& ctx, std::time_t now);
 // The answer's headers as $sent_http_* sees them: nginx's own fields, then the list.

@@ -1,5 +1,6 @@
 #include "runtime/http/proxy/proxy_response.hpp"
 
+#include "runtime/http/handlers.hpp"
 #include "runtime/http/response.hpp"
 #include "runtime/http/proxy/proxy_headers.hpp"
 #include "runtime/core/text.hpp"
