@@ -157,14 +157,18 @@ void set_error(Response& r, int status, bool tokens) {
         r.close = true;
 }
 
-std::vector<std::pair<std::string, std::string>> sent_headers(const Response& r) {
+std::vector<std::pair<std::string, std::string>> sent_headers(const ResponseHead& r) {
     std::vector<std::pair<std::string, std::string>> out;
+    out.reserve(r.headers.size() + 6);
     if (!r.content_type.empty()) out.emplace_back("Content-Type", r.content_type);
     if (r.content_length && !r.chunked) out.emplace_back("Content-Length", std::to_string(*r.content_length));
-    if (r.last_modified && !r.last_modified_listed) out.emplace_back("Last-Modified", std::string(http_date(*r.last_modified)));
+    if (!r.last_modified_listed && !r.last_modified_text.empty())
+        out.emplace_back("Last-Modified", r.last_modified_text);
+    else if (r.last_modified && !r.last_modified_listed)
+        out.emplace_back("Last-Modified", http_date(*r.last_modified));
     if (!r.location.empty()) out.emplace_back("Location", r.location);
     if (r.chunked) out.emplace_back("Transfer-Encoding", "chunked");
-    out.insert(out.end(), r.headers.begin(), r.headers.end());
+    for (const auto& [name, value] : r.headers) out.emplace_back(name, value);
     if (r.accept_ranges) out.emplace_back("Accept-Ranges", "bytes");
     return out;
 }
@@ -177,13 +181,13 @@ std::string escape_uri(std::string_view uri) {
     });
 }
 
-void set_location(Response& r, const std::string& target, const RequestContext& ctx) {
+void set_location(ResponseHead& r, std::string_view target, const RequestContext& ctx) {
     // A relative target nginx makes absolute itself goes out early; any other is a header
     // of the list, in its place.
     if (!target.empty() && target[0] == '/' && (!ctx.location || ctx.location->absolute_redirect))
-        r.location = absolute_redirect(target, ctx);
+        r.location = r.headers.keep(absolute_redirect(target, ctx));
     else
-        r.headers.emplace_back("Location", target);
+        r.headers.add("Location", target);
 }
 
 }  // namespace ngxlite::runtime

@@ -38,15 +38,32 @@ std::optional<std::pair<std::string, std::string>> expires_headers(const ir::Loc
     return std::pair{std::string(http_date(at)), no_cache ? std::string("no-cache") : "max-age=" + std::to_string(max_age)};
 }
 
-void add_location_headers(Response& r, const ir::Location& loc, RequestContext& ctx, std::time_t now) {
+namespace {
+
+// ngx_http_set_expires: the answer's first `name` gets `value`, its later ones go; with
+// none, it is added.
+void set_expires_field(HeaderList& headers, std::string_view name, std::string_view value) {
+    auto first = headers.find(name);
+    if (first == headers.end()) return headers.add_view(name, headers.keep(value));
+    headers.set_value(first, value);
+    for (auto it = headers.end(); it != first + 1;) {
+        --it;
+        if (iequal(it->name, name)) headers.erase(it);
+    }
+}
+
+}  // namespace
+
+void add_location_headers(ResponseHead& r, const ir::Location& loc, RequestContext& ctx, std::time_t now) {
     // add_header applies to 200, 201, 204, 206, 301, 302, 303, 304, 307, 308 unless `always`.
     static constexpr int kinds[] = {200, 201, 204, 206, 301, 302, 303, 304, 307, 308};
     const bool ok = std::find(std::begin(kinds), std::end(kinds), r.status) != std::end(kinds);
     if (ok)
         if (auto e = expires_headers(loc, r.last_modified, now)) {
-            r.headers.emplace_back("Expires", std::move(e->first));
-            r.headers.emplace_back("Cache-Control", std::move(e->second));
+            set_expires_field(r.headers, "Expires", e->first);
+            set_expires_field(r.headers, "Cache-Control", e->second);
         }
+    if (loc.add_headers.empty()) return;
     // Each value sees the headers added before it ($sent_http_*); Accept-Ranges comes later.
     const bool ranges = std::exchange(r.accept_ranges, false);
     ctx.response_headers = sent_headers(r);
@@ -59,22 +76,23 @@ void add_location_headers(Response& r, const ir::Location& loc, RequestContext& 
         if (last_modified || iequal(h.name, "ETag")) {
             if (last_modified) {
                 r.last_modified = v.empty() ? std::nullopt : parse_http_time(v);
+                r.last_modified_text = {};
                 r.last_modified_listed = !v.empty();
             }
-            auto it = std::find_if(r.headers.begin(), r.headers.end(), [&](const auto& x) { return iequal(x.first, h.name); });
+            auto it = r.headers.find(h.name);
             if (v.empty()) {
                 if (it != r.headers.end()) r.headers.erase(it);
             } else if (it != r.headers.end()) {
-                it->second = v;
+                r.headers.set_value(it, v);
             } else {
-                r.headers.emplace_back(h.name, v);
+                r.headers.add_view(h.name, r.headers.keep(v));
             }
             ctx.response_headers = sent_headers(r);
             continue;
         }
         if (v.empty()) continue;
-        ctx.response_headers.emplace_back(h.name, v);
-        r.headers.emplace_back(h.name, std::move(v));
+        r.headers.add_view(h.name, r.headers.keep(v));
+        ctx.response_headers.emplace_back(h.name, std::move(v));
     }
     r.accept_ranges = ranges;
 }

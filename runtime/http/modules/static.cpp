@@ -237,7 +237,7 @@ void serve_static(Response& r, Redirect& next, const ir::Location& loc, const Re
         char etag[64];
         std::snprintf(etag, sizeof etag, "\"%lx-%lx\"", static_cast<unsigned long>(st.st_mtime),
                       static_cast<unsigned long>(st.st_size));
-        r.headers.emplace_back("ETag", etag);
+        r.headers.add("ETag", etag);
     }
     r.accept_ranges = true;
     if (req.method == "HEAD")
