@@ -162,10 +162,7 @@ std::vector<std::pair<std::string, std::string>> sent_headers(const ResponseHead
     out.reserve(r.headers.size() + 6);
     if (!r.content_type.empty()) out.emplace_back("Content-Type", r.content_type);
     if (r.content_length && !r.chunked) out.emplace_back("Content-Length", std::to_string(*r.content_length));
-    if (!r.last_modified_listed && !r.last_modified_text.empty())
-        out.emplace_back("Last-Modified", r.last_modified_text);
-    else if (r.last_modified && !r.last_modified_listed)
-        out.emplace_back("Last-Modified", http_date(*r.last_modified));
+    if (r.last_modified && !r.last_modified_listed) out.emplace_back("Last-Modified", http_date(*r.last_modified));
     if (!r.location.empty()) out.emplace_back("Location", r.location);
     if (r.chunked) out.emplace_back("Transfer-Encoding", "chunked");
     for (const auto& [name, value] : r.headers) out.emplace_back(name, value);

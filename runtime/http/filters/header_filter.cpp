@@ -29,12 +29,7 @@ std::string serialize_head(const ResponseHead& r, bool keep_alive, const ir::Loc
     append_header(h, "Date", http_date(now));
     if (!r.content_type.empty()) append_header(h, "Content-Type", r.content_type);
     if (r.content_length && !r.chunked) append_header(h, "Content-Length", std::to_string(*r.content_length));
-    if (!r.last_modified_listed) {
-        if (!r.last_modified_text.empty())
-            append_header(h, "Last-Modified", r.last_modified_text);
-        else if (r.last_modified)
-            append_header(h, "Last-Modified", http_date(*r.last_modified));
-    }
+    if (r.last_modified && !r.last_modified_listed) append_header(h, "Last-Modified", http_date(*r.last_modified));
     if (!r.location.empty()) append_header(h, "Location", r.location);
     if (r.chunked) h += "Transfer-Encoding: chunked\r\n";
     h += keep_alive ? "Connection: keep-alive\r\n" : "Connection: close\r\n";

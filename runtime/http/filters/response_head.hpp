@@ -71,8 +71,7 @@ struct ResponseHead {
     std::string_view content_type;
     std::optional<std::uint64_t> content_length;
     std::optional<std::time_t> last_modified;  // nginx's last_modified_time (nullopt: -1)
-    std::string_view last_modified_text;        // an upstream's Last-Modified, sent as it came
-    bool last_modified_listed = false;  // add_header Last-Modified put it among the headers
+    bool last_modified_listed = false;  // it is among the headers (an upstream's, add_header's)
     std::string_view location;  // made absolute by ngxlite: sent before Connection, as nginx does
     HeaderList headers;         // Location as given, ETag, the upstream's, expires, add_header
     bool accept_ranges = false;  // nginx's range filter adds it after every other header

@@ -76,7 +76,6 @@ void add_location_headers(ResponseHead& r, const ir::Location& loc, RequestConte
         if (last_modified || iequal(h.name, "ETag")) {
             if (last_modified) {
                 r.last_modified = v.empty() ? std::nullopt : parse_http_time(v);
-                r.last_modified_text = {};
                 r.last_modified_listed = !v.empty();
             }
             auto it = r.headers.find(h.name);

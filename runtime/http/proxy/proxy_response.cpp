@@ -16,7 +16,7 @@ namespace {
 // plus the ones it writes itself.
 bool hidden(std::string_view name, const ir::ProxySettings& p) {
     static constexpr std::string_view always[] = {"Connection", "Keep-Alive", "Transfer-Encoding", "Content-Length",
-                                                  "Content-Type", "Last-Modified"};
+                                                  "Content-Type"};
     static constexpr std::string_view by_default[] = {"Date", "Server", "X-Pad", "X-Accel-Expires",
                                                       "X-Accel-Redirect", "X-Accel-Limit-Rate", "X-Accel-Buffering",
                                                       "X-Accel-Charset"};
@@ -39,10 +39,6 @@ void upstream_headers_out(ResponseHead& out, const UpstreamHead& head, const ir:
     if (!ctx.status_override) out.status_line = head.status_line();
     if (const auto v = head.find("Content-Type")) out.content_type = *v;
     out.content_length = head.content_length();
-    if (const auto v = head.find("Last-Modified")) {
-        out.last_modified_text = *v;
-        out.last_modified = parse_http_time(*v);
-    }
     // proxy_redirect, then nginx's header filter: a Location it rewrote to a relative
     // one becomes absolute and goes early; any other keeps its place as sent.
     std::optional<std::string_view> location;
@@ -60,6 +56,12 @@ void upstream_headers_out(ResponseHead& out, const UpstreamHead& head, const ir:
         if (iequal(h.name, "Location")) {
             if (!location_early) out.headers.add_view(h.name, location ? *location : h.value);
         } else if (!hidden(h.name, p)) {
+            // Last-Modified stays in its place (nginx's headers_out.last_modified is the
+            // upstream's line); its time is what `expires` counts from.
+            if (!out.last_modified_listed && iequal(h.name, "Last-Modified")) {
+                out.last_modified = parse_http_time(h.value);
+                out.last_modified_listed = true;
+            }
             const auto rewritten = rewrite_header(p, h.name, h.value, ctx);
             out.headers.add_view(h.name, rewritten ? out.headers.keep(*rewritten) : h.value);
         }

@@ -16,8 +16,8 @@ namespace ngxlite::runtime {
 
 // ngx_http_upstream_process_headers: the upstream's head as the client's headers_out,
 // for the header filters: the status (and its line, kept unless error_page's status
-// answers), Content-Type, Content-Length, Last-Modified, Location after proxy_redirect,
-// and the headers passed (proxy_hide_header, proxy_pass_header) in the upstream's order,
+// answers), Content-Type, Content-Length, Location after proxy_redirect, and the headers
+// passed (proxy_hide_header, proxy_pass_header) in the upstream's order,
 // proxy_cookie_* applied. Views into the upstream's buffer, which outlives `out`.
 void upstream_headers_out(ResponseHead& out, const UpstreamHead& head, const ir::Location& loc, const RequestContext& ctx);
 
