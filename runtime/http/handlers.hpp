@@ -1,10 +1,13 @@
-// A request's phases and content handlers as nginx runs them: realip and access, server
-// and location rewrite with find location, try_files, index, static files and `return`,
-// each filling in the Response that http_session.cpp sends.
+// What a request's phases, content handlers and header filters share: the Response they
+// fill in and send, and their entry points. Defined by nginx's module: phases.cpp (find
+// location, rewrite phases, internal redirects), modules/ (realip, static and index,
+// try_files, rewrite's `return`, headers), response.cpp (error answers, Location),
+// filters/ and http_filters.cpp (the header filters).
 #pragma once
 
 #include "runtime/core/active_config.hpp"
 #include "runtime/core/address_rules.hpp"
+#include "runtime/http/filters/response_head.hpp"
 #include "runtime/http/request.hpp"
 #include "runtime/http/modules/rewrite.hpp"
 
@@ -27,22 +30,13 @@ struct BodyPart {
     std::int64_t length = -1;
 };
 
-// What a handler answers; written in nginx's header order.
-struct Response {
-    int status = 200;
-    std::string content_type;
-    std::optional<std::uint64_t> content_length;
-    std::optional<std::time_t> last_modified;  // nginx's last_modified_time (nullopt: -1)
-    bool last_modified_listed = false;  // add_header Last-Modified put it among the headers
-    std::string location;  // made absolute by ngxlite: sent before Connection, as nginx does
-    std::vector<std::pair<std::string, std::string>> headers;  // Location as given, ETag, add_header
+// What a handler answers: its head (nginx's headers_out) and body.
+struct Response : ResponseHead {
     std::string body;
     int file_fd = -1;  // a static file streamed after the header
     bool close = false;
     bool drop_after = false;  // nginx's filter_finalize: the connection is dropped once it is out
     bool special = false;  // nginx's own page for the status: error_page may replace it
-    bool accept_ranges = false;  // nginx's range filter adds it after every other header
-    bool chunked = false;        // sent with Transfer-Encoding: chunked (no Content-Length)
     std::vector<BodyPart> parts;  // the range filter's body; empty: `body`, then the whole file
 };
 
@@ -85,14 +79,20 @@ bool file_info(const std::string& path, struct stat& st, const ir::Location& loc
 // ngx_escape_uri(NGX_ESCAPE_URI).
 std::string escape_uri(std::string_view uri);
 // The answer's Location: made absolute (absolute_redirect and its kin) when relative.
-void set_location(Response& r, const std::string& target, const RequestContext& ctx);
+void set_location(ResponseHead& r, std::string_view target, const RequestContext& ctx);
 
 // The answer `status` with nginx's page for it (and its rule for closing the connection).
 void set_error(Response& r, int status, bool tokens);
+// The type {} of a path's extension, or default_type.
+const std::string& mime_type(const ir::Location& loc, std::string_view path);
+// `expires`: the Expires and Cache-Control values for a successful answer at `now` (the
+// time its Date says), or nullopt.
+std::optional<std::pair<std::string, std::string>> expires_headers(const ir::Location& loc,
+                                                                   std::optional<std::time_t> last_modified, std::time_t now);
 // expires and add_header for the answer, as the location says.
-void add_location_headers(Response& r, const ir::Location& loc, RequestContext& ctx, std::time_t now);
+void add_location_headers(ResponseHead& r, const ir::Location& loc, RequestContext& ctx, std::time_t now);
 // The answer's headers as $sent_http_* sees them: nginx's own fields, then the list.
-std::vector<std::pair<std::string, std::string>> sent_headers(const Response& r);
+std::vector<std::pair<std::string, std::string>> sent_headers(const ResponseHead& r);
 // ngx_next_temp_number: temporary files' names and multipart boundaries share it.
 std::uint64_t next_temp_number();
 // ngx_parse_http_time.
@@ -113,8 +113,6 @@ bool try_files(const ir::TryFiles& tf, Response& r, Redirect& next, const ir::Lo
 void answer_return(Response& r, const ScriptResult& ret, const ir::Location& loc, const RequestContext& ctx);
 Route route_request(const ir::HttpServer& server, RequestContext& ctx, std::optional<std::uint64_t> content_length,
                     const ActiveConfig& cfg, int& uri_changes, const ir::Location* named);
-// The status line and headers, in nginx's order.
-std::string serialize_head(const Response& r, bool keep_alive, const ir::Location& loc, std::time_t now);
 bool follow(const Redirect& next, RequestContext& ctx, int& uri_changes, const ActiveConfig& cfg);
 // client_body_buffer_size and client_body_in_file_only: a body read for a handler that
 // outgrows the buffer (any body, with in_file_only) is also written to a temporary file of

@@ -110,16 +110,15 @@ std::optional<std::time_t> parse_http_time(std::string_view v) {
 
 namespace {
 
-const std::string* response_header(const Response& r, std::string_view name) {
-    for (const auto& [k, v] : r.headers)
-        if (iequal(k, name)) return &v;
-    return nullptr;
+const std::string_view* response_header(const Response& r, std::string_view name) {
+    const auto it = r.headers.find(name);
+    return it == r.headers.end() ? nullptr : &it->value;
 }
 
 // ngx_http_test_if_match: `list` names the answer's ETag (or is "*"); `weak` lets W/ tags match.
 bool etag_listed(const Response& r, std::string_view list, bool weak) {
     if (list == "*") return true;
-    const std::string* found = response_header(r, "ETag");
+    const std::string_view* found = response_header(r, "ETag");
     if (!found) return false;
     std::string_view tag = *found;
     if (weak && tag.size() > 2 && tag[0] == 'W' && tag[1] == '/') tag.remove_prefix(2);
@@ -176,7 +175,7 @@ void not_modified_filter(Response& r, const ir::Location& loc, const RequestCont
     }
     if (inm && !etag_listed(r, *inm, true)) return;
     r.status = 304;
-    r.content_type.clear();
+    r.content_type = {};
     r.content_length.reset();
     r.accept_ranges = false;
     r.body.clear();
@@ -274,7 +273,7 @@ bool if_range_matches(const Response& r, const Request& req) {
     const std::string* if_range = req.header("If-Range");
     if (!if_range) return true;
     if (if_range->size() >= 2 && if_range->back() == '"') {
-        const std::string* etag = response_header(r, "ETag");
+        const std::string_view* etag = response_header(r, "ETag");
         return etag && *etag == *if_range;
     }
     if (!r.last_modified) return false;
@@ -285,12 +284,12 @@ bool if_range_matches(const Response& r, const Request& req) {
 // The 416 page, with what nginx's special response clears.
 void answer_unsatisfiable(Response& r, std::int64_t length, bool server_tokens) {
     drop_file(r);
-    std::vector<std::pair<std::string, std::string>> headers;
-    for (auto& h : r.headers)
-        if (!iequal(h.first, "ETag")) headers.push_back(std::move(h));
+    HeaderList headers;
+    for (const auto& h : r.headers)
+        if (!iequal(h.name, "ETag")) headers.add(h.name, h.value);
     r = Response{};
     r.headers = std::move(headers);
-    r.headers.emplace_back("Content-Range", "bytes */" + std::to_string(length));
+    r.headers.add("Content-Range", "bytes */" + std::to_string(length));
     set_error(r, 416, server_tokens);
 }
 
@@ -299,9 +298,9 @@ void answer_multipart(Response& r, const std::vector<Span>& spans, std::int64_t 
     char boundary[32];
     std::snprintf(boundary, sizeof boundary, "%020llu", static_cast<unsigned long long>(next_temp_number()));
     const std::string part_head = "\r\n--" + std::string(boundary) + "\r\n" +
-                                  (r.content_type.empty() ? std::string() : "Content-Type: " + r.content_type + "\r\n") +
+                                  (r.content_type.empty() ? std::string() : "Content-Type: " + std::string(r.content_type) + "\r\n") +
                                   "Content-Range: bytes ";
-    r.content_type = "multipart/byteranges; boundary=" + std::string(boundary);
+    r.content_type = r.headers.keep("multipart/byteranges; boundary=" + std::string(boundary));
     std::uint64_t total = 0;
     for (const Span& s : spans) {
         std::string head = part_head + std::to_string(s.start) + "-" + std::to_string(s.end - 1) + "/" +
@@ -340,7 +339,7 @@ void range_filter(Response& r, const ir::Location& loc, const RequestContext& ct
     r.accept_ranges = false;
     r.body.clear();
     if (spans.size() > 1) return answer_multipart(r, spans, length);
-    r.headers.emplace_back("Content-Range", "bytes " + std::to_string(spans[0].start) + "-" +
+    r.headers.add("Content-Range", "bytes " + std::to_string(spans[0].start) + "-" +
                                                 std::to_string(spans[0].end - 1) + "/" + std::to_string(length));
     r.content_length = static_cast<std::uint64_t>(spans[0].end - spans[0].start);
     r.parts.push_back({{}, spans[0].start, spans[0].end - spans[0].start});

@@ -6,6 +6,7 @@
 
 #include "runtime/core/text.hpp"
 #include "runtime/http/client_body.hpp"
+#include "runtime/http/filters/header_filter.hpp"
 #include "runtime/http/handlers.hpp"
 #include "runtime/http/modules/access_phase.hpp"
 #include "runtime/http/proxy/proxy.hpp"
@@ -301,8 +302,8 @@ Task<Flow> before_content(RequestState& s, const Route& route) {
 // X-Accel-Redirect: its kept headers go with the answer, the request goes on at its
 // target; a URI nginx finds unsafe is a 404.
 void take_accel_redirect(RequestState& s, AccelRedirect& accel, Redirect& next) {
-    s.resp.content_type = std::move(accel.content_type);
-    s.resp.headers = std::move(accel.headers);
+    for (const auto& [name, value] : accel.headers) s.resp.headers.add(name, value);
+    s.resp.content_type = s.resp.headers.keep(accel.content_type);
     s.accel_headers = true;
     if (accel.target.starts_with("@")) {
         next.active = true;
@@ -378,7 +379,7 @@ void apply_error_page(RequestState& s, Redirect& next) {
                                  : 302;
             const bool close = s.resp.close;
             s.resp = Response{};
-            s.resp.headers.emplace_back("Location", target);
+            s.resp.headers.add("Location", target);
             set_error(s.resp, code, s.loc->server_tokens);
             s.resp.close = close;
         }
@@ -399,14 +400,14 @@ bool internal_redirect(RequestState& s, const Redirect& next) {
     // and X-Accel-Redirect's headers.
     Response kept;
     kept.close = s.resp.close;
-    kept.location = std::move(s.resp.location);
     if (std::exchange(s.accel_headers, false)) {
-        kept.content_type = std::move(s.resp.content_type);
+        kept.content_type = s.resp.content_type;  // its bytes move with the list
         kept.headers = std::move(s.resp.headers);
     } else {
-        for (auto& h : s.resp.headers)
-            if (iequal(h.first, "Location") || h.first == "WWW-Authenticate") kept.headers.push_back(std::move(h));
+        for (const auto& h : s.resp.headers)
+            if (iequal(h.name, "Location") || h.name == "WWW-Authenticate") kept.headers.add(h.name, h.value);
     }
+    kept.location = kept.headers.keep(s.resp.location);
     s.resp = std::move(kept);
     if (follow(next, s.ctx, s.uri_changes, s.cfg)) return true;
     set_error(s.resp, 500, s.loc->server_tokens);
@@ -481,7 +482,7 @@ Task<bool> respond(RequestState& s) {
     const ir::Location& answered = *s.loc;  // the location whose answer goes out
     if (resp.status >= 494 && resp.status <= 497) resp.status = 400;  // sent and logged as 400
     if (resp.status == 204) {  // ngx_http_header_filter: no body, no type, no length
-        resp.content_type.clear();
+        resp.content_type = {};
         resp.content_length.reset();
         resp.last_modified.reset();
         resp.body.clear();
@@ -498,13 +499,7 @@ Task<bool> respond(RequestState& s) {
     range_filter(resp, answered, s.ctx);
     s.ctx.status = resp.status;
     const bool head_only = s.req.method == "HEAD";
-    // The chunked filter: an answer of unknown length, or one trailers follow (add_trailer
-    // with a status it applies to), goes chunked to an HTTP/1.1 client.
-    if (resp.status >= 200 && resp.status != 204 && resp.status != 304 && !head_only && s.req.version >= 11) {
-        const bool trailers = expects_trailers(answered, resp.status);
-        if ((!resp.content_length || trailers) && answered.chunked_transfer_encoding) resp.chunked = true;
-        else if (!resp.content_length) resp.close = true;
-    }
+    if (!chunked_filter(resp, !resp.content_length, answered, s.req)) resp.close = true;
     const bool keep_alive = !resp.close && keepalive_allowed(s.head, answered, s.c.conn, s.req);
     s.ctx.response_headers = sent_headers(resp);
     // An HTTP/0.9 answer is the body alone.

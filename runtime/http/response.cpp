@@ -64,35 +64,6 @@ std::string absolute_redirect(std::string_view uri, const RequestContext& ctx) {
     return out + std::string(uri);
 }
 
-std::optional<std::pair<std::string, std::string>> expires_headers(const ir::Location& loc,
-                                                                   std::optional<std::time_t> last_modified, std::time_t now) {
-    using Expires = ir::Location::Expires;
-    switch (loc.expires) {
-    case Expires::off: return std::nullopt;
-    case Expires::epoch: return std::pair{std::string("Thu, 01 Jan 1970 00:00:01 GMT"), std::string("no-cache")};
-    case Expires::max: return std::pair{std::string("Thu, 31 Dec 2037 23:55:55 GMT"), std::string("max-age=315360000")};
-    default: break;
-    }
-    std::time_t at = 0;
-    std::int64_t max_age = 0;
-    if (loc.expires == Expires::daily) {  // ngx_next_time: that time of day, today or tomorrow
-        std::tm tm{};
-        ::localtime_r(&now, &tm);
-        tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
-        at = std::mktime(&tm) + loc.expires_seconds;
-        if (at <= now) at += 86400;
-        max_age = at - now;
-    } else if (loc.expires == Expires::access || !last_modified) {
-        at = now + loc.expires_seconds;
-        max_age = loc.expires_seconds;
-    } else {
-        at = *last_modified + loc.expires_seconds;
-        max_age = at - now;
-    }
-    const bool no_cache = loc.expires_seconds < 0 || max_age < 0;
-    return std::pair{std::string(http_date(at)), no_cache ? std::string("no-cache") : "max-age=" + std::to_string(max_age)};
-}
-
 std::string describe(const RequestContext& ctx, std::string_view upstream) {
     std::string s = ", client: " + ctx.remote_addr();
     s += ", server: " + (ctx.server ? ctx.server->server_name : std::string());
@@ -152,6 +123,68 @@ std::string error_page(int status, bool server_tokens) {
     const std::string title = std::to_string(status) + " " + text;
     return "<html>\r\n<head><title>" + title + "</title></head>\r\n<body>\r\n<center><h1>" + title +
            "</h1></center>\r\n<hr><center>" + server_header(server_tokens) + "</center>\r\n</body>\r\n</html>\r\n";
+}
+
+void set_error(Response& r, int status, bool tokens) {
+    r.status = status;
+    r.special = true;
+    if (status >= 494 && status <= 497) {
+        // nginx's own codes, answered as 400 with pages of their own; they keep their
+        // code until error_page has looked for it, and go out as 400.
+        static constexpr const char* texts[] = {"Request Header Or Cookie Too Large", "The SSL certificate error",
+                                                "No required SSL certificate was sent",
+                                                "The plain HTTP request was sent to HTTPS port"};
+        const std::string text = texts[status - 494];
+        r.body = "<html>\r\n<head><title>400 " + text + "</title></head>\r\n<body>\r\n"
+                 "<center><h1>400 Bad Request</h1></center>\r\n<center>" + text + "</center>\r\n"
+                 "<hr><center>" + server_header(tokens) + "</center>\r\n</body>\r\n</html>\r\n";
+        r.content_type = "text/html";
+        r.content_length = r.body.size();
+        r.close = true;
+        return;
+    }
+    if (*status_text(status) == '\0') {
+        r.content_length = 0;  // nginx has no page for this status: an empty body
+    } else {
+        r.body = error_page(status, tokens);
+        r.content_type = "text/html";
+        r.content_length = r.body.size();
+    }
+    // nginx closes the connection after these errors (ngx_http_special_response_handler),
+    // and after those found before the request's headers were complete.
+    if (status == 400 || status == 413 || status == 414 || status == 408 || status == 421 || status == 494 ||
+        status == 495 || status == 496 || status == 497 || status == 500 || status == 501)
+        r.close = true;
+}
+
+std::vector<std::pair<std::string, std::string>> sent_headers(const ResponseHead& r) {
+    std::vector<std::pair<std::string, std::string>> out;
+    out.reserve(r.headers.size() + 6);
+    if (!r.content_type.empty()) out.emplace_back("Content-Type", r.content_type);
+    if (r.content_length && !r.chunked) out.emplace_back("Content-Length", std::to_string(*r.content_length));
+    if (r.last_modified && !r.last_modified_listed) out.emplace_back("Last-Modified", http_date(*r.last_modified));
+    if (!r.location.empty()) out.emplace_back("Location", r.location);
+    if (r.chunked) out.emplace_back("Transfer-Encoding", "chunked");
+    for (const auto& [name, value] : r.headers) out.emplace_back(name, value);
+    if (r.accept_ranges) out.emplace_back("Accept-Ranges", "bytes");
+    return out;
+}
+
+std::string escape_uri(std::string_view uri) {
+    // ngx_escape_uri's NGX_ESCAPE_URI table.
+    return percent_escape(uri, [](unsigned char c) {
+        return c <= 0x20 || c >= 0x7f || c == '"' || c == '#' || c == '%' || c == '<' || c == '>' || c == '?' ||
+               c == '\\' || c == '^' || c == '`' || c == '{' || c == '|' || c == '}';
+    });
+}
+
+void set_location(ResponseHead& r, std::string_view target, const RequestContext& ctx) {
+    // A relative target nginx makes absolute itself goes out early; any other is a header
+    // of the list, in its place.
+    if (!target.empty() && target[0] == '/' && (!ctx.location || ctx.location->absolute_redirect))
+        r.location = r.headers.keep(absolute_redirect(target, ctx));
+    else
+        r.headers.add("Location", target);
 }
 
 }  // namespace ngxlite::runtime

@@ -1,5 +1,5 @@
 // What every response of the HTTP server shares: status texts and nginx's error pages,
-// the Date and Server values, absolute redirects, `expires`, trailers, and the tail
+// the Date and Server values, absolute redirects, trailers, and the tail
 // nginx adds to a request's error-log lines.
 #pragma once
 
@@ -21,10 +21,6 @@ std::string server_header(bool tokens);
 // A redirect target as nginx sends it (absolute_redirect on): a relative one gets
 // "http://host[:port]" in front, the host being the request's or the server's name.
 std::string absolute_redirect(std::string_view uri, const RequestContext& ctx);
-// `expires`: the Expires and Cache-Control values for a successful answer at `now` (the
-// time its Date says), or nullopt.
-std::optional<std::pair<std::string, std::string>> expires_headers(const ir::Location& loc,
-                                                                   std::optional<std::time_t> last_modified, std::time_t now);
 // The error-log tail nginx adds: ", client: A, server: S, request: "R"[, upstream: "U"], host: "H"".
 std::string describe(const RequestContext& ctx, std::string_view upstream = {});
 

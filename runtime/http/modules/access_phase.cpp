@@ -43,7 +43,7 @@ int access_phase(const ir::Location& loc, RequestContext& ctx, const ActiveConfi
     for (int handler = 0; handler < 2; ++handler) {
         const int rc = handler == 0 ? access_rules(loc, ctx, cfg) : auth_basic(loc, ctx, cfg, r);
         if (rc == kAccessAllowed) {
-            std::erase_if(r.headers, [](const auto& h) { return h.first == "WWW-Authenticate"; });
+            r.headers.erase_all("WWW-Authenticate");
             return 0;
         }
         if (rc == 401 || rc == 403) {

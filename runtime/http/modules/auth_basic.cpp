@@ -16,7 +16,7 @@ namespace {
 
 // ngx_http_auth_basic_set_realm.
 int ask_credentials(Response& r, const std::string& realm) {
-    r.headers.emplace_back("WWW-Authenticate", "Basic realm=\"" + realm + "\"");
+    r.headers.add("WWW-Authenticate", "Basic realm=\"" + realm + "\"");
     return 401;
 }
 

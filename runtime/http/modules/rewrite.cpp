@@ -159,4 +159,32 @@ ScriptResult run_script(const std::vector<ir::RewriteOp>& script, RequestContext
     return result;
 }
 
+// `return` (and a redirecting rewrite): the code with a text, a redirect, or nginx's page.
+void answer_return(Response& r, const ScriptResult& ret, const ir::Location& loc, const RequestContext& ctx) {
+    r.status = ret.status;
+    if (ret.status == 444) {
+        r.close = true;
+        return;
+    }
+    const bool redirect = ret.status == 301 || ret.status == 302 || ret.status == 303 || ret.status == 307 || ret.status == 308;
+    if (redirect) {
+        // nginx builds a relative target's absolute form itself and sends it early;
+        // an absolute one is an ordinary header, sent after Connection.
+        set_location(r, ret.text, ctx);
+        set_error(r, ret.status, loc.server_tokens);
+    } else if (ret.has_text) {
+        // ngx_http_set_content_type keeps one already set (X-Accel-Redirect's).
+        if (r.content_type.empty()) r.content_type = mime_type(loc, ctx.request.uri);
+        r.body = ret.text;
+        r.content_length = r.body.size();
+    } else if (ret.status >= 300) {
+        set_error(r, ret.status, loc.server_tokens);
+    } else {
+        // ngx_http_send_response; a 204 loses both in the header filter, unless
+        // error_page gives the answer another status.
+        if (r.content_type.empty()) r.content_type = mime_type(loc, ctx.request.uri);
+        r.content_length = 0;
+    }
+}
+
 }  // namespace ngxlite::runtime

@@ -528,7 +528,7 @@ Task<Step> attempt(Attempt& a) {
     if (step == Step::go_on) step = co_await send_request(a);
     if (step != Step::go_on) co_return step;
     BodyBuffer buffer(static_cast<std::size_t>(a.run.p.buffer_size));
-    HeaderArena<1024> fields_memory;
+    HeaderArena<2048> fields_memory;  // the upstream's fields, then the client's headers_out
     UpstreamHead head(static_cast<std::size_t>(a.run.p.buffer_size), fields_memory.allocator());
     HeadRead read;
     step = co_await read_response_head(a, buffer, head, read);

@@ -1,5 +1,7 @@
 #include "runtime/http/proxy/proxy_answer.hpp"
 
+#include "runtime/http/filters/header_filter.hpp"
+#include "runtime/http/handlers.hpp"
 #include "runtime/http/response.hpp"
 #include "runtime/http/proxy/proxy_response.hpp"
 #include "runtime/core/text.hpp"
@@ -123,23 +125,23 @@ Task<bool> send_response(const Exchange& ex, const Answer& answer, bool client_k
     const bool http09 = answer.read.step == UpstreamHead::Step::http09;
     const BodyFraming framing = body_framing(head, ctx.request.method == "HEAD");
     const bool unknown_length = framing == BodyFraming::chunked || framing == BodyFraming::until_close;
-    ClientFraming to_client{ctx.status};
-    // nginx's chunked filter: not for 1xx (nor an HTTP/0.9 answer's status 0), which keep
-    // the connection as it was.
-    // add_trailer makes any answer it applies to chunked (nginx's expect_trailers).
-    const bool trailers = ctx.request.version == 11 && !http09 && ctx.request.method != "HEAD" && ctx.status >= 200 &&
-                          ctx.status != 204 && ctx.status != 304 && ex.loc.chunked_transfer_encoding &&
-                          expects_trailers(ex.loc, ctx.status);
-    to_client.chunked = (unknown_length && ctx.request.version == 11 && head.status() >= 200) || trailers;
-    to_client.keep_alive = client_keep_alive && (!unknown_length || to_client.chunked || head.status() < 200);
-    if (http09) ctx.status = 9;  // nginx's $status of an answer without a status line
-    std::string out = client_response_head(head, ex.loc, ctx, to_client);
+    // The upstream's headers as headers_out, then the header filters every answer goes
+    // through: headers (expires, add_header), chunked, the header filter's writer.
+    ResponseHead out_head(head.headers().get_allocator().resource());
+    upstream_headers_out(out_head, head, ex.loc, ctx);
+    const std::time_t now = std::time(nullptr);  // one clock reading for Date and Expires
+    add_location_headers(out_head, ex.loc, ctx, now);
+    if (http09) ctx.status = out_head.status = 9;  // nginx's $status of an answer without a status line
+    const bool keep_alive = chunked_filter(out_head, unknown_length, ex.loc, ctx.request) && client_keep_alive;
+    const bool trailers = out_head.chunked && expects_trailers(ex.loc, ctx.status);
+    std::string out = serialize_head(out_head, keep_alive, ex.loc, now);
+    ctx.response_headers.clear();  // $sent_http_* from here on: the head as it went
 
     char* const body = answer.buffer + head.size();
     ChunkedParser chunks;
     const FirstPiece first = first_piece(ex, framing, head, body, answer.read.received - head.size(), chunks);
     bool reusable = first.reusable && !head.connection_close() && head.status() != 101;
-    Relay relay{ex.client, ex.upstream, ex.loc.send_timeout, ex.loc.proxy->read_timeout, ex.result.sent, to_client.chunked};
+    Relay relay{ex.client, ex.upstream, ex.loc.send_timeout, ex.loc.proxy->read_timeout, ex.result.sent, out_head.chunked};
     struct Counted {  // what the relay read, however it ends
         const Relay& relay;
         std::uint64_t& into;
@@ -163,7 +165,7 @@ Task<bool> send_response(const Exchange& ex, const Answer& answer, bool client_k
         const RelayEnd end = co_await relay_held(relay, answer.buffer, held);
         ctx.sent_header_block = std::move(out);
         if (!relay_finished(ex, end)) co_return false;
-        ex.result.keep_alive = to_client.keep_alive;
+        ex.result.keep_alive = keep_alive;
         co_return reusable && end.kind == RelayEnd::Kind::complete;
     }
     bool sent = false;
@@ -176,7 +178,7 @@ Task<bool> send_response(const Exchange& ex, const Answer& answer, bool client_k
         if (!relay_finished(ex, end)) co_return false;
         reusable = reusable && end.kind == RelayEnd::Kind::complete;
     }
-    ex.result.keep_alive = to_client.keep_alive;
+    ex.result.keep_alive = keep_alive;
     co_return reusable;
 }
 
