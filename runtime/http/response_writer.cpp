@@ -47,7 +47,7 @@ public:
             stream_.expires_after(loc_.send_timeout);
             const std::array<asio::const_buffer, 2> parts{asio::buffer(first.data(), first.size()),
                                                           asio::buffer(second.data(), second.size())};
-            auto [ec, n] = co_await asio::async_write(stream_, parts, use_tuple);
+            auto [ec, n] = co_await write_all(stream_, parts);
             const std::uint64_t before = sent_;
             sent_ += n;
             if (ec) co_return ec;

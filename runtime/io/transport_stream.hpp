@@ -14,10 +14,13 @@
 #include <boost/asio/append.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl/error.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/buffers_suffix.hpp>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
 #include <cerrno>
+#include <tuple>
 #include <vector>
 
 namespace ngxlite::runtime {
@@ -160,6 +163,26 @@ public:
             std::forward<Token>(token));
     }
 
+    // A write's first try, made without an operation: what the connection takes now. An
+    // answer that fits the socket's buffer then goes out with no completion posted and
+    // no coroutine suspended. Would-block is 0 bytes; `ec` is set only for a failure.
+    // After 0 bytes in TLS, the next write must start with the same bytes (OpenSSL's rule).
+    template <class Buffers>
+    std::size_t write_now(const Buffers& buffers, boost::system::error_code& ec) {
+        ec.clear();
+        if (!ssl_) {
+            const std::size_t n = timed_.socket().write_some(buffers, ec);
+            if (ec == asio::error::would_block) ec.clear();
+            return n;
+        }
+        const asio::const_buffer b = gathered(buffers);
+        if (b.size() == 0) return 0;
+        auto call = [b](SSL* ssl, std::size_t& n) { return SSL_write_ex(ssl, b.data(), b.size(), &n); };
+        const detail::TlsAttempt a = detail::attempt_tls(ssl_, call, false);
+        ec = a.error;
+        return a.wait ? 0 : a.transferred;
+    }
+
 private:
     static constexpr std::size_t kRecord = 16384;
 
@@ -211,6 +234,20 @@ private:
     SSL* ssl_ = nullptr;
     std::vector<char> gather_;
 };
+
+// asio::async_write after a first try made at once (TransportStream::write_now): the
+// answer a socket takes whole, as most small ones are, costs no operation, no posted
+// completion and no resumption. The error and the bytes written, as async_write's.
+template <class Buffers>
+Task<std::tuple<boost::system::error_code, std::size_t>> write_all(TransportStream& stream, const Buffers& buffers) {
+    boost::system::error_code ec;
+    const std::size_t now = stream.write_now(buffers, ec);
+    if (ec || now == asio::buffer_size(buffers)) co_return std::tuple{ec, now};
+    beast::buffers_suffix<Buffers> rest(buffers);
+    rest.consume(now);
+    auto [wec, n] = co_await asio::async_write(stream, rest, use_tuple);
+    co_return std::tuple{wec, now + n};
+}
 
 }  // namespace ngxlite::runtime
 

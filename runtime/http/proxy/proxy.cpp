@@ -403,7 +403,7 @@ Task<Step> send_request(Attempt& a) {
     a.phase = "sending request to upstream";
     a.upstream->expires_after(run.p.send_timeout);
     const std::array<asio::const_buffer, 2> request{asio::buffer(run.request.head), asio::buffer(run.request.body)};
-    auto [wec, wn] = co_await asio::async_write(*a.upstream, request, use_tuple);
+    auto [wec, wn] = co_await write_all(*a.upstream, request);
     if (wec) co_return a.failed_step(wec, "writev()");
     a.request_sent = true;
     a.counts.sent = wn;

@@ -105,7 +105,7 @@ Task<bool> send_head_and_body(Relay& relay, std::string_view head, const char* d
     const std::array<asio::const_buffer, 4> parts{asio::buffer(head), asio::buffer(size_line.data(), size_end - size_line.data()),
                                                   asio::buffer(data, size), asio::buffer(after)};
     relay.client.expires_after(relay.send_timeout);
-    auto [ec, n] = co_await asio::async_write(relay.client, parts, use_tuple);
+    auto [ec, n] = co_await write_all(relay.client, parts);
     relay.sent.total += n;
     relay.sent.body += n - std::min(n, head.size());  // nginx counts the chunk framing as body
     co_return !ec;
