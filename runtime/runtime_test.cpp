@@ -1,3 +1,5 @@
+// Unit tests of the runtime's parts that run without sockets (routing, balancers,
+// timers, TLS helpers). Over 600 lines: one short case per behaviour, each read alone.
 #define BOOST_TEST_MODULE runtime
 #include <boost/test/unit_test.hpp>
 

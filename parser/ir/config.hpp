@@ -1,6 +1,9 @@
 // The typed, immutable configuration the runtime reads. Built once per load by the
 // compiler (settings merged parent to child, nginx's defaults applied); a reload builds
 // a new one and live connections keep theirs through shared_ptr<const Config>.
+// Over 600 lines: nginx's settings for every context the runtime serves, one struct per
+// context, read top to bottom as nginx's modules nest; its parts live in their own
+// headers where they stand alone (templates, regexes, variables, the location tree).
 #pragma once
 
 #include "parser/ir/location_tree.hpp"
