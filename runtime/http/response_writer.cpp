@@ -89,17 +89,10 @@ std::uint64_t request_size(const ir::ComplexSize& v, RequestContext& ctx, const 
     return size ? static_cast<std::uint64_t>(*size) : 0;
 }
 
-}  // namespace
-
-// Writes an answer: the head, then the body (memory and file parts; chunked when the
-// answer is), then the last chunk with the trailers. Counts what went out in ctx.
-Task<boost::system::error_code> send_response(TransportStream& stream, RequestContext& ctx, Response& resp,
-                                               const ir::Location& loc, const std::string& head, bool with_body,
-                                               const ActiveConfig& cfg) {
-    const std::uint64_t rate = ctx.limit_rate ? *ctx.limit_rate : request_size(loc.limit_rate, ctx, cfg);
-    ctx.limit_rate = rate;
-    const std::uint64_t after = rate ? request_size(loc.limit_rate_after, ctx, cfg) : 0;
-    ResponseWriter w(stream, loc, rate, after, std::chrono::system_clock::to_time_t(ctx.request.start));
+// The body's memory and file parts after the head (chunked when the answer is), then the
+// last chunk with the trailers.
+Task<boost::system::error_code> send_parts(ResponseWriter& w, Response& resp, const ir::Location& loc,
+                                           RequestContext& ctx, const std::string& head, bool with_body) {
     std::vector<BodyPart> parts = std::move(resp.parts);
     if (parts.empty()) {
         parts.push_back({std::move(resp.body), 0, -1});
@@ -131,15 +124,31 @@ Task<boost::system::error_code> send_response(TransportStream& stream, RequestCo
             left -= n;
             const std::string_view data(chunk.data(), static_cast<std::size_t>(n));
             if (resp.chunked) pending += chunk_size(data.size());
-            if ((ec = co_await w.write(pending, data))) break;
+            if ((ec = co_await w.write(pending, data))) co_return ec;
             pending = resp.chunked ? "\r\n" : "";
         }
-        if (ec) break;
     }
-    if (!ec) {
-        if (resp.chunked) pending += "0\r\n" + trailer_block(loc, ctx, resp.status) + "\r\n";
-        if (!pending.empty()) ec = co_await w.write(pending);
-    }
+    if (resp.chunked) pending += "0\r\n" + trailer_block(loc, ctx, resp.status) + "\r\n";
+    if (!pending.empty()) ec = co_await w.write(pending);
+    co_return ec;
+}
+
+}  // namespace
+
+// Writes an answer: the head, then the body, then the last chunk with the trailers.
+// Counts what went out in ctx.
+Task<boost::system::error_code> send_response(TransportStream& stream, RequestContext& ctx, Response& resp,
+                                               const ir::Location& loc, const std::string& head, bool with_body,
+                                               const ActiveConfig& cfg) {
+    const std::uint64_t rate = ctx.limit_rate ? *ctx.limit_rate : request_size(loc.limit_rate, ctx, cfg);
+    ctx.limit_rate = rate;
+    const std::uint64_t after = rate ? request_size(loc.limit_rate_after, ctx, cfg) : 0;
+    ResponseWriter w(stream, loc, rate, after, std::chrono::system_clock::to_time_t(ctx.request.start));
+    boost::system::error_code ec;
+    if (resp.parts.empty() && resp.file_fd < 0 && !resp.chunked)  // the body in memory: gathered, not copied
+        ec = co_await w.write(head, with_body ? std::string_view(resp.body) : std::string_view());
+    else
+        ec = co_await send_parts(w, resp, loc, ctx, head, with_body);
     if (resp.file_fd >= 0) ::close(resp.file_fd);
     resp.file_fd = -1;
     ctx.bytes_sent = w.sent() + ctx.continue_bytes;
