@@ -215,7 +215,9 @@ Task<Flow> post_read(RequestState& s, int& refusal) {
     ConnectionInfo& conn = s.c.conn;
     ++conn.requests;
     s.buffer.consume(s.head.size());
-    s.server = &s.c.selector->select(s.req.host, &s.ctx);
+    ServerSelector::RegexMatch name;
+    s.server = &s.c.selector->select(s.req.host, &name);
+    if (name.regex) s.ctx.set_named_captures(*name.regex, name.groups);
     s.ctx.server = s.server;
     // ngx_http_process_request's TLS checks, for the server the Host chose.
     if (s.c.plain_http) {

@@ -25,12 +25,12 @@ void ServerSelector::add(const ir::HttpServer& server, bool is_default) {
     }
 }
 
-const ir::HttpServer& ServerSelector::select(std::string_view host, RequestContext* ctx) const {
-    const ir::HttpServer* found = find(host, ctx);
+const ir::HttpServer& ServerSelector::select(std::string_view host, RegexMatch* matched) const {
+    const ir::HttpServer* found = find(host, matched);
     return found ? *found : *default_;
 }
 
-const ir::HttpServer* ServerSelector::find(std::string_view host, RequestContext* ctx) const {
+const ir::HttpServer* ServerSelector::find(std::string_view host, RegexMatch* matched) const {
     if (auto it = exact_.find(host); it != exact_.end()) return it->second;
     // The longest matching wildcard wins, head before tail, as nginx's wildcard hashes.
     const ir::HttpServer* best = nullptr;
@@ -50,7 +50,7 @@ const ir::HttpServer* ServerSelector::find(std::string_view host, RequestContext
     for (const auto& [re, server] : regex_) {
         std::vector<std::string> captures;
         if (!re->match(host, &captures)) continue;
-        if (ctx) ctx->set_named_captures(*re, captures);
+        if (matched) *matched = {re.get(), std::move(captures)};
         return server;
     }
     return nullptr;

@@ -4,7 +4,6 @@
 #pragma once
 
 #include "parser/ir/config.hpp"
-#include "runtime/http/request.hpp"
 
 #include <string>
 #include <string_view>
@@ -17,11 +16,15 @@ namespace ngxlite::runtime {
 class ServerSelector {
 public:
     void add(const ir::HttpServer& server, bool is_default);
-    // `host` is the Host header (or request line host) lowercased, without port. A regex
-    // name's named captures become the variables of `ctx` (nginx makes them variables).
-    const ir::HttpServer& select(std::string_view host, RequestContext* ctx = nullptr) const;
+    // A regex name that matched, with its groups (nginx makes the named ones variables).
+    struct RegexMatch {
+        const ir::Regex* regex = nullptr;
+        std::vector<std::string> groups;
+    };
+    // `host` is the Host header (or request line host) lowercased, without port.
+    const ir::HttpServer& select(std::string_view host, RegexMatch* matched = nullptr) const;
     // The server whose name matches `host`, or null (select falls back to the default).
-    const ir::HttpServer* find(std::string_view host, RequestContext* ctx = nullptr) const;
+    const ir::HttpServer* find(std::string_view host, RegexMatch* matched = nullptr) const;
     const ir::HttpServer& default_server() const { return *default_; }
     // `listen ... ssl`: connections start with a TLS handshake.
     bool tls = false;
