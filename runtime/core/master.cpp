@@ -47,16 +47,6 @@ std::optional<std::string> unsupported_proxy(const ir::Location& l) {
     return std::nullopt;
 }
 
-// Settings the runtime applies to its own answers but not yet to proxied ones: served
-// without them there, with a warning at start.
-void warn_proxied(const ir::Location& l, const ErrorLog& log) {
-    if (l.proxy) {
-        if (l.limit_rate.size || l.limit_rate.value)
-            log.write(LogLevel::warn, "\"limit_rate\" is not applied to proxied responses by ngxlite" + l.where.in());
-    }
-    for (const auto& child : l.locations) warn_proxied(child, log);
-}
-
 bool refuse_unimplemented(const ir::Config& cfg, const ErrorLog& log) {
     const auto refuse = [&log](const std::string& err) {
         log.write(LogLevel::emerg, err);
@@ -69,7 +59,6 @@ bool refuse_unimplemented(const ir::Config& cfg, const ErrorLog& log) {
         for (const auto& server : cfg.http->servers) {
             for (const auto& l : server.locations)
                 if (auto err = unsupported_proxy(l)) return refuse(*err);
-            for (const auto& l : server.locations) warn_proxied(l, log);
         }
     }
     if (cfg.stream)

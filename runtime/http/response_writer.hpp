@@ -1,5 +1,5 @@
-// nginx's write filter and the chunked filter for an answer in a Response: the head, the
-// body's memory and file parts, the last chunk with its trailers, paced by limit_rate.
+// A handler's answer in a Response sent through the body filters: its head, then the
+// body's memory and file parts.
 #pragma once
 
 #include "runtime/core/active_config.hpp"

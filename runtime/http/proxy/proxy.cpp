@@ -483,10 +483,11 @@ Task<void> upgrade(Attempt& a, const BodyBuffer& buffer, const UpstreamHead& hea
     ProxyRun& run = a.run;
     run.selection->finish(false, [] {});
     append(run.ctx.upstream_response_time, seconds_since(a.start));
-    Relay relay{run.client, *a.upstream, run.p.send_timeout, run.p.read_timeout, run.result.sent};
-    if (!co_await send_head_and_body(relay, upgrade_response_head(head, run.loc), buffer.data() + head.size(),
-                                     read.received - head.size(), false))
-        co_return;
+    const std::string out = upgrade_response_head(head, run.loc);
+    BodyFilters client(run.client, run.ctx, run.loc, run.cfg, out, false);
+    const boost::system::error_code ec = co_await client.write({buffer.data() + head.size(), read.received - head.size()}, false);
+    run.result.sent = {client.sent(), client.body_sent()};
+    if (ec) co_return;
     if (run.client_buffer.size() > 0) {
         auto [ec, n] = co_await asio::async_write(*a.upstream, run.client_buffer.data(), use_tuple);
         run.client_buffer.consume(n);

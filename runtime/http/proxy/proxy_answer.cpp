@@ -75,17 +75,21 @@ FirstPiece first_piece(const Exchange& ex, BodyFraming framing, const UpstreamHe
     return first;
 }
 
-// Whether the body goes a full buffer at a time (proxy_buffering, or the upstream's
-// X-Accel-Buffering): a chunked one still goes chunk by chunk, as nginx's chunked filter
-// passes each buffer that ends a chunk.
-bool holds_body(const ir::ProxySettings& p, const UpstreamHead& head, BodyFraming framing) {
-    if (framing != BodyFraming::length && framing != BodyFraming::until_close) return false;
+// nginx's u->buffering: proxy_buffering, unless the upstream's X-Accel-Buffering says
+// otherwise.
+bool buffering(const ir::ProxySettings& p, const UpstreamHead& head) {
     if (p.change_buffering)
         if (const auto accel = head.find("X-Accel-Buffering")) {
             if (iequal(*accel, "yes")) return true;
             if (iequal(*accel, "no")) return false;
         }
     return p.buffering;
+}
+
+// Whether the body goes a full buffer at a time: a buffered one, unless chunked, which
+// still goes chunk by chunk, as nginx's chunked filter passes each buffer that ends a chunk.
+bool holds_body(bool buffered, BodyFraming framing) {
+    return buffered && (framing == BodyFraming::length || framing == BodyFraming::until_close);
 }
 
 // The rest of the body after the first piece, as it comes.
@@ -141,22 +145,28 @@ Task<bool> send_response(const Exchange& ex, const Answer& answer, bool client_k
     ChunkedParser chunks;
     const FirstPiece first = first_piece(ex, framing, head, body, answer.read.received - head.size(), chunks);
     bool reusable = first.reusable && !head.connection_close() && head.status() != 101;
-    Relay relay{ex.client, ex.upstream, ex.loc.send_timeout, ex.loc.proxy->read_timeout, ex.result.sent, out_head.chunked};
-    struct Counted {  // what the relay read, however it ends
+    // An HTTP/0.9 client, or an HTTP/0.9 answer, gets the body alone.
+    const bool headless = ctx.request.version == 9 || http09;
+    const bool buffered = buffering(*ex.loc.proxy, head);
+    if (!buffered) ctx.limit_rate = 0;  // as nginx: limit_rate paces buffered answers only
+    BodyFilters client(ex.client, ctx, ex.loc, ex.cfg, headless ? std::string_view() : out, out_head.chunked);
+    Relay relay{client, ex.upstream, ex.loc.proxy->read_timeout};
+    struct Counted {  // what the relay read and sent, however it ends
         const Relay& relay;
-        std::uint64_t& into;
-        ~Counted() { into = relay.received; }
-    } counted{relay, ex.result.body_received};
+        const Exchange& ex;
+        ~Counted() {
+            ex.result.body_received = relay.received;
+            ex.result.sent = {relay.client.sent(), relay.client.body_sent()};
+        }
+    } counted{relay, ex};
     if (trailers)
-        relay.trailers = [&ex, &relay, first_bytes = answer.read.received - head.size()] {
+        client.trailers = [&ex, &relay, first_bytes = answer.read.received - head.size()] {
             ex.ctx.upstream_length_now = first_bytes + relay.received;  // the body is all in
             return trailer_block(ex.loc, ex.ctx, ex.ctx.status);
         };
-    // An HTTP/0.9 client, or an HTTP/0.9 answer, gets the body alone.
-    const bool headless = ctx.request.version == 9 || http09;
-    if (holds_body(*ex.loc.proxy, head, framing) && !first.last) {
+    if (holds_body(buffered, framing) && !first.last) {
         const ir::ProxySettings& p = *ex.loc.proxy;
-        HeldBody held{headless ? std::string_view() : out, first.size,
+        HeldBody held{first.size,
                       static_cast<std::size_t>(std::max<std::int64_t>(1, p.buffer_size - static_cast<std::int64_t>(head.size()))),
                       static_cast<std::size_t>(std::max<std::int64_t>(1, p.buffers_size)), answer.capacity, std::nullopt};
         if (framing == BodyFraming::length) held.left = *head.content_length() - first.size;
@@ -169,7 +179,7 @@ Task<bool> send_response(const Exchange& ex, const Answer& answer, bool client_k
         co_return reusable && end.kind == RelayEnd::Kind::complete;
     }
     bool sent = false;
-    if (!first.invalid) sent = co_await send_head_and_body(relay, headless ? std::string_view() : out, body, first.size, first.last);
+    if (!first.invalid) sent = !co_await client.write({body, first.size}, first.last);
     ctx.sent_header_block = std::move(out);
     if (!sent) co_return false;
     if (!first.last) {

@@ -7,7 +7,6 @@
 
 #include <algorithm>
 #include <array>
-#include <charconv>
 #include <cstring>
 #include <optional>
 #include <tuple>
@@ -86,42 +85,18 @@ BodyBuffer::~BodyBuffer() {
     if (size_ == kSize && kept.size() < kMaxSpares) kept.push_back(std::move(memory_));
 }
 
-Task<bool> send_head_and_body(Relay& relay, std::string_view head, const char* data, std::size_t size, bool last) {
-    const bool framed = relay.client_chunked && size > 0;
-    std::array<char, 20> size_line;  // "%zx\r\n"
-    char* size_end = size_line.data();
-    if (framed) {
-        size_end = std::to_chars(size_line.data(), size_line.data() + 16, size, 16).ptr;
-        *size_end++ = '\r';
-        *size_end++ = '\n';
-    }
-    std::string_view after = framed ? (last ? "\r\n0\r\n\r\n" : "\r\n") : relay.client_chunked && last ? "0\r\n\r\n" : "";
-    std::string with_trailers;  // the last chunk with add_trailer's block
-    if (relay.client_chunked && last && relay.trailers) {
-        with_trailers = std::string(framed ? "\r\n0\r\n" : "0\r\n") + relay.trailers() + "\r\n";
-        after = with_trailers;
-    }
-    if (head.empty() && size == 0 && after.empty()) co_return true;
-    const std::array<asio::const_buffer, 4> parts{asio::buffer(head), asio::buffer(size_line.data(), size_end - size_line.data()),
-                                                  asio::buffer(data, size), asio::buffer(after)};
-    relay.client.expires_after(relay.send_timeout);
-    auto [ec, n] = co_await write_all(relay.client, parts);
-    relay.sent.total += n;
-    relay.sent.body += n - std::min(n, head.size());  // nginx counts the chunk framing as body
+namespace {
+
+// The body's next part to the client; a failed write ends the relay.
+Task<bool> send_body(Relay& relay, const char* data, std::size_t size, bool last) {
+    const boost::system::error_code ec = co_await relay.client.write({data, size}, last);
     co_return !ec;
 }
 
+}  // namespace
+
 Task<RelayEnd> relay_length(Relay& relay, char* buffer, std::uint64_t left) {
     using namespace asio::experimental::awaitable_operators;
-    if (relay.client_chunked) {  // add_trailer made it chunked: each read a chunk, the last with the end
-        while (left > 0) {
-            const Transfer read = co_await read_upstream(relay, buffer, static_cast<std::size_t>(std::min<std::uint64_t>(BodyBuffer::kSize, left)));
-            if (read.bytes == 0) co_return upstream_failed(read.ec);
-            left -= read.bytes;
-            if (!co_await send_head_and_body(relay, {}, buffer, read.bytes, left == 0)) co_return RelayEnd{RelayEnd::Kind::client_failed, {}};
-        }
-        co_return RelayEnd{};
-    }
     constexpr std::size_t size = BodyBuffer::kSize;
     const auto next_size = [&] { return static_cast<std::size_t>(std::min<std::uint64_t>(size, left)); };
     std::optional<BodyBuffer> second;  // once a second read is due
@@ -129,18 +104,16 @@ Task<RelayEnd> relay_length(Relay& relay, char* buffer, std::uint64_t left) {
     Transfer read = co_await read_upstream(relay, buffer, next_size());
     while (read.bytes > 0) {
         left -= read.bytes;
-        Transfer written, next;
+        bool written = false;
+        Transfer next;
         if (left > 0 && !read.ec) {
             if (!spare) spare = second.emplace().data();
-            std::tie(written, next) = co_await (write_chunk(relay.client, buffer, read.bytes, relay.send_timeout) &&
-                                                read_upstream(relay, spare, next_size()));
+            std::tie(written, next) = co_await (send_body(relay, buffer, read.bytes, false) && read_upstream(relay, spare, next_size()));
         } else {
-            written = co_await write_chunk(relay.client, buffer, read.bytes, relay.send_timeout);
+            written = co_await send_body(relay, buffer, read.bytes, left == 0);
             next.ec = read.ec;  // the end, or why the rest is missing
         }
-        relay.sent.total += written.bytes;
-        relay.sent.body += written.bytes;
-        if (written.ec) co_return RelayEnd{RelayEnd::Kind::client_failed, written.ec};
+        if (!written) co_return RelayEnd{RelayEnd::Kind::client_failed, {}};
         std::swap(buffer, spare);
         read = next;
     }
@@ -156,7 +129,7 @@ Task<RelayEnd> relay_chunked(Relay& relay, char* buffer, ChunkedParser& parser) 
         // nginx sends nothing of a read whose framing broke.
         if (d.status == Dechunked::Status::invalid) co_return RelayEnd{RelayEnd::Kind::invalid_chunked, {}};
         const bool last = d.status == Dechunked::Status::done;
-        if (!co_await send_head_and_body(relay, {}, buffer, d.data, last)) co_return RelayEnd{RelayEnd::Kind::client_failed, {}};
+        if (!co_await send_body(relay, buffer, d.data, last)) co_return RelayEnd{RelayEnd::Kind::client_failed, {}};
         if (last) co_return RelayEnd{d.after_last ? RelayEnd::Kind::after_last : RelayEnd::Kind::complete, {}};
     }
 }
@@ -166,10 +139,10 @@ Task<RelayEnd> relay_until_close(Relay& relay, char* buffer) {
         const Transfer read = co_await read_upstream(relay, buffer, BodyBuffer::kSize);
         if (read.bytes == 0) {
             if (read.ec != asio::error::eof) co_return upstream_failed(read.ec);
-            if (!co_await send_head_and_body(relay, {}, buffer, 0, true)) co_return RelayEnd{RelayEnd::Kind::client_failed, {}};
+            if (!co_await send_body(relay, buffer, 0, true)) co_return RelayEnd{RelayEnd::Kind::client_failed, {}};
             co_return RelayEnd{};
         }
-        if (!co_await send_head_and_body(relay, {}, buffer, read.bytes, false))
+        if (!co_await send_body(relay, buffer, read.bytes, false))
             co_return RelayEnd{RelayEnd::Kind::client_failed, {}};
     }
 }
@@ -191,10 +164,8 @@ Task<RelayEnd> relay_held(Relay& relay, char* buffer, HeldBody held) {
         std::size_t out = held.filled;
         if (!end && !failed) out = held.filled < full ? 0 : full + (held.filled - full) / held.size * held.size;
         if (out > 0 || end || failed) {
-            if (!co_await send_head_and_body(relay, held.head, buffer, out, end))
-                co_return RelayEnd{RelayEnd::Kind::client_failed, {}};
+            if (!co_await send_body(relay, buffer, out, end)) co_return RelayEnd{RelayEnd::Kind::client_failed, {}};
             if (out > 0) full = held.size;
-            held.head = {};
             held.filled -= out;
             std::memmove(buffer, buffer + out, held.filled);
         }

@@ -4,13 +4,13 @@
 #pragma once
 
 #include "parser/ir/config.hpp"
+#include "runtime/http/filters/body_filter.hpp"
 #include "runtime/http/http_parse.hpp"
 #include "runtime/core/net.hpp"
 #include "runtime/io/transport_stream.hpp"
 
 #include <cstddef>
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -43,17 +43,13 @@ struct SentBytes {
     std::uint64_t body = 0;
 };
 
-// The two ends of a body relay and their timeouts.
+// The two ends of a body relay: the upstream, read within proxy_read_timeout, and the
+// client's body filters.
 struct Relay {
-    TransportStream& client;
+    BodyFilters& client;
     TransportStream& upstream;
-    ir::Msec send_timeout;  // the location's send_timeout, for each write to the client
-    ir::Msec read_timeout;  // proxy_read_timeout, for each read from the upstream
-    SentBytes& sent;
-    bool client_chunked = false;  // the client gets the body in chunks of its own
-    std::uint64_t received = 0;   // read from the upstream ($upstream_bytes_received)
-    // add_trailer's block for a chunked client, evaluated as the last chunk goes.
-    std::function<std::string()> trailers = {};
+    ir::Msec read_timeout;
+    std::uint64_t received = 0;  // read from the upstream ($upstream_bytes_received)
 };
 
 struct RelayEnd {
@@ -68,9 +64,8 @@ struct RelayEnd {
 };
 
 // What a relay with proxy_buffering on holds back: nginx's event pipe passes a buffer on
-// only once it is full or the body has ended, and the head waits with the first one.
+// only once it is full or the body has ended (the head goes with the first one).
 struct HeldBody {
-    std::string_view head;          // the client's head, not sent yet
     std::size_t filled = 0;         // body bytes already at the buffer's start
     std::size_t first_size = 1;     // what fills the first buffer (proxy_buffer_size less the upstream head)
     std::size_t size = 1;           // what fills each later one (proxy_buffers' size)
@@ -78,13 +73,9 @@ struct HeldBody {
     std::optional<std::uint64_t> left;  // the body's bytes still to come; none: up to the close
 };
 
-// Writes the head (may be empty) and `size` bytes of body at `data` in one write, framed
-// as a chunk for a chunked client (the last chunk after it when `last`). False when the
-// write failed.
-Task<bool> send_head_and_body(Relay& relay, std::string_view head, const char* data, std::size_t size, bool last);
-
 // The rest of a Content-Length body, `left` bytes, read into `buffer` (and a second one,
-// the next read running while the last is written).
+// the next read running while the last is written). A chunked client's body goes a read
+// at a time.
 Task<RelayEnd> relay_length(Relay& relay, char* buffer, std::uint64_t left);
 // The rest of a chunked body, `parser` where the bytes before left it.
 Task<RelayEnd> relay_chunked(Relay& relay, char* buffer, ChunkedParser& parser);
