@@ -186,14 +186,14 @@ constexpr Variable kRequestVariables[] = {
     {"body_bytes_sent", [](const RequestContext& c, bool&) { return std::to_string(c.body_bytes_sent); }},
     {"bytes_sent", [](const RequestContext& c, bool&) { return std::to_string(c.bytes_sent); }},
     {"content_length", [](const RequestContext& c, bool& found) {
-         const std::string* v = c.request.header("Content-Length");
+         const std::string_view* v = c.request.header("Content-Length");
          found = v != nullptr;
-         return v ? *v : std::string();
+         return std::string(v ? *v : std::string_view());
      }},
     {"content_type", [](const RequestContext& c, bool& found) {
-         const std::string* v = c.request.header("Content-Type");
+         const std::string_view* v = c.request.header("Content-Type");
          found = v != nullptr;
-         return v ? *v : std::string();
+         return std::string(v ? *v : std::string_view());
      }},
     {"remote_user", [](const RequestContext& c, bool& found) {
          auto cred = basic_credentials(c.request);
@@ -242,8 +242,8 @@ constexpr Variable kUpstreamVariables[] = {
          return found ? std::string("chunked") : std::string();
      }},
     {"proxy_add_x_forwarded_for", [](const RequestContext& c, bool&) {
-         const std::string* xff = c.request.header("X-Forwarded-For");
-         return xff ? *xff + ", " + c.remote_addr() : c.remote_addr();
+         const std::string_view* xff = c.request.header("X-Forwarded-For");
+         return xff ? std::string(*xff) + ", " + c.remote_addr() : c.remote_addr();
      }},
     {"upstream_addr",
      [](const RequestContext& c, bool& found) {
@@ -371,7 +371,7 @@ std::string request_header(const RequestContext& ctx, std::string_view want, boo
     bool any = false;
     for (const auto& [k, v] : ctx.request.headers) {
         if (!header_name_matches(k, want)) continue;
-        if (!joiner) return v;
+        if (!joiner) return std::string(v);
         if (any) joined += joiner;
         joined += v;
         any = true;

@@ -43,7 +43,7 @@ bool keepalive_allowed(const RequestHeadReader& head, const ir::Location& loc, c
     if (!head.keep_alive() || loc.keepalive_timeout.count() <= 0) return false;
     if (conn.requests >= static_cast<std::uint64_t>(loc.keepalive_requests)) return false;
     if (std::chrono::steady_clock::now() - conn.start > loc.keepalive_time) return false;
-    if (const std::string* ua = req.header("User-Agent")) {
+    if (const std::string_view* ua = req.header("User-Agent")) {
         // ngx_http_user_agent: MSIE 4-6 (6 without SV1) is "msie6", Safari on Mac OS X "safari".
         const std::string_view v = *ua;
         bool msie = false, msie6 = false;
@@ -118,7 +118,7 @@ enum class Flow { go_on, keep_alive, close };
 // One request's state from its first byte to its access-log line.
 struct RequestState {
     RequestState(HttpConnection& conn, beast::flat_buffer& buf, bool pipelined)
-        : c(conn), buffer(buf), cfg(*conn.cfg), pipelined(pipelined), req(started_now()), ctx(conn.conn, req),
+        : c(conn), buffer(buf), cfg(*conn.cfg), pipelined(pipelined), req(started_now(conn)), ctx(conn.conn, req),
           head(*conn.selector, req, pipelined) {
         ctx.variables = &cfg.ir->http->variables;
     }
@@ -126,13 +126,16 @@ struct RequestState {
     ~RequestState() {
         if (!req.body_file.empty() && !(loc && loc->client_body_in_file_only == ir::Location::BodyInFile::on))
             ::unlink(req.body_file.c_str());
+        c.request_fields = std::move(req.headers);
     }
     RequestState(const RequestState&) = delete;
     RequestState& operator=(const RequestState&) = delete;
 
-    static Request started_now() {
+    static Request started_now(HttpConnection& c) {
         Request r;
         r.start = std::chrono::system_clock::now();
+        r.headers = std::move(c.request_fields);
+        r.headers.clear();
         return r;
     }
     void log(LogLevel level, const std::string& line) const { cfg.log_for(ctx).write(level, line + describe(ctx), c.conn.id); }
@@ -178,6 +181,7 @@ Task<Flow> read_head(RequestState& s) {
             break;
         }
     }
+    s.head.keep_head(received_bytes(s.buffer), s.c.request_head);
     s.server = s.ctx.server;
     s.loc = &s.server->root_location;
     if (rec) {
@@ -230,7 +234,7 @@ Task<Flow> post_read(RequestState& s, int& refusal) {
     }
     apply_real_ip(s.server->root_location, s.ctx);
     if (s.req.version != 11 || refusal) co_return Flow::go_on;
-    if (const std::string* expect = s.req.header("Expect"); expect && iequal(*expect, "100-continue")) {
+    if (const std::string_view* expect = s.req.header("Expect"); expect && iequal(*expect, "100-continue")) {
         static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
         s.c.stream.expires_after(s.server->root_location.send_timeout);
         auto [ec, n] = co_await asio::async_write(s.c.stream, asio::buffer(kContinue), use_tuple);

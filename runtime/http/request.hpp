@@ -2,6 +2,7 @@
 #pragma once
 
 #include "parser/ir/config.hpp"
+#include "runtime/http/filters/response_head.hpp"
 #include "runtime/tls/client_hello.hpp"
 #include "runtime/io/proxy_protocol.hpp"
 
@@ -41,7 +42,9 @@ struct Request {
     bool args_present = false;  // a '?' came (or a rewrite set them): empty $args is "", not "-"
     int version = 11;          // 9, 10 or 11
     std::string protocol;      // as the request line has it ("HTTP/1.10"), $server_protocol
-    std::vector<std::pair<std::string, std::string>> headers;  // as received
+    // As received: views into the head's bytes, which the connection keeps while the
+    // request lives (HttpConnection::request_head).
+    std::vector<HeaderField> headers;
     std::string host;          // lowercased, without port
     std::string body;
     bool body_framed = false;  // Content-Length or chunked came: the upstream gets a Content-Length
@@ -62,7 +65,7 @@ struct Request {
     bool internal = false;  // reached by a rewrite or an internal redirect: internal locations serve it
 
     // The first header `name` (case-insensitive), or nullptr.
-    const std::string* header(std::string_view name) const;
+    const std::string_view* header(std::string_view name) const;
 };
 
 // What a stream {} session adds to the variables (ngx_stream_variables and the stream

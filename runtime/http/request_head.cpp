@@ -41,6 +41,7 @@ RequestHeadReader::Step RequestHeadReader::refuse(int status, std::string messag
 }
 
 RequestHeadReader::Step RequestHeadReader::step(std::string_view received) {
+    if (received.data() != base_) move_fields(received.data());  // the buffer moved its bytes as it grew
     for (;;)
         if (const auto s = reading_headers_ ? header_line(received) : request_line(received)) return *s;
 }
@@ -115,11 +116,12 @@ std::optional<RequestHeadReader::Step> RequestHeadReader::header_line(std::strin
     }
     if (header_count_++ >= server_->max_headers) return refuse(494, "client sent too many header lines");
     const auto index = static_cast<int>(req_.headers.size());
-    req_.headers.emplace_back(std::string(h.name), std::string(h.value));
+    req_.headers.push_back({h.name, h.value});
     const auto duplicate = [&](int first, std::string_view what) -> Step {
         const auto& [name, value] = req_.headers[static_cast<std::size_t>(first)];
         return refuse(400, "client sent duplicate " + std::string(what) + ": \"" + std::string(h.name) + ": " +
-                               std::string(h.value) + "\", previous value: \"" + name + ": " + value + "\"");
+                               std::string(h.value) + "\", previous value: \"" + std::string(name) + ": " +
+                               std::string(value) + "\"");
     };
     if (iequal(h.name, "Host")) {
         if (host_ >= 0) return duplicate(host_, "host header");
@@ -132,7 +134,7 @@ std::optional<RequestHeadReader::Step> RequestHeadReader::header_line(std::strin
         }
     } else if (unique_header(h.name)) {
         for (int i = 0; i < index; ++i)
-            if (iequal(req_.headers[static_cast<std::size_t>(i)].first, h.name)) return duplicate(i, "header line");
+            if (iequal(req_.headers[static_cast<std::size_t>(i)].name, h.name)) return duplicate(i, "header line");
         if (iequal(h.name, "Content-Length")) content_length_header_ = index;
         if (iequal(h.name, "Transfer-Encoding")) transfer_encoding_ = index;
     } else if (iequal(h.name, "Connection")) {
@@ -144,6 +146,23 @@ std::optional<RequestHeadReader::Step> RequestHeadReader::header_line(std::strin
             connection_ = Connection::keep_alive;
     }
     return std::nullopt;
+}
+
+void RequestHeadReader::keep_head(std::string_view received, std::string& bytes) {
+    bytes.assign(received.substr(0, pos_));
+    move_fields(bytes.data());
+}
+
+// The bytes the fields view are at `to` now, at the same offsets as at base_ (a buffer
+// that grew keeps them in order from the request's start).
+void RequestHeadReader::move_fields(const char* to) {
+    // Only the old pointers' values are used: the bytes they pointed at may be freed.
+    const auto moved = [&](std::string_view v) { return v.empty() ? v : std::string_view(to + (v.data() - base_), v.size()); };
+    for (auto& [name, value] : req_.headers) {
+        name = moved(name);
+        value = moved(value);
+    }
+    base_ = to;
 }
 
 // nginx's header buffers (client_header_buffer_size 1k, then large_client_header_buffers
@@ -172,13 +191,13 @@ RequestHeadReader::Step RequestHeadReader::too_long_header(std::string_view rece
 RequestHeadReader::Step RequestHeadReader::header_done() {
     if (host_ < 0 && req_.version == 11) return refuse(400, "client sent HTTP/1.1 request without \"Host\" header");
     if (content_length_header_ >= 0) {
-        content_length_ = parse_offset(req_.headers[static_cast<std::size_t>(content_length_header_)].second);
+        content_length_ = parse_offset(req_.headers[static_cast<std::size_t>(content_length_header_)].value);
         if (!content_length_) return refuse(400, "client sent invalid \"Content-Length\" header");
     }
     if (transfer_encoding_ >= 0) {
-        const std::string& value = req_.headers[static_cast<std::size_t>(transfer_encoding_)].second;
+        const std::string_view value = req_.headers[static_cast<std::size_t>(transfer_encoding_)].value;
         if (req_.version < 11) return refuse(400, "client sent HTTP/1.0 request with \"Transfer-Encoding\" header");
-        if (!iequal(value, "chunked")) return refuse(501, "client sent unknown \"Transfer-Encoding\": \"" + value + "\"");
+        if (!iequal(value, "chunked")) return refuse(501, "client sent unknown \"Transfer-Encoding\": \"" + std::string(value) + "\"");
         if (content_length_)
             return refuse(400, "client sent \"Content-Length\" and \"Transfer-Encoding\" headers at the same time");
         chunked_ = true;

@@ -70,7 +70,7 @@ std::string describe(const RequestContext& ctx, std::string_view upstream) {
     if (!ctx.request.request_line.empty()) s += ", request: \"" + ctx.request.request_line + "\"";
     if (!upstream.empty()) s += ", upstream: \"" + std::string(upstream) + "\"";
     // The Host header as it came (nginx's r->headers_in.host), port and case kept.
-    if (const std::string* host = ctx.request.header("Host")) s += ", host: \"" + *host + "\"";
+    if (const std::string_view* host = ctx.request.header("Host")) s.append(", host: \"").append(*host).append("\"");
     return s;
 }
 

@@ -62,10 +62,10 @@ UpstreamRequest build_request(const ir::ProxySettings& p, const std::string& uri
     }
     if (p.pass_request_headers) {
         for (const auto& header : req.headers) {
-            const std::string& name = header.first;
+            const std::string_view name = header.name;
             const bool set = std::any_of(p.set_headers.begin(), p.set_headers.end(),
                                          [&](const ir::HeaderSetting& h) { return iequal(h.name, name); });
-            if (!set) append_header(out, name, header.second);
+            if (!set) append_header(out, name, header.value);
         }
     }
     out += "\r\n";
