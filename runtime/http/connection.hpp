@@ -11,8 +11,6 @@
 
 #include <chrono>
 #include <memory>
-#include <string>
-#include <vector>
 
 namespace ngxlite::runtime {
 
@@ -43,10 +41,6 @@ struct HttpConnection {
     char peeked = 0;          // the first byte waiting to be read, looked at, left in the socket
     std::chrono::milliseconds header_timeout;
     std::chrono::milliseconds idle_timeout;  // until the next request begins
-    // The current request's head bytes and its header fields, views into them
-    // (Request::headers): kept here so that their capacity serves the next requests.
-    std::string request_head;
-    std::vector<HeaderField> request_fields;
 };
 
 // The connection's last answer is out: TLS's close_notify, then the write side shut,

@@ -466,9 +466,9 @@ BOOST_AUTO_TEST_CASE(head_fields_follow_their_bytes) {
     const std::string grown = *first + "X-Two: 2\r\n\r\nBODY";
     first.reset();
     BOOST_TEST((reader.step(grown) == Step::done));
-    std::string kept;
+    std::pmr::string kept;
     reader.keep_head(grown, kept);
-    BOOST_TEST(kept == grown.substr(0, reader.size()));
+    BOOST_TEST(std::string_view(kept) == std::string_view(grown).substr(0, reader.size()));
     BOOST_REQUIRE(req.headers.size() == 3u);
     BOOST_TEST(req.headers[1].name == "X-One");
     BOOST_TEST(static_cast<std::size_t>(req.headers[1].value.data() - kept.data()) == kept.find(": 1\r\n") + 2);

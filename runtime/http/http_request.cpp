@@ -8,6 +8,7 @@
 #include "runtime/http/client_body.hpp"
 #include "runtime/http/filters/header_filter.hpp"
 #include "runtime/http/handlers.hpp"
+#include "runtime/http/header_arena.hpp"
 #include "runtime/http/modules/access_phase.hpp"
 #include "runtime/http/proxy/proxy.hpp"
 #include "runtime/http/request_head.hpp"
@@ -111,6 +112,11 @@ Task<const ir::Location*> post_action(HttpConnection& c, RequestContext& ctx, co
     co_return loc;
 }
 
+// A request's head memory: a head of client_header_buffer_size's 1k and its fields, 16
+// reserved (32 bytes each), fit.
+constexpr std::size_t kHeaderFields = 16;
+constexpr std::size_t kHeadMemory = 2048;
+
 // What happens after a step: the request goes on, or it is over and the connection is
 // kept for another or closed.
 enum class Flow { go_on, keep_alive, close };
@@ -118,7 +124,8 @@ enum class Flow { go_on, keep_alive, close };
 // One request's state from its first byte to its access-log line.
 struct RequestState {
     RequestState(HttpConnection& conn, beast::flat_buffer& buf, bool pipelined)
-        : c(conn), buffer(buf), cfg(*conn.cfg), pipelined(pipelined), req(started_now(conn)), ctx(conn.conn, req),
+        : c(conn), buffer(buf), cfg(*conn.cfg), pipelined(pipelined), req(started_now(head_memory.allocator().resource())),
+          ctx(conn.conn, req),
           head(*conn.selector, req, pipelined) {
         ctx.variables = &cfg.ir->http->variables;
     }
@@ -126,16 +133,14 @@ struct RequestState {
     ~RequestState() {
         if (!req.body_file.empty() && !(loc && loc->client_body_in_file_only == ir::Location::BodyInFile::on))
             ::unlink(req.body_file.c_str());
-        c.request_fields = std::move(req.headers);
     }
     RequestState(const RequestState&) = delete;
     RequestState& operator=(const RequestState&) = delete;
 
-    static Request started_now(HttpConnection& c) {
-        Request r;
+    static Request started_now(std::pmr::memory_resource* head_memory) {
+        Request r(head_memory);
         r.start = std::chrono::system_clock::now();
-        r.headers = std::move(c.request_fields);
-        r.headers.clear();
+        r.headers.reserve(kHeaderFields);
         return r;
     }
     void log(LogLevel level, const std::string& line) const { cfg.log_for(ctx).write(level, line + describe(ctx), c.conn.id); }
@@ -145,6 +150,11 @@ struct RequestState {
     beast::flat_buffer& buffer;
     const ActiveConfig& cfg;
     const bool pipelined;
+    // The head's bytes and header fields: most heads fit in the frame, no allocation
+    // (larger ones continue on the heap). Not kept by the connection, whose idle wait
+    // holds no buffer.
+    HeaderArena<kHeadMemory> head_memory;
+    std::pmr::string head_bytes{head_memory.allocator()};  // what req.headers view
     Request req;
     RequestContext ctx;
     RequestHeadReader head;
@@ -181,7 +191,7 @@ Task<Flow> read_head(RequestState& s) {
             break;
         }
     }
-    s.head.keep_head(received_bytes(s.buffer), s.c.request_head);
+    s.head.keep_head(received_bytes(s.buffer), s.head_bytes);
     s.server = s.ctx.server;
     s.loc = &s.server->root_location;
     if (rec) {

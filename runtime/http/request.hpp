@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <memory>
+#include <memory_resource>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -34,6 +35,10 @@ struct ConnectionInfo {
 };
 
 struct Request {
+    Request() = default;
+    // The header fields in `memory` (the request's arena), which outlives the request.
+    explicit Request(std::pmr::memory_resource* memory) : headers(memory) {}
+
     std::string method;
     std::string request_line;  // "GET /a?b HTTP/1.1", for $request and logs
     std::string request_uri;   // as received
@@ -42,9 +47,8 @@ struct Request {
     bool args_present = false;  // a '?' came (or a rewrite set them): empty $args is "", not "-"
     int version = 11;          // 9, 10 or 11
     std::string protocol;      // as the request line has it ("HTTP/1.10"), $server_protocol
-    // As received: views into the head's bytes, which the connection keeps while the
-    // request lives (HttpConnection::request_head).
-    std::vector<HeaderField> headers;
+    // As received: views into the head's bytes, which the request keeps (RequestHeadReader::keep_head).
+    std::pmr::vector<HeaderField> headers;
     std::string host;          // lowercased, without port
     std::string body;
     bool body_framed = false;  // Content-Length or chunked came: the upstream gets a Content-Length

@@ -148,7 +148,7 @@ std::optional<RequestHeadReader::Step> RequestHeadReader::header_line(std::strin
     return std::nullopt;
 }
 
-void RequestHeadReader::keep_head(std::string_view received, std::string& bytes) {
+void RequestHeadReader::keep_head(std::string_view received, std::pmr::string& bytes) {
     bytes.assign(received.substr(0, pos_));
     move_fields(bytes.data());
 }

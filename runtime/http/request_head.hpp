@@ -9,6 +9,7 @@
 #include "runtime/http/router.hpp"
 
 #include <cstdint>
+#include <memory_resource>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -54,7 +55,7 @@ public:
     // The head read so far, from `received` (as step() last had it, or grown since), goes
     // into `bytes`, and the request's header fields become views into them: a buffer the
     // body is read into next may move its bytes.
-    void keep_head(std::string_view received, std::string& bytes);
+    void keep_head(std::string_view received, std::pmr::string& bytes);
 
 private:
     Step refuse(int status, std::string message);
