@@ -6,10 +6,12 @@
 #include "runtime/http/request.hpp"
 #include "runtime/http/modules/auth_basic.hpp"
 #include "runtime/http/handlers.hpp"
+#include "runtime/http/response.hpp"
 #include "runtime/tls/tls.hpp"
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <climits>
 #include <cstdlib>
 #include <ctime>
@@ -394,6 +396,26 @@ std::string argument(const RequestContext& ctx, std::string_view want, bool& fou
     return {};
 }
 
+// The fields named `want` of an answer's head as the header filter writes them: those of
+// its own members first, then its list, Accept-Ranges last. `take` gets each value in
+// that order until it returns true; the values last until the next http_date.
+template <class Take>
+void sent_fields(const ResponseHead& r, std::string_view want, Take take) {
+    const auto field = [&](std::string_view name, std::string_view value) { return header_name_matches(name, want) && take(value); };
+    if (!r.content_type.empty() && field("Content-Type", r.content_type)) return;
+    if (r.content_length && !r.chunked && header_name_matches("Content-Length", want)) {
+        char digits[24];
+        const char* end = std::to_chars(digits, digits + sizeof digits, *r.content_length).ptr;
+        if (take(std::string_view(digits, static_cast<std::size_t>(end - digits)))) return;
+    }
+    if (r.last_modified && !r.last_modified_listed && field("Last-Modified", http_date(*r.last_modified))) return;
+    if (!r.location.empty() && field("Location", r.location)) return;
+    if (r.chunked && field("Transfer-Encoding", "chunked")) return;
+    for (const auto& [name, value] : r.headers)
+        if (field(name, value)) return;
+    if (r.accept_ranges) field("Accept-Ranges", "bytes");
+}
+
 // $sent_http_*: Cache-Control and Link join every line of theirs with ", ", as nginx's.
 std::string response_header(const RequestContext& ctx, std::string_view want, bool& found) {
     // nginx's own, from r->keepalive, which it has cleared by the time it logs.
@@ -405,13 +427,13 @@ std::string response_header(const RequestContext& ctx, std::string_view want, bo
     const bool multi = want == "cache_control" || want == "link";
     std::string joined;
     bool any = false;
-    for (const auto& [k, v] : ctx.response_headers) {
-        if (!header_name_matches(k, want)) continue;
-        if (!multi) return v;
-        if (any) joined += ", ";
-        joined += v;
-        any = true;
-    }
+    if (ctx.sent_head)
+        sent_fields(*ctx.sent_head, want, [&](std::string_view v) {
+            if (any) joined += ", ";
+            joined += v;
+            any = true;
+            return !multi;
+        });
     if (any) return joined;
     if (multi) {
         for (const auto& v : headers_in_block(ctx.sent_header_block, want)) {

@@ -517,7 +517,7 @@ Task<bool> respond(RequestState& s) {
     const bool head_only = s.req.method == "HEAD";
     if (!chunked_filter(resp, !resp.content_length, answered, s.req)) resp.close = true;
     const bool keep_alive = !resp.close && keepalive_allowed(s.head, answered, s.c.conn, s.req);
-    s.ctx.response_headers = sent_headers(resp);
+    s.ctx.sent_head = &resp;
     // An HTTP/0.9 answer is the body alone.
     const std::string response_head = s.req.version == 9 ? std::string() : serialize_head(resp, keep_alive, answered, now);
     const boost::system::error_code wec =

@@ -137,7 +137,9 @@ struct RequestContext {
     std::uint64_t bytes_sent = 0;
     std::uint64_t body_bytes_sent = 0;
     std::uint64_t continue_bytes = 0;  // "100 Continue" sent first: nginx counts it as body too
-    std::vector<std::pair<std::string, std::string>> response_headers;  // $sent_http_*
+    // $sent_http_* of an answer made here: its head as the header filters change it
+    // (nginx reads r->headers_out); null once a proxied answer's head went (sent_header_block).
+    const ResponseHead* sent_head = nullptr;
     std::vector<std::pair<std::string, std::string>> response_trailers;  // $sent_trailer_*
     // $limit_rate: set by `set $limit_rate`, else the location's once the answer goes out.
     std::optional<std::uint64_t> limit_rate;

@@ -157,19 +157,6 @@ void set_error(Response& r, int status, bool tokens) {
         r.close = true;
 }
 
-std::vector<std::pair<std::string, std::string>> sent_headers(const ResponseHead& r) {
-    std::vector<std::pair<std::string, std::string>> out;
-    out.reserve(r.headers.size() + 6);
-    if (!r.content_type.empty()) out.emplace_back("Content-Type", r.content_type);
-    if (r.content_length && !r.chunked) out.emplace_back("Content-Length", std::to_string(*r.content_length));
-    if (r.last_modified && !r.last_modified_listed) out.emplace_back("Last-Modified", http_date(*r.last_modified));
-    if (!r.location.empty()) out.emplace_back("Location", r.location);
-    if (r.chunked) out.emplace_back("Transfer-Encoding", "chunked");
-    for (const auto& [name, value] : r.headers) out.emplace_back(name, value);
-    if (r.accept_ranges) out.emplace_back("Accept-Ranges", "bytes");
-    return out;
-}
-
 std::string escape_uri(std::string_view uri) {
     // ngx_escape_uri's NGX_ESCAPE_URI table.
     return percent_escape(uri, [](unsigned char c) {
