@@ -164,11 +164,11 @@ constexpr Variable kRequestVariables[] = {
     {"limit_rate", [](const RequestContext& c, bool&) { return std::to_string(c.limit_rate.value_or(0)); }},
     {"request_length", [](const RequestContext& c, bool&) { return std::to_string(c.request.length); }},
     {"pipe", [](const RequestContext& c, bool&) { return std::string(c.request.pipelined ? "p" : "."); }},
-    {"request", [](const RequestContext& c, bool&) { return c.request.request_line; }},
-    {"request_method", [](const RequestContext& c, bool&) { return c.request.method; }},
+    {"request", [](const RequestContext& c, bool&) { return std::string(c.request.request_line); }},
+    {"request_method", [](const RequestContext& c, bool&) { return std::string(c.request.method); }},
     // Not found ("-") for a request refused before its URI was taken, as nginx: the
     // request line not parsed, or (request_uri) its URI refused.
-    {"request_uri", [](const RequestContext& c, bool& found) { found = !c.request.request_uri.empty(); return c.request.request_uri; }},
+    {"request_uri", [](const RequestContext& c, bool& found) { found = !c.request.request_uri.empty(); return std::string(c.request.request_uri); }},
     {"uri", [](const RequestContext& c, bool& found) { found = !c.request.method.empty(); return c.request.uri; }},
     {"document_uri", [](const RequestContext& c, bool&) { return c.request.uri; }},
     {"args", [](const RequestContext& c, bool& found) { found = c.request.args_present; return c.request.args; }},
@@ -176,7 +176,7 @@ constexpr Variable kRequestVariables[] = {
     {"is_args", [](const RequestContext& c, bool&) { return std::string(c.request.args.empty() ? "" : "?"); }},
     {"scheme", [](const RequestContext& c, bool&) { return std::string(c.connection.ssl ? "https" : "http"); }},
     {"https", [](const RequestContext& c, bool&) { return std::string(c.connection.ssl ? "on" : ""); }},
-    {"server_protocol", [](const RequestContext& c, bool&) { return c.request.protocol; }},
+    {"server_protocol", [](const RequestContext& c, bool&) { return std::string(c.request.protocol); }},
     {"host", [](const RequestContext& c, bool&) {
          if (!c.request.host.empty()) return c.request.host;
          return c.server ? c.server->server_name : std::string();

@@ -473,6 +473,15 @@ BOOST_AUTO_TEST_CASE(head_fields_follow_their_bytes) {
     BOOST_TEST(req.headers[1].name == "X-One");
     BOOST_TEST(static_cast<std::size_t>(req.headers[1].value.data() - kept.data()) == kept.find(": 1\r\n") + 2);
     BOOST_TEST(*req.header("x-two") == "2");
+    BOOST_TEST(req.request_line == "GET / HTTP/1.1");
+    BOOST_TEST(static_cast<std::size_t>(req.method.data() - kept.data()) == 0u);
+    // A line cut short is kept as far as it came, for the log.
+    Request cut;
+    RequestHeadReader cut_reader(servers.selector, cut);
+    BOOST_TEST((cut_reader.step("GET /lo") == Step::incomplete));
+    cut_reader.keep_head("GET /lo", kept);
+    BOOST_TEST(cut.request_line == "GET /lo");
+    BOOST_TEST(static_cast<const void*>(cut.request_line.data()) == static_cast<const void*>(kept.data()));
 }
 
 namespace {

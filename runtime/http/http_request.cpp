@@ -196,10 +196,6 @@ Task<Flow> read_head(RequestState& s) {
     s.loc = &s.server->root_location;
     if (rec) {
         if (rec != beast::error::timeout || s.buffer.size() == 0) co_return Flow::close;  // gone: nginx closes without an answer
-        if (s.req.request_line.empty()) {
-            const std::string_view received = received_bytes(s.buffer);
-            s.req.request_line = std::string(received.substr(0, received.find_first_of("\r\n")));
-        }
         s.ctx.status = 408;
         s.log(LogLevel::info, std::string("client timed out (110: Connection timed out) while reading client request ") +
                                   (s.head.reading_headers() ? "headers" : "line"));

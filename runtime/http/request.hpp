@@ -39,15 +39,17 @@ struct Request {
     // The header fields in `memory` (the request's arena), which outlives the request.
     explicit Request(std::pmr::memory_resource* memory) : headers(memory) {}
 
-    std::string method;
-    std::string request_line;  // "GET /a?b HTTP/1.1", for $request and logs
-    std::string request_uri;   // as received
+    // The request line's parts are views into the head's bytes, which the request keeps
+    // (RequestHeadReader::keep_head), or into constants (a redirect's "GET").
+    std::string_view method;
+    std::string_view request_line;  // "GET /a?b HTTP/1.1", for $request and logs
+    std::string_view request_uri;   // as received
     std::string uri;           // decoded and normalised, as nginx matches locations
     std::string args;
     bool args_present = false;  // a '?' came (or a rewrite set them): empty $args is "", not "-"
     int version = 11;          // 9, 10 or 11
-    std::string protocol;      // as the request line has it ("HTTP/1.10"), $server_protocol
-    // As received: views into the head's bytes, which the request keeps (RequestHeadReader::keep_head).
+    std::string_view protocol;  // as the request line has it ("HTTP/1.10"), $server_protocol
+    // As received: views into the head's bytes, as the request line's parts.
     std::pmr::vector<HeaderField> headers;
     std::string host;          // lowercased, without port
     std::string body;

@@ -53,13 +53,13 @@ std::optional<RequestHeadReader::Step> RequestHeadReader::request_line(std::stri
     line_start_ = received.find_first_not_of("\r\n");
     if (status == ParseStatus::again) {
         if (line_start_ == std::string_view::npos || fits(line_start_, received.size(), false)) return Step::incomplete;
-        req_.request_line = std::string(received.substr(line_start_, buffer_end_ - line_start_));
+        req_.request_line = received.substr(line_start_, buffer_end_ - line_start_);
         return refuse(414, "client sent too long URI");
     }
     if (status != ParseStatus::ok) {
         // nginx logs what came of the line, up to its end.
         const std::string_view rest = received.substr(line_start_);
-        req_.request_line = std::string(rest.substr(0, rest.find_first_of("\r\n")));
+        req_.request_line = rest.substr(0, rest.find_first_of("\r\n"));
         switch (status) {
         case ParseStatus::invalid_method: return refuse(400, "client sent invalid method");
         case ParseStatus::invalid_version: return refuse(505, "client sent invalid version");
@@ -70,17 +70,17 @@ std::optional<RequestHeadReader::Step> RequestHeadReader::request_line(std::stri
         }
     }
     if (!fits(line_start_, pos, true)) {
-        req_.request_line = std::string(received.substr(line_start_, buffer_end_ - line_start_));
+        req_.request_line = received.substr(line_start_, buffer_end_ - line_start_);
         return refuse(414, "client sent too long URI");
     }
-    req_.request_line = std::string(line.text);
-    req_.method = std::string(line.method);
-    req_.protocol = std::string(line.protocol);
+    req_.request_line = line.text;
+    req_.method = line.method;
+    req_.protocol = line.protocol;
     req_.version = line.version == 9 ? 9 : line.version == 1000 ? 10 : 11;
     // The URI is decoded with the default server's merge_slashes.
     auto uri = parse_complex_uri(line.target, line.empty_path, server_->merge_slashes);
     if (!uri) return refuse(400, "client sent invalid request");
-    req_.request_uri = std::string(line.target);
+    req_.request_uri = line.target;
     req_.valid_unparsed_uri = !line.empty_path;  // "?x" is no URI to pass upstream as it came
     req_.uri = std::move(uri->path);
     req_.args = std::string(uri->args);
@@ -149,18 +149,27 @@ std::optional<RequestHeadReader::Step> RequestHeadReader::header_line(std::strin
 }
 
 void RequestHeadReader::keep_head(std::string_view received, std::pmr::string& bytes) {
-    bytes.assign(received.substr(0, pos_));
+    move_fields(received.data());
+    // A request line cut short (a timeout) is logged as far as it came.
+    if (req_.request_line.empty()) req_.request_line = received.substr(0, received.find_first_of("\r\n"));
+    // A refused line may go past the lines taken.
+    const auto line_end = static_cast<std::size_t>(req_.request_line.data() + req_.request_line.size() - received.data());
+    bytes.assign(received.substr(0, std::max(pos_, line_end)));
     move_fields(bytes.data());
 }
 
-// The bytes the fields view are at `to` now, at the same offsets as at base_ (a buffer
-// that grew keeps them in order from the request's start).
+// The bytes the request's views see are at `to` now, at the same offsets as at base_ (a
+// buffer that grew keeps them in order from the request's start). Before keep_head, the
+// views are all into the received bytes.
 void RequestHeadReader::move_fields(const char* to) {
     // Only the old pointers' values are used: the bytes they pointed at may be freed.
-    const auto moved = [&](std::string_view v) { return v.empty() ? v : std::string_view(to + (v.data() - base_), v.size()); };
+    const auto move = [&](std::string_view& v) {
+        if (!v.empty()) v = std::string_view(to + (v.data() - base_), v.size());
+    };
+    for (std::string_view* v : {&req_.method, &req_.request_line, &req_.request_uri, &req_.protocol}) move(*v);
     for (auto& [name, value] : req_.headers) {
-        name = moved(name);
-        value = moved(value);
+        move(name);
+        move(value);
     }
     base_ = to;
 }

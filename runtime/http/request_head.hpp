@@ -53,8 +53,8 @@ public:
     // Connection: keep-alive or close, else the version's default (nginx's r->keepalive).
     bool keep_alive() const;
     // The head read so far, from `received` (as step() last had it, or grown since), goes
-    // into `bytes`, and the request's header fields become views into them: a buffer the
-    // body is read into next may move its bytes.
+    // into `bytes`, and the request's views (request line, header fields) into them: a
+    // buffer the body is read into next may move its bytes.
     void keep_head(std::string_view received, std::pmr::string& bytes);
 
 private:

@@ -67,7 +67,7 @@ std::string absolute_redirect(std::string_view uri, const RequestContext& ctx) {
 std::string describe(const RequestContext& ctx, std::string_view upstream) {
     std::string s = ", client: " + ctx.remote_addr();
     s += ", server: " + (ctx.server ? ctx.server->server_name : std::string());
-    if (!ctx.request.request_line.empty()) s += ", request: \"" + ctx.request.request_line + "\"";
+    if (!ctx.request.request_line.empty()) s.append(", request: \"").append(ctx.request.request_line).append("\"");
     if (!upstream.empty()) s += ", upstream: \"" + std::string(upstream) + "\"";
     // The Host header as it came (nginx's r->headers_in.host), port and case kept.
     if (const std::string_view* host = ctx.request.header("Host")) s.append(", host: \"").append(*host).append("\"");
