@@ -6,10 +6,12 @@
 #include "runtime/http/request.hpp"
 #include "runtime/http/modules/auth_basic.hpp"
 #include "runtime/http/handlers.hpp"
+#include "runtime/http/response.hpp"
 #include "runtime/tls/tls.hpp"
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <climits>
 #include <cstdlib>
 #include <ctime>
@@ -162,11 +164,11 @@ constexpr Variable kRequestVariables[] = {
     {"limit_rate", [](const RequestContext& c, bool&) { return std::to_string(c.limit_rate.value_or(0)); }},
     {"request_length", [](const RequestContext& c, bool&) { return std::to_string(c.request.length); }},
     {"pipe", [](const RequestContext& c, bool&) { return std::string(c.request.pipelined ? "p" : "."); }},
-    {"request", [](const RequestContext& c, bool&) { return c.request.request_line; }},
-    {"request_method", [](const RequestContext& c, bool&) { return c.request.method; }},
+    {"request", [](const RequestContext& c, bool&) { return std::string(c.request.request_line); }},
+    {"request_method", [](const RequestContext& c, bool&) { return std::string(c.request.method); }},
     // Not found ("-") for a request refused before its URI was taken, as nginx: the
     // request line not parsed, or (request_uri) its URI refused.
-    {"request_uri", [](const RequestContext& c, bool& found) { found = !c.request.request_uri.empty(); return c.request.request_uri; }},
+    {"request_uri", [](const RequestContext& c, bool& found) { found = !c.request.request_uri.empty(); return std::string(c.request.request_uri); }},
     {"uri", [](const RequestContext& c, bool& found) { found = !c.request.method.empty(); return c.request.uri; }},
     {"document_uri", [](const RequestContext& c, bool&) { return c.request.uri; }},
     {"args", [](const RequestContext& c, bool& found) { found = c.request.args_present; return c.request.args; }},
@@ -174,7 +176,7 @@ constexpr Variable kRequestVariables[] = {
     {"is_args", [](const RequestContext& c, bool&) { return std::string(c.request.args.empty() ? "" : "?"); }},
     {"scheme", [](const RequestContext& c, bool&) { return std::string(c.connection.ssl ? "https" : "http"); }},
     {"https", [](const RequestContext& c, bool&) { return std::string(c.connection.ssl ? "on" : ""); }},
-    {"server_protocol", [](const RequestContext& c, bool&) { return c.request.protocol; }},
+    {"server_protocol", [](const RequestContext& c, bool&) { return std::string(c.request.protocol); }},
     {"host", [](const RequestContext& c, bool&) {
          if (!c.request.host.empty()) return c.request.host;
          return c.server ? c.server->server_name : std::string();
@@ -186,14 +188,14 @@ constexpr Variable kRequestVariables[] = {
     {"body_bytes_sent", [](const RequestContext& c, bool&) { return std::to_string(c.body_bytes_sent); }},
     {"bytes_sent", [](const RequestContext& c, bool&) { return std::to_string(c.bytes_sent); }},
     {"content_length", [](const RequestContext& c, bool& found) {
-         const std::string* v = c.request.header("Content-Length");
+         const std::string_view* v = c.request.header("Content-Length");
          found = v != nullptr;
-         return v ? *v : std::string();
+         return std::string(v ? *v : std::string_view());
      }},
     {"content_type", [](const RequestContext& c, bool& found) {
-         const std::string* v = c.request.header("Content-Type");
+         const std::string_view* v = c.request.header("Content-Type");
          found = v != nullptr;
-         return v ? *v : std::string();
+         return std::string(v ? *v : std::string_view());
      }},
     {"remote_user", [](const RequestContext& c, bool& found) {
          auto cred = basic_credentials(c.request);
@@ -242,8 +244,8 @@ constexpr Variable kUpstreamVariables[] = {
          return found ? std::string("chunked") : std::string();
      }},
     {"proxy_add_x_forwarded_for", [](const RequestContext& c, bool&) {
-         const std::string* xff = c.request.header("X-Forwarded-For");
-         return xff ? *xff + ", " + c.remote_addr() : c.remote_addr();
+         const std::string_view* xff = c.request.header("X-Forwarded-For");
+         return xff ? std::string(*xff) + ", " + c.remote_addr() : c.remote_addr();
      }},
     {"upstream_addr",
      [](const RequestContext& c, bool& found) {
@@ -371,7 +373,7 @@ std::string request_header(const RequestContext& ctx, std::string_view want, boo
     bool any = false;
     for (const auto& [k, v] : ctx.request.headers) {
         if (!header_name_matches(k, want)) continue;
-        if (!joiner) return v;
+        if (!joiner) return std::string(v);
         if (any) joined += joiner;
         joined += v;
         any = true;
@@ -394,6 +396,26 @@ std::string argument(const RequestContext& ctx, std::string_view want, bool& fou
     return {};
 }
 
+// The fields named `want` of an answer's head as the header filter writes them: those of
+// its own members first, then its list, Accept-Ranges last. `take` gets each value in
+// that order until it returns true; the values last until the next http_date.
+template <class Take>
+void sent_fields(const ResponseHead& r, std::string_view want, Take take) {
+    const auto field = [&](std::string_view name, std::string_view value) { return header_name_matches(name, want) && take(value); };
+    if (!r.content_type.empty() && field("Content-Type", r.content_type)) return;
+    if (r.content_length && !r.chunked && header_name_matches("Content-Length", want)) {
+        char digits[24];
+        const char* end = std::to_chars(digits, digits + sizeof digits, *r.content_length).ptr;
+        if (take(std::string_view(digits, static_cast<std::size_t>(end - digits)))) return;
+    }
+    if (r.last_modified && !r.last_modified_listed && field("Last-Modified", http_date(*r.last_modified))) return;
+    if (!r.location.empty() && field("Location", r.location)) return;
+    if (r.chunked && field("Transfer-Encoding", "chunked")) return;
+    for (const auto& [name, value] : r.headers)
+        if (field(name, value)) return;
+    if (r.accept_ranges) field("Accept-Ranges", "bytes");
+}
+
 // $sent_http_*: Cache-Control and Link join every line of theirs with ", ", as nginx's.
 std::string response_header(const RequestContext& ctx, std::string_view want, bool& found) {
     // nginx's own, from r->keepalive, which it has cleared by the time it logs.
@@ -405,13 +427,13 @@ std::string response_header(const RequestContext& ctx, std::string_view want, bo
     const bool multi = want == "cache_control" || want == "link";
     std::string joined;
     bool any = false;
-    for (const auto& [k, v] : ctx.response_headers) {
-        if (!header_name_matches(k, want)) continue;
-        if (!multi) return v;
-        if (any) joined += ", ";
-        joined += v;
-        any = true;
-    }
+    if (ctx.sent_head)
+        sent_fields(*ctx.sent_head, want, [&](std::string_view v) {
+            if (any) joined += ", ";
+            joined += v;
+            any = true;
+            return !multi;
+        });
     if (any) return joined;
     if (multi) {
         for (const auto& v : headers_in_block(ctx.sent_header_block, want)) {

@@ -91,8 +91,6 @@ std::optional<std::pair<std::string, std::string>> expires_headers(const ir::Loc
                                                                    std::optional<std::time_t> last_modified, std::time_t now);
 // expires and add_header for the answer, as the location says.
 void add_location_headers(ResponseHead& r, const ir::Location& loc, RequestContext& ctx, std::time_t now);
-// The answer's headers as $sent_http_* sees them: nginx's own fields, then the list.
-std::vector<std::pair<std::string, std::string>> sent_headers(const ResponseHead& r);
 // ngx_next_temp_number: temporary files' names and multipart boundaries share it.
 std::uint64_t next_temp_number();
 // ngx_parse_http_time.

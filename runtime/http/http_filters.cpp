@@ -155,13 +155,13 @@ void not_modified_filter(Response& r, const ir::Location& loc, const RequestCont
         set_error(r, 412, loc.server_tokens);
         r.drop_after = true;
     };
-    if (const std::string* ius = req.header("If-Unmodified-Since")) {
+    if (const std::string_view* ius = req.header("If-Unmodified-Since")) {
         const auto t = parse_http_time(*ius);
         if (!r.last_modified || !t || *t < *r.last_modified) return refuse();
     }
-    if (const std::string* im = req.header("If-Match"); im && !etag_listed(r, *im, false)) return refuse();
-    const std::string* ims = req.header("If-Modified-Since");
-    const std::string* inm = req.header("If-None-Match");
+    if (const std::string_view* im = req.header("If-Match"); im && !etag_listed(r, *im, false)) return refuse();
+    const std::string_view* ims = req.header("If-Modified-Since");
+    const std::string_view* inm = req.header("If-None-Match");
     if (!ims && !inm) return;
     if (ims) {
         // ngx_http_test_if_modified: true means the file counts as modified.
@@ -270,7 +270,7 @@ private:
 
 // Whether If-Range (an entity tag or a date) still names this response.
 bool if_range_matches(const Response& r, const Request& req) {
-    const std::string* if_range = req.header("If-Range");
+    const std::string_view* if_range = req.header("If-Range");
     if (!if_range) return true;
     if (if_range->size() >= 2 && if_range->back() == '"') {
         const std::string_view* etag = response_header(r, "ETag");
@@ -325,8 +325,8 @@ void range_filter(Response& r, const ir::Location& loc, const RequestContext& ct
         r.accept_ranges = false;
         return;
     }
-    const std::string* range = req.header("Range");
-    if (!range || range->size() < 7 || !iequal(std::string_view(*range).substr(0, 6), "bytes=")) return;
+    const std::string_view* range = req.header("Range");
+    if (!range || range->size() < 7 || !iequal(range->substr(0, 6), "bytes=")) return;
     if (!if_range_matches(r, req)) return;
     const auto length = static_cast<std::int64_t>(*r.content_length);
     std::vector<Span> spans;

@@ -9,6 +9,7 @@
 #include "runtime/http/request_head.hpp"
 #include "runtime/http/proxy/upstream_response.hpp"
 
+#include <memory>
 #include <string>
 
 using namespace ngxlite;
@@ -452,6 +453,35 @@ BOOST_AUTO_TEST_CASE(head_accepted) {
     BOOST_TEST((partial.step == Step::incomplete));
     Head line_from("GET http://Line/ HTTP/1.1\r\nHost: under\r\n\r\n");
     BOOST_TEST(line_from.req.host == "line");  // the request line's host wins
+}
+
+BOOST_AUTO_TEST_CASE(head_fields_follow_their_bytes) {
+    // The fields are views: into the received bytes, which may move between reads (a
+    // buffer that grows), then into the copy the request keeps.
+    Servers servers;
+    Request req;
+    RequestHeadReader reader(servers.selector, req);
+    auto first = std::make_unique<std::string>("GET / HTTP/1.1\r\nHost: a\r\nX-One: 1\r\n");
+    BOOST_TEST((reader.step(*first) == Step::incomplete));
+    const std::string grown = *first + "X-Two: 2\r\n\r\nBODY";
+    first.reset();
+    BOOST_TEST((reader.step(grown) == Step::done));
+    std::pmr::string kept;
+    reader.keep_head(grown, kept);
+    BOOST_TEST(std::string_view(kept) == std::string_view(grown).substr(0, reader.size()));
+    BOOST_REQUIRE(req.headers.size() == 3u);
+    BOOST_TEST(req.headers[1].name == "X-One");
+    BOOST_TEST(static_cast<std::size_t>(req.headers[1].value.data() - kept.data()) == kept.find(": 1\r\n") + 2);
+    BOOST_TEST(*req.header("x-two") == "2");
+    BOOST_TEST(req.request_line == "GET / HTTP/1.1");
+    BOOST_TEST(static_cast<std::size_t>(req.method.data() - kept.data()) == 0u);
+    // A line cut short is kept as far as it came, for the log.
+    Request cut;
+    RequestHeadReader cut_reader(servers.selector, cut);
+    BOOST_TEST((cut_reader.step("GET /lo") == Step::incomplete));
+    cut_reader.keep_head("GET /lo", kept);
+    BOOST_TEST(cut.request_line == "GET /lo");
+    BOOST_TEST(static_cast<const void*>(cut.request_line.data()) == static_cast<const void*>(kept.data()));
 }
 
 namespace {

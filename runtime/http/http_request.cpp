@@ -8,6 +8,7 @@
 #include "runtime/http/client_body.hpp"
 #include "runtime/http/filters/header_filter.hpp"
 #include "runtime/http/handlers.hpp"
+#include "runtime/http/header_arena.hpp"
 #include "runtime/http/modules/access_phase.hpp"
 #include "runtime/http/proxy/proxy.hpp"
 #include "runtime/http/request_head.hpp"
@@ -43,7 +44,7 @@ bool keepalive_allowed(const RequestHeadReader& head, const ir::Location& loc, c
     if (!head.keep_alive() || loc.keepalive_timeout.count() <= 0) return false;
     if (conn.requests >= static_cast<std::uint64_t>(loc.keepalive_requests)) return false;
     if (std::chrono::steady_clock::now() - conn.start > loc.keepalive_time) return false;
-    if (const std::string* ua = req.header("User-Agent")) {
+    if (const std::string_view* ua = req.header("User-Agent")) {
         // ngx_http_user_agent: MSIE 4-6 (6 without SV1) is "msie6", Safari on Mac OS X "safari".
         const std::string_view v = *ua;
         bool msie = false, msie6 = false;
@@ -111,6 +112,11 @@ Task<const ir::Location*> post_action(HttpConnection& c, RequestContext& ctx, co
     co_return loc;
 }
 
+// A request's head memory: a head of client_header_buffer_size's 1k and its fields, 16
+// reserved (32 bytes each), fit.
+constexpr std::size_t kHeaderFields = 16;
+constexpr std::size_t kHeadMemory = 2048;
+
 // What happens after a step: the request goes on, or it is over and the connection is
 // kept for another or closed.
 enum class Flow { go_on, keep_alive, close };
@@ -118,7 +124,8 @@ enum class Flow { go_on, keep_alive, close };
 // One request's state from its first byte to its access-log line.
 struct RequestState {
     RequestState(HttpConnection& conn, beast::flat_buffer& buf, bool pipelined)
-        : c(conn), buffer(buf), cfg(*conn.cfg), pipelined(pipelined), req(started_now()), ctx(conn.conn, req),
+        : c(conn), buffer(buf), cfg(*conn.cfg), pipelined(pipelined), req(started_now(head_memory.allocator().resource())),
+          ctx(conn.conn, req),
           head(*conn.selector, req, pipelined) {
         ctx.variables = &cfg.ir->http->variables;
     }
@@ -130,9 +137,10 @@ struct RequestState {
     RequestState(const RequestState&) = delete;
     RequestState& operator=(const RequestState&) = delete;
 
-    static Request started_now() {
-        Request r;
+    static Request started_now(std::pmr::memory_resource* head_memory) {
+        Request r(head_memory);
         r.start = std::chrono::system_clock::now();
+        r.headers.reserve(kHeaderFields);
         return r;
     }
     void log(LogLevel level, const std::string& line) const { cfg.log_for(ctx).write(level, line + describe(ctx), c.conn.id); }
@@ -142,6 +150,11 @@ struct RequestState {
     beast::flat_buffer& buffer;
     const ActiveConfig& cfg;
     const bool pipelined;
+    // The head's bytes and header fields: most heads fit in the frame, no allocation
+    // (larger ones continue on the heap). Not kept by the connection, whose idle wait
+    // holds no buffer.
+    HeaderArena<kHeadMemory> head_memory;
+    std::pmr::string head_bytes{head_memory.allocator()};  // what req.headers view
     Request req;
     RequestContext ctx;
     RequestHeadReader head;
@@ -178,14 +191,11 @@ Task<Flow> read_head(RequestState& s) {
             break;
         }
     }
+    s.head.keep_head(received_bytes(s.buffer), s.head_bytes);
     s.server = s.ctx.server;
     s.loc = &s.server->root_location;
     if (rec) {
         if (rec != beast::error::timeout || s.buffer.size() == 0) co_return Flow::close;  // gone: nginx closes without an answer
-        if (s.req.request_line.empty()) {
-            const std::string_view received = received_bytes(s.buffer);
-            s.req.request_line = std::string(received.substr(0, received.find_first_of("\r\n")));
-        }
         s.ctx.status = 408;
         s.log(LogLevel::info, std::string("client timed out (110: Connection timed out) while reading client request ") +
                                   (s.head.reading_headers() ? "headers" : "line"));
@@ -230,7 +240,7 @@ Task<Flow> post_read(RequestState& s, int& refusal) {
     }
     apply_real_ip(s.server->root_location, s.ctx);
     if (s.req.version != 11 || refusal) co_return Flow::go_on;
-    if (const std::string* expect = s.req.header("Expect"); expect && iequal(*expect, "100-continue")) {
+    if (const std::string_view* expect = s.req.header("Expect"); expect && iequal(*expect, "100-continue")) {
         static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
         s.c.stream.expires_after(s.server->root_location.send_timeout);
         auto [ec, n] = co_await asio::async_write(s.c.stream, asio::buffer(kContinue), use_tuple);
@@ -503,7 +513,7 @@ Task<bool> respond(RequestState& s) {
     const bool head_only = s.req.method == "HEAD";
     if (!chunked_filter(resp, !resp.content_length, answered, s.req)) resp.close = true;
     const bool keep_alive = !resp.close && keepalive_allowed(s.head, answered, s.c.conn, s.req);
-    s.ctx.response_headers = sent_headers(resp);
+    s.ctx.sent_head = &resp;
     // An HTTP/0.9 answer is the body alone.
     const std::string response_head = s.req.version == 9 ? std::string() : serialize_head(resp, keep_alive, answered, now);
     const boost::system::error_code wec =

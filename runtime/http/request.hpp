@@ -2,11 +2,13 @@
 #pragma once
 
 #include "parser/ir/config.hpp"
+#include "runtime/http/filters/response_head.hpp"
 #include "runtime/tls/client_hello.hpp"
 #include "runtime/io/proxy_protocol.hpp"
 
 #include <chrono>
 #include <memory>
+#include <memory_resource>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -33,15 +35,22 @@ struct ConnectionInfo {
 };
 
 struct Request {
-    std::string method;
-    std::string request_line;  // "GET /a?b HTTP/1.1", for $request and logs
-    std::string request_uri;   // as received
+    Request() = default;
+    // The header fields in `memory` (the request's arena), which outlives the request.
+    explicit Request(std::pmr::memory_resource* memory) : headers(memory) {}
+
+    // The request line's parts are views into the head's bytes, which the request keeps
+    // (RequestHeadReader::keep_head), or into constants (a redirect's "GET").
+    std::string_view method;
+    std::string_view request_line;  // "GET /a?b HTTP/1.1", for $request and logs
+    std::string_view request_uri;   // as received
     std::string uri;           // decoded and normalised, as nginx matches locations
     std::string args;
     bool args_present = false;  // a '?' came (or a rewrite set them): empty $args is "", not "-"
     int version = 11;          // 9, 10 or 11
-    std::string protocol;      // as the request line has it ("HTTP/1.10"), $server_protocol
-    std::vector<std::pair<std::string, std::string>> headers;  // as received
+    std::string_view protocol;  // as the request line has it ("HTTP/1.10"), $server_protocol
+    // As received: views into the head's bytes, as the request line's parts.
+    std::pmr::vector<HeaderField> headers;
     std::string host;          // lowercased, without port
     std::string body;
     bool body_framed = false;  // Content-Length or chunked came: the upstream gets a Content-Length
@@ -62,7 +71,7 @@ struct Request {
     bool internal = false;  // reached by a rewrite or an internal redirect: internal locations serve it
 
     // The first header `name` (case-insensitive), or nullptr.
-    const std::string* header(std::string_view name) const;
+    const std::string_view* header(std::string_view name) const;
 };
 
 // What a stream {} session adds to the variables (ngx_stream_variables and the stream
@@ -130,7 +139,9 @@ struct RequestContext {
     std::uint64_t bytes_sent = 0;
     std::uint64_t body_bytes_sent = 0;
     std::uint64_t continue_bytes = 0;  // "100 Continue" sent first: nginx counts it as body too
-    std::vector<std::pair<std::string, std::string>> response_headers;  // $sent_http_*
+    // $sent_http_* of an answer made here: its head as the header filters change it
+    // (nginx reads r->headers_out); null once a proxied answer's head went (sent_header_block).
+    const ResponseHead* sent_head = nullptr;
     std::vector<std::pair<std::string, std::string>> response_trailers;  // $sent_trailer_*
     // $limit_rate: set by `set $limit_rate`, else the location's once the answer goes out.
     std::optional<std::uint64_t> limit_rate;

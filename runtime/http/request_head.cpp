@@ -41,6 +41,7 @@ RequestHeadReader::Step RequestHeadReader::refuse(int status, std::string messag
 }
 
 RequestHeadReader::Step RequestHeadReader::step(std::string_view received) {
+    if (received.data() != base_) move_fields(received.data());  // the buffer moved its bytes as it grew
     for (;;)
         if (const auto s = reading_headers_ ? header_line(received) : request_line(received)) return *s;
 }
@@ -52,13 +53,13 @@ std::optional<RequestHeadReader::Step> RequestHeadReader::request_line(std::stri
     line_start_ = received.find_first_not_of("\r\n");
     if (status == ParseStatus::again) {
         if (line_start_ == std::string_view::npos || fits(line_start_, received.size(), false)) return Step::incomplete;
-        req_.request_line = std::string(received.substr(line_start_, buffer_end_ - line_start_));
+        req_.request_line = received.substr(line_start_, buffer_end_ - line_start_);
         return refuse(414, "client sent too long URI");
     }
     if (status != ParseStatus::ok) {
         // nginx logs what came of the line, up to its end.
         const std::string_view rest = received.substr(line_start_);
-        req_.request_line = std::string(rest.substr(0, rest.find_first_of("\r\n")));
+        req_.request_line = rest.substr(0, rest.find_first_of("\r\n"));
         switch (status) {
         case ParseStatus::invalid_method: return refuse(400, "client sent invalid method");
         case ParseStatus::invalid_version: return refuse(505, "client sent invalid version");
@@ -69,17 +70,17 @@ std::optional<RequestHeadReader::Step> RequestHeadReader::request_line(std::stri
         }
     }
     if (!fits(line_start_, pos, true)) {
-        req_.request_line = std::string(received.substr(line_start_, buffer_end_ - line_start_));
+        req_.request_line = received.substr(line_start_, buffer_end_ - line_start_);
         return refuse(414, "client sent too long URI");
     }
-    req_.request_line = std::string(line.text);
-    req_.method = std::string(line.method);
-    req_.protocol = std::string(line.protocol);
+    req_.request_line = line.text;
+    req_.method = line.method;
+    req_.protocol = line.protocol;
     req_.version = line.version == 9 ? 9 : line.version == 1000 ? 10 : 11;
     // The URI is decoded with the default server's merge_slashes.
     auto uri = parse_complex_uri(line.target, line.empty_path, server_->merge_slashes);
     if (!uri) return refuse(400, "client sent invalid request");
-    req_.request_uri = std::string(line.target);
+    req_.request_uri = line.target;
     req_.valid_unparsed_uri = !line.empty_path;  // "?x" is no URI to pass upstream as it came
     req_.uri = std::move(uri->path);
     req_.args = std::string(uri->args);
@@ -115,11 +116,12 @@ std::optional<RequestHeadReader::Step> RequestHeadReader::header_line(std::strin
     }
     if (header_count_++ >= server_->max_headers) return refuse(494, "client sent too many header lines");
     const auto index = static_cast<int>(req_.headers.size());
-    req_.headers.emplace_back(std::string(h.name), std::string(h.value));
+    req_.headers.push_back({h.name, h.value});
     const auto duplicate = [&](int first, std::string_view what) -> Step {
         const auto& [name, value] = req_.headers[static_cast<std::size_t>(first)];
         return refuse(400, "client sent duplicate " + std::string(what) + ": \"" + std::string(h.name) + ": " +
-                               std::string(h.value) + "\", previous value: \"" + name + ": " + value + "\"");
+                               std::string(h.value) + "\", previous value: \"" + std::string(name) + ": " +
+                               std::string(value) + "\"");
     };
     if (iequal(h.name, "Host")) {
         if (host_ >= 0) return duplicate(host_, "host header");
@@ -132,7 +134,7 @@ std::optional<RequestHeadReader::Step> RequestHeadReader::header_line(std::strin
         }
     } else if (unique_header(h.name)) {
         for (int i = 0; i < index; ++i)
-            if (iequal(req_.headers[static_cast<std::size_t>(i)].first, h.name)) return duplicate(i, "header line");
+            if (iequal(req_.headers[static_cast<std::size_t>(i)].name, h.name)) return duplicate(i, "header line");
         if (iequal(h.name, "Content-Length")) content_length_header_ = index;
         if (iequal(h.name, "Transfer-Encoding")) transfer_encoding_ = index;
     } else if (iequal(h.name, "Connection")) {
@@ -144,6 +146,32 @@ std::optional<RequestHeadReader::Step> RequestHeadReader::header_line(std::strin
             connection_ = Connection::keep_alive;
     }
     return std::nullopt;
+}
+
+void RequestHeadReader::keep_head(std::string_view received, std::pmr::string& bytes) {
+    move_fields(received.data());
+    // A request line cut short (a timeout) is logged as far as it came.
+    if (req_.request_line.empty()) req_.request_line = received.substr(0, received.find_first_of("\r\n"));
+    // A refused line may go past the lines taken.
+    const auto line_end = static_cast<std::size_t>(req_.request_line.data() + req_.request_line.size() - received.data());
+    bytes.assign(received.substr(0, std::max(pos_, line_end)));
+    move_fields(bytes.data());
+}
+
+// The bytes the request's views see are at `to` now, at the same offsets as at base_ (a
+// buffer that grew keeps them in order from the request's start). Before keep_head, the
+// views are all into the received bytes.
+void RequestHeadReader::move_fields(const char* to) {
+    // Only the old pointers' values are used: the bytes they pointed at may be freed.
+    const auto move = [&](std::string_view& v) {
+        if (!v.empty()) v = std::string_view(to + (v.data() - base_), v.size());
+    };
+    for (std::string_view* v : {&req_.method, &req_.request_line, &req_.request_uri, &req_.protocol}) move(*v);
+    for (auto& [name, value] : req_.headers) {
+        move(name);
+        move(value);
+    }
+    base_ = to;
 }
 
 // nginx's header buffers (client_header_buffer_size 1k, then large_client_header_buffers
@@ -172,13 +200,13 @@ RequestHeadReader::Step RequestHeadReader::too_long_header(std::string_view rece
 RequestHeadReader::Step RequestHeadReader::header_done() {
     if (host_ < 0 && req_.version == 11) return refuse(400, "client sent HTTP/1.1 request without \"Host\" header");
     if (content_length_header_ >= 0) {
-        content_length_ = parse_offset(req_.headers[static_cast<std::size_t>(content_length_header_)].second);
+        content_length_ = parse_offset(req_.headers[static_cast<std::size_t>(content_length_header_)].value);
         if (!content_length_) return refuse(400, "client sent invalid \"Content-Length\" header");
     }
     if (transfer_encoding_ >= 0) {
-        const std::string& value = req_.headers[static_cast<std::size_t>(transfer_encoding_)].second;
+        const std::string_view value = req_.headers[static_cast<std::size_t>(transfer_encoding_)].value;
         if (req_.version < 11) return refuse(400, "client sent HTTP/1.0 request with \"Transfer-Encoding\" header");
-        if (!iequal(value, "chunked")) return refuse(501, "client sent unknown \"Transfer-Encoding\": \"" + value + "\"");
+        if (!iequal(value, "chunked")) return refuse(501, "client sent unknown \"Transfer-Encoding\": \"" + std::string(value) + "\"");
         if (content_length_)
             return refuse(400, "client sent \"Content-Length\" and \"Transfer-Encoding\" headers at the same time");
         chunked_ = true;

@@ -9,6 +9,7 @@
 #include "runtime/http/router.hpp"
 
 #include <cstdint>
+#include <memory_resource>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -51,6 +52,10 @@ public:
     bool chunked() const { return chunked_; }
     // Connection: keep-alive or close, else the version's default (nginx's r->keepalive).
     bool keep_alive() const;
+    // The head read so far, from `received` (as step() last had it, or grown since), goes
+    // into `bytes`, and the request's views (request line, header fields) into them: a
+    // buffer the body is read into next may move its bytes.
+    void keep_head(std::string_view received, std::pmr::string& bytes);
 
 private:
     Step refuse(int status, std::string message);
@@ -60,6 +65,7 @@ private:
     Step header_done();
     bool fits(std::size_t begin, std::size_t end, bool complete);
     Step too_long_header(std::string_view received, std::size_t begin);
+    void move_fields(const char* to);
 
     const ServerSelector& selector_;
     Request& req_;
@@ -68,6 +74,7 @@ private:
     bool reading_headers_ = false;
     bool host_from_line_ = false;  // the absolute target named the host: Host does not choose
     std::size_t pos_ = 0;          // where the next line starts
+    const char* base_ = nullptr;   // where the received bytes the fields view begin
     std::size_t line_start_ = 0;   // the request line's first byte (after empty lines)
     std::size_t buffer_end_;          // where nginx's current header buffer ends
     std::size_t large_buffers_ = 0;   // of large_client_header_buffers, taken

@@ -67,10 +67,10 @@ std::string absolute_redirect(std::string_view uri, const RequestContext& ctx) {
 std::string describe(const RequestContext& ctx, std::string_view upstream) {
     std::string s = ", client: " + ctx.remote_addr();
     s += ", server: " + (ctx.server ? ctx.server->server_name : std::string());
-    if (!ctx.request.request_line.empty()) s += ", request: \"" + ctx.request.request_line + "\"";
+    if (!ctx.request.request_line.empty()) s.append(", request: \"").append(ctx.request.request_line).append("\"");
     if (!upstream.empty()) s += ", upstream: \"" + std::string(upstream) + "\"";
     // The Host header as it came (nginx's r->headers_in.host), port and case kept.
-    if (const std::string* host = ctx.request.header("Host")) s += ", host: \"" + *host + "\"";
+    if (const std::string_view* host = ctx.request.header("Host")) s.append(", host: \"").append(*host).append("\"");
     return s;
 }
 
@@ -155,19 +155,6 @@ void set_error(Response& r, int status, bool tokens) {
     if (status == 400 || status == 413 || status == 414 || status == 408 || status == 421 || status == 494 ||
         status == 495 || status == 496 || status == 497 || status == 500 || status == 501)
         r.close = true;
-}
-
-std::vector<std::pair<std::string, std::string>> sent_headers(const ResponseHead& r) {
-    std::vector<std::pair<std::string, std::string>> out;
-    out.reserve(r.headers.size() + 6);
-    if (!r.content_type.empty()) out.emplace_back("Content-Type", r.content_type);
-    if (r.content_length && !r.chunked) out.emplace_back("Content-Length", std::to_string(*r.content_length));
-    if (r.last_modified && !r.last_modified_listed) out.emplace_back("Last-Modified", http_date(*r.last_modified));
-    if (!r.location.empty()) out.emplace_back("Location", r.location);
-    if (r.chunked) out.emplace_back("Transfer-Encoding", "chunked");
-    for (const auto& [name, value] : r.headers) out.emplace_back(name, value);
-    if (r.accept_ranges) out.emplace_back("Accept-Ranges", "bytes");
-    return out;
 }
 
 std::string escape_uri(std::string_view uri) {

@@ -8,7 +8,7 @@
 
 namespace ngxlite::runtime {
 
-const std::string* Request::header(std::string_view name) const {
+const std::string_view* Request::header(std::string_view name) const {
     for (const auto& [k, v] : headers)
         if (iequal(k, name)) return &v;
     return nullptr;

@@ -158,9 +158,9 @@ std::optional<std::string> decode_base64(std::string_view in) {
 }
 
 std::optional<BasicCredentials> basic_credentials(const Request& req) {
-    const std::string* auth = req.header("Authorization");
-    if (!auth || auth->size() < 6 || !iequal(std::string_view(*auth).substr(0, 6), "Basic ")) return std::nullopt;
-    std::string_view encoded = std::string_view(*auth).substr(6);
+    const std::string_view* auth = req.header("Authorization");
+    if (!auth || auth->size() < 6 || !iequal(auth->substr(0, 6), "Basic ")) return std::nullopt;
+    std::string_view encoded = auth->substr(6);
     while (!encoded.empty() && encoded.front() == ' ') encoded.remove_prefix(1);
     if (encoded.empty()) return std::nullopt;
     auto decoded = decode_base64(encoded);

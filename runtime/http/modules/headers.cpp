@@ -66,7 +66,7 @@ void add_location_headers(ResponseHead& r, const ir::Location& loc, RequestConte
     if (loc.add_headers.empty()) return;
     // Each value sees the headers added before it ($sent_http_*); Accept-Ranges comes later.
     const bool ranges = std::exchange(r.accept_ranges, false);
-    ctx.response_headers = sent_headers(r);
+    ctx.sent_head = &r;
     for (const auto& h : loc.add_headers) {
         if (!ok && !h.always) continue;
         std::string v = expand(h.value, ctx);
@@ -86,12 +86,10 @@ void add_location_headers(ResponseHead& r, const ir::Location& loc, RequestConte
             } else {
                 r.headers.add_view(h.name, r.headers.keep(v));
             }
-            ctx.response_headers = sent_headers(r);
             continue;
         }
         if (v.empty()) continue;
         r.headers.add_view(h.name, r.headers.keep(v));
-        ctx.response_headers.emplace_back(h.name, std::move(v));
     }
     r.accept_ranges = ranges;
 }

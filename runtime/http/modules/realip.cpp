@@ -31,7 +31,7 @@ void apply_real_ip(const ir::Location& loc, RequestContext& ctx) {
         take_proxy_protocol_addr(ctx);
         return;
     }
-    const std::string* value = ctx.request.header(loc.real_ip_header);
+    const std::string_view* value = ctx.request.header(loc.real_ip_header);
     if (!value) return;
     boost::system::error_code ec;
     // ngx_parse_addr_port: a port may follow ("addr:port", "[v6]:port"): $remote_port.
@@ -51,7 +51,7 @@ void apply_real_ip(const ir::Location& loc, RequestContext& ctx) {
     // Every X-Forwarded-For line, as one list (the last line's last address first).
     std::string joined;
     for (const auto& [k, v] : ctx.request.headers)
-        if (iequal(k, "X-Forwarded-For")) joined += (joined.empty() ? "" : ", ") + v;
+        if (iequal(k, "X-Forwarded-For")) joined.append(joined.empty() ? "" : ", ").append(v);
     std::string_view list = joined;
     std::string_view found;
     for (;;) {

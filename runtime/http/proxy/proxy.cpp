@@ -559,7 +559,7 @@ Task<ProxyResult> proxy_http(TransportStream& client, beast::flat_buffer& client
     run.connect = {.local = local_address(run.p.bind, ctx), .timeout = run.p.connect_timeout, .socket_keepalive = run.p.socket_keepalive};
     if (run.connect.local.invalid()) log_error(cfg, ctx, "invalid local address \"" + run.connect.local.name + "\"", "");
     if (run.target.https) run.connect.tls = upstream_tls(run.p.ssl, ctx, ctx.proxy_host);
-    const std::string& method = ctx.request.method;
+    const std::string_view method = ctx.request.method;
     run.non_idempotent = method == "POST" || method == "LOCK" || method == "PATCH";
     run.scheme = run.target.https ? "https://" : "http://";
     for (;;) {

@@ -139,7 +139,7 @@ Task<bool> send_response(const Exchange& ex, const Answer& answer, bool client_k
     const bool keep_alive = chunked_filter(out_head, unknown_length, ex.loc, ctx.request) && client_keep_alive;
     const bool trailers = out_head.chunked && expects_trailers(ex.loc, ctx.status);
     std::string out = serialize_head(out_head, keep_alive, ex.loc, now);
-    ctx.response_headers.clear();  // $sent_http_* from here on: the head as it went
+    ctx.sent_head = nullptr;  // out_head ends here: $sent_http_* reads the head as it went
 
     char* const body = answer.buffer + head.size();
     ChunkedParser chunks;

@@ -32,7 +32,7 @@ void append_chunk(std::string& out, std::string_view data, bool last) {
 }  // namespace
 
 std::string upstream_uri(const ir::ProxySettings& p, const ir::Location& loc, const Request& req) {
-    if (p.uri.empty() && req.valid_unparsed_uri) return req.request_uri;
+    if (p.uri.empty() && req.valid_unparsed_uri) return std::string(req.request_uri);
     std::string_view rest = req.uri;
     std::string out;
     if (req.valid_location && !p.uri.empty()) {
@@ -51,7 +51,7 @@ UpstreamRequest build_request(const ir::ProxySettings& p, const std::string& uri
     std::string set_body;
     if (p.set_body) set_body = expand(*p.set_body, ctx);
     ctx.proxy_body = p.set_body ? &set_body : &req.body;
-    const std::string method = p.method ? expand(*p.method, ctx) : req.method;
+    const std::string method = p.method ? expand(*p.method, ctx) : std::string(req.method);
     UpstreamRequest request;
     std::string& out = request.head;
     out.reserve(512);
@@ -62,10 +62,10 @@ UpstreamRequest build_request(const ir::ProxySettings& p, const std::string& uri
     }
     if (p.pass_request_headers) {
         for (const auto& header : req.headers) {
-            const std::string& name = header.first;
+            const std::string_view name = header.name;
             const bool set = std::any_of(p.set_headers.begin(), p.set_headers.end(),
                                          [&](const ir::HeaderSetting& h) { return iequal(h.name, name); });
-            if (!set) append_header(out, name, header.second);
+            if (!set) append_header(out, name, header.value);
         }
     }
     out += "\r\n";
