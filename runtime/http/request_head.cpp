@@ -162,9 +162,11 @@ void RequestHeadReader::keep_head(std::string_view received, std::pmr::string& b
 // buffer that grew keeps them in order from the request's start). Before keep_head, the
 // views are all into the received bytes.
 void RequestHeadReader::move_fields(const char* to) {
-    // Only the old pointers' values are used: the bytes they pointed at may be freed.
+    // Only the old pointers' values are used, as integers (the bytes they pointed at may
+    // be freed, and pointer arithmetic across objects is undefined).
+    const auto base = reinterpret_cast<std::uintptr_t>(base_);
     const auto move = [&](std::string_view& v) {
-        if (!v.empty()) v = std::string_view(to + (v.data() - base_), v.size());
+        if (!v.empty()) v = std::string_view(to + (reinterpret_cast<std::uintptr_t>(v.data()) - base), v.size());
     };
     for (std::string_view* v : {&req_.method, &req_.request_line, &req_.request_uri, &req_.protocol}) move(*v);
     for (auto& [name, value] : req_.headers) {
