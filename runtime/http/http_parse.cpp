@@ -6,238 +6,223 @@ namespace ngxlite::runtime {
 
 using namespace http_chars;
 
-// One state machine, as ngx_http_parse_request_line is, and kept whole (over the project's
-// 120 lines) so that it reads state by state beside nginx's: split, its states would share
-// a dozen positions through a struct and lose that.
-ParseStatus parse_request_line(std::string_view in, std::size_t& pos, RequestLine& line) {
-    enum class State {
-        start, method, spaces_before_uri, schema, schema_slash, schema_slash_slash, host_start, host,
-        host_ip_literal, host_end, port, uri, http_09, http_H, http_HT,
-        http_HTT, http_HTTP, first_major_digit, major_digit, first_minor_digit, minor_digit,
-        spaces_after_digit, almost_done,
-    };
-    State state = State::start;
-    std::size_t start = pos;
-    std::size_t method_end = 0, schema_end = 0, host_start = 0, host_end = 0;
+namespace {
+
+// ngx_http_parse_request_line's states, in its order.
+enum class LineState {
+    start, method, spaces_before_uri,                                                   // scan_method
+    schema, schema_slash, schema_slash_slash, host_start, host, host_ip_literal, host_end, port,  // scan_host
+    uri, http_09, http_H, http_HT, http_HTT, http_HTTP, first_major_digit, major_digit,         // scan_rest
+    first_minor_digit, minor_digit, spaces_after_digit, almost_done,
+};
+
+// What the request line's scan found so far: its state and nginx's r->*_start and _end.
+struct LineScan {
+    LineState state = LineState::start;
+    std::size_t start = 0, method_end = 0, schema_end = 0, host_start = 0, host_end = 0;
     std::size_t uri_start = 0, uri_end = 0, protocol_start = 0, request_end = std::string_view::npos;
     int major = 0, minor = 0;
-    line.empty_path = false;
+    bool empty_path = false;
+};
 
-    std::size_t p = pos;
-    for (; p < in.size(); ++p) {
-        const unsigned char ch = static_cast<unsigned char>(in[p]);
-        switch (state) {
-        case State::start:
-            start = p;
-            if (ch == CR || ch == LF) break;
-            if (!upper_letter(ch) && ch != '_' && ch != '-') return ParseStatus::invalid_method;
-            state = State::method;
-            break;
+// One character's step of the scan: nullopt goes on; ok: the line ended at it.
+using ScanStep = std::optional<ParseStatus>;
+constexpr ScanStep kNext = std::nullopt;
 
-        case State::method:
-            if (ch == ' ') {
-                method_end = p;
-                state = State::spaces_before_uri;
-                break;
-            }
-            if (!upper_letter(ch) && ch != '_' && ch != '-') return ParseStatus::invalid_method;
-            break;
-
-        case State::spaces_before_uri:
-            if (ch == '/') {
-                uri_start = p;
-                state = State::uri;
-            } else if (letter(ch)) {
-                state = State::schema;
-            } else if (ch != ' ') {
-                return ParseStatus::invalid_request;
-            }
-            break;
-
-        case State::schema:
-            if (letter(ch) || digit(ch) || ch == '+' || ch == '-' || ch == '.') break;
-            if (ch != ':') return ParseStatus::invalid_request;
-            schema_end = p;
-            state = State::schema_slash;
-            break;
-
-        case State::schema_slash:
-        case State::schema_slash_slash:
-            if (ch != '/') return ParseStatus::invalid_request;
-            state = state == State::schema_slash ? State::schema_slash_slash : State::host_start;
-            break;
-
-        case State::host_start:
-            host_start = p;
-            if (ch == '[') {
-                state = State::host_ip_literal;
-                break;
-            }
-            state = State::host;
-            [[fallthrough]];
-
-        case State::host:
-            if (letter(ch) || digit(ch) || ch == '.' || ch == '-') break;
-            [[fallthrough]];
-
-        case State::host_end:
-            host_end = p;
-            if (ch == ':') {
-                state = State::port;
-                break;
-            }
-            [[fallthrough]];
-
-        case State::port:  // and the end of a host without one
-            if (state == State::port && digit(ch)) break;
-            switch (ch) {
-            case '/':
-                uri_start = p;
-                state = State::uri;
-                break;
-            case '?':
-                uri_start = p;
-                line.empty_path = true;
-                state = State::uri;
-                break;
-            case ' ':
-                // "http://host": the target is the '/' after the schema's ':'.
-                uri_start = schema_end + 1;
-                uri_end = schema_end + 2;
-                state = State::http_09;
-                break;
-            default: return ParseStatus::invalid_request;
-            }
-            break;
-
-        case State::host_ip_literal:
-            if (letter(ch) || digit(ch)) break;
-            switch (ch) {
-            case ']': state = State::host_end; break;
-            // ':', unreserved and sub-delims
-            case ':': case '-': case '.': case '_': case '~': case '!': case '$': case '&': case '\'':
-            case '(': case ')': case '*': case '+': case ',': case ';': case '=': break;
-            default: return ParseStatus::invalid_request;
-            }
-            break;
-
-        // The URI's states only tell where it ends and refuse control characters: what
-        // its characters mean is parse_complex_uri's.
-        case State::uri:
-            if (usual(ch) || ch == '.' || ch == '%' || ch == '/' || ch == '?' || ch == '#' || ch == '+') break;
-            switch (ch) {
-            case ' ':
-                uri_end = p;
-                state = State::http_09;
-                break;
-            case CR:
-                uri_end = p;
-                minor = 9;
-                state = State::almost_done;
-                break;
-            case LF:
-                uri_end = p;
-                minor = 9;
-                request_end = p;
-                goto done;
-            default: return ParseStatus::invalid_request;  // a control character
-            }
-            break;
-
-        case State::http_09:
-            switch (ch) {
-            case ' ': break;
-            case CR:
-                minor = 9;
-                state = State::almost_done;
-                break;
-            case LF:
-                minor = 9;
-                request_end = p;
-                goto done;
-            case 'H':
-                protocol_start = p;
-                state = State::http_H;
-                break;
-            default: return ParseStatus::invalid_request;
-            }
-            break;
-
-        case State::http_H:
-        case State::http_HT:
-        case State::http_HTT:
-        case State::http_HTTP: {
-            static constexpr std::string_view rest = "TTP/";
-            if (ch != rest[static_cast<int>(state) - static_cast<int>(State::http_H)]) return ParseStatus::invalid_request;
-            state = static_cast<State>(static_cast<int>(state) + 1);
-            break;
+// The method and the spaces after it.
+ScanStep scan_method(LineScan& l, unsigned char ch, std::size_t p) {
+    switch (l.state) {
+    case LineState::start:
+        l.start = p;
+        if (ch == CR || ch == LF) return kNext;
+        if (!upper_letter(ch) && ch != '_' && ch != '-') return ParseStatus::invalid_method;
+        l.state = LineState::method;
+        return kNext;
+    case LineState::method:
+        if (ch == ' ') {
+            l.method_end = p;
+            l.state = LineState::spaces_before_uri;
+            return kNext;
         }
+        if (!upper_letter(ch) && ch != '_' && ch != '-') return ParseStatus::invalid_method;
+        return kNext;
+    default:  // spaces_before_uri
+        if (ch == '/') {
+            l.uri_start = p;
+            l.state = LineState::uri;
+        } else if (letter(ch)) {
+            l.state = LineState::schema;
+        } else if (ch != ' ') {
+            return ParseStatus::invalid_request;
+        }
+        return kNext;
+    }
+}
 
-        case State::first_major_digit:
-            if (ch < '1' || ch > '9') return ParseStatus::invalid_request;
-            major = ch - '0';
-            if (major > 1) return ParseStatus::invalid_version;
-            state = State::major_digit;
-            break;
-
-        case State::major_digit:
-            if (ch == '.') {
-                state = State::first_minor_digit;
-                break;
-            }
-            if (!digit(ch)) return ParseStatus::invalid_request;
-            major = major * 10 + (ch - '0');
-            if (major > 1) return ParseStatus::invalid_version;
-            break;
-
-        case State::first_minor_digit:
-            if (!digit(ch)) return ParseStatus::invalid_request;
-            minor = ch - '0';
-            state = State::minor_digit;
-            break;
-
-        case State::minor_digit:
-            if (ch == CR) {
-                state = State::almost_done;
-            } else if (ch == LF) {
-                request_end = p;
-                goto done;
-            } else if (ch == ' ') {
-                state = State::spaces_after_digit;
-            } else if (!digit(ch) || minor > 99) {
-                return ParseStatus::invalid_request;
-            } else {
-                minor = minor * 10 + (ch - '0');
-            }
-            break;
-
-        case State::spaces_after_digit:
-            if (ch == ' ') break;
-            if (ch == CR) {
-                state = State::almost_done;
-                break;
-            }
-            if (ch != LF) return ParseStatus::invalid_request;
-            request_end = p;
-            goto done;
-
-        case State::almost_done:
-            if (ch != LF) return ParseStatus::invalid_request;
-            request_end = p - 1;
-            goto done;
+// An absolute-form target's schema, host and port.
+ScanStep scan_host(LineScan& l, unsigned char ch, std::size_t p) {
+    switch (l.state) {
+    case LineState::schema:
+        if (letter(ch) || digit(ch) || ch == '+' || ch == '-' || ch == '.') return kNext;
+        if (ch != ':') return ParseStatus::invalid_request;
+        l.schema_end = p;
+        l.state = LineState::schema_slash;
+        return kNext;
+    case LineState::schema_slash:
+    case LineState::schema_slash_slash:
+        if (ch != '/') return ParseStatus::invalid_request;
+        l.state = l.state == LineState::schema_slash ? LineState::schema_slash_slash : LineState::host_start;
+        return kNext;
+    case LineState::host_ip_literal:
+        if (letter(ch) || digit(ch)) return kNext;
+        switch (ch) {
+        case ']': l.state = LineState::host_end; return kNext;
+        // ':', unreserved and sub-delims
+        case ':': case '-': case '.': case '_': case '~': case '!': case '$': case '&': case '\'':
+        case '(': case ')': case '*': case '+': case ',': case ';': case '=': return kNext;
+        default: return ParseStatus::invalid_request;
+        }
+    case LineState::host_start:
+        l.host_start = p;
+        if (ch == '[') {
+            l.state = LineState::host_ip_literal;
+            return kNext;
+        }
+        l.state = LineState::host;
+        [[fallthrough]];
+    case LineState::host:
+        if (letter(ch) || digit(ch) || ch == '.' || ch == '-') return kNext;
+        [[fallthrough]];
+    case LineState::host_end:
+        l.host_end = p;
+        if (ch == ':') {
+            l.state = LineState::port;
+            return kNext;
+        }
+        [[fallthrough]];
+    default:  // port, and the end of a host without one
+        if (l.state == LineState::port && digit(ch)) return kNext;
+        switch (ch) {
+        case '/':
+            l.uri_start = p;
+            l.state = LineState::uri;
+            return kNext;
+        case '?':
+            l.uri_start = p;
+            l.empty_path = true;
+            l.state = LineState::uri;
+            return kNext;
+        case ' ':
+            // "http://host": the target is the '/' after the schema's ':'.
+            l.uri_start = l.schema_end + 1;
+            l.uri_end = l.schema_end + 2;
+            l.state = LineState::http_09;
+            return kNext;
+        default: return ParseStatus::invalid_request;
         }
     }
-    return ParseStatus::again;
+}
 
-done:
-    pos = p + 1;
-    line.text = in.substr(start, request_end - start);
-    line.method = in.substr(start, method_end - start);
-    line.absolute = host_start != 0;
-    line.host = line.absolute ? in.substr(host_start, host_end - host_start) : std::string_view();
-    line.target = in.substr(uri_start, uri_end - uri_start);
-    line.protocol = protocol_start ? in.substr(protocol_start, request_end - protocol_start) : std::string_view();
-    line.version = major * 1000 + minor;
+// The line's end: CR LF or LF, an HTTP/0.9 one's after the URI (minor 9).
+ScanStep line_end(LineScan& l, unsigned char ch, std::size_t p, bool http09) {
+    if (http09) l.minor = 9;
+    if (ch == CR) {
+        l.state = LineState::almost_done;
+        return kNext;
+    }
+    l.request_end = p;
+    return ParseStatus::ok;
+}
+
+// The URI's end (what its characters mean is parse_complex_uri's: its states only refuse
+// control characters) and the version.
+ScanStep scan_rest(LineScan& l, unsigned char ch, std::size_t p) {
+    switch (l.state) {
+    case LineState::uri:
+        if (usual(ch) || ch == '.' || ch == '%' || ch == '/' || ch == '?' || ch == '#' || ch == '+') return kNext;
+        if (ch != ' ' && ch != CR && ch != LF) return ParseStatus::invalid_request;  // a control character
+        l.uri_end = p;
+        if (ch != ' ') return line_end(l, ch, p, true);
+        l.state = LineState::http_09;
+        return kNext;
+    case LineState::http_09:
+        if (ch == ' ') return kNext;
+        if (ch == CR || ch == LF) return line_end(l, ch, p, true);
+        if (ch != 'H') return ParseStatus::invalid_request;
+        l.protocol_start = p;
+        l.state = LineState::http_H;
+        return kNext;
+    case LineState::http_H:
+    case LineState::http_HT:
+    case LineState::http_HTT:
+    case LineState::http_HTTP: {
+        static constexpr std::string_view rest = "TTP/";
+        if (ch != rest[static_cast<int>(l.state) - static_cast<int>(LineState::http_H)]) return ParseStatus::invalid_request;
+        l.state = static_cast<LineState>(static_cast<int>(l.state) + 1);
+        return kNext;
+    }
+    case LineState::first_major_digit:
+    case LineState::major_digit:
+        if (l.state == LineState::major_digit && ch == '.') {
+            l.state = LineState::first_minor_digit;
+            return kNext;
+        }
+        if (!digit(ch) || (l.state == LineState::first_major_digit && ch == '0')) return ParseStatus::invalid_request;
+        l.major = l.major * 10 + (ch - '0');
+        if (l.major > 1) return ParseStatus::invalid_version;
+        l.state = LineState::major_digit;
+        return kNext;
+    case LineState::first_minor_digit:
+        if (!digit(ch)) return ParseStatus::invalid_request;
+        l.minor = ch - '0';
+        l.state = LineState::minor_digit;
+        return kNext;
+    case LineState::minor_digit:
+        if (ch == CR || ch == LF) return line_end(l, ch, p, false);
+        if (ch == ' ') {
+            l.state = LineState::spaces_after_digit;
+            return kNext;
+        }
+        if (!digit(ch) || l.minor > 99) return ParseStatus::invalid_request;
+        l.minor = l.minor * 10 + (ch - '0');
+        return kNext;
+    case LineState::spaces_after_digit:
+        if (ch == ' ') return kNext;
+        if (ch == CR || ch == LF) return line_end(l, ch, p, false);
+        return ParseStatus::invalid_request;
+    default:  // almost_done
+        if (ch != LF) return ParseStatus::invalid_request;
+        l.request_end = p - 1;
+        return ParseStatus::ok;
+    }
+}
+
+}  // namespace
+
+// ngx_http_parse_request_line, its states in three groups: the method, an absolute
+// target's host, the URI and version.
+ParseStatus parse_request_line(std::string_view in, std::size_t& pos, RequestLine& line) {
+    LineScan l;
+    l.start = pos;
+    std::size_t p = pos;
+    ScanStep step = kNext;
+    for (; p < in.size() && !step; ++p) {
+        const unsigned char ch = static_cast<unsigned char>(in[p]);
+        if (l.state <= LineState::spaces_before_uri) step = scan_method(l, ch, p);
+        else if (l.state <= LineState::port) step = scan_host(l, ch, p);
+        else step = scan_rest(l, ch, p);
+    }
+    if (!step) return ParseStatus::again;
+    if (*step != ParseStatus::ok) return *step;
+    pos = p;
+    line.empty_path = l.empty_path;
+    line.text = in.substr(l.start, l.request_end - l.start);
+    line.method = in.substr(l.start, l.method_end - l.start);
+    line.absolute = l.host_start != 0;
+    line.host = line.absolute ? in.substr(l.host_start, l.host_end - l.host_start) : std::string_view();
+    line.target = in.substr(l.uri_start, l.uri_end - l.uri_start);
+    line.protocol = l.protocol_start ? in.substr(l.protocol_start, l.request_end - l.protocol_start) : std::string_view();
+    line.version = l.major * 1000 + l.minor;
     if (line.version == 9 && line.method != "GET") return ParseStatus::invalid_09_method;
     return ParseStatus::ok;
 }
