@@ -63,13 +63,8 @@ Task<boost::system::error_code> BodyFilters::write(std::string_view data, bool l
         last_chunk = std::string(end_view) + "0\r\n" + (trailers ? trailers() : trailer_block(loc_, ctx_, ctx_.status)) + "\r\n";
         end_view = last_chunk;
     }
-    const Parts parts{std::exchange(head_, {}), queued_, size_view, data, end_view};
-    const boost::system::error_code ec = co_await send(parts);
-    queued_.clear();
-    co_return ec;
-}
-
-Task<boost::system::error_code> BodyFilters::send(Parts parts) {
+    // The write filter, in this frame (a coroutine of its own cost each answer a frame).
+    Parts parts{std::exchange(head_, {}), queued_, size_view, data, end_view};
     std::size_t left = 0;
     for (const auto part : parts) left += part.size();
     while (left > 0) {
@@ -95,7 +90,10 @@ Task<boost::system::error_code> BodyFilters::send(Parts parts) {
         auto [ec, n] = co_await write_all(client_, buffers);
         const std::uint64_t before = sent_;
         sent_ += n;
-        if (ec) co_return ec;
+        if (ec) {
+            queued_.clear();
+            co_return ec;
+        }
         left -= n;
         for (auto& part : parts) {
             const std::size_t done = std::min(n, part.size());
@@ -108,6 +106,7 @@ Task<boost::system::error_code> BodyFilters::send(Parts parts) {
             delayed_until_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(delay);
         }
     }
+    queued_.clear();
     co_return boost::system::error_code{};
 }
 

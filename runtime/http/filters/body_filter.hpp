@@ -48,8 +48,6 @@ private:
     static constexpr std::size_t kParts = 5;  // head, queued, chunk size, data, chunk end
     using Parts = std::array<std::string_view, kParts>;
 
-    // The write filter: all of `parts`, paced by limit_rate.
-    Task<boost::system::error_code> send(Parts parts);
     // Bytes limit_rate lets go now, or (<= 0) how far ahead of it the answer is.
     std::int64_t allowance() const;
     Task<void> pause(std::chrono::milliseconds ms);
