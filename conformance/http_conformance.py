@@ -363,6 +363,14 @@ def access_log(prefix, port, token_flags):
     return out
 
 
+def other_logs(prefix):
+    """The other files in logs/ (access logs a case names, used or not), each with its count
+    of lines."""
+    logs = os.path.join(prefix, "logs")
+    names = sorted(n for n in os.listdir(logs) if n not in ("access.log", "nginx.pid") and not n.endswith("error.log")) if os.path.isdir(logs) else []
+    return ["%s: %d lines" % (n, open(os.path.join(logs, n), "rb").read().count(b"\n")) for n in names]
+
+
 ERROR_LINE = re.compile(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[(\w+)\] \d+#\d+: (?:\*\d+ )?(.*)$")
 CLIENT_INFO_OPT_IN = re.compile(r"^\s*error_log\s+\S+\s+info\s*;", re.M)
 # The [info] lines of a request refused for what its client sent, or did not send in time
@@ -493,6 +501,7 @@ def run_case(ngxlite, case_dir, certs):
             client_info = CLIENT_INFO_OPT_IN.search(open(os.path.join(prefix, "nginx.conf")).read()) is not None
             results[binary] = responses + ["access log:\n" + "\n".join(access_log(prefix, port, flags)),
                                            "error log:\n" + "\n".join(error_log(prefix, [port], client_info)),
+                                           "other logs:\n" + "\n".join(other_logs(prefix)),
                                            upstream_received(backends)]
             # The prefix too: a unix socket's path is in it ($upstream_addr, error lines).
             results[binary] = [r.replace(":%d" % port, ":PORT").replace(":%d" % port2, ":PORT2").replace(prefix, "PREFIX")

@@ -88,6 +88,10 @@ public:
     // The buffer of each access log file, as nginx's open files hold one: for the whole
     // config (http and stream share a file's), so every access_log naming it must agree.
     std::unordered_map<std::string, LogBufferSettings>& log_buffers() { return log_buffers_; }
+    // open_log_file_cache by its directive: the cache every block inheriting it shares.
+    std::unordered_map<const Directive*, std::shared_ptr<const ir::OpenLogCache>>& open_log_caches() {
+        return open_log_caches_;
+    }
 
     HttpState& http();
     StreamState& stream();
@@ -119,6 +123,7 @@ private:
     std::vector<Diagnostic> warnings_;
     std::shared_ptr<ir::Config> config_;
     std::unordered_map<std::string, LogBufferSettings> log_buffers_;
+    std::unordered_map<const Directive*, std::shared_ptr<const ir::OpenLogCache>> open_log_caches_;
     std::unique_ptr<HttpState> http_;
     std::unique_ptr<StreamState> stream_;
     std::unique_ptr<MailState> mail_;

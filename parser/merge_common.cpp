@@ -17,15 +17,16 @@ namespace ngxlite::conf {
 std::vector<ir::AccessLog> merge_access_logs(Compiler& c, const Scope& s, const std::vector<ir::LogFormat>& formats,
                                             VariableScope& vars) {
     std::vector<ir::AccessLog> logs;
+    const Directive* cache = s.find("open_log_file_cache");
     for (const Directive* a : s.find_list("access_log")) {
         if (a->args[1] == "off") break;
         ir::AccessLog log;
         const bool syslog = a->args[1].starts_with("syslog:");
-        log.path = vars.unchecked_template(a->args[1] == "stderr" || syslog || has_variables(a->args[1])
-                                               ? a->args[1]
-                                               : c.full_path(a->args[1], false),
+        // A file's path, variables or not, from the prefix (ngx_conf_full_name).
+        log.path = vars.unchecked_template(a->args[1] == "stderr" || syslog ? a->args[1] : c.full_path(a->args[1], false),
                                            a->where);
         if (syslog) log.syslog = syslog_peer(a->args[1], a->where);
+        if (cache && log.path.has_variables()) log.cache = c.open_log_caches().at(cache);
         if (a->nargs() >= 2) log.format = a->args[2];
         log.format_index = static_cast<std::size_t>(
             std::find_if(formats.begin(), formats.end(), [&](const auto& f) { return f.name == log.format; }) -

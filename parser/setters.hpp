@@ -60,6 +60,7 @@ void add_real_ip_from(const Directive& d, std::vector<ir::AccessRule>& out);
 void map_block(Compiler& c, Directive& d);
 void log_format(Compiler& c, Directive& d);
 void access_log(Compiler& c, Directive& d);
+void open_log_file_cache(Compiler& c, Directive& d);  // http and stream
 
 // `backup_supported`: the balancing method set so far allows backup servers.
 ir::UpstreamServer parse_upstream_server(const Directive& d, bool resolve, std::uint16_t default_port,

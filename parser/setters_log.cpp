@@ -86,19 +86,49 @@ void access_log(Compiler& c, Directive& d) {
     for (std::size_t i = 3; i < d.args.size(); ++i)
         if (d.args[i].starts_with("if=")) vars(c).compile(std::string_view(d.args[i]).substr(3), d.where);
     if (buffer.flush_ms && !buffer.size) fail_at(d.where, "no buffer is defined for access_log \"" + d.args[1] + "\"");
-    if (!buffer.size) return;
-    if (has_variables(d.args[1])) fail_at(d.where, "buffered logs cannot have variables in name");
-    if (syslog) fail_at(d.where, "logs to syslog cannot be buffered");
+    if (buffer.size && has_variables(d.args[1])) fail_at(d.where, "buffered logs cannot have variables in name");
+    if (buffer.size && syslog) fail_at(d.where, "logs to syslog cannot be buffered");
+    if (syslog || has_variables(d.args[1])) return;
     // ngx_conf_open_file's name: stderr as itself, anything else from the prefix.
     const std::string file = d.args[1] == "stderr" ? d.args[1] : c.full_path(d.args[1], false);
+    c.config().access_log_files.push_back(file);
+    if (!buffer.size) return;
     const auto [known, fresh] = c.log_buffers().emplace(file, buffer);
     if (!fresh && known->second != buffer)
         fail_at(d.where, "access_log \"" + d.args[1] + "\" already defined with conflicting parameters");
 }
 
+// open_log_file_cache as ngx_http_log_open_file_cache (and stream's) reads it: max=,
+// inactive=, min_uses=, valid= in any order, or `off` anywhere; nullptr for off.
+std::shared_ptr<const ir::OpenLogCache> read_open_log_cache(const Directive& d) {
+    ir::OpenLogCache cache;
+    std::int64_t max = 0;
+    bool off = false;
+    for (std::size_t i = 1; i < d.args.size(); ++i) {
+        const std::string_view a = d.args[i];
+        std::optional<std::int64_t> value;
+        if (a.starts_with("max=") && (value = parse_number(a.substr(4)))) max = *value;
+        else if (a.starts_with("inactive=") && (value = parse_time(a.substr(9), true))) cache.inactive = ir::Msec(*value * 1000);
+        else if (a.starts_with("min_uses=") && (value = parse_number(a.substr(9)))) cache.min_uses = static_cast<std::uint64_t>(*value);
+        else if (a.starts_with("valid=") && (value = parse_time(a.substr(6), true))) cache.valid = ir::Msec(*value * 1000);
+        else if (a == "off") off = true;
+        else fail_at(d.where, "invalid \"open_log_file_cache\" parameter \"" + d.args[i] + "\"");
+    }
+    if (off) return nullptr;
+    if (max == 0) fail_at(d.where, "\"open_log_file_cache\" must have \"max\" parameter");
+    cache.max = static_cast<std::size_t>(max);
+    return std::make_shared<const ir::OpenLogCache>(cache);
+}
+
+void open_log_file_cache(Compiler& c, Directive& d) {
+    if (c.block().find_all("open_log_file_cache").front() != &d) fail_directive(d, "is duplicate");
+    c.open_log_caches()[&d] = read_open_log_cache(d);
+}
+
 void register_http_log_setters(SetterTable& t) {
     t["ngx_http_log_set_format"] = log_format;
     t["ngx_http_log_set_log"] = access_log;
+    t["ngx_http_log_open_file_cache"] = open_log_file_cache;
 }
 
 }  // namespace ngxlite::conf

@@ -143,7 +143,7 @@ void map_block(Compiler& c, Directive& d) {
             map.default_value = std::move(value);
             return;
         }
-        if (!line.quoted[0] && key.size() > 1 && key[0] == '~') {
+        if (key.size() > 1 && key[0] == '~') {  // quoted or not, as ngx_http_map
             const bool caseless = key[1] == '*';
             auto re = std::make_shared<ir::Regex>(std::string_view(key).substr(caseless ? 2 : 1), caseless);
             if (!re->ok()) fail_at(line.where, re->error());

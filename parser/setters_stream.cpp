@@ -257,6 +257,7 @@ void register_stream_setters(SetterTable& t) {
     t["ngx_stream_geo_block"] = define_block_variable;
     t["ngx_stream_log_set_format"] = conf::log_format;
     t["ngx_stream_log_set_log"] = conf::access_log;
+    t["ngx_stream_log_open_file_cache"] = conf::open_log_file_cache;
 }
 
 void register_mail_setters(SetterTable& t) {

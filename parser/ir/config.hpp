@@ -262,8 +262,18 @@ struct SyslogPeer {
     bool operator==(const SyslogPeer&) const = default;
 };
 
+// open_log_file_cache: log files named by variables kept open, one cache per directive
+// (the locations and servers that inherit it share it), nginx's per worker.
+struct OpenLogCache {
+    std::size_t max = 0;
+    Msec inactive{10000};
+    Msec valid{60000};
+    std::uint64_t min_uses = 1;  // uses before a file is kept open
+};
+
 struct AccessLog {
     Template path;             // "stderr", a file, "syslog:...", or a path with variables
+    std::shared_ptr<const OpenLogCache> cache;  // for a path with variables; none: opened per line
     std::optional<SyslogPeer> syslog;  // for "syslog:..."
     std::string format = "combined";
     std::size_t format_index = 0;  // into HttpConfig::log_formats, resolved at load time
@@ -685,6 +695,9 @@ struct Config {
     int worker_connections = 512;
     std::int64_t worker_rlimit_nofile = 0;  // 0: leave the limit as it is
     std::vector<Resolver> resolvers;   // every `resolver` of http and stream, indexed below
+    // Every file an access_log names (http and stream), used or overridden: nginx opens
+    // (creates) them all at load.
+    std::vector<std::string> access_log_files;
     std::optional<HttpConfig> http;
     std::optional<StreamConfig> stream;
     std::vector<Listen> mail_listens;  // mail is checked like nginx, not served

@@ -1,6 +1,9 @@
 #include "runtime/core/logs.hpp"
 
+#include "runtime/core/log_file_cache.hpp"
 #include "runtime/core/syslog.hpp"
+#include "runtime/http/handlers.hpp"
+#include "runtime/http/response.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -12,6 +15,20 @@
 #include <ctime>
 
 namespace ngxlite::runtime {
+
+int open_log(const std::string& path) {
+    if (path == "stderr") return STDERR_FILENO;
+    return ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+}
+
+void close_log(int fd) {
+    if (fd > STDERR_FILENO) ::close(fd);
+}
+
+void write_all(int fd, std::string_view line) {
+    if (fd < 0) return;
+    [[maybe_unused]] auto n = ::write(fd, line.data(), line.size());
+}
 
 namespace {
 
@@ -33,10 +50,6 @@ std::optional<std::string> first_failure(const std::vector<std::pair<std::string
     return std::nullopt;
 }
 
-int open_log(const std::string& path) {
-    if (path == "stderr") return STDERR_FILENO;
-    return ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-}
 
 // USR1: the file is opened anew and put in place of the old one under the same fd
 // number, so worker threads writing meanwhile never see a closed or reused descriptor.
@@ -56,14 +69,6 @@ void reopen_in_place(const std::string& path, int fd, uid_t owner) {
     ::close(fresh);
 }
 
-void close_log(int fd) {
-    if (fd > STDERR_FILENO) ::close(fd);
-}
-
-void write_all(int fd, const std::string& line) {
-    if (fd < 0) return;
-    [[maybe_unused]] auto n = ::write(fd, line.data(), line.size());
-}
 
 // nginx's default access log escaping: '"', '\' and bytes outside 0x20..0x7e as \xXX.
 void append_escaped(std::string& out, std::string_view v, ir::LogFormat::Escape mode) {
@@ -253,6 +258,7 @@ AccessLogs::AccessLogs(const ir::Config& config, const ErrorLog& errors) : error
         }
     if (config.stream)
         for (const auto& server : config.stream->servers) targets.collect(server.access_logs);
+    for (const auto& path : config.access_log_files) files_.emplace(path, -1);
     for (auto& [path, fd] : files_) fd = open_log(path);
 }
 
@@ -264,8 +270,25 @@ void AccessLogs::reopen(uid_t owner) const {
     for (const auto& [path, fd] : files_) reopen_in_place(path, fd, owner);
 }
 
+namespace {
+
+// ngx_http_log_script_write's test before a path with variables is written: the
+// location's root must be a directory, else nothing is written and the error is logged.
+bool root_exists(const RequestContext& ctx, const ErrorLog& errors) {
+    if (!ctx.location) return true;
+    const std::string root = document_root(*ctx.location, ctx);
+    struct stat st {};
+    const int err = ::stat(root.c_str(), &st) != 0 ? errno : S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
+    if (err == 0) return true;
+    errors.write(LogLevel::error, system_error_text("testing \"" + root + "\" existence", err) + " while logging request" + describe(ctx),
+                 ctx.connection.id);
+    return false;
+}
+
+}  // namespace
+
 void AccessLogs::write(const std::vector<ir::AccessLog>& logs, const std::vector<ir::LogFormat>& formats,
-                       const RequestContext& ctx) const {
+                       const RequestContext& ctx, const ErrorLog* request_errors) const {
     for (const auto& log : logs) {
         if (log.condition) {  // if=: nothing is logged when the value is empty or "0"
             const std::string value = expand(*log.condition, ctx);
@@ -293,8 +316,14 @@ void AccessLogs::write(const std::vector<ir::AccessLog>& logs, const std::vector
             write_all(fd, line);
             continue;
         }
-        // A path with variables: opened per line (nginx caches these with open_log_file_cache).
-        const int fd = open_log(expand(log.path, ctx));
+        // A path with variables: opened per line, unless open_log_file_cache keeps it.
+        if (request_errors && !root_exists(ctx, *request_errors)) continue;
+        const std::string path = expand(log.path, ctx);
+        const int fd = log.cache ? LogFileCache::of_thread(*log.cache).write(path, line) : open_log(path);
+        if (fd < 0 && request_errors)
+            request_errors->write(LogLevel::crit, system_error_text("open() \"" + path + "\"", errno) + " while logging request" + describe(ctx),
+                                  ctx.connection.id);
+        if (log.cache) continue;
         write_all(fd, line);
         close_log(fd);
     }

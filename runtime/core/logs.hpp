@@ -22,6 +22,12 @@ enum class LogLevel { emerg, alert, crit, error, warn, notice, info, debug };
 // nginx's text for a failed system call: "CALL failed (ERR: TEXT)".
 std::string system_error_text(const std::string& call, int err);
 
+// A log file opened for appending as nginx opens them ("stderr": the standard error),
+// closed (the standard streams are left), and a line written to it (-1: nowhere).
+int open_log(const std::string& path);
+void close_log(int fd);
+void write_all(int fd, std::string_view line);
+
 // reopen()'s owner when the files keep theirs (the serving process reopening).
 inline constexpr uid_t kKeepOwner = static_cast<uid_t>(-1);
 
@@ -71,8 +77,11 @@ public:
     AccessLogs& operator=(const AccessLogs&) = delete;
 
     // A line in each of `logs` whose if= condition holds, with `formats` (http{}'s or stream{}'s).
+    // `request_errors`: an http request's error log; a path with variables is then written
+    // only when the location's root exists, and what fails is logged there, as nginx's
+    // ngx_http_log_script_write.
     void write(const std::vector<ir::AccessLog>& logs, const std::vector<ir::LogFormat>& formats,
-               const RequestContext& ctx) const;
+               const RequestContext& ctx, const ErrorLog* request_errors = nullptr) const;
     void reopen(uid_t owner) const;  // as ErrorLog::reopen
     std::optional<std::string> open_error() const;
 

@@ -17,6 +17,8 @@
 #include <ctime>
 #include <optional>
 #include <span>
+#include <arpa/inet.h>
+#include <openssl/rand.h>
 #include <unistd.h>
 
 namespace ngxlite::runtime {
@@ -37,6 +39,27 @@ bool header_name_matches(std::string_view header, std::string_view var) {
 // ngx_inet_get_port's port as $remote_port and $server_port give it: none (a unix socket's
 // 0) is empty.
 std::string port_text(int port) { return port > 0 ? std::to_string(port) : std::string(); }
+
+// $binary_remote_addr: the address as 4 or 16 bytes in network order; a unix socket's is
+// its text ("unix:"), as ngx_http_variable_binary_remote_addr's default case.
+std::string binary_address(const std::string& text) {
+    std::array<char, 16> bytes{};
+    if (inet_pton(AF_INET, text.c_str(), bytes.data()) == 1) return std::string(bytes.data(), 4);
+    if (inet_pton(AF_INET6, text.c_str(), bytes.data()) == 1) return std::string(bytes.data(), bytes.size());
+    return text;
+}
+
+// $request_id: 16 random bytes (OpenSSL's generator, as nginx built with it) in lower-case
+// hex, made at the first use and kept for the request.
+std::string request_id(const RequestContext& c, bool& found) {
+    if (c.request_id.empty()) {
+        std::array<unsigned char, 16> bytes{};
+        if (RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) != 1) return found = false, std::string();
+        static constexpr char digits[] = "0123456789abcdef";
+        for (const unsigned char b : bytes) c.request_id += {digits[b >> 4], digits[b & 15]};
+    }
+    return c.request_id;
+}
 
 // $status as nginx prints it ("%03ui"): an HTTP/0.9 answer's status 9 is "009".
 std::string status_digits(int status) {
@@ -143,6 +166,7 @@ using Variable = std::pair<std::string_view, BuiltinGetter>;
 // Variables of the connection and its PROXY protocol header.
 constexpr Variable kConnectionVariables[] = {
     {"remote_addr", [](const RequestContext& c, bool&) { return c.remote_addr(); }},
+    {"binary_remote_addr", [](const RequestContext& c, bool&) { return binary_address(c.remote_addr()); }},
     {"realip_remote_addr", [](const RequestContext& c, bool&) { return c.connection.remote_addr; }},
     {"remote_port", [](const RequestContext& c, bool&) { return c.remote_port(); }},
     {"proxy_protocol_addr", [](const RequestContext& c, bool& found) { return proxy_protocol_addr(c, &ProxyProtocol::src_addr, found); }},
@@ -162,6 +186,7 @@ constexpr Variable kConnectionVariables[] = {
 // Variables of the request line, its head and body, and the times.
 constexpr Variable kRequestVariables[] = {
     {"limit_rate", [](const RequestContext& c, bool&) { return std::to_string(c.limit_rate.value_or(0)); }},
+    {"request_id", request_id},
     {"request_length", [](const RequestContext& c, bool&) { return std::to_string(c.request.length); }},
     {"pipe", [](const RequestContext& c, bool&) { return std::string(c.request.pipelined ? "p" : "."); }},
     {"request", [](const RequestContext& c, bool&) { return std::string(c.request.request_line); }},

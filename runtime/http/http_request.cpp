@@ -35,7 +35,7 @@ void body_failed(BodyEnd end, RequestContext& ctx, const ir::Location& loc, cons
     if (end == BodyEnd::closed)
         cfg.log_for(ctx).write(LogLevel::info, "client prematurely closed connection" + describe(ctx), ctx.connection.id);
     ctx.status = end == BodyEnd::timed_out ? 408 : 400;
-    cfg.access_logs->write(loc.access_logs, cfg.ir->http->log_formats, ctx);
+    cfg.access_logs->write(loc.access_logs, cfg.ir->http->log_formats, ctx, &cfg.log_for(ctx));
 }
 
 // ngx_http_update_location_config's keep-alive decision for the request's location:
@@ -144,7 +144,7 @@ struct RequestState {
         return r;
     }
     void log(LogLevel level, const std::string& line) const { cfg.log_for(ctx).write(level, line + describe(ctx), c.conn.id); }
-    void log_access() const { cfg.access_logs->write(loc->access_logs, cfg.ir->http->log_formats, ctx); }
+    void log_access() const { cfg.access_logs->write(loc->access_logs, cfg.ir->http->log_formats, ctx, &cfg.log_for(ctx)); }
 
     HttpConnection& c;
     beast::flat_buffer& buffer;

@@ -53,7 +53,7 @@ void log_pipelined_close(const HttpConnection& c) {
     c.cfg->log_for(ctx).write(LogLevel::info,
                               "client prematurely closed connection while reading client pipelined request line" + describe(ctx),
                               c.conn.id);
-    c.cfg->access_logs->write(ctx.server->root_location.access_logs, c.cfg->ir->http->log_formats, ctx);
+    c.cfg->access_logs->write(ctx.server->root_location.access_logs, c.cfg->ir->http->log_formats, ctx, &c.cfg->log_for(ctx));
 }
 
 // A connection's busy spell: requests, pipelined or not, until none is waiting in the

@@ -122,6 +122,7 @@ struct RequestContext {
     // `volatile` maps are evaluated at each use).
     mutable std::vector<std::optional<std::string>> map_values;
     const StreamFacts* stream = nullptr;         // a stream session's own variables
+    mutable std::string request_id;              // $request_id, once read
 
     // `set`: the variable's index in `variables`.
     void set_variable(int index, std::string value);
