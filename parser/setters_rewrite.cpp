@@ -98,11 +98,33 @@ void geo_block(Compiler& c, Directive& d) {
     c.parse_custom_block(d, true, [](Directive&) {});
 }
 
+// split_clients as ngx_conf_split_clients_block: "N%" parts (two decimals at most) or `*`,
+// their bounds the running sum scaled to 32 bits; a total above 100% fails at the '}'.
 void split_clients_block(Compiler& c, Directive& d) {
     std::string_view target = variable_target(d, 2);
-    vars(c).compile(d.args[1], d.where);
+    ir::Map map;
+    map.source = vars(c).template_of(d.args[1], d.where);
     vars(c).define(target, c.modules(), d.where);
-    c.parse_custom_block(d, false, [](Directive&) {});
+    map.variable = std::string(target);
+    std::vector<std::uint32_t> percents;
+    c.parse_custom_block(d, false, [&](Directive& line) {
+        const std::string& key = line.args[0];
+        std::optional<std::int64_t> percent = 0;
+        if (key != "*") {
+            percent = key.ends_with('%') ? parse_fixed_point(std::string_view(key).substr(0, key.size() - 1), 2) : std::nullopt;
+            if (!percent || *percent == 0) fail_at(line.where, "invalid percent value \"" + key + "\"");
+        }
+        percents.push_back(static_cast<std::uint32_t>(*percent));
+        map.split.push_back({0, line.nargs() >= 1 ? line.args[1] : std::string()});
+    });
+    std::uint32_t sum = 0, below = 0;
+    for (std::size_t i = 0; i < percents.size(); ++i) {
+        sum = percents[i] ? sum + percents[i] : 10000;
+        if (sum > 10000) fail_at(d.body_end, "percent total is greater than 100%");
+        if (percents[i]) below += static_cast<std::uint32_t>(percents[i] * std::uint64_t{0xffffffff} / 10000);
+        map.split[i].below = percents[i] ? below : 0;
+    }
+    (in_stream(c) ? c.stream().maps : c.http().maps).push_back(std::move(map));
 }
 
 void perl_set(Compiler& c, Directive& d) {

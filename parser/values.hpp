@@ -7,6 +7,7 @@
 namespace ngxlite::conf {
 
 using ir::iequals;
+using ir::parse_fixed_point;
 using ir::parse_number;
 using ir::parse_offset;
 using ir::parse_size;

@@ -296,6 +296,13 @@ struct Map {
     };
     std::vector<RegexEntry> regexes;
     Template default_value;
+    // split_clients (no keys then): the first part whose bound is above the source's
+    // MurmurHash2, or a bound of 0 (`*`); none: the value is empty.
+    struct SplitPart {
+        std::uint32_t below = 0;
+        std::string value;
+    };
+    std::vector<SplitPart> split;
 };
 
 struct Return {

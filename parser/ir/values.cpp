@@ -36,6 +36,28 @@ std::optional<std::int64_t> parse_number(std::string_view s) {
     return v;
 }
 
+std::optional<std::int64_t> parse_fixed_point(std::string_view s, int point) {
+    if (s.empty()) return std::nullopt;
+    std::int64_t v = 0;
+    bool dot = false;
+    for (char c : s) {
+        if (c == '.') {
+            if (dot) return std::nullopt;
+            dot = true;
+            continue;
+        }
+        if (c < '0' || c > '9' || point == 0) return std::nullopt;
+        if (v > (kMax - (c - '0')) / 10) return std::nullopt;
+        v = v * 10 + (c - '0');
+        point -= dot;
+    }
+    for (; point > 0; --point) {
+        if (v > kMax / 10) return std::nullopt;
+        v *= 10;
+    }
+    return v;
+}
+
 std::optional<std::int64_t> parse_size(std::string_view s) {
     if (s.empty()) return std::nullopt;
     switch (s.back()) {

@@ -9,6 +9,8 @@
 namespace ngxlite::ir {
 
 std::optional<std::int64_t> parse_number(std::string_view s);  // ngx_atoi: digits only
+// ngx_atofp: a decimal with at most `point` digits after the dot, times 10^point ("1.5", 2: 150).
+std::optional<std::int64_t> parse_fixed_point(std::string_view s, int point);
 std::optional<std::int64_t> parse_size(std::string_view s);    // k, m suffixes
 std::optional<std::int64_t> parse_offset(std::string_view s);  // k, m, g suffixes
 // ngx_parse_time: milliseconds when !seconds (no y/M units), else seconds.

@@ -69,8 +69,40 @@ std::string variable_value(const ir::Variable& v, const RequestContext& ctx, con
 
 // map: exact keys (case-insensitive, as nginx hashes them lowercased), then the regexes
 // in order (their captures for the value only), then the default.
+// nginx's ngx_murmur_hash2 (MurmurHash2, seed 0), so a key lands in nginx's part.
+std::uint32_t murmur_hash2(std::string_view data) {
+    constexpr std::uint32_t m = 0x5bd1e995;
+    std::uint32_t h = static_cast<std::uint32_t>(data.size());
+    const auto byte = [&](std::size_t i) { return static_cast<std::uint32_t>(static_cast<unsigned char>(data[i])); };
+    std::size_t i = 0;
+    for (; data.size() - i >= 4; i += 4) {
+        std::uint32_t k = byte(i) | byte(i + 1) << 8 | byte(i + 2) << 16 | byte(i + 3) << 24;
+        k *= m;
+        k ^= k >> 24;
+        k *= m;
+        h = h * m ^ k;
+    }
+    switch (data.size() - i) {
+    case 3: h ^= byte(i + 2) << 16; [[fallthrough]];
+    case 2: h ^= byte(i + 1) << 8; [[fallthrough]];
+    case 1: h ^= byte(i); h *= m;
+    }
+    h ^= h >> 13;
+    h *= m;
+    return h ^ h >> 15;
+}
+
+// split_clients: the part the key's hash falls in, else empty.
+std::string split_value(const ir::Map& map, const std::string& source) {
+    const std::uint32_t hash = murmur_hash2(source);
+    for (const auto& part : map.split)
+        if (hash < part.below || part.below == 0) return part.value;
+    return {};
+}
+
 std::string map_value(const ir::Map& map, const RequestContext& ctx, const LocalCaptures* local) {
     std::string source = expand(map.source, ctx, local);
+    if (!map.split.empty()) return split_value(map, source);
     if (map.hostnames && !source.empty() && source.back() == '.') source.pop_back();
     if (!map.hostnames) {
         for (const auto& [key, value] : map.exact)
