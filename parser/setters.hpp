@@ -61,6 +61,7 @@ void map_block(Compiler& c, Directive& d);
 void log_format(Compiler& c, Directive& d);
 void access_log(Compiler& c, Directive& d);
 void open_log_file_cache(Compiler& c, Directive& d);  // http and stream
+void geo_block(Compiler& c, Directive& d);            // http and stream (geo.cpp)
 
 // `backup_supported`: the balancing method set so far allows backup servers.
 ir::UpstreamServer parse_upstream_server(const Directive& d, bool resolve, std::uint16_t default_port,

@@ -1,5 +1,5 @@
 // The setters of the modules that define variables: rewrite (if, return, rewrite, set),
-// map, geo, split_clients, perl_set, geoip; and nginx's complex-value slots. map, set and
+// map, split_clients, perl_set, geoip; and nginx's complex-value slots. map, set and
 // complex values serve stream too (vars() picks the context's scope).
 #include "parser/setters_http.hpp"
 
@@ -90,13 +90,6 @@ void rewrite(Compiler& c, Directive& d) {
 }
 
 void no_op(Compiler&, Directive&) {}
-
-void geo_block(Compiler& c, Directive& d) {
-    std::string_view target = variable_target(d, d.nargs());
-    if (d.nargs() == 2) vars(c).compile(d.args[1], d.where);
-    vars(c).define(target, c.modules(), d.where);
-    c.parse_custom_block(d, true, [](Directive&) {});
-}
 
 // split_clients as ngx_conf_split_clients_block: "N%" parts (two decimals at most) or `*`,
 // their bounds the running sum scaled to 32 bits; a total above 100% fails at the '}'.

@@ -99,13 +99,6 @@ void proxy_pass(Compiler& c, Directive& d) {
     add_upstream(c.stream().upstreams, d, u, u.unix_socket ? u.addrs.at(0).text() : d.args[1], false);
 }
 
-void define_block_variable(Compiler& c, Directive& d) {
-    std::string_view target = variable_target(d, d.nargs());
-    if (d.nargs() == 2) vars(c).compile(d.args[1], d.where);
-    vars(c).define(target, c.modules(), d.where);
-    c.parse_custom_block(d, d.name() == "geo", [](Directive&) {});
-}
-
 void finish_stream(Compiler& c) {
     StreamState& st = c.stream();
     ir::StreamConfig stream;
@@ -254,7 +247,7 @@ void register_stream_setters(SetterTable& t) {
     t["ngx_stream_return"] = complex_value;
     t["ngx_stream_set"] = set_variable;
     t["ngx_stream_map_block"] = conf::map_block;
-    t["ngx_stream_geo_block"] = define_block_variable;
+    t["ngx_stream_geo_block"] = conf::geo_block;
     t["ngx_stream_log_set_format"] = conf::log_format;
     t["ngx_stream_log_set_log"] = conf::access_log;
     t["ngx_stream_log_open_file_cache"] = conf::open_log_file_cache;

@@ -283,6 +283,8 @@ struct AccessLog {
     std::optional<Template> condition;  // if=
 };
 
+struct Geo;  // below, after AccessRule
+
 // map $source $variable { ... }: exact keys, then regexes in order, then the default.
 struct Map {
     std::string variable;
@@ -303,6 +305,7 @@ struct Map {
         std::string value;
     };
     std::vector<SplitPart> split;
+    std::shared_ptr<const Geo> geo;  // geo {}: the source is the address (none: the client's)
 };
 
 struct Return {
@@ -483,6 +486,27 @@ struct AccessRule {
     bool ipv6 = false;
     std::array<unsigned char, 16> address{};
     std::array<unsigned char, 16> mask{};
+};
+
+// geo: a value by the client's address, or by the address a variable holds (nginx's
+// radix trees: the longest prefix holding a value; with `ranges`, IPv4 ranges).
+struct Geo {
+    using Address = std::array<unsigned char, 16>;  // IPv4 in the first 4 bytes
+    struct Level {
+        int prefix = 0;
+        std::vector<std::pair<Address, std::uint32_t>> networks;  // masked, sorted; into values
+    };
+    struct Range {
+        std::uint32_t start = 0, end = 0;
+        std::uint32_t value = 0;
+    };
+    std::vector<std::string> values;
+    std::vector<Level> ipv4, ipv6;  // longest prefix first; each ends with prefix 0
+    bool ranges = false;
+    std::vector<Range> range_list;  // sorted, disjoint
+    std::uint32_t range_default = 0;
+    std::vector<AccessRule> proxies;  // `proxy`: X-Forwarded-For names the client
+    bool proxy_recursive = false;
 };
 
 // auth_basic and auth_basic_user_file, each merged on its own as nginx does: set when both

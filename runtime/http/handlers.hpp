@@ -103,6 +103,12 @@ void not_modified_filter(Response& r, const ir::Location& loc, const RequestCont
 void range_filter(Response& r, const ir::Location& loc, const RequestContext& ctx);
 // The realip module: the client a trusted proxy names, once per request.
 void apply_real_ip(const ir::Location& loc, RequestContext& ctx);
+// ngx_http_get_forwarded_addr's walk of X-Forwarded-For (realip, geo's proxy): the last
+// address ("addr[:port]"), or with `recursive` the last one not `trusted`; "" for none.
+std::string forwarded_address(const Request& request, const std::vector<ir::AccessRule>& trusted, bool recursive);
+// geo: the value for `address` (text; unparsable: 255.255.255.255 as nginx), after a
+// trusted `proxy`'s X-Forwarded-For.
+std::string geo_value(const ir::Geo& geo, std::string_view address, const RequestContext& ctx);
 // An internal redirect to "uri?args".
 Redirect redirect_to(std::string_view target);
 void serve_static(Response& r, Redirect& next, const ir::Location& loc, const RequestContext& ctx, const ActiveConfig& cfg);

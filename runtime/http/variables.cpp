@@ -4,6 +4,7 @@
 #include "parser/ir/values.hpp"
 #include "runtime/core/text.hpp"
 #include "runtime/http/builtin_variables.hpp"
+#include "runtime/http/handlers.hpp"
 #include "runtime/http/request.hpp"
 
 namespace ngxlite::runtime {
@@ -101,6 +102,7 @@ std::string split_value(const ir::Map& map, const std::string& source) {
 }
 
 std::string map_value(const ir::Map& map, const RequestContext& ctx, const LocalCaptures* local) {
+    if (map.geo) return geo_value(*map.geo, map.source.parts.empty() ? ctx.remote_addr() : expand(map.source, ctx, local), ctx);
     std::string source = expand(map.source, ctx, local);
     if (!map.split.empty()) return split_value(map, source);
     if (map.hostnames && !source.empty() && source.back() == '.') source.pop_back();

@@ -48,9 +48,14 @@ void apply_real_ip(const ir::Location& loc, RequestContext& ctx) {
         take(*value);
         return;
     }
+    if (const std::string found = forwarded_address(ctx.request, loc.real_ip_from, loc.real_ip_recursive); !found.empty())
+        take(found);
+}
+
+std::string forwarded_address(const Request& request, const std::vector<ir::AccessRule>& trusted, bool recursive) {
     // Every X-Forwarded-For line, as one list (the last line's last address first).
     std::string joined;
-    for (const auto& [k, v] : ctx.request.headers)
+    for (const auto& [k, v] : request.headers)
         if (iequal(k, "X-Forwarded-For")) joined.append(joined.empty() ? "" : ", ").append(v);
     std::string_view list = joined;
     std::string_view found;
@@ -61,10 +66,10 @@ void apply_real_ip(const ir::Location& loc, RequestContext& ctx) {
         const auto e = ir::parse_addr_port(last);
         if (!e) break;
         found = last;
-        if (!loc.real_ip_recursive || cut == std::string_view::npos || !first_match(loc.real_ip_from, e->ip)) break;
+        if (!recursive || cut == std::string_view::npos || !first_match(trusted, e->ip)) break;
         list = list.substr(0, cut);
     }
-    if (!found.empty()) take(found);
+    return std::string(found);
 }
 
 }  // namespace ngxlite::runtime
