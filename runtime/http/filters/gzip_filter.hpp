@@ -22,7 +22,10 @@ namespace ngxlite::runtime {
 // Content-Encoding: gzip, loses its length and Accept-Ranges, its ETag turns weak, and
 // `r.gzip` says to compress. `upstream`: the head is an upstream's, whose Content-Type
 // nginx cuts at "; charset=".
-void gzip_header_filter(ResponseHead& r, const ir::Location& loc, const RequestContext& ctx, bool upstream);
+void gzip_decide(ResponseHead& r, const ir::Gzip& g, const RequestContext& ctx, bool upstream);
+inline void gzip_header_filter(ResponseHead& r, const ir::Location& loc, const RequestContext& ctx, bool upstream) {
+    if (loc.gzip) gzip_decide(r, *loc.gzip, ctx, upstream);  // gzip off: this check only
+}
 
 // One answer's deflate stream, fed as nginx's body filter is: each call's output goes on
 // in passes, a pass being what nginx hands the next filter at once (one chunk): the

@@ -177,9 +177,9 @@ void weaken_etag(HeaderList& headers) {
 
 }  // namespace
 
-void gzip_header_filter(ResponseHead& r, const ir::Location& loc, const RequestContext& ctx, bool upstream) {
-    const ir::Gzip* g = loc.gzip.get();
-    if (!g || (r.status != 200 && r.status != 403 && r.status != 404)) return;
+void gzip_decide(ResponseHead& r, const ir::Gzip& settings, const RequestContext& ctx, bool upstream) {
+    const ir::Gzip* g = &settings;
+    if (r.status != 200 && r.status != 403 && r.status != 404) return;
     if (const std::string_view* encoding = field(r.headers, "Content-Encoding"); encoding && !encoding->empty()) return;
     if (r.content_length && static_cast<std::int64_t>(*r.content_length) < g->min_length) return;
     if (!type_listed(*g, r.content_type, upstream)) return;
