@@ -177,15 +177,14 @@ void weaken_etag(HeaderList& headers) {
 
 }  // namespace
 
-void gzip_decide(ResponseHead& r, const ir::Gzip& settings, const RequestContext& ctx, bool upstream) {
-    const ir::Gzip* g = &settings;
+void gzip_decide(ResponseHead& r, const ir::Gzip& g, const RequestContext& ctx, bool upstream) {
     if (r.status != 200 && r.status != 403 && r.status != 404) return;
     if (const std::string_view* encoding = field(r.headers, "Content-Encoding"); encoding && !encoding->empty()) return;
-    if (r.content_length && static_cast<std::int64_t>(*r.content_length) < g->min_length) return;
-    if (!type_listed(*g, r.content_type, upstream)) return;
-    r.vary_accept_encoding = g->vary;
-    if (!gzip_ok(*g, r, ctx.request)) return;
-    r.gzip = {g, r.content_length ? static_cast<std::int64_t>(*r.content_length) : -1};
+    if (r.content_length && static_cast<std::int64_t>(*r.content_length) < g.min_length) return;
+    if (!type_listed(g, r.content_type, upstream)) return;
+    r.vary_accept_encoding = g.vary;
+    if (!gzip_ok(g, r, ctx.request)) return;
+    r.gzip = {&g, r.content_length ? static_cast<std::int64_t>(*r.content_length) : -1};
     r.headers.add_view("Content-Encoding", "gzip");
     r.content_length.reset();
     r.accept_ranges = false;  // ngx_http_clear_accept_ranges: ours, or an upstream's
