@@ -179,7 +179,10 @@ void weaken_etag(HeaderList& headers) {
 
 void gzip_decide(ResponseHead& r, const ir::Gzip& g, const RequestContext& ctx, bool upstream) {
     if (r.status != 200 && r.status != 403 && r.status != 404) return;
-    if (const std::string_view* encoding = field(r.headers, "Content-Encoding"); encoding && !encoding->empty()) return;
+    // nginx's headers_out.content_encoding: an upstream's (add_header's Content-Encoding is none).
+    if (const std::string_view* encoding = upstream ? field(r.headers, "Content-Encoding") : nullptr;
+        encoding && !encoding->empty())
+        return;
     if (r.content_length && static_cast<std::int64_t>(*r.content_length) < g.min_length) return;
     if (!type_listed(g, r.content_type, upstream)) return;
     r.vary_accept_encoding = g.vary;
