@@ -210,6 +210,7 @@ void merge_core_settings(Compiler& c, const Scope& s, ir::Location& loc) {
     loc.limit_rate = merge_complex_size(s, "limit_rate", c.http().variables);
     loc.limit_rate_after = merge_complex_size(s, "limit_rate_after", c.http().variables);
     loc.post_action = s.str("post_action", "");
+    loc.gzip = merge_gzip(s);
     loc.client_body_buffer_size = s.value<std::int64_t>("client_body_buffer_size", 8192);
     loc.client_body_in_file_only =
         static_cast<ir::Location::BodyInFile>(s.value<int>("client_body_in_file_only", 0));

@@ -33,6 +33,15 @@ const SetterTable& setters() {
     return table;
 }
 
+const PostTable& posts() {
+    static const PostTable table = [] {
+        PostTable t;
+        register_gzip_posts(t);
+        return t;
+    }();
+    return table;
+}
+
 std::string errno_text(int err) { return "(" + std::to_string(err) + ": " + std::strerror(err) + ")"; }
 
 // nginx's argument_number[]: the TAKEn bit for n arguments.
@@ -196,6 +205,7 @@ void Compiler::dispatch(const SourceFile& file, const ast::Statement& st) {
         const auto& table = setters();
         auto it = table.find(spec->setter);
         if (it != table.end()) it->second(*this, ref);
+        if (const auto post = posts().find(spec->name); post != posts().end()) post->second(*this, ref);
         return;
     }
     if (found) fail_at(d->where, "\"" + name + "\" directive is not allowed here");

@@ -136,5 +136,9 @@ void register_core_setters(SetterTable& table);
 void register_http_setters(SetterTable& table);
 void register_stream_setters(SetterTable& table);
 void register_mail_setters(SetterTable& table);
+// nginx's cmd->post of a generic slot (a bounds check, a size turned into bits): run after
+// the setter, keyed by directive name.
+using PostTable = std::unordered_map<std::string_view, Setter>;
+void register_gzip_posts(PostTable& table);
 
 }  // namespace ngxlite::conf

@@ -41,6 +41,14 @@ public:
                 if ((*it)->find(n)) return *it;
         return nullptr;
     }
+    // Whether any block of the chain has a directive `name` that `pred` holds for.
+    template <typename Pred>
+    bool any_of(DirectiveName name, Pred pred) const {
+        for (const Block* b : chain_)
+            for (const Directive* d : b->find_all(name))
+                if (pred(*d)) return true;
+        return false;
+    }
     template <typename T>
     T value(DirectiveName name, T fallback) const {
         const Directive* d = find(name);

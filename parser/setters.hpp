@@ -84,6 +84,8 @@ int merge_error_log(Compiler& c, const Scope& s);
 // A complex-value size slot merged down `s` (limit_rate, proxy_upload_rate, ...): the size,
 // or the value to evaluate when it holds variables.
 ir::ComplexSize merge_complex_size(const Scope& s, DirectiveName name, VariableScope& vars);
+// gzip and the core module's gzip_* settings merged down `s`; none with `gzip off`.
+std::shared_ptr<const ir::Gzip> merge_gzip(const Scope& s);
 // proxy_bind merged down `s` (http, stream); nullopt for none or `off`.
 std::optional<ir::ProxyBind> merge_proxy_bind(const Scope& s, VariableScope& vars);
 // Every proxy_ssl_* setting merged down `s` (http proxy, stream proxy).

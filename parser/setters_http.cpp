@@ -420,6 +420,7 @@ void register_http_setters(SetterTable& t) {
     register_http_rewrite_setters(t);
     register_http_upstream_setters(t);
     register_http_log_setters(t);
+    register_http_gzip_setters(t);
     register_http_ssl_setters(t);
     register_http_limit_setters(t);
 }

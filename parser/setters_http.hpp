@@ -24,6 +24,7 @@ bool is_regex(ir::LocationMatch m);
 void register_http_rewrite_setters(SetterTable& t);
 void register_http_upstream_setters(SetterTable& t);
 void register_http_log_setters(SetterTable& t);
+void register_http_gzip_setters(SetterTable& t);
 void register_http_ssl_setters(SetterTable& t);
 void register_http_limit_setters(SetterTable& t);
 

@@ -517,6 +517,28 @@ struct AuthBasic {
     std::string conf_prefix;  // then a relative value is taken from here, as ngx_get_full_name
 };
 
+// gzip (ngx_http_gzip_filter_module) with the core module's gzip_* settings it reads
+// (ngx_http_gzip_ok), merged once at load; a location with `gzip off` has none.
+struct Gzip {
+    // gzip_types as lowercase MIME types (text/html always among them); `*`: any type.
+    std::vector<std::string> types;
+    bool any_type = false;
+    int level = 1;             // gzip_comp_level
+    int window_bits = 15;      // gzip_window as zlib's windowBits
+    int mem_level = 8;         // gzip_hash as zlib's memLevel
+    std::int64_t min_length = 20;
+    int buffers = 32;          // gzip_buffers: number and size of the output buffers
+    std::size_t buffer_size = 4096;
+    std::size_t postpone = 0;  // postpone_gzipping: input held until more than this came
+    // gzip_proxied as the bitmask setter gives it: off 1<<1, expired 1<<2, no-cache 1<<3,
+    // no-store 1<<4, private 1<<5, no_last_modified 1<<6, no_etag 1<<7, auth 1<<8, any 1<<9.
+    std::uint32_t proxied = 1u << 1;
+    bool vary = false;
+    int http_version = 11;     // gzip_http_version: 10 or 11
+    std::vector<std::shared_ptr<const Regex>> disable;  // gzip_disable's regexes (caseless)
+    bool disable_msie6 = false;
+};
+
 enum class LocationMatch { exact, prefix, prefix_no_regex, regex, regex_caseless, named };
 
 struct Location {
@@ -589,6 +611,7 @@ struct Location {
     ComplexSize limit_rate, limit_rate_after;
     std::string post_action;  // a URI or @name run after the response, its output dropped
     std::vector<AddHeader> add_trailers;  // a block with add_trailer replaces the parent's list
+    std::shared_ptr<const Gzip> gzip;  // none: gzip off
     // limit_except: methods outside `limit_except_methods` (bits of kMethod*) get the
     // block's settings (allow/deny, proxy_pass, ...).
     std::shared_ptr<const Location> limit_except;

@@ -2,8 +2,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "runtime/core/log_buffer.hpp"
-
-#include <zlib.h>
+#include "runtime/testing/gunzip.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -12,6 +11,7 @@
 
 using namespace ngxlite;
 using namespace ngxlite::runtime;
+using ngxlite::testing::gunzip;
 
 namespace {
 // A pipe whose read end says what the buffer wrote so far.
@@ -32,19 +32,6 @@ struct Pipe {
     }
 };
 
-std::string gunzip(const std::string& member) {
-    z_stream z{};
-    BOOST_REQUIRE(inflateInit2(&z, MAX_WBITS + 16) == Z_OK);
-    std::string out(1 << 20, '\0');
-    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(member.data()));
-    z.avail_in = static_cast<uInt>(member.size());
-    z.next_out = reinterpret_cast<Bytef*>(out.data());
-    z.avail_out = static_cast<uInt>(out.size());
-    BOOST_REQUIRE(inflate(&z, Z_FINISH) == Z_STREAM_END);
-    out.resize(out.size() - z.avail_out);
-    inflateEnd(&z);
-    return out;
-}
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(lines_wait_until_the_room_nginx_reserves_runs_out) {

@@ -1,6 +1,7 @@
 // nginx's built-in variables as the runtime serves them: getters by their row in
 // ir::kBuiltinVariables, where the parser resolved each name a script reads.
 #include "runtime/http/builtin_variables.hpp"
+#include "runtime/http/filters/gzip_filter.hpp"
 
 #include "runtime/core/text.hpp"
 #include "runtime/http/request.hpp"
@@ -212,6 +213,11 @@ constexpr Variable kRequestVariables[] = {
     {"status", [](const RequestContext& c, bool&) { return status_digits(c.status); }},
     {"body_bytes_sent", [](const RequestContext& c, bool&) { return std::to_string(c.body_bytes_sent); }},
     {"bytes_sent", [](const RequestContext& c, bool&) { return std::to_string(c.bytes_sent); }},
+    {"gzip_ratio", [](const RequestContext& c, bool& found) {
+         std::string ratio = gzip_ratio(c.gzip_in, c.gzip_out);
+         found = !ratio.empty();
+         return ratio;
+     }},
     {"content_length", [](const RequestContext& c, bool& found) {
          const std::string_view* v = c.request.header("Content-Length");
          found = v != nullptr;

@@ -34,6 +34,7 @@ struct BodyPart {
 struct Response : ResponseHead {
     std::string body;
     int file_fd = -1;  // a static file streamed after the header
+    std::int64_t file_size = 0;  // its length (gzip takes the Content-Length away)
     bool close = false;
     bool drop_after = false;  // nginx's filter_finalize: the connection is dropped once it is out
     bool special = false;  // nginx's own page for the status: error_page may replace it

@@ -6,6 +6,7 @@
 
 #include "runtime/core/text.hpp"
 #include "runtime/http/client_body.hpp"
+#include "runtime/http/filters/gzip_filter.hpp"
 #include "runtime/http/filters/header_filter.hpp"
 #include "runtime/http/handlers.hpp"
 #include "runtime/http/header_arena.hpp"
@@ -45,22 +46,9 @@ bool keepalive_allowed(const RequestHeadReader& head, const ir::Location& loc, c
     if (conn.requests >= static_cast<std::uint64_t>(loc.keepalive_requests)) return false;
     if (std::chrono::steady_clock::now() - conn.start > loc.keepalive_time) return false;
     if (const std::string_view* ua = req.header("User-Agent")) {
-        // ngx_http_user_agent: MSIE 4-6 (6 without SV1) is "msie6", Safari on Mac OS X "safari".
-        const std::string_view v = *ua;
-        bool msie = false, msie6 = false;
-        if (const auto at = v.find("MSIE "); at != std::string_view::npos && at + 7 < v.size()) {
-            msie = true;
-            if (v[at + 6] == '.')
-                msie6 = v[at + 5] == '4' || v[at + 5] == '5' ||
-                        (v[at + 5] == '6' && v.find("SV1", at + 8) == std::string_view::npos);
-        }
-        const bool opera = v.find("Opera") != std::string_view::npos;
-        if (opera) msie = msie6 = false;
-        const bool safari = !msie && !opera && v.find("Gecko/") == std::string_view::npos &&
-                            v.find("Chrome/") == std::string_view::npos && v.find("Safari/") != std::string_view::npos &&
-                            v.find("Mac OS X") != std::string_view::npos;
-        if (msie6 && req.method == "POST" && (loc.keepalive_disable & (1u << 2))) return false;
-        if (safari && (loc.keepalive_disable & (1u << 3))) return false;
+        const UserAgentKind kind = user_agent_kind(*ua);
+        if (kind.msie6 && req.method == "POST" && (loc.keepalive_disable & (1u << 2))) return false;
+        if (kind.safari && (loc.keepalive_disable & (1u << 3))) return false;
     }
     return true;
 }
@@ -508,6 +496,7 @@ Task<bool> respond(RequestState& s) {
     const std::time_t now = std::time(nullptr);  // one clock reading for Date and Expires, as nginx
     not_modified_filter(resp, answered, s.ctx);
     add_location_headers(resp, answered, s.ctx, now);
+    gzip_header_filter(resp, answered, s.ctx, false);
     range_filter(resp, answered, s.ctx);
     s.ctx.status = resp.status;
     const bool head_only = s.req.method == "HEAD";

@@ -139,6 +139,7 @@ struct RequestContext {
     int status_override = 0;  // error_page's status for the page it redirected to (r->err_status)
     std::uint64_t bytes_sent = 0;
     std::uint64_t body_bytes_sent = 0;
+    std::uint64_t gzip_in = 0, gzip_out = 0;  // the gzip filter's totals ($gzip_ratio)
     std::uint64_t continue_bytes = 0;  // "100 Continue" sent first: nginx counts it as body too
     // $sent_http_* of an answer made here: its head as the header filters change it
     // (nginx reads r->headers_out); null once a proxied answer's head went (sent_header_block).

@@ -256,4 +256,19 @@ std::string RequestBody::too_large_sizes() const {
     return std::to_string(taken_) + "+" + std::to_string(chunks_.chunk_left());
 }
 
+UserAgentKind user_agent_kind(std::string_view v) {
+    bool msie = false, msie6 = false;
+    if (const auto at = v.find("MSIE "); at != std::string_view::npos && at + 7 < v.size()) {
+        msie = true;
+        if (v[at + 6] == '.')
+            msie6 = v[at + 5] == '4' || v[at + 5] == '5' || (v[at + 5] == '6' && v.find("SV1", at + 8) == std::string_view::npos);
+    }
+    const bool opera = v.find("Opera") != std::string_view::npos;
+    if (opera) msie = msie6 = false;
+    const bool safari = !msie && !opera && v.find("Gecko/") == std::string_view::npos &&
+                        v.find("Chrome/") == std::string_view::npos && v.find("Safari/") != std::string_view::npos &&
+                        v.find("Mac OS X") != std::string_view::npos;
+    return {msie6, safari};
+}
+
 }  // namespace ngxlite::runtime

@@ -113,4 +113,12 @@ private:
     ChunkedParser chunks_;
 };
 
+// ngx_http_process_user_agent's findings that settings act on (keepalive_disable,
+// gzip_disable msie6).
+struct UserAgentKind {
+    bool msie6 = false;   // MSIE 4 to 6, 6 without SV1 (not Opera)
+    bool safari = false;  // Safari on Mac OS X
+};
+UserAgentKind user_agent_kind(std::string_view ua);
+
 }  // namespace ngxlite::runtime

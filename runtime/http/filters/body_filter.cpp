@@ -33,16 +33,27 @@ char* chunk_size_line(std::array<char, 20>& line, std::size_t size) {
 }  // namespace
 
 BodyFilters::BodyFilters(TransportStream& client, RequestContext& ctx, const ir::Location& loc, const ActiveConfig& cfg,
-                         std::string_view head, bool chunked)
-    : client_(client), ctx_(ctx), loc_(loc), head_(head), head_size_(head.size()), chunked_(chunked),
+                         std::string_view head, bool chunked, const GzipStart& gzip)
+    : client_(client), ctx_(ctx), loc_(loc), cfg_(cfg), head_(head), head_size_(head.size()), chunked_(chunked),
       start_sec_(std::chrono::system_clock::to_time_t(ctx.request.start)) {
+    if (gzip.settings) {
+        gzip_ = std::make_unique<GzipStream>(*gzip.settings, gzip.length);
+        gzip_settings_ = gzip.settings;
+        postponing_ = gzip.settings->postpone > 0;
+    }
     rate_ = ctx.limit_rate ? *ctx.limit_rate : request_size(loc.limit_rate, ctx, cfg);
     ctx.limit_rate = rate_;
     if (rate_) rate_after_ = request_size(loc.limit_rate_after, ctx, cfg);
 }
 
+BodyFilters::~BodyFilters() = default;
+
 void BodyFilters::queue(std::string_view bytes) {
     if (bytes.empty()) return;
+    if (gzip_) {  // compressed with the next part
+        queued_ += bytes;
+        return;
+    }
     if (chunked_) {
         std::array<char, 20> line;
         queued_.append(line.data(), chunk_size_line(line, bytes.size()));
@@ -51,7 +62,52 @@ void BodyFilters::queue(std::string_view bytes) {
     if (chunked_) queued_ += "\r\n";
 }
 
-Task<boost::system::error_code> BodyFilters::write(std::string_view data, bool last) {
+Task<boost::system::error_code> BodyFilters::compress(std::string_view data, bool last) {
+    std::string joined;  // queued bytes go in front of the part
+    if (!queued_.empty()) {
+        joined = std::exchange(queued_, {}).append(data);
+        data = joined;
+    }
+    if (postponing_) {  // postpone_gzipping: parts held until more came, a flush, or the end
+        postponed_ += data;
+        if (!last && !flush_each_ && postponed_.size() <= gzip_settings_->postpone) co_return boost::system::error_code{};
+        postponing_ = false;
+        joined = std::move(postponed_);
+        data = joined;
+    }
+    using Flush = GzipStream::Flush;
+    if (last && last_apart_ && !data.empty()) {  // the upstream module passes the end on its own
+        if (auto ec = co_await deflate_call(data, flush_each_ ? Flush::sync : Flush::none)) co_return ec;
+        data = {};
+    }
+    co_return co_await deflate_call(data, last ? Flush::finish : flush_each_ ? Flush::sync : Flush::none);
+}
+
+Task<boost::system::error_code> BodyFilters::flush_held() {
+    if (!gzip_) co_return boost::system::error_code{};
+    postponing_ = false;  // a flush ends postpone_gzipping's hold
+    std::string held = std::exchange(postponed_, {}) + std::exchange(queued_, {});
+    co_return co_await deflate_call(held, GzipStream::Flush::sync);
+}
+
+Task<boost::system::error_code> BodyFilters::deflate_call(std::string_view data, GzipStream::Flush flush) {
+    if (!gzip_->compress(data, flush)) {
+        cfg_.log_for(ctx_).write(LogLevel::alert, gzip_->error() + describe(ctx_), ctx_.connection.id);
+        co_return boost::asio::error::make_error_code(boost::asio::error::operation_aborted);
+    }
+    const std::vector<std::string>& passes = gzip_->passes();
+    for (std::size_t i = 0; i < passes.size(); ++i) {
+        const bool last = gzip_->done() && i + 1 == passes.size();
+        if (auto ec = co_await send(passes[i], last)) co_return ec;
+    }
+    if (gzip_->done()) {
+        ctx_.gzip_in = gzip_->total_in();
+        ctx_.gzip_out = gzip_->total_out();
+    }
+    co_return boost::system::error_code{};
+}
+
+Task<boost::system::error_code> BodyFilters::send(std::string_view data, bool last) {
     std::array<char, 20> size_line;
     std::string_view size_view, end_view;
     if (chunked_ && !data.empty()) {

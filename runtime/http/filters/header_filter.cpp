@@ -34,6 +34,7 @@ std::string serialize_head(const ResponseHead& r, bool keep_alive, const ir::Loc
     if (r.chunked) h += "Transfer-Encoding: chunked\r\n";
     h += keep_alive ? "Connection: keep-alive\r\n" : "Connection: close\r\n";
     if (keep_alive && loc.keepalive_header >= 0) append_header(h, "Keep-Alive", "timeout=" + std::to_string(loc.keepalive_header));
+    if (r.vary_accept_encoding) h += "Vary: Accept-Encoding\r\n";
     for (const auto& [k, v] : r.headers) append_header(h, k, v);
     if (r.accept_ranges) h += "Accept-Ranges: bytes\r\n";
     h += "\r\n";

@@ -13,6 +13,10 @@
 #include <string_view>
 #include <vector>
 
+namespace ngxlite::ir {
+struct Gzip;
+}
+
 namespace ngxlite::runtime {
 
 struct HeaderField {
@@ -59,6 +63,14 @@ private:
     std::pmr::vector<HeaderField> fields_{memory_};
 };
 
+// The gzip header filter's decision for one answer (nginx's gzip ctx).
+struct GzipStart {
+    const ir::Gzip* settings = nullptr;  // none: the body goes as it is
+    // The body's length when the filter decided (-1: unknown): a short one gets a smaller
+    // zlib window and hash, as ngx_http_gzip_filter_memory gives it.
+    std::int64_t length = -1;
+};
+
 struct ResponseHead {
     ResponseHead() = default;
     // The headers list in `memory` (an exchange's arena), which outlives the head.
@@ -76,6 +88,8 @@ struct ResponseHead {
     HeaderList headers;         // Location as given, ETag, the upstream's, expires, add_header
     bool accept_ranges = false;  // nginx's range filter adds it after every other header
     bool chunked = false;        // sent with Transfer-Encoding: chunked (no Content-Length)
+    bool vary_accept_encoding = false;  // nginx's r->gzip_vary with gzip_vary on
+    GzipStart gzip;
 };
 
 }  // namespace ngxlite::runtime

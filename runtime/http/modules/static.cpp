@@ -240,10 +240,12 @@ void serve_static(Response& r, Redirect& next, const ir::Location& loc, const Re
         r.headers.add("ETag", etag);
     }
     r.accept_ranges = true;
-    if (req.method == "HEAD")
+    if (req.method == "HEAD") {
         ::close(fd);
-    else
+    } else {
         r.file_fd = fd;
+        r.file_size = st.st_size;
+    }
 }
 
 }  // namespace ngxlite::runtime

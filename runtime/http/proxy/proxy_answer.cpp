@@ -1,5 +1,6 @@
 #include "runtime/http/proxy/proxy_answer.hpp"
 
+#include "runtime/http/filters/gzip_filter.hpp"
 #include "runtime/http/filters/header_filter.hpp"
 #include "runtime/http/handlers.hpp"
 #include "runtime/http/response.hpp"
@@ -30,6 +31,13 @@ bool relay_finished(const Exchange& ex, const RelayEnd& end) {
         return false;
     }
     return false;
+}
+
+// An upstream that failed mid-body ends the answer with nginx's flush (the upstream
+// module's ngx_http_send_special FLUSH): what gzip holds goes out; the body stays unfinished.
+Task<void> flush_after_failure(BodyFilters& client, const RelayEnd& end) {
+    if (end.kind == RelayEnd::Kind::upstream_failed || end.kind == RelayEnd::Kind::invalid_chunked)
+        (void)co_await client.flush_held();
 }
 
 // The body's bytes that came with the head (ngx_http_proxy_input_filter_init and the
@@ -136,7 +144,9 @@ Task<bool> send_response(const Exchange& ex, const Answer& answer, bool client_k
     const std::time_t now = std::time(nullptr);  // one clock reading for Date and Expires
     add_location_headers(out_head, ex.loc, ctx, now);
     if (http09) ctx.status = out_head.status = 9;  // nginx's $status of an answer without a status line
-    const bool keep_alive = chunked_filter(out_head, unknown_length, ex.loc, ctx.request) && client_keep_alive;
+    gzip_header_filter(out_head, ex.loc, ctx, true);
+    const bool gzipped = out_head.gzip.settings != nullptr;
+    const bool keep_alive = chunked_filter(out_head, unknown_length || gzipped, ex.loc, ctx.request) && client_keep_alive;
     const bool trailers = out_head.chunked && expects_trailers(ex.loc, ctx.status);
     std::string out = serialize_head(out_head, keep_alive, ex.loc, now);
     ctx.sent_head = nullptr;  // out_head ends here: $sent_http_* reads the head as it went
@@ -149,7 +159,10 @@ Task<bool> send_response(const Exchange& ex, const Answer& answer, bool client_k
     const bool headless = ctx.request.version == 9 || http09;
     const bool buffered = buffering(*ex.loc.proxy, head);
     if (!buffered) ctx.limit_rate = 0;  // as nginx: limit_rate paces buffered answers only
-    BodyFilters client(ex.client, ctx, ex.loc, ex.cfg, headless ? std::string_view() : out, out_head.chunked);
+    const bool head_only = ctx.request.method == "HEAD";  // nginx's header_only: no body to gzip
+    BodyFilters client(ex.client, ctx, ex.loc, ex.cfg, headless ? std::string_view() : out, out_head.chunked,
+                       head_only ? GzipStart{} : out_head.gzip);
+    client.upstream_parts(!buffered);
     Relay relay{client, ex.upstream, ex.loc.proxy->read_timeout};
     struct Counted {  // what the relay read and sent, however it ends
         const Relay& relay;
@@ -174,7 +187,10 @@ Task<bool> send_response(const Exchange& ex, const Answer& answer, bool client_k
         std::memmove(answer.buffer, body, first.size);
         const RelayEnd end = co_await relay_held(relay, answer.buffer, held);
         ctx.sent_header_block = std::move(out);
-        if (!relay_finished(ex, end)) co_return false;
+        if (!relay_finished(ex, end)) {
+            co_await flush_after_failure(client, end);
+            co_return false;
+        }
         ex.result.keep_alive = keep_alive;
         co_return reusable && end.kind == RelayEnd::Kind::complete;
     }
@@ -185,7 +201,10 @@ Task<bool> send_response(const Exchange& ex, const Answer& answer, bool client_k
     if (!first.last) {
         const std::uint64_t length_left = framing == BodyFraming::length ? *head.content_length() - first.size : 0;
         const RelayEnd end = co_await relay_rest(relay, framing, answer.buffer, length_left, chunks);
-        if (!relay_finished(ex, end)) co_return false;
+        if (!relay_finished(ex, end)) {
+            co_await flush_after_failure(client, end);
+            co_return false;
+        }
         reusable = reusable && end.kind == RelayEnd::Kind::complete;
     }
     ex.result.keep_alive = keep_alive;
