@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <map>
+#include <unordered_map>
 
 namespace ngxlite::conf {
 
@@ -206,11 +207,11 @@ bool GeoBuilder::add_low(std::uint32_t h, std::uint32_t s, std::uint32_t e, cons
 }
 
 ir::Geo GeoBuilder::finish() {
+    std::unordered_map<std::string, std::uint32_t> indexes;  // each value once (a database may have many entries)
     const auto value_index = [&](const std::string& v) {
-        const auto it = std::find(geo.values.begin(), geo.values.end(), v);
-        if (it != geo.values.end()) return static_cast<std::uint32_t>(it - geo.values.begin());
-        geo.values.push_back(v);
-        return static_cast<std::uint32_t>(geo.values.size() - 1);
+        const auto [it, fresh] = indexes.try_emplace(v, static_cast<std::uint32_t>(geo.values.size()));
+        if (fresh) geo.values.push_back(v);
+        return it->second;
     };
     geo.ranges = ranges;
     if (ranges) {

@@ -110,15 +110,10 @@ std::optional<std::time_t> parse_http_time(std::string_view v) {
 
 namespace {
 
-const std::string_view* response_header(const Response& r, std::string_view name) {
-    const auto it = r.headers.find(name);
-    return it == r.headers.end() ? nullptr : &it->value;
-}
-
 // ngx_http_test_if_match: `list` names the answer's ETag (or is "*"); `weak` lets W/ tags match.
 bool etag_listed(const Response& r, std::string_view list, bool weak) {
     if (list == "*") return true;
-    const std::string_view* found = response_header(r, "ETag");
+    const std::string_view* found = r.headers.value("ETag");
     if (!found) return false;
     std::string_view tag = *found;
     if (weak && tag.size() > 2 && tag[0] == 'W' && tag[1] == '/') tag.remove_prefix(2);
@@ -273,7 +268,7 @@ bool if_range_matches(const Response& r, const Request& req) {
     const std::string_view* if_range = req.header("If-Range");
     if (!if_range) return true;
     if (if_range->size() >= 2 && if_range->back() == '"') {
-        const std::string_view* etag = response_header(r, "ETag");
+        const std::string_view* etag = r.headers.value("ETag");
         return etag && *etag == *if_range;
     }
     if (!r.last_modified) return false;

@@ -38,8 +38,8 @@ BodyFilters::BodyFilters(TransportStream& client, RequestContext& ctx, const ir:
       start_sec_(std::chrono::system_clock::to_time_t(ctx.request.start)) {
     if (gzip.settings) {
         gzip_ = std::make_unique<GzipStream>(*gzip.settings, gzip.length);
-        gzip_settings_ = gzip.settings;
-        postponing_ = gzip.settings->postpone > 0;
+        postpone_ = gzip.settings->postpone;
+        postponing_ = postpone_ > 0;
     }
     rate_ = ctx.limit_rate ? *ctx.limit_rate : request_size(loc.limit_rate, ctx, cfg);
     ctx.limit_rate = rate_;
@@ -70,7 +70,7 @@ Task<boost::system::error_code> BodyFilters::compress(std::string_view data, boo
     }
     if (postponing_) {  // postpone_gzipping: parts held until more came, a flush, or the end
         postponed_ += data;
-        if (!last && !flush_each_ && postponed_.size() <= gzip_settings_->postpone) co_return boost::system::error_code{};
+        if (!last && !flush_each_ && postponed_.size() <= postpone_) co_return boost::system::error_code{};
         postponing_ = false;
         joined = std::move(postponed_);
         data = joined;

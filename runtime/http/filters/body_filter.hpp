@@ -80,9 +80,9 @@ private:
     const ir::Location& loc_;
     const ActiveConfig& cfg_;
     std::unique_ptr<GzipStream> gzip_;
-    const ir::Gzip* gzip_settings_ = nullptr;
     bool last_apart_ = false, flush_each_ = false;
     bool postponing_ = false;
+    std::size_t postpone_ = 0;  // postpone_gzipping's size
     std::string postponed_;  // parts postpone_gzipping holds back
     std::string_view head_;
     std::size_t head_size_;

@@ -95,35 +95,30 @@ bool cache_control_has(const HeaderList& headers, std::string_view token) {
     return false;
 }
 
-const std::string_view* field(const HeaderList& headers, std::string_view name) {
-    const auto at = headers.find(name);
-    return at == headers.end() ? nullptr : &at->value;
-}
-
 // gzip_proxied for a request that came through a proxy (Via): what the answer's headers
 // allow.
 bool proxied_ok(std::uint32_t p, const ResponseHead& r, const Request& req) {
     if (p & kProxiedOff) return false;
     if (p & kAny) return true;
     if ((p & kAuth) && req.header("Authorization")) return true;
-    if (const std::string_view* expires = field(r.headers, "Expires")) {
+    if (const std::string_view* expires = r.headers.value("Expires")) {
         if (!(p & kExpired)) return false;
         const auto at = parse_http_time(*expires);
         if (!at) return false;
         std::time_t date = std::time(nullptr);
-        if (const std::string_view* d = field(r.headers, "Date")) {
+        if (const std::string_view* d = r.headers.value("Date")) {
             const auto sent = parse_http_time(*d);
             if (!sent) return false;
             date = *sent;
         }
         return *at < date;
     }
-    if (field(r.headers, "Cache-Control"))
+    if (r.headers.value("Cache-Control"))
         return ((p & kNoCache) && cache_control_has(r.headers, "no-cache")) ||
                ((p & kNoStore) && cache_control_has(r.headers, "no-store")) ||
                ((p & kPrivate) && cache_control_has(r.headers, "private"));
     if ((p & kNoLastModified) && r.last_modified_listed) return false;
-    if ((p & kNoEtag) && field(r.headers, "ETag")) return false;
+    if ((p & kNoEtag) && r.headers.value("ETag")) return false;
     return true;
 }
 
@@ -180,7 +175,7 @@ void weaken_etag(HeaderList& headers) {
 void gzip_decide(ResponseHead& r, const ir::Gzip& g, const RequestContext& ctx, bool upstream) {
     if (r.status != 200 && r.status != 403 && r.status != 404) return;
     // nginx's headers_out.content_encoding: an upstream's (add_header's Content-Encoding is none).
-    if (const std::string_view* encoding = upstream ? field(r.headers, "Content-Encoding") : nullptr;
+    if (const std::string_view* encoding = upstream ? r.headers.value("Content-Encoding") : nullptr;
         encoding && !encoding->empty())
         return;
     if (r.content_length && static_cast<std::int64_t>(*r.content_length) < g.min_length) return;

@@ -46,6 +46,11 @@ public:
     // The first field `name` (any case), or end().
     iterator find(std::string_view name);
     const_iterator find(std::string_view name) const;
+    // The first field `name`'s value, or nullptr.
+    const std::string_view* value(std::string_view name) const {
+        const auto at = find(name);
+        return at == end() ? nullptr : &at->value;
+    }
     void erase(iterator at) { fields_.erase(at); }
     // Every field named exactly `name`.
     void erase_all(std::string_view name);

@@ -85,16 +85,6 @@ BodyBuffer::~BodyBuffer() {
     if (size_ == kSize && kept.size() < kMaxSpares) kept.push_back(std::move(memory_));
 }
 
-namespace {
-
-// The body's next part to the client; a failed write ends the relay.
-Task<bool> send_body(Relay& relay, const char* data, std::size_t size, bool last) {
-    const boost::system::error_code ec = co_await relay.client.write({data, size}, last);
-    co_return !ec;
-}
-
-}  // namespace
-
 Task<RelayEnd> relay_length(Relay& relay, char* buffer, std::uint64_t left) {
     using namespace asio::experimental::awaitable_operators;
     constexpr std::size_t size = BodyBuffer::kSize;
@@ -104,16 +94,16 @@ Task<RelayEnd> relay_length(Relay& relay, char* buffer, std::uint64_t left) {
     Transfer read = co_await read_upstream(relay, buffer, next_size());
     while (read.bytes > 0) {
         left -= read.bytes;
-        bool written = false;
+        boost::system::error_code write_ec;  // a failed write to the client ends the relay
         Transfer next;
         if (left > 0 && !read.ec) {
             if (!spare) spare = second.emplace().data();
-            std::tie(written, next) = co_await (send_body(relay, buffer, read.bytes, false) && read_upstream(relay, spare, next_size()));
+            std::tie(write_ec, next) = co_await (relay.client.write({buffer, read.bytes}, false) && read_upstream(relay, spare, next_size()));
         } else {
-            written = co_await send_body(relay, buffer, read.bytes, left == 0);
+            write_ec = co_await relay.client.write({buffer, read.bytes}, left == 0);
             next.ec = read.ec;  // the end, or why the rest is missing
         }
-        if (!written) co_return RelayEnd{RelayEnd::Kind::client_failed, {}};
+        if (write_ec) co_return RelayEnd{RelayEnd::Kind::client_failed, {}};
         std::swap(buffer, spare);
         read = next;
     }
@@ -129,7 +119,7 @@ Task<RelayEnd> relay_chunked(Relay& relay, char* buffer, ChunkedParser& parser) 
         // nginx sends nothing of a read whose framing broke.
         if (d.status == Dechunked::Status::invalid) co_return RelayEnd{RelayEnd::Kind::invalid_chunked, {}};
         const bool last = d.status == Dechunked::Status::done;
-        if (!co_await send_body(relay, buffer, d.data, last)) co_return RelayEnd{RelayEnd::Kind::client_failed, {}};
+        if (co_await relay.client.write({buffer, d.data}, last)) co_return RelayEnd{RelayEnd::Kind::client_failed, {}};
         if (last) co_return RelayEnd{d.after_last ? RelayEnd::Kind::after_last : RelayEnd::Kind::complete, {}};
     }
 }
@@ -139,10 +129,10 @@ Task<RelayEnd> relay_until_close(Relay& relay, char* buffer) {
         const Transfer read = co_await read_upstream(relay, buffer, BodyBuffer::kSize);
         if (read.bytes == 0) {
             if (read.ec != asio::error::eof) co_return upstream_failed(read.ec);
-            if (!co_await send_body(relay, buffer, 0, true)) co_return RelayEnd{RelayEnd::Kind::client_failed, {}};
+            if (co_await relay.client.write({buffer, 0}, true)) co_return RelayEnd{RelayEnd::Kind::client_failed, {}};
             co_return RelayEnd{};
         }
-        if (!co_await send_body(relay, buffer, read.bytes, false))
+        if (co_await relay.client.write({buffer, read.bytes}, false))
             co_return RelayEnd{RelayEnd::Kind::client_failed, {}};
     }
 }
@@ -164,7 +154,7 @@ Task<RelayEnd> relay_held(Relay& relay, char* buffer, HeldBody held) {
         std::size_t out = held.filled;
         if (!end && !failed) out = held.filled < full ? 0 : full + (held.filled - full) / held.size * held.size;
         if (out > 0 || end || failed) {
-            if (!co_await send_body(relay, buffer, out, end)) co_return RelayEnd{RelayEnd::Kind::client_failed, {}};
+            if (co_await relay.client.write({buffer, out}, end)) co_return RelayEnd{RelayEnd::Kind::client_failed, {}};
             if (out > 0) full = held.size;
             held.filled -= out;
             std::memmove(buffer, buffer + out, held.filled);
